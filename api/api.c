@@ -1,0 +1,216 @@
+/* api/api.c: the table of resource tables and JSON helpers. */
+#include "api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const struct route *const api_tables[] = {
+    api_system_routes,
+    NULL,
+};
+
+static void decref(void *p)
+{
+    json_decref(p);
+}
+
+json_t *api_json_own(struct rctx *cx, json_t *j)
+{
+    if (j)
+        rctx_defer(cx, decref, j);
+    return j;
+}
+
+/* Depth is checked on the raw bytes first so a hostile nesting costs one linear scan. */
+static bool too_deep(const char *s, size_t n)
+{
+    int depth = 0;
+    bool in_str = false;
+
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > API_JSON_MAX_DEPTH)
+                return true;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return false;
+}
+
+enum err api_json_body(struct rctx *cx, const struct req *rq, bool allow_empty, json_t **out)
+{
+    json_error_t e;
+    json_t *j;
+
+    if (rq->body_len == 0) {
+        if (!allow_empty)
+            return rctx_fail(cx, ERR_INVALID, "a JSON object body is required");
+        *out = api_json_own(cx, json_object());
+        return ERR_OK;
+    }
+    if (too_deep(rq->body, rq->body_len))
+        return rctx_fail(cx, ERR_INVALID, "JSON nested deeper than %d levels", API_JSON_MAX_DEPTH);
+    j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!j)
+        return rctx_fail(cx, ERR_INVALID, "invalid JSON at line %d, column %d: %s", e.line,
+                         e.column, e.text);
+    api_json_own(cx, j);
+    if (!json_is_object(j))
+        return rctx_fail(cx, ERR_INVALID, "the body must be a JSON object");
+    *out = j;
+    return ERR_OK;
+}
+
+static enum err decode_one(struct rctx *cx, const struct api_field *f, json_t *v, char *base)
+{
+    void *dst = base + f->offset;
+
+    switch (f->type) {
+    case API_STR: {
+        const char *s;
+        size_t n;
+        if (!json_is_string(v))
+            return rctx_fail(cx, ERR_INVALID, "%s: expected a string", f->name);
+        s = json_string_value(v);
+        n = json_string_length(v);
+        if (memchr(s, '\0', n))
+            return rctx_fail(cx, ERR_INVALID, "%s: NUL characters are not allowed", f->name);
+        if (f->max_len && n > f->max_len)
+            return rctx_fail(cx, ERR_INVALID, "%s: at most %zu bytes", f->name, f->max_len);
+        if (f->min > 0 && n < (size_t)f->min)
+            return rctx_fail(cx, ERR_INVALID, "%s: at least %lld bytes", f->name,
+                             (long long)f->min);
+        *(char **)dst = rctx_strndup(cx, s, n);
+        return ERR_OK;
+    }
+    case API_I64: {
+        json_int_t i;
+        if (!json_is_integer(v))
+            return rctx_fail(cx, ERR_INVALID, "%s: expected an integer", f->name);
+        i = json_integer_value(v);
+        if ((f->min || f->max) && (i < f->min || i > f->max))
+            return rctx_fail(cx, ERR_INVALID, "%s: must be between %lld and %lld", f->name,
+                             (long long)f->min, (long long)f->max);
+        *(int64_t *)dst = i;
+        return ERR_OK;
+    }
+    case API_F64: {
+        double d;
+        if (!json_is_number(v))
+            return rctx_fail(cx, ERR_INVALID, "%s: expected a number", f->name);
+        d = json_number_value(v);
+        if ((f->min || f->max) && (d < (double)f->min || d > (double)f->max))
+            return rctx_fail(cx, ERR_INVALID, "%s: must be between %lld and %lld", f->name,
+                             (long long)f->min, (long long)f->max);
+        *(double *)dst = d;
+        return ERR_OK;
+    }
+    case API_BOOL:
+        if (!json_is_boolean(v))
+            return rctx_fail(cx, ERR_INVALID, "%s: expected true or false", f->name);
+        *(bool *)dst = json_is_true(v);
+        return ERR_OK;
+    case API_I64S: {
+        struct api_i64s *a = dst;
+        size_t n;
+        if (!json_is_array(v))
+            return rctx_fail(cx, ERR_INVALID, "%s: expected an array of integers", f->name);
+        n = json_array_size(v);
+        if (f->max_len && n > f->max_len)
+            return rctx_fail(cx, ERR_INVALID, "%s: at most %zu items", f->name, f->max_len);
+        a->n = n;
+        a->v = rctx_alloc(cx, (n ? n : 1) * sizeof *a->v);
+        for (size_t i = 0; i < n; i++) {
+            json_t *it = json_array_get(v, i);
+            if (!json_is_integer(it) || json_integer_value(it) < 1)
+                return rctx_fail(cx, ERR_INVALID, "%s[%zu]: expected a positive integer", f->name,
+                                 i);
+            a->v[i] = json_integer_value(it);
+        }
+        return ERR_OK;
+    }
+    case API_JSON:
+        *(json_t **)dst = v;
+        return ERR_OK;
+    }
+    return rctx_fail(cx, ERR_INTERNAL, "bad field table");
+}
+
+enum err api_json_decode(struct rctx *cx, json_t *obj, const struct api_field *fields, void *out,
+                         uint64_t *present)
+{
+    const char *key;
+    json_t *v;
+    uint64_t seen = 0;
+    enum err res;
+
+    json_object_foreach(obj, key, v)
+    {
+        size_t i;
+        for (i = 0; fields[i].name; i++)
+            if (strcmp(fields[i].name, key) == 0)
+                break;
+        if (!fields[i].name)
+            return rctx_fail(cx, ERR_INVALID, "field \"%.64s\" is not accepted here", key);
+        if (json_is_null(v) && !fields[i].required)
+            continue;
+        res = decode_one(cx, &fields[i], v, out);
+        if (res)
+            return res;
+        seen |= 1ull << i;
+    }
+    for (size_t i = 0; fields[i].name; i++)
+        if (fields[i].required && !(seen & (1ull << i)))
+            return rctx_fail(cx, ERR_INVALID, "%s: required", fields[i].name);
+    if (present)
+        *present = seen;
+    return ERR_OK;
+}
+
+enum err api_json_reply(struct rctx *cx, struct resp *rs, int status, json_t *j)
+{
+    char *s;
+    size_t n;
+
+    if (!j)
+        return rctx_fail(cx, ERR_INTERNAL, "out of memory");
+    s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!s)
+        return rctx_fail(cx, ERR_INTERNAL, "out of memory");
+    n = strlen(s);
+    {
+        char *p = rctx_strndup(cx, s, n);
+        free(s);
+        return resp_body(rs, status, "application/json; charset=utf-8", p, n);
+    }
+}
+
+enum err api_idempotency_key(struct rctx *cx, const struct req *rq, const char **key)
+{
+    size_t n = 0;
+    const char *v = req_header(rq, "idempotency-key", &n);
+
+    *key = NULL;
+    if (!v)
+        return ERR_OK;
+    if (n == 0 || n > 64)
+        return rctx_fail(cx, ERR_INVALID, "Idempotency-Key: 1 to 64 characters");
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return rctx_fail(cx, ERR_INVALID, "Idempotency-Key: only letters, digits and -_.:");
+    }
+    *key = rctx_strndup(cx, v, n);
+    return ERR_OK;
+}

@@ -1,0 +1,70 @@
+/* api/api.h: the list of resource route tables and the JSON helpers every handler uses.
+ *
+ * Handlers decode with api_json_body/api_json_decode (depth-capped, unknown fields rejected so
+ * a request can never set fields it does not own), call the domain, and encode with
+ * api_json_reply. json_t values are owned by the request pool (api_json_own). api/ never
+ * touches SQL, h2o, libwebsockets or libvips. */
+#ifndef CITYD_API_H
+#define CITYD_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "server/core/err.h"
+#include "server/core/rctx.h"
+#include "server/http/http.h"
+
+#define API_JSON_MAX_DEPTH 32
+
+/* Each resource file's table; a new resource adds one line here and one in api.c. */
+extern const struct route api_system_routes[];
+
+/* NULL-terminated list of every resource's route table. */
+extern const struct route *const api_tables[];
+
+/* Hand j to the pool: json_decref runs at rctx_dispose. Returns j (NULL stays NULL). */
+json_t *api_json_own(struct rctx *cx, json_t *j);
+
+/* Parse the body as one JSON object. ERR_INVALID says where it failed (line, column) or that
+ * it is nested deeper than API_JSON_MAX_DEPTH or is not an object. An empty body gives an
+ * empty object when allow_empty. The result is pool-owned. */
+enum err api_json_body(struct rctx *cx, const struct req *rq, bool allow_empty,
+                       json_t **out) MUST_CHECK;
+
+enum api_ftype {
+    API_STR,  /* char * (pool), max_len bytes, min_len via min */
+    API_I64,  /* int64_t within [min, max] */
+    API_F64,  /* double within [min, max] (min == max == 0: unbounded) */
+    API_BOOL, /* bool */
+    API_I64S, /* struct api_i64s, up to max_len items, each >= 1 */
+    API_JSON, /* json_t * borrowed from the object (objects/arrays checked by the handler) */
+};
+
+struct api_i64s {
+    size_t n;
+    int64_t *v; /* pool */
+};
+
+struct api_field {
+    const char *name;
+    enum api_ftype type;
+    bool required;
+    size_t offset; /* offsetof(struct x_in, field) */
+    size_t max_len;
+    int64_t min, max;
+};
+
+/* Decode obj into out by the field table (ended by a {NULL} row). Any key not in the table is
+ * rejected with ERR_INVALID naming it; *present gets a bit per table row found. */
+enum err api_json_decode(struct rctx *cx, json_t *obj, const struct api_field *fields, void *out,
+                         uint64_t *present) MUST_CHECK;
+
+/* Encode j (stolen) as the response body with status. */
+enum err api_json_reply(struct rctx *cx, struct resp *rs, int status, json_t *j) MUST_CHECK;
+
+/* Idempotency-Key header: NULL when absent; ERR_INVALID when malformed (1..64 of
+ * [A-Za-z0-9_.:-]). */
+enum err api_idempotency_key(struct rctx *cx, const struct req *rq, const char **key) MUST_CHECK;
+
+#endif

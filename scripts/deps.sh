@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# scripts/deps.sh: install the Debian packages cityd needs to build, run and test, if missing.
+# Idempotent and quiet when everything is there. Needs root (or sudo) only when installing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config clang-format
+  libh2o-dev libuv1-dev libssl-dev libwebsockets-dev libmariadb-dev libjwt-dev
+  libvips-dev libvips-tools libjansson-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev
+  mariadb-server mariadb-client
+  curl nghttp2-client wrk h2o nodejs npm python3 python3-jwt libimage-exiftool-perl faketime
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed'; then
+    missing+=("$p")
+  fi
+done
+# nodejs may come from elsewhere on a developer machine: a working node and npm are enough.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  SUDO=
+  [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

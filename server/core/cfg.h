@@ -1,0 +1,84 @@
+/* server/core/cfg.h: cityd's configuration.
+ *
+ * One table (cfg.c) lists every key with its type, default and bounds; docs/config.md documents
+ * the same keys and a test checks the two agree. A file of `key = value` lines is read first,
+ * then environment variables override it: CITYD_ + the key upper-cased with '.' as '_'
+ * (http.listen -> CITYD_HTTP_LISTEN). Any unknown key or bad value is an error that names the
+ * key; start-up stops on it. */
+#ifndef CITYD_CFG_H
+#define CITYD_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+
+struct cfg {
+    /* http */
+    char http_listen[128];
+    int http_threads; /* 0 = number of cores */
+    char http_tls_listen[128];
+    char http_tls_cert[512];
+    char http_tls_key[512];
+    int http_request_timeout_ms;
+    int http_shutdown_timeout_ms;
+    int http_max_inflight_per_conn;
+    int http_conn_reset_budget;
+    int http_body_timeout_ms;
+    /* db */
+    char db_host[256];
+    int db_port;
+    char db_socket[512];
+    char db_user[64];
+    char db_password[256];
+    char db_name[64];
+    int db_pool_size;
+    int db_queue_limit;
+    int db_connect_timeout_s;
+    int db_read_timeout_s;
+    int db_write_timeout_s;
+    /* migrations */
+    char migrations_dir[512];
+    bool migrations_auto;
+    /* auth */
+    char auth_jwt_secret_file[512];
+    char auth_jwt_alg[8];
+    char auth_jwt_es256_private_key[512];
+    char auth_jwt_es256_public_key[512];
+    char auth_issuer[128];
+    char auth_audience[128];
+    int auth_access_ttl_s;
+    int auth_refresh_ttl_s;
+    int auth_leeway_s;
+    int auth_lockout_threshold;
+    int auth_lockout_window_s;
+    int auth_lockout_duration_s;
+    /* wechat */
+    char wechat_base_url[256];
+    char wechat_appid[64];
+    char wechat_secret[128];
+    /* media */
+    char media_dir[512];
+    int64_t media_max_image_bytes;
+    int64_t media_max_voice_bytes;
+    int64_t media_max_pixels;
+    int media_workers;
+    /* log */
+    char log_level[8];
+    /* testing */
+    bool testing_clock_control;
+};
+
+/* Fill cfg with defaults. */
+void cfg_defaults(struct cfg *c);
+/* Read a config file (path may be NULL: no file), then the environment. On error writes one
+ * line naming the key into errbuf and returns ERR_INVALID. */
+enum err cfg_load(struct cfg *c, const char *path, char *errbuf, size_t errlen) MUST_CHECK;
+/* Set one key from text, as the file and the environment do. */
+enum err cfg_set(struct cfg *c, const char *key, const char *value, char *errbuf,
+                 size_t errlen) MUST_CHECK;
+
+/* Iterate the key table (docs check): returns the i-th key name or NULL past the end. */
+const char *cfg_key_at(size_t i);
+
+#endif

@@ -1,0 +1,73 @@
+/* server/http/router.h: route tables and the router over them.
+ *
+ * Each api/ resource file exports one table of struct route rows, ended by a zero row; the
+ * router compiles every table once at start-up and refuses duplicates and bad patterns (fatal
+ * at boot). Patterns are literal segments and `{name}` parameters; a parameter whose name is
+ * `id` or ends in `_id` must be a positive decimal integer, others any non-empty segment
+ * without '/'. The router is pure: no I/O, no h2o, unit-tested in tests/unit/test_router.c. */
+#ifndef CITYD_ROUTER_H
+#define CITYD_ROUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "server/core/err.h"
+
+struct rctx;
+struct req;
+struct resp;
+
+typedef enum err (*route_handler)(struct rctx *cx, const struct req *rq, struct resp *rs);
+
+enum route_flags {
+    ROUTE_LOOP = 1u << 0,       /* runs on the event loop: no DB, no blocking (health, version) */
+    ROUTE_NO_TVCHECK = 1u << 1, /* skip the per-user token-version check (refresh, login) */
+    ROUTE_MEDIA = 1u << 2,      /* runs on the media worker pool (libvips work) */
+    ROUTE_RAW_BODY = 1u << 3,   /* body is not JSON (uploads): no JSON checks by the router */
+};
+
+/* One endpoint. body_limit 0 means the route takes no body: any body gives 413. */
+struct route {
+    const char *method;
+    const char *path;
+    route_handler handler;
+    uint32_t roles; /* role bits allowed; ROLE_PUBLIC (0) = no token needed */
+    size_t body_limit;
+    unsigned flags;
+    int timeout_ms; /* 0 = http.request_timeout_ms */
+};
+
+#define ROUTER_MAX_PARAMS 4
+
+struct route_param {
+    const char *name;
+    const char *value; /* points into the matched path; not NUL-terminated */
+    size_t len;
+};
+
+struct route_match {
+    const struct route *route;
+    size_t nparams;
+    struct route_param params[ROUTER_MAX_PARAMS];
+};
+
+struct router;
+
+/* Compile the NULL-terminated list of tables. On a bad table writes the reason to errbuf and
+ * returns NULL. */
+struct router *router_new(const struct route *const *tables, char *errbuf, size_t errlen);
+void router_free(struct router *r);
+
+/* Match method + path (no query string). ERR_OK fills m; ERR_NOTFOUND when no pattern fits
+ * the path; ERR_METHOD when the path exists with other methods, and then allow gets the
+ * comma-separated list of them (always including OPTIONS when present). */
+enum err router_match(const struct router *r, const char *method, size_t method_len,
+                      const char *path, size_t path_len, struct route_match *m, char *allow,
+                      size_t allow_len) MUST_CHECK;
+
+/* Every compiled route, for the openapi and authorization-matrix checks. */
+size_t router_count(const struct router *r);
+const struct route *router_at(const struct router *r, size_t i);
+/* The largest body_limit of any route (h2o's own entity limit is set from it). */
+size_t router_max_body(const struct router *r);
+
+#endif

@@ -1,0 +1,293 @@
+/* server/wire.c: loops, worker pools, signals and shutdown. */
+#include "wire.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+#include "api/api.h"
+#include "api/domain/system.h"
+#include "server/core/log.h"
+#include "server/core/workpool.h"
+#include "server/db/db.h"
+#include "server/db/db_int.h"
+#include "server/db/migrate.h"
+#include "server/http/server.h"
+#include "wire_int.h"
+
+#define MAX_LOOPS 64
+
+struct loop_thread {
+    uv_loop_t loop;
+    uv_async_t stop;
+    uv_timer_t drain;
+    uv_thread_t tid;
+    struct http_loop *http;
+    uint64_t deadline_ms;
+    int idx;
+};
+
+static struct {
+    const struct cfg *cfg;
+    struct db_opts dbo;
+    struct http_config hc;
+    struct http_global *g;
+    struct router *router;
+    struct workpool *db_pool;
+    int nloops;
+    struct loop_thread loops[MAX_LOOPS];
+    uv_signal_t sigterm, sigint;
+    int shutting_down;
+    bool forced;
+} W;
+
+void wire_init(void)
+{
+    db_global_init();
+}
+
+void wire_end(void)
+{
+    db_global_end();
+}
+
+static void fill_db_opts(const struct cfg *c, struct db_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->host = c->db_host;
+    o->port = c->db_port;
+    o->socket = c->db_socket;
+    o->user = c->db_user;
+    o->password = c->db_password;
+    o->name = c->db_name;
+    o->connect_timeout_s = c->db_connect_timeout_s;
+    o->read_timeout_s = c->db_read_timeout_s;
+    o->write_timeout_s = c->db_write_timeout_s;
+}
+
+enum err wire_with_db(const struct cfg *cfg, enum err (*fn)(struct rctx *cx, void *arg), void *arg)
+{
+    struct db_opts o;
+    struct rctx cx;
+    enum err res;
+
+    fill_db_opts(cfg, &o);
+    rctx_init(&cx);
+    cx.db = db_conn_new(&o);
+    if (!cx.db) {
+        rctx_dispose(&cx);
+        return ERR_INTERNAL;
+    }
+    res = fn(&cx, arg);
+    db__abandon(&cx);
+    if (res)
+        fprintf(stderr, "cityd: %s: %s\n", err_code(res), rctx_message(&cx, res));
+    db_conn_free(cx.db);
+    rctx_dispose(&cx);
+    return res;
+}
+
+struct migrate_arg {
+    const char *dir;
+    int applied;
+    char err[512];
+};
+
+static enum err migrate_fn(struct rctx *cx, void *p)
+{
+    struct migrate_arg *a = p;
+    enum err res = migrate_run(cx, a->dir, &a->applied, a->err, sizeof a->err);
+    if (res && a->err[0])
+        return rctx_fail(cx, res, "%s", a->err);
+    return res;
+}
+
+int wire_migrate(const struct cfg *cfg)
+{
+    struct migrate_arg a = {.dir = cfg->migrations_dir};
+    enum err res = wire_with_db(cfg, migrate_fn, &a);
+    if (res)
+        return 1;
+    log_info(NULL, "migrations: %d applied, schema current", a.applied);
+    return 0;
+}
+
+/* ---- database workers ------------------------------------------------------------------- */
+
+static void *db_thread_init(int idx, void *arg)
+{
+    db_thread_start();
+    return db_conn_new(&W.dbo);
+}
+
+static void db_thread_fini(void *value)
+{
+    db_conn_free(value);
+    db_thread_end();
+}
+
+static void after_handler(struct rctx *cx)
+{
+    db__abandon(cx);
+}
+
+/* ---- loops and shutdown ----------------------------------------------------------------- */
+
+static void on_drain(uv_timer_t *t)
+{
+    struct loop_thread *lt = H2O_STRUCT_FROM_MEMBER(struct loop_thread, drain, t);
+    bool idle = http_loop_idle(lt->http);
+
+    if (!idle && uv_now(&lt->loop) < lt->deadline_ms)
+        return;
+    if (!idle)
+        log_warn(NULL, "loop %d: drain deadline passed with requests or connections open", lt->idx);
+    uv_close((uv_handle_t *)&lt->drain, NULL);
+    uv_close((uv_handle_t *)&lt->stop, NULL);
+    if (lt->idx == 0) {
+        uv_close((uv_handle_t *)&W.sigterm, NULL);
+        uv_close((uv_handle_t *)&W.sigint, NULL);
+    }
+    http_loop_free(lt->http, !idle);
+    lt->http = NULL;
+    if (!idle)
+        W.forced = true;
+    if (!idle)
+        uv_stop(&lt->loop);
+}
+
+static void on_stop(uv_async_t *a)
+{
+    struct loop_thread *lt = H2O_STRUCT_FROM_MEMBER(struct loop_thread, stop, a);
+
+    if (lt->deadline_ms)
+        return;
+    http_loop_shutdown(lt->http);
+    lt->deadline_ms = uv_now(&lt->loop) + (uint64_t)W.cfg->http_shutdown_timeout_ms;
+    uv_timer_start(&lt->drain, on_drain, 0, 50);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    if (W.shutting_down++)
+        return;
+    log_info(NULL, "signal %d: shutting down", signum);
+    for (int i = 0; i < W.nloops; i++)
+        uv_async_send(&W.loops[i].stop);
+}
+
+static void loop_main(void *arg)
+{
+    struct loop_thread *lt = arg;
+    uv_run(&lt->loop, UV_RUN_DEFAULT);
+}
+
+static int start_loop(struct loop_thread *lt, int idx, char *errbuf, size_t errlen)
+{
+    lt->idx = idx;
+    uv_loop_init(&lt->loop);
+    lt->http = http_loop_new(W.g, &lt->loop, errbuf, errlen);
+    if (!lt->http)
+        return -1;
+    uv_async_init(&lt->loop, &lt->stop, on_stop);
+    uv_timer_init(&lt->loop, &lt->drain);
+    return 0;
+}
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > MAX_LOOPS ? MAX_LOOPS : (int)n);
+}
+
+int wire_serve(const struct cfg *cfg, const char *port_file)
+{
+    char err[512] = "";
+    struct migration_set set;
+    int rc = 1;
+
+    W.cfg = cfg;
+    fill_db_opts(cfg, &W.dbo);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (cfg->migrations_auto && wire_migrate(cfg) != 0)
+        return 1;
+    if (migrate_scan(cfg->migrations_dir, &set, err, sizeof err)) {
+        fprintf(stderr, "cityd: %s\n", err);
+        return 1;
+    }
+    system_expect_schema(set.count, set.max_version);
+
+    W.router = router_new(api_tables, err, sizeof err);
+    if (!W.router) {
+        fprintf(stderr, "cityd: %s\n", err);
+        return 1;
+    }
+    W.db_pool = workpool_new("db", cfg->db_pool_size, (size_t)cfg->db_queue_limit, db_thread_init,
+                             db_thread_fini, NULL);
+    if (!W.db_pool) {
+        fprintf(stderr, "cityd: cannot start the database workers\n");
+        goto out;
+    }
+    W.hc.cfg = cfg;
+    W.hc.router = W.router;
+    W.hc.db_pool = W.db_pool;
+    W.hc.after_handler = after_handler;
+    wire__connect_auth(cfg, &W.hc);
+    W.g = http_global_new(&W.hc, err, sizeof err);
+    if (!W.g) {
+        fprintf(stderr, "cityd: %s\n", err);
+        goto out;
+    }
+    W.nloops = cfg->http_threads ? cfg->http_threads : cores();
+    if (W.nloops > MAX_LOOPS)
+        W.nloops = MAX_LOOPS;
+    for (int i = 0; i < W.nloops; i++) {
+        if (start_loop(&W.loops[i], i, err, sizeof err)) {
+            fprintf(stderr, "cityd: %s\n", err);
+            W.nloops = i;
+            goto out;
+        }
+    }
+    uv_signal_init(&W.loops[0].loop, &W.sigterm);
+    uv_signal_init(&W.loops[0].loop, &W.sigint);
+    uv_signal_start(&W.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&W.sigint, on_signal, SIGINT);
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (f) {
+            fprintf(f, "%d\n", http_global_port(W.g));
+            fclose(f);
+        }
+    }
+    log_info(NULL, "listening on %s (port %d), %d loops, %d database workers", cfg->http_listen,
+             http_global_port(W.g), W.nloops, cfg->db_pool_size);
+    for (int i = 1; i < W.nloops; i++)
+        uv_thread_create(&W.loops[i].tid, loop_main, &W.loops[i]);
+    loop_main(&W.loops[0]);
+    for (int i = 1; i < W.nloops; i++)
+        uv_thread_join(&W.loops[i].tid);
+    rc = 0;
+out:
+    if (W.forced) {
+        /* Workers may still hold jobs whose loops are gone; do not run them. */
+        log_warn(NULL, "stopped with requests still open");
+        return rc;
+    }
+    workpool_free(W.db_pool); /* lets queued jobs finish, closes the connections */
+    W.db_pool = NULL;
+    for (int i = 0; i < W.nloops; i++) {
+        if (W.loops[i].http) /* start-up failed before the loop ran */
+            http_loop_free(W.loops[i].http, true);
+        if (uv_loop_close(&W.loops[i].loop) != 0 && rc == 0)
+            log_warn(NULL, "loop %d closed with handles open", i);
+    }
+    http_global_free(W.g);
+    W.g = NULL;
+    router_free(W.router);
+    wire__disconnect_auth();
+    log_info(NULL, "stopped");
+    return rc;
+}

@@ -1,0 +1,13 @@
+/* server/wire_int.h: internals of the wiring, split over wire*.c. */
+#ifndef CITYD_WIRE_INT_H
+#define CITYD_WIRE_INT_H
+
+#include "server/core/cfg.h"
+#include "server/http/server.h"
+
+/* Load the token keys from the configuration and connect auth to http (authenticate,
+ * authorize, auth_failed). Exits the process with one clear line on a bad key. */
+void wire__connect_auth(const struct cfg *cfg, struct http_config *hc);
+void wire__disconnect_auth(void);
+
+#endif
