@@ -24,6 +24,8 @@
 #define CONN_PROBE 8
 #define MAX_TIMEOUTS 4
 #define MAX_HEADERS 100
+/* Request line + headers; h2o 2.2.5's own HTTP/1 cap is about 400 KiB. */
+#define MAX_HEADER_BYTES (16u << 10)
 
 struct conn_state {
     uint64_t id;       /* h2o connection id; 0 = free slot */
@@ -175,6 +177,8 @@ static const char *reason_of(int status)
         return "Locked";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     default:
@@ -274,6 +278,8 @@ static void send_job_response(struct http_job *j)
     log_request(req, j->cx.id, req->res.status, NULL, body.len, j->t0_ns, j->cx.who.user_id,
                 j->cx.ip);
     req->res.content_length = body.len;
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
+        body.len = 0;
     j->gen.proceed = NULL;
     j->gen.stop = NULL;
     h2o_start_response(req, &j->gen);
@@ -454,6 +460,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                        res == ERR_METHOD ? "method not allowed on this path" : "no such path",
                        j->cx.id, res == ERR_METHOD ? allow : NULL, j->t0_ns, 0, j->cx.ip);
         return 0;
+    }
+    {
+        size_t hbytes = req->path.len;
+        for (size_t i = 0; i < req->headers.size; i++)
+            hbytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+        if (hbytes > MAX_HEADER_BYTES || req->headers.size > MAX_HEADERS) {
+            j->responded = true;
+            req->http1_is_persistent = 0;
+            send_error_req(req, ERR_HEADERS, "request headers larger than 16 KiB", j->cx.id, NULL,
+                           j->t0_ns, 0, j->cx.ip);
+            return 0;
+        }
     }
     rt = j->rq.match.route;
     cs = conn_get(l, j->conn_id, true);
@@ -689,8 +707,11 @@ struct http_global *http_global_new(const struct http_config *hc, char *errbuf, 
     }
     h2o_config_init(&g->conf);
     g->conf.server_name = h2o_iovec_init(H2O_STRLIT("cityd"));
-    /* h2o's default is 1 GiB; nothing we route takes more than the largest route limit. */
-    g->conf.max_request_entity_size = router_max_body(hc->router) + 1;
+    /* h2o's default is 1 GiB; nothing we route takes more than the largest route limit.
+     * Bodies up to 1 MiB always reach the router, so a body over a route's own limit gets a
+     * 413 in JSON rather than h2o's REFUSED_STREAM. */
+    g->conf.max_request_entity_size =
+        router_max_body(hc->router) > (1u << 20) ? router_max_body(hc->router) : (1u << 20);
     g->conf.http1.req_timeout = (uint64_t)c->http_body_timeout_ms;
     g->conf.http2.max_concurrent_requests_per_connection = 100;
     /* Big bodies spill to an unlinked temp file instead of anonymous memory. */

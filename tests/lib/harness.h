@@ -1,0 +1,73 @@
+/* tests/lib/harness.h: the e2e test harness.
+ *
+ * th_server_start() makes a fresh database on the test MariaDB (started once per ctest run by
+ * the `mariadb` fixture; its socket is in CITYD_TEST_DB_SOCKET), writes a config file and
+ * spawns the real cityd binary on a free port, then waits for /healthz. th_server_stop()
+ * sends SIGTERM and checks the exit status, so a sanitizer report fails the test.
+ * Requests go through libcurl over HTTP/2 with prior knowledge (h2c) unless asked for
+ * HTTP/1.1. Responses carry the status, headers, raw body and parsed JSON. */
+#ifndef CITYD_TEST_HARNESS_H
+#define CITYD_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+struct th_server {
+    pid_t pid;
+    int port;
+    char dir[256]; /* scratch directory of this server */
+    char dbname[64];
+    char socket[512]; /* MariaDB socket it uses */
+    char base[64];    /* http://127.0.0.1:PORT */
+    char log[300];    /* its stderr */
+    void *curl;       /* reused handle: keeps one connection */
+};
+
+struct th_resp {
+    long status;
+    char *body;
+    size_t body_len;
+    char *headers; /* raw header block, lower-cased names */
+    json_t *json;  /* NULL when the body is not JSON */
+    double seconds;
+};
+
+/* Extra configuration lines ("key = value\n...") may be NULL. Aborts the test on failure. */
+void th_server_start(struct th_server *s, const char *extra_config);
+/* Same, against another MariaDB socket (fault tests run their own server). */
+void th_server_start_on(struct th_server *s, const char *socket, const char *extra_config);
+/* SIGTERM; returns the exit status (0 = clean). */
+int th_server_stop(struct th_server *s);
+
+/* HTTP. body may be NULL. headers is a NULL-terminated list of "Name: value" strings or NULL.
+ * flags: TH_HTTP1 to use HTTP/1.1. */
+#define TH_HTTP1 1u
+void th_request(struct th_server *s, const char *method, const char *path,
+                const char *const *headers, const char *body, size_t body_len, unsigned flags,
+                struct th_resp *r);
+void th_get(struct th_server *s, const char *path, const char *token, struct th_resp *r);
+void th_post_json(struct th_server *s, const char *path, const char *token, const char *json,
+                  struct th_resp *r);
+void th_resp_free(struct th_resp *r);
+/* Value of a response header (lower-case name) copied into out; false when absent. */
+bool th_header(const struct th_resp *r, const char *name, char *out, size_t outlen);
+/* The error code of an error body, or "" */
+const char *th_error_code(const struct th_resp *r);
+
+/* SQL against the server's database (as root over the socket). Returns the first column of
+ * the first row as an integer (0 when no row). */
+long long th_sql_int(struct th_server *s, const char *sql);
+void th_sql_exec(struct th_server *s, const char *sql);
+
+/* Path of a file under the source tree. */
+const char *th_source_path(const char *rel);
+/* Run a shell command, return its exit status. */
+int th_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Abort the whole test program with a message (used for harness failures). */
+void th_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif
