@@ -19,6 +19,8 @@
 
 /* Each resource file's table; a new resource adds one line here and one in api.c. */
 extern const struct route api_system_routes[];
+extern const struct route api_auth_routes[];
+extern const struct route api_me_routes[];
 
 /* NULL-terminated list of every resource's route table. */
 extern const struct route *const api_tables[];

@@ -1,14 +1,158 @@
-/* server/cli.c: administrative commands. */
+/* server/cli.c: administrative commands of the binary. */
 #include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
+#include "api/api.h"
+#include "api/domain/seed.h"
+#include "api/domain/user.h"
+#include "server/core/roles.h"
+#include "server/wire.h"
+
+#include <stdlib.h>
+
+/* `cityd routes`: every route as "METHOD PATH ROLES BODY_LIMIT" — the authorization matrix and
+ * the openapi.yaml check read this, so the tables stay the single source of truth. */
+static int cmd_routes(void)
+{
+    for (size_t t = 0; api_tables[t]; t++) {
+        for (const struct route *r = api_tables[t]; r->method; r++) {
+            printf("%s\t%s\t", r->method, r->path);
+            if (r->roles == ROLE_PUBLIC) {
+                printf("public");
+            } else {
+                const char *sep = "";
+                for (size_t i = 0; i < role_count(); i++) {
+                    if (r->roles & role_at(i)) {
+                        printf("%s%s", sep, role_name(role_at(i)));
+                        sep = ",";
+                    }
+                }
+            }
+            printf("\t%zu\n", r->body_limit);
+        }
+    }
+    return 0;
+}
+
+struct add_arg {
+    struct user_new u;
+    int64_t id;
+};
+
+static enum err add_fn(struct rctx *cx, void *p)
+{
+    struct add_arg *a = p;
+    return user_create(cx, &a->u, &a->id);
+}
+
+/* `cityd user add --username NAME --role ROLE[,ROLE] [--display-name N] [--phone P]`; the
+ * password comes from CITYD_PASSWORD or the first line of standard input, never argv (it would
+ * show in ps and shell history). */
+static int cmd_user_add(const struct cfg *cfg, int argc, char **argv)
+{
+    struct add_arg a = {0};
+    char pw[256] = "";
+    const char *env = getenv("CITYD_PASSWORD");
+
+    if (argc < 1 || strcmp(argv[0], "add") != 0)
+        goto usage;
+    for (int i = 1; i < argc; i++) {
+        if (i + 1 >= argc)
+            goto usage;
+        if (strcmp(argv[i], "--username") == 0) {
+            a.u.username = argv[++i];
+        } else if (strcmp(argv[i], "--display-name") == 0) {
+            a.u.display_name = argv[++i];
+        } else if (strcmp(argv[i], "--phone") == 0) {
+            a.u.phone = argv[++i];
+        } else if (strcmp(argv[i], "--role") == 0) {
+            char *list = argv[++i], *save = NULL;
+            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                uint32_t bit = role_from_name(t, strlen(t));
+                if (!bit) {
+                    fprintf(stderr, "cityd: unknown role \"%s\"\n", t);
+                    return 2;
+                }
+                a.u.roles |= bit;
+            }
+        } else {
+            goto usage;
+        }
+    }
+    if (!a.u.username || !a.u.roles)
+        goto usage;
+    if (!a.u.display_name)
+        a.u.display_name = a.u.username;
+    if (env) {
+        snprintf(pw, sizeof pw, "%s", env);
+    } else if (!fgets(pw, sizeof pw, stdin)) {
+        fprintf(stderr, "cityd: give the password on standard input or in CITYD_PASSWORD\n");
+        return 2;
+    }
+    pw[strcspn(pw, "\r\n")] = '\0';
+    a.u.password = pw;
+    if (wire_with_db(cfg, add_fn, &a))
+        return 1;
+    printf("created user %lld (%s)\n", (long long)a.id, a.u.username);
+    return 0;
+usage:
+    fprintf(stderr, "usage: cityd user add --username NAME --role ROLE[,ROLE...] "
+                    "[--display-name NAME] [--phone PHONE]  (password on stdin)\n");
+    return 2;
+}
+
+struct seed_arg {
+    struct seed_login logins[SEED_LOGINS];
+    size_t n;
+};
+
+static enum err seed_fn(struct rctx *cx, void *p)
+{
+    struct seed_arg *a = p;
+    return seed_demo_city(cx, a->logins, &a->n);
+}
+
+static int cmd_seed_demo(const struct cfg *cfg, int argc, char **argv)
+{
+    struct seed_arg a;
+    const char *file = NULL;
+    FILE *f;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--logins") == 0 && i + 1 < argc) {
+            file = argv[++i];
+        } else {
+            fprintf(stderr, "usage: cityd seed-demo [--logins FILE]\n");
+            return 2;
+        }
+    }
+    if (wire_with_db(cfg, seed_fn, &a))
+        return 1;
+    f = file ? fopen(file, "w") : stdout;
+    if (!f) {
+        fprintf(stderr, "cityd: cannot write %s\n", file);
+        return 1;
+    }
+    fprintf(f, "[\n");
+    for (size_t i = 0; i < a.n; i++)
+        fprintf(f, "  {\"role\": \"%s\", \"username\": \"%s\", \"password\": \"%s\"}%s\n",
+                a.logins[i].role, a.logins[i].username, a.logins[i].password,
+                i + 1 < a.n ? "," : "");
+    fprintf(f, "]\n");
+    if (file)
+        fclose(f);
+    return 0;
+}
 
 int cli_main(const struct cfg *cfg, const char *cmd, int argc, char **argv)
 {
-    (void)cfg;
-    (void)argc;
-    (void)argv;
+    if (strcmp(cmd, "routes") == 0)
+        return cmd_routes();
+    if (strcmp(cmd, "user") == 0)
+        return cmd_user_add(cfg, argc, argv);
+    if (strcmp(cmd, "seed-demo") == 0)
+        return cmd_seed_demo(cfg, argc, argv);
     fprintf(stderr, "cityd: unknown command \"%s\" (try cityd help)\n", cmd);
     return 2;
 }

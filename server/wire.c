@@ -91,6 +91,7 @@ enum err wire_with_db(const struct cfg *cfg, enum err (*fn)(struct rctx *cx, voi
 
 struct migrate_arg {
     const char *dir;
+    const char *runtime_user;
     int applied;
     char err[512];
 };
@@ -99,6 +100,8 @@ static enum err migrate_fn(struct rctx *cx, void *p)
 {
     struct migrate_arg *a = p;
     enum err res = migrate_run(cx, a->dir, &a->applied, a->err, sizeof a->err);
+    if (!res && a->runtime_user[0])
+        res = migrate_grant_runtime(cx, a->runtime_user, a->err, sizeof a->err);
     if (res && a->err[0])
         return rctx_fail(cx, res, "%s", a->err);
     return res;
@@ -106,7 +109,7 @@ static enum err migrate_fn(struct rctx *cx, void *p)
 
 int wire_migrate(const struct cfg *cfg)
 {
-    struct migrate_arg a = {.dir = cfg->migrations_dir};
+    struct migrate_arg a = {.dir = cfg->migrations_dir, .runtime_user = cfg->db_runtime_user};
     enum err res = wire_with_db(cfg, migrate_fn, &a);
     if (res)
         return 1;

@@ -1,12 +1,134 @@
-/* server/wire_auth.c: connects the token verifier (server/auth) to the HTTP layer. */
+/* server/wire_auth.c: loads the token keys and connects server/auth and the session domain to
+ * the HTTP layer: authenticate (loop thread, signature and claims only), authorize (worker:
+ * token version, disabled account, revoked API key), auth_failed (worker: audit row). */
 #include "wire_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "api/domain/audit.h"
+#include "api/domain/session.h"
+#include "server/auth/jwt.h"
+#include "server/core/clock.h"
+#include "server/core/log.h"
+#include "server/db/db.h"
+#include <openssl/evp.h>
+
+static struct auth_keys *keys;
+static struct auth_policy policy;
+
+static size_t read_secret(const char *path, unsigned char *buf, size_t cap, const char *key)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (!f) {
+        fprintf(stderr, "cityd: config: %s: cannot read %s\n", key, path);
+        exit(2);
+    }
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+/* A kid that differs for different secrets without revealing them. */
+static void kid_of(const unsigned char *s, size_t n, char out[17])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+    EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 8; i++) {
+        out[i * 2] = hex[md[i] >> 4];
+        out[i * 2 + 1] = hex[md[i] & 15];
+    }
+    out[16] = '\0';
+}
+
+static enum err authenticate(const char *token, size_t len, struct actor *who, char *why,
+                             size_t whylen)
+{
+    struct auth_claims c;
+    enum err res =
+        auth_jwt_verify(keys, &policy, token, len, clock_now_s(), AUTH_TYP_ACCESS, &c, why, whylen);
+    if (res)
+        return ERR_UNAUTH;
+    who->user_id = c.sub;
+    who->roles = c.roles;
+    who->token_version = c.tv;
+    snprintf(who->device_id, sizeof who->device_id, "%s", c.device);
+    snprintf(who->family, sizeof who->family, "%s", c.family);
+    if (strncmp(c.device, "apikey:", 7) == 0)
+        who->api_key_id = strtoll(c.device + 7, NULL, 10);
+    return ERR_OK;
+}
+
+static enum err authorize(struct rctx *cx, const struct route *rt)
+{
+    (void)rt;
+    return session_check_actor(cx);
+}
+
+static void auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)
+{
+    char detail[200];
+    snprintf(detail, sizeof detail, "%s %s: %s", method, path, why);
+    log_warn(cx, "token rejected: %s", why);
+    audit_write_quiet(cx, "auth.token_rejected", NULL, 0, AUDIT_DENIED, detail);
+}
 
 void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
 {
-    (void)cfg;
-    (void)hc;
+    char err[256] = "";
+    struct session_config sc;
+
+    policy.issuer = cfg->auth_issuer;
+    policy.audience = cfg->auth_audience;
+    policy.leeway_s = cfg->auth_leeway_s;
+    if (strcmp(cfg->auth_jwt_alg, "ES256") == 0) {
+        keys = auth_keys_new_es256("es1", cfg->auth_jwt_es256_private_key,
+                                   cfg->auth_jwt_es256_public_key, NULL, NULL, err, sizeof err);
+    } else {
+        unsigned char s1[AUTH_SECRET_MAX + 1], s2[AUTH_SECRET_MAX + 1];
+        size_t n1, n2 = 0;
+        char k1[17], k2[17];
+
+        if (!cfg->auth_jwt_secret_file[0]) {
+            fprintf(stderr, "cityd: config: auth.jwt_secret_file: required (at least 32 random "
+                            "bytes)\n");
+            exit(2);
+        }
+        n1 = read_secret(cfg->auth_jwt_secret_file, s1, sizeof s1, "auth.jwt_secret_file");
+        kid_of(s1, n1, k1);
+        if (cfg->auth_jwt_previous_secret_file[0]) {
+            n2 = read_secret(cfg->auth_jwt_previous_secret_file, s2, sizeof s2,
+                             "auth.jwt_previous_secret_file");
+            kid_of(s2, n2, k2);
+        }
+        keys = auth_keys_new_hs256(k1, s1, n1, n2 ? k2 : NULL, n2 ? s2 : NULL, n2, err, sizeof err);
+        memset(s1, 0, sizeof s1);
+        memset(s2, 0, sizeof s2);
+    }
+    if (!keys) {
+        fprintf(stderr, "cityd: config: auth.jwt_secret_file: %s\n", err);
+        exit(2);
+    }
+    memset(&sc, 0, sizeof sc);
+    sc.keys = keys;
+    sc.policy = policy;
+    sc.access_ttl_s = cfg->auth_access_ttl_s;
+    sc.refresh_ttl_s = cfg->auth_refresh_ttl_s;
+    sc.lockout_threshold = cfg->auth_lockout_threshold;
+    sc.lockout_window_s = cfg->auth_lockout_window_s;
+    sc.lockout_duration_s = cfg->auth_lockout_duration_s;
+    session_configure(&sc);
+    hc->authenticate = authenticate;
+    hc->authorize = authorize;
+    hc->auth_failed = auth_failed;
 }
 
 void wire__disconnect_auth(void)
 {
+    auth_keys_free(keys);
+    keys = NULL;
 }

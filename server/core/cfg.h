@@ -32,6 +32,7 @@ struct cfg {
     char db_user[64];
     char db_password[256];
     char db_name[64];
+    char db_runtime_user[64];
     int db_pool_size;
     int db_queue_limit;
     int db_connect_timeout_s;
@@ -42,6 +43,7 @@ struct cfg {
     bool migrations_auto;
     /* auth */
     char auth_jwt_secret_file[512];
+    char auth_jwt_previous_secret_file[512];
     char auth_jwt_alg[8];
     char auth_jwt_es256_private_key[512];
     char auth_jwt_es256_public_key[512];

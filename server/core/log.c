@@ -56,8 +56,13 @@ void log_json_escape(char *buf, size_t cap, size_t *off, const char *s, size_t n
 static void put(char *buf, size_t cap, size_t *off, const char *s)
 {
     size_t n = strlen(s);
-    if (*off + n >= cap)
-        n = cap - *off - 1;
+    size_t room;
+
+    if (*off + 1 >= cap)
+        return;
+    room = cap - 1 - *off;
+    if (n > room)
+        n = room;
     memcpy(buf + *off, s, n);
     *off += n;
 }

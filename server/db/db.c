@@ -338,7 +338,7 @@ static enum err exec_once(struct rctx *cx, struct db_conn *c, const char *sql,
                           const struct db_val *args, size_t nargs, struct db_res *out,
                           bool *retryable)
 {
-    MYSQL_STMT *st;
+    MYSQL_STMT *st = NULL;
     MYSQL_RES *meta;
     enum err res;
     struct db_res tmp;

@@ -369,3 +369,52 @@ enum err migrate_check_current(struct rctx *cx, const struct migration_set *set)
                          (long long)db_cell_i64(&r, 0, 0), set->count);
     return ERR_OK;
 }
+
+static bool ident_ok(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return false;
+    return true;
+}
+
+enum err migrate_grant_runtime(struct rctx *cx, const char *user, char *errbuf, size_t errlen)
+{
+    struct db_res t;
+    enum err res;
+
+    if (!ident_ok(user)) {
+        snprintf(errbuf, errlen, "config: db.runtime_user: only a-z, 0-9 and '_'");
+        return ERR_INVALID;
+    }
+    res = db_exec(cx,
+                  "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+                  " DATABASE() AND table_type = 'BASE TABLE'",
+                  DB_NOARGS, &t);
+    if (res) {
+        snprintf(errbuf, errlen, "migrations: cannot list tables");
+        return res;
+    }
+    for (size_t i = 0; i < t.nrows; i++) {
+        const char *name = db_cell(&t, i, 0);
+        const char *privs = "SELECT, INSERT, UPDATE, DELETE";
+        char sql[256];
+
+        if (!ident_ok(name))
+            continue;
+        if (strcmp(name, "audit_log") == 0)
+            privs = "SELECT, INSERT";
+        else if (strcmp(name, "schema_migrations") == 0)
+            privs = "SELECT";
+        /* Identifiers cannot be bound; both come from ident_ok-checked text. */
+        snprintf(sql, sizeof sql, "GRANT %s ON `%s` TO '%s'@'localhost'", privs, name, user);
+        res = db_exec(cx, rctx_strdup(cx, sql), DB_NOARGS, NULL);
+        if (res) {
+            snprintf(errbuf, errlen, "migrations: %s failed (MariaDB error %u)", sql, db_errno(cx));
+            return res;
+        }
+    }
+    return ERR_OK;
+}

@@ -29,6 +29,13 @@ enum err migrate_run(struct rctx *cx, const char *dir, int *applied, char *errbu
  * (readiness). */
 enum err migrate_check_current(struct rctx *cx, const struct migration_set *set) MUST_CHECK;
 
+/* Give the runtime database user (user@localhost) the least it needs on every table of the
+ * current database: SELECT, INSERT, UPDATE, DELETE; only SELECT and INSERT on the append-only
+ * tables (audit_log); only SELECT on schema_migrations. The runtime user can therefore
+ * neither rewrite the audit log nor change the schema. */
+enum err migrate_grant_runtime(struct rctx *cx, const char *user, char *errbuf,
+                               size_t errlen) MUST_CHECK;
+
 /* Split one SQL text into statements: calls fn(stmt, len, arg) for each non-empty one;
  * stops at the first non-zero return and returns it. Exposed for tests. */
 int migrate_split(const char *sql, size_t len, int (*fn)(const char *, size_t, void *), void *arg);

@@ -1,0 +1,195 @@
+/* api/auth.c: /api/v1/auth — login, token refresh, logout, citizen registration, machine keys.
+ * Handlers only: decode, call the domain (session, user), encode. */
+#include "api.h"
+
+#include <stddef.h>
+#include <string.h>
+#include "api/domain/session.h"
+#include "api/domain/user.h"
+#include "server/core/roles.h"
+
+static const char *const platforms[] = {"android", "ios", "harmony", "web", "miniprogram", NULL};
+
+static enum err check_platform(struct rctx *cx, const char *p)
+{
+    for (size_t i = 0; platforms[i]; i++)
+        if (strcmp(platforms[i], p) == 0)
+            return ERR_OK;
+    return rctx_fail(cx, ERR_INVALID, "platform: one of android, ios, harmony, web, miniprogram");
+}
+
+static enum err reply_tokens(struct rctx *cx, struct resp *rs, int status,
+                             const struct token_pair *tp)
+{
+    json_t *j = json_pack("{s:s,s:s,s:I,s:I}", "access_token", tp->access, "token_type", "Bearer",
+                          "expires_in", (json_int_t)tp->access_expires_in, "user_id",
+                          (json_int_t)tp->user_id);
+    if (j && tp->refresh[0]) {
+        json_object_set_new(j, "refresh_token", json_string(tp->refresh));
+        json_object_set_new(j, "refresh_expires_in", json_integer(tp->refresh_expires_in));
+    }
+    resp_header(cx, rs, "cache-control", "no-store");
+    return api_json_reply(cx, rs, status, j);
+}
+
+struct login_body {
+    char *account, *password, *device_id, *platform;
+};
+
+static const struct api_field login_fields[] = {
+    {"account", API_STR, true, offsetof(struct login_body, account), 64, 1, 0},
+    {"password", API_STR, true, offsetof(struct login_body, password), 128, 1, 0},
+    {"device_id", API_STR, true, offsetof(struct login_body, device_id), 64, 1, 0},
+    {"platform", API_STR, true, offsetof(struct login_body, platform), 16, 1, 0},
+    {NULL},
+};
+
+static enum err auth_login(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct login_body b = {0};
+    struct login_in in;
+    struct token_pair *tp;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, login_fields, &b, NULL);
+    if (!res)
+        res = check_platform(cx, b.platform);
+    if (res)
+        return res;
+    in.account = b.account;
+    in.password = b.password;
+    in.device_id = b.device_id;
+    in.platform = b.platform;
+    res = session_login(cx, &in, &tp);
+    if (res)
+        return res;
+    return reply_tokens(cx, rs, 200, tp);
+}
+
+struct refresh_body {
+    char *refresh_token;
+};
+
+static const struct api_field refresh_fields[] = {
+    {"refresh_token", API_STR, true, offsetof(struct refresh_body, refresh_token), 128, 1, 0},
+    {NULL},
+};
+
+static enum err auth_refresh(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct refresh_body b = {0};
+    struct token_pair *tp;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, refresh_fields, &b, NULL);
+    if (!res)
+        res = session_refresh(cx, b.refresh_token, &tp);
+    if (res)
+        return res;
+    return reply_tokens(cx, rs, 200, tp);
+}
+
+static enum err auth_logout(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    enum err res = session_logout(cx);
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+static enum err auth_logout_all(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    enum err res = session_logout_all(cx);
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+struct register_body {
+    char *phone, *password, *display_name, *device_id, *platform;
+};
+
+static const struct api_field register_fields[] = {
+    {"phone", API_STR, true, offsetof(struct register_body, phone), 20, 5, 0},
+    {"password", API_STR, true, offsetof(struct register_body, password), 128, 1, 0},
+    {"display_name", API_STR, true, offsetof(struct register_body, display_name), 64, 1, 0},
+    {"device_id", API_STR, true, offsetof(struct register_body, device_id), 64, 1, 0},
+    {"platform", API_STR, true, offsetof(struct register_body, platform), 16, 1, 0},
+    {NULL},
+};
+
+/* Citizens register with phone + password. (An SMS one-time code belongs here once an SMS
+ * gateway is configured; none can be reached from this deployment yet.) */
+static enum err auth_register(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct register_body b = {0};
+    struct user_new u = {0};
+    struct token_pair *tp;
+    int64_t id;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, register_fields, &b, NULL);
+    if (!res)
+        res = check_platform(cx, b.platform);
+    if (res)
+        return res;
+    u.phone = b.phone;
+    u.password = b.password;
+    u.display_name = b.display_name;
+    u.roles = ROLE_CITIZEN;
+    res = user_create(cx, &u, &id);
+    if (!res)
+        res = session_open(cx, id, b.device_id, b.platform, &tp);
+    if (res)
+        return res;
+    return reply_tokens(cx, rs, 201, tp);
+}
+
+struct token_body {
+    char *api_key;
+};
+
+static const struct api_field token_fields[] = {
+    {"api_key", API_STR, true, offsetof(struct token_body, api_key), 128, 1, 0},
+    {NULL},
+};
+
+/* Machine clients trade their API key for a short-lived access token. */
+static enum err auth_token(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct token_body b = {0};
+    struct token_pair *tp;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, token_fields, &b, NULL);
+    if (!res)
+        res = session_api_key_token(cx, b.api_key, &tp);
+    if (res)
+        return res;
+    return reply_tokens(cx, rs, 200, tp);
+}
+
+/* clang-format off */
+const struct route api_auth_routes[] = {
+    /* method  path                        handler          roles        body       flags */
+    {"POST", "/api/v1/auth/login",       auth_login,      ROLE_PUBLIC, 4096, 0, 0},
+    {"POST", "/api/v1/auth/refresh",     auth_refresh,    ROLE_PUBLIC, 4096, 0, 0},
+    {"POST", "/api/v1/auth/logout",      auth_logout,     ROLE_ANY,    1024, 0, 0},
+    {"POST", "/api/v1/auth/logout-all",  auth_logout_all, ROLE_USER,   1024, 0, 0},
+    {"POST", "/api/v1/auth/register",    auth_register,   ROLE_PUBLIC, 4096, 0, 0},
+    {"POST", "/api/v1/auth/token",       auth_token,      ROLE_PUBLIC, 4096, 0, 0},
+    {0},
+};
+/* clang-format on */

@@ -1,0 +1,482 @@
+/* api/domain/session.c: login, refresh rotation, logout, devices, API-key exchange. */
+#include "session.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <string.h>
+#include "audit.h"
+#include "server/auth/password.h"
+#include "server/core/ids.h"
+#include "server/core/log.h"
+#include "server/core/roles.h"
+#include "server/db/db.h"
+
+/* argon2id holds 64 MiB for ~70 ms: at most this many at once, so a burst of logins cannot
+ * take all memory or every database worker. */
+#define MAX_CONCURRENT_HASHES 2
+#define IP_THRESHOLD_FACTOR 4
+
+static struct session_config conf;
+static sem_t hash_slots;
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+
+static void hash_slots_init(void)
+{
+    sem_init(&hash_slots, 0, MAX_CONCURRENT_HASHES);
+}
+
+void session_configure(const struct session_config *c)
+{
+    conf = *c;
+    pthread_once(&hash_once, hash_slots_init);
+}
+
+const struct session_config *session_config_get(void)
+{
+    return &conf;
+}
+
+static bool password_ok(const char *hash, const char *password)
+{
+    bool ok;
+    pthread_once(&hash_once, hash_slots_init);
+    sem_wait(&hash_slots);
+    ok = auth_password_verify(hash, password); /* NULL hash: same cost, always false */
+    sem_post(&hash_slots);
+    return ok;
+}
+
+static enum err sign_access(struct rctx *cx, int64_t user_id, uint32_t roles, int64_t tv,
+                            const char *device, const char *family, struct token_pair *tp)
+{
+    struct auth_claims c;
+    int64_t now = cx->now_ms / 1000;
+    char jti[17];
+
+    memset(&c, 0, sizeof c);
+    c.sub = user_id;
+    c.roles = roles;
+    c.tv = tv;
+    snprintf(c.typ, sizeof c.typ, "%s", AUTH_TYP_ACCESS);
+    snprintf(c.device, sizeof c.device, "%s", device ? device : "");
+    snprintf(c.family, sizeof c.family, "%s", family ? family : "");
+    ids_token(jti, 16);
+    snprintf(c.jti, sizeof c.jti, "%s", jti);
+    c.iat = now;
+    c.nbf = now;
+    c.exp = now + conf.access_ttl_s;
+    if (!conf.keys)
+        return rctx_fail(cx, ERR_INTERNAL, "token keys are not configured");
+    if (auth_jwt_sign(conf.keys, &conf.policy, &c, tp->access, sizeof tp->access))
+        return rctx_fail(cx, ERR_INTERNAL, "token signing failed");
+    tp->access_expires_in = conf.access_ttl_s;
+    tp->user_id = user_id;
+    return ERR_OK;
+}
+
+/* New refresh token for a session, inside the caller's transaction. */
+static enum err add_refresh(struct rctx *cx, int64_t session_id, struct token_pair *tp)
+{
+    char hash[AUTH_SECRET_HEX];
+
+    auth_secret_new(tp->refresh, SESSION_REFRESH_LEN);
+    auth_secret_hash(tp->refresh, strlen(tp->refresh), hash);
+    tp->refresh_expires_in = conf.refresh_ttl_s;
+    tp->session_id = session_id;
+    return db_exec(cx,
+                   "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES "
+                   "(?, ?, FROM_UNIXTIME(? / 1000))",
+                   DB_ARGS(DBS(hash), DBI(session_id), DBI(cx->now_ms)), NULL);
+}
+
+static enum err open_in_tx(struct rctx *cx, int64_t user_id, uint32_t roles, int64_t tv,
+                           const char *device, const char *platform, struct token_pair *tp)
+{
+    char family[33];
+    struct db_res r;
+    enum err res;
+
+    ids_token(family, 32);
+    res = db_exec(cx,
+                  "INSERT INTO sessions (family, user_id, device_id, platform, created_at,"
+                  " last_seen_at, expires_at) VALUES (?, ?, ?, ?, FROM_UNIXTIME(? / 1000),"
+                  " FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000 + ?))",
+                  DB_ARGS(DBS(family), DBI(user_id), DBS(device), DBS(platform), DBI(cx->now_ms),
+                          DBI(cx->now_ms), DBI(cx->now_ms), DBI(conf.refresh_ttl_s)),
+                  &r);
+    if (res)
+        return res;
+    res = add_refresh(cx, (int64_t)r.insert_id, tp);
+    if (res)
+        return res;
+    return sign_access(cx, user_id, roles, tv, device, family, tp);
+}
+
+enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, const char *platform,
+                      struct token_pair **out)
+{
+    struct token_pair *tp = rctx_zalloc(cx, sizeof *tp);
+    struct db_res u;
+    enum err res;
+
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx, "SELECT roles, token_version, disabled FROM users WHERE id = ?",
+                  DB_ARGS(DBI(user_id)), &u);
+    if (!res && (u.nrows == 0 || db_cell_i64(&u, 0, 2)))
+        res = rctx_fail(cx, ERR_FORBIDDEN, "account disabled");
+    if (!res)
+        res = open_in_tx(cx, user_id, (uint32_t)db_cell_i64(&u, 0, 0), db_cell_i64(&u, 0, 1),
+                         device_id, platform, tp);
+    if (!res) {
+        cx->who.user_id = user_id;
+        res = audit_write(cx, "session.open", "user", user_id, AUDIT_OK, platform);
+    }
+    res = db_tx_end(cx, res);
+    if (!res)
+        *out = tp;
+    return res;
+}
+
+static enum err count_failures(struct rctx *cx, const char *col, const char *val, int64_t *n,
+                               int64_t *last_ms)
+{
+    struct db_res r;
+    const char *sql_account =
+        "SELECT COUNT(*), COALESCE(UNIX_TIMESTAMP(MAX(at)) * 1000, 0) FROM login_attempts"
+        " WHERE account = ? AND success = 0 AND at > FROM_UNIXTIME(? / 1000 - ?)"
+        " AND at > COALESCE((SELECT MAX(at) FROM login_attempts s WHERE s.account = ?"
+        " AND s.success = 1), '1970-01-02')";
+    const char *sql_ip = "SELECT COUNT(*), COALESCE(UNIX_TIMESTAMP(MAX(at)) * 1000, 0)"
+                         " FROM login_attempts WHERE ip = ? AND success = 0"
+                         " AND at > FROM_UNIXTIME(? / 1000 - ?)";
+    enum err res;
+
+    if (strcmp(col, "account") == 0)
+        res = db_exec(cx, sql_account,
+                      DB_ARGS(DBS(val), DBI(cx->now_ms), DBI(conf.lockout_window_s), DBS(val)), &r);
+    else
+        res =
+            db_exec(cx, sql_ip, DB_ARGS(DBS(val), DBI(cx->now_ms), DBI(conf.lockout_window_s)), &r);
+    if (res)
+        return res;
+    *n = db_cell_i64(&r, 0, 0);
+    *last_ms = (int64_t)db_cell_f64(&r, 0, 1);
+    return ERR_OK;
+}
+
+static void record_attempt(struct rctx *cx, const char *account, bool success)
+{
+    enum err res =
+        db_exec(cx,
+                "INSERT INTO login_attempts (account, ip, success, at) VALUES"
+                " (?, ?, ?, FROM_UNIXTIME(? / 1000))",
+                DB_ARGS(DBS(account), DBS(cx->ip), DBI(success ? 1 : 0), DBI(cx->now_ms)), NULL);
+    if (res)
+        log_error(cx, "login attempt not recorded");
+}
+
+enum err session_login(struct rctx *cx, const struct login_in *in, struct token_pair **out)
+{
+    struct token_pair *tp;
+    struct db_res u;
+    int64_t fails, last_ms, ip_fails, ip_last;
+    const char *hash;
+    int64_t uid;
+    enum err res;
+
+    snprintf(cx->who.device_id, sizeof cx->who.device_id, "%s", in->device_id);
+    res = count_failures(cx, "ip", cx->ip, &ip_fails, &ip_last);
+    if (res)
+        return res;
+    if (ip_fails >= (int64_t)conf.lockout_threshold * IP_THRESHOLD_FACTOR &&
+        cx->now_ms < ip_last + (int64_t)conf.lockout_duration_s * 1000) {
+        audit_write_quiet(cx, "auth.login", NULL, 0, AUDIT_DENIED, "source address throttled");
+        return rctx_fail(cx, ERR_RATELIMIT,
+                         "too many failed logins from this address; retry later");
+    }
+    res = count_failures(cx, "account", in->account, &fails, &last_ms);
+    if (res)
+        return res;
+    if (fails >= conf.lockout_threshold &&
+        cx->now_ms < last_ms + (int64_t)conf.lockout_duration_s * 1000) {
+        audit_write_quiet(cx, "auth.login", NULL, 0, AUDIT_DENIED, "account locked");
+        return rctx_fail(
+            cx, ERR_LOCKED, "account locked after %d failed logins; retry in %lld minutes",
+            conf.lockout_threshold,
+            (long long)((last_ms + (int64_t)conf.lockout_duration_s * 1000 - cx->now_ms) / 60000 +
+                        1));
+    }
+    res = db_exec(cx,
+                  "SELECT id, password_hash, roles, token_version, disabled FROM users"
+                  " WHERE username = ? OR phone = ? LIMIT 1",
+                  DB_ARGS(DBS(in->account), DBS(in->account)), &u);
+    if (res)
+        return res;
+    hash = u.nrows ? db_cell(&u, 0, 1) : NULL;
+    if (!password_ok(hash, in->password)) {
+        record_attempt(cx, in->account, false);
+        if (u.nrows)
+            cx->who.user_id = db_cell_i64(&u, 0, 0);
+        audit_write_quiet(cx, "auth.login", "user", cx->who.user_id, AUDIT_FAILED,
+                          u.nrows ? "wrong password" : "unknown account");
+        cx->who.user_id = 0;
+        return rctx_fail(cx, ERR_UNAUTH, "wrong account or password");
+    }
+    uid = db_cell_i64(&u, 0, 0);
+    cx->who.user_id = uid;
+    if (db_cell_i64(&u, 0, 4)) {
+        record_attempt(cx, in->account, false);
+        audit_write_quiet(cx, "auth.login", "user", uid, AUDIT_DENIED, "account disabled");
+        return rctx_fail(cx, ERR_FORBIDDEN, "account disabled");
+    }
+    cx->who.roles = (uint32_t)db_cell_i64(&u, 0, 2);
+    tp = rctx_zalloc(cx, sizeof *tp);
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res =
+        open_in_tx(cx, uid, cx->who.roles, db_cell_i64(&u, 0, 3), in->device_id, in->platform, tp);
+    if (!res)
+        res = audit_write(cx, "auth.login", "user", uid, AUDIT_OK, in->platform);
+    res = db_tx_end(cx, res);
+    if (res)
+        return res;
+    record_attempt(cx, in->account, true);
+    *out = tp;
+    return ERR_OK;
+}
+
+static enum err revoke_session(struct rctx *cx, int64_t session_id, const char *reason)
+{
+    return db_exec(cx,
+                   "UPDATE sessions SET revoked_at = FROM_UNIXTIME(? / 1000), revoked_reason = ?"
+                   " WHERE id = ? AND revoked_at IS NULL",
+                   DB_ARGS(DBI(cx->now_ms), DBS(reason), DBI(session_id)), NULL);
+}
+
+enum err session_refresh(struct rctx *cx, const char *refresh_token, struct token_pair **out)
+{
+    char hash[AUTH_SECRET_HEX];
+    struct token_pair *tp;
+    struct db_res r;
+    enum err res;
+    int64_t sid, uid;
+    bool reused = false;
+
+    if (strlen(refresh_token) != SESSION_REFRESH_LEN)
+        return rctx_fail(cx, ERR_UNAUTH, "invalid refresh token");
+    auth_secret_hash(refresh_token, strlen(refresh_token), hash);
+    tp = rctx_zalloc(cx, sizeof *tp);
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx,
+                  "SELECT s.id, s.user_id, s.family, s.device_id, t.used_at IS NOT NULL,"
+                  " s.revoked_at IS NOT NULL OR s.expires_at <= FROM_UNIXTIME(? / 1000),"
+                  " u.roles, u.token_version, u.disabled"
+                  " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
+                  " JOIN users u ON u.id = s.user_id WHERE t.token_hash = ? FOR UPDATE",
+                  DB_ARGS(DBI(cx->now_ms), DBS(hash)), &r);
+    if (res)
+        goto out;
+    if (r.nrows == 0) {
+        res = rctx_fail(cx, ERR_UNAUTH, "invalid refresh token");
+        goto out;
+    }
+    sid = db_cell_i64(&r, 0, 0);
+    uid = db_cell_i64(&r, 0, 1);
+    cx->who.user_id = uid;
+    snprintf(cx->who.device_id, sizeof cx->who.device_id, "%s", db_cell(&r, 0, 3));
+    if (db_cell_i64(&r, 0, 4)) {
+        /* A rotated token came back: it was stolen, or the legitimate client lost a reply.
+         * Either way the family is no longer trustworthy. */
+        reused = true;
+        res = revoke_session(cx, sid, "refresh_reuse");
+        if (!res)
+            res = audit_write(cx, "auth.refresh_reuse", "session", sid, AUDIT_DENIED,
+                              "rotated refresh token presented again; session revoked");
+        if (!res)
+            res = ERR_UNAUTH;
+        goto out;
+    }
+    if (db_cell_i64(&r, 0, 5) || db_cell_i64(&r, 0, 8)) {
+        res = rctx_fail(cx, ERR_UNAUTH, "session ended; log in again");
+        goto out;
+    }
+    res = db_exec(
+        cx, "UPDATE refresh_tokens SET used_at = FROM_UNIXTIME(? / 1000) WHERE token_hash = ?",
+        DB_ARGS(DBI(cx->now_ms), DBS(hash)), NULL);
+    if (!res)
+        res = db_exec(cx, "UPDATE sessions SET last_seen_at = FROM_UNIXTIME(? / 1000) WHERE id = ?",
+                      DB_ARGS(DBI(cx->now_ms), DBI(sid)), NULL);
+    if (!res)
+        res = add_refresh(cx, sid, tp);
+    if (!res)
+        res = sign_access(cx, uid, (uint32_t)db_cell_i64(&r, 0, 6), db_cell_i64(&r, 0, 7),
+                          db_cell(&r, 0, 3), db_cell(&r, 0, 2), tp);
+    if (!res)
+        res = audit_write(cx, "auth.refresh", "session", sid, AUDIT_OK, NULL);
+out:
+    if (reused && res == ERR_UNAUTH) {
+        /* Commit the revocation, then answer 401. */
+        res = db_tx_end(cx, ERR_OK);
+        return res ? res : rctx_fail(cx, ERR_UNAUTH, "refresh token reused; session revoked");
+    }
+    res = db_tx_end(cx, res);
+    if (res == ERR_UNAUTH)
+        audit_write_quiet(cx, "auth.refresh", NULL, 0, AUDIT_DENIED, "invalid or ended session");
+    if (!res)
+        *out = tp;
+    return res;
+}
+
+enum err session_logout(struct rctx *cx)
+{
+    enum err res;
+    struct db_res r;
+
+    if (!cx->who.family[0])
+        return rctx_fail(cx, ERR_INVALID, "this token has no session to end");
+    res = db_exec(cx,
+                  "UPDATE sessions SET revoked_at = FROM_UNIXTIME(? / 1000), revoked_reason ="
+                  " 'logout' WHERE family = ? AND user_id = ? AND revoked_at IS NULL",
+                  DB_ARGS(DBI(cx->now_ms), DBS(cx->who.family), DBI(cx->who.user_id)), &r);
+    if (res)
+        return res;
+    audit_write_quiet(cx, "auth.logout", "user", cx->who.user_id, AUDIT_OK, NULL);
+    return ERR_OK;
+}
+
+enum err session_logout_all(struct rctx *cx)
+{
+    enum err res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx, "UPDATE users SET token_version = token_version + 1 WHERE id = ?",
+                  DB_ARGS(DBI(cx->who.user_id)), NULL);
+    if (!res)
+        res = db_exec(cx,
+                      "UPDATE sessions SET revoked_at = FROM_UNIXTIME(? / 1000), revoked_reason"
+                      " = 'logout_all' WHERE user_id = ? AND revoked_at IS NULL",
+                      DB_ARGS(DBI(cx->now_ms), DBI(cx->who.user_id)), NULL);
+    if (!res)
+        res = audit_write(cx, "auth.logout_all", "user", cx->who.user_id, AUDIT_OK, NULL);
+    return db_tx_end(cx, res);
+}
+
+enum err session_check_actor(struct rctx *cx)
+{
+    struct db_res r;
+    enum err res;
+
+    if (cx->who.api_key_id) {
+        res = db_exec(cx, "SELECT revoked_at IS NULL FROM api_keys WHERE id = ?",
+                      DB_ARGS(DBI(cx->who.api_key_id)), &r);
+        if (res)
+            return res;
+        if (r.nrows == 0 || !db_cell_i64(&r, 0, 0)) {
+            audit_write_quiet(cx, "auth.token_rejected", "api_key", cx->who.api_key_id,
+                              AUDIT_DENIED, "api key revoked");
+            return rctx_fail(cx, ERR_UNAUTH, "token revoked");
+        }
+    }
+    res = db_exec(cx, "SELECT token_version, disabled FROM users WHERE id = ?",
+                  DB_ARGS(DBI(cx->who.user_id)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0 || db_cell_i64(&r, 0, 1) || db_cell_i64(&r, 0, 0) != cx->who.token_version) {
+        audit_write_quiet(cx, "auth.token_rejected", "user", cx->who.user_id, AUDIT_DENIED,
+                          r.nrows == 0            ? "unknown user"
+                          : db_cell_i64(&r, 0, 1) ? "account disabled"
+                                                  : "token version revoked");
+        return rctx_fail(cx, ERR_UNAUTH, "token revoked; log in again");
+    }
+    return ERR_OK;
+}
+
+enum err session_devices(struct rctx *cx, struct device_list *out)
+{
+    struct db_res r;
+    enum err res =
+        db_exec(cx,
+                "SELECT id, device_id, platform, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ'),"
+                " DATE_FORMAT(last_seen_at, '%Y-%m-%dT%H:%i:%sZ'), family = ? FROM sessions"
+                " WHERE user_id = ? AND revoked_at IS NULL AND expires_at > FROM_UNIXTIME(? / 1000)"
+                " ORDER BY last_seen_at DESC LIMIT 100",
+                DB_ARGS(DBS(cx->who.family), DBI(cx->who.user_id), DBI(cx->now_ms)), &r);
+    if (res)
+        return res;
+    out->n = r.nrows;
+    out->rows = rctx_zalloc(cx, (r.nrows + 1) * sizeof *out->rows);
+    for (size_t i = 0; i < r.nrows; i++) {
+        out->rows[i].id = db_cell_i64(&r, i, 0);
+        out->rows[i].device_id = db_cell(&r, i, 1);
+        out->rows[i].platform = db_cell(&r, i, 2);
+        out->rows[i].created_at = db_cell(&r, i, 3);
+        out->rows[i].last_seen_at = db_cell(&r, i, 4);
+        out->rows[i].current = db_cell_i64(&r, i, 5) == 1;
+    }
+    return ERR_OK;
+}
+
+enum err session_revoke_device(struct rctx *cx, int64_t session_id)
+{
+    struct db_res r;
+    enum err res = db_exec(cx,
+                           "UPDATE sessions SET revoked_at = FROM_UNIXTIME(? / 1000),"
+                           " revoked_reason = 'device_revoked' WHERE id = ? AND user_id = ?"
+                           " AND revoked_at IS NULL",
+                           DB_ARGS(DBI(cx->now_ms), DBI(session_id), DBI(cx->who.user_id)), &r);
+    if (res)
+        return res;
+    if (r.affected == 0)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such device session");
+    audit_write_quiet(cx, "auth.device_revoked", "session", session_id, AUDIT_OK, NULL);
+    return ERR_OK;
+}
+
+enum err session_api_key_token(struct rctx *cx, const char *api_key, struct token_pair **out)
+{
+    char hash[AUTH_SECRET_HEX];
+    struct token_pair *tp;
+    struct db_res r;
+    enum err res;
+    size_t n = strlen(api_key);
+
+    if (n < 3 + 8 + 16 || n > 128 || strncmp(api_key, "ck_", 3) != 0) {
+        audit_write_quiet(cx, "auth.api_key", NULL, 0, AUDIT_DENIED, "malformed api key");
+        return rctx_fail(cx, ERR_UNAUTH, "invalid api key");
+    }
+    auth_secret_hash(api_key, n, hash);
+    res = db_exec(cx,
+                  "SELECT k.id, k.key_hash, k.user_id, u.token_version, u.disabled FROM api_keys"
+                  " k JOIN users u ON u.id = k.user_id WHERE k.prefix = ? AND k.revoked_at IS NULL",
+                  DB_ARGS(DBSN(api_key + 3, 8)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0 || !auth_secret_equal(db_cell(&r, 0, 1), hash) || db_cell_i64(&r, 0, 4)) {
+        audit_write_quiet(cx, "auth.api_key", NULL, 0, AUDIT_DENIED, "unknown or revoked api key");
+        return rctx_fail(cx, ERR_UNAUTH, "invalid api key");
+    }
+    tp = rctx_zalloc(cx, sizeof *tp);
+    cx->who.user_id = db_cell_i64(&r, 0, 2);
+    cx->who.api_key_id = db_cell_i64(&r, 0, 0);
+    {
+        /* The device claim names the key, so every request re-checks that it is not revoked. */
+        char dev[40];
+        snprintf(dev, sizeof dev, "apikey:%lld", (long long)cx->who.api_key_id);
+        res = sign_access(cx, cx->who.user_id, ROLE_MACHINE, db_cell_i64(&r, 0, 3), dev, NULL, tp);
+    }
+    if (res)
+        return res;
+    res = db_exec(cx, "UPDATE api_keys SET last_used_at = FROM_UNIXTIME(? / 1000) WHERE id = ?",
+                  DB_ARGS(DBI(cx->now_ms), DBI(cx->who.api_key_id)), NULL);
+    if (res)
+        return res;
+    audit_write_quiet(cx, "auth.api_key", "api_key", cx->who.api_key_id, AUDIT_OK, NULL);
+    *out = tp;
+    return ERR_OK;
+}

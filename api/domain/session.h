@@ -1,0 +1,88 @@
+/* api/domain/session.h: logins, tokens and devices.
+ *
+ * A login creates a session (one per device: a refresh-token family) and returns a short-lived
+ * access token (JWT, at most 15 minutes) and an opaque refresh token that is stored only as a
+ * SHA-256 hash and rotated on every use; presenting a used refresh token again revokes the
+ * whole session. A per-user token version, checked on every authenticated request, revokes all
+ * access tokens at once (logout-all, password or role change, disabled account). Failed logins
+ * are counted per account and per source address; past the threshold the account is locked
+ * (423) or the address throttled (429) for a while. Every outcome is audited. */
+#ifndef CITYD_DOMAIN_SESSION_H
+#define CITYD_DOMAIN_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "server/auth/jwt.h"
+#include "server/core/err.h"
+#include "server/core/rctx.h"
+
+struct session_config {
+    const struct auth_keys *keys; /* borrowed for the life of the process */
+    struct auth_policy policy;
+    int access_ttl_s;
+    int refresh_ttl_s;
+    int lockout_threshold; /* failures per account within the window */
+    int lockout_window_s;
+    int lockout_duration_s;
+};
+
+/* Once at start-up, before any request. */
+void session_configure(const struct session_config *c);
+const struct session_config *session_config_get(void);
+
+#define SESSION_REFRESH_LEN 43 /* base64url characters, 256 bits */
+
+struct token_pair {
+    char access[AUTH_JWT_MAX + 1];
+    int64_t access_expires_in; /* seconds */
+    char refresh[SESSION_REFRESH_LEN + 1];
+    int64_t refresh_expires_in;
+    int64_t user_id;
+    int64_t session_id;
+};
+
+struct login_in {
+    const char *account; /* username or phone */
+    const char *password;
+    const char *device_id;
+    const char *platform; /* android, ios, harmony, web, miniprogram */
+};
+
+/* ERR_UNAUTH (wrong account or password: one message for both), ERR_LOCKED (account locked),
+ * ERR_RATELIMIT (address throttled), ERR_FORBIDDEN (disabled). out is pool memory. */
+enum err session_login(struct rctx *cx, const struct login_in *in,
+                       struct token_pair **out) MUST_CHECK;
+/* Rotate a refresh token. Reuse of a rotated token revokes its session: ERR_UNAUTH. */
+enum err session_refresh(struct rctx *cx, const char *refresh_token,
+                         struct token_pair **out) MUST_CHECK;
+/* Log out the device of the caller's token (its session), or every device of the caller. */
+enum err session_logout(struct rctx *cx) MUST_CHECK;
+enum err session_logout_all(struct rctx *cx) MUST_CHECK;
+
+/* Issue a pair for an existing user on a new session (registration, WeChat). */
+enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, const char *platform,
+                      struct token_pair **out) MUST_CHECK;
+
+/* Exchange a machine API key ("ck_<prefix><secret>") for an access token without a session. */
+enum err session_api_key_token(struct rctx *cx, const char *api_key,
+                               struct token_pair **out) MUST_CHECK;
+
+/* The per-request check of an authenticated caller: the token version still current and the
+ * account not disabled. ERR_UNAUTH (audited) otherwise. */
+enum err session_check_actor(struct rctx *cx) MUST_CHECK;
+
+/* Devices of the caller (sessions not revoked). Row i: id, device_id, platform, created_at,
+ * last_seen_at, current (1 when it is the caller's own session). */
+struct device_list {
+    size_t n;
+    struct device_row {
+        int64_t id;
+        const char *device_id, *platform, *created_at, *last_seen_at;
+        bool current;
+    } * rows;
+};
+enum err session_devices(struct rctx *cx, struct device_list *out) MUST_CHECK;
+/* Revoke one of the caller's sessions (a lost phone). ERR_NOTFOUND when not the caller's. */
+enum err session_revoke_device(struct rctx *cx, int64_t session_id) MUST_CHECK;
+
+#endif

@@ -1,0 +1,109 @@
+/* api/me.c: /api/v1/me — the caller's own profile, devices and password. */
+#include "api.h"
+
+#include <stddef.h>
+#include "api/domain/session.h"
+#include "api/domain/user.h"
+#include "server/core/roles.h"
+
+static json_t *roles_json(uint32_t roles)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < role_count(); i++)
+        if (roles & role_at(i))
+            json_array_append_new(a, json_string(role_name(role_at(i))));
+    return a;
+}
+
+static json_t *nullable_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *nullable_id(int64_t id)
+{
+    return id ? json_integer(id) : json_null();
+}
+
+static enum err me_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct user_rec u;
+    json_t *j, *grids;
+    enum err res = user_get(cx, cx->who.user_id, &u);
+
+    if (res)
+        return res;
+    grids = json_array();
+    for (size_t i = 0; i < u.ngrids; i++)
+        json_array_append_new(grids, json_integer(u.grid_ids[i]));
+    j = json_pack(
+        "{s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:s}", "id", (json_int_t)u.id, "username",
+        nullable_str(u.username), "phone", nullable_str(u.phone), "display_name", u.display_name,
+        "roles", roles_json(cx->who.roles), "department_id", nullable_id(u.department_id),
+        "department_name", nullable_str(u.department_name), "region_id", nullable_id(u.region_id),
+        "region_name", nullable_str(u.region_name), "grid_ids", grids, "created_at", u.created_at);
+    return api_json_reply(cx, rs, 200, j);
+}
+
+static enum err me_devices(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct device_list dl;
+    json_t *a;
+    enum err res = session_devices(cx, &dl);
+
+    if (res)
+        return res;
+    a = json_array();
+    for (size_t i = 0; i < dl.n; i++)
+        json_array_append_new(a, json_pack("{s:I,s:s,s:s,s:s,s:s,s:b}", "id",
+                                           (json_int_t)dl.rows[i].id, "device_id",
+                                           dl.rows[i].device_id, "platform", dl.rows[i].platform,
+                                           "created_at", dl.rows[i].created_at, "last_seen_at",
+                                           dl.rows[i].last_seen_at, "current", dl.rows[i].current));
+    return api_json_reply(cx, rs, 200, json_pack("{s:o}", "items", a));
+}
+
+static enum err me_revoke_device(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    enum err res = session_revoke_device(cx, req_param_i64(rq, "id"));
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+struct password_body {
+    char *old_password, *new_password;
+};
+
+static const struct api_field password_fields[] = {
+    {"old_password", API_STR, true, offsetof(struct password_body, old_password), 128, 1, 0},
+    {"new_password", API_STR, true, offsetof(struct password_body, new_password), 128, 1, 0},
+    {NULL},
+};
+
+static enum err me_password(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct password_body b = {0};
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, password_fields, &b, NULL);
+    if (!res)
+        res = user_change_password(cx, b.old_password, b.new_password);
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+/* clang-format off */
+const struct route api_me_routes[] = {
+    /* method    path                          handler           roles      body  flags */
+    {"GET",    "/api/v1/me",                 me_get,           ROLE_USER, 0,    0, 0},
+    {"GET",    "/api/v1/me/devices",         me_devices,       ROLE_USER, 0,    0, 0},
+    {"DELETE", "/api/v1/me/devices/{id}",    me_revoke_device, ROLE_USER, 0,    0, 0},
+    {"PUT",    "/api/v1/me/password",        me_password,      ROLE_USER, 1024, 0, 0},
+    {0},
+};
+/* clang-format on */
