@@ -8,6 +8,7 @@ const struct route *const api_tables[] = {
     api_system_routes,
     api_auth_routes,
     api_me_routes,
+    api_testing_routes,
     NULL,
 };
 

@@ -21,6 +21,10 @@
 extern const struct route api_system_routes[];
 extern const struct route api_auth_routes[];
 extern const struct route api_me_routes[];
+extern const struct route api_testing_routes[];
+
+/* Set at start-up from testing.clock_control: enables /api/v1/testing. */
+extern bool api_testing_enabled;
 
 /* NULL-terminated list of every resource's route table. */
 extern const struct route *const api_tables[];

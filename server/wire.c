@@ -223,6 +223,10 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
     }
     system_expect_schema(set.count, set.max_version);
 
+    api_testing_enabled = cfg->testing_clock_control;
+    if (api_testing_enabled)
+        log_warn(NULL,
+                 "testing.clock_control is on: admins can move the clock; never in production");
     W.router = router_new(api_tables, err, sizeof err);
     if (!W.router) {
         fprintf(stderr, "cityd: %s\n", err);

@@ -138,6 +138,7 @@ void th_server_start_on(struct th_server *s, const char *socket, const char *ext
     snprintf(path, sizeof path, "%s/jwt.key", s->dir);
     th_sh("head -c 48 /dev/urandom > %s", path);
     snprintf(cfgpath, sizeof cfgpath, "%s/cityd.conf", s->dir);
+    snprintf(s->cfgpath, sizeof s->cfgpath, "%s", cfgpath);
     f = fopen(cfgpath, "w");
     if (!f)
         th_die("cannot write %s", cfgpath);
@@ -215,6 +216,9 @@ int th_server_stop(struct th_server *s)
     if (s->curl)
         curl_easy_cleanup(s->curl);
     s->curl = NULL;
+    json_decref(s->logins);
+    json_decref(s->tokens);
+    s->logins = s->tokens = NULL;
     if (s->pid <= 0)
         return 0;
     kill(s->pid, SIGTERM);
@@ -374,4 +378,98 @@ const char *th_error_code(const struct th_resp *r)
     json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
     const char *c = e ? json_string_value(json_object_get(e, "code")) : NULL;
     return c ? c : "";
+}
+
+int th_cityd(struct th_server *s, const char *args)
+{
+    return th_sh("%s -c %s %s >>%s/cli.log 2>&1", CITYD_BIN, s->cfgpath, args, s->dir);
+}
+
+void th_seed(struct th_server *s)
+{
+    char path[400];
+    json_error_t e;
+
+    if (s->logins)
+        return;
+    snprintf(path, sizeof path, "%s/logins.json", s->dir);
+    {
+        char args[500];
+        snprintf(args, sizeof args, "seed-demo --logins %s", path);
+        if (th_cityd(s, args) != 0) {
+            th_sh("cat %s/cli.log >&2", s->dir);
+            th_die("cityd seed-demo failed");
+        }
+    }
+    s->logins = json_load_file(path, 0, &e);
+    if (!s->logins)
+        th_die("cannot read %s: %s", path, e.text);
+    s->tokens = json_object();
+}
+
+static json_t *login_of(struct th_server *s, const char *role)
+{
+    size_t i;
+    json_t *v;
+    th_seed(s);
+    json_array_foreach(s->logins, i, v)
+    {
+        if (strcmp(json_string_value(json_object_get(v, "role")), role) == 0)
+            return v;
+    }
+    th_die("no demo user for role %s", role);
+}
+
+const char *th_password(struct th_server *s, const char *role)
+{
+    return json_string_value(json_object_get(login_of(s, role), "password"));
+}
+
+const char *th_username(struct th_server *s, const char *role)
+{
+    return json_string_value(json_object_get(login_of(s, role), "username"));
+}
+
+void th_login(struct th_server *s, const char *account, const char *password, const char *device,
+              struct th_resp *r)
+{
+    json_t *b = json_pack("{s:s,s:s,s:s,s:s}", "account", account, "password", password,
+                          "device_id", device ? device : "test-device", "platform", "android");
+    char *body = json_dumps(b, JSON_COMPACT);
+    th_post_json(s, "/api/v1/auth/login", NULL, body, r);
+    free(body);
+    json_decref(b);
+}
+
+const char *th_token(struct th_server *s, const char *role)
+{
+    json_t *cached;
+    struct th_resp r;
+    const char *tok;
+
+    th_seed(s);
+    cached = json_object_get(s->tokens, role);
+    if (cached)
+        return json_string_value(cached);
+    th_login(s, th_username(s, role), th_password(s, role), NULL, &r);
+    tok = r.json ? json_string_value(json_object_get(r.json, "access_token")) : NULL;
+    if (r.status != 200 || !tok)
+        th_die("login as %s failed: %ld %s", role, r.status, r.body);
+    json_object_set_new(s->tokens, role, json_string(tok));
+    th_resp_free(&r);
+    return json_string_value(json_object_get(s->tokens, role));
+}
+
+void th_clock_offset(struct th_server *s, long long offset_ms)
+{
+    char body[64], auth[9000];
+    const char *hs[] = {"Content-Type: application/json", auth, NULL};
+    struct th_resp r;
+
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(s, "admin"));
+    snprintf(body, sizeof body, "{\"offset_ms\":%lld}", offset_ms);
+    th_request(s, "PUT", "/api/v1/testing/clock", hs, body, strlen(body), 0, &r);
+    if (r.status != 200)
+        th_die("moving the clock failed: %ld %s (is testing.clock_control on?)", r.status, r.body);
+    th_resp_free(&r);
 }

@@ -23,7 +23,10 @@ struct th_server {
     char socket[512]; /* MariaDB socket it uses */
     char base[64];    /* http://127.0.0.1:PORT */
     char log[300];    /* its stderr */
-    void *curl;       /* reused handle: keeps one connection */
+    void *curl;       /* reused handle */
+    char cfgpath[512];
+    json_t *logins; /* seeded demo users, NULL until th_seed() */
+    json_t *tokens; /* role -> access token cache */
 };
 
 struct th_resp {
@@ -56,6 +59,22 @@ void th_resp_free(struct th_resp *r);
 bool th_header(const struct th_resp *r, const char *name, char *out, size_t outlen);
 /* The error code of an error body, or "" */
 const char *th_error_code(const struct th_resp *r);
+
+/* Seed the demo city (regions, grids, departments, one user per role) once per server. */
+void th_seed(struct th_server *s);
+/* Password of the seeded demo user of role (calls th_seed). */
+const char *th_password(struct th_server *s, const char *role);
+/* Username of the seeded demo user of role. */
+const char *th_username(struct th_server *s, const char *role);
+/* Log in as the demo user of role (cached): an access token. Aborts on failure. */
+const char *th_token(struct th_server *s, const char *role);
+/* Log in with explicit credentials; returns the whole response. */
+void th_login(struct th_server *s, const char *account, const char *password, const char *device,
+              struct th_resp *r);
+/* Move cityd's clock (needs testing.clock_control = true in the extra config). */
+void th_clock_offset(struct th_server *s, long long offset_ms);
+/* Run the cityd binary with the server's config and extra arguments; returns exit status. */
+int th_cityd(struct th_server *s, const char *args);
 
 /* SQL against the server's database (as root over the socket). Returns the first column of
  * the first row as an integer (0 when no row). */
