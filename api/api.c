@@ -5,11 +5,11 @@
 #include <string.h>
 
 const struct route *const api_tables[] = {
-    api_system_routes,
-    api_auth_routes,
-    api_me_routes,
-    api_testing_routes,
-    NULL,
+    api_system_routes, api_auth_routes, api_me_routes, api_testing_routes, NULL,
+};
+
+const struct api_job api_jobs[] = {
+    {NULL, NULL, 0},
 };
 
 static void decref(void *p)

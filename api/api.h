@@ -26,6 +26,16 @@ extern const struct route api_testing_routes[];
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;
 
+/* Background jobs run every interval_ms on a database worker (deadline scans, retention
+ * purges). fn runs with cx->db set and the clock in cx->now_ms; overlapping runs of one job
+ * never happen. The list ends with a {NULL} row. */
+struct api_job {
+    const char *name;
+    enum err (*fn)(struct rctx *cx);
+    int interval_ms;
+};
+extern const struct api_job api_jobs[];
+
 /* NULL-terminated list of every resource's route table. */
 extern const struct route *const api_tables[];
 

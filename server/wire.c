@@ -2,6 +2,7 @@
 #include "wire.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,16 @@
 #include "wire_int.h"
 
 #define MAX_LOOPS 64
+#define MAX_JOBS 16
+
+/* One periodic background job (api_jobs): a timer on loop 0 queues it to the database pool
+ * unless the previous run is still going. */
+struct periodic {
+    struct work work;
+    const struct api_job *job;
+    uv_timer_t timer;
+    atomic_int running;
+};
 
 struct loop_thread {
     uv_loop_t loop;
@@ -39,6 +50,8 @@ static struct {
     int nloops;
     struct loop_thread loops[MAX_LOOPS];
     uv_signal_t sigterm, sigint;
+    struct periodic jobs[MAX_JOBS];
+    int njobs;
     int shutting_down;
     bool forced;
 } W;
@@ -138,6 +151,44 @@ static void after_handler(struct rctx *cx)
 
 /* ---- loops and shutdown ----------------------------------------------------------------- */
 
+static void run_periodic(struct work *w, void *thread_arg)
+{
+    struct periodic *p = H2O_STRUCT_FROM_MEMBER(struct periodic, work, w);
+    struct rctx cx;
+    enum err res;
+
+    rctx_init(&cx);
+    cx.db = thread_arg;
+    res = p->job->fn(&cx);
+    if (res && res != ERR_BUSY)
+        log_error(&cx, "job %s failed: %s", p->job->name, rctx_message(&cx, res));
+    db__abandon(&cx);
+    rctx_dispose(&cx);
+    atomic_store(&p->running, 0);
+}
+
+static void on_periodic(uv_timer_t *t)
+{
+    struct periodic *p = H2O_STRUCT_FROM_MEMBER(struct periodic, timer, t);
+
+    if (atomic_exchange(&p->running, 1))
+        return;
+    p->work.run = run_periodic;
+    if (workpool_submit(W.db_pool, &p->work))
+        atomic_store(&p->running, 0);
+}
+
+static void start_jobs(uv_loop_t *loop)
+{
+    for (W.njobs = 0; W.njobs < MAX_JOBS && api_jobs[W.njobs].name; W.njobs++) {
+        struct periodic *p = &W.jobs[W.njobs];
+        p->job = &api_jobs[W.njobs];
+        uv_timer_init(loop, &p->timer);
+        uv_timer_start(&p->timer, on_periodic, (uint64_t)p->job->interval_ms,
+                       (uint64_t)p->job->interval_ms);
+    }
+}
+
 static void on_drain(uv_timer_t *t)
 {
     struct loop_thread *lt = H2O_STRUCT_FROM_MEMBER(struct loop_thread, drain, t);
@@ -152,6 +203,8 @@ static void on_drain(uv_timer_t *t)
     if (lt->idx == 0) {
         uv_close((uv_handle_t *)&W.sigterm, NULL);
         uv_close((uv_handle_t *)&W.sigint, NULL);
+        for (int i = 0; i < W.njobs; i++)
+            uv_close((uv_handle_t *)&W.jobs[i].timer, NULL);
     }
     http_loop_free(lt->http, !idle);
     lt->http = NULL;
@@ -262,6 +315,7 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
     uv_signal_init(&W.loops[0].loop, &W.sigint);
     uv_signal_start(&W.sigterm, on_signal, SIGTERM);
     uv_signal_start(&W.sigint, on_signal, SIGINT);
+    start_jobs(&W.loops[0].loop);
     if (port_file) {
         FILE *f = fopen(port_file, "w");
         if (f) {

@@ -1,0 +1,36 @@
+/* api/domain/idempotency.h: Idempotency-Key for every mutating POST.
+ *
+ * Phones on weak 4G retry. The first request with a key claims it inside its own transaction
+ * (a row in idempotency_keys); a retry with the same key and the same body gets the first
+ * result back and creates nothing; the same key with a different body is a conflict. A retry
+ * that arrives while the first is still running waits on the row lock and then replays.
+ * What is stored is the status and the id of what the first request produced, so the replay
+ * renders the resource as it is now (same id, same status). Keys are per caller. */
+#ifndef CITYD_DOMAIN_IDEMPOTENCY_H
+#define CITYD_DOMAIN_IDEMPOTENCY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "server/core/err.h"
+#include "server/core/rctx.h"
+
+struct idem {
+    const char *key;   /* NULL: no key given, every call is a no-op */
+    const char *route; /* e.g. "POST /api/v1/cases" */
+    char hash[65];     /* SHA-256 of the request body */
+    bool replay;       /* set by idem_claim: the first result is in status/result_id */
+    int status;
+    int64_t result_id;
+};
+
+/* Prepare i for key/route/body (no I/O). */
+void idem_init(struct idem *i, const char *key, const char *route, const char *body, size_t len);
+/* Inside the caller's open transaction: claim the key, or find the first result (replay).
+ * ERR_CONFLICT when the key was used with another body or on another route. After a replay
+ * the caller must end its transaction without changing anything. */
+enum err idem_claim(struct rctx *cx, struct idem *i) MUST_CHECK;
+/* Inside the same transaction, after the work: record what it produced. */
+enum err idem_complete(struct rctx *cx, struct idem *i, int status, int64_t result_id) MUST_CHECK;
+
+#endif

@@ -1,0 +1,21 @@
+/* api/domain/outbox.c */
+#include "outbox.h"
+
+#include "server/db/db.h"
+
+enum err outbox_add(struct rctx *cx, const char *type, const char *subject_type, int64_t subject_id,
+                    const char *payload_json, int64_t *event_id)
+{
+    struct db_res r;
+    enum err res =
+        db_exec(cx,
+                "INSERT INTO events (type, subject_type, subject_id, actor_id, payload, created_at)"
+                " VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
+                DB_ARGS(DBS(type), DBS(subject_type), DBI(subject_id),
+                        cx->who.user_id ? DBI(cx->who.user_id) : DBNULL,
+                        DBS(payload_json ? payload_json : "{}"), DBI(cx->now_ms)),
+                &r);
+    if (!res && event_id)
+        *event_id = (int64_t)r.insert_id;
+    return res;
+}
