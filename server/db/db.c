@@ -360,7 +360,10 @@ static enum err exec_once(struct rctx *cx, struct db_conn *c, const char *sql,
         return res;
     if (mysql_stmt_execute(st)) {
         unsigned e = mysql_stmt_errno(st);
-        *retryable = e == CR_SERVER_GONE_ERROR;
+        /* A connection that died while idle (server restarted) fails on its next use. A
+         * statement that changes nothing may safely run again on a fresh connection. */
+        *retryable = is_conn_error(e) &&
+                     (strncmp(sql, "SELECT", 6) == 0 || strcmp(sql, "START TRANSACTION") == 0);
         return fail_from(cx, c, e, mysql_stmt_error(st), sql);
     }
     memset(&tmp, 0, sizeof tmp);
@@ -390,8 +393,8 @@ enum err db_exec(struct rctx *cx, const char *sql, const struct db_val *args, si
         return rctx_fail(cx, ERR_INTERNAL, "no database connection on this thread");
     c->last_errno = 0;
     res = exec_once(cx, c, sql, args, nargs, out, &retry);
-    /* A connection that died while idle (server restarted) fails before anything ran; outside
-     * a transaction one fresh attempt is safe and spares the client a 503. */
+    /* Outside a transaction, one fresh attempt of a statement that changed nothing spares the
+     * client a 503 after the server restarted. */
     if (res == ERR_BUSY && retry && !c->in_tx) {
         cx->err.code = ERR_OK;
         res = exec_once(cx, c, sql, args, nargs, out, &retry);

@@ -309,9 +309,24 @@ static void on_req_dispose(void *p)
         /* The client gave up before the answer: cancel, and count it against the
          * connection (HTTP/2 rapid reset). */
         struct conn_state *cs = conn_get(j->loop, j->conn_id, false);
+        struct log_access a = {0};
+
         atomic_store(&j->cancelled, 1);
         if (cs && ++cs->abandoned > (uint32_t)j->loop->g->hc->cfg->http_conn_reset_budget)
             cs->poisoned = true;
+        /* Like nginx's 499: the client closed the request before the answer. */
+        a.rid = j->cx.id;
+        a.method = j->rq.method ? j->rq.method : "";
+        a.method_len = j->rq.method_len;
+        a.path = j->rq.path ? j->rq.path : "";
+        a.path_len = j->rq.path_len;
+        a.proto = j->rq.http_version >= 0x200 ? "HTTP/2" : "HTTP/1.1";
+        a.ip = j->cx.ip;
+        a.status = 499;
+        a.error_code = "client_closed_request";
+        a.duration_ms = (double)(clock_mono_ns() - j->t0_ns) / 1e6;
+        a.user_id = j->cx.who.user_id;
+        log_access_emit(&a);
     }
     if (!j->in_worker)
         job_free(j);
