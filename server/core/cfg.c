@@ -199,6 +199,19 @@ static enum err load_file(struct cfg *c, const char *path, char *errbuf, size_t 
         char sub[256];
 
         lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            /* Longer than the buffer: a comment may be, a setting may not. */
+            int ch;
+            bool comment = *trim(line) == '#';
+            while ((ch = fgetc(f)) != EOF && ch != '\n')
+                ;
+            if (comment)
+                continue;
+            snprintf(errbuf, errlen, "config: %s:%d: line longer than %zu bytes", path, lineno,
+                     sizeof line - 2);
+            res = ERR_INVALID;
+            break;
+        }
         s = trim(line);
         if (*s == '\0' || *s == '#')
             continue;

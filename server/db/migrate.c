@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +160,8 @@ static void sha256_hex(const char *buf, size_t len, char out[65])
 
 int migrate_split(const char *sql, size_t len, int (*fn)(const char *, size_t, void *), void *arg)
 {
-    size_t start = 0, i = 0;
+    /* first: where the current statement's first non-comment, non-blank byte is. */
+    size_t first = SIZE_MAX, i = 0;
     char quote = 0;
 
     while (i < len) {
@@ -174,11 +176,8 @@ int migrate_split(const char *sql, size_t len, int (*fn)(const char *, size_t, v
             i++;
             continue;
         }
-        if (c == '\'' || c == '"' || c == '`') {
-            quote = c;
-            i++;
-        } else if (c == '-' && i + 2 < len && sql[i + 1] == '-' &&
-                   (sql[i + 2] == ' ' || sql[i + 2] == '\t' || sql[i + 2] == '\n')) {
+        if (c == '-' && i + 2 < len && sql[i + 1] == '-' &&
+            (sql[i + 2] == ' ' || sql[i + 2] == '\t' || sql[i + 2] == '\n')) {
             while (i < len && sql[i] != '\n')
                 i++;
         } else if (c == '#') {
@@ -190,32 +189,24 @@ int migrate_split(const char *sql, size_t len, int (*fn)(const char *, size_t, v
                 i++;
             i += 2;
         } else if (c == ';') {
-            size_t a = start, b = i;
-            int rc;
-            while (a < b && (sql[a] == ' ' || sql[a] == '\n' || sql[a] == '\t' || sql[a] == '\r'))
-                a++;
-            if (a < b) {
-                rc = fn(sql + a, b - a, arg);
+            if (first != SIZE_MAX) {
+                int rc = fn(sql + first, i - first, arg);
                 if (rc)
                     return rc;
             }
-            start = ++i;
+            first = SIZE_MAX;
+            i++;
         } else {
+            if (c != ' ' && c != '\n' && c != '\t' && c != '\r' && first == SIZE_MAX)
+                first = i;
+            if (c == '\'' || c == '"' || c == '`')
+                quote = c;
             i++;
         }
     }
-    /* Trailing text without ';' (only comments and blanks are allowed there). */
-    for (size_t k = start; k < len; k++) {
-        if (sql[k] != ' ' && sql[k] != '\n' && sql[k] != '\t' && sql[k] != '\r') {
-            /* Reuse the splitter's comment handling: a tail that is only comments is fine. */
-            if (sql[k] == '-' && k + 1 < len && sql[k + 1] == '-') {
-                while (k < len && sql[k] != '\n')
-                    k++;
-                continue;
-            }
-            return fn(sql + k, len - k, arg);
-        }
-    }
+    /* A last statement without ';'; a tail of only comments and blanks is nothing. */
+    if (first != SIZE_MAX)
+        return fn(sql + first, len - first, arg);
     return 0;
 }
 

@@ -46,8 +46,13 @@ int64_t req_param_i64(const struct req *rq, const char *name)
 
     if (!p)
         return 0;
-    for (size_t i = 0; i < p->len; i++)
-        v = v * 10 + (p->value[i] - '0'); /* the router checked: at most 18 digits */
+    if (p->len > 18)
+        return 0;
+    for (size_t i = 0; i < p->len; i++) {
+        if (p->value[i] < '0' || p->value[i] > '9')
+            return 0; /* not a numeric parameter: read it with req_param */
+        v = v * 10 + (p->value[i] - '0');
+    }
     return v;
 }
 

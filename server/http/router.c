@@ -88,6 +88,15 @@ static int compile(const struct route *rt, struct compiled *c, char *errbuf, siz
             sg->param = true;
             sg->text = s + 1;
             sg->len = (size_t)(p - s) - 2;
+            for (size_t k = 0; k < sg->len; k++) {
+                char ch = sg->text[k];
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) {
+                    snprintf(errbuf, errlen,
+                             "route %s %s: parameter names are lower_snake identifiers", rt->method,
+                             rt->path);
+                    return -1;
+                }
+            }
             sg->numeric = (sg->len == 2 && memcmp(sg->text, "id", 2) == 0) ||
                           ends_with(sg->text, sg->len, "_id");
         } else {
@@ -275,6 +284,8 @@ enum err router_match(const struct router *r, const char *method, size_t method_
                     snprintf(allow + aoff, allow_len - aoff, "%s%s", aoff ? ", " : "", methods[mi]);
                 if (w > 0 && (size_t)w < allow_len - aoff)
                     aoff += (size_t)w;
+                else
+                    allow[aoff] = '\0'; /* drop a method that did not fit whole */
                 break;
             }
         }
