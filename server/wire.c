@@ -9,7 +9,9 @@
 #include <unistd.h>
 #include <uv.h>
 #include "api/api.h"
+#include "api/domain/media_svc.h"
 #include "api/domain/system.h"
+#include "media/image.h"
 #include "server/core/log.h"
 #include "server/core/workpool.h"
 #include "server/db/db.h"
@@ -47,6 +49,7 @@ static struct {
     struct http_global *g;
     struct router *router;
     struct workpool *db_pool;
+    struct workpool *media_pool;
     int nloops;
     struct loop_thread loops[MAX_LOOPS];
     uv_signal_t sigterm, sigint;
@@ -56,6 +59,8 @@ static struct {
     bool forced;
 } W;
 
+static int cores(void);
+
 void wire_init(void)
 {
     db_global_init();
@@ -63,6 +68,7 @@ void wire_init(void)
 
 void wire_end(void)
 {
+    media_shutdown();
     db_global_end();
 }
 
@@ -142,6 +148,14 @@ static void db_thread_fini(void *value)
 {
     db_conn_free(value);
     db_thread_end();
+}
+
+/* Media workers also hold a database connection (they record what they stored) and release
+ * libvips' per-thread buffers when they stop. */
+static void media_thread_fini(void *value)
+{
+    db_thread_fini(value);
+    media_thread_done();
 }
 
 static void after_handler(struct rctx *cx)
@@ -291,9 +305,28 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         fprintf(stderr, "cityd: cannot start the database workers\n");
         goto out;
     }
+    {
+        int mw = cfg->media_workers ? cfg->media_workers : cores();
+        if (media_init(mw)) {
+            fprintf(stderr, "cityd: libvips could not be initialised\n");
+            goto out;
+        }
+        if (media_svc_start(cfg, err, sizeof err)) {
+            fprintf(stderr, "cityd: %s\n", err);
+            goto out;
+        }
+        /* Small queue: each queued image holds its body in memory. */
+        W.media_pool =
+            workpool_new("media", mw, (size_t)mw * 4, db_thread_init, media_thread_fini, NULL);
+        if (!W.media_pool) {
+            fprintf(stderr, "cityd: cannot start the media workers\n");
+            goto out;
+        }
+    }
     W.hc.cfg = cfg;
     W.hc.router = W.router;
     W.hc.db_pool = W.db_pool;
+    W.hc.media_pool = W.media_pool;
     W.hc.after_handler = after_handler;
     wire__connect_auth(cfg, &W.hc);
     W.g = http_global_new(&W.hc, err, sizeof err);
@@ -339,6 +372,9 @@ out:
     }
     workpool_free(W.db_pool); /* lets queued jobs finish, closes the connections */
     W.db_pool = NULL;
+    workpool_free(W.media_pool);
+    W.media_pool = NULL;
+    media_svc_stop();
     for (int i = 0; i < W.nloops; i++) {
         if (W.loops[i].http) /* start-up failed before the loop ran */
             http_loop_free(W.loops[i].http, true);

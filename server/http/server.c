@@ -464,11 +464,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (q)
         plen = (size_t)(q - path);
-    if (mlen == 4 && memcmp(method, "HEAD", 4) == 0) {
-        method = "GET";
-        mlen = 3;
-    }
     res = router_match(hc->router, method, mlen, path, plen, &j->rq.match, allow, sizeof allow);
+    /* HEAD is answered by the GET route (without the body) unless a route takes HEAD itself
+     * (tus uses HEAD to ask for an upload's offset). */
+    if (res && mlen == 4 && memcmp(method, "HEAD", 4) == 0 &&
+        router_match(hc->router, "GET", 3, path, plen, &j->rq.match, allow, sizeof allow) == ERR_OK)
+        res = ERR_OK;
     if (res) {
         j->responded = true;
         send_error_req(req, res,

@@ -1,0 +1,25 @@
+/* api/domain/media_svc.h: the media service's process-wide state — the configured store and
+ * limits — set up once by server/wire.c before serving. The upload, processing and serving
+ * rules build on it (media.h). */
+#ifndef CITYD_DOMAIN_MEDIA_SVC_H
+#define CITYD_DOMAIN_MEDIA_SVC_H
+
+#include <stdint.h>
+#include "server/core/cfg.h"
+#include "server/core/err.h"
+
+struct media_store;
+
+struct media_limits {
+    int64_t max_image_bytes;
+    int64_t max_voice_bytes;
+    int64_t max_pixels;
+};
+
+/* Open the store under cfg->media_dir and remember the limits. One line in errbuf on failure. */
+enum err media_svc_start(const struct cfg *cfg, char *errbuf, size_t errlen) MUST_CHECK;
+void media_svc_stop(void);
+struct media_store *media_svc_store(void);
+const struct media_limits *media_svc_limits(void);
+
+#endif
