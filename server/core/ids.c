@@ -5,9 +5,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
-void ids_random(void *buf, size_t n)
+static void fill(void *buf, size_t n)
 {
     size_t done = 0;
     while (done < n) {
@@ -22,10 +23,41 @@ void ids_random(void *buf, size_t n)
     }
 }
 
+/* Kernel randomness in blocks: one getrandom(2) per 4 KiB instead of one per id. Each byte is
+ * handed out once, so ids stay as unpredictable as the kernel's output. */
+static _Thread_local struct {
+    uint8_t b[4096];
+    size_t left;
+} pool;
+
+void ids_random(void *buf, size_t n)
+{
+    uint8_t *out = buf;
+
+    if (n > sizeof pool.b / 4) {
+        fill(buf, n);
+        return;
+    }
+    while (n) {
+        size_t take;
+        if (pool.left == 0) {
+            fill(pool.b, sizeof pool.b);
+            pool.left = sizeof pool.b;
+        }
+        take = n < pool.left ? n : pool.left;
+        memcpy(out, pool.b + sizeof pool.b - pool.left, take);
+        /* Used bytes are wiped so a later memory disclosure cannot replay them. */
+        memset(pool.b + sizeof pool.b - pool.left, 0, take);
+        pool.left -= take;
+        out += take;
+        n -= take;
+    }
+}
+
 void ids_token(char *out, size_t n)
 {
     static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    uint8_t raw[64];
+    uint8_t raw[32];
     size_t i = 0;
 
     while (i < n) {

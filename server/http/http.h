@@ -22,6 +22,8 @@ struct req_header {
     size_t value_len;
 };
 
+/* Lengths are authoritative: on ROUTE_LOOP routes the strings are borrowed from h2o and not
+ * NUL-terminated; on worker routes they are NUL-terminated copies. */
 struct req {
     const char *method;
     size_t method_len;

@@ -432,6 +432,13 @@ static bool is_json_type(const h2o_req_t *req)
            (v->len == 16 || v->base[16] == ';' || v->base[16] == ' ');
 }
 
+/* A copy in the job's pool, or the borrowed bytes themselves (not NUL-terminated then:
+ * every consumer uses the lengths). */
+static const char *keep(struct http_job *j, bool deep, const char *p, size_t n)
+{
+    return deep ? rctx_strndup(&j->cx, p, n) : p;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct http_loop *l = H2O_STRUCT_FROM_MEMBER(struct http_loop, ctx, req->conn->ctx);
@@ -448,6 +455,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const struct route *rt;
     struct http_job **slot;
     ssize_t ai;
+    bool deep;
 
     j = calloc(1, sizeof *j);
     if (!j)
@@ -514,20 +522,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 
     /* Copy the request into the job: h2o frees its buffers if the client goes away while a
-     * worker still reads them. */
-    j->rq.method = rctx_strndup(&j->cx, req->method.base, req->method.len);
+     * worker still reads them. Loop routes answer before returning, so they borrow. */
+    deep = !(rt->flags & ROUTE_LOOP);
+    j->rq.method = keep(j, deep, req->method.base, req->method.len);
     j->rq.method_len = req->method.len;
-    j->rq.path = rctx_strndup(&j->cx, path, plen);
+    j->rq.path = keep(j, deep, path, plen);
     j->rq.path_len = plen;
-    /* Route params point into the copied path. */
+    /* Route params point into the kept path. */
     for (size_t i = 0; i < j->rq.match.nparams; i++)
         j->rq.match.params[i].value = j->rq.path + (j->rq.match.params[i].value - path);
     if (q) {
-        j->rq.query = rctx_strndup(&j->cx, q + 1, req->path.len - plen - 1);
+        j->rq.query = keep(j, deep, q + 1, req->path.len - plen - 1);
         j->rq.query_len = req->path.len - plen - 1;
     }
     if (req->entity.base) {
-        j->rq.body = rctx_strndup(&j->cx, req->entity.base, req->entity.len);
+        j->rq.body = keep(j, deep, req->entity.base, req->entity.len);
         j->rq.body_len = req->entity.len;
     }
     {
@@ -535,9 +544,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         struct req_header *hs = rctx_alloc(&j->cx, (n ? n : 1) * sizeof *hs);
         for (size_t i = 0; i < n; i++) {
             const h2o_header_t *h = &req->headers.entries[i];
-            hs[i].name = rctx_strndup(&j->cx, h->name->base, h->name->len);
+            hs[i].name = keep(j, deep, h->name->base, h->name->len);
             hs[i].name_len = h->name->len;
-            hs[i].value = rctx_strndup(&j->cx, h->value.base, h->value.len);
+            hs[i].value = keep(j, deep, h->value.base, h->value.len);
             hs[i].value_len = h->value.len;
         }
         j->rq.headers = hs;
