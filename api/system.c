@@ -1,13 +1,20 @@
 /* api/system.c: /healthz, /readyz, /api/v1/version — liveness, readiness, build identity. */
 #include "api.h"
 
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "api/domain/system.h"
 #include "server/core/roles.h"
+
+static const char healthz_body[] = "{\"status\":\"ok\"}";
 
 /* Liveness: answered on the event loop, never touches the database. */
 static enum err system_healthz(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    return api_json_reply(cx, rs, 200, json_pack("{s:s}", "status", "ok"));
+    return resp_body(rs, 200, "application/json; charset=utf-8", healthz_body,
+                     sizeof healthz_body - 1);
 }
 
 static enum err system_readyz(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -18,11 +25,31 @@ static enum err system_readyz(struct rctx *cx, const struct req *rq, struct resp
     return api_json_reply(cx, rs, 200, json_pack("{s:s,s:s}", "status", "ready", "database", "ok"));
 }
 
+static char version_body[256];
+static size_t version_len;
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+
+/* The build does not change while the process runs: encode it once. */
+static void version_encode(void)
+{
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "name", "cityd", "version", http_info.version,
+                          "commit", http_info.commit, "api", "v1");
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    if (s && strlen(s) < sizeof version_body) {
+        version_len = strlen(s);
+        memcpy(version_body, s, version_len);
+    }
+    free(s);
+    json_decref(j);
+}
+
 static enum err system_version(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    return api_json_reply(cx, rs, 200,
-                          json_pack("{s:s,s:s,s:s,s:s}", "name", "cityd", "version",
-                                    http_info.version, "commit", http_info.commit, "api", "v1"));
+    pthread_once(&version_once, version_encode);
+    if (!version_len)
+        return rctx_fail(cx, ERR_INTERNAL, "version not encodable");
+    return resp_body(rs, 200, "application/json; charset=utf-8", version_body, version_len);
 }
 
 /* clang-format off */

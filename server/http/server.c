@@ -23,6 +23,7 @@
 #define CONN_SLOTS 1024
 #define CONN_PROBE 8
 #define MAX_TIMEOUTS 4
+#define SPARE_JOBS 256
 #define MAX_HEADERS 100
 /* Request line + headers; h2o 2.2.5's own HTTP/1 cap is about 400 KiB. */
 #define MAX_HEADER_BYTES (16u << 10)
@@ -62,7 +63,9 @@ struct http_loop {
         h2o_timeout_t t;
     } timeouts[MAX_TIMEOUTS];
     size_t ntimeouts;
-    size_t jobs; /* alive jobs of this loop */
+    size_t jobs;            /* alive jobs of this loop */
+    struct http_job *spare; /* freed jobs kept for reuse (linked through work.next) */
+    size_t nspare;
     struct conn_state conns[CONN_SLOTS];
 };
 
@@ -291,11 +294,34 @@ static void send_job_response(struct http_job *j)
 static void job_free(struct http_job *j)
 {
     struct conn_state *cs = conn_get(j->loop, j->conn_id, false);
+    struct http_loop *l = j->loop;
+
     if (cs && cs->inflight)
         cs->inflight--;
-    j->loop->jobs--;
+
+    l->jobs--;
     rctx_dispose(&j->cx);
+    /* A small cache of job structs spares a calloc/free pair per request. */
+    if (l->nspare < SPARE_JOBS) {
+        j->work.next = (struct work *)l->spare;
+        l->spare = j;
+        l->nspare++;
+        return;
+    }
     free(j);
+}
+
+static struct http_job *job_new(struct http_loop *l)
+{
+    struct http_job *j = l->spare;
+
+    if (j) {
+        l->spare = (struct http_job *)j->work.next;
+        l->nspare--;
+        memset(j, 0, sizeof *j);
+        return j;
+    }
+    return calloc(1, sizeof *j);
 }
 
 static void on_req_dispose(void *p)
@@ -457,7 +483,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     ssize_t ai;
     bool deep;
 
-    j = calloc(1, sizeof *j);
+    j = job_new(l);
     if (!j)
         return -1;
     rctx_init(&j->cx);
@@ -848,6 +874,11 @@ void http_loop_free(struct http_loop *l, bool force)
         /* Connections are still open: h2o_context_dispose would assert. The process is about
          * to exit; leave the context as it is. */
         return;
+    }
+    while (l->spare) {
+        struct http_job *next = (struct http_job *)l->spare->work.next;
+        free(l->spare);
+        l->spare = next;
     }
     for (size_t i = 0; i < l->ntimeouts; i++)
         h2o_timeout_dispose(l->ctx.loop, &l->timeouts[i].t);
