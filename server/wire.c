@@ -36,6 +36,7 @@ struct loop_thread {
     uv_loop_t loop;
     uv_async_t stop;
     uv_timer_t drain;
+    uv_timer_t flush;
     uv_thread_t tid;
     struct http_loop *http;
     uint64_t deadline_ms;
@@ -214,6 +215,7 @@ static void on_drain(uv_timer_t *t)
         log_warn(NULL, "loop %d: drain deadline passed with requests or connections open", lt->idx);
     uv_close((uv_handle_t *)&lt->drain, NULL);
     uv_close((uv_handle_t *)&lt->stop, NULL);
+    uv_close((uv_handle_t *)&lt->flush, NULL);
     if (lt->idx == 0) {
         uv_close((uv_handle_t *)&W.sigterm, NULL);
         uv_close((uv_handle_t *)&W.sigint, NULL);
@@ -248,10 +250,19 @@ static void on_signal(uv_signal_t *s, int signum)
         uv_async_send(&W.loops[i].stop);
 }
 
+static void on_flush(uv_timer_t *t)
+{
+    log_flush();
+}
+
 static void loop_main(void *arg)
 {
     struct loop_thread *lt = arg;
+
+    log_buffer_thread();
+    uv_timer_start(&lt->flush, on_flush, 100, 100);
     uv_run(&lt->loop, UV_RUN_DEFAULT);
+    log_flush();
 }
 
 static int start_loop(struct loop_thread *lt, int idx, char *errbuf, size_t errlen)
@@ -263,6 +274,7 @@ static int start_loop(struct loop_thread *lt, int idx, char *errbuf, size_t errl
         return -1;
     uv_async_init(&lt->loop, &lt->stop, on_stop);
     uv_timer_init(&lt->loop, &lt->drain);
+    uv_timer_init(&lt->loop, &lt->flush);
     return 0;
 }
 

@@ -67,28 +67,99 @@ static void put(char *buf, size_t cap, size_t *off, const char *s)
     *off += n;
 }
 
+static _Thread_local struct {
+    char buf[32768];
+    size_t len;
+    int buffered;
+    int64_t ts_sec; /* second of ts_text */
+    char ts_text[24];
+} tl;
+
+/* Decimal digits of v (v >= 0) right-aligned in width with leading zeros. */
+static void put_uint(char *buf, size_t cap, size_t *off, uint64_t v, int width)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < 20);
+    while (n < width && n < 20)
+        tmp[n++] = '0';
+    while (n && *off + 1 < cap)
+        buf[(*off)++] = tmp[--n];
+}
+
 static void put_ts(char *buf, size_t cap, size_t *off)
 {
     int64_t ms = clock_now_ms();
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    char tmp[96];
+    int64_t sec = ms / 1000;
 
-    gmtime_r(&t, &tm);
-    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    put(buf, cap, off, tmp);
+    /* Formatting a date per line is the costliest part of a log line; it changes once a second. */
+    if (sec != tl.ts_sec || !tl.ts_text[0]) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        size_t o = 0;
+        gmtime_r(&t, &tm);
+        put_uint(tl.ts_text, sizeof tl.ts_text, &o, (uint64_t)(tm.tm_year + 1900), 4);
+        put(tl.ts_text, sizeof tl.ts_text, &o, "-");
+        put_uint(tl.ts_text, sizeof tl.ts_text, &o, (uint64_t)(tm.tm_mon + 1), 2);
+        put(tl.ts_text, sizeof tl.ts_text, &o, "-");
+        put_uint(tl.ts_text, sizeof tl.ts_text, &o, (uint64_t)tm.tm_mday, 2);
+        put(tl.ts_text, sizeof tl.ts_text, &o, "T");
+        put_uint(tl.ts_text, sizeof tl.ts_text, &o, (uint64_t)tm.tm_hour, 2);
+        put(tl.ts_text, sizeof tl.ts_text, &o, ":");
+        put_uint(tl.ts_text, sizeof tl.ts_text, &o, (uint64_t)tm.tm_min, 2);
+        put(tl.ts_text, sizeof tl.ts_text, &o, ":");
+        put_uint(tl.ts_text, sizeof tl.ts_text, &o, (uint64_t)tm.tm_sec, 2);
+        put(tl.ts_text, sizeof tl.ts_text, &o, ".");
+        tl.ts_text[o] = '\0';
+        tl.ts_sec = sec;
+    }
+    put(buf, cap, off, tl.ts_text);
+    put_uint(buf, cap, off, (uint64_t)(ms % 1000), 3);
+    put(buf, cap, off, "Z");
 }
 
-static void flush_line(char *buf, size_t cap, size_t off)
+static void write_all(const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0)
+            return; /* nowhere to report a failing log */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void log_buffer_thread(void)
+{
+    tl.buffered = 1;
+}
+
+void log_flush(void)
+{
+    if (tl.len) {
+        write_all(tl.buf, tl.len);
+        tl.len = 0;
+    }
+}
+
+/* One write per line (or per block of whole lines): never torn mid-line by another thread. */
+static void flush_line(char *buf, size_t cap, size_t off, int may_buffer)
 {
     if (off + 2 > cap)
         off = cap - 2;
     buf[off++] = '\n';
-    /* One write per line: atomic for lines up to PIPE_BUF on pipes, and never torn mid-line
-     * by another thread's stdio buffer. */
-    ssize_t w = write(STDERR_FILENO, buf, off);
-    (void)w;
+    if (may_buffer && tl.buffered) {
+        if (tl.len + off > sizeof tl.buf)
+            log_flush();
+        memcpy(tl.buf + tl.len, buf, off);
+        tl.len += off;
+        return;
+    }
+    log_flush();
+    write_all(buf, off);
 }
 
 void log__emit(enum log_level lvl, const char *file, const struct rctx *cx, const char *fmt, ...)
@@ -124,12 +195,12 @@ void log__emit(enum log_level lvl, const char *file, const struct rctx *cx, cons
     put(line, sizeof line, &off, ",\"msg\":\"");
     log_json_escape(line, sizeof line, &off, msg, strlen(msg));
     put(line, sizeof line, &off, "\"}");
-    flush_line(line, sizeof line, off);
+    flush_line(line, sizeof line, off, 0);
 }
 
 void log_access_emit(const struct log_access *a)
 {
-    char line[2048], tmp[160];
+    char line[2048];
     size_t off = 0;
 
     put(line, sizeof line, &off, "{\"ts\":\"");
@@ -144,12 +215,20 @@ void log_access_emit(const struct log_access *a)
     put(line, sizeof line, &off, a->proto);
     put(line, sizeof line, &off, "\",\"ip\":\"");
     put(line, sizeof line, &off, a->ip);
-    snprintf(tmp, sizeof tmp, "\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%.3f", a->status,
-             (unsigned long long)a->bytes, a->duration_ms);
-    put(line, sizeof line, &off, tmp);
-    if (a->user_id) {
-        snprintf(tmp, sizeof tmp, ",\"user\":%lld", (long long)a->user_id);
-        put(line, sizeof line, &off, tmp);
+    put(line, sizeof line, &off, "\",\"status\":");
+    put_uint(line, sizeof line, &off, (uint64_t)(a->status > 0 ? a->status : 0), 1);
+    put(line, sizeof line, &off, ",\"bytes\":");
+    put_uint(line, sizeof line, &off, a->bytes, 1);
+    put(line, sizeof line, &off, ",\"duration_ms\":");
+    {
+        uint64_t us = a->duration_ms > 0 ? (uint64_t)(a->duration_ms * 1000.0) : 0;
+        put_uint(line, sizeof line, &off, us / 1000, 1);
+        put(line, sizeof line, &off, ".");
+        put_uint(line, sizeof line, &off, us % 1000, 3);
+    }
+    if (a->user_id > 0) {
+        put(line, sizeof line, &off, ",\"user\":");
+        put_uint(line, sizeof line, &off, (uint64_t)a->user_id, 1);
     }
     if (a->error_code) {
         put(line, sizeof line, &off, ",\"error\":\"");
@@ -157,5 +236,5 @@ void log_access_emit(const struct log_access *a)
         put(line, sizeof line, &off, "\"");
     }
     put(line, sizeof line, &off, "}");
-    flush_line(line, sizeof line, off);
+    flush_line(line, sizeof line, off, 1);
 }

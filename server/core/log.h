@@ -49,6 +49,13 @@ struct log_access {
 };
 void log_access_emit(const struct log_access *a);
 
+/* Access lines of the calling thread are collected in a buffer and written in blocks (event
+ * loops call this once; the loop flushes every 100 ms and at exit). Event lines are never
+ * buffered: they flush the buffer first, so lines keep their order. At most the last 100 ms
+ * of access lines are lost if the process is killed. */
+void log_buffer_thread(void);
+void log_flush(void);
+
 /* Append s as a JSON string body (without quotes) to buf[*off..cap); truncates safely. */
 void log_json_escape(char *buf, size_t cap, size_t *off, const char *s, size_t n);
 
