@@ -1,8 +1,6 @@
 /* api/domain/session.c: login, refresh rotation, logout, devices, API-key exchange. */
 #include "session.h"
 
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
 #include "audit.h"
@@ -12,24 +10,13 @@
 #include "server/core/roles.h"
 #include "server/db/db.h"
 
-/* argon2id holds 64 MiB for ~70 ms: at most this many at once, so a burst of logins cannot
- * take all memory or every database worker. */
-#define MAX_CONCURRENT_HASHES 2
 #define IP_THRESHOLD_FACTOR 4
 
 static struct session_config conf;
-static sem_t hash_slots;
-static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
-
-static void hash_slots_init(void)
-{
-    sem_init(&hash_slots, 0, MAX_CONCURRENT_HASHES);
-}
 
 void session_configure(const struct session_config *c)
 {
     conf = *c;
-    pthread_once(&hash_once, hash_slots_init);
 }
 
 const struct session_config *session_config_get(void)
@@ -39,12 +26,7 @@ const struct session_config *session_config_get(void)
 
 static bool password_ok(const char *hash, const char *password)
 {
-    bool ok;
-    pthread_once(&hash_once, hash_slots_init);
-    sem_wait(&hash_slots);
-    ok = auth_password_verify(hash, password); /* NULL hash: same cost, always false */
-    sem_post(&hash_slots);
-    return ok;
+    return auth_password_verify(hash, password); /* NULL hash: same cost, always false */
 }
 
 static enum err sign_access(struct rctx *cx, int64_t user_id, uint32_t roles, int64_t tv,
@@ -310,8 +292,13 @@ enum err session_refresh(struct rctx *cx, const char *refresh_token, struct toke
         cx, "UPDATE refresh_tokens SET used_at = FROM_UNIXTIME(? / 1000) WHERE token_hash = ?",
         DB_ARGS(DBI(cx->now_ms), DBS(hash)), NULL);
     if (!res)
-        res = db_exec(cx, "UPDATE sessions SET last_seen_at = FROM_UNIXTIME(? / 1000) WHERE id = ?",
-                      DB_ARGS(DBI(cx->now_ms), DBI(sid)), NULL);
+        /* The session slides: a device that keeps refreshing stays logged in; one that stays
+         * away longer than auth.refresh_ttl_s logs in again. */
+        res = db_exec(cx,
+                      "UPDATE sessions SET last_seen_at = FROM_UNIXTIME(? / 1000),"
+                      " expires_at = FROM_UNIXTIME(? / 1000 + ?) WHERE id = ?",
+                      DB_ARGS(DBI(cx->now_ms), DBI(cx->now_ms), DBI(conf.refresh_ttl_s), DBI(sid)),
+                      NULL);
     if (!res)
         res = add_refresh(cx, sid, tp);
     if (!res)
@@ -383,15 +370,21 @@ enum err session_check_actor(struct rctx *cx)
             return rctx_fail(cx, ERR_UNAUTH, "token revoked");
         }
     }
-    res = db_exec(cx, "SELECT token_version, disabled FROM users WHERE id = ?",
-                  DB_ARGS(DBI(cx->who.user_id)), &r);
+    /* One primary-key read (and one unique-key read when the token belongs to a session): the
+     * token version revokes all of a user's tokens, the session row one device's. */
+    res = db_exec(cx,
+                  "SELECT u.token_version, u.disabled, s.revoked_at IS NOT NULL FROM users u"
+                  " LEFT JOIN sessions s ON s.family = ? AND s.user_id = u.id WHERE u.id = ?",
+                  DB_ARGS(DBS(cx->who.family), DBI(cx->who.user_id)), &r);
     if (res)
         return res;
-    if (r.nrows == 0 || db_cell_i64(&r, 0, 1) || db_cell_i64(&r, 0, 0) != cx->who.token_version) {
+    if (r.nrows == 0 || db_cell_i64(&r, 0, 1) || db_cell_i64(&r, 0, 0) != cx->who.token_version ||
+        db_cell_i64(&r, 0, 2) == 1) {
         audit_write_quiet(cx, "auth.token_rejected", "user", cx->who.user_id, AUDIT_DENIED,
-                          r.nrows == 0            ? "unknown user"
-                          : db_cell_i64(&r, 0, 1) ? "account disabled"
-                                                  : "token version revoked");
+                          r.nrows == 0                 ? "unknown user"
+                          : db_cell_i64(&r, 0, 1)      ? "account disabled"
+                          : db_cell_i64(&r, 0, 2) == 1 ? "session ended"
+                                                       : "token version revoked");
         return rctx_fail(cx, ERR_UNAUTH, "token revoked; log in again");
     }
     return ERR_OK;

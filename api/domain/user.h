@@ -39,8 +39,8 @@ struct user_rec {
 enum err user_create(struct rctx *cx, const struct user_new *in, int64_t *id) MUST_CHECK;
 /* The user with its department, region and grids; ERR_NOTFOUND. */
 enum err user_get(struct rctx *cx, int64_t id, struct user_rec *out) MUST_CHECK;
-/* Change the caller's password after checking the old one; bumps the token version (every
- * access token of the user stops working) and ends every other session. */
+/* Change the caller's password after checking the old one; bumps the token version and ends
+ * every session of the user, this one included: every device logs in again. */
 enum err user_change_password(struct rctx *cx, const char *old_password,
                               const char *new_password) MUST_CHECK;
 

@@ -1,6 +1,8 @@
 /* server/auth/password.c: argon2id password hashes, the password policy, opaque secrets. */
 #include "password.h"
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +31,34 @@ static void sodium_ready(void)
         abort();
 }
 
+/* argon2id holds 64 MiB for ~70 ms: at most this many run at once in the process, whoever
+ * calls (login, registration, password change), so a burst cannot take all memory or every
+ * database worker. The others wait their turn. */
+#define MAX_CONCURRENT_HASHES 2
+
+static sem_t slots;
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+
+static void slots_init(void)
+{
+    sem_init(&slots, 0, MAX_CONCURRENT_HASHES);
+}
+
+static void slot_take(void)
+{
+    pthread_once(&slots_once, slots_init);
+    while (sem_wait(&slots) != 0)
+        ; /* EINTR */
+}
+
+static void slot_give(void)
+{
+    sem_post(&slots);
+}
+
 enum err auth_password_hash(const char *password, char out[AUTH_PW_HASH_MAX])
 {
+    int rc;
     char buf[crypto_pwhash_STRBYTES];
     size_t n;
 
@@ -41,7 +69,10 @@ enum err auth_password_hash(const char *password, char out[AUTH_PW_HASH_MAX])
     if (n > PW_INPUT_MAX)
         return ERR_INVALID;
     sodium_ready();
-    if (crypto_pwhash_str(buf, password, n, PW_OPSLIMIT, PW_MEMLIMIT) != 0)
+    slot_take();
+    rc = crypto_pwhash_str(buf, password, n, PW_OPSLIMIT, PW_MEMLIMIT);
+    slot_give();
+    if (rc != 0)
         return ERR_INTERNAL;
     memcpy(out, buf, sizeof buf);
     return ERR_OK;
@@ -50,6 +81,7 @@ enum err auth_password_hash(const char *password, char out[AUTH_PW_HASH_MAX])
 bool auth_password_verify(const char *hash, const char *password)
 {
     size_t n;
+    int rc;
 
     if (!password)
         return false;
@@ -57,14 +89,17 @@ bool auth_password_verify(const char *hash, const char *password)
     if (n > PW_INPUT_MAX)
         return false;
     sodium_ready();
+    if (hash && strnlen(hash, AUTH_PW_HASH_MAX) == AUTH_PW_HASH_MAX)
+        return false;
+    slot_take();
+    rc = crypto_pwhash_str_verify(hash ? hash : dummy_hash, password, n);
+    slot_give();
     if (!hash) {
-        if (crypto_pwhash_str_verify(dummy_hash, password, n) == 0)
+        if (rc == 0)
             abort(); /* unreachable: nobody knows the dummy's password */
         return false;
     }
-    if (strnlen(hash, AUTH_PW_HASH_MAX) == AUTH_PW_HASH_MAX)
-        return false;
-    return crypto_pwhash_str_verify(hash, password, n) == 0;
+    return rc == 0;
 }
 
 bool auth_password_needs_rehash(const char *hash)

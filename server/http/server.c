@@ -249,6 +249,8 @@ static void send_error_req(h2o_req_t *req, enum err e, const char *message, cons
         add_header(req, "www-authenticate", "Bearer realm=\"cityd\"");
     if (e == ERR_BUSY)
         add_header(req, "retry-after", "1");
+    else if (e == ERR_RATELIMIT || e == ERR_LOCKED)
+        add_header(req, "retry-after", "60");
     req->res.content_length = body.len;
     log_request(req, rid, req->res.status, err_code(e), body.len, t0, user, ip);
     h2o_start_response(req, &gen);
@@ -607,7 +609,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         }
     }
 
-    if ((rt->flags & ROUTE_LOOP) && !j->auth_failed) {
+    /* Only public routes run on the loop: any route with roles needs the per-request token
+     * version check, which reads the database. */
+    if ((rt->flags & ROUTE_LOOP) && rt->roles == ROLE_PUBLIC) {
         j->res = rt->handler(&j->cx, &j->rq, &j->rs);
         send_job_response(j);
         return 0;
