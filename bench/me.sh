@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# bench/me.sh: authenticated GET /api/v1/me (token check + the user's row + JSON) over h2c with
+# `h2load -c 50 -m 10`, against MariaDB's own primary-key select rate measured on the same
+# server in the same run (`mariadb-slap`, 16 clients, unix socket). Runs alternate three times;
+# the figure is the ratio of medians. Goal (issue 3): at least 0.75x.
+source "$(dirname "$0")/lib.sh"
+bench_build
+bench_db
+bench_cityd "http.threads = 2
+db.pool_size = 8"
+build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
+pw=$(python3 -c "import json,sys; print([u['password'] for u in json.load(open('$work/logins.json')) if u['role']=='inspector'][0])")
+token=$(curl -s -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'Content-Type: application/json' \
+  -d "{\"account\":\"inspector\",\"password\":\"$pw\",\"device_id\":\"bench\",\"platform\":\"web\"}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+curl -sf "http://127.0.0.1:$port/api/v1/me" -H "Authorization: Bearer $token" >/dev/null
+
+n=${N:-100000}
+q=${Q:-200000}
+me() { h2load -n "$n" -c 50 -m 10 -t 1 -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/me" 2>/dev/null |
+  awk '/^finished in/ {gsub(/,/,""); print $4} /^status codes:/ {if ($3+0 != '"$n"') print "non-2xx" > "/dev/stderr"}'; }
+slap() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  mariadb-slap --no-defaults -uroot --socket="$db_sock" --create-schema=cityd_bench --concurrency=16 \
+    --iterations=1 --number-of-queries="$q" --query="SELECT id, username, display_name, roles FROM users WHERE id = 1" >/dev/null
+  t1=$(date +%s.%N)
+  echo "scale=0; $q / ($t1 - $t0)" | bc
+}
+for i in 1 2 3; do echo "$(me) $(slap)" >>"$work/runs"; done
+c=$(awk '{print $1}' "$work/runs" | median); b=$(awk '{print $2}' "$work/runs" | median)
+echo "machine: $(machine)"
+echo "GET /api/v1/me h2load -n $n -c 50 -m 10: $c req/s; mariadb-slap PK select, 16 clients: $b q/s; ratio $(echo "scale=2; $c/$b" | bc)"
+echo "raw runs (cityd slap):"; sed 's/^/  /' "$work/runs"
