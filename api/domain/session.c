@@ -354,6 +354,19 @@ enum err session_logout_all(struct rctx *cx)
     return db_tx_end(cx, res);
 }
 
+enum err session_judge_user(struct rctx *cx, bool found, int64_t token_version, bool disabled,
+                            bool session_ended)
+{
+    if (found && !disabled && token_version == cx->who.token_version && !session_ended)
+        return ERR_OK;
+    audit_write_quiet(cx, "auth.token_rejected", "user", cx->who.user_id, AUDIT_DENIED,
+                      !found          ? "unknown user"
+                      : disabled      ? "account disabled"
+                      : session_ended ? "session ended"
+                                      : "token version revoked");
+    return rctx_fail(cx, ERR_UNAUTH, "token revoked; log in again");
+}
+
 enum err session_check_actor(struct rctx *cx)
 {
     struct db_res r;
@@ -378,16 +391,8 @@ enum err session_check_actor(struct rctx *cx)
                   DB_ARGS(DBS(cx->who.family), DBI(cx->who.user_id)), &r);
     if (res)
         return res;
-    if (r.nrows == 0 || db_cell_i64(&r, 0, 1) || db_cell_i64(&r, 0, 0) != cx->who.token_version ||
-        db_cell_i64(&r, 0, 2) == 1) {
-        audit_write_quiet(cx, "auth.token_rejected", "user", cx->who.user_id, AUDIT_DENIED,
-                          r.nrows == 0                 ? "unknown user"
-                          : db_cell_i64(&r, 0, 1)      ? "account disabled"
-                          : db_cell_i64(&r, 0, 2) == 1 ? "session ended"
-                                                       : "token version revoked");
-        return rctx_fail(cx, ERR_UNAUTH, "token revoked; log in again");
-    }
-    return ERR_OK;
+    return session_judge_user(cx, r.nrows == 1, db_cell_i64(&r, 0, 0), db_cell_i64(&r, 0, 1) != 0,
+                              db_cell_i64(&r, 0, 2) == 1);
 }
 
 enum err session_devices(struct rctx *cx, struct device_list *out)

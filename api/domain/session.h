@@ -71,6 +71,11 @@ enum err session_api_key_token(struct rctx *cx, const char *api_key,
  * account not disabled. ERR_UNAUTH (audited) otherwise. */
 enum err session_check_actor(struct rctx *cx) MUST_CHECK;
 
+/* The decision of session_check_actor from a user row read elsewhere (a handler that loads
+ * the user anyway does the check in the same query): ERR_OK, or ERR_UNAUTH audited. */
+enum err session_judge_user(struct rctx *cx, bool found, int64_t token_version, bool disabled,
+                            bool session_ended) MUST_CHECK;
+
 /* Devices of the caller (sessions not revoked). Row i: id, device_id, platform, created_at,
  * last_seen_at, current (1 when it is the caller's own session). */
 struct device_list {

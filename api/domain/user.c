@@ -2,8 +2,10 @@
 #include "user.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "audit.h"
+#include "session.h"
 #include "server/auth/password.h"
 #include "server/db/db.h"
 
@@ -109,6 +111,66 @@ enum err user_get(struct rctx *cx, int64_t id, struct user_rec *out)
     out->grid_ids = rctx_alloc(cx, (g.nrows + 1) * sizeof *out->grid_ids);
     for (size_t i = 0; i < g.nrows; i++)
         out->grid_ids[i] = db_cell_i64(&g, i, 0);
+    return ERR_OK;
+}
+
+static void grids_from_list(struct rctx *cx, const char *list, struct user_rec *out)
+{
+    size_t n = 0;
+    const char *p;
+
+    out->ngrids = 0;
+    out->grid_ids = rctx_alloc(cx, sizeof *out->grid_ids);
+    if (!list || !*list)
+        return;
+    for (p = list; *p; p++)
+        n += *p == ',';
+    out->grid_ids = rctx_alloc(cx, (n + 2) * sizeof *out->grid_ids);
+    for (p = list; *p && out->ngrids <= n;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p)
+            break; /* GROUP_CONCAT gives digits and commas only */
+        out->grid_ids[out->ngrids++] = v;
+        p = *end == ',' ? end + 1 : end;
+    }
+}
+
+enum err user_me(struct rctx *cx, struct user_rec *out)
+{
+    struct db_res r;
+    enum err res;
+
+    res = db_exec(cx,
+                  "SELECT u.id, u.username, u.phone, u.display_name, u.roles, u.department_id,"
+                  " u.region_id, d.name, rg.name, u.disabled,"
+                  " DATE_FORMAT(u.created_at, '%Y-%m-%dT%H:%i:%sZ'), u.token_version,"
+                  " s.revoked_at IS NOT NULL,"
+                  " (SELECT GROUP_CONCAT(g.grid_id ORDER BY g.grid_id) FROM user_grids g"
+                  "  WHERE g.user_id = u.id)"
+                  " FROM users u LEFT JOIN departments d ON d.id = u.department_id"
+                  " LEFT JOIN regions rg ON rg.id = u.region_id"
+                  " LEFT JOIN sessions s ON s.family = ? AND s.user_id = u.id WHERE u.id = ?",
+                  DB_ARGS(DBS(cx->who.family), DBI(cx->who.user_id)), &r);
+    if (res)
+        return res;
+    res = session_judge_user(cx, r.nrows == 1, db_cell_i64(&r, 0, 11), db_cell_i64(&r, 0, 9) != 0,
+                             db_cell_i64(&r, 0, 12) == 1);
+    if (res)
+        return res;
+    memset(out, 0, sizeof *out);
+    out->id = db_cell_i64(&r, 0, 0);
+    out->username = db_cell(&r, 0, 1);
+    out->phone = db_cell(&r, 0, 2);
+    out->display_name = db_cell(&r, 0, 3);
+    out->roles = (uint32_t)db_cell_i64(&r, 0, 4);
+    out->department_id = db_cell_i64(&r, 0, 5);
+    out->region_id = db_cell_i64(&r, 0, 6);
+    out->department_name = db_cell(&r, 0, 7);
+    out->region_name = db_cell(&r, 0, 8);
+    out->disabled = false;
+    out->created_at = db_cell(&r, 0, 10);
+    grids_from_list(cx, db_cell(&r, 0, 13), out);
     return ERR_OK;
 }
 

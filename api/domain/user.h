@@ -39,6 +39,10 @@ struct user_rec {
 enum err user_create(struct rctx *cx, const struct user_new *in, int64_t *id) MUST_CHECK;
 /* The user with its department, region and grids; ERR_NOTFOUND. */
 enum err user_get(struct rctx *cx, int64_t id, struct user_rec *out) MUST_CHECK;
+/* The caller's own record with the token check of session_check_actor in the same query:
+ * for routes flagged ROUTE_NO_TVCHECK that read the caller anyway (GET /api/v1/me). */
+enum err user_me(struct rctx *cx, struct user_rec *out) MUST_CHECK;
+
 /* Change the caller's password after checking the old one; bumps the token version and ends
  * every session of the user, this one included: every device logs in again. */
 enum err user_change_password(struct rctx *cx, const char *old_password,
