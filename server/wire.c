@@ -262,6 +262,7 @@ static void loop_main(void *arg)
     log_buffer_thread();
     uv_timer_start(&lt->flush, on_flush, 100, 100);
     uv_run(&lt->loop, UV_RUN_DEFAULT);
+    wire__auth_thread_done();
     log_flush();
 }
 

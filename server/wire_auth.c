@@ -127,6 +127,12 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
     hc->auth_failed = auth_failed;
 }
 
+void wire__auth_thread_done(void)
+{
+    free(token_cache);
+    token_cache = NULL;
+}
+
 void wire__disconnect_auth(void)
 {
     auth_keys_free(keys);

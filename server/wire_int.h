@@ -9,5 +9,7 @@
  * authorize, auth_failed). Exits the process with one clear line on a bad key. */
 void wire__connect_auth(const struct cfg *cfg, struct http_config *hc);
 void wire__disconnect_auth(void);
+/* A loop thread is about to exit: free its verified-token cache. */
+void wire__auth_thread_done(void);
 
 #endif
