@@ -17,6 +17,7 @@
 #include "server/db/db.h"
 #include "server/db/db_int.h"
 #include "server/db/migrate.h"
+#include "server/ext/ext.h"
 #include "server/http/server.h"
 #include "wire_int.h"
 
@@ -65,11 +66,13 @@ static int cores(void);
 void wire_init(void)
 {
     db_global_init();
+    ext_global_init();
 }
 
 void wire_end(void)
 {
     media_shutdown();
+    ext_global_end();
     db_global_end();
 }
 
