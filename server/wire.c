@@ -130,6 +130,36 @@ static enum err migrate_fn(struct rctx *cx, void *p)
     return res;
 }
 
+struct verify_arg {
+    const char *dir;
+    int pending;
+    char err[512];
+};
+
+static enum err verify_fn(struct rctx *cx, void *p)
+{
+    struct verify_arg *a = p;
+    enum err res = migrate_verify(cx, a->dir, &a->pending, a->err, sizeof a->err);
+    if (res && a->err[0])
+        return rctx_fail(cx, res, "%s", a->err);
+    return res;
+}
+
+/* migrations.auto off: still refuse an edited or unknown migration; pending ones only keep
+ * /readyz at 503. A database that cannot be reached is not fatal: it may come later. */
+static int wire_verify_schema(const struct cfg *cfg)
+{
+    struct verify_arg a = {.dir = cfg->migrations_dir};
+    enum err res = wire_with_db(cfg, verify_fn, &a);
+    if (res == ERR_BUSY)
+        return 0;
+    if (res)
+        return 1;
+    if (a.pending)
+        log_warn(NULL, "%d migrations not applied yet: run cityd migrate", a.pending);
+    return 0;
+}
+
 int wire_migrate(const struct cfg *cfg)
 {
     struct migrate_arg a = {.dir = cfg->migrations_dir, .runtime_user = cfg->db_runtime_user};
@@ -298,7 +328,7 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
     fill_db_opts(cfg, &W.dbo);
     signal(SIGPIPE, SIG_IGN);
 
-    if (cfg->migrations_auto && wire_migrate(cfg) != 0)
+    if (cfg->migrations_auto ? wire_migrate(cfg) != 0 : wire_verify_schema(cfg) != 0)
         return 1;
     if (migrate_scan(cfg->migrations_dir, &set, err, sizeof err)) {
         fprintf(stderr, "cityd: %s\n", err);

@@ -17,5 +17,8 @@ enum err system_ready(struct rctx *cx)
     enum err res = db_ping(cx);
     if (res)
         return rctx_fail(cx, ERR_BUSY, "database unreachable");
-    return migrate_check_current(cx, &expected);
+    res = migrate_check_current(cx, &expected);
+    if (res && res != ERR_BUSY) /* no schema_migrations table yet: not ready, not broken */
+        return rctx_fail(cx, ERR_BUSY, "database schema is not current (not migrated)");
+    return res;
 }

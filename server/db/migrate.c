@@ -242,7 +242,21 @@ static const char create_table[] = "CREATE TABLE IF NOT EXISTS schema_migrations
                                    " applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
                                    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 
+static enum err run(struct rctx *cx, const char *dir, bool apply, int *count_out, char *errbuf,
+                    size_t errlen);
+
 enum err migrate_run(struct rctx *cx, const char *dir, int *applied, char *errbuf, size_t errlen)
+{
+    return run(cx, dir, true, applied, errbuf, errlen);
+}
+
+enum err migrate_verify(struct rctx *cx, const char *dir, int *pending, char *errbuf, size_t errlen)
+{
+    return run(cx, dir, false, pending, errbuf, errlen);
+}
+
+static enum err run(struct rctx *cx, const char *dir, bool apply, int *count_out, char *errbuf,
+                    size_t errlen)
 {
     struct mfile *files = NULL;
     size_t n = 0;
@@ -250,10 +264,29 @@ enum err migrate_run(struct rctx *cx, const char *dir, int *applied, char *errbu
     enum err res;
     int count = 0;
 
-    *applied = 0;
+    *count_out = 0;
     res = list_files(dir, &files, &n, errbuf, errlen);
     if (res)
         return res;
+    if (!apply) {
+        struct db_res t;
+        res = db_exec(cx,
+                      "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema ="
+                      " DATABASE() AND table_name = 'schema_migrations'",
+                      DB_NOARGS, &t);
+        if (res) {
+            snprintf(errbuf, errlen, "migrations: cannot read the schema: %s",
+                     rctx_message(cx, res));
+            free(files);
+            return res;
+        }
+        if (db_cell_i64(&t, 0, 0) == 0) {
+            *count_out = (int)n; /* nothing applied yet */
+            free(files);
+            return ERR_OK;
+        }
+        goto check;
+    }
     res = db_exec(cx, "SELECT GET_LOCK('cityd.migrate', 60)", DB_NOARGS, &lock);
     if (res || db_cell_i64(&lock, 0, 0) != 1) {
         snprintf(errbuf, errlen, "migrations: could not take the migration lock: %s",
@@ -267,6 +300,7 @@ enum err migrate_run(struct rctx *cx, const char *dir, int *applied, char *errbu
                  rctx_message(cx, res));
         goto out;
     }
+check:
     res = db_exec(cx, "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
                   DB_NOARGS, &done);
     if (res) {
@@ -319,6 +353,11 @@ enum err migrate_run(struct rctx *cx, const char *dir, int *applied, char *errbu
             }
             continue;
         }
+        if (!apply) {
+            free(sql);
+            count++; /* pending */
+            continue;
+        }
         log_info(cx, "applying migration %s", files[i].name);
         memset(&a, 0, sizeof a);
         a.cx = cx;
@@ -339,11 +378,12 @@ enum err migrate_run(struct rctx *cx, const char *dir, int *applied, char *errbu
         }
         count++;
     }
-    *applied = count;
-out : {
-    enum err r2 = db_exec(cx, "SELECT RELEASE_LOCK('cityd.migrate')", DB_NOARGS, NULL);
-    (void)r2; /* the lock dies with the connection anyway */
-}
+    *count_out = count;
+out:
+    if (apply) {
+        enum err r2 = db_exec(cx, "SELECT RELEASE_LOCK('cityd.migrate')", DB_NOARGS, NULL);
+        (void)r2; /* the lock dies with the connection anyway */
+    }
     free(files);
     return res;
 }

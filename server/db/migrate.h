@@ -25,6 +25,12 @@ enum err migrate_scan(const char *dir, struct migration_set *out, char *errbuf,
 enum err migrate_run(struct rctx *cx, const char *dir, int *applied, char *errbuf,
                      size_t errlen) MUST_CHECK;
 
+/* The checks of migrate_run without applying anything (start-up with migrations.auto off):
+ * ERR_INVALID for an edited or unknown applied migration; *pending gets how many are not
+ * applied yet (readiness stays 503 until someone runs cityd migrate). */
+enum err migrate_verify(struct rctx *cx, const char *dir, int *pending, char *errbuf,
+                        size_t errlen) MUST_CHECK;
+
 /* ERR_OK when the database has exactly the migrations of set applied; ERR_BUSY otherwise
  * (readiness). */
 enum err migrate_check_current(struct rctx *cx, const struct migration_set *set) MUST_CHECK;

@@ -380,6 +380,11 @@ const char *th_error_code(const struct th_resp *r)
     return c ? c : "";
 }
 
+const char *th_cityd_bin(void)
+{
+    return CITYD_BIN;
+}
+
 int th_cityd(struct th_server *s, const char *args)
 {
     return th_sh("%s -c %s %s >>%s/cli.log 2>&1", CITYD_BIN, s->cfgpath, args, s->dir);
@@ -472,4 +477,70 @@ void th_clock_offset(struct th_server *s, long long offset_ms)
     if (r.status != 200)
         th_die("moving the clock failed: %ld %s (is testing.clock_control on?)", r.status, r.body);
     th_resp_free(&r);
+}
+
+void th_server_restart(struct th_server *s)
+{
+    char portfile[512];
+    double t0 = now_s();
+    FILE *f;
+
+    if (s->pid > 0) {
+        int status;
+        /* Reap a killed server so its pid is not mistaken for the new one. */
+        waitpid(s->pid, &status, 0);
+    }
+    if (s->curl)
+        curl_easy_cleanup(s->curl);
+    s->curl = NULL;
+    json_decref(s->tokens);
+    s->tokens = s->logins ? json_object() : NULL; /* old tokens still verify: same key */
+    snprintf(portfile, sizeof portfile, "%s/port", s->dir);
+    unlink(portfile);
+    s->port = 0;
+    s->pid = fork();
+    if (s->pid < 0)
+        th_die("fork: %s", strerror(errno));
+    if (s->pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execl(CITYD_BIN, "cityd", "-c", s->cfgpath, "serve", "--port-file", portfile, (char *)NULL);
+        _exit(127);
+    }
+    for (;;) {
+        int status;
+        f = fopen(portfile, "r");
+        if (f) {
+            if (fscanf(f, "%d", &s->port) == 1 && s->port > 0) {
+                fclose(f);
+                break;
+            }
+            fclose(f);
+        }
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            th_sh("tail -30 %s >&2", s->log);
+            th_die("cityd exited during restart");
+        }
+        if (now_s() - t0 > 30)
+            th_die("cityd did not restart within 30 s (see %s)", s->log);
+        usleep(20000);
+    }
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+    s->curl = curl_easy_init();
+    for (;;) {
+        struct th_resp r;
+        th_request(s, "GET", "/healthz", NULL, NULL, 0, 0, &r);
+        if (r.status == 200) {
+            th_resp_free(&r);
+            break;
+        }
+        th_resp_free(&r);
+        if (now_s() - t0 > 30)
+            th_die("cityd did not answer /healthz within 30 s of a restart");
+        usleep(20000);
+    }
 }

@@ -73,6 +73,8 @@ void th_login(struct th_server *s, const char *account, const char *password, co
               struct th_resp *r);
 /* Move cityd's clock (needs testing.clock_control = true in the extra config). */
 void th_clock_offset(struct th_server *s, long long offset_ms);
+/* Path of the cityd binary under test. */
+const char *th_cityd_bin(void);
 /* Run the cityd binary with the server's config and extra arguments; returns exit status. */
 int th_cityd(struct th_server *s, const char *args);
 
@@ -88,5 +90,10 @@ int th_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Abort the whole test program with a message (used for harness failures). */
 void th_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Start cityd again on the same database, config and scratch directory (s->dir, media store
+ * included) after it stopped or was killed (kill -9 tests). Waits for /healthz; s->pid and
+ * s->port are the new ones. Aborts the test on failure. */
+void th_server_restart(struct th_server *s);
 
 #endif
