@@ -3,12 +3,19 @@
 
 #include <stdio.h>
 #include <string.h>
+#include "api/domain/deadline.h"
 
 const struct route *const api_tables[] = {
-    api_system_routes, api_auth_routes, api_me_routes, api_testing_routes, NULL,
+    api_system_routes,     api_auth_routes,
+    api_me_routes,         api_testing_routes,
+    api_cases_routes,      api_tasks_routes,
+    api_categories_routes, api_events_routes,
+    api_surveys_routes,    NULL,
 };
 
 const struct api_job api_jobs[] = {
+    /* case deadlines: 50 % / 80 % reminders, overdue marks, escalation (deadline.h) */
+    {"case_deadlines", deadline_scan, 5000},
     {NULL, NULL, 0},
 };
 

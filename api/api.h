@@ -22,6 +22,11 @@ extern const struct route api_system_routes[];
 extern const struct route api_auth_routes[];
 extern const struct route api_me_routes[];
 extern const struct route api_testing_routes[];
+extern const struct route api_cases_routes[];
+extern const struct route api_tasks_routes[];
+extern const struct route api_categories_routes[];
+extern const struct route api_events_routes[];
+extern const struct route api_surveys_routes[];
 
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;

@@ -1,0 +1,682 @@
+/* api/cases.c: /api/v1/cases — reports, the workflow actions, reading and lists; 督办
+ * (/api/v1/cases/{id}/urge, /api/v1/urgings) and ratings.
+ * Handlers only: decode, call the domain (case.h), encode.
+ *
+ * The workflow is one route, POST /api/v1/cases/{id}/actions {action, version, …}, rather than
+ * one route per action: the transition table (workflow.h) is the single authority on which
+ * action is allowed when and for whom, so the HTTP layer needs no per-action role list that
+ * could drift from it; a new action is a table row, not a new route; and every action shares
+ * one idempotency, version and audit path. The role check the router does is only "may use
+ * the workflow at all"; the domain answers 403/409 per action. */
+#include "api.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "api/domain/case.h"
+#include "server/core/roles.h"
+
+/* ---- encoding -------------------------------------------------------------------------- */
+
+static json_t *iso_time(int64_t ms)
+{
+    char buf[80];
+    time_t t;
+    struct tm tm;
+
+    if (!ms)
+        return json_null();
+    t = (time_t)(ms / 1000);
+    gmtime_r(&t, &tm);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(buf);
+}
+
+static json_t *id_or_null(int64_t id)
+{
+    return id ? json_integer(id) : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static bool is_staff(const struct rctx *cx)
+{
+    return (cx->who.roles & ROLE_STAFF) != 0;
+}
+
+static json_t *case_json(struct rctx *cx, const struct case_rec *c)
+{
+    json_t *j = json_object();
+    json_t *loc = json_object();
+    json_t *cat = json_object();
+
+    json_object_set_new(j, "id", json_integer(c->id));
+    json_object_set_new(j, "case_no", json_string(c->case_no));
+    json_object_set_new(j, "state", json_string(c->state));
+    json_object_set_new(j, "version", json_integer(c->version));
+    json_object_set_new(cat, "id", json_integer(c->category_id));
+    json_object_set_new(cat, "code_set", json_string(c->code_set));
+    json_object_set_new(cat, "kind", json_string(c->kind));
+    json_object_set_new(cat, "code", json_string(c->category_code));
+    json_object_set_new(cat, "name", json_string(c->category_name));
+    json_object_set_new(cat, "major_name", json_string(c->major_name));
+    json_object_set_new(j, "category", cat);
+    json_object_set_new(j, "urgency", json_string(c->urgency));
+    json_object_set_new(j, "source", json_string(c->source));
+    json_object_set_new(j, "description", json_string(c->description));
+    json_object_set_new(loc, "lat", json_real(c->lat));
+    json_object_set_new(loc, "lng", json_real(c->lng));
+    json_object_set_new(loc, "accuracy", c->has_accuracy ? json_real(c->accuracy_m) : json_null());
+    json_object_set_new(loc, "address", str_or_null(c->address));
+    json_object_set_new(j, "location", loc);
+    json_object_set_new(j, "grid_id", id_or_null(c->grid_id));
+    json_object_set_new(j, "region_id", id_or_null(c->region_id));
+    json_object_set_new(j, "department_id", id_or_null(c->department_id));
+    if (is_staff(cx)) {
+        json_object_set_new(j, "assignee_id", id_or_null(c->assignee_id));
+        json_object_set_new(j, "reporter_id", id_or_null(c->reporter_id));
+    }
+    json_object_set_new(j, "duplicate_of", id_or_null(c->duplicate_of));
+    json_object_set_new(j, "rework_count", json_integer(c->rework_count));
+    json_object_set_new(j, "extension_pending", json_boolean(c->extension_pending));
+    json_object_set_new(j, "extension_hours", id_or_null(c->extension_hours));
+    json_object_set_new(j, "step", json_string(c->step));
+    json_object_set_new(j, "step_started_at", iso_time(c->step_started_ms));
+    json_object_set_new(j, "due_at", iso_time(c->due_ms));
+    json_object_set_new(j, "overdue", json_boolean(c->overdue));
+    json_object_set_new(j, "alert_level", json_integer(c->alert_level));
+    json_object_set_new(j, "created_at", iso_time(c->created_ms));
+    json_object_set_new(j, "updated_at", iso_time(c->updated_ms));
+    json_object_set_new(j, "closed_at", iso_time(c->closed_ms));
+    return j;
+}
+
+static json_t *urging_json(const struct case_urging_rec *u)
+{
+    json_t *j = json_object();
+
+    json_object_set_new(j, "id", json_integer(u->id));
+    json_object_set_new(j, "case_id", json_integer(u->case_id));
+    json_object_set_new(j, "leader_id", json_integer(u->leader_id));
+    json_object_set_new(j, "department_id", id_or_null(u->department_id));
+    json_object_set_new(j, "note", json_string(u->note));
+    json_object_set_new(j, "sent_at", iso_time(u->sent_ms));
+    json_object_set_new(j, "read_at", iso_time(u->read_ms));
+    json_object_set_new(j, "acknowledged_at", iso_time(u->acked_ms));
+    json_object_set_new(j, "acknowledged_by", id_or_null(u->acked_by));
+    json_object_set_new(j, "ack_text", str_or_null(u->ack_text));
+    json_object_set_new(j, "status",
+                        json_string(u->acked_ms  ? "acknowledged"
+                                    : u->read_ms ? "read"
+                                                 : "sent"));
+    return j;
+}
+
+static json_t *detail_json(struct rctx *cx, const struct case_detail *d)
+{
+    json_t *j = case_json(cx, &d->c);
+    json_t *steps = json_array(), *photos = json_array();
+    bool staff = is_staff(cx);
+
+    for (size_t i = 0; i < d->nphotos; i++)
+        json_array_append_new(photos, json_string(d->photos[i]));
+    json_object_set_new(j, "photos", photos);
+    for (size_t i = 0; i < d->nsteps; i++) {
+        const struct case_step_rec *s = &d->steps[i];
+        json_t *o = json_object();
+        json_t *ph = json_loads(s->photos_json ? s->photos_json : "[]", 0, NULL);
+        json_object_set_new(o, "id", json_integer(s->id));
+        json_object_set_new(o, "action", json_string(s->action));
+        json_object_set_new(o, "from_state", str_or_null(s->from_state));
+        json_object_set_new(o, "to_state", json_string(s->to_state));
+        json_object_set_new(o, "actor_role", json_string(s->actor_role));
+        /* Staff ids are not the citizen's business; the role says who acted. */
+        if (staff)
+            json_object_set_new(o, "actor_id", id_or_null(s->actor_id));
+        json_object_set_new(o, "text", str_or_null(s->text));
+        json_object_set_new(o, "department_id", id_or_null(s->department_id));
+        if (staff)
+            json_object_set_new(o, "assignee_id", id_or_null(s->assignee_id));
+        json_object_set_new(o, "step", json_string(s->step));
+        json_object_set_new(o, "due_at", iso_time(s->due_ms));
+        json_object_set_new(o, "photos", ph ? ph : json_array());
+        json_object_set_new(o, "at", iso_time(s->created_ms));
+        json_array_append_new(steps, o);
+    }
+    json_object_set_new(j, "timeline", steps);
+    if (staff) {
+        json_t *u = json_array();
+        for (size_t i = 0; i < d->nurgings; i++)
+            json_array_append_new(u, urging_json(&d->urgings[i]));
+        json_object_set_new(j, "urgings", u);
+        json_object_set_new(j, "suggested_department_id", id_or_null(d->suggested_department_id));
+    }
+    if (d->rated)
+        json_object_set_new(
+            j, "rating",
+            json_pack("{s:i,s:o}", "score", d->rating_score, "text", str_or_null(d->rating_text)));
+    else
+        json_object_set_new(j, "rating", json_null());
+    return j;
+}
+
+static enum err reply_case(struct rctx *cx, struct resp *rs, int status, int64_t id, bool replay,
+                           json_t *extra_key_val_owner, const char *extra_key)
+{
+    struct case_detail d;
+    json_t *j;
+    enum err res = case_get(cx, id, &d);
+
+    if (res) {
+        json_decref(extra_key_val_owner);
+        return res;
+    }
+    j = detail_json(cx, &d);
+    if (extra_key)
+        json_object_set_new(j, extra_key, extra_key_val_owner);
+    if (replay)
+        resp_header(cx, rs, "idempotent-replayed", "true");
+    return api_json_reply(cx, rs, status, j);
+}
+
+/* A JSON array of media ids (strings) as a pool array. */
+static enum err photo_list(struct rctx *cx, json_t *arr, const char ***out, size_t *n)
+{
+    const char **v;
+
+    *n = 0;
+    *out = NULL;
+    if (!arr)
+        return ERR_OK;
+    if (!json_is_array(arr))
+        return rctx_fail(cx, ERR_INVALID, "photos: expected an array of media ids");
+    if (json_array_size(arr) > CASE_PHOTOS_MAX)
+        return rctx_fail(cx, ERR_INVALID, "photos: at most %d", CASE_PHOTOS_MAX);
+    v = rctx_zalloc(cx, (json_array_size(arr) + 1) * sizeof *v);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *s = json_array_get(arr, i);
+        if (!json_is_string(s))
+            return rctx_fail(cx, ERR_INVALID, "photos[%zu]: expected a media id", i);
+        v[i] = rctx_strdup(cx, json_string_value(s));
+    }
+    *out = v;
+    *n = json_array_size(arr);
+    return ERR_OK;
+}
+
+static enum err idem_key_of(struct rctx *cx, const struct req *rq, const char **key)
+{
+    return api_idempotency_key(cx, rq, key);
+}
+
+/* ---- POST /api/v1/cases ---------------------------------------------------------------- */
+
+struct report_body {
+    int64_t category_id;
+    char *code_set, *full_code, *kind, *description, *urgency, *source;
+    json_t *location, *photos;
+};
+
+static const struct api_field report_fields[] = {
+    {"category_id", API_I64, false, offsetof(struct report_body, category_id), 0, 1, INT64_MAX},
+    {"code_set", API_STR, false, offsetof(struct report_body, code_set), 16, 1, 0},
+    {"full_code", API_STR, false, offsetof(struct report_body, full_code), 8, 1, 0},
+    {"kind", API_STR, false, offsetof(struct report_body, kind), 16, 1, 0},
+    {"description", API_STR, true, offsetof(struct report_body, description), CASE_DESC_MAX, 1, 0},
+    {"location", API_JSON, true, offsetof(struct report_body, location), 0, 0, 0},
+    {"photos", API_JSON, false, offsetof(struct report_body, photos), 0, 0, 0},
+    {"urgency", API_STR, false, offsetof(struct report_body, urgency), 16, 1, 0},
+    {"source", API_STR, false, offsetof(struct report_body, source), 16, 1, 0},
+    {NULL},
+};
+
+struct location_body {
+    double lat, lng, accuracy;
+    char *address;
+};
+
+static const struct api_field location_fields[] = {
+    {"lat", API_F64, true, offsetof(struct location_body, lat), 0, -90, 90},
+    {"lng", API_F64, true, offsetof(struct location_body, lng), 0, -180, 180},
+    {"accuracy", API_F64, false, offsetof(struct location_body, accuracy), 0, 0, 100000},
+    {"address", API_STR, false, offsetof(struct location_body, address), CASE_ADDR_MAX, 0, 0},
+    {NULL},
+};
+
+static json_t *dups_json(const struct case_created *cr)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < cr->ndups; i++)
+        json_array_append_new(
+            a, json_pack("{s:I,s:s,s:s,s:f,s:o}", "id", (json_int_t)cr->dups[i].id, "case_no",
+                         cr->dups[i].case_no, "state", cr->dups[i].state, "distance_m",
+                         cr->dups[i].distance_m, "created_at", iso_time(cr->dups[i].created_ms)));
+    return a;
+}
+
+static enum err cases_create(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct report_body b = {0};
+    struct location_body loc = {0};
+    struct case_report in = {0};
+    struct case_created cr;
+    const char **photos = NULL;
+    const char *key;
+    json_t *j;
+    enum err res;
+
+    loc.accuracy = -1;
+    res = api_idempotency_key(cx, rq, &key);
+    if (!res)
+        res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, report_fields, &b, NULL);
+    if (!res && !json_is_object(b.location))
+        res = rctx_fail(cx, ERR_INVALID, "location: expected an object {lat, lng}");
+    if (!res)
+        res = api_json_decode(cx, b.location, location_fields, &loc, NULL);
+    if (!res)
+        res = photo_list(cx, b.photos, &photos, &in.nphotos);
+    if (res)
+        return res;
+    in.photos = photos;
+    in.category_id = b.category_id;
+    in.code_set = b.code_set;
+    in.full_code = b.full_code;
+    in.kind = b.kind;
+    in.description = b.description;
+    in.lat = loc.lat;
+    in.lng = loc.lng;
+    in.accuracy_m = loc.accuracy;
+    in.address = loc.address;
+    in.urgency = b.urgency;
+    in.source = b.source;
+    res = case_report_create(cx, &in, key, rq->body, rq->body_len, &cr);
+    if (res)
+        return res;
+    return reply_case(cx, rs, 201, cr.id, cr.replay, dups_json(&cr), "possible_duplicates");
+}
+
+/* ---- GET /api/v1/cases/{id} ------------------------------------------------------------ */
+
+static enum err cases_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    return reply_case(cx, rs, 200, req_param_i64(rq, "id"), false, NULL, NULL);
+}
+
+/* ---- POST /api/v1/cases/{id}/actions --------------------------------------------------- */
+
+struct action_body {
+    char *action, *text;
+    int64_t version, department_id, assignee_id, duplicate_of, extension_hours;
+    json_t *photos;
+};
+
+static const struct api_field action_fields[] = {
+    {"action", API_STR, true, offsetof(struct action_body, action), 32, 1, 0},
+    {"version", API_I64, true, offsetof(struct action_body, version), 0, 1, INT32_MAX},
+    {"text", API_STR, false, offsetof(struct action_body, text), CASE_TEXT_MAX, 0, 0},
+    {"department_id", API_I64, false, offsetof(struct action_body, department_id), 0, 1, INT64_MAX},
+    {"assignee_id", API_I64, false, offsetof(struct action_body, assignee_id), 0, 1, INT64_MAX},
+    {"duplicate_of", API_I64, false, offsetof(struct action_body, duplicate_of), 0, 1, INT64_MAX},
+    {"extension_hours", API_I64, false, offsetof(struct action_body, extension_hours), 0, 1,
+     CASE_EXT_HOURS_MAX},
+    {"photos", API_JSON, false, offsetof(struct action_body, photos), 0, 0, 0},
+    {NULL},
+};
+
+static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct action_body b = {0};
+    struct case_action_in in = {0};
+    int64_t id = req_param_i64(rq, "id");
+    const char **photos = NULL;
+    const char *key;
+    bool replay = false;
+    json_t *j;
+    enum err res;
+
+    res = idem_key_of(cx, rq, &key);
+    if (!res)
+        res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, action_fields, &b, NULL);
+    if (!res)
+        res = photo_list(cx, b.photos, &photos, &in.nphotos);
+    if (res)
+        return res;
+    in.photos = photos;
+    in.action = b.action;
+    in.version = b.version;
+    in.text = b.text;
+    in.department_id = b.department_id;
+    in.assignee_id = b.assignee_id;
+    in.duplicate_of = b.duplicate_of;
+    in.extension_hours = b.extension_hours;
+    in.has_photos = b.photos != NULL;
+    res = case_act(cx, id, &in, key, rq->body, rq->body_len, &replay);
+    if (res)
+        return res;
+    return reply_case(cx, rs, 200, id, replay, NULL, NULL);
+}
+
+/* ---- GET /api/v1/cases ----------------------------------------------------------------- */
+
+static enum err q_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
+                      int64_t max, int64_t *out)
+{
+    const char *v = req_query(cx, rq, name);
+    char *end;
+    long long x;
+
+    if (!v)
+        return ERR_OK;
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < min || x > max)
+        return rctx_fail(cx, ERR_INVALID, "%s: expected an integer from %lld to %lld", name,
+                         (long long)min, (long long)max);
+    *out = x;
+    return ERR_OK;
+}
+
+static enum err q_bool(struct rctx *cx, const struct req *rq, const char *name, int *out)
+{
+    const char *v = req_query(cx, rq, name);
+
+    if (!v)
+        return ERR_OK;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+        *out = 1;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        *out = 0;
+    else
+        return rctx_fail(cx, ERR_INVALID, "%s: true or false", name);
+    return ERR_OK;
+}
+
+/* An instant as ms since the epoch, or RFC 3339 ("2026-11-23T08:30:00Z", "…+08:00"). */
+static enum err q_time(struct rctx *cx, const struct req *rq, const char *name, int64_t *out)
+{
+    const char *v = req_query(cx, rq, name);
+    struct tm tm = {0};
+    int y, mo, d, h, mi, s, n = 0, oh = 0, om = 0;
+    const char *p;
+    time_t t;
+
+    if (!v)
+        return ERR_OK;
+    if (strspn(v, "0123456789") == strlen(v) && strlen(v) > 0 && strlen(v) <= 15)
+        return q_i64(cx, rq, name, 0, INT64_C(253402300799999), out);
+    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 || y < 1970 ||
+        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+        return rctx_fail(cx, ERR_INVALID, "%s: expected RFC 3339 time or ms", name);
+    p = v + n;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            ;
+    if (*p == 'Z' && p[1] == '\0') {
+        oh = om = 0;
+    } else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 &&
+               strlen(p) == 6) {
+        if (*p == '-') {
+            oh = -oh;
+            om = -om;
+        }
+    } else {
+        return rctx_fail(cx, ERR_INVALID, "%s: expected a zone (Z or +08:00)", name);
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    t = timegm(&tm);
+    *out = ((int64_t)t - (oh * 3600 + om * 60)) * 1000;
+    return ERR_OK;
+}
+
+static enum err q_bbox(struct rctx *cx, const struct req *rq, struct case_filter *f)
+{
+    const char *v = req_query(cx, rq, "bbox");
+    int n = 0;
+
+    if (!v)
+        return ERR_OK;
+    if (sscanf(v, "%lf,%lf,%lf,%lf%n", &f->min_lng, &f->min_lat, &f->max_lng, &f->max_lat, &n) !=
+            4 ||
+        v[n] != '\0' || f->min_lng < -180 || f->max_lng > 180 || f->min_lat < -90 ||
+        f->max_lat > 90 || f->min_lng > f->max_lng || f->min_lat > f->max_lat)
+        return rctx_fail(cx, ERR_INVALID, "bbox: min_lng,min_lat,max_lng,max_lat");
+    f->has_bbox = true;
+    return ERR_OK;
+}
+
+/* The cursor is opaque to clients; today it is the last id seen, in hex behind a version. */
+static enum err q_cursor(struct rctx *cx, const struct req *rq, int64_t *before)
+{
+    const char *v = req_query(cx, rq, "cursor");
+    char *end;
+    unsigned long long x;
+
+    if (!v)
+        return ERR_OK;
+    if (strncmp(v, "c1", 2) != 0 || !v[2] || strspn(v + 2, "0123456789abcdef") != strlen(v + 2))
+        return rctx_fail(cx, ERR_INVALID, "cursor: not a cursor from this API");
+    errno = 0;
+    x = strtoull(v + 2, &end, 16);
+    if (errno || *end || x == 0 || x > INT64_MAX)
+        return rctx_fail(cx, ERR_INVALID, "cursor: not a cursor from this API");
+    *before = (int64_t)x;
+    return ERR_OK;
+}
+
+static enum err cases_list(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct case_filter f = {0};
+    struct case_page pg;
+    int64_t limit = 20;
+    int mine = 0;
+    json_t *items, *j;
+    enum err res;
+
+    f.overdue = -1;
+    f.state = req_query(cx, rq, "state");
+    f.source = req_query(cx, rq, "source");
+    res = q_i64(cx, rq, "category_id", 1, INT64_MAX, &f.category_id);
+    if (!res)
+        res = q_i64(cx, rq, "grid_id", 1, INT64_MAX, &f.grid_id);
+    if (!res)
+        res = q_i64(cx, rq, "department_id", 1, INT64_MAX, &f.department_id);
+    if (!res)
+        res = q_bool(cx, rq, "overdue", &f.overdue);
+    if (!res)
+        res = q_bool(cx, rq, "mine", &mine);
+    if (!res)
+        res = q_time(cx, rq, "from", &f.from_ms);
+    if (!res)
+        res = q_time(cx, rq, "to", &f.to_ms);
+    if (!res)
+        res = q_bbox(cx, rq, &f);
+    if (!res)
+        res = q_cursor(cx, rq, &f.before_id);
+    if (!res)
+        res = q_i64(cx, rq, "limit", 1, CASE_LIST_MAX, &limit);
+    if (res)
+        return res;
+    f.mine = mine == 1;
+    f.limit = (int)limit;
+    res = case_list(cx, &f, &pg);
+    if (res)
+        return res;
+    items = json_array();
+    for (size_t i = 0; i < pg.n; i++)
+        json_array_append_new(items, case_json(cx, &pg.items[i]));
+    j = json_pack("{s:o}", "items", items);
+    if (pg.next_before) {
+        char cur[32];
+        snprintf(cur, sizeof cur, "c1%llx", (unsigned long long)pg.next_before);
+        json_object_set_new(j, "next_cursor", json_string(cur));
+    } else {
+        json_object_set_new(j, "next_cursor", json_null());
+    }
+    return api_json_reply(cx, rs, 200, j);
+}
+
+/* ---- 督办 ------------------------------------------------------------------------------ */
+
+struct urge_body {
+    char *note;
+};
+
+static const struct api_field urge_fields[] = {
+    {"note", API_STR, true, offsetof(struct urge_body, note), CASE_NOTE_MAX, 1, 0},
+    {NULL},
+};
+
+static enum err urging_reply(struct rctx *cx, struct resp *rs, int status, int64_t id)
+{
+    struct case_urging_rec *list;
+    size_t n;
+    enum err res = case_urgings_list(cx, false, CASE_LIST_MAX, &n, &list);
+
+    if (res)
+        return res;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].id == id)
+            return api_json_reply(cx, rs, status, urging_json(&list[i]));
+    return api_json_reply(cx, rs, status, json_pack("{s:I}", "id", (json_int_t)id));
+}
+
+static enum err cases_urge(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct urge_body b = {0};
+    const char *key;
+    int64_t id = 0;
+    json_t *j;
+    enum err res;
+
+    res = api_idempotency_key(cx, rq, &key);
+    if (!res)
+        res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, urge_fields, &b, NULL);
+    if (!res)
+        res = case_urge(cx, req_param_i64(rq, "id"), b.note, key, rq->body, rq->body_len, &id);
+    if (res)
+        return res;
+    return urging_reply(cx, rs, 201, id);
+}
+
+struct ack_body {
+    char *text;
+};
+
+static const struct api_field ack_fields[] = {
+    {"text", API_STR, false, offsetof(struct ack_body, text), CASE_NOTE_MAX, 0, 0},
+    {NULL},
+};
+
+static enum err urgings_ack(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct ack_body b = {0};
+    struct case_urging_rec u;
+    const char *key;
+    json_t *j;
+    enum err res;
+
+    res = api_idempotency_key(cx, rq, &key);
+    if (!res)
+        res = api_json_body(cx, rq, true, &j);
+    if (!res)
+        res = api_json_decode(cx, j, ack_fields, &b, NULL);
+    if (!res)
+        res = case_urging_ack(cx, req_param_i64(rq, "id"), b.text, key, rq->body, rq->body_len, &u);
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 200, urging_json(&u));
+}
+
+static enum err urgings_list(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct case_urging_rec *list;
+    size_t n;
+    int open = 0;
+    int64_t limit = 50;
+    json_t *a;
+    enum err res = q_bool(cx, rq, "open", &open);
+
+    if (!res)
+        res = q_i64(cx, rq, "limit", 1, CASE_LIST_MAX, &limit);
+    if (!res)
+        res = case_urgings_list(cx, open == 1, (int)limit, &n, &list);
+    if (res)
+        return res;
+    a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, urging_json(&list[i]));
+    return api_json_reply(cx, rs, 200, json_pack("{s:o}", "items", a));
+}
+
+/* ---- rating ---------------------------------------------------------------------------- */
+
+struct rating_body {
+    int64_t score;
+    char *text;
+};
+
+static const struct api_field rating_fields[] = {
+    {"score", API_I64, true, offsetof(struct rating_body, score), 0, 1, 5},
+    {"text", API_STR, false, offsetof(struct rating_body, text), CASE_NOTE_MAX, 0, 0},
+    {NULL},
+};
+
+static enum err cases_rate(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct rating_body b = {0};
+    int64_t id = req_param_i64(rq, "id");
+    const char *key;
+    json_t *j;
+    enum err res;
+
+    res = api_idempotency_key(cx, rq, &key);
+    if (!res)
+        res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, rating_fields, &b, NULL);
+    if (!res)
+        res = case_rate(cx, id, (int)b.score, b.text, key, rq->body, rq->body_len);
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 201,
+                          json_pack("{s:I,s:I,s:o}", "case_id", (json_int_t)id, "score",
+                                    (json_int_t)b.score, "text", str_or_null(b.text)));
+}
+
+#define ROLE_REPORTERS (ROLE_INSPECTOR | ROLE_CITIZEN | ROLE_LEADER | ROLE_MACHINE | ROLE_OPERATOR)
+#define ROLE_WORKFLOW                                                                              \
+    (ROLE_OPERATOR | ROLE_SHIFT_LEAD | ROLE_DISPATCHER | ROLE_HANDLER | ROLE_INSPECTOR)
+
+/* clang-format off */
+const struct route api_cases_routes[] = {
+    /* method  path                            handler        roles           body        flags */
+    {"GET",  "/api/v1/cases",                cases_list,    ROLE_ANY,       0,          0, 0},
+    {"POST", "/api/v1/cases",                cases_create,  ROLE_REPORTERS, 16 * 1024,  0, 0},
+    {"GET",  "/api/v1/cases/{id}",           cases_get,     ROLE_ANY,       0,          0, 0},
+    {"POST", "/api/v1/cases/{id}/actions",   cases_action,  ROLE_WORKFLOW,  8 * 1024,   0, 0},
+    {"POST", "/api/v1/cases/{id}/urge",      cases_urge,    ROLE_LEADER,    4 * 1024,   0, 0},
+    {"POST", "/api/v1/cases/{id}/rating",    cases_rate,    ROLE_CITIZEN,   4 * 1024,   0, 0},
+    {"GET",  "/api/v1/urgings",              urgings_list,  ROLE_LEADER | ROLE_HANDLER, 0, 0, 0},
+    {"POST", "/api/v1/urgings/{id}/ack",     urgings_ack,   ROLE_HANDLER,   4 * 1024,   0, 0},
+    {0},
+};
+/* clang-format on */

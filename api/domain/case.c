@@ -1,0 +1,968 @@
+/* api/domain/case.c: reporting and the workflow actions (see case.h), and the internals shared
+ * with case_query.c, urge.c and deadline.c (case_int.h). */
+#include "api/domain/case.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "api/domain/attach.h"
+#include "api/domain/audit.h"
+#include "api/domain/case_int.h"
+#include "api/domain/deadline.h"
+#include "api/domain/idempotency.h"
+#include "api/domain/outbox.h"
+#include "api/domain/workflow.h"
+#include "server/core/roles.h"
+#include "server/db/db.h"
+
+/* ---- internals (case_int.h) ------------------------------------------------------------ */
+
+void sqlb_init(struct rctx *cx, struct sqlb *b, const char *start)
+{
+    b->len = 0;
+    b->cap = 0;
+    b->sql = NULL;
+    b->nargs = 0;
+    sqlb_add(cx, b, start);
+}
+
+void sqlb_add(struct rctx *cx, struct sqlb *b, const char *text)
+{
+    size_t n = strlen(text);
+
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = rctx_alloc(cx, cap);
+        if (b->len)
+            memcpy(p, b->sql, b->len);
+        b->sql = p;
+        b->cap = cap;
+    }
+    memcpy(b->sql + b->len, text, n + 1);
+    b->len += n;
+}
+
+void sqlb_arg(struct sqlb *b, struct db_val v)
+{
+    assert(b->nargs < SQLB_MAX_ARGS);
+    if (b->nargs < SQLB_MAX_ARGS)
+        b->args[b->nargs++] = v;
+}
+
+bool case__sees_all(const struct rctx *cx)
+{
+    return (cx->who.roles & (ROLE_OPERATOR | ROLE_SHIFT_LEAD | ROLE_DISPATCHER | ROLE_ADMIN)) != 0;
+}
+
+void case__visible(struct rctx *cx, struct sqlb *b)
+{
+    uint32_t r = cx->who.roles;
+
+    if (case__sees_all(cx)) {
+        sqlb_add(cx, b, "(1 = 1)");
+        return;
+    }
+    sqlb_add(cx, b, "(c.reporter_id = ?");
+    sqlb_arg(b, DBI(cx->who.user_id));
+    if (r & ROLE_INSPECTOR) {
+        sqlb_add(cx, b,
+                 " OR c.grid_id IN (SELECT ug.grid_id FROM user_grids ug WHERE"
+                 " ug.user_id = ?)");
+        sqlb_arg(b, DBI(cx->who.user_id));
+    }
+    if (r & ROLE_HANDLER) {
+        sqlb_add(cx, b,
+                 " OR c.department_id = (SELECT u.department_id FROM users u WHERE u.id = ?)");
+        sqlb_arg(b, DBI(cx->who.user_id));
+    }
+    if (r & ROLE_LEADER) {
+        /* Regions are at most four levels deep (city > district > street > community), so the
+         * jurisdiction is the leader's region and up to three levels below it. */
+        sqlb_add(cx, b,
+                 " OR c.region_id IN (SELECT r0.id FROM regions r0"
+                 " LEFT JOIN regions r1 ON r1.id = r0.parent_id"
+                 " LEFT JOIN regions r2 ON r2.id = r1.parent_id"
+                 " LEFT JOIN regions r3 ON r3.id = r2.parent_id"
+                 " JOIN users lu ON lu.id = ? AND lu.region_id IS NOT NULL"
+                 " WHERE lu.region_id IN (r0.id, r1.id, r2.id, r3.id))");
+        sqlb_arg(b, DBI(cx->who.user_id));
+    }
+    sqlb_add(cx, b, ")");
+}
+
+void case__number(int64_t id, int64_t created_ms, char out[24])
+{
+    time_t t = (time_t)((created_ms + CASE__LOCAL_OFFSET_MS) / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    /* Bounded so the compiler can see the result fits; years stay below 10000 (DATETIME). */
+    snprintf(out, 24, "%04u%02u%02u-%06llu", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
+             (unsigned long long)id % 1000000000000ull);
+}
+
+void case__row(const struct db_res *res, size_t row, size_t k, struct case_rec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->id = db_cell_i64(res, row, k + 0);
+    r->code_set = db_cell(res, row, k + 1);
+    r->kind = db_cell(res, row, k + 2);
+    r->urgency = db_cell(res, row, k + 3);
+    r->source = db_cell(res, row, k + 4);
+    r->description = db_cell(res, row, k + 5);
+    r->address = db_cell(res, row, k + 6);
+    r->state = db_cell(res, row, k + 7);
+    r->step = db_cell(res, row, k + 8);
+    r->category_id = db_cell_i64(res, row, k + 9);
+    r->category_code = db_cell(res, row, k + 10);
+    r->category_name = db_cell(res, row, k + 11);
+    r->major_name = db_cell(res, row, k + 12);
+    r->lat = db_cell_f64(res, row, k + 13);
+    r->lng = db_cell_f64(res, row, k + 14);
+    r->has_accuracy = !db_cell_null(res, row, k + 15);
+    r->accuracy_m = db_cell_f64(res, row, k + 15);
+    r->grid_id = db_cell_i64(res, row, k + 16);
+    r->region_id = db_cell_i64(res, row, k + 17);
+    r->department_id = db_cell_i64(res, row, k + 18);
+    r->assignee_id = db_cell_i64(res, row, k + 19);
+    r->reporter_id = db_cell_i64(res, row, k + 20);
+    r->duplicate_of = db_cell_i64(res, row, k + 21);
+    r->version = db_cell_i64(res, row, k + 22);
+    r->rework_count = db_cell_i64(res, row, k + 23);
+    r->extension_hours = db_cell_i64(res, row, k + 24);
+    r->extension_pending = db_cell_i64(res, row, k + 25) != 0;
+    r->overdue = db_cell_i64(res, row, k + 26) != 0;
+    r->alert_level = (int)db_cell_i64(res, row, k + 27);
+    r->step_started_ms = db_cell_i64(res, row, k + 28);
+    r->due_ms = db_cell_i64(res, row, k + 29);
+    r->created_ms = db_cell_i64(res, row, k + 30);
+    r->updated_ms = db_cell_i64(res, row, k + 31);
+    r->closed_ms = db_cell_i64(res, row, k + 32);
+    case__number(r->id, r->created_ms, r->case_no);
+}
+
+enum err case__my_department(struct rctx *cx, int64_t *dept)
+{
+    struct db_res r;
+    enum err res = db_exec(cx, "SELECT department_id FROM users WHERE id = ?",
+                           DB_ARGS(DBI(cx->who.user_id)), &r);
+    if (res)
+        return res;
+    *dept = r.nrows ? db_cell_i64(&r, 0, 0) : 0;
+    return ERR_OK;
+}
+
+const char *case__route(struct rctx *cx, const char *fmt, int64_t id)
+{
+    char buf[128];
+
+    snprintf(buf, sizeof buf, "POST /api/v1/cases/%lld/%s", (long long)id, fmt);
+    return rctx_strdup(cx, buf);
+}
+
+void case__urging_row(const struct db_res *r, size_t i, struct case_urging_rec *u)
+{
+    u->id = db_cell_i64(r, i, 0);
+    u->case_id = db_cell_i64(r, i, 1);
+    u->leader_id = db_cell_i64(r, i, 2);
+    u->department_id = db_cell_i64(r, i, 3);
+    u->acked_by = db_cell_i64(r, i, 4);
+    u->note = db_cell(r, i, 5);
+    u->ack_text = db_cell(r, i, 6);
+    u->sent_ms = db_cell_i64(r, i, 7);
+    u->read_ms = db_cell_i64(r, i, 8);
+    u->acked_ms = db_cell_i64(r, i, 9);
+}
+
+static struct db_val ms_val(int64_t ms)
+{
+    return ms ? DBI(ms) : DBNULL;
+}
+
+enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, const char *from,
+                        const char *to, const char *actor_role, const char *text, int64_t dept,
+                        int64_t assignee, const char *step, int64_t due_ms, const char *photos)
+{
+    return db_exec(cx,
+                   "INSERT INTO case_steps (case_id, action, from_state, to_state, actor_id,"
+                   " actor_role, text, department_id, assignee_id, step, due_at, photos,"
+                   " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,FROM_UNIXTIME(? / 1000),?,"
+                   "FROM_UNIXTIME(? / 1000))",
+                   DB_ARGS(DBI(case_id), DBS(action), DBS(from), DBS(to),
+                           cx->who.user_id ? DBI(cx->who.user_id) : DBNULL, DBS(actor_role),
+                           DBS(text), dept ? DBI(dept) : DBNULL, assignee ? DBI(assignee) : DBNULL,
+                           DBS(step ? step : "none"), ms_val(due_ms), DBS(photos ? photos : "[]"),
+                           DBI(cx->now_ms)),
+                   NULL);
+}
+
+const char *case__actor_role(const struct rctx *cx, uint32_t rule_roles)
+{
+    uint32_t mine = cx->who.roles & rule_roles;
+
+    if (!mine)
+        mine = cx->who.roles;
+    for (size_t i = 0; i < role_count(); i++)
+        if (mine & role_at(i))
+            return role_name(role_at(i));
+    return "system";
+}
+
+/* ---- shared helpers -------------------------------------------------------------------- */
+
+/* Media public ids go into JSON text and SQL arguments: only the id alphabet is accepted. */
+static enum err check_photos(struct rctx *cx, const char *const *ids, size_t n, const char **json)
+{
+    struct sqlb b;
+
+    if (n > CASE_PHOTOS_MAX)
+        return rctx_fail(cx, ERR_INVALID, "photos: at most %d", CASE_PHOTOS_MAX);
+    sqlb_init(cx, &b, "[");
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]);
+        if (len == 0 || len > 64)
+            return rctx_fail(cx, ERR_INVALID, "photos[%zu]: not a media id", i);
+        for (size_t k = 0; k < len; k++) {
+            char ch = ids[i][k];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+                return rctx_fail(cx, ERR_INVALID, "photos[%zu]: not a media id", i);
+        }
+        sqlb_add(cx, &b, i ? ",\"" : "\"");
+        sqlb_add(cx, &b, ids[i]);
+        sqlb_add(cx, &b, "\"");
+    }
+    sqlb_add(cx, &b, "]");
+    *json = b.sql;
+    return ERR_OK;
+}
+
+struct cat_limits {
+    int64_t id, department_id;
+    const char *code_set, *kind;
+    struct deadline_limits lim;
+    bool active;
+};
+
+#define CAT_LIMIT_COLS                                                                             \
+    "cat.id, cat.code_set, cat.kind, cat.limit_register_min, cat.limit_dispatch_min,"              \
+    " cat.limit_handle, cat.limit_handle_unit, cat.limit_verify_min, cat.limit_close_min,"         \
+    " cat.urgent, cat.active, cat.department_id"
+
+static enum err cat_row(struct rctx *cx, const struct db_res *r, size_t k, struct cat_limits *c)
+{
+    const char *unit = db_cell(r, 0, k + 6);
+
+    c->id = db_cell_i64(r, 0, k + 0);
+    c->code_set = db_cell(r, 0, k + 1);
+    c->kind = db_cell(r, 0, k + 2);
+    c->lim.register_min = (int)db_cell_i64(r, 0, k + 3);
+    c->lim.dispatch_min = (int)db_cell_i64(r, 0, k + 4);
+    c->lim.handle = (int)db_cell_i64(r, 0, k + 5);
+    if (calendar_unit_from_name(unit, strlen(unit), &c->lim.handle_unit))
+        return rctx_fail(cx, ERR_INTERNAL, "category %lld has an unknown unit", (long long)c->id);
+    c->lim.verify_min = (int)db_cell_i64(r, 0, k + 7);
+    c->lim.close_min = (int)db_cell_i64(r, 0, k + 8);
+    c->lim.urgent = db_cell_i64(r, 0, k + 9) != 0;
+    c->active = db_cell_i64(r, 0, k + 10) != 0;
+    c->department_id = db_cell_i64(r, 0, k + 11);
+    return ERR_OK;
+}
+
+static enum err find_category(struct rctx *cx, const struct case_report *in, struct cat_limits *c)
+{
+    struct db_res r;
+    enum err res;
+
+    if (in->category_id)
+        res = db_exec(cx, "SELECT " CAT_LIMIT_COLS " FROM categories cat WHERE cat.id = ?",
+                      DB_ARGS(DBI(in->category_id)), &r);
+    else if (in->code_set && in->full_code)
+        res = db_exec(cx,
+                      "SELECT " CAT_LIMIT_COLS " FROM categories cat WHERE cat.code_set = ? AND"
+                      " cat.full_code = ? AND (? IS NULL OR cat.kind = ?) ORDER BY cat.kind"
+                      " LIMIT 2",
+                      DB_ARGS(DBS(in->code_set), DBS(in->full_code), DBS(in->kind), DBS(in->kind)),
+                      &r);
+    else
+        return rctx_fail(cx, ERR_INVALID, "category_id, or code_set with full_code, is required");
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_INVALID, "category: no such category");
+    if (r.nrows > 1)
+        return rctx_fail(cx, ERR_INVALID,
+                         "category: the code exists as component and event; give kind");
+    res = cat_row(cx, &r, 0, c);
+    if (res)
+        return res;
+    if (!c->active)
+        return rctx_fail(cx, ERR_INVALID, "category: no longer in use");
+    return ERR_OK;
+}
+
+/* ---- reporting ------------------------------------------------------------------------- */
+
+static enum err pick_source(struct rctx *cx, const char *want, const char **out)
+{
+    static const struct {
+        uint32_t role;
+        const char *dflt;
+        const char *allowed[3];
+    } by_role[] = {
+        {ROLE_INSPECTOR, "inspector", {"inspector", NULL}},
+        {ROLE_LEADER, "leader", {"leader", NULL}},
+        {ROLE_MACHINE, "hotline", {"hotline", "video_ai", NULL}},
+        {ROLE_OPERATOR, "hotline", {"hotline", NULL}},
+        {ROLE_CITIZEN, "citizen", {"citizen", NULL}},
+    };
+
+    for (size_t i = 0; i < sizeof by_role / sizeof by_role[0]; i++) {
+        if (!(cx->who.roles & by_role[i].role))
+            continue;
+        if (!want) {
+            *out = by_role[i].dflt;
+            return ERR_OK;
+        }
+        for (size_t k = 0; by_role[i].allowed[k]; k++) {
+            if (strcmp(by_role[i].allowed[k], want) == 0) {
+                *out = by_role[i].allowed[k];
+                return ERR_OK;
+            }
+        }
+    }
+    if (want)
+        return rctx_fail(cx, ERR_INVALID, "source: %.16s is not allowed for your role", want);
+    return rctx_fail(cx, ERR_FORBIDDEN, "your role may not report cases");
+}
+
+static enum err check_report(struct rctx *cx, const struct case_report *in)
+{
+    if (!in->description || in->description[0] == '\0')
+        return rctx_fail(cx, ERR_INVALID, "description: required");
+    if (strlen(in->description) > CASE_DESC_MAX)
+        return rctx_fail(cx, ERR_INVALID, "description: at most %d bytes", CASE_DESC_MAX);
+    if (!isfinite(in->lat) || in->lat < -90 || in->lat > 90)
+        return rctx_fail(cx, ERR_INVALID, "location.lat: must be between -90 and 90");
+    if (!isfinite(in->lng) || in->lng < -180 || in->lng > 180)
+        return rctx_fail(cx, ERR_INVALID, "location.lng: must be between -180 and 180");
+    if (in->accuracy_m >= 0 && (!isfinite(in->accuracy_m) || in->accuracy_m > 100000))
+        return rctx_fail(cx, ERR_INVALID, "location.accuracy: at most 100000 m");
+    if (in->address && strlen(in->address) > CASE_ADDR_MAX)
+        return rctx_fail(cx, ERR_INVALID, "location.address: at most %d bytes", CASE_ADDR_MAX);
+    if (in->urgency && strcmp(in->urgency, "normal") != 0 && strcmp(in->urgency, "urgent") != 0)
+        return rctx_fail(cx, ERR_INVALID, "urgency: normal or urgent");
+    if (in->kind && strcmp(in->kind, "component") != 0 && strcmp(in->kind, "event") != 0)
+        return rctx_fail(cx, ERR_INVALID, "kind: component or event");
+    return ERR_OK;
+}
+
+static enum err find_dups(struct rctx *cx, int64_t id, struct case_created *out)
+{
+    struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
+    struct db_res r;
+    enum err res = deadline_ctx_load(cx, d);
+
+    if (res)
+        return res;
+    out->ndups = 0;
+    out->dups = NULL;
+    if (d->dup_radius_m <= 0)
+        return ERR_OK;
+    /* The bounding box in degrees lets the spatial index cut first; the sphere distance then
+     * decides. One degree of latitude is about 111 km; longitude shrinks with cos(lat). */
+    res = db_exec(cx,
+                  "SELECT o.id, o.state, ST_Distance_Sphere(o.pt, n.pt) AS dist, " CASE__MS(
+                      "o.created_at") " FROM cases n JOIN cases o ON o.category_id = n.category_id "
+                                      "AND o.id <> n.id"
+                                      " WHERE n.id = ? AND o.state IN "
+                                      "('reported','accepted','registered','dispatched',"
+                                      "'handled','verified','suspended')"
+                                      " AND o.created_at >= n.created_at - INTERVAL ? HOUR AND "
+                                      "o.created_at <= n.created_at"
+                                      " AND MBRIntersects(o.pt, "
+                                      "ST_Envelope(ST_GeomFromText(CONCAT('LINESTRING(',"
+                                      " n.lng - ? / (111320 * COS(RADIANS(n.lat)) + 1), ' ', n.lat "
+                                      "- ? / 110540, ',',"
+                                      " n.lng + ? / (111320 * COS(RADIANS(n.lat)) + 1), ' ', n.lat "
+                                      "+ ? / 110540, ')'))))"
+                                      " HAVING dist <= ? ORDER BY dist, o.id LIMIT ?",
+                  DB_ARGS(DBI(id), DBI(d->dup_window_h), DBF(d->dup_radius_m), DBF(d->dup_radius_m),
+                          DBF(d->dup_radius_m), DBF(d->dup_radius_m), DBF(d->dup_radius_m),
+                          DBI(CASE_DUPS_MAX)),
+                  &r);
+    if (res)
+        return res;
+    out->ndups = r.nrows;
+    out->dups = rctx_zalloc(cx, (r.nrows + 1) * sizeof *out->dups);
+    for (size_t i = 0; i < r.nrows; i++) {
+        struct case_dup *p = &out->dups[i];
+        p->id = db_cell_i64(&r, i, 0);
+        p->state = db_cell(&r, i, 1);
+        p->distance_m = db_cell_f64(&r, i, 2);
+        p->created_ms = db_cell_i64(&r, i, 3);
+        case__number(p->id, p->created_ms, p->case_no);
+    }
+    return ERR_OK;
+}
+
+enum err case_report_create(struct rctx *cx, const struct case_report *in, const char *idem_key,
+                            const char *body, size_t body_len, struct case_created *out)
+{
+    struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
+    struct deadline_points pts;
+    struct cat_limits cat;
+    struct idem idem;
+    struct db_res r;
+    const char *source = NULL, *photos_json = "[]";
+    char wkt[96], payload[256];
+    int64_t grid = 0, region = 0, id = 0;
+    enum err res;
+
+    memset(out, 0, sizeof *out);
+    res = check_report(cx, in);
+    if (!res)
+        res = pick_source(cx, in->source, &source);
+    if (!res)
+        res = check_photos(cx, in->photos, in->nphotos, &photos_json);
+    if (res)
+        return res;
+    snprintf(wkt, sizeof wkt, "POINT(%.7f %.7f)", in->lng, in->lat);
+    idem_init(&idem, idem_key, "POST /api/v1/cases", body, body_len);
+
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = idem_claim(cx, &idem);
+    if (res)
+        goto out;
+    if (idem.replay) {
+        id = idem.result_id;
+        out->replay = true;
+        goto out;
+    }
+    res = find_category(cx, in, &cat);
+    if (res)
+        goto out;
+    if (in->urgency && strcmp(in->urgency, "urgent") == 0)
+        cat.lim.urgent = true;
+    res = db_exec(cx,
+                  "SELECT id, region_id FROM grids WHERE ST_Contains(boundary,"
+                  " ST_GeomFromText(?)) ORDER BY id LIMIT 1",
+                  DB_ARGS(DBS(wkt)), &r);
+    if (res)
+        goto out;
+    if (r.nrows) {
+        grid = db_cell_i64(&r, 0, 0);
+        region = db_cell_i64(&r, 0, 1);
+    }
+    /* The 立案时限 runs from the report: 受理 and 立案 share it (see case_act for accept). */
+    res = deadline_ctx_load(cx, d);
+    if (!res)
+        res = deadline_compute(cx, d, &cat.lim, WORKFLOW_STEP_REGISTER, cx->now_ms, &pts);
+    if (res)
+        goto out;
+    res = db_exec(
+        cx,
+        "INSERT INTO cases (code_set, category_id, kind, urgency, source, description, lat, lng,"
+        " accuracy_m, address, pt, grid_id, region_id, reporter_id, state, step, step_started_at,"
+        " due_at, remind50_at, remind80_at, escalate_at, next_alert_at, created_at, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,ST_GeomFromText(?),?,?,?,'reported',?,"
+        "FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),"
+        "FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),"
+        "FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000))",
+        DB_ARGS(DBS(cat.code_set), DBI(cat.id), DBS(cat.kind),
+                DBS(in->urgency ? in->urgency : "normal"), DBS(source), DBS(in->description),
+                DBF(in->lat), DBF(in->lng), in->accuracy_m >= 0 ? DBF(in->accuracy_m) : DBNULL,
+                DBS(in->address), DBS(wkt), grid ? DBI(grid) : DBNULL,
+                region ? DBI(region) : DBNULL, cx->who.user_id ? DBI(cx->who.user_id) : DBNULL,
+                DBS(workflow_step_name(WORKFLOW_STEP_REGISTER)), DBI(pts.start_ms),
+                ms_val(pts.due_ms), ms_val(pts.remind50_ms), ms_val(pts.remind80_ms),
+                ms_val(pts.escalate_ms), ms_val(pts.remind50_ms), DBI(cx->now_ms), DBI(cx->now_ms)),
+        &r);
+    if (res)
+        goto out;
+    id = (int64_t)r.insert_id;
+    res = case__step_add(cx, id, "report", NULL, "reported", case__actor_role(cx, ROLE_ANY), NULL,
+                         0, 0, workflow_step_name(WORKFLOW_STEP_REGISTER), pts.due_ms, photos_json);
+    if (!res && in->nphotos)
+        res = attach_media(cx, "case", id, "report", in->photos, in->nphotos, 0);
+    if (res)
+        goto out;
+    snprintf(payload, sizeof payload,
+             "{\"case_id\":%lld,\"category_id\":%lld,\"source\":\"%s\",\"grid_id\":%lld,"
+             "\"state\":\"reported\"}",
+             (long long)id, (long long)cat.id, source, (long long)grid);
+    res = outbox_add(cx, "case.reported", "case", id, payload, NULL);
+    if (!res)
+        res = audit_write(cx, "case.report", "case", id, AUDIT_OK, NULL);
+    if (!res)
+        res = idem_complete(cx, &idem, 201, id);
+out:
+    res = db_tx_end(cx, res);
+    if (res)
+        return res;
+    out->id = id;
+    return find_dups(cx, id, out);
+}
+
+/* ---- workflow actions ------------------------------------------------------------------ */
+
+enum { F_TEXT = 1, F_DEPT = 2, F_ASSIGNEE = 4, F_DUP = 8, F_EXT = 16, F_PHOTOS = 32 };
+
+/* Which fields each action takes and needs (case.h). */
+static const struct {
+    unsigned takes, needs;
+    const char *purpose; /* media purpose of its photos */
+} action_fields[CASE_ACTION__COUNT] = {
+    [CASE_ACT_ACCEPT] = {F_TEXT, 0, NULL},
+    [CASE_ACT_REGISTER] = {F_TEXT, 0, NULL},
+    [CASE_ACT_INVALIDATE] = {F_TEXT, F_TEXT, NULL},
+    [CASE_ACT_DISPATCH] = {F_TEXT | F_DEPT | F_ASSIGNEE, F_DEPT, NULL},
+    [CASE_ACT_RETURN] = {F_TEXT, F_TEXT, NULL},
+    [CASE_ACT_HANDLE] = {F_TEXT | F_PHOTOS, F_TEXT, "handle"},
+    [CASE_ACT_VERIFY_PASS] = {F_TEXT | F_PHOTOS, 0, "verify"},
+    [CASE_ACT_VERIFY_FAIL] = {F_TEXT | F_PHOTOS, F_TEXT, "verify"},
+    [CASE_ACT_CLOSE] = {F_TEXT, 0, NULL},
+    [CASE_ACT_REQUEST_EXTENSION] = {F_TEXT | F_EXT, F_EXT, NULL},
+    [CASE_ACT_APPROVE_EXTENSION] = {F_TEXT | F_EXT, 0, NULL},
+    [CASE_ACT_REJECT_EXTENSION] = {F_TEXT, F_TEXT, NULL},
+    [CASE_ACT_SUSPEND] = {F_TEXT, 0, NULL},
+    [CASE_ACT_RESUME] = {F_TEXT, 0, NULL},
+    [CASE_ACT_REOPEN] = {F_TEXT, F_TEXT, NULL},
+    [CASE_ACT_MERGE] = {F_TEXT | F_DUP, F_DUP, NULL},
+};
+
+static enum err check_action_fields(struct rctx *cx, enum case_action a,
+                                    const struct case_action_in *in)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{F_TEXT, "text"},        {F_DEPT, "department_id"},  {F_ASSIGNEE, "assignee_id"},
+                 {F_DUP, "duplicate_of"}, {F_EXT, "extension_hours"}, {F_PHOTOS, "photos"}};
+    unsigned given = (in->text ? F_TEXT : 0) | (in->department_id ? F_DEPT : 0) |
+                     (in->assignee_id ? F_ASSIGNEE : 0) | (in->duplicate_of ? F_DUP : 0) |
+                     (in->extension_hours ? F_EXT : 0) | (in->has_photos ? F_PHOTOS : 0);
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if ((given & names[i].bit) && !(action_fields[a].takes & names[i].bit))
+            return rctx_fail(cx, ERR_INVALID, "%s: not accepted for %s", names[i].name,
+                             case_action_name(a));
+        if (!(given & names[i].bit) && (action_fields[a].needs & names[i].bit))
+            return rctx_fail(cx, ERR_INVALID, "%s: required for %s", names[i].name,
+                             case_action_name(a));
+    }
+    if (in->text && strlen(in->text) > CASE_TEXT_MAX)
+        return rctx_fail(cx, ERR_INVALID, "text: at most %d bytes", CASE_TEXT_MAX);
+    if (in->text && in->text[0] == '\0' && (action_fields[a].needs & F_TEXT))
+        return rctx_fail(cx, ERR_INVALID, "text: required for %s", case_action_name(a));
+    if (in->extension_hours < 0 || in->extension_hours > CASE_EXT_HOURS_MAX)
+        return rctx_fail(cx, ERR_INVALID, "extension_hours: 1 to %d", CASE_EXT_HOURS_MAX);
+    return ERR_OK;
+}
+
+/* The case as loaded for a change, and what the change makes of it. */
+struct work {
+    struct case_rec c;
+    struct cat_limits cat;
+    struct deadline_points pts;
+    /* new values */
+    const char *state, *step;
+    int64_t dept, assignee, dup, ext_hours;
+    bool ext_pending;
+    int64_t rework;
+    int level;
+    bool overdue;
+    int64_t closed_ms;
+};
+
+static enum err load_locked(struct rctx *cx, int64_t id, struct work *w)
+{
+    struct sqlb b;
+    struct db_res r;
+    enum err res;
+
+    /* Lock the case row alone: a join would also lock its category row and serialise every
+     * case of that 小类. */
+    sqlb_init(cx, &b, "SELECT c.id FROM cases c WHERE c.id = ? AND ");
+    sqlb_arg(&b, DBI(id));
+    case__visible(cx, &b);
+    sqlb_add(cx, &b, " FOR UPDATE");
+    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such case");
+    /* A locking read sees the latest committed row whatever the transaction's snapshot. */
+    res = db_exec(cx,
+                  "SELECT " CASE__COLS ", " CAT_LIMIT_COLS ", " CASE__MS(
+                      "c.remind50_at") ", " CASE__MS("c.remind80_at") ", " CASE__MS("c.escalate_at")
+                      CASE__FROM " WHERE c.id = ? LOCK IN SHARE MODE",
+                  DB_ARGS(DBI(id)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such case");
+    case__row(&r, 0, 0, &w->c);
+    res = cat_row(cx, &r, CASE__NCOLS, &w->cat);
+    if (res)
+        return res;
+    if (strcmp(w->c.urgency, "urgent") == 0)
+        w->cat.lim.urgent = true;
+    w->pts.start_ms = w->c.step_started_ms;
+    w->pts.due_ms = w->c.due_ms;
+    w->pts.remind50_ms = db_cell_i64(&r, 0, CASE__NCOLS + 12);
+    w->pts.remind80_ms = db_cell_i64(&r, 0, CASE__NCOLS + 13);
+    w->pts.escalate_ms = db_cell_i64(&r, 0, CASE__NCOLS + 14);
+    w->state = w->c.state;
+    w->step = w->c.step;
+    w->dept = w->c.department_id;
+    w->assignee = w->c.assignee_id;
+    w->dup = w->c.duplicate_of;
+    w->ext_hours = w->c.extension_hours;
+    w->ext_pending = w->c.extension_pending;
+    w->rework = w->c.rework_count;
+    w->level = w->c.alert_level;
+    w->overdue = w->c.overdue;
+    w->closed_ms = w->c.closed_ms;
+    return ERR_OK;
+}
+
+/* Object rules beyond the role: whose case it is. */
+static enum err check_owner(struct rctx *cx, enum case_action a, const struct workflow_rule *rule,
+                            const struct work *w)
+{
+    struct db_res r;
+    enum err res;
+
+    if ((rule->roles & ROLE_HANDLER) && !(cx->who.roles & (rule->roles & ~ROLE_HANDLER))) {
+        int64_t mine = 0;
+        res = case__my_department(cx, &mine);
+        if (res)
+            return res;
+        if (!mine || mine != w->c.department_id)
+            return rctx_fail(cx, ERR_FORBIDDEN, "the case is not dispatched to your department");
+    }
+    if (a == CASE_ACT_VERIFY_PASS || a == CASE_ACT_VERIFY_FAIL) {
+        /* A case outside every grid has no 责任监督员: any inspector may check it. */
+        if (!w->c.grid_id)
+            return ERR_OK;
+        res = db_exec(cx, "SELECT 1 FROM user_grids WHERE user_id = ? AND grid_id = ?",
+                      DB_ARGS(DBI(cx->who.user_id), DBI(w->c.grid_id)), &r);
+        if (res)
+            return res;
+        if (r.nrows == 0)
+            return rctx_fail(cx, ERR_FORBIDDEN, "the case is not in your grids");
+    }
+    return ERR_OK;
+}
+
+static enum err check_dispatch_target(struct rctx *cx, int64_t dept, int64_t assignee)
+{
+    struct db_res r;
+    enum err res = db_exec(cx, "SELECT 1 FROM departments WHERE id = ? AND active = 1",
+                           DB_ARGS(DBI(dept)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_INVALID, "department_id: no such department");
+    if (!assignee)
+        return ERR_OK;
+    res = db_exec(cx,
+                  "SELECT 1 FROM users WHERE id = ? AND department_id = ? AND (roles & ?) <> 0"
+                  " AND disabled = 0",
+                  DB_ARGS(DBI(assignee), DBI(dept), DBI(ROLE_HANDLER)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_INVALID, "assignee_id: not a handler of that department");
+    return ERR_OK;
+}
+
+static enum err check_merge_target(struct rctx *cx, int64_t id, int64_t target)
+{
+    struct sqlb b;
+    struct db_res r;
+    enum err res;
+
+    if (target == id)
+        return rctx_fail(cx, ERR_INVALID, "duplicate_of: a case cannot duplicate itself");
+    sqlb_init(cx, &b, "SELECT c.state FROM cases c WHERE c.id = ? AND ");
+    sqlb_arg(&b, DBI(target));
+    case__visible(cx, &b);
+    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_INVALID, "duplicate_of: no such case");
+    if (strcmp(db_cell(&r, 0, 0), "merged") == 0 || strcmp(db_cell(&r, 0, 0), "invalid") == 0)
+        return rctx_fail(cx, ERR_INVALID, "duplicate_of: that case is %s", db_cell(&r, 0, 0));
+    return ERR_OK;
+}
+
+/* Write w's new values, the timeline row, photos and the event for action a. */
+static enum err apply(struct rctx *cx, struct work *w, enum case_action a, const char *role,
+                      const char *text, const char *photos_json, const char *const *photos,
+                      size_t nphotos)
+{
+    char payload[320];
+    enum err res;
+
+    res = db_exec(
+        cx,
+        "UPDATE cases SET state = ?, version = version + 1, department_id = ?, assignee_id = ?,"
+        " rework_count = ?, extension_pending = ?, extension_hours = ?, duplicate_of = ?,"
+        " step = ?, step_started_at = FROM_UNIXTIME(? / 1000), due_at = FROM_UNIXTIME(? / 1000),"
+        " remind50_at = FROM_UNIXTIME(? / 1000), remind80_at = FROM_UNIXTIME(? / 1000),"
+        " escalate_at = FROM_UNIXTIME(? / 1000), next_alert_at = FROM_UNIXTIME(? / 1000),"
+        " alert_level = ?, overdue = ?, closed_at = FROM_UNIXTIME(? / 1000),"
+        " updated_at = FROM_UNIXTIME(? / 1000) WHERE id = ?",
+        DB_ARGS(DBS(w->state), w->dept ? DBI(w->dept) : DBNULL,
+                w->assignee ? DBI(w->assignee) : DBNULL, DBI(w->rework), DBI(w->ext_pending),
+                w->ext_hours ? DBI(w->ext_hours) : DBNULL, w->dup ? DBI(w->dup) : DBNULL,
+                DBS(w->step), ms_val(w->pts.start_ms), ms_val(w->pts.due_ms),
+                ms_val(w->pts.remind50_ms), ms_val(w->pts.remind80_ms), ms_val(w->pts.escalate_ms),
+                ms_val(deadline_next_point(&w->pts, w->level)), DBI(w->level), DBI(w->overdue),
+                ms_val(w->closed_ms), DBI(cx->now_ms), DBI(w->c.id)),
+        NULL);
+    if (!res)
+        res = case__step_add(cx, w->c.id, case_action_name(a), w->c.state, w->state, role, text,
+                             w->dept, w->assignee, w->step, w->pts.due_ms, photos_json);
+    if (!res && nphotos)
+        res = attach_media(cx, "case", w->c.id, action_fields[a].purpose, photos, nphotos, 0);
+    if (res)
+        return res;
+    snprintf(payload, sizeof payload,
+             "{\"case_id\":%lld,\"action\":\"%s\",\"from\":\"%s\",\"to\":\"%s\","
+             "\"version\":%lld,\"department_id\":%lld,\"due_at_ms\":%lld}",
+             (long long)w->c.id, case_action_name(a), w->c.state, w->state,
+             (long long)(w->c.version + 1), (long long)w->dept, (long long)w->pts.due_ms);
+    res = outbox_add(cx, workflow_event_name(a), "case", w->c.id, payload, NULL);
+    if (res)
+        return res;
+    /* What was written is now the case as loaded, for a following automatic step. */
+    w->c.state = w->state;
+    w->c.step = w->step;
+    w->c.version++;
+    w->c.department_id = w->dept;
+    w->c.assignee_id = w->assignee;
+    return ERR_OK;
+}
+
+/* New deadline on entering rule->to. */
+static enum err next_deadline(struct rctx *cx, struct deadline_ctx *d, enum case_action a,
+                              const struct workflow_rule *rule, struct work *w)
+{
+    enum err res;
+
+    if (a == CASE_ACT_ACCEPT && strcmp(w->c.step, workflow_step_name(rule->starts)) == 0 &&
+        w->c.due_ms)
+        return ERR_OK; /* the 立案时限 started at the report and keeps running */
+    if (rule->starts != WORKFLOW_STEP_NONE) {
+        res = deadline_compute(cx, d, &w->cat.lim, rule->starts, cx->now_ms, &w->pts);
+        if (res)
+            return res;
+        w->step = workflow_step_name(rule->starts);
+        w->level = 0;
+        w->overdue = false;
+        return ERR_OK;
+    }
+    if (workflow_step_of(rule->to) == WORKFLOW_STEP_NONE) {
+        memset(&w->pts, 0, sizeof w->pts);
+        w->step = workflow_step_name(WORKFLOW_STEP_NONE);
+        w->level = 0;
+        w->overdue = false;
+    }
+    return ERR_OK;
+}
+
+/* 属地 + 专业: the most specific dispatch rule for the case, if any. */
+static enum err dispatch_rule(struct rctx *cx, int64_t category, int64_t grid, int64_t *dept,
+                              bool *autom)
+{
+    struct db_res r;
+    enum err res = db_exec(cx,
+                           "SELECT department_id, auto FROM dispatch_rules WHERE (category_id = ?"
+                           " OR category_id IS NULL) AND (grid_id = ? OR grid_id IS NULL) ORDER BY"
+                           " (category_id IS NOT NULL) DESC, (grid_id IS NOT NULL) DESC, id"
+                           " LIMIT 1",
+                           DB_ARGS(DBI(category), grid ? DBI(grid) : DBNULL), &r);
+    if (res)
+        return res;
+    *dept = r.nrows ? db_cell_i64(&r, 0, 0) : 0;
+    *autom = r.nrows ? db_cell_i64(&r, 0, 1) != 0 : false;
+    return ERR_OK;
+}
+
+enum err case__dispatch_suggestion(struct rctx *cx, int64_t category, int64_t grid,
+                                   int64_t cat_dept, int64_t *dept)
+{
+    bool autom;
+    enum err res = dispatch_rule(cx, category, grid, dept, &autom);
+    if (!res && !*dept)
+        *dept = cat_dept;
+    return res;
+}
+
+static enum err auto_dispatch(struct rctx *cx, struct deadline_ctx *d, struct work *w)
+{
+    const struct workflow_rule *rule = workflow_rule_find(CASE_REGISTERED, CASE_ACT_DISPATCH);
+    int64_t dept = 0;
+    bool autom = false;
+    enum err res = dispatch_rule(cx, w->c.category_id, w->c.grid_id, &dept, &autom);
+
+    if (res || !autom || !dept || !rule)
+        return res;
+    w->state = case_state_name(rule->to);
+    w->dept = dept;
+    w->assignee = 0;
+    res = next_deadline(cx, d, CASE_ACT_DISPATCH, rule, w);
+    if (!res)
+        res = apply(cx, w, CASE_ACT_DISPATCH, "system", "auto dispatch rule", NULL, NULL, 0);
+    return res;
+}
+
+enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in *in,
+                  const char *idem_key, const char *body, size_t body_len, bool *replay)
+{
+    struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
+    struct work *w = rctx_zalloc(cx, sizeof *w);
+    const struct workflow_rule *rule;
+    enum case_action a;
+    enum case_state from, to;
+    struct idem idem;
+    const char *photos_json = NULL;
+    bool pending_after = false;
+    char detail[96];
+    enum err res;
+
+    *replay = false;
+    if (!in->action || case_action_from_name(in->action, strlen(in->action), &a))
+        return rctx_fail(cx, ERR_INVALID, "action: unknown action");
+    res = check_action_fields(cx, a, in);
+    if (!res && in->has_photos)
+        res = check_photos(cx, in->photos, in->nphotos, &photos_json);
+    if (res)
+        return res;
+    idem_init(&idem, idem_key, case__route(cx, "actions", case_id), body, body_len);
+
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = idem_claim(cx, &idem);
+    if (res)
+        goto out;
+    if (idem.replay) {
+        *replay = true;
+        goto out;
+    }
+    res = load_locked(cx, case_id, w);
+    if (res)
+        goto out;
+    if (w->c.version != in->version) {
+        res = rctx_fail(cx, ERR_CONFLICT, "the case changed: version is %lld, not %lld",
+                        (long long)w->c.version, (long long)in->version);
+        goto out;
+    }
+    if (case_state_from_name(w->c.state, strlen(w->c.state), &from)) {
+        res = rctx_fail(cx, ERR_INTERNAL, "case %lld has an unknown state", (long long)case_id);
+        goto out;
+    }
+    res = workflow_next(from, a, cx->who.roles, &to);
+    if (res == ERR_BAD_STATE)
+        res = rctx_fail(cx, ERR_BAD_STATE, "%s is not allowed while the case is %s",
+                        case_action_name(a), w->c.state);
+    else if (res == ERR_FORBIDDEN)
+        res = rctx_fail(cx, ERR_FORBIDDEN, "your role may not %s", case_action_name(a));
+    if (res)
+        goto out;
+    rule = workflow_rule_find(from, a);
+    res = workflow_extension_next(a, w->c.extension_pending, &pending_after);
+    if (res) {
+        res = rctx_fail(cx, ERR_BAD_STATE,
+                        w->c.extension_pending ? "an extension request is already pending"
+                                               : "no extension request is pending");
+        goto out;
+    }
+    res = check_owner(cx, a, rule, w);
+    if (res)
+        goto out;
+
+    w->state = case_state_name(to);
+    w->ext_pending = pending_after;
+    if (rule->rework)
+        w->rework++;
+    res = deadline_ctx_load(cx, d);
+    if (!res)
+        res = next_deadline(cx, d, a, rule, w);
+    if (res)
+        goto out;
+    switch (a) {
+    case CASE_ACT_DISPATCH:
+        res = check_dispatch_target(cx, in->department_id, in->assignee_id);
+        w->dept = in->department_id;
+        w->assignee = in->assignee_id;
+        break;
+    case CASE_ACT_RETURN:
+        /* "Not ours": the department lets go of it and the dispatcher chooses again. */
+        w->dept = 0;
+        w->assignee = 0;
+        break;
+    case CASE_ACT_MERGE:
+        res = check_merge_target(cx, case_id, in->duplicate_of);
+        w->dup = in->duplicate_of;
+        break;
+    case CASE_ACT_REQUEST_EXTENSION:
+        w->ext_hours = in->extension_hours;
+        break;
+    case CASE_ACT_APPROVE_EXTENSION: {
+        int64_t hours = in->extension_hours ? in->extension_hours : w->c.extension_hours;
+        bool natural = w->cat.lim.handle_unit == CAL_HOURS_NATURAL;
+        int64_t due = natural ? w->pts.due_ms + hours * 3600000
+                              : calendar_add(&d->cal, w->pts.due_ms, hours, CAL_HOURS_WORK);
+        if (!w->pts.due_ms || hours <= 0 || due < 0) {
+            res = rctx_fail(cx, ERR_BAD_STATE, "no running deadline to extend");
+            break;
+        }
+        res = deadline_points_between(cx, d, w->pts.start_ms, due, natural, &w->pts);
+        w->ext_hours = hours;
+        w->level = deadline_level_at(&w->pts, cx->now_ms);
+        w->overdue = w->level >= 3;
+        break;
+    }
+    case CASE_ACT_CLOSE:
+        w->closed_ms = cx->now_ms;
+        break;
+    case CASE_ACT_REOPEN:
+        w->closed_ms = 0;
+        break;
+    default:
+        break;
+    }
+    if (res)
+        goto out;
+    res = apply(cx, w, a, case__actor_role(cx, rule->roles), in->text, photos_json, in->photos,
+                in->has_photos ? in->nphotos : 0);
+    if (!res) {
+        snprintf(detail, sizeof detail, "%s -> %s", case_state_name(from), case_state_name(to));
+        res = audit_write(cx, rctx_printf(cx, "case.%s", case_action_name(a)), "case", case_id,
+                          AUDIT_OK, detail);
+    }
+    if (!res && a == CASE_ACT_REGISTER)
+        res = auto_dispatch(cx, d, w);
+    if (!res)
+        res = idem_complete(cx, &idem, 200, case_id);
+out:
+    res = db_tx_end(cx, res);
+    if (res == ERR_FORBIDDEN)
+        audit_write_quiet(cx, rctx_printf(cx, "case.%s", case_action_name(a)), "case", case_id,
+                          AUDIT_DENIED, cx->err.message);
+    return res;
+}

@@ -1,0 +1,79 @@
+/* api/domain/case_int.h: internals shared by case.c, case_query.c, urge.c, deadline.c and
+ * survey.c. Not for api/. */
+#ifndef CITYD_DOMAIN_CASE_INT_H
+#define CITYD_DOMAIN_CASE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "api/domain/case.h"
+#include "server/core/rctx.h"
+#include "server/db/db.h"
+
+/* China has one fixed offset and no DST; case numbers use the local date of the report. */
+#define CASE__LOCAL_OFFSET_MS (8LL * 3600 * 1000)
+
+/* A DATETIME column as integer ms (NULL stays NULL). */
+#define CASE__MS(col) "CAST(UNIX_TIMESTAMP(" col ") * 1000 AS SIGNED)"
+
+/* Columns read by case__row(), in order, over `cases c JOIN categories cat`. */
+#define CASE__COLS                                                                                 \
+    "c.id, c.code_set, c.kind, c.urgency, c.source, c.description, c.address, c.state, c.step,"    \
+    " c.category_id, cat.full_code, cat.minor_name, cat.major_name, c.lat, c.lng, c.accuracy_m,"   \
+    " c.grid_id, c.region_id, c.department_id, c.assignee_id, c.reporter_id, c.duplicate_of,"      \
+    " c.version, c.rework_count, c.extension_hours, c.extension_pending, c.overdue,"               \
+    " c.alert_level, " CASE__MS("c.step_started_at") ", " CASE__MS("c.due_at") ", " CASE__MS(      \
+        "c.created_at") ", " CASE__MS("c.updated_at") ", " CASE__MS("c.closed_at")
+#define CASE__NCOLS 33
+#define CASE__FROM " FROM cases c JOIN categories cat ON cat.id = c.category_id"
+
+/* Columns read by case__urging_row(), over `case_urgings u`. */
+#define CASE__URGING_COLS                                                                          \
+    "u.id, u.case_id, u.leader_id, u.department_id, u.acked_by, u.note, u.ack_text, " CASE__MS(    \
+        "u.sent_at") ", " CASE__MS("u.read_at") ", " CASE__MS("u.acked_at")
+void case__urging_row(const struct db_res *r, size_t i, struct case_urging_rec *u);
+
+/* SQL text and arguments built piece by piece (pool memory). */
+#define SQLB_MAX_ARGS 48
+struct sqlb {
+    char *sql;
+    size_t len, cap;
+    struct db_val args[SQLB_MAX_ARGS];
+    size_t nargs;
+};
+void sqlb_init(struct rctx *cx, struct sqlb *b, const char *start);
+void sqlb_add(struct rctx *cx, struct sqlb *b, const char *text);
+/* Appends an argument; more than SQLB_MAX_ARGS is a bug (asserted). */
+void sqlb_arg(struct sqlb *b, struct db_val v);
+
+/* Appends "(…)", true when the caller may see the case aliased c (see case.h). */
+void case__visible(struct rctx *cx, struct sqlb *b);
+/* Whether the caller's roles see every case. */
+bool case__sees_all(const struct rctx *cx);
+
+/* Fill r from row `row` of a result whose first CASE__NCOLS columns are CASE__COLS. */
+void case__row(const struct db_res *res, size_t row, size_t col0, struct case_rec *r);
+/* "20261123-000123" */
+void case__number(int64_t id, int64_t created_ms, char out[24]);
+
+/* The caller's department (0 = none). */
+enum err case__my_department(struct rctx *cx, int64_t *dept) MUST_CHECK;
+
+/* Shared idempotency route text for a case sub-resource ("POST /api/v1/cases/7/actions"). */
+const char *case__route(struct rctx *cx, const char *fmt, int64_t id);
+
+/* Timeline row; photos_json may be NULL ("[]"). */
+enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, const char *from,
+                        const char *to, const char *actor_role, const char *text, int64_t dept,
+                        int64_t assignee, const char *step, int64_t due_ms,
+                        const char *photos_json) MUST_CHECK;
+
+/* The department a dispatch rule (or else the category, cat_dept) suggests; 0 = none. */
+enum err case__dispatch_suggestion(struct rctx *cx, int64_t category, int64_t grid,
+                                   int64_t cat_dept, int64_t *dept) MUST_CHECK;
+
+/* The wire name of the single most relevant role the caller acted in for action roles (the
+ * first of the caller's roles in rule_roles, else the caller's first role). Static. */
+const char *case__actor_role(const struct rctx *cx, uint32_t rule_roles);
+
+#endif

@@ -1,0 +1,511 @@
+/* api/domain/case_query.c: reading cases — one case, lists, the task list, the category
+ * catalogue and the event feed (see case.h). */
+#include "api/domain/case.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "api/domain/attach.h"
+#include "api/domain/audit.h"
+#include "api/domain/calendar.h"
+#include "api/domain/case_int.h"
+#include "api/domain/workflow.h"
+#include "server/core/roles.h"
+#include "server/db/db.h"
+
+/* ---- one case -------------------------------------------------------------------------- */
+
+static enum err load_steps(struct rctx *cx, struct case_detail *out)
+{
+    struct db_res r;
+    enum err res =
+        db_exec(cx,
+                "SELECT id, action, from_state, to_state, actor_id, actor_role, text,"
+                " department_id, assignee_id, step, " CASE__MS(
+                    "due_at") ", photos,"
+                              " " CASE__MS("created_at") " FROM case_steps WHERE case_id = ?"
+                                                         " ORDER BY id",
+                DB_ARGS(DBI(out->c.id)), &r);
+    if (res)
+        return res;
+    out->nsteps = r.nrows;
+    out->steps = rctx_zalloc(cx, (r.nrows + 1) * sizeof *out->steps);
+    for (size_t i = 0; i < r.nrows; i++) {
+        struct case_step_rec *s = &out->steps[i];
+        s->id = db_cell_i64(&r, i, 0);
+        s->action = db_cell(&r, i, 1);
+        s->from_state = db_cell(&r, i, 2);
+        s->to_state = db_cell(&r, i, 3);
+        s->actor_id = db_cell_i64(&r, i, 4);
+        s->actor_role = db_cell(&r, i, 5);
+        s->text = db_cell(&r, i, 6);
+        s->department_id = db_cell_i64(&r, i, 7);
+        s->assignee_id = db_cell_i64(&r, i, 8);
+        s->step = db_cell(&r, i, 9);
+        s->due_ms = db_cell_i64(&r, i, 10);
+        s->photos_json = db_cell(&r, i, 11);
+        s->created_ms = db_cell_i64(&r, i, 12);
+    }
+    return ERR_OK;
+}
+
+static enum err load_urgings(struct rctx *cx, struct case_detail *out)
+{
+    struct db_res r;
+    enum err res;
+
+    if (cx->who.roles & ROLE_HANDLER) {
+        int64_t dept = 0;
+        /* Opening the case is reading what was addressed to one's department (督办 已读). */
+        res = case__my_department(cx, &dept);
+        if (!res && dept)
+            res = db_exec(cx,
+                          "UPDATE case_urgings SET read_at = FROM_UNIXTIME(? / 1000), read_by = ?"
+                          " WHERE case_id = ? AND department_id = ? AND read_at IS NULL",
+                          DB_ARGS(DBI(cx->now_ms), DBI(cx->who.user_id), DBI(out->c.id), DBI(dept)),
+                          NULL);
+        if (res)
+            return res;
+    }
+    res = db_exec(
+        cx, "SELECT " CASE__URGING_COLS " FROM case_urgings u WHERE u.case_id = ? ORDER BY u.id",
+        DB_ARGS(DBI(out->c.id)), &r);
+    if (res)
+        return res;
+    out->nurgings = r.nrows;
+    out->urgings = rctx_zalloc(cx, (r.nrows + 1) * sizeof *out->urgings);
+    for (size_t i = 0; i < r.nrows; i++)
+        case__urging_row(&r, i, &out->urgings[i]);
+    return ERR_OK;
+}
+
+enum err case_get(struct rctx *cx, int64_t case_id, struct case_detail *out)
+{
+    struct sqlb b;
+    struct db_res r;
+    enum err res;
+
+    memset(out, 0, sizeof *out);
+    sqlb_init(cx, &b, "SELECT " CASE__COLS ", cat.department_id" CASE__FROM " WHERE c.id = ? AND ");
+    sqlb_arg(&b, DBI(case_id));
+    case__visible(cx, &b);
+    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such case");
+    case__row(&r, 0, 0, &out->c);
+    res = load_steps(cx, out);
+    if (!res)
+        res = attach_list(cx, "case", case_id, "report", &out->photos, &out->nphotos);
+    if (!res)
+        res = load_urgings(cx, out);
+    if (!res && case__sees_all(cx))
+        res = case__dispatch_suggestion(cx, out->c.category_id, out->c.grid_id,
+                                        db_cell_i64(&r, 0, CASE__NCOLS),
+                                        &out->suggested_department_id);
+    if (res)
+        return res;
+    res = db_exec(cx, "SELECT score, text FROM case_ratings WHERE case_id = ?",
+                  DB_ARGS(DBI(case_id)), &r);
+    if (res)
+        return res;
+    if (r.nrows) {
+        out->rated = true;
+        out->rating_score = (int)db_cell_i64(&r, 0, 0);
+        out->rating_text = db_cell(&r, 0, 1);
+    }
+    return ERR_OK;
+}
+
+/* ---- lists ----------------------------------------------------------------------------- */
+
+static const char *const sources[] = {"inspector", "citizen", "hotline",
+                                      "video_ai",  "leader",  NULL};
+
+enum err case_list(struct rctx *cx, const struct case_filter *f, struct case_page *out)
+{
+    struct sqlb b;
+    struct db_res r;
+    enum case_state st;
+    size_t n;
+    enum err res;
+
+    memset(out, 0, sizeof *out);
+    if (f->limit < 1 || f->limit > CASE_LIST_MAX)
+        return rctx_fail(cx, ERR_INVALID, "limit: 1 to %d", CASE_LIST_MAX);
+    sqlb_init(cx, &b, "SELECT " CASE__COLS CASE__FROM " WHERE ");
+    case__visible(cx, &b);
+    if (f->state) {
+        if (case_state_from_name(f->state, strlen(f->state), &st))
+            return rctx_fail(cx, ERR_INVALID, "state: unknown state");
+        sqlb_add(cx, &b, " AND c.state = ?");
+        sqlb_arg(&b, DBS(f->state));
+    }
+    if (f->source) {
+        size_t i;
+        for (i = 0; sources[i] && strcmp(sources[i], f->source) != 0; i++)
+            ;
+        if (!sources[i])
+            return rctx_fail(cx, ERR_INVALID, "source: unknown source");
+        sqlb_add(cx, &b, " AND c.source = ?");
+        sqlb_arg(&b, DBS(f->source));
+    }
+    if (f->category_id) {
+        sqlb_add(cx, &b, " AND c.category_id = ?");
+        sqlb_arg(&b, DBI(f->category_id));
+    }
+    if (f->grid_id) {
+        sqlb_add(cx, &b, " AND c.grid_id = ?");
+        sqlb_arg(&b, DBI(f->grid_id));
+    }
+    if (f->department_id) {
+        sqlb_add(cx, &b, " AND c.department_id = ?");
+        sqlb_arg(&b, DBI(f->department_id));
+    }
+    if (f->overdue >= 0) {
+        sqlb_add(cx, &b, " AND c.overdue = ?");
+        sqlb_arg(&b, DBI(f->overdue ? 1 : 0));
+    }
+    if (f->from_ms) {
+        sqlb_add(cx, &b, " AND c.created_at >= FROM_UNIXTIME(? / 1000)");
+        sqlb_arg(&b, DBI(f->from_ms));
+    }
+    if (f->to_ms) {
+        sqlb_add(cx, &b, " AND c.created_at < FROM_UNIXTIME(? / 1000)");
+        sqlb_arg(&b, DBI(f->to_ms));
+    }
+    if (f->has_bbox) {
+        char wkt[200];
+        snprintf(wkt, sizeof wkt, "POLYGON((%.7f %.7f,%.7f %.7f,%.7f %.7f,%.7f %.7f,%.7f %.7f))",
+                 f->min_lng, f->min_lat, f->max_lng, f->min_lat, f->max_lng, f->max_lat, f->min_lng,
+                 f->max_lat, f->min_lng, f->min_lat);
+        sqlb_add(cx, &b, " AND MBRContains(ST_GeomFromText(?), c.pt)");
+        sqlb_arg(&b, DBS(rctx_strdup(cx, wkt)));
+    }
+    if (f->mine) {
+        sqlb_add(cx, &b, " AND (c.reporter_id = ? OR c.assignee_id = ?)");
+        sqlb_arg(&b, DBI(cx->who.user_id));
+        sqlb_arg(&b, DBI(cx->who.user_id));
+    }
+    if (f->before_id) {
+        sqlb_add(cx, &b, " AND c.id < ?");
+        sqlb_arg(&b, DBI(f->before_id));
+    }
+    /* One row more than asked tells whether another page exists. */
+    sqlb_add(cx, &b, " ORDER BY c.id DESC LIMIT ?");
+    sqlb_arg(&b, DBI(f->limit + 1));
+    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    if (res)
+        return res;
+    n = r.nrows > (size_t)f->limit ? (size_t)f->limit : r.nrows;
+    out->n = n;
+    out->items = rctx_zalloc(cx, (n + 1) * sizeof *out->items);
+    for (size_t i = 0; i < n; i++)
+        case__row(&r, i, 0, &out->items[i]);
+    if (r.nrows > n && n > 0)
+        out->next_before = out->items[n - 1].id;
+    return ERR_OK;
+}
+
+/* ---- tasks ----------------------------------------------------------------------------- */
+
+static int task_cmp(const void *pa, const void *pb)
+{
+    const struct case_task *a = pa, *b = pb;
+
+    if (a->overdue != b->overdue)
+        return a->overdue ? -1 : 1;
+    if ((a->due_ms == 0) != (b->due_ms == 0))
+        return a->due_ms == 0 ? 1 : -1;
+    if (a->due_ms != b->due_ms)
+        return a->due_ms < b->due_ms ? -1 : 1;
+    if (a->c.id != b->c.id)
+        return a->c.id < b->c.id ? -1 : 1;
+    return a->urging_id < b->urging_id ? -1 : (a->urging_id > b->urging_id);
+}
+
+/* One branch of the task query per role duty; each uses one index. */
+static void add_branch(struct rctx *cx, struct sqlb *b, bool *first, const char *todo,
+                       const char *where)
+{
+    sqlb_add(cx, b, *first ? "(SELECT " : " UNION ALL (SELECT ");
+    sqlb_add(cx, b, CASE__COLS ", '");
+    sqlb_add(cx, b, todo);
+    sqlb_add(cx, b, "' AS todo" CASE__FROM " WHERE ");
+    sqlb_add(cx, b, where);
+    sqlb_add(cx, b, " ORDER BY c.overdue DESC, c.due_at LIMIT ?)");
+    *first = false;
+}
+
+enum err case_tasks(struct rctx *cx, int limit, struct case_task_list *out)
+{
+    uint32_t roles = cx->who.roles;
+    struct sqlb b;
+    struct db_res r, u;
+    bool first = true;
+    int64_t dept = 0;
+    size_t n = 0;
+    enum err res;
+
+    memset(out, 0, sizeof *out);
+    if (limit < 1 || limit > CASE_TASKS_MAX)
+        return rctx_fail(cx, ERR_INVALID, "limit: 1 to %d", CASE_TASKS_MAX);
+    if (roles & ROLE_HANDLER) {
+        res = case__my_department(cx, &dept);
+        if (res)
+            return res;
+    }
+    sqlb_init(cx, &b, "");
+    if (roles & ROLE_OPERATOR) {
+        add_branch(cx, &b, &first, "accept", "c.state = 'reported'");
+        sqlb_arg(&b, DBI(limit));
+    }
+    if (roles & ROLE_SHIFT_LEAD) {
+        add_branch(cx, &b, &first, "register", "c.state = 'accepted'");
+        sqlb_arg(&b, DBI(limit));
+        add_branch(cx, &b, &first, "close", "c.state = 'verified'");
+        sqlb_arg(&b, DBI(limit));
+    }
+    if (roles & ROLE_DISPATCHER) {
+        add_branch(cx, &b, &first, "dispatch", "c.state = 'registered'");
+        sqlb_arg(&b, DBI(limit));
+        add_branch(cx, &b, &first, "approve_extension",
+                   "c.state = 'dispatched' AND c.extension_pending = 1");
+        sqlb_arg(&b, DBI(limit));
+    }
+    if ((roles & ROLE_HANDLER) && dept) {
+        add_branch(cx, &b, &first, "handle", "c.department_id = ? AND c.state = 'dispatched'");
+        sqlb_arg(&b, DBI(dept));
+        sqlb_arg(&b, DBI(limit));
+    }
+    if (roles & ROLE_INSPECTOR) {
+        add_branch(cx, &b, &first, "verify",
+                   "c.state = 'handled' AND c.grid_id IN (SELECT ug.grid_id FROM user_grids ug"
+                   " WHERE ug.user_id = ?)");
+        sqlb_arg(&b, DBI(cx->who.user_id));
+        sqlb_arg(&b, DBI(limit));
+    }
+    r.nrows = 0;
+    u.nrows = 0;
+    if (!first) {
+        res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+        if (res)
+            return res;
+    }
+    if ((roles & ROLE_HANDLER) && dept) {
+        res = db_exec(cx,
+                      "SELECT u.id, u.note, " CASE__COLS " FROM case_urgings u JOIN cases c ON"
+                      " c.id = u.case_id JOIN categories cat ON cat.id = c.category_id"
+                      " WHERE u.department_id = ? AND u.acked_at IS NULL ORDER BY u.id LIMIT ?",
+                      DB_ARGS(DBI(dept), DBI(limit)), &u);
+        if (res)
+            return res;
+    }
+    out->items = rctx_zalloc(cx, (r.nrows + u.nrows + 1) * sizeof *out->items);
+    for (size_t i = 0; i < r.nrows; i++, n++) {
+        struct case_task *t = &out->items[n];
+        case__row(&r, i, 0, &t->c);
+        t->type = "case";
+        t->action = db_cell(&r, i, CASE__NCOLS);
+        t->due_ms = t->c.due_ms;
+        t->overdue = t->c.overdue;
+    }
+    for (size_t i = 0; i < u.nrows; i++, n++) {
+        struct case_task *t = &out->items[n];
+        case__row(&u, i, 2, &t->c);
+        t->type = "urging";
+        t->action = "acknowledge";
+        t->urging_id = db_cell_i64(&u, i, 0);
+        t->note = db_cell(&u, i, 1);
+        t->due_ms = t->c.due_ms;
+        t->overdue = t->c.overdue;
+    }
+    qsort(out->items, n, sizeof *out->items, task_cmp);
+    out->n = n > (size_t)limit ? (size_t)limit : n;
+    return ERR_OK;
+}
+
+/* ---- categories ------------------------------------------------------------------------ */
+
+#define CATEGORY_COLS                                                                              \
+    "id, department_id, code_set, kind, major_code, major_name, minor_code, minor_name,"           \
+    " full_code, typical_department, limit_handle_unit, register_condition, close_condition,"      \
+    " urgent, active, limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min,"     \
+    " limit_close_min"
+
+static void category_row(const struct db_res *r, size_t i, struct case_category *c)
+{
+    c->id = db_cell_i64(r, i, 0);
+    c->department_id = db_cell_i64(r, i, 1);
+    c->code_set = db_cell(r, i, 2);
+    c->kind = db_cell(r, i, 3);
+    c->major_code = db_cell(r, i, 4);
+    c->major_name = db_cell(r, i, 5);
+    c->minor_code = db_cell(r, i, 6);
+    c->minor_name = db_cell(r, i, 7);
+    c->full_code = db_cell(r, i, 8);
+    c->typical_department = db_cell(r, i, 9);
+    c->limit_handle_unit = db_cell(r, i, 10);
+    c->register_condition = db_cell(r, i, 11);
+    c->close_condition = db_cell(r, i, 12);
+    c->urgent = db_cell_i64(r, i, 13) != 0;
+    c->active = db_cell_i64(r, i, 14) != 0;
+    c->limit_register_min = (int)db_cell_i64(r, i, 15);
+    c->limit_dispatch_min = (int)db_cell_i64(r, i, 16);
+    c->limit_handle = (int)db_cell_i64(r, i, 17);
+    c->limit_verify_min = (int)db_cell_i64(r, i, 18);
+    c->limit_close_min = (int)db_cell_i64(r, i, 19);
+}
+
+enum err case_category_list(struct rctx *cx, const char *code_set, const char *kind, bool all,
+                            size_t *n, struct case_category **out)
+{
+    struct db_res r;
+    enum err res;
+
+    if (kind && strcmp(kind, "component") != 0 && strcmp(kind, "event") != 0)
+        return rctx_fail(cx, ERR_INVALID, "kind: component or event");
+    if (code_set && strlen(code_set) > 16)
+        return rctx_fail(cx, ERR_INVALID, "code_set: unknown code set");
+    res =
+        db_exec(cx,
+                "SELECT " CATEGORY_COLS " FROM categories WHERE (? IS NULL OR code_set = ?)"
+                " AND (? IS NULL OR kind = ?) AND (? = 1 OR active = 1)"
+                " ORDER BY code_set, kind, full_code",
+                DB_ARGS(DBS(code_set), DBS(code_set), DBS(kind), DBS(kind), DBI(all ? 1 : 0)), &r);
+    if (res)
+        return res;
+    *n = r.nrows;
+    *out = rctx_zalloc(cx, (r.nrows + 1) * sizeof **out);
+    for (size_t i = 0; i < r.nrows; i++)
+        category_row(&r, i, &(*out)[i]);
+    return ERR_OK;
+}
+
+static void set_int(struct rctx *cx, struct sqlb *b, bool has, const char *col, int64_t v)
+{
+    if (!has)
+        return;
+    sqlb_add(cx, b, b->nargs ? ", " : " ");
+    sqlb_add(cx, b, col);
+    sqlb_add(cx, b, " = ?");
+    sqlb_arg(b, DBI(v));
+}
+
+static void set_str(struct rctx *cx, struct sqlb *b, bool has, const char *col, const char *v)
+{
+    if (!has)
+        return;
+    sqlb_add(cx, b, b->nargs ? ", " : " ");
+    sqlb_add(cx, b, col);
+    sqlb_add(cx, b, " = ?");
+    sqlb_arg(b, DBS(v));
+}
+
+enum err case_category_patch(struct rctx *cx, int64_t id, const struct case_category_patch *p,
+                             struct case_category *out)
+{
+    struct sqlb b;
+    struct db_res r;
+    enum calendar_unit unit;
+    enum err res;
+
+    if (p->has_unit &&
+        calendar_unit_from_name(p->limit_handle_unit, strlen(p->limit_handle_unit), &unit))
+        return rctx_fail(cx, ERR_INVALID,
+                         "limit_handle_unit: work_min, work_hour, work_day or natural_hour");
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx, "SELECT id FROM categories WHERE id = ? FOR UPDATE", DB_ARGS(DBI(id)), &r);
+    if (!res && r.nrows == 0)
+        res = rctx_fail(cx, ERR_NOTFOUND, "no such category");
+    if (!res && p->has_department && p->department_id) {
+        res = db_exec(cx, "SELECT 1 FROM departments WHERE id = ?", DB_ARGS(DBI(p->department_id)),
+                      &r);
+        if (!res && r.nrows == 0)
+            res = rctx_fail(cx, ERR_INVALID, "department_id: no such department");
+    }
+    if (res)
+        goto out;
+    sqlb_init(cx, &b, "UPDATE categories SET");
+    if (p->has_department) {
+        sqlb_add(cx, &b, " department_id = ?");
+        sqlb_arg(&b, p->department_id ? DBI(p->department_id) : DBNULL);
+    }
+    set_int(cx, &b, p->has_urgent, "urgent", p->urgent);
+    set_int(cx, &b, p->has_active, "active", p->active);
+    set_int(cx, &b, p->has_register, "limit_register_min", p->limit_register_min);
+    set_int(cx, &b, p->has_dispatch, "limit_dispatch_min", p->limit_dispatch_min);
+    set_int(cx, &b, p->has_handle, "limit_handle", p->limit_handle);
+    set_str(cx, &b, p->has_unit, "limit_handle_unit", p->limit_handle_unit);
+    set_int(cx, &b, p->has_verify, "limit_verify_min", p->limit_verify_min);
+    set_int(cx, &b, p->has_close, "limit_close_min", p->limit_close_min);
+    set_str(cx, &b, p->has_register_condition, "register_condition", p->register_condition);
+    set_str(cx, &b, p->has_close_condition, "close_condition", p->close_condition);
+    if (b.nargs) {
+        sqlb_add(cx, &b, " WHERE id = ?");
+        sqlb_arg(&b, DBI(id));
+        res = db_exec(cx, b.sql, b.args, b.nargs, NULL);
+        if (!res)
+            res = audit_write(cx, "category.update", "category", id, AUDIT_OK, NULL);
+    }
+    if (res)
+        goto out;
+    res =
+        db_exec(cx, "SELECT " CATEGORY_COLS " FROM categories WHERE id = ?", DB_ARGS(DBI(id)), &r);
+    if (!res)
+        category_row(&r, 0, out);
+out:
+    return db_tx_end(cx, res);
+}
+
+/* ---- events ---------------------------------------------------------------------------- */
+
+enum err case_events_list(struct rctx *cx, int64_t after, int limit, size_t *n,
+                          struct case_event **out)
+{
+    struct db_res r;
+    enum err res;
+
+    if (limit < 1 || limit > 500)
+        return rctx_fail(cx, ERR_INVALID, "limit: 1 to 500");
+    if (after < 0)
+        return rctx_fail(cx, ERR_INVALID, "after: must not be negative");
+    if (cx->who.roles & ROLE_STAFF)
+        res = db_exec(cx,
+                      "SELECT e.id, e.subject_id, e.actor_id, e.type, e.subject_type, e.payload,"
+                      " " CASE__MS("e.created_at") " FROM events e WHERE e.id > ? ORDER BY e.id"
+                                                   " LIMIT ?",
+                      DB_ARGS(DBI(after), DBI(limit)), &r);
+    else
+        /* Reporters follow their own cases' progress; internal supervision (reminders,
+         * overdue marks, escalations, 督办) is not theirs to read. */
+        res = db_exec(
+            cx,
+            "SELECT e.id, e.subject_id, NULL, e.type, e.subject_type, e.payload,"
+            " " CASE__MS(
+                "e.created_at") " FROM cases c JOIN events e ON"
+                                " e.subject_type = 'case' AND e.subject_id = c.id WHERE "
+                                "c.reporter_id = ?"
+                                " AND e.id > ? AND e.type NOT IN ('case.reminder', 'case.overdue',"
+                                " 'case.escalated', 'case.urged', 'case.urging_acknowledged')"
+                                " ORDER BY e.id LIMIT ?",
+            DB_ARGS(DBI(cx->who.user_id), DBI(after), DBI(limit)), &r);
+    if (res)
+        return res;
+    *n = r.nrows;
+    *out = rctx_zalloc(cx, (r.nrows + 1) * sizeof **out);
+    for (size_t i = 0; i < r.nrows; i++) {
+        struct case_event *e = &(*out)[i];
+        e->id = db_cell_i64(&r, i, 0);
+        e->subject_id = db_cell_i64(&r, i, 1);
+        e->actor_id = db_cell_i64(&r, i, 2);
+        e->type = db_cell(&r, i, 3);
+        e->subject_type = db_cell(&r, i, 4);
+        e->payload_json = db_cell(&r, i, 5);
+        e->created_ms = db_cell_i64(&r, i, 6);
+    }
+    return ERR_OK;
+}

@@ -1,0 +1,978 @@
+/* tests/e2e/cases_test.c: the case workflow through the real server, as each role — reporting
+ * with Idempotency-Key retries, the whole lifecycle with rework and rating, every action in
+ * every state it is not allowed in, wrong roles, the two-dispatcher race, visibility, mass
+ * assignment and bad input, lists, tasks, 督办 and events. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "harness.h"
+
+static struct th_server srv;
+static long long sanitation, municipal, grid1, grid3;
+
+/* Inside grid 1 (东华一网格, 东城区) and grid 3 (西湖一网格, 西城区). */
+#define IN_GRID1                                                                                   \
+    "\"location\":{\"lat\":31.305,\"lng\":120.605,\"accuracy\":8,\"address\":\"东华路1号\"}"
+#define IN_GRID3 "\"location\":{\"lat\":31.305,\"lng\":120.585}"
+#define CAT_0102 "\"code_set\":\"gbt30428\",\"full_code\":\"0102\",\"kind\":\"event\""
+
+static int setup(void **state)
+{
+    th_server_start(&srv, NULL);
+    th_seed(&srv);
+    sanitation = th_sql_int(&srv, "SELECT id FROM departments WHERE code = 'sanitation'");
+    municipal = th_sql_int(&srv, "SELECT id FROM departments WHERE code = 'municipal'");
+    grid1 = th_sql_int(&srv, "SELECT id FROM grids WHERE code = '999901001001001'");
+    grid3 = th_sql_int(&srv, "SELECT id FROM grids WHERE code = '999902001001001'");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    return th_server_stop(&srv);
+}
+
+/* POST as a role (or with an explicit token) with an optional Idempotency-Key. */
+static void post_tok(const char *token, const char *path, const char *key, const char *body,
+                     struct th_resp *r)
+{
+    char auth[9000], idem[128];
+    const char *hs[] = {"Content-Type: application/json", auth, key ? idem : NULL, NULL};
+
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    snprintf(idem, sizeof idem, "Idempotency-Key: %s", key ? key : "");
+    th_request(&srv, "POST", path, hs, body, strlen(body), 0, r);
+}
+
+static void post(const char *role, const char *path, const char *key, const char *body,
+                 struct th_resp *r)
+{
+    post_tok(th_token(&srv, role), path, key, body, r);
+}
+
+static void get(const char *role, const char *path, struct th_resp *r)
+{
+    th_get(&srv, path, th_token(&srv, role), r);
+}
+
+static long long jint(json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static void expect(struct th_resp *r, long status, const char *code)
+{
+    if (r->status != status || (code && strcmp(th_error_code(r), code) != 0))
+        fail_msg("expected %ld %s, got %ld: %s", status, code ? code : "", r->status, r->body);
+}
+
+/* Report as role in grid 1 with category 0102; returns the id. */
+static long long report_as(const char *role, const char *where)
+{
+    char body[1024];
+    struct th_resp r;
+    long long id;
+
+    snprintf(body, sizeof body, "{" CAT_0102 ",\"description\":\"路边暴露垃圾一堆\",%s}", where);
+    post(role, "/api/v1/cases", NULL, body, &r);
+    expect(&r, 201, NULL);
+    id = jint(r.json, "id");
+    th_resp_free(&r);
+    return id;
+}
+
+static long long version_of(long long id)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT version FROM cases WHERE id = %lld", id);
+    return th_sql_int(&srv, sql);
+}
+
+/* One action; returns the response status and leaves the body in r. */
+static void act(const char *role, long long id, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void act(const char *role, long long id, const char *key, const char *fmt, ...)
+{
+    char path[64], body[1024], extra[768];
+    struct th_resp r;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(extra, sizeof extra, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+    snprintf(body, sizeof body, "{\"version\":%lld,%s}", version_of(id), extra);
+    post(role, path, key, body, &r);
+    if (r.status != 200)
+        fail_msg("%s %s on case %lld: %ld %s", role, extra, id, r.status, r.body);
+    th_resp_free(&r);
+}
+
+static const char *state_of(long long id)
+{
+    static char buf[32];
+    char path[64];
+    struct th_resp r;
+
+    snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
+    get("dispatcher", path, &r);
+    expect(&r, 200, NULL);
+    snprintf(buf, sizeof buf, "%s", jstr(r.json, "state"));
+    th_resp_free(&r);
+    return buf;
+}
+
+static long long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long count(const char *fmt, ...)
+{
+    char sql[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return th_sql_int(&srv, sql);
+}
+
+/* ---- reporting ------------------------------------------------------------------------- */
+
+static void report_resolves_grid_and_deadline(void **state)
+{
+    struct th_resp r;
+    json_t *loc;
+
+    post("inspector", "/api/v1/cases", NULL,
+         "{" CAT_0102 ",\"description\":\"垃圾\"," IN_GRID1 ",\"urgency\":\"normal\"}", &r);
+    expect(&r, 201, NULL);
+    assert_string_equal(jstr(r.json, "state"), "reported");
+    assert_int_equal(jint(r.json, "version"), 1);
+    assert_int_equal(jint(r.json, "grid_id"), grid1);
+    assert_string_equal(jstr(r.json, "source"), "inspector");
+    assert_string_equal(jstr(r.json, "step"), "register");
+    assert_true(json_is_string(json_object_get(r.json, "due_at")));
+    assert_int_equal(strlen(jstr(r.json, "case_no")), 15);
+    loc = json_object_get(r.json, "location");
+    assert_string_equal(jstr(loc, "address"), "东华路1号");
+    assert_int_equal(json_array_size(json_object_get(r.json, "timeline")), 1);
+    assert_true(json_is_array(json_object_get(r.json, "possible_duplicates")));
+    assert_int_equal(count("SELECT COUNT(*) FROM events WHERE type = 'case.reported' AND"
+                           " subject_id = %lld",
+                           jint(r.json, "id")),
+                     1);
+    th_resp_free(&r);
+
+    /* Outside every grid: no grid, still a case. */
+    post("citizen", "/api/v1/cases", NULL,
+         "{\"category_id\":1,\"description\":\"井盖\",\"location\":{\"lat\":39.9,\"lng\":116.4}}",
+         &r);
+    expect(&r, 201, NULL);
+    assert_true(json_is_null(json_object_get(r.json, "grid_id")));
+    assert_string_equal(jstr(r.json, "source"), "citizen");
+    th_resp_free(&r);
+}
+
+static void report_lists_possible_duplicates(void **state)
+{
+    struct th_resp r;
+    long long first = report_as("citizen", IN_GRID1);
+    json_t *d;
+    size_t i;
+    bool found = false;
+
+    /* About 20 m away from the first. */
+    post("inspector", "/api/v1/cases", NULL,
+         "{" CAT_0102 ",\"description\":\"同一堆垃圾\",\"location\":{\"lat\":31.30518,"
+         "\"lng\":120.605}}",
+         &r);
+    expect(&r, 201, NULL);
+    json_array_foreach(json_object_get(r.json, "possible_duplicates"), i, d)
+    {
+        if (jint(d, "id") == first) {
+            found = true;
+            assert_true(json_real_value(json_object_get(d, "distance_m")) < 50);
+        }
+    }
+    assert_true(found);
+    th_resp_free(&r);
+}
+
+static void retry_with_same_key_creates_one_case(void **state)
+{
+    const char *body = "{" CAT_0102 ",\"description\":\"重试\"," IN_GRID1 "}";
+    long long before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
+    long long ev = th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'");
+    struct th_resp r1, r2, r3, r4;
+    char hdr[64];
+
+    post("citizen", "/api/v1/cases", "report-key-1", body, &r1);
+    expect(&r1, 201, NULL);
+    post("citizen", "/api/v1/cases", "report-key-1", body, &r2);
+    expect(&r2, 201, NULL);
+    assert_int_equal(jint(r1.json, "id"), jint(r2.json, "id"));
+    assert_true(th_header(&r2, "idempotent-replayed", hdr, sizeof hdr));
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 1);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'"),
+                     ev + 1);
+    /* Same key, another body: conflict, nothing new. */
+    post("citizen", "/api/v1/cases", "report-key-1",
+         "{" CAT_0102 ",\"description\":\"别的\"," IN_GRID1 "}", &r3);
+    expect(&r3, 409, "conflict");
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 1);
+    /* A new key is a new report. */
+    post("citizen", "/api/v1/cases", "report-key-2", body, &r4);
+    expect(&r4, 201, NULL);
+    assert_true(jint(r4.json, "id") != jint(r1.json, "id"));
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 2);
+    th_resp_free(&r1);
+    th_resp_free(&r2);
+    th_resp_free(&r3);
+    th_resp_free(&r4);
+}
+
+static void mass_assignment_and_bad_input_change_nothing(void **state)
+{
+    static const char *const bodies[] = {
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"state\":\"closed\"}",
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"assignee_id\":2}",
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"reporter_id\":1}",
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"status\":\"closed\"}",
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"grid_id\":3}",
+        "{" CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":91,\"lng\":120.6}}",
+        "{" CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":31.3,\"lng\":-181}}",
+        "{" CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":31.3}}",
+        "{" CAT_0102 ",\"description\":\"\"," IN_GRID1 "}",
+        "{\"category_id\":999999,\"description\":\"x\"," IN_GRID1 "}",
+        "{\"code_set\":\"gbt30428\",\"full_code\":\"9999\",\"description\":\"x\"," IN_GRID1 "}",
+        "{\"description\":\"x\"," IN_GRID1 "}",
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"urgency\":\"panic\"}",
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"source\":\"video_ai\"}",
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"photos\":[\"nosuchmedia\"]}",
+        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"photos\":[\"a\\\"b\"]}",
+    };
+    long long before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
+    long long ev = th_sql_int(&srv, "SELECT COUNT(*) FROM events");
+    char *big = malloc(1200 + 300);
+    struct th_resp r;
+
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        post("citizen", "/api/v1/cases", NULL, bodies[i], &r);
+        if (r.status != 400 || strcmp(th_error_code(&r), "invalid_argument") != 0)
+            fail_msg("body %zu: %ld %s", i, r.status, r.body);
+        th_resp_free(&r);
+    }
+    /* A description over 1000 bytes. */
+    memset(big, 0, 1500);
+    snprintf(big, 1500, "{" CAT_0102 "," IN_GRID1 ",\"description\":\"");
+    memset(big + strlen(big), 'a', 1001);
+    memcpy(big + strlen(big), "\"}", 3);
+    post("citizen", "/api/v1/cases", NULL, big, &r);
+    expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    free(big);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM events"), ev);
+
+    /* Roles that do not report. */
+    post("dispatcher", "/api/v1/cases", NULL, bodies[0], &r);
+    expect(&r, 403, "permission_denied");
+    th_resp_free(&r);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+static void whole_lifecycle_with_rework_and_rating(void **state)
+{
+    long long id = report_as("citizen", IN_GRID1);
+    char path[96], body[256];
+    struct th_resp r;
+    json_t *tl;
+
+    act("operator", id, "acc-1", "\"action\":\"accept\"");
+    assert_string_equal(state_of(id), "accepted");
+    act("shift_lead", id, NULL, "\"action\":\"register\",\"text\":\"符合立案条件\"");
+    assert_string_equal(state_of(id), "registered");
+    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
+    assert_string_equal(state_of(id), "dispatched");
+    assert_int_equal(count("SELECT department_id FROM cases WHERE id = %lld", id), sanitation);
+    act("handler", id, NULL, "\"action\":\"handle\",\"text\":\"已清理\"");
+    act("inspector", id, NULL, "\"action\":\"verify_fail\",\"text\":\"未彻底清理\"");
+    assert_string_equal(state_of(id), "dispatched");
+    assert_int_equal(count("SELECT rework_count FROM cases WHERE id = %lld", id), 1);
+    act("handler", id, NULL, "\"action\":\"handle\",\"text\":\"已彻底清理\"");
+    act("inspector", id, NULL, "\"action\":\"verify_pass\"");
+    assert_string_equal(state_of(id), "verified");
+    /* The citizen may not rate before closing. */
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/rating", id);
+    post("citizen", path, NULL, "{\"score\":5}", &r);
+    expect(&r, 409, "invalid_state");
+    th_resp_free(&r);
+    act("shift_lead", id, NULL, "\"action\":\"close\"");
+    assert_string_equal(state_of(id), "closed");
+
+    post("citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
+    expect(&r, 201, NULL);
+    th_resp_free(&r);
+    post("citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
+    expect(&r, 201, NULL); /* replay */
+    th_resp_free(&r);
+    post("citizen", path, NULL, "{\"score\":1}", &r);
+    expect(&r, 409, "conflict");
+    th_resp_free(&r);
+    post("citizen", path, NULL, "{\"score\":6}", &r);
+    expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+
+    /* The timeline as the citizen sees it: no staff ids, every step, the rating. */
+    snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
+    get("citizen", path, &r);
+    expect(&r, 200, NULL);
+    tl = json_object_get(r.json, "timeline");
+    assert_int_equal(json_array_size(tl), 10); /* report, 8 actions, rating */
+    assert_string_equal(jstr(json_array_get(tl, 0), "action"), "report");
+    assert_string_equal(jstr(json_array_get(tl, 5), "action"), "verify_fail");
+    assert_string_equal(jstr(json_array_get(tl, 5), "actor_role"), "inspector");
+    assert_null(json_object_get(json_array_get(tl, 1), "actor_id"));
+    assert_int_equal(jint(json_object_get(r.json, "rating"), "score"), 5);
+    assert_int_equal(jint(r.json, "version"), 9);
+    th_resp_free(&r);
+
+    /* One event and one audit row per action. */
+    snprintf(body, sizeof body,
+             "SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND subject_id = %lld", id);
+    assert_int_equal(th_sql_int(&srv, body), 10);
+    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE object_type = 'case' AND"
+                           " object_id = %lld AND result = 'ok'",
+                           id),
+                     10);
+
+    /* The accept retried with its key replays, and changes nothing. */
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+    post("operator", path, "acc-1", "{\"version\":1,\"action\":\"accept\"}", &r);
+    expect(&r, 200, NULL);
+    assert_string_equal(jstr(r.json, "state"), "closed");
+    th_resp_free(&r);
+}
+
+static void extension_request_and_approval(void **state)
+{
+    long long id = report_as("inspector", IN_GRID1);
+    long long due0, due1;
+    struct th_resp r;
+    char path[64];
+
+    act("operator", id, NULL, "\"action\":\"accept\"");
+    act("shift_lead", id, NULL, "\"action\":\"register\"");
+    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
+    due0 = count("SELECT UNIX_TIMESTAMP(due_at) FROM cases WHERE id = %lld", id);
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+    /* Approving with nothing pending is not a valid step. */
+    {
+        char body[128];
+        snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"approve_extension\"}",
+                 version_of(id));
+        post("dispatcher", path, NULL, body, &r);
+        expect(&r, 409, "invalid_state");
+        th_resp_free(&r);
+        snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"request_extension\"}",
+                 version_of(id));
+        post("handler", path, NULL, body, &r);
+        expect(&r, 400, "invalid_argument"); /* extension_hours required */
+        th_resp_free(&r);
+    }
+    act("handler", id, NULL,
+        "\"action\":\"request_extension\",\"extension_hours\":8,"
+        "\"text\":\"需要配合\"");
+    assert_int_equal(count("SELECT extension_pending FROM cases WHERE id = %lld", id), 1);
+    act("dispatcher", id, NULL, "\"action\":\"approve_extension\"");
+    assert_int_equal(count("SELECT extension_pending FROM cases WHERE id = %lld", id), 0);
+    due1 = count("SELECT UNIX_TIMESTAMP(due_at) FROM cases WHERE id = %lld", id);
+    /* 8 working hours later (at least 8 clock hours). */
+    assert_true(due1 - due0 >= 8 * 3600);
+}
+
+static void handler_of_other_department_and_inspector_of_other_grid(void **state)
+{
+    long long id = report_as("citizen", IN_GRID3);
+    struct th_resp r;
+    char path[64], body[128];
+
+    act("operator", id, NULL, "\"action\":\"accept\"");
+    act("shift_lead", id, NULL, "\"action\":\"register\"");
+    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", municipal);
+    /* The 环卫 handler cannot see a 市政 case at all. */
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+    snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"handle\",\"text\":\"x\"}",
+             version_of(id));
+    post("handler", path, NULL, body, &r);
+    expect(&r, 404, "not_found");
+    th_resp_free(&r);
+    /* Re-dispatched to 环卫 it can act; then the inspector of grids 1-2 may not verify. */
+    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
+    act("handler", id, NULL, "\"action\":\"handle\",\"text\":\"done\"");
+    snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"verify_pass\"}", version_of(id));
+    post("inspector", path, NULL, body, &r);
+    expect(&r, 404, "not_found"); /* not visible: outside the inspector's grids */
+    th_resp_free(&r);
+    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE object_id = %lld AND"
+                           " action = 'case.verify_pass'",
+                           id),
+                     0);
+}
+
+/* ---- every action in every state ------------------------------------------------------- */
+
+/* Mirror of workflow.c's table: (action, from state, roles allowed). The test checks both
+ * directions against the server, so a drift in either fails here. */
+static const struct {
+    const char *action, *from, *roles;
+} allowed[] = {
+    {"accept", "reported", "operator"},
+    {"invalidate", "reported", "operator"},
+    {"merge", "reported", "operator"},
+    {"register", "accepted", "shift_lead"},
+    {"invalidate", "accepted", "shift_lead"},
+    {"merge", "accepted", "operator"},
+    {"dispatch", "registered", "dispatcher"},
+    {"suspend", "registered", "dispatcher"},
+    {"dispatch", "dispatched", "dispatcher"},
+    {"return", "dispatched", "handler"},
+    {"handle", "dispatched", "handler"},
+    {"request_extension", "dispatched", "handler"},
+    {"approve_extension", "dispatched", "dispatcher"},
+    {"reject_extension", "dispatched", "dispatcher"},
+    {"suspend", "dispatched", "dispatcher"},
+    {"verify_pass", "handled", "inspector"},
+    {"verify_fail", "handled", "inspector"},
+    {"close", "verified", "shift_lead"},
+    {"resume", "suspended", "dispatcher"},
+    {"reopen", "closed", "shift_lead"},
+};
+static const char *const states[] = {"reported", "accepted", "registered", "dispatched", "handled",
+                                     "verified", "closed",   "invalid",    "suspended",  "merged"};
+static const char *const actions[] = {"accept",
+                                      "register",
+                                      "invalidate",
+                                      "dispatch",
+                                      "return",
+                                      "handle",
+                                      "verify_pass",
+                                      "verify_fail",
+                                      "close",
+                                      "request_extension",
+                                      "approve_extension",
+                                      "reject_extension",
+                                      "suspend",
+                                      "resume",
+                                      "reopen",
+                                      "merge"};
+static const char *const workflow_roles[] = {"operator", "shift_lead", "dispatcher", "handler",
+                                             "inspector"};
+
+static const char *allowed_roles(const char *action, const char *from)
+{
+    for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+        if (strcmp(allowed[i].action, action) == 0 && strcmp(allowed[i].from, from) == 0)
+            return allowed[i].roles;
+    return NULL;
+}
+
+static void action_body(char *out, size_t n, long long id, const char *action, long long other)
+{
+    char extra[96] = "";
+
+    if (strcmp(action, "dispatch") == 0)
+        snprintf(extra, sizeof extra, ",\"department_id\":%lld", sanitation);
+    else if (strcmp(action, "merge") == 0)
+        snprintf(extra, sizeof extra, ",\"duplicate_of\":%lld", other);
+    else if (strcmp(action, "request_extension") == 0)
+        snprintf(extra, sizeof extra, ",\"extension_hours\":4");
+    snprintf(out, n, "{\"version\":%lld,\"action\":\"%s\",\"text\":\"t\"%s}", version_of(id),
+             action, extra);
+}
+
+static void every_action_in_every_state(void **state)
+{
+    long long id = report_as("citizen", IN_GRID1);
+    long long other = report_as("citizen", IN_GRID1);
+    char sql[256], path[64], body[256];
+    struct th_resp r;
+    int checked = 0;
+
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+    snprintf(sql, sizeof sql, "UPDATE cases SET department_id = %lld WHERE id = %lld", sanitation,
+             id);
+    th_sql_exec(&srv, sql);
+    for (size_t s = 0; s < sizeof states / sizeof states[0]; s++) {
+        long long ev;
+        snprintf(sql, sizeof sql, "UPDATE cases SET state = '%s' WHERE id = %lld", states[s], id);
+        th_sql_exec(&srv, sql);
+        ev = th_sql_int(&srv, "SELECT COUNT(*) FROM events");
+        for (size_t a = 0; a < sizeof actions / sizeof actions[0]; a++) {
+            const char *roles = allowed_roles(actions[a], states[s]);
+            action_body(body, sizeof body, id, actions[a], other);
+            if (!roles) {
+                /* Not allowed for anyone: 409 invalid_state whoever asks. */
+                post("dispatcher", path, NULL, body, &r);
+                if (r.status != 409 || strcmp(th_error_code(&r), "invalid_state") != 0)
+                    fail_msg("%s in %s: %ld %s", actions[a], states[s], r.status, r.body);
+                th_resp_free(&r);
+            } else {
+                /* Allowed, but every other workflow role gets 403 (or 404 when the case is not
+                 * theirs to see). */
+                for (size_t k = 0; k < sizeof workflow_roles / sizeof workflow_roles[0]; k++) {
+                    if (strstr(roles, workflow_roles[k]))
+                        continue;
+                    post(workflow_roles[k], path, NULL, body, &r);
+                    if (r.status != 403 || strcmp(th_error_code(&r), "permission_denied") != 0)
+                        fail_msg("%s in %s as %s: %ld %s", actions[a], states[s], workflow_roles[k],
+                                 r.status, r.body);
+                    th_resp_free(&r);
+                }
+            }
+            checked++;
+        }
+        /* Nothing happened. */
+        assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM events"), ev);
+        snprintf(sql, sizeof sql, "SELECT state = '%s' FROM cases WHERE id = %lld", states[s], id);
+        assert_int_equal(th_sql_int(&srv, sql), 1);
+    }
+    assert_int_equal(checked, 160);
+}
+
+static void stale_version_is_conflict(void **state)
+{
+    long long id = report_as("citizen", IN_GRID1);
+    struct th_resp r;
+    char path[64];
+
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+    post("operator", path, NULL, "{\"version\":7,\"action\":\"accept\"}", &r);
+    expect(&r, 409, "conflict");
+    th_resp_free(&r);
+    post("operator", path, NULL, "{\"version\":1,\"action\":\"fly\"}", &r);
+    expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    post("operator", path, NULL, "{\"version\":1,\"action\":\"accept\",\"state\":\"closed\"}", &r);
+    expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    post("operator", path, NULL, "{\"version\":1,\"action\":\"accept\",\"department_id\":1}", &r);
+    expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    post("leader", path, NULL, "{\"version\":1,\"action\":\"accept\"}", &r);
+    expect(&r, 403, "permission_denied");
+    th_resp_free(&r);
+    post("operator", "/api/v1/cases/99999999/actions", NULL,
+         "{\"version\":1,\"action\":\"accept\"}", &r);
+    expect(&r, 404, "not_found");
+    th_resp_free(&r);
+    assert_string_equal(state_of(id), "reported");
+}
+
+static void two_dispatchers_race(void **state)
+{
+    long long id = report_as("citizen", IN_GRID1);
+    char path[64], body[128];
+    pid_t kids[2];
+    int ok = 0, conflict = 0;
+    long long v;
+    const char *tok;
+
+    act("operator", id, NULL, "\"action\":\"accept\"");
+    act("shift_lead", id, NULL, "\"action\":\"register\"");
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+    tok = th_token(&srv, "dispatcher");
+    v = version_of(id); /* both saw the same version */
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body,
+                 "{\"version\":%lld,\"action\":\"dispatch\",\"department_id\":%lld}", v,
+                 i ? sanitation : municipal);
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            struct th_resp r;
+            post_tok(tok, path, NULL, body, &r);
+            _exit(r.status == 200 ? 0 : r.status == 409 ? 1 : 2);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        int st;
+        waitpid(kids[i], &st, 0);
+        assert_true(WIFEXITED(st));
+        if (WEXITSTATUS(st) == 0)
+            ok++;
+        else if (WEXITSTATUS(st) == 1)
+            conflict++;
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(conflict, 1);
+    assert_int_equal(count("SELECT COUNT(*) FROM events WHERE type = 'case.dispatched' AND"
+                           " subject_id = %lld",
+                           id),
+                     1);
+    assert_int_equal(count("SELECT version FROM cases WHERE id = %lld", id), 4);
+}
+
+/* ---- visibility ------------------------------------------------------------------------ */
+
+static void visibility_by_role(void **state)
+{
+    long long mine = report_as("citizen", IN_GRID1);
+    long long west = report_as("citizen", IN_GRID3);
+    struct th_resp r;
+    char path[64], tok2[4096];
+
+    /* A second citizen. */
+    th_post_json(
+        &srv, "/api/v1/auth/register", NULL,
+        "{\"phone\":\"13800000001\",\"password\":\"Xx-12345678a\",\"display_name\":\"市民乙\","
+        "\"device_id\":\"d2\",\"platform\":\"android\"}",
+        &r);
+    if (r.status != 201)
+        fail_msg("register: %ld %s", r.status, r.body);
+    snprintf(tok2, sizeof tok2, "%s", jstr(r.json, "access_token"));
+    th_resp_free(&r);
+
+    snprintf(path, sizeof path, "/api/v1/cases/%lld", mine);
+    th_get(&srv, path, tok2, &r);
+    expect(&r, 404, "not_found");
+    th_resp_free(&r);
+    get("citizen", path, &r);
+    expect(&r, 200, NULL);
+    assert_null(json_object_get(r.json, "reporter_id"));
+    th_resp_free(&r);
+    get("inspector", path, &r);
+    expect(&r, 200, NULL);
+    th_resp_free(&r);
+    get("leader", path, &r);
+    expect(&r, 200, NULL);
+    th_resp_free(&r);
+    get("handler", path, &r); /* not dispatched to 环卫 */
+    expect(&r, 404, "not_found");
+    th_resp_free(&r);
+
+    snprintf(path, sizeof path, "/api/v1/cases/%lld", west);
+    get("inspector", path, &r);
+    expect(&r, 404, "not_found");
+    th_resp_free(&r);
+    get("leader", path, &r); /* 西城区 is not the leader's 东城区 */
+    expect(&r, 404, "not_found");
+    th_resp_free(&r);
+    get("operator", path, &r);
+    expect(&r, 200, NULL);
+    th_resp_free(&r);
+
+    /* Lists follow the same rule. */
+    th_get(&srv, "/api/v1/cases?limit=100", tok2, &r);
+    expect(&r, 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    th_resp_free(&r);
+    {
+        char q[96];
+        snprintf(q, sizeof q, "/api/v1/cases?grid_id=%lld&limit=100", grid3);
+        get("inspector", q, &r);
+        expect(&r, 200, NULL);
+        assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+        th_resp_free(&r);
+        get("dispatcher", q, &r);
+        expect(&r, 200, NULL);
+        assert_true(json_array_size(json_object_get(r.json, "items")) >= 1);
+        th_resp_free(&r);
+    }
+}
+
+static void list_filters_and_cursor(void **state)
+{
+    struct th_resp r;
+    long long seen = 0, last = 0, total;
+    char path[256];
+    const char *cursor = NULL;
+    char cur[64] = "";
+
+    total = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
+    /* Page through everything, 3 at a time: strictly decreasing ids, each once. */
+    for (int guard = 0; guard < 1000; guard++) {
+        json_t *it;
+        size_t i;
+        snprintf(path, sizeof path, "/api/v1/cases?limit=3%s%s", cursor ? "&cursor=" : "",
+                 cursor ? cur : "");
+        get("dispatcher", path, &r);
+        expect(&r, 200, NULL);
+        json_array_foreach(json_object_get(r.json, "items"), i, it)
+        {
+            if (last)
+                assert_true(jint(it, "id") < last);
+            last = jint(it, "id");
+            seen++;
+        }
+        if (json_is_null(json_object_get(r.json, "next_cursor"))) {
+            th_resp_free(&r);
+            break;
+        }
+        snprintf(cur, sizeof cur, "%s", jstr(r.json, "next_cursor"));
+        cursor = cur;
+        th_resp_free(&r);
+    }
+    assert_int_equal(seen, total);
+
+    get("dispatcher", "/api/v1/cases?state=closed&source=citizen", &r);
+    expect(&r, 200, NULL);
+    assert_true(json_array_size(json_object_get(r.json, "items")) >= 1);
+    th_resp_free(&r);
+    get("dispatcher", "/api/v1/cases?bbox=120.60,31.30,120.61,31.31&limit=100", &r);
+    expect(&r, 200, NULL);
+    assert_true(json_array_size(json_object_get(r.json, "items")) >= 3);
+    th_resp_free(&r);
+    get("citizen", "/api/v1/cases?mine=true&from=2020-01-01T00:00:00Z", &r);
+    expect(&r, 200, NULL);
+    assert_true(json_array_size(json_object_get(r.json, "items")) >= 3);
+    th_resp_free(&r);
+    static const char *const bad[] = {
+        "/api/v1/cases?limit=101",  "/api/v1/cases?state=flying",   "/api/v1/cases?cursor=zz",
+        "/api/v1/cases?bbox=1,2,3", "/api/v1/cases?from=yesterday", "/api/v1/cases?overdue=maybe",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        get("dispatcher", bad[i], &r);
+        if (r.status != 400)
+            fail_msg("%s: %ld", bad[i], r.status);
+        th_resp_free(&r);
+    }
+}
+
+/* ---- tasks, 督办, events, categories --------------------------------------------------- */
+
+static void tasks_by_role(void **state)
+{
+    long long id = report_as("citizen", IN_GRID1);
+    struct th_resp r;
+    json_t *it;
+    size_t i;
+    bool found = false;
+
+    get("operator", "/api/v1/tasks?limit=500", &r);
+    expect(&r, 200, NULL);
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        json_t *c = json_object_get(it, "case");
+        if (jint(c, "id") == id) {
+            found = true;
+            assert_string_equal(jstr(it, "action"), "accept");
+            assert_true(json_is_string(json_object_get(it, "due_at")));
+        }
+    }
+    assert_true(found);
+    th_resp_free(&r);
+
+    act("operator", id, NULL, "\"action\":\"accept\"");
+    act("shift_lead", id, NULL, "\"action\":\"register\"");
+    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
+    get("handler", "/api/v1/tasks", &r);
+    expect(&r, 200, NULL);
+    found = false;
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        if (jint(json_object_get(it, "case"), "id") == id &&
+            strcmp(jstr(it, "action"), "handle") == 0)
+            found = true;
+    }
+    assert_true(found);
+    th_resp_free(&r);
+    get("citizen", "/api/v1/tasks", &r);
+    expect(&r, 403, "permission_denied");
+    th_resp_free(&r);
+}
+
+static void urging_sent_read_acknowledged(void **state)
+{
+    long long id = report_as("citizen", IN_GRID1);
+    long long uid;
+    struct th_resp r;
+    char path[64];
+    json_t *it;
+    size_t i;
+    bool found = false;
+
+    act("operator", id, NULL, "\"action\":\"accept\"");
+    act("shift_lead", id, NULL, "\"action\":\"register\"");
+    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/urge", id);
+    post("leader", path, "urge-1", "{\"note\":\"请尽快处理\"}", &r);
+    expect(&r, 201, NULL);
+    uid = jint(r.json, "id");
+    assert_string_equal(jstr(r.json, "status"), "sent");
+    th_resp_free(&r);
+    post("leader", path, "urge-1", "{\"note\":\"请尽快处理\"}", &r); /* retry: same urging */
+    expect(&r, 201, NULL);
+    assert_int_equal(jint(r.json, "id"), uid);
+    th_resp_free(&r);
+    assert_int_equal(count("SELECT COUNT(*) FROM case_urgings WHERE case_id = %lld", id), 1);
+    assert_int_equal(count("SELECT COUNT(*) FROM events WHERE type = 'case.urged' AND"
+                           " subject_id = %lld",
+                           id),
+                     1);
+    post("dispatcher", path, NULL, "{\"note\":\"x\"}", &r);
+    expect(&r, 403, "permission_denied");
+    th_resp_free(&r);
+
+    /* The handler sees it in tasks; opening the case marks it read. */
+    get("handler", "/api/v1/tasks", &r);
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        if (jint(it, "urging_id") == uid) {
+            found = true;
+            assert_string_equal(jstr(it, "action"), "acknowledge");
+        }
+    }
+    assert_true(found);
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
+    get("handler", path, &r);
+    expect(&r, 200, NULL);
+    th_resp_free(&r);
+    get("leader", "/api/v1/urgings", &r);
+    expect(&r, 200, NULL);
+    assert_string_equal(jstr(json_array_get(json_object_get(r.json, "items"), 0), "status"),
+                        "read");
+    th_resp_free(&r);
+
+    snprintf(path, sizeof path, "/api/v1/urgings/%lld/ack", uid);
+    post("handler", path, NULL, "{\"text\":\"已安排\"}", &r);
+    expect(&r, 200, NULL);
+    assert_string_equal(jstr(r.json, "status"), "acknowledged");
+    th_resp_free(&r);
+    post("handler", path, NULL, "{}", &r);
+    expect(&r, 409, "invalid_state");
+    th_resp_free(&r);
+    get("leader", "/api/v1/urgings", &r);
+    assert_string_equal(jstr(json_array_get(json_object_get(r.json, "items"), 0), "status"),
+                        "acknowledged");
+    th_resp_free(&r);
+}
+
+static void events_feed_by_role(void **state)
+{
+    long long id = report_as("citizen", IN_GRID1);
+    struct th_resp r;
+    json_t *it;
+    size_t i;
+    long long after = 0;
+    bool found = false;
+
+    get("operator", "/api/v1/events?limit=500", &r);
+    expect(&r, 200, NULL);
+    assert_true(json_array_size(json_object_get(r.json, "items")) > 0);
+    after = jint(r.json, "next_after");
+    th_resp_free(&r);
+    assert_true(after > 0);
+
+    get("citizen", "/api/v1/events?limit=500", &r);
+    expect(&r, 200, NULL);
+    json_array_foreach(json_object_get(r.json, "items"), i, it)
+    {
+        if (jint(it, "subject_id") == id && strcmp(jstr(it, "type"), "case.reported") == 0)
+            found = true;
+        assert_null(json_object_get(it, "actor_id"));
+    }
+    assert_true(found);
+    th_resp_free(&r);
+    get("citizen", "/api/v1/events?after=abc", &r);
+    expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+}
+
+static void categories_list_and_admin_patch(void **state)
+{
+    struct th_resp r;
+    const char *hs[3];
+    char auth[9000];
+
+    get("citizen", "/api/v1/categories?code_set=gbt30428&kind=event", &r);
+    expect(&r, 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 54);
+    th_resp_free(&r);
+    get("citizen", "/api/v1/categories?kind=thing", &r);
+    expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&srv, "admin"));
+    hs[0] = "Content-Type: application/json";
+    hs[1] = auth;
+    hs[2] = NULL;
+    {
+        char body[128];
+        snprintf(body, sizeof body, "{\"department_id\":%lld,\"limit_handle\":2}", sanitation);
+        th_request(&srv, "PATCH", "/api/v1/categories/2", hs, body, strlen(body), 0, &r);
+    }
+    expect(&r, 200, NULL);
+    assert_int_equal(jint(r.json, "department_id"), sanitation);
+    assert_int_equal(jint(json_object_get(r.json, "limits"), "handle"), 2);
+    th_resp_free(&r);
+    {
+        const char *b = "{\"limit_handle_unit\":\"week\"}";
+        th_request(&srv, "PATCH", "/api/v1/categories/2", hs, b, strlen(b), 0, &r);
+    }
+    expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&srv, "dispatcher"));
+    th_request(&srv, "PATCH", "/api/v1/categories/2", hs, "{\"limit_handle\":3}", 18, 0, &r);
+    expect(&r, 403, "permission_denied");
+    th_resp_free(&r);
+}
+
+static void auto_dispatch_rule(void **state)
+{
+    long long id = report_as("citizen", IN_GRID1);
+    long long cat = th_sql_int(&srv, "SELECT id FROM categories WHERE code_set = 'gbt30428' AND"
+                                     " kind = 'event' AND full_code = '0102'");
+    char sql[256];
+
+    snprintf(sql, sizeof sql,
+             "INSERT INTO dispatch_rules (grid_id, category_id, department_id, auto) VALUES"
+             " (%lld, %lld, %lld, 1)",
+             grid1, cat, sanitation);
+    th_sql_exec(&srv, sql);
+    act("operator", id, NULL, "\"action\":\"accept\"");
+    act("shift_lead", id, NULL, "\"action\":\"register\"");
+    assert_string_equal(state_of(id), "dispatched");
+    assert_int_equal(count("SELECT department_id FROM cases WHERE id = %lld", id), sanitation);
+    assert_int_equal(count("SELECT COUNT(*) FROM case_steps WHERE case_id = %lld AND"
+                           " actor_role = 'system' AND action = 'dispatch'",
+                           id),
+                     1);
+    th_sql_exec(&srv, "DELETE FROM dispatch_rules");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(report_resolves_grid_and_deadline),
+        cmocka_unit_test(report_lists_possible_duplicates),
+        cmocka_unit_test(retry_with_same_key_creates_one_case),
+        cmocka_unit_test(mass_assignment_and_bad_input_change_nothing),
+        cmocka_unit_test(whole_lifecycle_with_rework_and_rating),
+        cmocka_unit_test(extension_request_and_approval),
+        cmocka_unit_test(handler_of_other_department_and_inspector_of_other_grid),
+        cmocka_unit_test(every_action_in_every_state),
+        cmocka_unit_test(stale_version_is_conflict),
+        cmocka_unit_test(two_dispatchers_race),
+        cmocka_unit_test(visibility_by_role),
+        cmocka_unit_test(list_filters_and_cursor),
+        cmocka_unit_test(tasks_by_role),
+        cmocka_unit_test(urging_sent_read_acknowledged),
+        cmocka_unit_test(events_feed_by_role),
+        cmocka_unit_test(categories_list_and_admin_patch),
+        cmocka_unit_test(auto_dispatch_rule),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
