@@ -160,11 +160,51 @@ static void record_attempt(struct rctx *cx, const char *account, bool success)
         log_error(cx, "login attempt not recorded");
 }
 
+/* The lockout key: the user when the name resolves to one (so a username and a phone number of
+ * the same person share one budget), otherwise the name as typed. */
+static void lockout_key(int64_t user_id, const char *account, char *out, size_t n)
+{
+    if (user_id)
+        snprintf(out, n, "u:%lld", (long long)user_id);
+    else
+        snprintf(out, n, "%s", account);
+}
+
+enum err session_lockout_check(struct rctx *cx, int64_t user_id, const char *account)
+{
+    char key[80];
+    int64_t fails, last_ms;
+    enum err res;
+
+    lockout_key(user_id, account, key, sizeof key);
+    res = count_failures(cx, "account", key, &fails, &last_ms);
+    if (res)
+        return res;
+    if (fails >= conf.lockout_threshold &&
+        cx->now_ms < last_ms + (int64_t)conf.lockout_duration_s * 1000) {
+        audit_write_quiet(cx, "auth.login", user_id ? "user" : NULL, user_id, AUDIT_DENIED,
+                          "account locked");
+        return rctx_fail(
+            cx, ERR_LOCKED, "account locked after %d failed logins; retry in %lld minutes",
+            conf.lockout_threshold,
+            (long long)((last_ms + (int64_t)conf.lockout_duration_s * 1000 - cx->now_ms) / 60000 +
+                        1));
+    }
+    return ERR_OK;
+}
+
+void session_attempt(struct rctx *cx, int64_t user_id, const char *account, bool success)
+{
+    char key[80];
+    lockout_key(user_id, account, key, sizeof key);
+    record_attempt(cx, key, success);
+}
+
 enum err session_login(struct rctx *cx, const struct login_in *in, struct token_pair **out)
 {
     struct token_pair *tp;
     struct db_res u;
-    int64_t fails, last_ms, ip_fails, ip_last;
+    int64_t ip_fails, ip_last;
     const char *hash;
     int64_t uid;
     enum err res;
@@ -179,38 +219,29 @@ enum err session_login(struct rctx *cx, const struct login_in *in, struct token_
         return rctx_fail(cx, ERR_RATELIMIT,
                          "too many failed logins from this address; retry later");
     }
-    res = count_failures(cx, "account", in->account, &fails, &last_ms);
-    if (res)
-        return res;
-    if (fails >= conf.lockout_threshold &&
-        cx->now_ms < last_ms + (int64_t)conf.lockout_duration_s * 1000) {
-        audit_write_quiet(cx, "auth.login", NULL, 0, AUDIT_DENIED, "account locked");
-        return rctx_fail(
-            cx, ERR_LOCKED, "account locked after %d failed logins; retry in %lld minutes",
-            conf.lockout_threshold,
-            (long long)((last_ms + (int64_t)conf.lockout_duration_s * 1000 - cx->now_ms) / 60000 +
-                        1));
-    }
+    /* Usernames always contain a letter and phones never do, so at most one row matches. */
     res = db_exec(cx,
                   "SELECT id, password_hash, roles, token_version, disabled FROM users"
                   " WHERE username = ? OR phone = ? LIMIT 1",
                   DB_ARGS(DBS(in->account), DBS(in->account)), &u);
     if (res)
         return res;
+    uid = u.nrows ? db_cell_i64(&u, 0, 0) : 0;
+    res = session_lockout_check(cx, uid, in->account);
+    if (res)
+        return res;
     hash = u.nrows ? db_cell(&u, 0, 1) : NULL;
     if (!password_ok(hash, in->password)) {
-        record_attempt(cx, in->account, false);
-        if (u.nrows)
-            cx->who.user_id = db_cell_i64(&u, 0, 0);
-        audit_write_quiet(cx, "auth.login", "user", cx->who.user_id, AUDIT_FAILED,
+        session_attempt(cx, uid, in->account, false);
+        cx->who.user_id = uid;
+        audit_write_quiet(cx, "auth.login", "user", uid, AUDIT_FAILED,
                           u.nrows ? "wrong password" : "unknown account");
         cx->who.user_id = 0;
         return rctx_fail(cx, ERR_UNAUTH, "wrong account or password");
     }
-    uid = db_cell_i64(&u, 0, 0);
     cx->who.user_id = uid;
     if (db_cell_i64(&u, 0, 4)) {
-        record_attempt(cx, in->account, false);
+        /* The right password: not a guess, so it does not count towards the lockout. */
         audit_write_quiet(cx, "auth.login", "user", uid, AUDIT_DENIED, "account disabled");
         return rctx_fail(cx, ERR_FORBIDDEN, "account disabled");
     }
@@ -226,7 +257,7 @@ enum err session_login(struct rctx *cx, const struct login_in *in, struct token_
     res = db_tx_end(cx, res);
     if (res)
         return res;
-    record_attempt(cx, in->account, true);
+    session_attempt(cx, uid, in->account, true);
     *out = tp;
     return ERR_OK;
 }

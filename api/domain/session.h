@@ -59,6 +59,11 @@ enum err session_refresh(struct rctx *cx, const char *refresh_token,
 enum err session_logout(struct rctx *cx) MUST_CHECK;
 enum err session_logout_all(struct rctx *cx) MUST_CHECK;
 
+/* Lockout of one user (or of an unknown name as typed): ERR_LOCKED while locked. Every
+ * password check outside login (password change) takes part in the same budget. */
+enum err session_lockout_check(struct rctx *cx, int64_t user_id, const char *account) MUST_CHECK;
+void session_attempt(struct rctx *cx, int64_t user_id, const char *account, bool success);
+
 /* Issue a pair for an existing user on a new session (registration, WeChat). */
 enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, const char *platform,
                       struct token_pair **out) MUST_CHECK;

@@ -44,7 +44,8 @@ enum err user_create(struct rctx *cx, const struct user_new *in, int64_t *id)
 
     if (in->username && !valid_username(in->username))
         return rctx_fail(cx, ERR_INVALID,
-                         "username: 3 to 32 characters of a-z, 0-9, '_', '.' and '-'");
+                         "username: 3 to 32 characters of a-z, 0-9, '_', '.' and '-', with a"
+                         " letter");
     if (in->phone && !valid_phone(in->phone))
         return rctx_fail(cx, ERR_INVALID, "phone: 5 to 20 digits, optionally after '+'");
     if (!in->username && !in->phone)
@@ -186,7 +187,12 @@ enum err user_change_password(struct rctx *cx, const char *old_password, const c
         return res;
     if (r.nrows == 0)
         return rctx_fail(cx, ERR_NOTFOUND, "no such user");
+    /* A stolen access token must not become an unlimited password oracle. */
+    res = session_lockout_check(cx, cx->who.user_id, "");
+    if (res)
+        return res;
     if (!auth_password_verify(db_cell(&r, 0, 0), old_password)) {
+        session_attempt(cx, cx->who.user_id, "", false);
         audit_write_quiet(cx, "user.password_change", "user", cx->who.user_id, AUDIT_DENIED,
                           "wrong old password");
         return rctx_fail(cx, ERR_FORBIDDEN, "old_password is wrong");

@@ -253,6 +253,8 @@ static void send_error_req(h2o_req_t *req, enum err e, const char *message, cons
         add_header(req, "retry-after", "60");
     req->res.content_length = body.len;
     log_request(req, rid, req->res.status, err_code(e), body.len, t0, user, ip);
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
+        body.len = 0; /* the length is announced, the bytes are not sent */
     h2o_start_response(req, &gen);
     h2o_send(req, &body, body.len ? 1 : 0, H2O_SEND_STATE_FINAL);
 }
