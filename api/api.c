@@ -10,7 +10,9 @@ const struct route *const api_tables[] = {
     api_me_routes,         api_testing_routes,
     api_cases_routes,      api_tasks_routes,
     api_categories_routes, api_events_routes,
-    api_surveys_routes,    NULL,
+    api_surveys_routes,    api_admin_routes,
+    api_org_routes,        api_apikeys_routes,
+    api_audit_routes,      NULL,
 };
 
 const struct api_job api_jobs[] = {

@@ -27,6 +27,10 @@ extern const struct route api_tasks_routes[];
 extern const struct route api_categories_routes[];
 extern const struct route api_events_routes[];
 extern const struct route api_surveys_routes[];
+extern const struct route api_admin_routes[];
+extern const struct route api_org_routes[];
+extern const struct route api_apikeys_routes[];
+extern const struct route api_audit_routes[];
 
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;

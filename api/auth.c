@@ -6,6 +6,7 @@
 #include <string.h>
 #include "api/domain/session.h"
 #include "api/domain/user.h"
+#include "api/domain/wechat.h"
 #include "server/core/roles.h"
 
 static const char *const platforms[] = {"android", "ios", "harmony", "web", "miniprogram", NULL};
@@ -181,6 +182,35 @@ static enum err auth_token(struct rctx *cx, const struct req *rq, struct resp *r
     return reply_tokens(cx, rs, 200, tp);
 }
 
+struct wechat_body {
+    char *code, *device_id;
+};
+
+static const struct api_field wechat_fields[] = {
+    {"code", API_STR, true, offsetof(struct wechat_body, code), 128, 1, 0},
+    {"device_id", API_STR, true, offsetof(struct wechat_body, device_id), 64, 1, 0},
+    {NULL},
+};
+
+/* Citizens in the WeChat mini-program: a wx.login() code for a token pair (api/domain/wechat.h).
+ * The first login creates the citizen; WeChat's session_key never reaches this file. */
+static enum err auth_wechat(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct wechat_body b = {0};
+    struct token_pair *tp;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, wechat_fields, &b, NULL);
+    if (!res)
+        res = wechat_login(cx, b.code, b.device_id, &tp);
+    if (res)
+        return res;
+    return reply_tokens(cx, rs, 200, tp);
+}
+
 /* clang-format off */
 const struct route api_auth_routes[] = {
     /* method  path                        handler          roles        body       flags */
@@ -190,6 +220,7 @@ const struct route api_auth_routes[] = {
     {"POST", "/api/v1/auth/logout-all",  auth_logout_all, ROLE_USER,   0,    0, 0},
     {"POST", "/api/v1/auth/register",    auth_register,   ROLE_PUBLIC, 4096, 0, 0},
     {"POST", "/api/v1/auth/token",       auth_token,      ROLE_PUBLIC, 4096, 0, 0},
+    {"POST", "/api/v1/auth/wechat",      auth_wechat,     ROLE_PUBLIC, 1024, 0, 0},
     {0},
 };
 /* clang-format on */

@@ -12,6 +12,7 @@
 #include "server/core/clock.h"
 #include "server/core/log.h"
 #include "server/db/db.h"
+#include "server/ext/wechat.h"
 #include <openssl/evp.h>
 
 static struct auth_keys *keys;
@@ -166,6 +167,7 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
     sc.lockout_window_s = cfg->auth_lockout_window_s;
     sc.lockout_duration_s = cfg->auth_lockout_duration_s;
     session_configure(&sc);
+    ext_wechat_configure(cfg->wechat_base_url, cfg->wechat_appid, cfg->wechat_secret);
     hc->authenticate = authenticate;
     hc->authorize = authorize;
     hc->auth_failed = auth_failed;

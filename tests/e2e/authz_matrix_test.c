@@ -35,7 +35,8 @@ static const char *const public_allowlist[] = {
     "POST /api/v1/auth/refresh",
     "POST /api/v1/auth/register",
     "POST /api/v1/auth/token",
-    "OPTIONS /api/v1/uploads", /* tus 1.0.0 capability discovery: clients ask before logging in */
+    "POST /api/v1/auth/wechat", /* WeChat mini-program login: the code is the credential */
+    "OPTIONS /api/v1/uploads",  /* tus 1.0.0 capability discovery: clients ask before logging in */
     NULL,
 };
 

@@ -1,0 +1,372 @@
+/* api/admin.c: /api/v1/admin/users — user administration (admins only).
+ * Handlers only: decode, call the domain (admin.h), encode. The rules live in the domain. */
+#include "api.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "api/domain/admin.h"
+#include "api/domain/user.h"
+#include "server/core/roles.h"
+
+static json_t *roles_json(uint32_t roles)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < role_count(); i++)
+        if (roles & role_at(i))
+            json_array_append_new(a, json_string(role_name(role_at(i))));
+    return a;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *id_or_null(int64_t id)
+{
+    return id ? json_integer(id) : json_null();
+}
+
+static json_t *user_json(const struct user_rec *u, bool with_grids)
+{
+    json_t *j =
+        json_pack("{s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:b,s:s}", "id", (json_int_t)u->id,
+                  "username", str_or_null(u->username), "phone", str_or_null(u->phone),
+                  "display_name", u->display_name, "roles", roles_json(u->roles), "department_id",
+                  id_or_null(u->department_id), "department_name", str_or_null(u->department_name),
+                  "region_id", id_or_null(u->region_id), "region_name", str_or_null(u->region_name),
+                  "disabled", u->disabled, "created_at", u->created_at);
+
+    if (j && with_grids) {
+        json_t *g = json_array();
+        for (size_t i = 0; i < u->ngrids; i++)
+            json_array_append_new(g, json_integer(u->grid_ids[i]));
+        json_object_set_new(j, "grid_ids", g);
+    }
+    return j;
+}
+
+/* roles: ["inspector", "handler"] → bits. */
+static enum err decode_roles(struct rctx *cx, json_t *v, uint32_t *out)
+{
+    uint32_t m = 0;
+
+    if (!json_is_array(v))
+        return rctx_fail(cx, ERR_INVALID, "roles: expected an array of role names");
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *s = json_array_get(v, i);
+        uint32_t bit =
+            json_is_string(s) ? role_from_name(json_string_value(s), json_string_length(s)) : 0;
+        if (!bit)
+            return rctx_fail(cx, ERR_INVALID, "roles[%zu]: not a role name", i);
+        m |= bit;
+    }
+    *out = m;
+    return ERR_OK;
+}
+
+static enum err reply_user(struct rctx *cx, struct resp *rs, int status, int64_t id)
+{
+    struct user_rec u;
+    enum err res = user_get(cx, id, &u);
+
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, status, user_json(&u, true));
+}
+
+/* ---- list --------------------------------------------------------------------------------- */
+
+static enum err q_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
+                      int64_t max, int64_t *out)
+{
+    const char *v = req_query(cx, rq, name);
+    char *end;
+    long long x;
+
+    if (!v)
+        return ERR_OK;
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < min || x > max)
+        return rctx_fail(cx, ERR_INVALID, "%s: expected an integer from %lld to %lld", name,
+                         (long long)min, (long long)max);
+    *out = x;
+    return ERR_OK;
+}
+
+static enum err admin_users_list(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct admin_user_filter f = {0};
+    struct admin_user_page pg;
+    const char *role = req_query(cx, rq, "role");
+    const char *disabled = req_query(cx, rq, "disabled");
+    const char *cursor = req_query(cx, rq, "cursor");
+    int64_t limit = 50;
+    json_t *items, *j;
+    enum err res;
+
+    f.q = req_query(cx, rq, "q");
+    if (f.q && strlen(f.q) > 64)
+        return rctx_fail(cx, ERR_INVALID, "q: at most 64 bytes");
+    if (role) {
+        f.role = role_from_name(role, strlen(role));
+        if (!f.role)
+            return rctx_fail(cx, ERR_INVALID, "role: not a role name");
+    }
+    f.disabled = -1;
+    if (disabled) {
+        if (strcmp(disabled, "true") == 0)
+            f.disabled = 1;
+        else if (strcmp(disabled, "false") == 0)
+            f.disabled = 0;
+        else
+            return rctx_fail(cx, ERR_INVALID, "disabled: true or false");
+    }
+    if (cursor) {
+        char *end;
+        unsigned long long x;
+        errno = 0;
+        x = strncmp(cursor, "u1", 2) == 0 && cursor[2] ? strtoull(cursor + 2, &end, 16) : 0;
+        if (!x || errno || *end || x > INT64_MAX)
+            return rctx_fail(cx, ERR_INVALID, "cursor: not a cursor from this API");
+        f.after_id = (int64_t)x;
+    }
+    res = q_i64(cx, rq, "department_id", 1, INT64_MAX, &f.department_id);
+    if (!res)
+        res = q_i64(cx, rq, "region_id", 1, INT64_MAX, &f.region_id);
+    if (!res)
+        res = q_i64(cx, rq, "limit", 1, ADMIN_LIST_MAX, &limit);
+    if (res)
+        return res;
+    f.limit = (int)limit;
+    res = admin_user_list(cx, &f, &pg);
+    if (res)
+        return res;
+    items = json_array();
+    for (size_t i = 0; i < pg.n; i++)
+        json_array_append_new(items, user_json(&pg.items[i], false));
+    j = json_pack("{s:o}", "items", items);
+    if (pg.next_after)
+        json_object_set_new(
+            j, "next_cursor",
+            json_string(rctx_printf(cx, "u1%llx", (unsigned long long)pg.next_after)));
+    else
+        json_object_set_new(j, "next_cursor", json_null());
+    return api_json_reply(cx, rs, 200, j);
+}
+
+static enum err admin_users_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    return reply_user(cx, rs, 200, req_param_i64(rq, "id"));
+}
+
+/* ---- create ------------------------------------------------------------------------------- */
+
+struct create_body {
+    char *username, *password, *display_name, *phone;
+    json_t *roles;
+    int64_t department_id, region_id;
+    struct api_i64s grid_ids;
+};
+
+static const struct api_field create_fields[] = {
+    {"username", API_STR, true, offsetof(struct create_body, username), 32, 3, 0},
+    {"password", API_STR, false, offsetof(struct create_body, password), 128, 1, 0},
+    {"display_name", API_STR, true, offsetof(struct create_body, display_name), 64, 1, 0},
+    {"phone", API_STR, false, offsetof(struct create_body, phone), 20, 5, 0},
+    {"roles", API_JSON, true, offsetof(struct create_body, roles), 0, 0, 0},
+    {"department_id", API_I64, false, offsetof(struct create_body, department_id), 0, 1, INT64_MAX},
+    {"region_id", API_I64, false, offsetof(struct create_body, region_id), 0, 1, INT64_MAX},
+    {"grid_ids", API_I64S, false, offsetof(struct create_body, grid_ids), ADMIN_GRIDS_MAX, 0, 0},
+    {NULL},
+};
+
+static enum err admin_users_create(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct create_body b = {0};
+    struct admin_user_new in = {0};
+    const char *key;
+    int64_t id;
+    bool replay;
+    json_t *j;
+    enum err res;
+
+    res = api_idempotency_key(cx, rq, &key);
+    if (!res)
+        res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, create_fields, &b, NULL);
+    if (!res)
+        res = decode_roles(cx, b.roles, &in.u.roles);
+    if (res)
+        return res;
+    in.u.username = b.username;
+    in.u.password = b.password;
+    in.u.display_name = b.display_name;
+    in.u.phone = b.phone;
+    in.u.department_id = b.department_id;
+    in.u.region_id = b.region_id;
+    in.ngrids = b.grid_ids.n;
+    in.grid_ids = b.grid_ids.v;
+    res = admin_user_create(cx, &in, key, rq->body, rq->body_len, &id, &replay);
+    if (res)
+        return res;
+    if (replay)
+        resp_header(cx, rs, "idempotent-replayed", "true");
+    resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/admin/users/%lld", (long long)id));
+    return reply_user(cx, rs, 201, id);
+}
+
+/* ---- update ------------------------------------------------------------------------------- */
+
+struct patch_body {
+    char *display_name, *phone;
+    json_t *roles;
+    int64_t department_id, region_id;
+    struct api_i64s grid_ids;
+};
+
+enum { P_NAME, P_PHONE, P_ROLES, P_DEPT, P_REGION, P_GRIDS };
+
+static const struct api_field patch_fields[] = {
+    [P_NAME] = {"display_name", API_STR, false, offsetof(struct patch_body, display_name), 64, 1,
+                0},
+    [P_PHONE] = {"phone", API_STR, false, offsetof(struct patch_body, phone), 20, 5, 0},
+    [P_ROLES] = {"roles", API_JSON, false, offsetof(struct patch_body, roles), 0, 0, 0},
+    [P_DEPT] = {"department_id", API_I64, false, offsetof(struct patch_body, department_id), 0, 1,
+                INT64_MAX},
+    [P_REGION] = {"region_id", API_I64, false, offsetof(struct patch_body, region_id), 0, 1,
+                  INT64_MAX},
+    [P_GRIDS] = {"grid_ids", API_I64S, false, offsetof(struct patch_body, grid_ids),
+                 ADMIN_GRIDS_MAX, 0, 0},
+    {NULL},
+};
+
+/* A field sent as null: api_json_decode skips those, but here null means "clear it". */
+static bool sent_null(json_t *j, const char *name)
+{
+    json_t *v = json_object_get(j, name);
+    return v && json_is_null(v);
+}
+
+static enum err admin_users_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct patch_body b = {0};
+    struct admin_user_patch p = {0};
+    int64_t id = req_param_i64(rq, "id");
+    uint64_t seen = 0;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, patch_fields, &b, &seen);
+    if (res)
+        return res;
+    if (sent_null(j, "display_name") || sent_null(j, "roles") || sent_null(j, "grid_ids"))
+        return rctx_fail(cx, ERR_INVALID, "only phone, department_id and region_id may be null");
+    p.has_display_name = seen & (1u << P_NAME);
+    p.display_name = b.display_name;
+    p.has_phone = (seen & (1u << P_PHONE)) || sent_null(j, "phone");
+    p.phone = b.phone;
+    p.has_roles = seen & (1u << P_ROLES);
+    if (p.has_roles) {
+        res = decode_roles(cx, b.roles, &p.roles);
+        if (res)
+            return res;
+    }
+    p.has_department = (seen & (1u << P_DEPT)) || sent_null(j, "department_id");
+    p.department_id = b.department_id;
+    p.has_region = (seen & (1u << P_REGION)) || sent_null(j, "region_id");
+    p.region_id = b.region_id;
+    p.has_grids = seen & (1u << P_GRIDS);
+    p.ngrids = b.grid_ids.n;
+    p.grid_ids = b.grid_ids.v;
+    if (!p.has_display_name && !p.has_phone && !p.has_roles && !p.has_department && !p.has_region &&
+        !p.has_grids)
+        return rctx_fail(cx, ERR_INVALID, "nothing to change");
+    res = admin_user_update(cx, id, &p);
+    if (res)
+        return res;
+    return reply_user(cx, rs, 200, id);
+}
+
+/* ---- disable, enable, reset password ------------------------------------------------------ */
+
+struct reason_body {
+    char *reason;
+};
+
+static const struct api_field reason_fields[] = {
+    {"reason", API_STR, true, offsetof(struct reason_body, reason), 200, 1, 0},
+    {NULL},
+};
+
+static enum err set_disabled(struct rctx *cx, const struct req *rq, struct resp *rs, bool off)
+{
+    struct reason_body b = {0};
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, reason_fields, &b, NULL);
+    if (!res)
+        res = admin_user_set_disabled(cx, req_param_i64(rq, "id"), off, b.reason);
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+static enum err admin_users_disable(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    return set_disabled(cx, rq, rs, true);
+}
+
+static enum err admin_users_enable(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    return set_disabled(cx, rq, rs, false);
+}
+
+struct reset_body {
+    char *new_password;
+};
+
+static const struct api_field reset_fields[] = {
+    {"new_password", API_STR, true, offsetof(struct reset_body, new_password), 128, 1, 0},
+    {NULL},
+};
+
+static enum err admin_users_reset_password(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct reset_body b = {0};
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, reset_fields, &b, NULL);
+    if (!res)
+        res = admin_user_reset_password(cx, req_param_i64(rq, "id"), b.new_password);
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+/* clang-format off */
+const struct route api_admin_routes[] = {
+    /* method   path                                         handler                     roles       body  flags */
+    {"GET",   "/api/v1/admin/users",                       admin_users_list,           ROLE_ADMIN, 0,    0, 0},
+    {"POST",  "/api/v1/admin/users",                       admin_users_create,         ROLE_ADMIN, 8192, 0, 0},
+    {"GET",   "/api/v1/admin/users/{id}",                  admin_users_get,            ROLE_ADMIN, 0,    0, 0},
+    {"PATCH", "/api/v1/admin/users/{id}",                  admin_users_patch,          ROLE_ADMIN, 8192, 0, 0},
+    {"POST",  "/api/v1/admin/users/{id}/disable",          admin_users_disable,        ROLE_ADMIN, 1024, 0, 0},
+    {"POST",  "/api/v1/admin/users/{id}/enable",           admin_users_enable,         ROLE_ADMIN, 1024, 0, 0},
+    {"POST",  "/api/v1/admin/users/{id}/reset-password",   admin_users_reset_password, ROLE_ADMIN, 1024, 0, 0},
+    {0},
+};
+/* clang-format on */

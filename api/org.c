@@ -1,0 +1,403 @@
+/* api/org.c: /api/v1/departments, /api/v1/regions, /api/v1/grids — the organisation.
+ * Staff read it; admins change it. Grid boundaries travel as GeoJSON Polygon geometries
+ * (RFC 7946: WGS-84, [longitude, latitude]); the rules of a valid boundary are in the domain. */
+#include "api.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "api/domain/org.h"
+#include "server/core/roles.h"
+
+static json_t *id_or_null(int64_t id)
+{
+    return id ? json_integer(id) : json_null();
+}
+
+static enum err q_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
+                      int64_t max, int64_t *out)
+{
+    const char *v = req_query(cx, rq, name);
+    char *end;
+    long long x;
+
+    if (!v)
+        return ERR_OK;
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < min || x > max)
+        return rctx_fail(cx, ERR_INVALID, "%s: expected an integer from %lld to %lld", name,
+                         (long long)min, (long long)max);
+    *out = x;
+    return ERR_OK;
+}
+
+/* ---- departments -------------------------------------------------------------------------- */
+
+static json_t *dept_json(const struct dept_rec *d)
+{
+    return json_pack("{s:I,s:s,s:s,s:o,s:b,s:s}", "id", (json_int_t)d->id, "code", d->code, "name",
+                     d->name, "region_id", id_or_null(d->region_id), "active", d->active,
+                     "created_at", d->created_at);
+}
+
+static enum err reply_dept(struct rctx *cx, struct resp *rs, int status, int64_t id)
+{
+    struct dept_rec d;
+    enum err res = org_dept_get(cx, id, &d);
+
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, status, dept_json(&d));
+}
+
+static enum err depts_list(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    const char *all = req_query(cx, rq, "include_inactive");
+    struct dept_rec *v;
+    size_t n;
+    json_t *items;
+    enum err res;
+
+    if (all && strcmp(all, "true") != 0 && strcmp(all, "false") != 0)
+        return rctx_fail(cx, ERR_INVALID, "include_inactive: true or false");
+    res = org_dept_list(cx, all && strcmp(all, "true") == 0, &v, &n);
+    if (res)
+        return res;
+    items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, dept_json(&v[i]));
+    return api_json_reply(cx, rs, 200, json_pack("{s:o}", "items", items));
+}
+
+static enum err depts_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    return reply_dept(cx, rs, 200, req_param_i64(rq, "id"));
+}
+
+struct dept_body {
+    char *code, *name;
+    int64_t region_id;
+    bool active;
+};
+
+static const struct api_field dept_create_fields[] = {
+    {"code", API_STR, true, offsetof(struct dept_body, code), 32, 1, 0},
+    {"name", API_STR, true, offsetof(struct dept_body, name), 64, 1, 0},
+    {"region_id", API_I64, false, offsetof(struct dept_body, region_id), 0, 1, INT64_MAX},
+    {NULL},
+};
+
+static enum err depts_create(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct dept_body b = {0};
+    struct dept_new in;
+    int64_t id;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, dept_create_fields, &b, NULL);
+    if (res)
+        return res;
+    in.code = b.code;
+    in.name = b.name;
+    in.region_id = b.region_id;
+    res = org_dept_create(cx, &in, &id);
+    if (res)
+        return res;
+    resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/departments/%lld", (long long)id));
+    return reply_dept(cx, rs, 201, id);
+}
+
+enum { DP_NAME, DP_REGION, DP_ACTIVE };
+
+static const struct api_field dept_patch_fields[] = {
+    [DP_NAME] = {"name", API_STR, false, offsetof(struct dept_body, name), 64, 1, 0},
+    [DP_REGION] = {"region_id", API_I64, false, offsetof(struct dept_body, region_id), 0, 1,
+                   INT64_MAX},
+    [DP_ACTIVE] = {"active", API_BOOL, false, offsetof(struct dept_body, active), 0, 0, 0},
+    {NULL},
+};
+
+static enum err depts_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct dept_body b = {0};
+    struct dept_patch p = {0};
+    uint64_t seen = 0;
+    json_t *j, *rv;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, dept_patch_fields, &b, &seen);
+    if (res)
+        return res;
+    rv = json_object_get(j, "region_id");
+    if (json_is_null(json_object_get(j, "name")) || json_is_null(json_object_get(j, "active")))
+        return rctx_fail(cx, ERR_INVALID, "only region_id may be null");
+    p.has_name = seen & (1u << DP_NAME);
+    p.name = b.name;
+    p.has_region = (seen & (1u << DP_REGION)) || json_is_null(rv); /* null: city-wide */
+    p.region_id = b.region_id;
+    p.has_active = seen & (1u << DP_ACTIVE);
+    p.active = b.active;
+    if (!p.has_name && !p.has_region && !p.has_active)
+        return rctx_fail(cx, ERR_INVALID, "nothing to change");
+    res = org_dept_update(cx, req_param_i64(rq, "id"), &p);
+    if (res)
+        return res;
+    return reply_dept(cx, rs, 200, req_param_i64(rq, "id"));
+}
+
+/* ---- regions ------------------------------------------------------------------------------ */
+
+static json_t *region_json(const struct region_rec *r)
+{
+    return json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "id", (json_int_t)r->id, "parent_id",
+                     id_or_null(r->parent_id), "level", r->level, "code", r->code, "name", r->name,
+                     "created_at", r->created_at);
+}
+
+static enum err regions_list(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct region_rec *v;
+    size_t n;
+    bool more;
+    json_t *items;
+    enum err res = org_region_list(cx, &v, &n, &more);
+
+    if (res)
+        return res;
+    items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, region_json(&v[i]));
+    return api_json_reply(cx, rs, 200, json_pack("{s:o,s:b}", "items", items, "truncated", more));
+}
+
+static enum err regions_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct region_rec r;
+    enum err res = org_region_get(cx, req_param_i64(rq, "id"), &r);
+
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 200, region_json(&r));
+}
+
+struct region_body {
+    int64_t parent_id;
+    char *level, *code, *name;
+};
+
+static const struct api_field region_fields[] = {
+    {"parent_id", API_I64, false, offsetof(struct region_body, parent_id), 0, 1, INT64_MAX},
+    {"level", API_STR, true, offsetof(struct region_body, level), 16, 1, 0},
+    {"code", API_STR, true, offsetof(struct region_body, code), 12, 1, 0},
+    {"name", API_STR, true, offsetof(struct region_body, name), 64, 1, 0},
+    {NULL},
+};
+
+static enum err regions_create(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct region_body b = {0};
+    struct region_new in;
+    struct region_rec r;
+    int64_t id;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, region_fields, &b, NULL);
+    if (res)
+        return res;
+    in.parent_id = b.parent_id;
+    in.level = b.level;
+    in.code = b.code;
+    in.name = b.name;
+    res = org_region_create(cx, &in, &id);
+    if (!res)
+        res = org_region_get(cx, id, &r);
+    if (res)
+        return res;
+    resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/regions/%lld", (long long)id));
+    return api_json_reply(cx, rs, 201, region_json(&r));
+}
+
+/* ---- grids -------------------------------------------------------------------------------- */
+
+static json_t *grid_json(const struct grid_rec *g)
+{
+    json_t *j = json_pack("{s:I,s:s,s:s,s:I,s:s,s:s}", "id", (json_int_t)g->id, "code", g->code,
+                          "name", g->name, "region_id", (json_int_t)g->region_id, "region_name",
+                          g->region_name, "created_at", g->created_at);
+
+    if (j && g->geojson) {
+        /* MariaDB's own GeoJSON text, re-parsed so the answer stays one JSON document. */
+        json_t *b = json_loads(g->geojson, 0, NULL);
+        json_object_set_new(j, "boundary", b ? b : json_null());
+    }
+    return j;
+}
+
+static enum err grids_list(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct grid_rec *v;
+    int64_t region = 0;
+    size_t n;
+    bool more;
+    json_t *items;
+    enum err res = q_i64(cx, rq, "region_id", 1, INT64_MAX, &region);
+
+    if (!res)
+        res = org_grid_list(cx, region, &v, &n, &more);
+    if (res)
+        return res;
+    items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, grid_json(&v[i]));
+    return api_json_reply(cx, rs, 200, json_pack("{s:o,s:b}", "items", items, "truncated", more));
+}
+
+static enum err grids_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct grid_rec g;
+    enum err res = org_grid_get(cx, req_param_i64(rq, "id"), &g);
+
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 200, grid_json(&g));
+}
+
+/* {"type":"Polygon","coordinates":[[[lng,lat],...]]} → one ring. Shape errors only: the
+ * geometry rules (closed, ranges, size) are org_ring_check's. */
+static enum err decode_polygon(struct rctx *cx, json_t *g, struct geo_ring *out)
+{
+    json_t *type, *coords, *ring;
+    size_t n;
+
+    if (!json_is_object(g))
+        return rctx_fail(cx, ERR_INVALID, "boundary: expected a GeoJSON Polygon object");
+    if (json_object_size(g) != 2)
+        return rctx_fail(cx, ERR_INVALID, "boundary: only \"type\" and \"coordinates\"");
+    type = json_object_get(g, "type");
+    coords = json_object_get(g, "coordinates");
+    if (!json_is_string(type) || strcmp(json_string_value(type), "Polygon") != 0)
+        return rctx_fail(cx, ERR_INVALID, "boundary.type: must be \"Polygon\"");
+    if (!json_is_array(coords) || json_array_size(coords) != 1)
+        return rctx_fail(cx, ERR_INVALID,
+                         "boundary.coordinates: exactly one ring (holes are not supported)");
+    ring = json_array_get(coords, 0);
+    if (!json_is_array(ring))
+        return rctx_fail(cx, ERR_INVALID, "boundary.coordinates[0]: expected an array of points");
+    n = json_array_size(ring);
+    if (n > ORG_RING_MAX)
+        return rctx_fail(cx, ERR_INVALID, "boundary: at most %d points", ORG_RING_MAX);
+    out->n = n;
+    out->pt = rctx_alloc(cx, (n ? n : 1) * sizeof *out->pt);
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_array_get(ring, i);
+        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_number(json_array_get(p, 0)) ||
+            !json_is_number(json_array_get(p, 1)))
+            return rctx_fail(cx, ERR_INVALID,
+                             "boundary[%zu]: expected [longitude, latitude] numbers", i);
+        out->pt[i][0] = json_number_value(json_array_get(p, 0));
+        out->pt[i][1] = json_number_value(json_array_get(p, 1));
+    }
+    return ERR_OK;
+}
+
+struct grid_body {
+    char *code, *name;
+    int64_t region_id;
+    json_t *boundary;
+};
+
+static const struct api_field grid_fields[] = {
+    {"code", API_STR, true, offsetof(struct grid_body, code), 15, 1, 0},
+    {"name", API_STR, true, offsetof(struct grid_body, name), 64, 1, 0},
+    {"region_id", API_I64, true, offsetof(struct grid_body, region_id), 0, 1, INT64_MAX},
+    {"boundary", API_JSON, true, offsetof(struct grid_body, boundary), 0, 0, 0},
+    {NULL},
+};
+
+static enum err grids_create(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct grid_body b = {0};
+    struct grid_new in = {0};
+    struct grid_rec g;
+    int64_t id;
+    json_t *j;
+    enum err res;
+
+    res = api_json_body(cx, rq, false, &j);
+    if (!res)
+        res = api_json_decode(cx, j, grid_fields, &b, NULL);
+    if (!res)
+        res = decode_polygon(cx, b.boundary, &in.ring);
+    if (res)
+        return res;
+    in.code = b.code;
+    in.name = b.name;
+    in.region_id = b.region_id;
+    res = org_grid_create(cx, &in, &id);
+    if (!res)
+        res = org_grid_get(cx, id, &g);
+    if (res)
+        return res;
+    resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/grids/%lld", (long long)id));
+    return api_json_reply(cx, rs, 201, grid_json(&g));
+}
+
+static enum err q_coord(struct rctx *cx, const struct req *rq, const char *name, double *out)
+{
+    const char *v = req_query(cx, rq, name);
+    char *end;
+    double d;
+
+    if (!v)
+        return rctx_fail(cx, ERR_INVALID, "%s: required (WGS-84 degrees)", name);
+    errno = 0;
+    d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d))
+        return rctx_fail(cx, ERR_INVALID, "%s: expected a number (WGS-84 degrees)", name);
+    *out = d;
+    return ERR_OK;
+}
+
+static enum err grids_locate(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct grid_rec g;
+    double lat = 0, lng = 0;
+    enum err res = q_coord(cx, rq, "lat", &lat);
+
+    if (!res)
+        res = q_coord(cx, rq, "lng", &lng);
+    if (!res)
+        res = org_grid_locate(cx, lat, lng, &g);
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 200, grid_json(&g));
+}
+
+/* clang-format off */
+const struct route api_org_routes[] = {
+    /* method   path                           handler        roles                      body       flags */
+    {"GET",   "/api/v1/departments",         depts_list,    ROLE_STAFF,                0,         0, 0},
+    {"POST",  "/api/v1/departments",         depts_create,  ROLE_ADMIN,                2048,      0, 0},
+    {"GET",   "/api/v1/departments/{id}",    depts_get,     ROLE_STAFF,                0,         0, 0},
+    {"PATCH", "/api/v1/departments/{id}",    depts_patch,   ROLE_ADMIN,                2048,      0, 0},
+    {"GET",   "/api/v1/regions",             regions_list,  ROLE_STAFF,                0,         0, 0},
+    {"POST",  "/api/v1/regions",             regions_create, ROLE_ADMIN,               2048,      0, 0},
+    {"GET",   "/api/v1/regions/{id}",        regions_get,   ROLE_STAFF,                0,         0, 0},
+    {"GET",   "/api/v1/grids",               grids_list,    ROLE_STAFF,                0,         0, 0},
+    {"POST",  "/api/v1/grids",               grids_create,  ROLE_ADMIN,                64 * 1024, 0, 0},
+    {"GET",   "/api/v1/grids/locate",        grids_locate,  ROLE_STAFF | ROLE_MACHINE, 0,         0, 0},
+    {"GET",   "/api/v1/grids/{id}",          grids_get,     ROLE_STAFF,                0,         0, 0},
+    {0},
+};
+/* clang-format on */
