@@ -66,7 +66,7 @@ enum err apikey_create(struct rctx *cx, const struct apikey_new *in, struct apik
 {
     struct apikey_created *k = rctx_zalloc(cx, sizeof *k);
     char hash[AUTH_SECRET_HEX], secret[APIKEY_SECRET_LEN + 1];
-    const char *scopes;
+    const char *scopes = NULL;
     size_t nl = in->name ? strlen(in->name) : 0;
     struct db_res r;
     enum err res;
