@@ -10,6 +10,8 @@
  * the workflow at all"; the domain answers 403/409 per action. */
 #include "api.h"
 
+#include <math.h>
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -168,11 +170,11 @@ static json_t *detail_json(struct rctx *cx, const struct case_detail *d)
 }
 
 static enum err reply_case(struct rctx *cx, struct resp *rs, int status, int64_t id, bool replay,
-                           json_t *extra_key_val_owner, const char *extra_key)
+                           json_t *extra_key_val_owner, const char *extra_key, bool acted)
 {
     struct case_detail d;
     json_t *j;
-    enum err res = case_get(cx, id, &d);
+    enum err res = acted ? case_get_acted(cx, id, &d) : case_get(cx, id, &d);
 
     if (res) {
         json_decref(extra_key_val_owner);
@@ -302,14 +304,14 @@ static enum err cases_create(struct rctx *cx, const struct req *rq, struct resp 
     res = case_report_create(cx, &in, key, rq->body, rq->body_len, &cr);
     if (res)
         return res;
-    return reply_case(cx, rs, 201, cr.id, cr.replay, dups_json(&cr), "possible_duplicates");
+    return reply_case(cx, rs, 201, cr.id, cr.replay, dups_json(&cr), "possible_duplicates", false);
 }
 
 /* ---- GET /api/v1/cases/{id} ------------------------------------------------------------ */
 
 static enum err cases_get(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    return reply_case(cx, rs, 200, req_param_i64(rq, "id"), false, NULL, NULL);
+    return reply_case(cx, rs, 200, req_param_i64(rq, "id"), false, NULL, NULL, false);
 }
 
 /* ---- POST /api/v1/cases/{id}/actions --------------------------------------------------- */
@@ -365,7 +367,7 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
     res = case_act(cx, id, &in, key, rq->body, rq->body_len, &replay);
     if (res)
         return res;
-    return reply_case(cx, rs, 200, id, replay, NULL, NULL);
+    return reply_case(cx, rs, 200, id, replay, NULL, NULL, true);
 }
 
 /* ---- GET /api/v1/cases ----------------------------------------------------------------- */
@@ -454,7 +456,8 @@ static enum err q_bbox(struct rctx *cx, const struct req *rq, struct case_filter
         return ERR_OK;
     if (sscanf(v, "%lf,%lf,%lf,%lf%n", &f->min_lng, &f->min_lat, &f->max_lng, &f->max_lat, &n) !=
             4 ||
-        v[n] != '\0' || f->min_lng < -180 || f->max_lng > 180 || f->min_lat < -90 ||
+        v[n] != '\0' || !isfinite(f->min_lng) || !isfinite(f->max_lng) || !isfinite(f->min_lat) ||
+        !isfinite(f->max_lat) || f->min_lng < -180 || f->max_lng > 180 || f->min_lat < -90 ||
         f->max_lat > 90 || f->min_lng > f->max_lng || f->min_lat > f->max_lat)
         return rctx_fail(cx, ERR_INVALID, "bbox: min_lng,min_lat,max_lng,max_lat");
     f->has_bbox = true;

@@ -35,8 +35,10 @@ static enum err parse_time(struct rctx *cx, const char *name, const char *v, int
     const char *p;
 
     if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 || y < 1970 ||
-        y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
-        return rctx_fail(cx, ERR_INVALID, "%s: expected an RFC 3339 time", name);
+        y > 2037 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
+        /* MariaDB 10.11's FROM_UNIXTIME ends in January 2038. */
+        return rctx_fail(cx, ERR_INVALID, "%s: expected an RFC 3339 time between 1970 and 2037",
+                         name);
     p = v + n;
     if (strcmp(p, "Z") == 0) {
         oh = om = 0;

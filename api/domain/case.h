@@ -154,6 +154,10 @@ struct case_detail {
  * department an unread urging is addressed to, the urging is marked read. ERR_NOTFOUND when
  * absent or not visible. */
 enum err case_get(struct rctx *cx, int64_t case_id, struct case_detail *out) MUST_CHECK;
+/* The same without the visibility rule, only for answering an action the caller has just
+ * performed on the case: a handler who returns (回退) a case loses sight of it, yet must get
+ * the result of the return. */
+enum err case_get_acted(struct rctx *cx, int64_t case_id, struct case_detail *out) MUST_CHECK;
 
 struct case_filter {
     const char *state;  /* wire name or NULL */
