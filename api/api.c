@@ -4,20 +4,21 @@
 #include <stdio.h>
 #include <string.h>
 #include "api/domain/deadline.h"
+#include "api/domain/media.h"
 
 const struct route *const api_tables[] = {
-    api_system_routes,     api_auth_routes,
-    api_me_routes,         api_testing_routes,
-    api_cases_routes,      api_tasks_routes,
-    api_categories_routes, api_events_routes,
-    api_surveys_routes,    api_admin_routes,
-    api_org_routes,        api_apikeys_routes,
-    api_audit_routes,      NULL,
+    api_system_routes,  api_auth_routes,    api_me_routes,         api_testing_routes,
+    api_cases_routes,   api_tasks_routes,   api_categories_routes, api_events_routes,
+    api_surveys_routes, api_media_routes,   api_uploads_routes,    api_admin_routes,
+    api_org_routes,     api_apikeys_routes, api_audit_routes,      NULL,
 };
 
 const struct api_job api_jobs[] = {
     /* case deadlines: 50 % / 80 % reminders, overdue marks, escalation (deadline.h) */
     {"case_deadlines", deadline_scan, 5000},
+    /* media: expired tus uploads, orphan temp files, and the store sweep of files without a
+     * row — at the first run after start-up, then hourly (media.h) */
+    {"media_maintenance", media_maintenance_job, 10000},
     {NULL, NULL, 0},
 };
 

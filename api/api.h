@@ -27,6 +27,8 @@ extern const struct route api_tasks_routes[];
 extern const struct route api_categories_routes[];
 extern const struct route api_events_routes[];
 extern const struct route api_surveys_routes[];
+extern const struct route api_media_routes[];
+extern const struct route api_uploads_routes[];
 extern const struct route api_admin_routes[];
 extern const struct route api_org_routes[];
 extern const struct route api_apikeys_routes[];

@@ -6,6 +6,7 @@
 
 static struct media_store *store;
 static struct media_limits limits;
+static char media_dir[512];
 
 enum err media_svc_start(const struct cfg *cfg, char *errbuf, size_t errlen)
 {
@@ -18,6 +19,7 @@ enum err media_svc_start(const struct cfg *cfg, char *errbuf, size_t errlen)
     limits.max_image_bytes = cfg->media_max_image_bytes;
     limits.max_voice_bytes = cfg->media_max_voice_bytes;
     limits.max_pixels = cfg->media_max_pixels;
+    snprintf(media_dir, sizeof media_dir, "%s", cfg->media_dir);
     return ERR_OK;
 }
 
@@ -35,4 +37,9 @@ struct media_store *media_svc_store(void)
 const struct media_limits *media_svc_limits(void)
 {
     return &limits;
+}
+
+const char *media_svc_dir(void)
+{
+    return media_dir;
 }

@@ -21,5 +21,7 @@ enum err media_svc_start(const struct cfg *cfg, char *errbuf, size_t errlen) MUS
 void media_svc_stop(void);
 struct media_store *media_svc_store(void);
 const struct media_limits *media_svc_limits(void);
+/* media.dir as configured (tus temp files live in its uploads/ folder); "" before start. */
+const char *media_svc_dir(void);
 
 #endif
