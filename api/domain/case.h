@@ -158,6 +158,9 @@ enum err case_get(struct rctx *cx, int64_t case_id, struct case_detail *out) MUS
  * performed on the case: a handler who returns (回退) a case loses sight of it, yet must get
  * the result of the return. */
 enum err case_get_acted(struct rctx *cx, int64_t case_id, struct case_detail *out) MUST_CHECK;
+/* Whether the caller may see the case (the rule of case_get), for what hangs off a case:
+ * attached photos follow it exactly. */
+enum err case_can_read(struct rctx *cx, int64_t case_id, bool *ok) MUST_CHECK;
 
 struct case_filter {
     const char *state;  /* wire name or NULL */

@@ -136,6 +136,22 @@ enum err case_get_acted(struct rctx *cx, int64_t case_id, struct case_detail *ou
     return get(cx, case_id, false, out);
 }
 
+enum err case_can_read(struct rctx *cx, int64_t case_id, bool *ok)
+{
+    struct sqlb b;
+    struct db_res r;
+    enum err res;
+
+    sqlb_init(cx, &b, "SELECT 1 FROM cases c WHERE c.id = ? AND ");
+    sqlb_arg(&b, DBI(case_id));
+    case__visible(cx, &b);
+    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    if (res)
+        return res;
+    *ok = r.nrows > 0;
+    return ERR_OK;
+}
+
 /* ---- lists ----------------------------------------------------------------------------- */
 
 static const char *const sources[] = {"inspector", "citizen", "hotline",

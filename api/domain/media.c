@@ -2,7 +2,7 @@
 #include "media.h"
 
 #include <string.h>
-#include "api/domain/case_int.h"
+#include "api/domain/case.h"
 #include "api/domain/idempotency.h"
 #include "api/domain/media_svc.h"
 #include "media/image.h"
@@ -281,21 +281,9 @@ static bool public_id_valid(const char *s)
 static enum err owner_readable(struct rctx *cx, const char *owner_type, int64_t owner_id, bool *ok)
 {
     *ok = false;
-    if (strcmp(owner_type, "case") == 0) {
-        /* The cases module's one visibility rule (case.h), so a photo is exactly as visible
-         * as its case. */
-        struct sqlb b;
-        struct db_res r;
-        enum err res;
-
-        sqlb_init(cx, &b, "SELECT 1 FROM cases c WHERE c.id = ? AND ");
-        sqlb_arg(&b, DBI(owner_id));
-        case__visible(cx, &b);
-        res = db_exec(cx, b.sql, b.args, b.nargs, &r);
-        if (res)
-            return res;
-        *ok = r.nrows > 0;
-    }
+    /* The cases module's one visibility rule, so a photo is exactly as visible as its case. */
+    if (strcmp(owner_type, "case") == 0)
+        return case_can_read(cx, owner_id, ok);
     /* TODO(chat): owner_type "message" — readable by the members of its conversation. */
     return ERR_OK;
 }

@@ -269,6 +269,10 @@ static void send_job_response(struct http_job *j)
     if (h2o_timeout_is_linked(&j->timeout))
         h2o_timeout_unlink(&j->timeout);
     if (j->res != ERR_OK) {
+        /* Headers a handler set still go out with its error (tus wants Tus-Resumable on
+         * every answer, a 416 carries Content-Range). */
+        for (size_t i = 0; i < rs->nheaders; i++)
+            add_header(req, rs->headers[i].name, rs->headers[i].value);
         send_error_req(req, j->res, rctx_message(&j->cx, j->res), j->cx.id, NULL, j->t0_ns,
                        j->cx.who.user_id, j->cx.ip);
         return;
