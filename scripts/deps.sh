@@ -8,7 +8,7 @@ PACKAGES=(
   libh2o-dev libuv1-dev libssl-dev libwebsockets-dev libmariadb-dev libjwt-dev
   libvips-dev libvips-tools libjansson-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev
   mariadb-server mariadb-client
-  curl nghttp2-client wrk h2o bc nodejs npm python3 python3-jwt python3-yaml libimage-exiftool-perl faketime
+  fonts-droid-fallback curl nghttp2-client wrk h2o bc nodejs npm python3 python3-jwt python3-yaml libimage-exiftool-perl faketime
 )
 
 missing=()

@@ -2,6 +2,7 @@
 #include "media_svc.h"
 
 #include <stdio.h>
+#include "media/image.h"
 #include "media/store.h"
 
 static struct media_store *store;
@@ -19,6 +20,13 @@ enum err media_svc_start(const struct cfg *cfg, char *errbuf, size_t errlen)
     limits.max_image_bytes = cfg->media_max_image_bytes;
     limits.max_voice_bytes = cfg->media_max_voice_bytes;
     limits.max_pixels = cfg->media_max_pixels;
+    limits.watermark = cfg->media_watermark;
+    if (limits.watermark && !media_image_can_watermark()) {
+        snprintf(errbuf, errlen,
+                 "config: media.watermark: text cannot be rendered here (install a CJK font, "
+                 "e.g. fonts-noto-cjk)");
+        return ERR_INVALID;
+    }
     snprintf(media_dir, sizeof media_dir, "%s", cfg->media_dir);
     return ERR_OK;
 }

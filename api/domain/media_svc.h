@@ -14,6 +14,7 @@ struct media_limits {
     int64_t max_image_bytes;
     int64_t max_voice_bytes;
     int64_t max_pixels;
+    bool watermark; /* evidence text on the display rendition (media.watermark) */
 };
 
 /* Open the store under cfg->media_dir and remember the limits. One line in errbuf on failure. */

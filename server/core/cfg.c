@@ -84,6 +84,7 @@ static const struct cfg_key keys[] = {
     L("media.max_voice_bytes",       media_max_voice_bytes,     "5242880", 1024, 1073741824),
     L("media.max_pixels",            media_max_pixels,          "50000000", 1, 1000000000),
     I("media.workers",               media_workers,             "0", 0, 64),
+    B("media.watermark",             media_watermark,           "false"),
     S("log.level",                   log_level,                 "info"),
     B("testing.clock_control",       testing_clock_control,     "false"),
 };

@@ -65,6 +65,7 @@ struct cfg {
     int64_t media_max_voice_bytes;
     int64_t media_max_pixels;
     int media_workers;
+    bool media_watermark;
     /* log */
     char log_level[8];
     /* testing */
