@@ -100,8 +100,6 @@ static enum err apikeys_create(struct rctx *cx, const struct req *rq, struct res
                     b.scopes ? json_incref(b.scopes) : json_array(), "api_key", k.key);
     explicit_bzero(k.key, sizeof k.key);
     resp_header(cx, rs, "cache-control", "no-store");
-    resp_header(cx, rs, "location",
-                rctx_printf(cx, "/api/v1/admin/api-keys/%lld", (long long)k.id));
     return api_json_reply(cx, rs, 201, out);
 }
 

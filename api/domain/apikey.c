@@ -29,6 +29,8 @@ static enum err join_scopes(struct rctx *cx, const struct apikey_new *in, const 
                 return rctx_fail(cx, ERR_INVALID, "scopes[%zu]: listed twice", i);
         cap += n + 1;
     }
+    if (cap > 256) /* api_keys.scopes is VARCHAR(255) */
+        return rctx_fail(cx, ERR_INVALID, "scopes: at most 255 characters together");
     s = rctx_alloc(cx, cap);
     s[0] = '\0';
     for (size_t i = 0; i < in->nscopes; i++)

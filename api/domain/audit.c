@@ -14,11 +14,13 @@ enum err audit_write(struct rctx *cx, const char *action, const char *object_typ
 
     return db_exec(cx,
                    "INSERT INTO audit_log (actor_id, actor_roles, action, object_type, object_id,"
-                   " result, ip, device_id, request_id, detail) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                   " result, ip, device_id, request_id, detail, at) VALUES"
+                   " (?,?,?,?,?,?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
                    DB_ARGS(cx->who.user_id ? DBI(cx->who.user_id) : DBNULL, DBI(cx->who.roles),
                            DBS(action), DBS(object_type), object_id ? DBI(object_id) : DBNULL,
                            DBS(result_names[result]), DBS(cx->ip), DBS(cx->who.device_id),
-                           DBS(cx->id), DBSN(detail ? detail : "", dl > 255 ? 255 : dl)),
+                           DBS(cx->id), DBSN(detail ? detail : "", dl > 255 ? 255 : dl),
+                           DBI(cx->now_ms)),
                    NULL);
 }
 

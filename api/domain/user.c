@@ -9,17 +9,22 @@
 #include "server/auth/password.h"
 #include "server/db/db.h"
 
+/* A username must contain a letter, so it can never equal a phone number: login accepts
+ * either in the same field. */
 static bool valid_username(const char *u)
 {
     size_t n = strlen(u);
+    bool letter = false;
+
     if (n < 3 || n > 32)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = u[i];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return false;
+        letter |= c >= 'a' && c <= 'z';
     }
-    return true;
+    return letter;
 }
 
 static bool valid_phone(const char *p)
