@@ -183,7 +183,8 @@ static enum err check_checksum(struct rctx *cx, const char *hdr, const void *chu
         return rctx_fail(cx, ERR_INVALID, "Upload-Checksum: supported algorithms are sha1, sha256");
     }
     if (memcmp(want, got, (size_t)n) != 0)
-        return rctx_fail(cx, ERR_INVALID, "Upload-Checksum: the chunk does not match its checksum");
+        return rctx_fail(cx, ERR_CHECKSUM,
+                         "Upload-Checksum: the chunk does not match its checksum");
     return ERR_OK;
 }
 

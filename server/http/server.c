@@ -182,6 +182,8 @@ static const char *reason_of(int status)
         return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
+    case 460:
+        return "Checksum Mismatch";
     case 503:
         return "Service Unavailable";
     default:
