@@ -1,5 +1,6 @@
 /* api/domain/admin.c */
 #include "admin.h"
+#include "user.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,18 +40,6 @@ static enum err check_assignment(struct rctx *cx, uint32_t roles, int64_t dept, 
     if (roles == ROLE_MACHINE && (dept || region))
         return rctx_fail(cx, ERR_INVALID, "machine accounts have no department or region");
     return ERR_OK;
-}
-
-static bool valid_phone(const char *p)
-{
-    size_t n = strlen(p), digits = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] >= '0' && p[i] <= '9')
-            digits++;
-        else if (!(i == 0 && p[i] == '+'))
-            return false;
-    }
-    return digits >= 5 && n <= 20;
 }
 
 /* Inside the caller's transaction: the referenced rows exist (and stay, FOR SHARE would be
@@ -239,15 +228,15 @@ enum err admin_user_update(struct rctx *cx, int64_t id, const struct admin_user_
     if (p->has_display_name &&
         (!p->display_name || !*p->display_name || strlen(p->display_name) > 64))
         return rctx_fail(cx, ERR_INVALID, "display_name: 1 to 64 bytes");
-    if (p->has_phone && p->phone && !valid_phone(p->phone))
+    if (p->has_phone && p->phone && !user_phone_valid(p->phone))
         return rctx_fail(cx, ERR_INVALID, "phone: 5 to 20 digits, optionally after '+'");
     res = db_tx_begin(cx);
     if (res)
         return res;
     res = db_exec(cx,
                   "SELECT roles, COALESCE(department_id, 0), COALESCE(region_id, 0), display_name,"
-                  " phone, (SELECT COUNT(*) FROM user_grids g WHERE g.user_id = u.id)"
-                  " FROM users u WHERE id = ? FOR UPDATE",
+                  " phone, (SELECT COUNT(*) FROM user_grids g WHERE g.user_id = u.id),"
+                  " username IS NULL FROM users u WHERE id = ? FOR UPDATE",
                   DB_ARGS(DBI(id)), &r);
     if (res)
         goto out;
@@ -262,6 +251,13 @@ enum err admin_user_update(struct rctx *cx, int64_t id, const struct admin_user_
     ngrids = p->has_grids ? p->ngrids : (size_t)db_cell_i64(&r, 0, 5);
     name = p->has_display_name ? p->display_name : db_cell(&r, 0, 3);
     phone = p->has_phone ? p->phone : db_cell(&r, 0, 4);
+    if (!phone && db_cell_i64(&r, 0, 6)) {
+        /* A citizen who registered by phone has no other name to log in with. */
+        res = rctx_fail(cx, ERR_BAD_STATE,
+                        "phone: this account logs in by phone and has no "
+                        "username; it cannot lose its phone");
+        goto out;
+    }
     if ((old_roles & ROLE_CITIZEN) &&
         (p->has_roles || p->has_department || p->has_region || p->has_grids)) {
         res = rctx_fail(cx, ERR_BAD_STATE,

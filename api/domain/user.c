@@ -27,7 +27,7 @@ static bool valid_username(const char *u)
     return letter;
 }
 
-static bool valid_phone(const char *p)
+bool user_phone_valid(const char *p)
 {
     size_t n = strlen(p), digits = 0;
     for (size_t i = 0; i < n; i++) {
@@ -51,7 +51,7 @@ enum err user_create(struct rctx *cx, const struct user_new *in, int64_t *id)
         return rctx_fail(cx, ERR_INVALID,
                          "username: 3 to 32 characters of a-z, 0-9, '_', '.' and '-', with a"
                          " letter");
-    if (in->phone && !valid_phone(in->phone))
+    if (in->phone && !user_phone_valid(in->phone))
         return rctx_fail(cx, ERR_INVALID, "phone: 5 to 20 digits, optionally after '+'");
     if (!in->username && !in->phone)
         return rctx_fail(cx, ERR_INVALID, "username or phone is required");

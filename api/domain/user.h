@@ -33,6 +33,9 @@ struct user_rec {
     int64_t *grid_ids;
 };
 
+/* A phone number as accounts hold it: 5 to 20 digits, optionally after '+'. */
+bool user_phone_valid(const char *phone);
+
 /* Validates (username 3..32 of [a-z0-9_.-], phone 5..20 digits with optional +, display name
  * 1..64 bytes, password policy) and inserts. ERR_CONFLICT when the username or phone is taken.
  * Writes an audit row "user.create". */
