@@ -285,6 +285,9 @@ static enum err media_serve(struct rctx *cx, const struct req *rq, struct resp *
         /* If-Range with another validator: the client's partial copy is stale, send it all. */
         if (!ir || (il == strlen(etag) && memcmp(ir, etag, il) == 0))
             res = parse_range(cx, hv, hl, size, &ranged, &from, &to);
+        if (res == ERR_RANGE) /* RFC 9110: a 416 names the current length */
+            resp_header(cx, rs, "content-range",
+                        rctx_printf(cx, "bytes */%llu", (unsigned long long)size));
     }
     if (!res && ranged) {
         status = 206;

@@ -23,14 +23,18 @@ static void tus_headers(struct rctx *cx, struct resp *rs)
     resp_header(cx, rs, "cache-control", "no-store");
 }
 
-/* Every request but OPTIONS must name the protocol version it speaks. */
-static enum err tus_version(struct rctx *cx, const struct req *rq)
+/* Every request but OPTIONS must name the protocol version it speaks. Every answer, errors
+ * included, carries Tus-Resumable; a 412 also lists the versions we speak (tus 1.0.0). */
+static enum err tus_version(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     size_t n = 0;
     const char *v = req_header(rq, "tus-resumable", &n);
 
-    if (!v || n != strlen(TUS_VERSION) || memcmp(v, TUS_VERSION, n) != 0)
+    tus_headers(cx, rs);
+    if (!v || n != strlen(TUS_VERSION) || memcmp(v, TUS_VERSION, n) != 0) {
+        resp_header(cx, rs, "tus-version", TUS_VERSION);
         return rctx_fail(cx, ERR_PRECOND, "Tus-Resumable: this server speaks tus " TUS_VERSION);
+    }
     return ERR_OK;
 }
 
@@ -119,7 +123,7 @@ static enum err tus_create(struct rctx *cx, const struct req *rq, struct resp *r
     bool created;
     enum err res;
 
-    res = tus_version(cx, rq);
+    res = tus_version(cx, rq, rs);
     if (!res && req_header(rq, "upload-defer-length", NULL))
         res =
             rctx_fail(cx, ERR_INVALID, "Upload-Defer-Length is not supported: send Upload-Length");
@@ -133,7 +137,6 @@ static enum err tus_create(struct rctx *cx, const struct req *rq, struct resp *r
         res = upload_create(cx, length, key, &u, &created);
     if (res)
         return res;
-    tus_headers(cx, rs);
     resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/uploads/%s", u.public_id));
     upload_headers(cx, rs, &u);
     return resp_empty(rs, 201);
@@ -142,13 +145,12 @@ static enum err tus_create(struct rctx *cx, const struct req *rq, struct resp *r
 static enum err tus_head(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct upload_rec u;
-    enum err res = tus_version(cx, rq);
+    enum err res = tus_version(cx, rq, rs);
 
     if (!res)
         res = upload_get(cx, req_param(cx, rq, "ref"), &u);
     if (res)
         return res;
-    tus_headers(cx, rs);
     resp_header(cx, rs, "upload-length", rctx_printf(cx, "%lld", (long long)u.length));
     upload_headers(cx, rs, &u);
     return resp_empty(rs, 200);
@@ -160,7 +162,7 @@ static enum err tus_patch(struct rctx *cx, const struct req *rq, struct resp *rs
     const char *ctype, *ck = NULL;
     size_t n = 0, ckl = 0;
     int64_t offset;
-    enum err res = tus_version(cx, rq);
+    enum err res = tus_version(cx, rq, rs);
 
     if (res)
         return res;
@@ -177,20 +179,18 @@ static enum err tus_patch(struct rctx *cx, const struct req *rq, struct resp *rs
     res = upload_append(cx, req_param(cx, rq, "ref"), offset, rq->body, rq->body_len, ck, &u);
     if (res)
         return res;
-    tus_headers(cx, rs);
     upload_headers(cx, rs, &u);
     return resp_empty(rs, 204);
 }
 
 static enum err tus_delete(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    enum err res = tus_version(cx, rq);
+    enum err res = tus_version(cx, rq, rs);
 
     if (!res)
         res = upload_delete(cx, req_param(cx, rq, "ref"));
     if (res)
         return res;
-    tus_headers(cx, rs);
     return resp_empty(rs, 204);
 }
 

@@ -117,14 +117,15 @@ enum err upload_create(struct rctx *cx, int64_t length, const char *idem_key,
 /* The caller's upload. ERR_NOTFOUND when absent or someone else's, ERR_GONE when expired. */
 enum err upload_get(struct rctx *cx, const char *public_id, struct upload_rec *out) MUST_CHECK;
 
-/* Append chunk at offset, which must equal the recorded offset (ERR_CONFLICT otherwise, also
- * for any chunk after completion). checksum is the tus Upload-Checksum value
- * ("<algorithm> <base64 digest>", sha1 or sha256) or NULL; a mismatch or an unknown
- * algorithm is ERR_INVALID and nothing is stored. A chunk past Upload-Length is
- * ERR_INVALID. Once enough bytes arrived, the type is sniffed: ERR_MEDIATYPE or ERR_TOOBIG
- * (the kind's limit) end the upload. The chunk that completes it runs media_ingest's
- * processing; a bad file ends the upload with that error, while ERR_BUSY / ERR_INTERNAL keep
- * it so the client can resend the chunk. On success *out is the upload after the chunk. */
+/* Append chunk at offset, which must equal the recorded offset (ERR_CONFLICT otherwise).
+ * checksum is the tus Upload-Checksum value ("<algorithm> <base64 digest>", sha1 or sha256)
+ * or NULL; a mismatch is ERR_CHECKSUM (460), a malformed value or an unknown algorithm
+ * ERR_INVALID, and nothing is stored. A chunk past Upload-Length (also a non-empty one at the
+ * final offset of a finished upload) is ERR_INVALID. Once enough bytes arrived, the type is
+ * sniffed: ERR_MEDIATYPE or ERR_TOOBIG (the kind's limit) end the upload. The chunk that completes
+ * it runs media_ingest's processing; a bad file ends the upload with that error, while ERR_BUSY /
+ * ERR_INTERNAL keep it so the client can resend the chunk. On success *out is the upload after the
+ * chunk. */
 enum err upload_append(struct rctx *cx, const char *public_id, int64_t offset, const void *chunk,
                        size_t len, const char *checksum, struct upload_rec *out) MUST_CHECK;
 

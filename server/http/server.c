@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <h2o.h>
@@ -274,7 +275,8 @@ static void send_job_response(struct http_job *j)
         /* Headers a handler set still go out with its error (tus wants Tus-Resumable on
          * every answer, a 416 carries Content-Range). */
         for (size_t i = 0; i < rs->nheaders; i++)
-            add_header(req, rs->headers[i].name, rs->headers[i].value);
+            if (strcasecmp(rs->headers[i].name, "cache-control") != 0) /* errors: no-store */
+                add_header(req, rs->headers[i].name, rs->headers[i].value);
         send_error_req(req, j->res, rctx_message(&j->cx, j->res), j->cx.id, NULL, j->t0_ns,
                        j->cx.who.user_id, j->cx.ip);
         return;
