@@ -363,14 +363,19 @@ static enum err check_report(struct rctx *cx, const struct case_report *in)
     return ERR_OK;
 }
 
-static enum err find_dups(struct rctx *cx, int64_t id, struct case_created *out)
+/* d holds the case settings when loaded is true (the report just made read them inside its
+ * transaction); a replayed report has not read them yet. */
+static enum err find_dups(struct rctx *cx, int64_t id, struct deadline_ctx *d, bool loaded,
+                          struct case_created *out)
 {
-    struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
     struct db_res r;
-    enum err res = deadline_ctx_load(cx, d);
+    enum err res;
 
-    if (res)
-        return res;
+    if (!loaded) {
+        res = deadline_ctx_load(cx, d);
+        if (res)
+            return res;
+    }
     out->ndups = 0;
     out->dups = NULL;
     if (d->dup_radius_m <= 0)
@@ -509,7 +514,7 @@ out:
     if (res)
         return res;
     out->id = id;
-    return find_dups(cx, id, out);
+    return find_dups(cx, id, d, !out->replay, out);
 }
 
 /* ---- workflow actions ------------------------------------------------------------------ */

@@ -91,7 +91,12 @@ static enum err get(struct rctx *cx, int64_t case_id, bool check_visibility,
     enum err res;
 
     memset(out, 0, sizeof *out);
-    sqlb_init(cx, &b, "SELECT " CASE__COLS ", cat.department_id" CASE__FROM " WHERE c.id = ?");
+    /* The rating (at most one row, by primary key) rides along rather than costing a round
+     * trip of its own. */
+    sqlb_init(cx, &b,
+              "SELECT " CASE__COLS ", cat.department_id, cr.case_id IS NOT NULL, cr.score,"
+              " cr.text" CASE__FROM " LEFT JOIN case_ratings cr ON cr.case_id = c.id"
+              " WHERE c.id = ?");
     sqlb_arg(&b, DBI(case_id));
     if (check_visibility) {
         sqlb_add(cx, &b, " AND ");
@@ -114,14 +119,10 @@ static enum err get(struct rctx *cx, int64_t case_id, bool check_visibility,
                                         &out->suggested_department_id);
     if (res)
         return res;
-    res = db_exec(cx, "SELECT score, text FROM case_ratings WHERE case_id = ?",
-                  DB_ARGS(DBI(case_id)), &r);
-    if (res)
-        return res;
-    if (r.nrows) {
+    if (db_cell_i64(&r, 0, CASE__NCOLS + 1)) {
         out->rated = true;
-        out->rating_score = (int)db_cell_i64(&r, 0, 0);
-        out->rating_text = db_cell(&r, 0, 1);
+        out->rating_score = (int)db_cell_i64(&r, 0, CASE__NCOLS + 2);
+        out->rating_text = db_cell(&r, 0, CASE__NCOLS + 3);
     }
     return ERR_OK;
 }
