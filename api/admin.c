@@ -11,34 +11,15 @@
 #include "api/domain/user.h"
 #include "server/core/roles.h"
 
-static json_t *roles_json(uint32_t roles)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < role_count(); i++)
-        if (roles & role_at(i))
-            json_array_append_new(a, json_string(role_name(role_at(i))));
-    return a;
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *id_or_null(int64_t id)
-{
-    return id ? json_integer(id) : json_null();
-}
-
 static json_t *user_json(const struct user_rec *u, bool with_grids)
 {
-    json_t *j =
-        json_pack("{s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:b,s:s}", "id", (json_int_t)u->id,
-                  "username", str_or_null(u->username), "phone", str_or_null(u->phone),
-                  "display_name", u->display_name, "roles", roles_json(u->roles), "department_id",
-                  id_or_null(u->department_id), "department_name", str_or_null(u->department_name),
-                  "region_id", id_or_null(u->region_id), "region_name", str_or_null(u->region_name),
-                  "disabled", u->disabled, "created_at", u->created_at);
+    json_t *j = json_pack("{s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:b,s:s}", "id", (json_int_t)u->id,
+                          "username", api_json_str(u->username), "phone", api_json_str(u->phone),
+                          "display_name", u->display_name, "roles", api_json_roles(u->roles),
+                          "department_id", api_json_id(u->department_id), "department_name",
+                          api_json_str(u->department_name), "region_id", api_json_id(u->region_id),
+                          "region_name", api_json_str(u->region_name), "disabled", u->disabled,
+                          "created_at", u->created_at);
 
     if (j && with_grids) {
         json_t *g = json_array();
@@ -80,31 +61,12 @@ static enum err reply_user(struct rctx *cx, struct resp *rs, int status, int64_t
 
 /* ---- list --------------------------------------------------------------------------------- */
 
-static enum err q_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
-                      int64_t max, int64_t *out)
-{
-    const char *v = req_query(cx, rq, name);
-    char *end;
-    long long x;
-
-    if (!v)
-        return ERR_OK;
-    errno = 0;
-    x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x < min || x > max)
-        return rctx_fail(cx, ERR_INVALID, "%s: expected an integer from %lld to %lld", name,
-                         (long long)min, (long long)max);
-    *out = x;
-    return ERR_OK;
-}
-
 static enum err admin_users_list(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct admin_user_filter f = {0};
     struct admin_user_page pg;
     const char *role = req_query(cx, rq, "role");
     const char *disabled = req_query(cx, rq, "disabled");
-    const char *cursor = req_query(cx, rq, "cursor");
     int64_t limit = 50;
     json_t *items, *j;
     enum err res;
@@ -126,20 +88,14 @@ static enum err admin_users_list(struct rctx *cx, const struct req *rq, struct r
         else
             return rctx_fail(cx, ERR_INVALID, "disabled: true or false");
     }
-    if (cursor) {
-        char *end;
-        unsigned long long x;
-        errno = 0;
-        x = strncmp(cursor, "u1", 2) == 0 && cursor[2] ? strtoull(cursor + 2, &end, 16) : 0;
-        if (!x || errno || *end || x > INT64_MAX)
-            return rctx_fail(cx, ERR_INVALID, "cursor: not a cursor from this API");
-        f.after_id = (int64_t)x;
-    }
-    res = q_i64(cx, rq, "department_id", 1, INT64_MAX, &f.department_id);
+    res = api_query_cursor(cx, rq, "u1", &f.after_id);
+    if (res)
+        return res;
+    res = api_query_i64(cx, rq, "department_id", 1, INT64_MAX, &f.department_id);
     if (!res)
-        res = q_i64(cx, rq, "region_id", 1, INT64_MAX, &f.region_id);
+        res = api_query_i64(cx, rq, "region_id", 1, INT64_MAX, &f.region_id);
     if (!res)
-        res = q_i64(cx, rq, "limit", 1, ADMIN_LIST_MAX, &limit);
+        res = api_query_i64(cx, rq, "limit", 1, ADMIN_LIST_MAX, &limit);
     if (res)
         return res;
     f.limit = (int)limit;
@@ -151,9 +107,7 @@ static enum err admin_users_list(struct rctx *cx, const struct req *rq, struct r
         json_array_append_new(items, user_json(&pg.items[i], false));
     j = json_pack("{s:o}", "items", items);
     if (pg.next_after)
-        json_object_set_new(
-            j, "next_cursor",
-            json_string(rctx_printf(cx, "u1%llx", (unsigned long long)pg.next_after)));
+        json_object_set_new(j, "next_cursor", json_string(api_cursor(cx, "u1", pg.next_after)));
     else
         json_object_set_new(j, "next_cursor", json_null());
     return api_json_reply(cx, rs, 200, j);

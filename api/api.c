@@ -1,7 +1,13 @@
 /* api/api.c: the table of resource tables and JSON helpers. */
 #include "api.h"
 
+#include "server/core/roles.h"
+
 #include <stdio.h>
+#include <time.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <errno.h>
 #include <string.h>
 #include "api/domain/deadline.h"
 #include "api/domain/media.h"
@@ -226,4 +232,143 @@ enum err api_idempotency_key(struct rctx *cx, const struct req *rq, const char *
     }
     *key = rctx_strndup(cx, v, n);
     return ERR_OK;
+}
+
+enum err api_query_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
+                       int64_t max, int64_t *out)
+{
+    const char *v = req_query(cx, rq, name);
+    char *end;
+    long long x;
+
+    if (!v)
+        return ERR_OK;
+    errno = 0;
+    x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < min || x > max)
+        return rctx_fail(cx, ERR_INVALID, "%s: expected an integer from %lld to %lld", name,
+                         (long long)min, (long long)max);
+    *out = x;
+    return ERR_OK;
+}
+
+enum err api_query_bool(struct rctx *cx, const struct req *rq, const char *name, int *out)
+{
+    const char *v = req_query(cx, rq, name);
+
+    if (!v)
+        return ERR_OK;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+        *out = 1;
+    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+        *out = 0;
+    else
+        return rctx_fail(cx, ERR_INVALID, "%s: true or false", name);
+    return ERR_OK;
+}
+
+enum err api_parse_time(struct rctx *cx, const char *name, const char *v, bool allow_ms,
+                        int64_t *out)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, s, n = 0, oh = 0, om = 0;
+    const char *p;
+
+    if (allow_ms && *v && strlen(v) <= 15 && strspn(v, "0123456789") == strlen(v)) {
+        long long x = strtoll(v, NULL, 10);
+        if (x > INT64_C(253402300799999))
+            return rctx_fail(cx, ERR_INVALID, "%s: milliseconds before the year 10000", name);
+        *out = x;
+        return ERR_OK;
+    }
+    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 || y < 1970 ||
+        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+        return rctx_fail(cx, ERR_INVALID, "%s: expected an RFC 3339 time%s", name,
+                         allow_ms ? " or ms" : "");
+    p = v + n;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            ;
+    if ((*p == '+' || *p == '-') && strlen(p) == 6 && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2) {
+        if (*p == '-') {
+            oh = -oh;
+            om = -om;
+        }
+    } else if (!(*p == 'Z' && p[1] == '\0')) {
+        return rctx_fail(cx, ERR_INVALID, "%s: expected a zone (Z or +08:00)", name);
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    *out = ((int64_t)timegm(&tm) - (oh * 3600 + om * 60)) * 1000;
+    return ERR_OK;
+}
+
+enum err api_query_time(struct rctx *cx, const struct req *rq, const char *name, int64_t *out)
+{
+    const char *v = req_query(cx, rq, name);
+    return v ? api_parse_time(cx, name, v, true, out) : ERR_OK;
+}
+
+enum err api_query_cursor(struct rctx *cx, const struct req *rq, const char *prefix,
+                          int64_t *before)
+{
+    const char *v = req_query(cx, rq, "cursor");
+    size_t pl = strlen(prefix);
+    char *end;
+    unsigned long long x;
+
+    if (!v)
+        return ERR_OK;
+    if (strncmp(v, prefix, pl) != 0 || !v[pl] ||
+        strspn(v + pl, "0123456789abcdef") != strlen(v + pl))
+        return rctx_fail(cx, ERR_INVALID, "cursor: not a cursor from this API");
+    errno = 0;
+    x = strtoull(v + pl, &end, 16);
+    if (errno || *end || x == 0 || x > INT64_MAX)
+        return rctx_fail(cx, ERR_INVALID, "cursor: not a cursor from this API");
+    *before = (int64_t)x;
+    return ERR_OK;
+}
+
+const char *api_cursor(struct rctx *cx, const char *prefix, int64_t id)
+{
+    return rctx_printf(cx, "%s%llx", prefix, (unsigned long long)id);
+}
+
+json_t *api_json_roles(uint32_t roles)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < role_count(); i++)
+        if (roles & role_at(i))
+            json_array_append_new(a, json_string(role_name(role_at(i))));
+    return a;
+}
+
+json_t *api_json_str(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *api_json_id(int64_t id)
+{
+    return id ? json_integer(id) : json_null();
+}
+
+json_t *api_json_time(int64_t ms)
+{
+    char buf[80];
+    time_t t;
+    struct tm tm;
+
+    if (!ms)
+        return json_null();
+    t = (time_t)(ms / 1000);
+    gmtime_r(&t, &tm);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(buf);
 }

@@ -87,8 +87,33 @@ struct api_field {
 enum err api_json_decode(struct rctx *cx, json_t *obj, const struct api_field *fields, void *out,
                          uint64_t *present) MUST_CHECK;
 
+/* Small JSON values every resource uses. */
+json_t *api_json_roles(uint32_t roles); /* ["inspector", …] in role order */
+json_t *api_json_str(const char *s);    /* NULL → null */
+json_t *api_json_id(int64_t id);        /* 0 → null */
+json_t *api_json_time(int64_t ms);      /* "2026-11-23T08:30:00.000Z"; 0 → null */
+
 /* Encode j (stolen) as the response body with status. */
 enum err api_json_reply(struct rctx *cx, struct resp *rs, int status, json_t *j) MUST_CHECK;
+
+/* Query parameters. Each leaves *out untouched when the parameter is absent and answers
+ * ERR_INVALID naming the parameter when it is malformed. */
+enum err api_query_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
+                       int64_t max, int64_t *out) MUST_CHECK;
+/* "true"/"1" or "false"/"0". */
+enum err api_query_bool(struct rctx *cx, const struct req *rq, const char *name,
+                        int *out) MUST_CHECK;
+/* An instant: RFC 3339 with a zone (fractions of a second allowed and dropped) or, with
+ * allow_ms, milliseconds since the epoch. */
+enum err api_parse_time(struct rctx *cx, const char *name, const char *v, bool allow_ms,
+                        int64_t *out) MUST_CHECK;
+enum err api_query_time(struct rctx *cx, const struct req *rq, const char *name,
+                        int64_t *out) MUST_CHECK;
+/* ?cursor= made by api_cursor with the same two-character prefix: the id to continue before. */
+enum err api_query_cursor(struct rctx *cx, const struct req *rq, const char *prefix,
+                          int64_t *before) MUST_CHECK;
+/* The opaque cursor text for continuing before id (pool memory). */
+const char *api_cursor(struct rctx *cx, const char *prefix, int64_t id);
 
 /* Idempotency-Key header: NULL when absent; ERR_INVALID when malformed (1..64 of
  * [A-Za-z0-9_.:-]). */

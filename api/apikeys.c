@@ -7,11 +7,6 @@
 #include "api/domain/apikey.h"
 #include "server/core/roles.h"
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 /* "a,b" → ["a","b"]; "" → []. */
 static json_t *scopes_json(const char *s)
 {
@@ -43,8 +38,8 @@ static enum err apikeys_list(struct rctx *cx, const struct req *rq, struct resp 
                       "name", v[i].name, "prefix", v[i].prefix, "user_id", (json_int_t)v[i].user_id,
                       "user_name", v[i].user_name, "scopes", scopes_json(v[i].scopes), "created_by",
                       v[i].created_by ? json_integer(v[i].created_by) : json_null(), "created_at",
-                      v[i].created_at, "last_used_at", str_or_null(v[i].last_used_at), "revoked_at",
-                      str_or_null(v[i].revoked_at)));
+                      v[i].created_at, "last_used_at", api_json_str(v[i].last_used_at),
+                      "revoked_at", api_json_str(v[i].revoked_at)));
     return api_json_reply(cx, rs, 200, json_pack("{s:o}", "items", items));
 }
 

@@ -23,31 +23,6 @@
 
 /* ---- encoding -------------------------------------------------------------------------- */
 
-static json_t *iso_time(int64_t ms)
-{
-    char buf[80];
-    time_t t;
-    struct tm tm;
-
-    if (!ms)
-        return json_null();
-    t = (time_t)(ms / 1000);
-    gmtime_r(&t, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
-static json_t *id_or_null(int64_t id)
-{
-    return id ? json_integer(id) : json_null();
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static bool is_staff(const struct rctx *cx)
 {
     return (cx->who.roles & ROLE_STAFF) != 0;
@@ -76,27 +51,27 @@ static json_t *case_json(struct rctx *cx, const struct case_rec *c)
     json_object_set_new(loc, "lat", json_real(c->lat));
     json_object_set_new(loc, "lng", json_real(c->lng));
     json_object_set_new(loc, "accuracy", c->has_accuracy ? json_real(c->accuracy_m) : json_null());
-    json_object_set_new(loc, "address", str_or_null(c->address));
+    json_object_set_new(loc, "address", api_json_str(c->address));
     json_object_set_new(j, "location", loc);
-    json_object_set_new(j, "grid_id", id_or_null(c->grid_id));
-    json_object_set_new(j, "region_id", id_or_null(c->region_id));
-    json_object_set_new(j, "department_id", id_or_null(c->department_id));
+    json_object_set_new(j, "grid_id", api_json_id(c->grid_id));
+    json_object_set_new(j, "region_id", api_json_id(c->region_id));
+    json_object_set_new(j, "department_id", api_json_id(c->department_id));
     if (is_staff(cx)) {
-        json_object_set_new(j, "assignee_id", id_or_null(c->assignee_id));
-        json_object_set_new(j, "reporter_id", id_or_null(c->reporter_id));
+        json_object_set_new(j, "assignee_id", api_json_id(c->assignee_id));
+        json_object_set_new(j, "reporter_id", api_json_id(c->reporter_id));
     }
-    json_object_set_new(j, "duplicate_of", id_or_null(c->duplicate_of));
+    json_object_set_new(j, "duplicate_of", api_json_id(c->duplicate_of));
     json_object_set_new(j, "rework_count", json_integer(c->rework_count));
     json_object_set_new(j, "extension_pending", json_boolean(c->extension_pending));
-    json_object_set_new(j, "extension_hours", id_or_null(c->extension_hours));
+    json_object_set_new(j, "extension_hours", api_json_id(c->extension_hours));
     json_object_set_new(j, "step", json_string(c->step));
-    json_object_set_new(j, "step_started_at", iso_time(c->step_started_ms));
-    json_object_set_new(j, "due_at", iso_time(c->due_ms));
+    json_object_set_new(j, "step_started_at", api_json_time(c->step_started_ms));
+    json_object_set_new(j, "due_at", api_json_time(c->due_ms));
     json_object_set_new(j, "overdue", json_boolean(c->overdue));
     json_object_set_new(j, "alert_level", json_integer(c->alert_level));
-    json_object_set_new(j, "created_at", iso_time(c->created_ms));
-    json_object_set_new(j, "updated_at", iso_time(c->updated_ms));
-    json_object_set_new(j, "closed_at", iso_time(c->closed_ms));
+    json_object_set_new(j, "created_at", api_json_time(c->created_ms));
+    json_object_set_new(j, "updated_at", api_json_time(c->updated_ms));
+    json_object_set_new(j, "closed_at", api_json_time(c->closed_ms));
     return j;
 }
 
@@ -107,13 +82,13 @@ static json_t *urging_json(const struct case_urging_rec *u)
     json_object_set_new(j, "id", json_integer(u->id));
     json_object_set_new(j, "case_id", json_integer(u->case_id));
     json_object_set_new(j, "leader_id", json_integer(u->leader_id));
-    json_object_set_new(j, "department_id", id_or_null(u->department_id));
+    json_object_set_new(j, "department_id", api_json_id(u->department_id));
     json_object_set_new(j, "note", json_string(u->note));
-    json_object_set_new(j, "sent_at", iso_time(u->sent_ms));
-    json_object_set_new(j, "read_at", iso_time(u->read_ms));
-    json_object_set_new(j, "acknowledged_at", iso_time(u->acked_ms));
-    json_object_set_new(j, "acknowledged_by", id_or_null(u->acked_by));
-    json_object_set_new(j, "ack_text", str_or_null(u->ack_text));
+    json_object_set_new(j, "sent_at", api_json_time(u->sent_ms));
+    json_object_set_new(j, "read_at", api_json_time(u->read_ms));
+    json_object_set_new(j, "acknowledged_at", api_json_time(u->acked_ms));
+    json_object_set_new(j, "acknowledged_by", api_json_id(u->acked_by));
+    json_object_set_new(j, "ack_text", api_json_str(u->ack_text));
     json_object_set_new(j, "status",
                         json_string(u->acked_ms  ? "acknowledged"
                                     : u->read_ms ? "read"
@@ -136,20 +111,20 @@ static json_t *detail_json(struct rctx *cx, const struct case_detail *d)
         json_t *ph = json_loads(s->photos_json ? s->photos_json : "[]", 0, NULL);
         json_object_set_new(o, "id", json_integer(s->id));
         json_object_set_new(o, "action", json_string(s->action));
-        json_object_set_new(o, "from_state", str_or_null(s->from_state));
+        json_object_set_new(o, "from_state", api_json_str(s->from_state));
         json_object_set_new(o, "to_state", json_string(s->to_state));
         json_object_set_new(o, "actor_role", json_string(s->actor_role));
         /* Staff ids are not the citizen's business; the role says who acted. */
         if (staff)
-            json_object_set_new(o, "actor_id", id_or_null(s->actor_id));
-        json_object_set_new(o, "text", str_or_null(s->text));
-        json_object_set_new(o, "department_id", id_or_null(s->department_id));
+            json_object_set_new(o, "actor_id", api_json_id(s->actor_id));
+        json_object_set_new(o, "text", api_json_str(s->text));
+        json_object_set_new(o, "department_id", api_json_id(s->department_id));
         if (staff)
-            json_object_set_new(o, "assignee_id", id_or_null(s->assignee_id));
+            json_object_set_new(o, "assignee_id", api_json_id(s->assignee_id));
         json_object_set_new(o, "step", json_string(s->step));
-        json_object_set_new(o, "due_at", iso_time(s->due_ms));
+        json_object_set_new(o, "due_at", api_json_time(s->due_ms));
         json_object_set_new(o, "photos", ph ? ph : json_array());
-        json_object_set_new(o, "at", iso_time(s->created_ms));
+        json_object_set_new(o, "at", api_json_time(s->created_ms));
         json_array_append_new(steps, o);
     }
     json_object_set_new(j, "timeline", steps);
@@ -158,12 +133,12 @@ static json_t *detail_json(struct rctx *cx, const struct case_detail *d)
         for (size_t i = 0; i < d->nurgings; i++)
             json_array_append_new(u, urging_json(&d->urgings[i]));
         json_object_set_new(j, "urgings", u);
-        json_object_set_new(j, "suggested_department_id", id_or_null(d->suggested_department_id));
+        json_object_set_new(j, "suggested_department_id", api_json_id(d->suggested_department_id));
     }
     if (d->rated)
         json_object_set_new(
             j, "rating",
-            json_pack("{s:i,s:o}", "score", d->rating_score, "text", str_or_null(d->rating_text)));
+            json_pack("{s:i,s:o}", "score", d->rating_score, "text", api_json_str(d->rating_text)));
     else
         json_object_set_new(j, "rating", json_null());
     return j;
@@ -257,10 +232,11 @@ static json_t *dups_json(const struct case_created *cr)
     json_t *a = json_array();
 
     for (size_t i = 0; i < cr->ndups; i++)
-        json_array_append_new(
-            a, json_pack("{s:I,s:s,s:s,s:f,s:o}", "id", (json_int_t)cr->dups[i].id, "case_no",
-                         cr->dups[i].case_no, "state", cr->dups[i].state, "distance_m",
-                         cr->dups[i].distance_m, "created_at", iso_time(cr->dups[i].created_ms)));
+        json_array_append_new(a,
+                              json_pack("{s:I,s:s,s:s,s:f,s:o}", "id", (json_int_t)cr->dups[i].id,
+                                        "case_no", cr->dups[i].case_no, "state", cr->dups[i].state,
+                                        "distance_m", cr->dups[i].distance_m, "created_at",
+                                        api_json_time(cr->dups[i].created_ms)));
     return a;
 }
 
@@ -372,81 +348,7 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
 
 /* ---- GET /api/v1/cases ----------------------------------------------------------------- */
 
-static enum err q_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
-                      int64_t max, int64_t *out)
-{
-    const char *v = req_query(cx, rq, name);
-    char *end;
-    long long x;
-
-    if (!v)
-        return ERR_OK;
-    errno = 0;
-    x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x < min || x > max)
-        return rctx_fail(cx, ERR_INVALID, "%s: expected an integer from %lld to %lld", name,
-                         (long long)min, (long long)max);
-    *out = x;
-    return ERR_OK;
-}
-
-static enum err q_bool(struct rctx *cx, const struct req *rq, const char *name, int *out)
-{
-    const char *v = req_query(cx, rq, name);
-
-    if (!v)
-        return ERR_OK;
-    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
-        *out = 1;
-    else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
-        *out = 0;
-    else
-        return rctx_fail(cx, ERR_INVALID, "%s: true or false", name);
-    return ERR_OK;
-}
-
 /* An instant as ms since the epoch, or RFC 3339 ("2026-11-23T08:30:00Z", "…+08:00"). */
-static enum err q_time(struct rctx *cx, const struct req *rq, const char *name, int64_t *out)
-{
-    const char *v = req_query(cx, rq, name);
-    struct tm tm = {0};
-    int y, mo, d, h, mi, s, n = 0, oh = 0, om = 0;
-    const char *p;
-    time_t t;
-
-    if (!v)
-        return ERR_OK;
-    if (strspn(v, "0123456789") == strlen(v) && strlen(v) > 0 && strlen(v) <= 15)
-        return q_i64(cx, rq, name, 0, INT64_C(253402300799999), out);
-    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 || y < 1970 ||
-        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
-        return rctx_fail(cx, ERR_INVALID, "%s: expected RFC 3339 time or ms", name);
-    p = v + n;
-    if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++)
-            ;
-    if (*p == 'Z' && p[1] == '\0') {
-        oh = om = 0;
-    } else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 &&
-               strlen(p) == 6) {
-        if (*p == '-') {
-            oh = -oh;
-            om = -om;
-        }
-    } else {
-        return rctx_fail(cx, ERR_INVALID, "%s: expected a zone (Z or +08:00)", name);
-    }
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    t = timegm(&tm);
-    *out = ((int64_t)t - (oh * 3600 + om * 60)) * 1000;
-    return ERR_OK;
-}
-
 static enum err q_bbox(struct rctx *cx, const struct req *rq, struct case_filter *f)
 {
     const char *v = req_query(cx, rq, "bbox");
@@ -465,24 +367,6 @@ static enum err q_bbox(struct rctx *cx, const struct req *rq, struct case_filter
 }
 
 /* The cursor is opaque to clients; today it is the last id seen, in hex behind a version. */
-static enum err q_cursor(struct rctx *cx, const struct req *rq, int64_t *before)
-{
-    const char *v = req_query(cx, rq, "cursor");
-    char *end;
-    unsigned long long x;
-
-    if (!v)
-        return ERR_OK;
-    if (strncmp(v, "c1", 2) != 0 || !v[2] || strspn(v + 2, "0123456789abcdef") != strlen(v + 2))
-        return rctx_fail(cx, ERR_INVALID, "cursor: not a cursor from this API");
-    errno = 0;
-    x = strtoull(v + 2, &end, 16);
-    if (errno || *end || x == 0 || x > INT64_MAX)
-        return rctx_fail(cx, ERR_INVALID, "cursor: not a cursor from this API");
-    *before = (int64_t)x;
-    return ERR_OK;
-}
-
 static enum err cases_list(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct case_filter f = {0};
@@ -495,25 +379,25 @@ static enum err cases_list(struct rctx *cx, const struct req *rq, struct resp *r
     f.overdue = -1;
     f.state = req_query(cx, rq, "state");
     f.source = req_query(cx, rq, "source");
-    res = q_i64(cx, rq, "category_id", 1, INT64_MAX, &f.category_id);
+    res = api_query_i64(cx, rq, "category_id", 1, INT64_MAX, &f.category_id);
     if (!res)
-        res = q_i64(cx, rq, "grid_id", 1, INT64_MAX, &f.grid_id);
+        res = api_query_i64(cx, rq, "grid_id", 1, INT64_MAX, &f.grid_id);
     if (!res)
-        res = q_i64(cx, rq, "department_id", 1, INT64_MAX, &f.department_id);
+        res = api_query_i64(cx, rq, "department_id", 1, INT64_MAX, &f.department_id);
     if (!res)
-        res = q_bool(cx, rq, "overdue", &f.overdue);
+        res = api_query_bool(cx, rq, "overdue", &f.overdue);
     if (!res)
-        res = q_bool(cx, rq, "mine", &mine);
+        res = api_query_bool(cx, rq, "mine", &mine);
     if (!res)
-        res = q_time(cx, rq, "from", &f.from_ms);
+        res = api_query_time(cx, rq, "from", &f.from_ms);
     if (!res)
-        res = q_time(cx, rq, "to", &f.to_ms);
+        res = api_query_time(cx, rq, "to", &f.to_ms);
     if (!res)
         res = q_bbox(cx, rq, &f);
     if (!res)
-        res = q_cursor(cx, rq, &f.before_id);
+        res = api_query_cursor(cx, rq, "c1", &f.before_id);
     if (!res)
-        res = q_i64(cx, rq, "limit", 1, CASE_LIST_MAX, &limit);
+        res = api_query_i64(cx, rq, "limit", 1, CASE_LIST_MAX, &limit);
     if (res)
         return res;
     f.mine = mine == 1;
@@ -526,9 +410,7 @@ static enum err cases_list(struct rctx *cx, const struct req *rq, struct resp *r
         json_array_append_new(items, case_json(cx, &pg.items[i]));
     j = json_pack("{s:o}", "items", items);
     if (pg.next_before) {
-        char cur[32];
-        snprintf(cur, sizeof cur, "c1%llx", (unsigned long long)pg.next_before);
-        json_object_set_new(j, "next_cursor", json_string(cur));
+        json_object_set_new(j, "next_cursor", json_string(api_cursor(cx, "c1", pg.next_before)));
     } else {
         json_object_set_new(j, "next_cursor", json_null());
     }
@@ -616,10 +498,10 @@ static enum err urgings_list(struct rctx *cx, const struct req *rq, struct resp 
     int open = 0;
     int64_t limit = 50;
     json_t *a;
-    enum err res = q_bool(cx, rq, "open", &open);
+    enum err res = api_query_bool(cx, rq, "open", &open);
 
     if (!res)
-        res = q_i64(cx, rq, "limit", 1, CASE_LIST_MAX, &limit);
+        res = api_query_i64(cx, rq, "limit", 1, CASE_LIST_MAX, &limit);
     if (!res)
         res = case_urgings_list(cx, open == 1, (int)limit, &n, &list);
     if (res)
@@ -662,7 +544,7 @@ static enum err cases_rate(struct rctx *cx, const struct req *rq, struct resp *r
         return res;
     return api_json_reply(cx, rs, 201,
                           json_pack("{s:I,s:I,s:o}", "case_id", (json_int_t)id, "score",
-                                    (json_int_t)b.score, "text", str_or_null(b.text)));
+                                    (json_int_t)b.score, "text", api_json_str(b.text)));
 }
 
 #define ROLE_REPORTERS (ROLE_INSPECTOR | ROLE_CITIZEN | ROLE_LEADER | ROLE_MACHINE | ROLE_OPERATOR)

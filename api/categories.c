@@ -7,11 +7,6 @@
 #include "api/domain/case.h"
 #include "server/core/roles.h"
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static json_t *category_json(const struct case_category *c)
 {
     json_t *j = json_object();
@@ -25,7 +20,7 @@ static json_t *category_json(const struct case_category *c)
     json_object_set_new(j, "minor_code", json_string(c->minor_code));
     json_object_set_new(j, "minor_name", json_string(c->minor_name));
     json_object_set_new(j, "full_code", json_string(c->full_code));
-    json_object_set_new(j, "typical_department", str_or_null(c->typical_department));
+    json_object_set_new(j, "typical_department", api_json_str(c->typical_department));
     json_object_set_new(j, "department_id",
                         c->department_id ? json_integer(c->department_id) : json_null());
     json_object_set_new(j, "urgent", json_boolean(c->urgent));
@@ -37,8 +32,8 @@ static json_t *category_json(const struct case_category *c)
     json_object_set_new(lim, "verify_min", json_integer(c->limit_verify_min));
     json_object_set_new(lim, "close_min", json_integer(c->limit_close_min));
     json_object_set_new(j, "limits", lim);
-    json_object_set_new(j, "register_condition", str_or_null(c->register_condition));
-    json_object_set_new(j, "close_condition", str_or_null(c->close_condition));
+    json_object_set_new(j, "register_condition", api_json_str(c->register_condition));
+    json_object_set_new(j, "close_condition", api_json_str(c->close_condition));
     return j;
 }
 

@@ -9,46 +9,16 @@
 #include "api/domain/case.h"
 #include "server/core/roles.h"
 
-static enum err q_int(struct rctx *cx, const struct req *rq, const char *name, long long min,
-                      long long max, long long *out)
-{
-    const char *v = req_query(cx, rq, name);
-    char *end;
-    long long x;
-
-    if (!v)
-        return ERR_OK;
-    errno = 0;
-    x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x < min || x > max)
-        return rctx_fail(cx, ERR_INVALID, "%s: expected an integer from %lld to %lld", name, min,
-                         max);
-    *out = x;
-    return ERR_OK;
-}
-
-static json_t *iso_time(int64_t ms)
-{
-    char buf[80];
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
 static enum err events_list(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    long long after = 0, limit = 100;
+    int64_t after = 0, limit = 100;
     struct case_event *ev;
     size_t n;
     json_t *a, *j;
-    enum err res = q_int(cx, rq, "after", 0, INT64_MAX, &after);
+    enum err res = api_query_i64(cx, rq, "after", 0, INT64_MAX, &after);
 
     if (!res)
-        res = q_int(cx, rq, "limit", 1, 500, &limit);
+        res = api_query_i64(cx, rq, "limit", 1, 500, &limit);
     if (!res)
         res = case_events_list(cx, after, (int)limit, &n, &ev);
     if (res)
@@ -56,10 +26,11 @@ static enum err events_list(struct rctx *cx, const struct req *rq, struct resp *
     a = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *payload = json_loads(ev[i].payload_json, 0, NULL);
-        json_t *o = json_pack(
-            "{s:I,s:s,s:s,s:I,s:o,s:o}", "id", (json_int_t)ev[i].id, "type", ev[i].type,
-            "subject_type", ev[i].subject_type, "subject_id", (json_int_t)ev[i].subject_id,
-            "payload", payload ? payload : json_object(), "created_at", iso_time(ev[i].created_ms));
+        json_t *o =
+            json_pack("{s:I,s:s,s:s,s:I,s:o,s:o}", "id", (json_int_t)ev[i].id, "type", ev[i].type,
+                      "subject_type", ev[i].subject_type, "subject_id",
+                      (json_int_t)ev[i].subject_id, "payload", payload ? payload : json_object(),
+                      "created_at", api_json_time(ev[i].created_ms));
         if (o && ev[i].actor_id)
             json_object_set_new(o, "actor_id", json_integer(ev[i].actor_id));
         json_array_append_new(a, o);

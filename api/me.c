@@ -6,25 +6,6 @@
 #include "api/domain/user.h"
 #include "server/core/roles.h"
 
-static json_t *roles_json(uint32_t roles)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < role_count(); i++)
-        if (roles & role_at(i))
-            json_array_append_new(a, json_string(role_name(role_at(i))));
-    return a;
-}
-
-static json_t *nullable_str(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *nullable_id(int64_t id)
-{
-    return id ? json_integer(id) : json_null();
-}
-
 static enum err me_get(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct user_rec u;
@@ -38,10 +19,10 @@ static enum err me_get(struct rctx *cx, const struct req *rq, struct resp *rs)
         json_array_append_new(grids, json_integer(u.grid_ids[i]));
     j = json_pack(
         "{s:I,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:s}", "id", (json_int_t)u.id, "username",
-        nullable_str(u.username), "phone", nullable_str(u.phone), "display_name", u.display_name,
-        "roles", roles_json(cx->who.roles), "department_id", nullable_id(u.department_id),
-        "department_name", nullable_str(u.department_name), "region_id", nullable_id(u.region_id),
-        "region_name", nullable_str(u.region_name), "grid_ids", grids, "created_at", u.created_at);
+        api_json_str(u.username), "phone", api_json_str(u.phone), "display_name", u.display_name,
+        "roles", api_json_roles(cx->who.roles), "department_id", api_json_id(u.department_id),
+        "department_name", api_json_str(u.department_name), "region_id", api_json_id(u.region_id),
+        "region_name", api_json_str(u.region_name), "grid_ids", grids, "created_at", u.created_at);
     return api_json_reply(cx, rs, 200, j);
 }
 

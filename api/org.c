@@ -11,35 +11,12 @@
 #include "api/domain/org.h"
 #include "server/core/roles.h"
 
-static json_t *id_or_null(int64_t id)
-{
-    return id ? json_integer(id) : json_null();
-}
-
-static enum err q_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
-                      int64_t max, int64_t *out)
-{
-    const char *v = req_query(cx, rq, name);
-    char *end;
-    long long x;
-
-    if (!v)
-        return ERR_OK;
-    errno = 0;
-    x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x < min || x > max)
-        return rctx_fail(cx, ERR_INVALID, "%s: expected an integer from %lld to %lld", name,
-                         (long long)min, (long long)max);
-    *out = x;
-    return ERR_OK;
-}
-
 /* ---- departments -------------------------------------------------------------------------- */
 
 static json_t *dept_json(const struct dept_rec *d)
 {
     return json_pack("{s:I,s:s,s:s,s:o,s:b,s:s}", "id", (json_int_t)d->id, "code", d->code, "name",
-                     d->name, "region_id", id_or_null(d->region_id), "active", d->active,
+                     d->name, "region_id", api_json_id(d->region_id), "active", d->active,
                      "created_at", d->created_at);
 }
 
@@ -158,7 +135,7 @@ static enum err depts_patch(struct rctx *cx, const struct req *rq, struct resp *
 static json_t *region_json(const struct region_rec *r)
 {
     return json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "id", (json_int_t)r->id, "parent_id",
-                     id_or_null(r->parent_id), "level", r->level, "code", r->code, "name", r->name,
+                     api_json_id(r->parent_id), "level", r->level, "code", r->code, "name", r->name,
                      "created_at", r->created_at);
 }
 
@@ -251,7 +228,7 @@ static enum err grids_list(struct rctx *cx, const struct req *rq, struct resp *r
     size_t n;
     bool more;
     json_t *items;
-    enum err res = q_i64(cx, rq, "region_id", 1, INT64_MAX, &region);
+    enum err res = api_query_i64(cx, rq, "region_id", 1, INT64_MAX, &region);
 
     if (!res)
         res = org_grid_list(cx, region, &v, &n, &more);

@@ -15,49 +15,15 @@
 
 static const char *const field_types[] = {"text", "number", "bool", "choice", NULL};
 
-static json_t *iso_time(int64_t ms)
-{
-    char buf[80];
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
-/* "2030-01-09T10:00:00Z" or "…+08:00" to ms. */
+/* An RFC 3339 time to ms, within what MariaDB 10.11's FROM_UNIXTIME can store. */
 static enum err parse_time(struct rctx *cx, const char *name, const char *v, int64_t *out)
 {
-    struct tm tm = {0};
-    int y, mo, d, h, mi, s, n = 0, oh = 0, om = 0;
-    const char *p;
-
-    if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 || y < 1970 ||
-        y > 2037 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
-        /* MariaDB 10.11's FROM_UNIXTIME ends in January 2038. */
+    enum err res = api_parse_time(cx, name, v, false, out);
+    if (res)
+        return res;
+    if (*out >= INT64_C(2147483647000))
         return rctx_fail(cx, ERR_INVALID, "%s: expected an RFC 3339 time between 1970 and 2037",
                          name);
-    p = v + n;
-    if (strcmp(p, "Z") == 0) {
-        oh = om = 0;
-    } else if ((*p == '+' || *p == '-') && strlen(p) == 6 &&
-               sscanf(p + 1, "%2d:%2d", &oh, &om) == 2) {
-        if (*p == '-') {
-            oh = -oh;
-            om = -om;
-        }
-    } else {
-        return rctx_fail(cx, ERR_INVALID, "%s: expected a zone (Z or +08:00)", name);
-    }
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    *out = ((int64_t)timegm(&tm) - (oh * 3600 + om * 60)) * 1000;
     return ERR_OK;
 }
 
@@ -150,10 +116,11 @@ static enum err check_answers(struct rctx *cx, json_t *fields, json_t *answers)
 static json_t *survey_json(const struct survey_rec *s, bool with_progress)
 {
     json_t *fields = json_loads(s->fields_json, 0, NULL);
-    json_t *j = json_pack("{s:I,s:s,s:o,s:o,s:o,s:I,s:o}", "id", (json_int_t)s->id, "title",
-                          s->title, "fields", fields ? fields : json_array(), "starts_at",
-                          iso_time(s->starts_ms), "ends_at", iso_time(s->ends_ms), "created_by",
-                          (json_int_t)s->created_by, "created_at", iso_time(s->created_ms));
+    json_t *j =
+        json_pack("{s:I,s:s,s:o,s:o,s:o,s:I,s:o}", "id", (json_int_t)s->id, "title", s->title,
+                  "fields", fields ? fields : json_array(), "starts_at",
+                  api_json_time(s->starts_ms), "ends_at", api_json_time(s->ends_ms), "created_by",
+                  (json_int_t)s->created_by, "created_at", api_json_time(s->created_ms));
     if (j && with_progress) {
         json_t *p = json_array();
         for (size_t i = 0; i < s->ngrids; i++)

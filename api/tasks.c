@@ -10,21 +10,6 @@
 #include "api/domain/case.h"
 #include "server/core/roles.h"
 
-static json_t *iso_time(int64_t ms)
-{
-    char buf[80];
-    time_t t;
-    struct tm tm;
-
-    if (!ms)
-        return json_null();
-    t = (time_t)(ms / 1000);
-    gmtime_r(&t, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
-}
-
 static json_t *task_json(const struct case_task *t)
 {
     const struct case_rec *c = &t->c;
@@ -48,7 +33,7 @@ static json_t *task_json(const struct case_task *t)
     json_object_set_new(cj, "extension_pending", json_boolean(c->extension_pending));
     json_object_set_new(j, "type", json_string(t->type));
     json_object_set_new(j, "action", json_string(t->action));
-    json_object_set_new(j, "due_at", iso_time(t->due_ms));
+    json_object_set_new(j, "due_at", api_json_time(t->due_ms));
     json_object_set_new(j, "overdue", json_boolean(t->overdue));
     if (t->urging_id) {
         json_object_set_new(j, "urging_id", json_integer(t->urging_id));
