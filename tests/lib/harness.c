@@ -105,6 +105,64 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Start cityd on s's config (stderr to s->log, truncated or appended), wait for its port
+ * file and for /healthz. what names the step in failure messages. */
+static void spawn(struct th_server *s, int log_mode, const char *what)
+{
+    char portfile[512];
+    double t0 = now_s();
+    FILE *f;
+
+    snprintf(portfile, sizeof portfile, "%s/port", s->dir);
+    unlink(portfile);
+    s->port = 0;
+    s->pid = fork();
+    if (s->pid < 0)
+        th_die("fork: %s", strerror(errno));
+    if (s->pid == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | log_mode, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execl(CITYD_BIN, "cityd", "-c", s->cfgpath, "serve", "--port-file", portfile, (char *)NULL);
+        _exit(127);
+    }
+    for (;;) {
+        int status;
+        f = fopen(portfile, "r");
+        if (f) {
+            if (fscanf(f, "%d", &s->port) == 1 && s->port > 0) {
+                fclose(f);
+                break;
+            }
+            fclose(f);
+        }
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            th_sh("tail -50 %s >&2", s->log);
+            th_die("cityd exited during %s", what);
+        }
+        if (now_s() - t0 > 30)
+            th_die("cityd did not %s within 30 s (see %s)", what, s->log);
+        usleep(20000);
+    }
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+    s->curl = curl_easy_init();
+    for (;;) {
+        struct th_resp r;
+        th_request(s, "GET", "/healthz", NULL, NULL, 0, 0, &r);
+        if (r.status == 200) {
+            th_resp_free(&r);
+            break;
+        }
+        th_resp_free(&r);
+        if (now_s() - t0 > 30)
+            th_die("cityd did not answer /healthz within 30 s (%s)", what);
+        usleep(20000);
+    }
+}
+
 void th_server_start(struct th_server *s, const char *extra_config)
 {
     const char *sock = getenv("CITYD_TEST_DB_SOCKET");
@@ -116,10 +174,9 @@ void th_server_start(struct th_server *s, const char *extra_config)
 void th_server_start_on(struct th_server *s, const char *socket, const char *extra_config)
 {
     static int seq;
-    char path[512], cfgpath[512], portfile[512], sql[256];
+    char path[512], cfgpath[512], sql[256];
     FILE *f;
     MYSQL *my;
-    double t0;
 
     memset(s, 0, sizeof *s);
     snprintf(s->socket, sizeof s->socket, "%s", socket);
@@ -158,54 +215,8 @@ void th_server_start_on(struct th_server *s, const char *socket, const char *ext
             extra_config ? extra_config : "");
     fclose(f);
 
-    snprintf(portfile, sizeof portfile, "%s/port", s->dir);
     snprintf(s->log, sizeof s->log, "%s/cityd.log", s->dir);
-    s->pid = fork();
-    if (s->pid < 0)
-        th_die("fork: %s", strerror(errno));
-    if (s->pid == 0) {
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            dup2(fd, 1);
-            close(fd);
-        }
-        execl(CITYD_BIN, "cityd", "-c", cfgpath, "serve", "--port-file", portfile, (char *)NULL);
-        _exit(127);
-    }
-    t0 = now_s();
-    for (;;) {
-        int status;
-        f = fopen(portfile, "r");
-        if (f) {
-            if (fscanf(f, "%d", &s->port) == 1 && s->port > 0) {
-                fclose(f);
-                break;
-            }
-            fclose(f);
-        }
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            th_sh("cat %s >&2", s->log);
-            th_die("cityd exited during start-up");
-        }
-        if (now_s() - t0 > 30)
-            th_die("cityd did not start within 30 s (see %s)", s->log);
-        usleep(20000);
-    }
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
-    s->curl = curl_easy_init();
-    for (;;) {
-        struct th_resp r;
-        th_request(s, "GET", "/healthz", NULL, NULL, 0, 0, &r);
-        if (r.status == 200) {
-            th_resp_free(&r);
-            break;
-        }
-        th_resp_free(&r);
-        if (now_s() - t0 > 30)
-            th_die("cityd did not answer /healthz within 30 s");
-        usleep(20000);
-    }
+    spawn(s, O_TRUNC, "start");
 }
 
 int th_server_stop(struct th_server *s)
@@ -481,10 +492,6 @@ void th_clock_offset(struct th_server *s, long long offset_ms)
 
 void th_server_restart(struct th_server *s)
 {
-    char portfile[512];
-    double t0 = now_s();
-    FILE *f;
-
     if (s->pid > 0) {
         int status;
         /* Reap a killed server so its pid is not mistaken for the new one. */
@@ -495,52 +502,5 @@ void th_server_restart(struct th_server *s)
     s->curl = NULL;
     json_decref(s->tokens);
     s->tokens = s->logins ? json_object() : NULL; /* old tokens still verify: same key */
-    snprintf(portfile, sizeof portfile, "%s/port", s->dir);
-    unlink(portfile);
-    s->port = 0;
-    s->pid = fork();
-    if (s->pid < 0)
-        th_die("fork: %s", strerror(errno));
-    if (s->pid == 0) {
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            dup2(fd, 1);
-            close(fd);
-        }
-        execl(CITYD_BIN, "cityd", "-c", s->cfgpath, "serve", "--port-file", portfile, (char *)NULL);
-        _exit(127);
-    }
-    for (;;) {
-        int status;
-        f = fopen(portfile, "r");
-        if (f) {
-            if (fscanf(f, "%d", &s->port) == 1 && s->port > 0) {
-                fclose(f);
-                break;
-            }
-            fclose(f);
-        }
-        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
-            th_sh("tail -30 %s >&2", s->log);
-            th_die("cityd exited during restart");
-        }
-        if (now_s() - t0 > 30)
-            th_die("cityd did not restart within 30 s (see %s)", s->log);
-        usleep(20000);
-    }
-    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
-    s->curl = curl_easy_init();
-    for (;;) {
-        struct th_resp r;
-        th_request(s, "GET", "/healthz", NULL, NULL, 0, 0, &r);
-        if (r.status == 200) {
-            th_resp_free(&r);
-            break;
-        }
-        th_resp_free(&r);
-        if (now_s() - t0 > 30)
-            th_die("cityd did not answer /healthz within 30 s of a restart");
-        usleep(20000);
-    }
+    spawn(s, O_APPEND, "restart");
 }
