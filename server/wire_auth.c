@@ -110,8 +110,7 @@ static enum err authenticate(const char *token, size_t len, struct actor *who, c
 
 static enum err authorize(struct rctx *cx, const struct route *rt)
 {
-    (void)rt;
-    return session_check_actor(cx);
+    return session_check_actor(cx, rt->method, rt->path);
 }
 
 static void auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)

@@ -398,13 +398,42 @@ enum err session_judge_user(struct rctx *cx, bool found, int64_t token_version, 
     return rctx_fail(cx, ERR_UNAUTH, "token revoked; log in again");
 }
 
-enum err session_check_actor(struct rctx *cx)
+/* The scope an operation needs: the resource (the path segment after /api/v1/) and
+ * ":read" for GET, ":write" for anything else — "cases:write" for POST /api/v1/cases. */
+static void scope_of(const char *method, const char *path, char *out, size_t n)
+{
+    const char *p = strncmp(path, "/api/v1/", 8) == 0 ? path + 8 : path;
+    size_t len = strcspn(p, "/");
+    snprintf(out, n, "%.*s:%s", (int)len, p, strcmp(method, "GET") == 0 ? "read" : "write");
+}
+
+static bool scopes_allow(const char *csv, const char *need)
+{
+    size_t nl = strlen(need);
+    const char *p = csv;
+
+    if (!csv || !*csv)
+        return true; /* a key created without scopes may call every machine operation */
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        if (len == nl && memcmp(p, need, nl) == 0)
+            return true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
+}
+
+enum err session_check_actor(struct rctx *cx, const char *method, const char *path)
 {
     struct db_res r;
     enum err res;
 
     if (cx->who.api_key_id) {
-        res = db_exec(cx, "SELECT revoked_at IS NULL FROM api_keys WHERE id = ?",
+        char need[64];
+
+        res = db_exec(cx, "SELECT revoked_at IS NULL, scopes FROM api_keys WHERE id = ?",
                       DB_ARGS(DBI(cx->who.api_key_id)), &r);
         if (res)
             return res;
@@ -412,6 +441,12 @@ enum err session_check_actor(struct rctx *cx)
             audit_write_quiet(cx, "auth.token_rejected", "api_key", cx->who.api_key_id,
                               AUDIT_DENIED, "api key revoked");
             return rctx_fail(cx, ERR_UNAUTH, "token revoked");
+        }
+        scope_of(method, path, need, sizeof need);
+        if (!scopes_allow(db_cell(&r, 0, 1), need)) {
+            audit_write_quiet(cx, "auth.scope_denied", "api_key", cx->who.api_key_id, AUDIT_DENIED,
+                              need);
+            return rctx_fail(cx, ERR_FORBIDDEN, "this API key lacks the scope %s", need);
         }
     }
     /* One primary-key read (and one unique-key read when the token belongs to a session): the

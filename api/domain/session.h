@@ -72,9 +72,12 @@ enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, c
 enum err session_api_key_token(struct rctx *cx, const char *api_key,
                                struct token_pair **out) MUST_CHECK;
 
-/* The per-request check of an authenticated caller: the token version still current and the
- * account not disabled. ERR_UNAUTH (audited) otherwise. */
-enum err session_check_actor(struct rctx *cx) MUST_CHECK;
+/* The per-request check of an authenticated caller of the operation method + path (the route
+ * pattern): the token version still current, the session open and the account not disabled
+ * (ERR_UNAUTH otherwise); for a machine token also its API key not revoked (ERR_UNAUTH) and,
+ * when the key has scopes, the scope "<resource>:read|write" of the operation among them
+ * (ERR_FORBIDDEN). Every refusal is audited. */
+enum err session_check_actor(struct rctx *cx, const char *method, const char *path) MUST_CHECK;
 
 /* The decision of session_check_actor from a user row read elsewhere (a handler that loads
  * the user anyway does the check in the same query): ERR_OK, or ERR_UNAUTH audited. */

@@ -834,7 +834,7 @@ static void api_key_lifecycle(void **state)
     char *path;
 
     call("POST", "/api/v1/admin/api-keys", admin(),
-         "{\"name\":\"12345热线桥接\",\"scopes\":[\"cases:create\",\"cases:read\"]}", NULL, &r);
+         "{\"name\":\"12345热线桥接\",\"scopes\":[\"cases:write\",\"grids:read\"]}", NULL, &r);
     expect(&r, 201, NULL);
     snprintf(key, sizeof key, "%s", json_string_value(json_object_get(r.json, "api_key")));
     snprintf(prefix, sizeof prefix, "%s", json_string_value(json_object_get(r.json, "prefix")));
@@ -846,7 +846,7 @@ static void api_key_lifecycle(void **state)
     assert_memory_equal(key + 3, prefix, 8);
     /* Stored as SHA-256 only; the key itself is nowhere in the row. */
     b = xprintf("SELECT COUNT(*) FROM api_keys WHERE id = %lld AND key_hash = SHA2('%s', 256)"
-                " AND prefix = '%s' AND scopes = 'cases:create,cases:read'",
+                " AND prefix = '%s' AND scopes = 'cases:write,grids:read'",
                 id, key, prefix);
     assert_int_equal(th_sql_int(&srv, b), 1);
     free(b);
@@ -874,6 +874,13 @@ static void api_key_lifecycle(void **state)
     th_get(&srv, "/api/v1/grids/locate?lat=31.305&lng=120.605", tok, &r);
     expect(&r, 200, NULL);
     th_resp_free(&r);
+    /* Scopes: reading cases is not among this key's ("cases:write", "grids:read"). */
+    th_get(&srv, "/api/v1/cases", tok, &r);
+    expect(&r, 403, "permission_denied");
+    assert_non_null(strstr(r.body, "cases:read"));
+    th_resp_free(&r);
+    assert_true(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.scope_denied'"
+                     " AND detail = 'cases:read'") >= 1);
     th_get(&srv, "/api/v1/admin/users", tok, &r);
     expect(&r, 403, "permission_denied");
     th_resp_free(&r);
