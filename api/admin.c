@@ -136,7 +136,7 @@ static const struct api_field create_fields[] = {
     {"department_id", API_I64, false, offsetof(struct create_body, department_id), 0, 1, INT64_MAX},
     {"region_id", API_I64, false, offsetof(struct create_body, region_id), 0, 1, INT64_MAX},
     {"grid_ids", API_I64S, false, offsetof(struct create_body, grid_ids), ADMIN_GRIDS_MAX, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err admin_users_create(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -197,7 +197,7 @@ static const struct api_field patch_fields[] = {
                   INT64_MAX},
     [P_GRIDS] = {"grid_ids", API_I64S, false, offsetof(struct patch_body, grid_ids),
                  ADMIN_GRIDS_MAX, 0, 0},
-    {NULL},
+    {0},
 };
 
 /* A field sent as null: api_json_decode skips those, but here null means "clear it". */
@@ -257,7 +257,7 @@ struct reason_body {
 
 static const struct api_field reason_fields[] = {
     {"reason", API_STR, true, offsetof(struct reason_body, reason), 200, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err set_disabled(struct rctx *cx, const struct req *rq, struct resp *rs, bool off)
@@ -292,7 +292,7 @@ struct reset_body {
 
 static const struct api_field reset_fields[] = {
     {"new_password", API_STR, true, offsetof(struct reset_body, new_password), 128, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err admin_users_reset_password(struct rctx *cx, const struct req *rq, struct resp *rs)

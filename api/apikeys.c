@@ -53,7 +53,7 @@ static const struct api_field create_fields[] = {
     {"name", API_STR, true, offsetof(struct create_body, name), 64, 1, 0},
     {"scopes", API_JSON, false, offsetof(struct create_body, scopes), 0, 0, 0},
     {"user_id", API_I64, false, offsetof(struct create_body, user_id), 0, 1, INT64_MAX},
-    {NULL},
+    {0},
 };
 
 /* No Idempotency-Key here: a replay could not show the key again (only its hash is kept), and
@@ -104,7 +104,7 @@ struct revoke_body {
 
 static const struct api_field revoke_fields[] = {
     {"reason", API_STR, true, offsetof(struct revoke_body, reason), 200, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err apikeys_revoke(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -42,7 +42,7 @@ static const struct api_field login_fields[] = {
     {"password", API_STR, true, offsetof(struct login_body, password), 128, 1, 0},
     {"device_id", API_STR, true, offsetof(struct login_body, device_id), 64, 1, 0},
     {"platform", API_STR, true, offsetof(struct login_body, platform), 16, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err auth_login(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -76,7 +76,7 @@ struct refresh_body {
 
 static const struct api_field refresh_fields[] = {
     {"refresh_token", API_STR, true, offsetof(struct refresh_body, refresh_token), 128, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err auth_refresh(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -122,7 +122,7 @@ static const struct api_field register_fields[] = {
     {"display_name", API_STR, true, offsetof(struct register_body, display_name), 64, 1, 0},
     {"device_id", API_STR, true, offsetof(struct register_body, device_id), 64, 1, 0},
     {"platform", API_STR, true, offsetof(struct register_body, platform), 16, 1, 0},
-    {NULL},
+    {0},
 };
 
 /* Citizens register with phone + password. (An SMS one-time code belongs here once an SMS
@@ -161,7 +161,7 @@ struct token_body {
 
 static const struct api_field token_fields[] = {
     {"api_key", API_STR, true, offsetof(struct token_body, api_key), 128, 1, 0},
-    {NULL},
+    {0},
 };
 
 /* Machine clients trade their API key for a short-lived access token. */
@@ -189,7 +189,7 @@ struct wechat_body {
 static const struct api_field wechat_fields[] = {
     {"code", API_STR, true, offsetof(struct wechat_body, code), 128, 1, 0},
     {"device_id", API_STR, true, offsetof(struct wechat_body, device_id), 64, 1, 0},
-    {NULL},
+    {0},
 };
 
 /* Citizens in the WeChat mini-program: a wx.login() code for a token pair (api/domain/wechat.h).

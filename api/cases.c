@@ -211,7 +211,7 @@ static const struct api_field report_fields[] = {
     {"photos", API_JSON, false, offsetof(struct report_body, photos), 0, 0, 0},
     {"urgency", API_STR, false, offsetof(struct report_body, urgency), 16, 1, 0},
     {"source", API_STR, false, offsetof(struct report_body, source), 16, 1, 0},
-    {NULL},
+    {0},
 };
 
 struct location_body {
@@ -224,7 +224,7 @@ static const struct api_field location_fields[] = {
     {"lng", API_F64, true, offsetof(struct location_body, lng), 0, -180, 180},
     {"accuracy", API_F64, false, offsetof(struct location_body, accuracy), 0, 0, 100000},
     {"address", API_STR, false, offsetof(struct location_body, address), CASE_ADDR_MAX, 0, 0},
-    {NULL},
+    {0},
 };
 
 static json_t *dups_json(const struct case_created *cr)
@@ -308,7 +308,7 @@ static const struct api_field action_fields[] = {
     {"extension_hours", API_I64, false, offsetof(struct action_body, extension_hours), 0, 1,
      CASE_EXT_HOURS_MAX},
     {"photos", API_JSON, false, offsetof(struct action_body, photos), 0, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -425,7 +425,7 @@ struct urge_body {
 
 static const struct api_field urge_fields[] = {
     {"note", API_STR, true, offsetof(struct urge_body, note), CASE_NOTE_MAX, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err urging_reply(struct rctx *cx, struct resp *rs, int status, int64_t id)
@@ -468,7 +468,7 @@ struct ack_body {
 
 static const struct api_field ack_fields[] = {
     {"text", API_STR, false, offsetof(struct ack_body, text), CASE_NOTE_MAX, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err urgings_ack(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -522,7 +522,7 @@ struct rating_body {
 static const struct api_field rating_fields[] = {
     {"score", API_I64, true, offsetof(struct rating_body, score), 0, 1, 5},
     {"text", API_STR, false, offsetof(struct rating_body, text), CASE_NOTE_MAX, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err cases_rate(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -83,7 +83,7 @@ static const struct api_field patch_fields[] = {
     {"register_condition", API_STR, false, offsetof(struct patch_body, register_condition), 2000, 0,
      0},
     {"close_condition", API_STR, false, offsetof(struct patch_body, close_condition), 2000, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err categories_patch(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -59,7 +59,7 @@ struct password_body {
 static const struct api_field password_fields[] = {
     {"old_password", API_STR, true, offsetof(struct password_body, old_password), 128, 1, 0},
     {"new_password", API_STR, true, offsetof(struct password_body, new_password), 128, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err me_password(struct rctx *cx, const struct req *rq, struct resp *rs)

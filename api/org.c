@@ -64,7 +64,7 @@ static const struct api_field dept_create_fields[] = {
     {"code", API_STR, true, offsetof(struct dept_body, code), 32, 1, 0},
     {"name", API_STR, true, offsetof(struct dept_body, name), 64, 1, 0},
     {"region_id", API_I64, false, offsetof(struct dept_body, region_id), 0, 1, INT64_MAX},
-    {NULL},
+    {0},
 };
 
 static enum err depts_create(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -97,7 +97,7 @@ static const struct api_field dept_patch_fields[] = {
     [DP_REGION] = {"region_id", API_I64, false, offsetof(struct dept_body, region_id), 0, 1,
                    INT64_MAX},
     [DP_ACTIVE] = {"active", API_BOOL, false, offsetof(struct dept_body, active), 0, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err depts_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -175,7 +175,7 @@ static const struct api_field region_fields[] = {
     {"level", API_STR, true, offsetof(struct region_body, level), 16, 1, 0},
     {"code", API_STR, true, offsetof(struct region_body, code), 12, 1, 0},
     {"name", API_STR, true, offsetof(struct region_body, name), 64, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err regions_create(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -299,7 +299,7 @@ static const struct api_field grid_fields[] = {
     {"name", API_STR, true, offsetof(struct grid_body, name), 64, 1, 0},
     {"region_id", API_I64, true, offsetof(struct grid_body, region_id), 0, 1, INT64_MAX},
     {"boundary", API_JSON, true, offsetof(struct grid_body, boundary), 0, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err grids_create(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -145,7 +145,7 @@ static const struct api_field create_fields[] = {
     {"grid_ids", API_I64S, true, offsetof(struct create_body, grid_ids), SURVEY_GRIDS_MAX, 0, 0},
     {"starts_at", API_STR, true, offsetof(struct create_body, starts_at), 40, 1, 0},
     {"ends_at", API_STR, true, offsetof(struct create_body, ends_at), 40, 1, 0},
-    {NULL},
+    {0},
 };
 
 static enum err surveys_create(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -221,7 +221,7 @@ static const struct api_field item_fields[] = {
     {"location", API_JSON, true, offsetof(struct item_body, location), 0, 0, 0},
     {"answers", API_JSON, true, offsetof(struct item_body, answers), 0, 0, 0},
     {"photos", API_JSON, false, offsetof(struct item_body, photos), 0, 0, 0},
-    {NULL},
+    {0},
 };
 
 struct loc_body {
@@ -231,7 +231,7 @@ struct loc_body {
 static const struct api_field loc_fields[] = {
     {"lat", API_F64, true, offsetof(struct loc_body, lat), 0, -90, 90},
     {"lng", API_F64, true, offsetof(struct loc_body, lng), 0, -180, 180},
-    {NULL},
+    {0},
 };
 
 static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -16,7 +16,7 @@ struct clock_body {
 static const struct api_field clock_fields[] = {
     {"offset_ms", API_I64, true, offsetof(struct clock_body, offset_ms), 0,
      -10LL * 365 * 86400 * 1000, 10LL * 365 * 86400 * 1000},
-    {NULL},
+    {0},
 };
 
 static enum err testing_clock(struct rctx *cx, const struct req *rq, struct resp *rs)
