@@ -21,7 +21,7 @@ static const struct api_field fields[] = {
     {"x", API_F64, false, offsetof(struct sample, x), 0, -90, 90},
     {"flag", API_BOOL, false, offsetof(struct sample, flag), 0, 0, 0},
     {"ids", API_I64S, false, offsetof(struct sample, ids), 9, 0, 0},
-    {NULL},
+    {0},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
