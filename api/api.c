@@ -13,10 +13,23 @@
 #include "api/domain/media.h"
 
 const struct route *const api_tables[] = {
-    api_system_routes,  api_auth_routes,    api_me_routes,         api_testing_routes,
-    api_cases_routes,   api_tasks_routes,   api_categories_routes, api_events_routes,
-    api_surveys_routes, api_media_routes,   api_uploads_routes,    api_admin_routes,
-    api_org_routes,     api_apikeys_routes, api_audit_routes,      NULL,
+    api_system_routes,
+    api_auth_routes,
+    api_me_routes,
+    api_testing_routes,
+    api_cases_routes,
+    api_tasks_routes,
+    api_categories_routes,
+    api_events_routes,
+    api_surveys_routes,
+    api_media_routes,
+    api_uploads_routes,
+    api_admin_routes,
+    api_org_routes,
+    api_apikeys_routes,
+    api_audit_routes,
+    api_settings_routes,
+    NULL,
 };
 
 const struct api_job api_jobs[] = {

@@ -33,6 +33,7 @@ extern const struct route api_admin_routes[];
 extern const struct route api_org_routes[];
 extern const struct route api_apikeys_routes[];
 extern const struct route api_audit_routes[];
+extern const struct route api_settings_routes[];
 
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;

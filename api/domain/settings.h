@@ -67,12 +67,12 @@ enum err settings_day_delete(struct rctx *cx, const char *date) MUST_CHECK;
 /* ---- case_settings ------------------------------------------------------------------------ */
 
 struct settings_case {
-    int64_t dup_radius_m;   /* possible duplicates: distance, 0 = no hint */
-    int64_t dup_window_h;   /* possible duplicates: age */
-    int64_t escalate_pct;   /* escalation point, in % of a step's time limit */
+    int64_t dup_radius_m;     /* possible duplicates: distance, 0 = no hint */
+    int64_t dup_window_h;     /* possible duplicates: age */
+    int64_t escalate_pct;     /* escalation point, in % of a step's time limit */
     const char *work_periods; /* "08:30-12:00,13:30-17:30"; pool memory */
-    int64_t utc_offset_min; /* the city's fixed offset from UTC */
-    int64_t updated_ms;     /* last change; 0 when never changed through the API */
+    int64_t utc_offset_min;   /* the city's fixed offset from UTC */
+    int64_t updated_ms;       /* last change; 0 when never changed through the API */
 };
 
 /* A partial update: each has_* says whether the field is set. */
@@ -120,8 +120,7 @@ struct settings_rule_filter {
 /* Rules matching every filter given, ascending by id, at most f->limit. *next_after is the id
  * to continue after, 0 on the last page. *rows is pool memory. */
 enum err settings_rule_list(struct rctx *cx, const struct settings_rule_filter *f,
-                            struct settings_rule **rows, size_t *n,
-                            int64_t *next_after) MUST_CHECK;
+                            struct settings_rule **rows, size_t *n, int64_t *next_after) MUST_CHECK;
 
 /* One rule. ERR_NOTFOUND. */
 enum err settings_rule_get(struct rctx *cx, int64_t id, struct settings_rule *out) MUST_CHECK;
@@ -132,8 +131,8 @@ enum err settings_rule_get(struct rctx *cx, int64_t id, struct settings_rule *ou
  * same grid and category exists (the message names it), or the key was used with another
  * body. Audited "dispatch_rule.create". */
 enum err settings_rule_create(struct rctx *cx, const struct settings_rule_new *in,
-                              const char *idem_key, const char *body, size_t body_len,
-                              int64_t *id, bool *replay) MUST_CHECK;
+                              const char *idem_key, const char *body, size_t body_len, int64_t *id,
+                              bool *replay) MUST_CHECK;
 
 /* Remove a rule; cases already dispatched keep their department. ERR_NOTFOUND. Audited
  * "dispatch_rule.delete". */
