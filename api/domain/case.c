@@ -807,10 +807,11 @@ static enum err dispatch_rule(struct rctx *cx, int64_t category, int64_t grid, i
 {
     struct db_res r;
     enum err res = db_exec(cx,
-                           "SELECT department_id, auto FROM dispatch_rules WHERE (category_id = ?"
-                           " OR category_id IS NULL) AND (grid_id = ? OR grid_id IS NULL) ORDER BY"
-                           " (category_id IS NOT NULL) DESC, (grid_id IS NOT NULL) DESC, id"
-                           " LIMIT 1",
+                           "SELECT r.department_id, r.auto FROM dispatch_rules r JOIN departments"
+                           " d ON d.id = r.department_id AND d.active = 1 WHERE (r.category_id = ?"
+                           " OR r.category_id IS NULL) AND (r.grid_id = ? OR r.grid_id IS NULL)"
+                           " ORDER BY (r.category_id IS NOT NULL) DESC, (r.grid_id IS NOT NULL)"
+                           " DESC, r.id LIMIT 1",
                            DB_ARGS(DBI(category), grid ? DBI(grid) : DBNULL), &r);
     if (res)
         return res;
