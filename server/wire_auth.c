@@ -130,8 +130,24 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
     policy.audience = cfg->auth_audience;
     policy.leeway_s = cfg->auth_leeway_s;
     if (strcmp(cfg->auth_jwt_alg, "ES256") == 0) {
-        keys = auth_keys_new_es256("es1", cfg->auth_jwt_es256_private_key,
-                                   cfg->auth_jwt_es256_public_key, NULL, NULL, err, sizeof err);
+        /* Key ids from the key files' contents, like the HS256 ones: a rotated key gets a new
+         * id without anyone choosing one. */
+        char k1[17] = "es1", k2[17] = "es0";
+        unsigned char pem[8192];
+        size_t n = read_secret(cfg->auth_jwt_es256_public_key, pem, sizeof pem,
+                               "auth.jwt_es256_public_key");
+        kid_of(pem, n, k1);
+        if (cfg->auth_jwt_es256_previous_public_key[0]) {
+            n = read_secret(cfg->auth_jwt_es256_previous_public_key, pem, sizeof pem,
+                            "auth.jwt_es256_previous_public_key");
+            kid_of(pem, n, k2);
+        }
+        keys = auth_keys_new_es256(
+            k1, cfg->auth_jwt_es256_private_key, cfg->auth_jwt_es256_public_key,
+            cfg->auth_jwt_es256_previous_public_key[0] ? k2 : NULL,
+            cfg->auth_jwt_es256_previous_public_key[0] ? cfg->auth_jwt_es256_previous_public_key
+                                                       : NULL,
+            err, sizeof err);
     } else {
         unsigned char s1[AUTH_SECRET_MAX + 1], s2[AUTH_SECRET_MAX + 1];
         size_t n1, n2 = 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "audit.h"
 #include "idempotency.h"
+#include "session.h"
 #include "server/auth/password.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
@@ -373,7 +374,12 @@ enum err admin_user_reset_password(struct rctx *cx, int64_t id, const char *pass
         res = end_sessions(cx, id, "password_reset");
     if (!res)
         res = audit_write(cx, "user.password_reset", "user", id, AUDIT_OK, NULL);
-    return db_tx_end(cx, res);
+    res = db_tx_end(cx, res);
+    /* A reset is how a locked-out user gets back in: it ends the lockout too (failures are
+     * counted since the last success). */
+    if (!res)
+        session_attempt(cx, id, "", true);
+    return res;
 }
 
 /* ---- audit log ---------------------------------------------------------------------------- */

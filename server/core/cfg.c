@@ -68,6 +68,7 @@ static const struct cfg_key keys[] = {
     S("auth.jwt_alg",                auth_jwt_alg,              "HS256"),
     S("auth.jwt_es256_private_key",  auth_jwt_es256_private_key, ""),
     S("auth.jwt_es256_public_key",   auth_jwt_es256_public_key, ""),
+    S("auth.jwt_es256_previous_public_key", auth_jwt_es256_previous_public_key, ""),
     S("auth.issuer",                 auth_issuer,               "cityd"),
     S("auth.audience",               auth_audience,             "cityd-api"),
     I("auth.access_ttl_s",           auth_access_ttl_s,         "900", 60, 900),

@@ -47,6 +47,7 @@ struct cfg {
     char auth_jwt_alg[8];
     char auth_jwt_es256_private_key[512];
     char auth_jwt_es256_public_key[512];
+    char auth_jwt_es256_previous_public_key[512];
     char auth_issuer[128];
     char auth_audience[128];
     int auth_access_ttl_s;
