@@ -517,11 +517,8 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, const
              "{\"case_id\":%lld,\"category_id\":%lld,\"source\":\"%s\",\"grid_id\":%lld,"
              "\"state\":\"reported\"}",
              (long long)id, (long long)cat.id, source, (long long)grid);
-    res = outbox_add(cx, "case.reported", "case", id, payload, NULL);
-    if (!res)
-        res = audit_write(cx, "case.report", "case", id, AUDIT_OK, NULL);
-    if (!res)
-        res = idem_complete(cx, &idem, 201, id);
+    res = outbox_record_change(cx, "case.reported", "case", id, payload, "case.report", &idem, 201,
+                               id);
 out:
     res = db_tx_end(cx, res);
     if (res)

@@ -1,6 +1,8 @@
 /* api/domain/outbox.c */
 #include "outbox.h"
 
+#include "audit.h"
+#include "idempotency.h"
 #include "server/db/db.h"
 
 enum err outbox_add(struct rctx *cx, const char *type, const char *subject_type, int64_t subject_id,
@@ -17,5 +19,18 @@ enum err outbox_add(struct rctx *cx, const char *type, const char *subject_type,
                 &r);
     if (!res && event_id)
         *event_id = (int64_t)r.insert_id;
+    return res;
+}
+
+enum err outbox_record_change(struct rctx *cx, const char *type, const char *subject_type,
+                              int64_t subject_id, const char *payload_json,
+                              const char *audit_action, struct idem *idem, int status,
+                              int64_t result_id)
+{
+    enum err res = outbox_add(cx, type, subject_type, subject_id, payload_json, NULL);
+    if (!res)
+        res = audit_write(cx, audit_action, subject_type, subject_id, AUDIT_OK, NULL);
+    if (!res)
+        res = idem_complete(cx, idem, status, result_id);
     return res;
 }

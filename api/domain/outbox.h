@@ -16,4 +16,14 @@
 enum err outbox_add(struct rctx *cx, const char *type, const char *subject_type, int64_t subject_id,
                     const char *payload_json, int64_t *event_id) MUST_CHECK;
 
+struct idem;
+
+/* The three rows every state change writes in its own transaction, in order: its event, its
+ * audit row (action, on the same subject) and the first result of its Idempotency-Key
+ * (status, result_id). Stops at the first error. */
+enum err outbox_record_change(struct rctx *cx, const char *type, const char *subject_type,
+                              int64_t subject_id, const char *payload_json,
+                              const char *audit_action, struct idem *idem, int status,
+                              int64_t result_id) MUST_CHECK;
+
 #endif

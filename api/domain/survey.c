@@ -62,11 +62,8 @@ enum err survey_create(struct rctx *cx, const struct survey_new *in, const char 
     }
     snprintf(payload, sizeof payload, "{\"survey_id\":%lld}", (long long)sid);
     if (!res)
-        res = outbox_add(cx, "survey.created", "survey", sid, payload, NULL);
-    if (!res)
-        res = audit_write(cx, "survey.create", "survey", sid, AUDIT_OK, NULL);
-    if (!res)
-        res = idem_complete(cx, &idem, 201, sid);
+        res = outbox_record_change(cx, "survey.created", "survey", sid, payload, "survey.create",
+                                   &idem, 201, sid);
 out:
     res = db_tx_end(cx, res);
     if (!res)

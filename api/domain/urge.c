@@ -71,11 +71,8 @@ enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const cha
              (long long)id, (long long)dept);
     res = case__step_add(cx, case_id, "urge", state, state, "leader", note, dept, 0, NULL, 0, NULL);
     if (!res)
-        res = outbox_add(cx, "case.urged", "case", case_id, payload, NULL);
-    if (!res)
-        res = audit_write(cx, "case.urge", "case", case_id, AUDIT_OK, NULL);
-    if (!res)
-        res = idem_complete(cx, &idem, 201, id);
+        res = outbox_record_change(cx, "case.urged", "case", case_id, payload, "case.urge", &idem,
+                                   201, id);
 out:
     res = db_tx_end(cx, res);
     if (!res)
@@ -221,11 +218,8 @@ enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text
         res = case__step_add(cx, case_id, "rate", "closed", "closed", "citizen", text, 0, 0, NULL,
                              0, NULL);
     if (!res)
-        res = outbox_add(cx, "case.rated", "case", case_id, payload, NULL);
-    if (!res)
-        res = audit_write(cx, "case.rate", "case", case_id, AUDIT_OK, NULL);
-    if (!res)
-        res = idem_complete(cx, &idem, 201, case_id);
+        res = outbox_record_change(cx, "case.rated", "case", case_id, payload, "case.rate", &idem,
+                                   201, case_id);
 out:
     return db_tx_end(cx, res);
 }
