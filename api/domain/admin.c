@@ -182,13 +182,9 @@ enum err admin_user_create(struct rctx *cx, const struct admin_user_new *in, con
         return rctx_fail(cx, ERR_INVALID, "password: machine accounts log in with API keys");
     if (u->roles != ROLE_MACHINE && !u->password)
         return rctx_fail(cx, ERR_INVALID, "password: required");
-    idem_init(&idem, idem_key, "POST /api/v1/admin/users", body, body_len);
-    res = db_tx_begin(cx);
+    res = idem_begin(cx, &idem, idem_key, "POST /api/v1/admin/users", body, body_len);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
-    if (res)
-        goto out;
     if (idem.replay) {
         uid = idem.result_id;
         *replay = true;

@@ -71,3 +71,18 @@ enum err idem_complete(struct rctx *cx, struct idem *i, int status, int64_t resu
                    " idem_key = ?",
                    DB_ARGS(DBI(status), DBS(json), DBS(principal), DBS(i->key)), NULL);
 }
+
+enum err idem_begin(struct rctx *cx, struct idem *i, const char *key, const char *route,
+                    const char *body, size_t len)
+{
+    enum err res;
+
+    idem_init(i, key, route, body, len);
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = idem_claim(cx, i);
+    if (res)
+        return db_tx_end(cx, res);
+    return ERR_OK;
+}

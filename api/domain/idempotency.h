@@ -30,6 +30,12 @@ void idem_init(struct idem *i, const char *key, const char *route, const char *b
  * ERR_CONFLICT when the key was used with another body or on another route. After a replay
  * the caller must end its transaction without changing anything. */
 enum err idem_claim(struct rctx *cx, struct idem *i) MUST_CHECK;
+/* idem_init, then open the caller's transaction and claim the key in it. On failure the
+ * transaction is already rolled back; on success the caller ends it with db_tx_end (without
+ * changing anything when i->replay). */
+enum err idem_begin(struct rctx *cx, struct idem *i, const char *key, const char *route,
+                    const char *body, size_t len) MUST_CHECK;
+
 /* Inside the same transaction, after the work: record what it produced. */
 enum err idem_complete(struct rctx *cx, struct idem *i, int status, int64_t result_id) MUST_CHECK;
 

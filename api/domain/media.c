@@ -271,13 +271,9 @@ enum err media_ingest(struct rctx *cx, const void *buf, size_t len, const char *
         }
     }
     /* Without a key nothing is claimed: skip hashing the body a second time. */
-    idem_init(&idem, idem_key, route, idem_key ? buf : NULL, idem_key ? len : 0);
-    res = db_tx_begin(cx);
+    res = idem_begin(cx, &idem, idem_key, route, idem_key ? buf : NULL, idem_key ? len : 0);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
-    if (res)
-        goto out;
     if (idem.replay) {
         res = media__load_id(cx, idem.result_id, &m);
         goto out;

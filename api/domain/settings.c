@@ -522,13 +522,9 @@ enum err settings_rule_create(struct rctx *cx, const struct settings_rule_new *i
         return rctx_fail(cx, ERR_INVALID, "grid_id, category_id: give at least one");
     if (in->grid_id < 0 || in->category_id < 0 || in->department_id <= 0)
         return rctx_fail(cx, ERR_INVALID, "ids must be positive");
-    idem_init(&idem, idem_key, "POST /api/v1/dispatch-rules", body, body_len);
-    res = db_tx_begin(cx);
+    res = idem_begin(cx, &idem, idem_key, "POST /api/v1/dispatch-rules", body, body_len);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
-    if (res)
-        goto out;
     if (idem.replay) {
         rid = idem.result_id;
         *replay = true;

@@ -27,13 +27,9 @@ enum err survey_create(struct rctx *cx, const struct survey_new *in, const char 
         return rctx_fail(cx, ERR_INVALID, "grid_ids: 1 to %d grids", SURVEY_GRIDS_MAX);
     if (in->ends_ms <= in->starts_ms)
         return rctx_fail(cx, ERR_INVALID, "ends_at: must be after starts_at");
-    idem_init(&idem, idem_key, "POST /api/v1/surveys", body, body_len);
-    res = db_tx_begin(cx);
+    res = idem_begin(cx, &idem, idem_key, "POST /api/v1/surveys", body, body_len);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
-    if (res)
-        goto out;
     if (idem.replay) {
         sid = idem.result_id;
         goto out;
@@ -163,13 +159,9 @@ enum err survey_item_add(struct rctx *cx, int64_t survey_id, const struct survey
         return rctx_fail(cx, ERR_INVALID, "photos: at most %d", ATTACH_MAX);
     snprintf(wkt, sizeof wkt, "POINT(%.7f %.7f)", in->lng, in->lat);
     snprintf(route, sizeof route, "POST /api/v1/surveys/%lld/items", (long long)survey_id);
-    idem_init(&idem, idem_key, route, body, body_len);
-    res = db_tx_begin(cx);
+    res = idem_begin(cx, &idem, idem_key, route, body, body_len);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
-    if (res)
-        goto out;
     if (idem.replay) {
         iid = idem.result_id;
         res = db_exec(cx, "SELECT grid_id FROM survey_items WHERE id = ?", DB_ARGS(DBI(iid)), &r);

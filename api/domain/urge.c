@@ -30,13 +30,9 @@ enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const cha
 
     if (!note || !note[0] || strlen(note) > CASE_NOTE_MAX)
         return rctx_fail(cx, ERR_INVALID, "note: 1 to %d bytes", CASE_NOTE_MAX);
-    idem_init(&idem, idem_key, case__route(cx, "urge", case_id), body, body_len);
-    res = db_tx_begin(cx);
+    res = idem_begin(cx, &idem, idem_key, case__route(cx, "urge", case_id), body, body_len);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
-    if (res)
-        goto out;
     if (idem.replay) {
         id = idem.result_id;
         goto out;
