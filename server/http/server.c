@@ -85,6 +85,8 @@ struct http_job {
     bool in_worker, responded, auth_failed;
     uint64_t conn_id;
     uint64_t t0_ns;
+    int64_t submit_user; /* who.user_id when queued: the loop never reads cx while a worker may
+                            write it */
     char why[96];
 };
 
@@ -363,7 +365,7 @@ static void on_req_dispose(void *p)
         a.status = 499;
         a.error_code = "client_closed_request";
         a.duration_ms = (double)(clock_mono_ns() - j->t0_ns) / 1e6;
-        a.user_id = j->cx.who.user_id;
+        a.user_id = j->submit_user;
         log_access_emit(&a);
     }
     if (!j->in_worker)
@@ -380,7 +382,7 @@ static void on_timeout(h2o_timeout_entry_t *entry)
     j->responded = true;
     log_warn(&j->cx, "request deadline passed before a worker answered");
     send_error_req(j->req, ERR_BUSY, "the server did not answer in time; retry", j->cx.id, NULL,
-                   j->t0_ns, j->cx.who.user_id, j->cx.ip);
+                   j->t0_ns, j->submit_user, j->cx.ip);
 }
 
 static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -633,6 +635,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     j->work.run = run_job;
+    j->submit_user = j->cx.who.user_id;
     j->in_worker = true;
     res = workpool_submit(
         (rt->flags & ROUTE_MEDIA) && hc->media_pool ? hc->media_pool : hc->db_pool, &j->work);
