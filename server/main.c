@@ -17,9 +17,9 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cityd [-c FILE] [serve [--port-file FILE] | migrate | version |\n"
-               "             user add --username NAME --role ROLE [--display-name NAME]\n"
-               "                      (password read from stdin or CITYD_PASSWORD) |\n"
+    fprintf(f, "usage: cityd [-c FILE] [serve [--port-file FILE] | migrate | version | routes |\n"
+               "             user add --username NAME --role ROLE[,ROLE] [--display-name NAME]\n"
+               "                      [--phone PHONE] (password from stdin or CITYD_PASSWORD) |\n"
                "             seed-demo [--logins FILE]]\n");
 }
 

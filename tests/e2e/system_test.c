@@ -200,6 +200,61 @@ static void oversized_headers_are_rejected(void **state)
     th_resp_free(&r);
 }
 
+static void json_nested_10000_deep_is_400_quickly(void **state)
+{
+    char auth[9000], *body;
+    const char *hs[] = {"Content-Type: application/json", auth, NULL};
+    long long before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
+    struct th_resp r;
+
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&srv, "inspector"));
+    body = malloc(10001);
+    memset(body, '[', 10000);
+    body[10000] = '\0';
+    th_request(&srv, "POST", "/api/v1/cases", hs, body, 10000, 0, &r);
+    free(body);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(th_error_code(&r), "invalid_argument");
+    assert_non_null(strstr(r.body, "nested"));
+    assert_true(r.seconds < 1.0);
+    th_resp_free(&r);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before);
+}
+
+/* `cityd user add`: the first admin of a real deployment, password from the environment. */
+static void user_add_creates_an_admin(void **state)
+{
+    char out[400];
+    struct th_resp r;
+
+    snprintf(out, sizeof out, "%s/useradd.log", srv.dir);
+    assert_int_equal(th_sh("CITYD_PASSWORD='Town-Hall-2026-x' %s -c %s user add --username chief "
+                           "--role admin,leader --display-name 总管 >%s 2>&1",
+                           th_cityd_bin(), srv.cfgpath, out),
+                     0);
+    th_login(&srv, "chief", "Town-Hall-2026-x", "cli", &r);
+    assert_int_equal(r.status, 200);
+    th_resp_free(&r);
+    assert_int_equal(th_sql_int(&srv, "SELECT roles FROM users WHERE username = 'chief'"),
+                     128 + 64);
+    /* A weak password, an unknown role and a taken name are refused and change nothing. */
+    assert_int_equal(th_sh("CITYD_PASSWORD=short %s -c %s user add --username weak --role admin "
+                           ">%s 2>&1",
+                           th_cityd_bin(), srv.cfgpath, out),
+                     1);
+    assert_int_equal(th_sh("CITYD_PASSWORD='Town-Hall-2026-x' %s -c %s user add --username boss "
+                           "--role emperor >%s 2>&1",
+                           th_cityd_bin(), srv.cfgpath, out),
+                     2);
+    assert_int_equal(th_sh("CITYD_PASSWORD='Town-Hall-2026-yz' %s -c %s user add --username chief "
+                           "--role admin >%s 2>&1",
+                           th_cityd_bin(), srv.cfgpath, out),
+                     1);
+    assert_int_equal(
+        th_sql_int(&srv, "SELECT COUNT(*) FROM users WHERE username IN ('weak', 'boss', 'chief')"),
+        1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +267,8 @@ int main(void)
         cmocka_unit_test(body_on_bodiless_route_is_413),
         cmocka_unit_test(malformed_http1_is_rejected_and_server_lives),
         cmocka_unit_test(oversized_headers_are_rejected),
+        cmocka_unit_test(json_nested_10000_deep_is_400_quickly),
+        cmocka_unit_test(user_add_creates_an_admin),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
