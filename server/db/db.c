@@ -13,6 +13,10 @@
 #include "server/core/log.h"
 
 #define STMT_BUCKETS 256
+/* Statements are few and fixed, but list filters compose their SQL: past this many distinct
+ * texts the cache starts over, so neither cityd nor the server's prepared-statement count
+ * (max_prepared_stmt_count) can grow without bound. */
+#define STMT_CACHE_MAX 512
 #define MAX_ARGS 64
 /* After a failed connect, requests fail at once for this long instead of each waiting for
  * the connect timeout: a dead database must not hold every worker. */
@@ -31,6 +35,7 @@ struct db_conn {
     unsigned last_errno;
     int64_t next_connect_ms;
     struct stmt_entry *buckets[STMT_BUCKETS];
+    size_t nstmts;
     /* Owned copies of the options. */
     char *host, *socket, *user, *password, *name;
     struct db_opts opts;
@@ -94,6 +99,7 @@ static void drop_statements(struct db_conn *c)
         }
         c->buckets[i] = NULL;
     }
+    c->nstmts = 0;
 }
 
 static void disconnect(struct db_conn *c)
@@ -211,6 +217,8 @@ static enum err get_stmt(struct rctx *cx, struct db_conn *c, const char *sql, MY
             return ERR_OK;
         }
     }
+    if (c->nstmts >= STMT_CACHE_MAX)
+        drop_statements(c);
     st = mysql_stmt_init(c->my);
     if (!st)
         return fail_from(cx, c, mysql_errno(c->my), mysql_error(c->my), sql);
@@ -231,6 +239,7 @@ static enum err get_stmt(struct rctx *cx, struct db_conn *c, const char *sql, MY
     e->st = st;
     e->next = c->buckets[h];
     c->buckets[h] = e;
+    c->nstmts++;
     *out = st;
     return ERR_OK;
 }
