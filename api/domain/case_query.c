@@ -83,6 +83,27 @@ static enum err load_urgings(struct rctx *cx, struct case_detail *out)
     return ERR_OK;
 }
 
+/* "id1,id2" (GROUP_CONCAT of media public ids: base62, no commas) into out->photos. */
+static void photos_from_list(struct rctx *cx, const char *list, struct case_detail *out)
+{
+    size_t n = 1;
+
+    out->nphotos = 0;
+    out->photos = rctx_alloc(cx, sizeof *out->photos);
+    if (!list || !*list)
+        return;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    out->photos = rctx_alloc(cx, (n + 1) * sizeof *out->photos);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        out->photos[out->nphotos++] = rctx_strndup(cx, p, len);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+}
+
 static enum err get(struct rctx *cx, int64_t case_id, bool check_visibility,
                     struct case_detail *out)
 {
@@ -91,11 +112,22 @@ static enum err get(struct rctx *cx, int64_t case_id, bool check_visibility,
     enum err res;
 
     memset(out, 0, sizeof *out);
-    /* The rating (at most one row, by primary key) rides along rather than costing a round
-     * trip of its own. */
+    /* What hangs off the case rides along in the one statement rather than costing a round
+     * trip each (bench/cases.sh): the rating (by primary key), the report photos, whether
+     * any 督办 exists, and the dispatch rule's suggestion (a rule to an active department). */
     sqlb_init(cx, &b,
               "SELECT " CASE__COLS ", cat.department_id, cr.case_id IS NOT NULL, cr.score,"
-              " cr.text" CASE__FROM " LEFT JOIN case_ratings cr ON cr.case_id = c.id"
+              " cr.text,"
+              " (SELECT GROUP_CONCAT(m.public_id ORDER BY a.position SEPARATOR ',')"
+              "  FROM media_attachments a JOIN media m ON m.id = a.media_id"
+              "  WHERE a.owner_type = 'case' AND a.owner_id = c.id AND a.purpose = 'report'),"
+              " EXISTS (SELECT 1 FROM case_urgings u WHERE u.case_id = c.id),"
+              " (SELECT r.department_id FROM dispatch_rules r JOIN departments d"
+              "  ON d.id = r.department_id AND d.active = 1"
+              "  WHERE (r.category_id = c.category_id OR r.category_id IS NULL)"
+              "  AND (r.grid_id = c.grid_id OR r.grid_id IS NULL)"
+              "  ORDER BY (r.category_id IS NOT NULL) DESC, (r.grid_id IS NOT NULL) DESC, r.id"
+              "  LIMIT 1)" CASE__FROM " LEFT JOIN case_ratings cr ON cr.case_id = c.id"
               " WHERE c.id = ?");
     sqlb_arg(&b, DBI(case_id));
     if (check_visibility) {
@@ -110,13 +142,16 @@ static enum err get(struct rctx *cx, int64_t case_id, bool check_visibility,
     case__row(&r, 0, 0, &out->c);
     res = load_steps(cx, out);
     if (!res)
-        res = attach_list(cx, "case", case_id, "report", &out->photos, &out->nphotos);
-    if (!res)
+        photos_from_list(cx, db_cell(&r, 0, CASE__NCOLS + 4), out);
+    /* A handler's opening also marks urgings read, so the urgings are loaded whenever one
+     * exists; most cases have none and skip the query. */
+    if (!res && db_cell_i64(&r, 0, CASE__NCOLS + 5))
         res = load_urgings(cx, out);
-    if (!res && case__sees_all(cx))
-        res = case__dispatch_suggestion(cx, out->c.category_id, out->c.grid_id,
-                                        db_cell_i64(&r, 0, CASE__NCOLS),
-                                        &out->suggested_department_id);
+    if (!res && case__sees_all(cx)) {
+        out->suggested_department_id = db_cell_null(&r, 0, CASE__NCOLS + 6)
+                                           ? db_cell_i64(&r, 0, CASE__NCOLS)
+                                           : db_cell_i64(&r, 0, CASE__NCOLS + 6);
+    }
     if (res)
         return res;
     if (db_cell_i64(&r, 0, CASE__NCOLS + 1)) {
