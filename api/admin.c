@@ -146,14 +146,11 @@ static enum err admin_users_create(struct rctx *cx, const struct req *rq, struct
     const char *key;
     int64_t id;
     bool replay;
-    json_t *j;
     enum err res;
 
     res = api_idempotency_key(cx, rq, &key);
     if (!res)
-        res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, create_fields, &b, NULL);
+        res = api_json_input(cx, rq, create_fields, &b, NULL);
     if (!res)
         res = decode_roles(cx, b.roles, &in.u.roles);
     if (res)
@@ -216,9 +213,7 @@ static enum err admin_users_patch(struct rctx *cx, const struct req *rq, struct 
     json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, patch_fields, &b, &seen);
+    res = api_json_input_obj(cx, rq, patch_fields, &b, &seen, &j);
     if (res)
         return res;
     if (sent_null(j, "display_name") || sent_null(j, "roles") || sent_null(j, "grid_ids"))
@@ -263,12 +258,9 @@ static const struct api_field reason_fields[] = {
 static enum err set_disabled(struct rctx *cx, const struct req *rq, struct resp *rs, bool off)
 {
     struct reason_body b = {0};
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, reason_fields, &b, NULL);
+    res = api_json_input(cx, rq, reason_fields, &b, NULL);
     if (!res)
         res = admin_user_set_disabled(cx, req_param_i64(rq, "id"), off, b.reason);
     if (res)
@@ -298,12 +290,9 @@ static const struct api_field reset_fields[] = {
 static enum err admin_users_reset_password(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct reset_body b = {0};
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, reset_fields, &b, NULL);
+    res = api_json_input(cx, rq, reset_fields, &b, NULL);
     if (!res)
         res = admin_user_reset_password(cx, req_param_i64(rq, "id"), b.new_password);
     if (res)

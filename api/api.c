@@ -385,3 +385,22 @@ json_t *api_json_time(int64_t ms)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
     return json_string(buf);
 }
+
+enum err api_json_input_obj(struct rctx *cx, const struct req *rq, const struct api_field *fields,
+                            void *out, uint64_t *present, json_t **obj)
+{
+    json_t *j;
+    enum err res = api_json_body(cx, rq, false, &j);
+
+    if (!res)
+        res = api_json_decode(cx, j, fields, out, present);
+    if (!res && obj)
+        *obj = j;
+    return res;
+}
+
+enum err api_json_input(struct rctx *cx, const struct req *rq, const struct api_field *fields,
+                        void *out, uint64_t *present)
+{
+    return api_json_input_obj(cx, rq, fields, out, present, NULL);
+}

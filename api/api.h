@@ -94,6 +94,13 @@ json_t *api_json_str(const char *s);    /* NULL → null */
 json_t *api_json_id(int64_t id);        /* 0 → null */
 json_t *api_json_time(int64_t ms);      /* "2026-11-23T08:30:00.000Z"; 0 → null */
 
+/* The usual request: the body as one JSON object (required) decoded by the field table. The
+ * object stays pool-owned; *obj (may be NULL) gets it for handlers that look further. */
+enum err api_json_input(struct rctx *cx, const struct req *rq, const struct api_field *fields,
+                        void *out, uint64_t *present) MUST_CHECK;
+enum err api_json_input_obj(struct rctx *cx, const struct req *rq, const struct api_field *fields,
+                            void *out, uint64_t *present, json_t **obj) MUST_CHECK;
+
 /* Encode j (stolen) as the response body with status. */
 enum err api_json_reply(struct rctx *cx, struct resp *rs, int status, json_t *j) MUST_CHECK;
 

@@ -64,12 +64,10 @@ static enum err apikeys_create(struct rctx *cx, const struct req *rq, struct res
     struct apikey_new in = {0};
     struct apikey_created k;
     const char **scopes;
-    json_t *j, *out;
+    json_t *out;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, create_fields, &b, NULL);
+    res = api_json_input(cx, rq, create_fields, &b, NULL);
     if (res)
         return res;
     if (b.scopes && !json_is_array(b.scopes))
@@ -110,12 +108,9 @@ static const struct api_field revoke_fields[] = {
 static enum err apikeys_revoke(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct revoke_body b = {0};
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, revoke_fields, &b, NULL);
+    res = api_json_input(cx, rq, revoke_fields, &b, NULL);
     if (!res)
         res = apikey_revoke(cx, req_param_i64(rq, "id"), b.reason);
     if (res)

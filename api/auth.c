@@ -50,12 +50,9 @@ static enum err auth_login(struct rctx *cx, const struct req *rq, struct resp *r
     struct login_body b = {0};
     struct login_in in;
     struct token_pair *tp;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, login_fields, &b, NULL);
+    res = api_json_input(cx, rq, login_fields, &b, NULL);
     if (!res)
         res = check_platform(cx, b.platform);
     if (res)
@@ -83,12 +80,9 @@ static enum err auth_refresh(struct rctx *cx, const struct req *rq, struct resp 
 {
     struct refresh_body b = {0};
     struct token_pair *tp;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, refresh_fields, &b, NULL);
+    res = api_json_input(cx, rq, refresh_fields, &b, NULL);
     if (!res)
         res = session_refresh(cx, b.refresh_token, &tp);
     if (res)
@@ -133,12 +127,9 @@ static enum err auth_register(struct rctx *cx, const struct req *rq, struct resp
     struct user_new u = {0};
     struct token_pair *tp;
     int64_t id;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, register_fields, &b, NULL);
+    res = api_json_input(cx, rq, register_fields, &b, NULL);
     if (!res)
         res = check_platform(cx, b.platform);
     if (res)
@@ -169,12 +160,9 @@ static enum err auth_token(struct rctx *cx, const struct req *rq, struct resp *r
 {
     struct token_body b = {0};
     struct token_pair *tp;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, token_fields, &b, NULL);
+    res = api_json_input(cx, rq, token_fields, &b, NULL);
     if (!res)
         res = session_api_key_token(cx, b.api_key, &tp);
     if (res)
@@ -198,12 +186,9 @@ static enum err auth_wechat(struct rctx *cx, const struct req *rq, struct resp *
 {
     struct wechat_body b = {0};
     struct token_pair *tp;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, wechat_fields, &b, NULL);
+    res = api_json_input(cx, rq, wechat_fields, &b, NULL);
     if (!res)
         res = wechat_login(cx, b.code, b.device_id, &tp);
     if (res)

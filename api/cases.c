@@ -188,11 +188,6 @@ static enum err photo_list(struct rctx *cx, json_t *arr, const char ***out, size
     return ERR_OK;
 }
 
-static enum err idem_key_of(struct rctx *cx, const struct req *rq, const char **key)
-{
-    return api_idempotency_key(cx, rq, key);
-}
-
 /* ---- POST /api/v1/cases ---------------------------------------------------------------- */
 
 struct report_body {
@@ -248,15 +243,12 @@ static enum err cases_create(struct rctx *cx, const struct req *rq, struct resp 
     struct case_created cr;
     const char **photos = NULL;
     const char *key;
-    json_t *j;
     enum err res;
 
     loc.accuracy = -1;
     res = api_idempotency_key(cx, rq, &key);
     if (!res)
-        res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, report_fields, &b, NULL);
+        res = api_json_input(cx, rq, report_fields, &b, NULL);
     if (!res && !json_is_object(b.location))
         res = rctx_fail(cx, ERR_INVALID, "location: expected an object {lat, lng}");
     if (!res)
@@ -319,14 +311,11 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
     const char **photos = NULL;
     const char *key;
     bool replay = false;
-    json_t *j;
     enum err res;
 
-    res = idem_key_of(cx, rq, &key);
+    res = api_idempotency_key(cx, rq, &key);
     if (!res)
-        res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, action_fields, &b, NULL);
+        res = api_json_input(cx, rq, action_fields, &b, NULL);
     if (!res)
         res = photo_list(cx, b.photos, &photos, &in.nphotos);
     if (res)
@@ -447,14 +436,11 @@ static enum err cases_urge(struct rctx *cx, const struct req *rq, struct resp *r
     struct urge_body b = {0};
     const char *key;
     int64_t id = 0;
-    json_t *j;
     enum err res;
 
     res = api_idempotency_key(cx, rq, &key);
     if (!res)
-        res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, urge_fields, &b, NULL);
+        res = api_json_input(cx, rq, urge_fields, &b, NULL);
     if (!res)
         res = case_urge(cx, req_param_i64(rq, "id"), b.note, key, rq->body, rq->body_len, &id);
     if (res)
@@ -530,14 +516,11 @@ static enum err cases_rate(struct rctx *cx, const struct req *rq, struct resp *r
     struct rating_body b = {0};
     int64_t id = req_param_i64(rq, "id");
     const char *key;
-    json_t *j;
     enum err res;
 
     res = api_idempotency_key(cx, rq, &key);
     if (!res)
-        res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, rating_fields, &b, NULL);
+        res = api_json_input(cx, rq, rating_fields, &b, NULL);
     if (!res)
         res = case_rate(cx, id, (int)b.score, b.text, key, rq->body, rq->body_len);
     if (res)

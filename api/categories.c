@@ -92,12 +92,9 @@ static enum err categories_patch(struct rctx *cx, const struct req *rq, struct r
     struct case_category_patch p = {0};
     struct case_category out;
     uint64_t present = 0;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, patch_fields, &b, &present);
+    res = api_json_input(cx, rq, patch_fields, &b, &present);
     if (res)
         return res;
     p.has_department = present & (1u << 0);

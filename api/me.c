@@ -65,12 +65,9 @@ static const struct api_field password_fields[] = {
 static enum err me_password(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct password_body b = {0};
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, password_fields, &b, NULL);
+    res = api_json_input(cx, rq, password_fields, &b, NULL);
     if (!res)
         res = user_change_password(cx, b.old_password, b.new_password);
     if (res)

@@ -72,12 +72,9 @@ static enum err depts_create(struct rctx *cx, const struct req *rq, struct resp 
     struct dept_body b = {0};
     struct dept_new in;
     int64_t id;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, dept_create_fields, &b, NULL);
+    res = api_json_input(cx, rq, dept_create_fields, &b, NULL);
     if (res)
         return res;
     in.code = b.code;
@@ -108,9 +105,7 @@ static enum err depts_patch(struct rctx *cx, const struct req *rq, struct resp *
     json_t *j, *rv;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, dept_patch_fields, &b, &seen);
+    res = api_json_input_obj(cx, rq, dept_patch_fields, &b, &seen, &j);
     if (res)
         return res;
     rv = json_object_get(j, "region_id");
@@ -184,12 +179,9 @@ static enum err regions_create(struct rctx *cx, const struct req *rq, struct res
     struct region_new in;
     struct region_rec r;
     int64_t id;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, region_fields, &b, NULL);
+    res = api_json_input(cx, rq, region_fields, &b, NULL);
     if (res)
         return res;
     in.parent_id = b.parent_id;
@@ -308,12 +300,9 @@ static enum err grids_create(struct rctx *cx, const struct req *rq, struct resp 
     struct grid_new in = {0};
     struct grid_rec g;
     int64_t id;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, grid_fields, &b, NULL);
+    res = api_json_input(cx, rq, grid_fields, &b, NULL);
     if (!res)
         res = decode_polygon(cx, b.boundary, &in.ring);
     if (res)

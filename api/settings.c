@@ -58,12 +58,9 @@ static enum err days_put(struct rctx *cx, const struct req *rq, struct resp *rs)
     struct day_body b = {0};
     struct settings_day out;
     bool created = false;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, day_fields, &b, NULL);
+    res = api_json_input(cx, rq, day_fields, &b, NULL);
     if (!res)
         res = settings_day_put(cx, req_param(cx, rq, "date"), b.kind, b.name, &out, &created);
     if (res)
@@ -129,12 +126,9 @@ static enum err case_settings_patch(struct rctx *cx, const struct req *rq, struc
     struct settings_case_patch p = {0};
     struct settings_case out;
     uint64_t seen = 0;
-    json_t *j;
     enum err res;
 
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, case_settings_fields, &b, &seen);
+    res = api_json_input(cx, rq, case_settings_fields, &b, &seen);
     if (res)
         return res;
     p.has_dup_radius = seen & (1u << CS_RADIUS);
@@ -222,14 +216,11 @@ static enum err rules_create(struct rctx *cx, const struct req *rq, struct resp 
     const char *key;
     int64_t id = 0;
     bool replay = false;
-    json_t *j;
     enum err res;
 
     res = api_idempotency_key(cx, rq, &key);
     if (!res)
-        res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, rule_fields, &b, NULL);
+        res = api_json_input(cx, rq, rule_fields, &b, NULL);
     if (res)
         return res;
     in.grid_id = b.grid_id;

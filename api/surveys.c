@@ -155,15 +155,12 @@ static enum err surveys_create(struct rctx *cx, const struct req *rq, struct res
     struct survey_rec s;
     const char *key;
     int64_t id;
-    json_t *j;
     char *fields;
     enum err res;
 
     res = api_idempotency_key(cx, rq, &key);
     if (!res)
-        res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, create_fields, &b, NULL);
+        res = api_json_input(cx, rq, create_fields, &b, NULL);
     if (!res)
         res = check_fields(cx, b.fields);
     if (!res)
@@ -244,14 +241,12 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
     const char **photos = NULL;
     const char *key;
     char *answers;
-    json_t *j, *fields;
+    json_t *fields;
     enum err res;
 
     res = api_idempotency_key(cx, rq, &key);
     if (!res)
-        res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, item_fields, &b, NULL);
+        res = api_json_input(cx, rq, item_fields, &b, NULL);
     if (!res && !json_is_object(b.location))
         res = rctx_fail(cx, ERR_INVALID, "location: expected an object {lat, lng}");
     if (!res)

@@ -22,14 +22,11 @@ static const struct api_field clock_fields[] = {
 static enum err testing_clock(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct clock_body b = {0};
-    json_t *j;
     enum err res;
 
     if (!api_testing_enabled)
         return rctx_fail(cx, ERR_NOTFOUND, "no such path");
-    res = api_json_body(cx, rq, false, &j);
-    if (!res)
-        res = api_json_decode(cx, j, clock_fields, &b, NULL);
+    res = api_json_input(cx, rq, clock_fields, &b, NULL);
     if (res)
         return res;
     clock_set_offset_ms(b.offset_ms);
