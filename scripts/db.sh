@@ -61,7 +61,20 @@ wipe)
   ;;
 status) answers ;;
 sql) shift 2; exec "${client[@]}" "$@" ;;
-freeze) kill -STOP "$(cat "$pidf")" ;;
+freeze)
+  # SIGSTOP lands when each thread next leaves the kernel; wait until the whole process is
+  # really stopped (state T), so a caller can rely on "frozen" being true when this returns.
+  pid=$(cat "$pidf")
+  kill -STOP "$pid"
+  for _ in $(seq 1 100); do
+    # every thread, not just the main one: the group stop reaches each on its own
+    running=$(cat /proc/"$pid"/task/*/stat 2>/dev/null | awk '$3 != "T"' | wc -l)
+    [[ $running == 0 ]] && exit 0
+    sleep 0.05
+  done
+  echo "db.sh: MariaDB $pid did not stop" >&2
+  exit 1
+  ;;
 thaw) kill -CONT "$(cat "$pidf")" ;;
 *) echo "db.sh: unknown command $cmd" >&2; exit 2 ;;
 esac
