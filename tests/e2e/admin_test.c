@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_assert.h"
 
 #define PW "Gr1d-Ops!2024x"
 #define PW2 "N3w-Secret#2025y"
@@ -86,15 +87,6 @@ static const char *admin(void)
 }
 
 /* Expect status and error code; print the body when it differs. */
-static void expect(struct th_resp *r, long status, const char *code)
-{
-    if (r->status != status || (code && strcmp(th_error_code(r), code) != 0))
-        print_error("expected %ld %s, got %ld %s\n", status, code ? code : "", r->status, r->body);
-    assert_int_equal(r->status, status);
-    if (code)
-        assert_string_equal(th_error_code(r), code);
-}
-
 /* Log in; returns the access token (malloc'd) or NULL with *status set. */
 static char *login(const char *user, const char *pw, long *status)
 {
@@ -141,7 +133,7 @@ static long long create_user(const char *username, const char *roles_json, const
 
     call("POST", "/api/v1/admin/users", admin(), b, NULL, &r);
     free(b);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     id = json_integer_value(json_object_get(r.json, "id"));
     th_resp_free(&r);
     assert_true(id > 0);
@@ -172,7 +164,7 @@ static void admin_creates_handler_and_inspector(void **state)
     path = xprintf("/api/v1/admin/users/%lld", hid);
     th_get(&srv, path, admin(), &r);
     free(path);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_string_equal(json_string_value(json_array_get(json_object_get(r.json, "roles"), 0)),
                         "handler");
     assert_int_equal(json_integer_value(json_object_get(r.json, "department_id")), sanit);
@@ -185,7 +177,7 @@ static void admin_creates_handler_and_inspector(void **state)
     path = xprintf("/api/v1/admin/users/%lld", iid);
     th_get(&srv, path, admin(), &r);
     free(path);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "grid_ids")), 2);
     assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "grid_ids"), 0)),
                      g1 < g2 ? g1 : g2);
@@ -207,21 +199,21 @@ static void admin_creates_handler_and_inspector(void **state)
     tok = login("ili", PW, &st);
     assert_int_equal(st, 200);
     th_get(&srv, "/api/v1/me", tok, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "grid_ids")), 2);
     th_resp_free(&r);
     free(tok);
 
     /* Listing: filter by role and a name prefix; the cursor pages. */
     th_get(&srv, "/api/v1/admin/users?role=inspector&q=il", admin(), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_int_equal(json_integer_value(json_object_get(
                          json_array_get(json_object_get(r.json, "items"), 0), "id")),
                      iid);
     th_resp_free(&r);
     th_get(&srv, "/api/v1/admin/users?limit=2", admin(), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     {
         const char *cur = json_string_value(json_object_get(r.json, "next_cursor"));
@@ -232,7 +224,7 @@ static void admin_creates_handler_and_inspector(void **state)
         path = xprintf("/api/v1/admin/users?limit=2&cursor=%s", cur);
         th_get(&srv, path, admin(), &r2);
         free(path);
-        expect(&r2, 200, NULL);
+        th_expect(&r2, 200, NULL);
         assert_true(json_integer_value(json_object_get(
                         json_array_get(json_object_get(r2.json, "items"), 0), "id")) > last);
         th_resp_free(&r2);
@@ -323,7 +315,7 @@ static void bad_creates_change_nothing(void **state)
         call("POST", "/api/v1/admin/users", admin(), cases[i].body, NULL, &r);
         if (r.status != cases[i].status)
             print_error("case %zu: %s\n", i, cases[i].body);
-        expect(&r, cases[i].status, cases[i].code);
+        th_expect(&r, cases[i].status, cases[i].code);
         th_resp_free(&r);
         free(bodies[i]);
     }
@@ -342,19 +334,19 @@ static void create_retry_with_idempotency_key(void **state)
     char h[16];
 
     call("POST", "/api/v1/admin/users", admin(), b, "Idempotency-Key: adm-retry-1", &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     first = json_integer_value(json_object_get(r.json, "id"));
     th_resp_free(&r);
     users = sqlf("SELECT COUNT(*) FROM users");
     call("POST", "/api/v1/admin/users", admin(), b, "Idempotency-Key: adm-retry-1", &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     assert_int_equal(json_integer_value(json_object_get(r.json, "id")), first);
     assert_true(th_header(&r, "idempotent-replayed", h, sizeof h));
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
     /* Without the key the retry is a duplicate username. */
     call("POST", "/api/v1/admin/users", admin(), b, NULL, &r);
-    expect(&r, 409, "conflict");
+    th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     free(b);
 }
@@ -372,26 +364,26 @@ static void non_admin_is_forbidden(void **state)
         struct th_resp r;
         const char *tok = th_token(&srv, roles[i]);
         th_get(&srv, "/api/v1/admin/users", tok, &r);
-        expect(&r, 403, "permission_denied");
+        th_expect(&r, 403, "permission_denied");
         th_resp_free(&r);
         call("POST", "/api/v1/admin/users", tok, b, NULL, &r);
-        expect(&r, 403, "permission_denied");
+        th_expect(&r, 403, "permission_denied");
         th_resp_free(&r);
         call("POST", "/api/v1/grids", tok, "{}", NULL, &r);
-        expect(&r, 403, "permission_denied");
+        th_expect(&r, 403, "permission_denied");
         th_resp_free(&r);
         th_get(&srv, "/api/v1/admin/audit", tok, &r);
-        expect(&r, 403, "permission_denied");
+        th_expect(&r, 403, "permission_denied");
         th_resp_free(&r);
         th_get(&srv, "/api/v1/admin/api-keys", tok, &r);
-        expect(&r, 403, "permission_denied");
+        th_expect(&r, 403, "permission_denied");
         th_resp_free(&r);
     }
     free(b);
     {
         struct th_resp r;
         th_get(&srv, "/api/v1/admin/users", NULL, &r);
-        expect(&r, 401, "unauthenticated");
+        th_expect(&r, 401, "unauthenticated");
         th_resp_free(&r);
     }
     assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
@@ -413,23 +405,23 @@ static void role_change_revokes_old_token(void **state)
 
     /* A display-name change does not touch authorization: the token stays good. */
     call("PATCH", path, admin(), "{\"display_name\":\"新名字\"}", NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "display_name")), "新名字");
     th_resp_free(&r);
     assert_int_equal(me_status(tok), 200);
 
     /* Mass assignment and bad values: 400, nothing changed. */
     call("PATCH", path, admin(), "{\"token_version\":0}", NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     call("PATCH", path, admin(), "{\"roles\":[\"operator\"],\"disabled\":true}", NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     call("PATCH", path, admin(), "{\"roles\":[\"handler\"]}", NULL, &r); /* no department */
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     call("PATCH", path, admin(), "{}", NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT roles FROM users WHERE id = %lld", id), 8);
     assert_int_equal(sqlf("SELECT disabled FROM users WHERE id = %lld", id), 0);
@@ -438,7 +430,7 @@ static void role_change_revokes_old_token(void **state)
 
     /* The roles change: the old token dies at once. */
     call("PATCH", path, admin(), "{\"roles\":[\"operator\",\"shift_lead\"]}", NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "roles")), 2);
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT token_version FROM users WHERE id = %lld", id), tv + 1);
@@ -450,7 +442,7 @@ static void role_change_revokes_old_token(void **state)
     tok2 = login("rolechg", PW, &st);
     assert_int_equal(st, 200);
     th_get(&srv, "/api/v1/me", tok2, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "roles")), 2);
     th_resp_free(&r);
 
@@ -459,13 +451,13 @@ static void role_change_revokes_old_token(void **state)
         long long self = sqlf("SELECT id FROM users WHERE username = 'admin'");
         char *sp = xprintf("/api/v1/admin/users/%lld", self);
         call("PATCH", sp, admin(), "{\"roles\":[\"operator\"]}", NULL, &r);
-        expect(&r, 409, "invalid_state");
+        th_expect(&r, 409, "invalid_state");
         th_resp_free(&r);
         free(sp);
         assert_int_equal(sqlf("SELECT roles FROM users WHERE id = %lld", self), 128);
     }
     call("PATCH", "/api/v1/admin/users/999999", admin(), "{\"display_name\":\"x\"}", NULL, &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     free(tok);
     free(tok2);
@@ -482,7 +474,7 @@ static void disable_and_enable(void **state)
     long st;
 
     th_login(&srv, "todisable", PW, "dis-dev", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     tok = strdup(json_string_value(json_object_get(r.json, "access_token")));
     refresh = strdup(json_string_value(json_object_get(r.json, "refresh_token")));
     th_resp_free(&r);
@@ -490,20 +482,20 @@ static void disable_and_enable(void **state)
 
     /* No reason: 400, still enabled. */
     call("POST", path, admin(), NULL, NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT disabled FROM users WHERE id = %lld", id), 0);
     assert_int_equal(me_status(tok), 200);
 
     call("POST", path, admin(), "{\"reason\":\"离职\"}", NULL, &r);
-    expect(&r, 204, NULL);
+    th_expect(&r, 204, NULL);
     th_resp_free(&r);
     assert_int_equal(me_status(tok), 401);
     free(login("todisable", PW, &st));
     assert_int_equal(st, 403);
     rb = xprintf("{\"refresh_token\":\"%s\"}", refresh);
     th_post_json(&srv, "/api/v1/auth/refresh", NULL, rb, &r);
-    expect(&r, 401, "unauthenticated");
+    th_expect(&r, 401, "unauthenticated");
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'user.disable' AND"
                           " object_id = %lld AND detail = '离职'",
@@ -516,7 +508,7 @@ static void disable_and_enable(void **state)
 
     /* Enable: logging in works again; the old token stays dead. */
     call("POST", epath, admin(), "{\"reason\":\"复职\"}", NULL, &r);
-    expect(&r, 204, NULL);
+    th_expect(&r, 204, NULL);
     th_resp_free(&r);
     assert_int_equal(me_status(tok), 401);
     free(tok);
@@ -529,13 +521,13 @@ static void disable_and_enable(void **state)
         long long self = sqlf("SELECT id FROM users WHERE username = 'admin'");
         char *sp = xprintf("/api/v1/admin/users/%lld/disable", self);
         call("POST", sp, admin(), "{\"reason\":\"oops\"}", NULL, &r);
-        expect(&r, 409, "invalid_state");
+        th_expect(&r, 409, "invalid_state");
         th_resp_free(&r);
         free(sp);
         assert_int_equal(sqlf("SELECT disabled FROM users WHERE id = %lld", self), 0);
     }
     call("POST", "/api/v1/admin/users/999999/disable", admin(), "{\"reason\":\"x\"}", NULL, &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     free(tok);
     free(refresh);
@@ -558,13 +550,13 @@ static void reset_password(void **state)
 
     /* Policy: too weak, or containing the username. */
     call("POST", path, admin(), "{\"new_password\":\"short\"}", NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     call("POST", path, admin(), "{\"new_password\":\"Xforgetful-99\"}", NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     call("POST", path, admin(), "{\"new_password\":\"" PW2 "\",\"user_id\":1}", NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT token_version FROM users WHERE id = %lld", id), tv);
     assert_int_equal(me_status(tok), 200);
@@ -572,7 +564,7 @@ static void reset_password(void **state)
     b = xprintf("{\"new_password\":\"%s\"}", PW2);
     call("POST", path, admin(), b, NULL, &r);
     free(b);
-    expect(&r, 204, NULL);
+    th_expect(&r, 204, NULL);
     th_resp_free(&r);
     assert_int_equal(me_status(tok), 401);
     free(login("forgetful", PW, &st));
@@ -601,40 +593,40 @@ static void departments_and_regions(void **state)
 
     call("POST", "/api/v1/departments", admin(), "{\"code\":\"drainage\",\"name\":\"排水\"}", NULL,
          &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     id = json_integer_value(json_object_get(r.json, "id"));
     assert_true(json_is_true(json_object_get(r.json, "active")));
     th_resp_free(&r);
     call("POST", "/api/v1/departments", admin(), "{\"code\":\"drainage\",\"name\":\"排水二\"}",
          NULL, &r);
-    expect(&r, 409, "conflict");
+    th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     call("POST", "/api/v1/departments", admin(), "{\"code\":\"Bad Code\",\"name\":\"坏\"}", NULL,
          &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     call("POST", "/api/v1/departments", admin(), "{\"code\":\"x1\",\"name\":\"x\",\"id\":5}", NULL,
          &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM departments"), n + 1);
 
     /* Staff read the list; citizens may not. */
     th_get(&srv, "/api/v1/departments", th_token(&srv, "inspector"), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_non_null(strstr(r.body, "排水"));
     th_resp_free(&r);
     th_get(&srv, "/api/v1/departments", th_token(&srv, "citizen"), &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 
     /* Deactivate: gone from the default list, kept with include_inactive. */
     path = xprintf("/api/v1/departments/%lld", id);
     call("PATCH", path, admin(), "{\"active\":false}", NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
     call("PATCH", path, admin(), "{\"code\":\"renamed\"}", NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     free(path);
     assert_int_equal(sqlf("SELECT code = 'drainage' AND active = 0 FROM departments WHERE id ="
@@ -655,7 +647,7 @@ static void departments_and_regions(void **state)
                    city);
     call("POST", "/api/v1/regions", admin(), path, NULL, &r);
     free(path);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     d = json_integer_value(json_object_get(r.json, "id"));
     assert_int_equal(json_integer_value(json_object_get(r.json, "parent_id")), city);
     th_resp_free(&r);
@@ -664,7 +656,7 @@ static void departments_and_regions(void **state)
                    city);
     call("POST", "/api/v1/regions", admin(), path, NULL, &r);
     free(path);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM regions WHERE code = '999903001'"), 0);
     assert_true(d > 0);
@@ -733,7 +725,7 @@ static void grids_validate_and_locate(void **state)
         call("POST", "/api/v1/grids", admin(), b, NULL, &r);
         if (r.status != 400)
             print_error("boundary %zu: %s\n", i, bad_boundaries[i]);
-        expect(&r, 400, "invalid_argument");
+        th_expect(&r, 400, "invalid_argument");
         th_resp_free(&r);
         free(b);
     }
@@ -751,7 +743,7 @@ static void grids_validate_and_locate(void **state)
                     "\"boundary\":%s}",
                     street, ring);
         call("POST", "/api/v1/grids", admin(), b, NULL, &r);
-        expect(&r, 400, "invalid_argument");
+        th_expect(&r, 400, "invalid_argument");
         assert_non_null(strstr(r.body, "1000"));
         th_resp_free(&r);
         free(b);
@@ -761,7 +753,7 @@ static void grids_validate_and_locate(void **state)
                 "\"boundary\":%s,\"created_by\":1}",
                 street, sq);
     call("POST", "/api/v1/grids", admin(), b, NULL, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     free(b);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM grids"), n);
@@ -771,7 +763,7 @@ static void grids_validate_and_locate(void **state)
                 "\"boundary\":%s}",
                 street, sq);
     call("POST", "/api/v1/grids", admin(), b, NULL, &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     id = json_integer_value(json_object_get(r.json, "id"));
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(r.json, "boundary"), "type")), "Polygon");
@@ -780,45 +772,45 @@ static void grids_validate_and_locate(void **state)
                      5);
     th_resp_free(&r);
     call("POST", "/api/v1/grids", admin(), b, NULL, &r);
-    expect(&r, 409, "conflict");
+    th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     free(b);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM grids"), n + 1);
     path = xprintf("/api/v1/grids/%lld", id);
     th_get(&srv, path, th_token(&srv, "dispatcher"), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "name")), "东华三网格");
     th_resp_free(&r);
     free(path);
 
     /* Locate: inside 东华一网格 (1 km square from 120.60, 31.30), in the new grid, outside. */
     th_get(&srv, "/api/v1/grids/locate?lat=31.305&lng=120.605", th_token(&srv, "inspector"), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "name")), "东华一网格");
     assert_string_equal(json_string_value(json_object_get(r.json, "code")), "999901001001001");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.305&lng=120.615", th_token(&srv, "inspector"), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "name")), "东华二网格");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.3051&lng=120.6251", th_token(&srv, "inspector"), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_integer_value(json_object_get(r.json, "id")), id);
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.40&lng=121.50", th_token(&srv, "inspector"), &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.305", th_token(&srv, "inspector"), &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=95&lng=120.6", th_token(&srv, "inspector"), &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=abc&lng=120.6", th_token(&srv, "inspector"), &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids?region_id=999999", th_token(&srv, "inspector"), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     th_resp_free(&r);
     free(sq);
@@ -835,7 +827,7 @@ static void api_key_lifecycle(void **state)
 
     call("POST", "/api/v1/admin/api-keys", admin(),
          "{\"name\":\"12345热线桥接\",\"scopes\":[\"cases:write\",\"grids:read\"]}", NULL, &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     snprintf(key, sizeof key, "%s", json_string_value(json_object_get(r.json, "api_key")));
     snprintf(prefix, sizeof prefix, "%s", json_string_value(json_object_get(r.json, "prefix")));
     id = json_integer_value(json_object_get(r.json, "id"));
@@ -859,7 +851,7 @@ static void api_key_lifecycle(void **state)
 
     /* The list never shows the key. */
     th_get(&srv, "/api/v1/admin/api-keys", admin(), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_null(strstr(r.body, key + 11));
     assert_null(strstr(r.body, "api_key\""));
     assert_non_null(strstr(r.body, prefix));
@@ -868,21 +860,21 @@ static void api_key_lifecycle(void **state)
     /* Exchange it; the machine token works where machines may go. */
     b = xprintf("{\"api_key\":\"%s\"}", key);
     th_post_json(&srv, "/api/v1/auth/token", NULL, b, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     tok = strdup(json_string_value(json_object_get(r.json, "access_token")));
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.305&lng=120.605", tok, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
     /* Scopes: reading cases is not among this key's ("cases:write", "grids:read"). */
     th_get(&srv, "/api/v1/cases", tok, &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     assert_non_null(strstr(r.body, "cases:read"));
     th_resp_free(&r);
     assert_true(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.scope_denied'"
                      " AND detail = 'cases:read'") >= 1);
     th_get(&srv, "/api/v1/admin/users", tok, &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 
     /* Bad creates: a person's account as owner, unknown fields, bad scopes. */
@@ -891,15 +883,15 @@ static void api_key_lifecycle(void **state)
         char *bb = xprintf("{\"name\":\"steal\",\"user_id\":%lld}", staff);
         call("POST", "/api/v1/admin/api-keys", admin(), bb, NULL, &r);
         free(bb);
-        expect(&r, 400, "invalid_argument");
+        th_expect(&r, 400, "invalid_argument");
         th_resp_free(&r);
         call("POST", "/api/v1/admin/api-keys", admin(), "{\"name\":\"k\",\"key_hash\":\"00\"}",
              NULL, &r);
-        expect(&r, 400, "invalid_argument");
+        th_expect(&r, 400, "invalid_argument");
         th_resp_free(&r);
         call("POST", "/api/v1/admin/api-keys", admin(), "{\"name\":\"k\",\"scopes\":[\"A B\"]}",
              NULL, &r);
-        expect(&r, 400, "invalid_argument");
+        th_expect(&r, 400, "invalid_argument");
         th_resp_free(&r);
         assert_int_equal(sqlf("SELECT COUNT(*) FROM api_keys"), keys + 1);
     }
@@ -907,25 +899,25 @@ static void api_key_lifecycle(void **state)
     /* Revoke: the exchanged token and the exchange both stop. */
     path = xprintf("/api/v1/admin/api-keys/%lld/revoke", id);
     call("POST", path, admin(), NULL, NULL, &r);
-    expect(&r, 400, "invalid_argument"); /* a reason is required */
+    th_expect(&r, 400, "invalid_argument"); /* a reason is required */
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.305&lng=120.605", tok, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
     call("POST", path, admin(), "{\"reason\":\"设备报废\"}", NULL, &r);
-    expect(&r, 204, NULL);
+    th_expect(&r, 204, NULL);
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.305&lng=120.605", tok, &r);
-    expect(&r, 401, "unauthenticated");
+    th_expect(&r, 401, "unauthenticated");
     th_resp_free(&r);
     th_post_json(&srv, "/api/v1/auth/token", NULL, b, &r);
-    expect(&r, 401, "unauthenticated");
+    th_expect(&r, 401, "unauthenticated");
     th_resp_free(&r);
     call("POST", path, admin(), "{\"reason\":\"again\"}", NULL, &r);
-    expect(&r, 204, NULL);
+    th_expect(&r, 204, NULL);
     th_resp_free(&r);
     call("POST", "/api/v1/admin/api-keys/999999/revoke", admin(), "{\"reason\":\"x\"}", NULL, &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'api_key.create' AND"
                           " object_id = %lld",
@@ -953,7 +945,7 @@ static void audit_listing(void **state)
     path = xprintf("/api/v1/admin/audit?actor=%lld&action=user.&limit=200", admin_id);
     th_get(&srv, path, admin(), &r);
     free(path);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     {
         json_t *items = json_object_get(r.json, "items");
         bool create = false, disable = false, reset = false, update = false;
@@ -978,11 +970,11 @@ static void audit_listing(void **state)
 
     /* Exact action, and paging with the cursor. */
     th_get(&srv, "/api/v1/admin/audit?action=api_key.create", admin(), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) >= 1);
     th_resp_free(&r);
     th_get(&srv, "/api/v1/admin/audit?limit=2", admin(), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     first_id = json_integer_value(
         json_object_get(json_array_get(json_object_get(r.json, "items"), 1), "id"));
@@ -991,7 +983,7 @@ static void audit_listing(void **state)
     path = xprintf("/api/v1/admin/audit?limit=2&cursor=%s", cur);
     th_get(&srv, path, admin(), &r2);
     free(path);
-    expect(&r2, 200, NULL);
+    th_expect(&r2, 200, NULL);
     assert_true(json_integer_value(json_object_get(
                     json_array_get(json_object_get(r2.json, "items"), 0), "id")) < first_id);
     th_resp_free(&r2);
@@ -999,29 +991,29 @@ static void audit_listing(void **state)
 
     /* Time window: nothing before 2000, everything after. */
     th_get(&srv, "/api/v1/admin/audit?to=2000-01-01T00:00:00Z", admin(), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     th_resp_free(&r);
     th_get(&srv, "/api/v1/admin/audit?from=2000-01-01T08:00:00%2B08:00&limit=1", admin(), &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     th_resp_free(&r);
 
     /* Bad filters. */
     th_get(&srv, "/api/v1/admin/audit?from=yesterday", admin(), &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/admin/audit?action=x%27%20OR%201=1", admin(), &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/admin/audit?cursor=zz", admin(), &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/admin/audit?limit=0", admin(), &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     th_get(&srv, "/api/v1/admin/audit", th_token(&srv, "leader"), &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_assert.h"
 
 static struct th_server srv;
 static long long sanitation;
@@ -61,12 +62,6 @@ static void post(const char *role, const char *path, const char *body, struct th
     th_post_json(&srv, path, th_token(&srv, role), body, r);
 }
 
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 static long long report(void)
 {
     struct th_resp r;
@@ -94,7 +89,7 @@ static const char *act(const char *role, long long id, const char *extra)
     post(role, path, body, &r);
     if (r.status != 200)
         fail_msg("%s %s: %ld %s", role, extra, r.status, r.body);
-    snprintf(due, sizeof due, "%s", jstr(r.json, "due_at"));
+    snprintf(due, sizeof due, "%s", th_jstr(r.json, "due_at"));
     th_resp_free(&r);
     return due;
 }
@@ -108,7 +103,7 @@ static const char *due_of(long long id)
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     th_get(&srv, path, th_token(&srv, "dispatcher"), &r);
     assert_int_equal(r.status, 200);
-    snprintf(due, sizeof due, "%s", jstr(r.json, "due_at"));
+    snprintf(due, sizeof due, "%s", th_jstr(r.json, "due_at"));
     th_resp_free(&r);
     return due;
 }

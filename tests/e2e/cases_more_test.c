@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_assert.h"
 
 static struct th_server srv;
 static long long sanitation;
@@ -62,23 +63,6 @@ static void get(const char *role, const char *path, struct th_resp *r)
     th_get(&srv, path, th_token(&srv, role), r);
 }
 
-static long long jint(json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static void expect(struct th_resp *r, long status, const char *code)
-{
-    if (r->status != status || (code && strcmp(th_error_code(r), code) != 0))
-        fail_msg("expected %ld %s, got %ld: %s", status, code ? code : "", r->status, r->body);
-}
-
 static long long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static long long count(const char *fmt, ...)
 {
@@ -109,8 +93,8 @@ static long long report_as(const char *role)
     long long id;
 
     post(role, "/api/v1/cases", "{" CAT_0102 ",\"description\":\"路边暴露垃圾\"," IN_GRID1 "}", &r);
-    expect(&r, 201, NULL);
-    id = jint(r.json, "id");
+    th_expect(&r, 201, NULL);
+    id = th_jint(r.json, "id");
     th_resp_free(&r);
     return id;
 }
@@ -171,22 +155,22 @@ static void step(const char *role, long long id, const char *action, const char 
         char path[64];
         snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
         get("operator", path, &r);
-        expect(&r, 200, NULL);
-        snprintf(from, sizeof from, "%s", jstr(r.json, "state"));
+        th_expect(&r, 200, NULL);
+        snprintf(from, sizeof from, "%s", th_jstr(r.json, "state"));
         th_resp_free(&r);
     }
     act_resp(role, id, &r, "\"action\":\"%s\"%s%s", action, extra ? "," : "", extra ? extra : "");
     if (r.status != 200)
         fail_msg("%s %s on case %lld: %ld %s", role, action, id, r.status, r.body);
-    assert_string_equal(jstr(r.json, "state"), to);
-    assert_int_equal(jint(r.json, "version"), v + 1);
+    assert_string_equal(th_jstr(r.json, "state"), to);
+    assert_int_equal(th_jint(r.json, "version"), v + 1);
     assert_int_equal(version_of(id), v + 1);
     assert_int_equal(json_array_size(json_object_get(r.json, "timeline")), rows + 1);
     s = last_step(&r);
-    assert_string_equal(jstr(s, "action"), action);
-    assert_string_equal(jstr(s, "from_state"), from);
-    assert_string_equal(jstr(s, "to_state"), to);
-    assert_string_equal(jstr(s, "actor_role"), role);
+    assert_string_equal(th_jstr(s, "action"), action);
+    assert_string_equal(th_jstr(s, "from_state"), from);
+    assert_string_equal(th_jstr(s, "to_state"), to);
+    assert_string_equal(th_jstr(s, "actor_role"), role);
     th_resp_free(&r);
     assert_int_equal(count("SELECT COUNT(*) FROM case_steps WHERE case_id = %lld", id), rows + 1);
     assert_int_equal(events_of(id, event), ev + 1);
@@ -235,8 +219,8 @@ static const char *state_of(long long id)
 
     snprintf(sql, sizeof sql, "/api/v1/cases/%lld", id);
     get("dispatcher", sql, &r);
-    expect(&r, 200, NULL);
-    snprintf(buf, sizeof buf, "%s", jstr(r.json, "state"));
+    th_expect(&r, 200, NULL);
+    snprintf(buf, sizeof buf, "%s", th_jstr(r.json, "state"));
     th_resp_free(&r);
     return buf;
 }
@@ -246,23 +230,8 @@ static const char *state_of(long long id)
 static char *slurp(const char *name, size_t *len)
 {
     char path[600];
-    FILE *f;
-    long n;
-    char *buf;
-
     snprintf(path, sizeof path, "%s/%s", fx, name);
-    f = fopen(path, "rb");
-    if (!f)
-        th_die("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        th_die("short read %s", path);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    return th_read_file(path, len);
 }
 
 /* Upload fx/name as role; the media public id into out. */
@@ -275,8 +244,8 @@ static void upload(const char *role, const char *name, char *out, size_t cap)
 
     th_request(&srv, "POST", "/api/v1/media", hs, data, len, 0, &r);
     free(data);
-    expect(&r, 201, NULL);
-    snprintf(out, cap, "%s", jstr(r.json, "id"));
+    th_expect(&r, 201, NULL);
+    snprintf(out, cap, "%s", th_jstr(r.json, "id"));
     assert_true(strlen(out) > 0);
     th_resp_free(&r);
 }
@@ -316,7 +285,7 @@ static void report_with_photos(void **state)
              "{" CAT_0102 ",\"description\":\"带照片\"," IN_GRID1 ",\"photos\":[\"%s\",\"%s\"]}",
              id1, other);
     post("inspector", "/api/v1/cases", body, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     snprintf(body, sizeof body,
              "{" CAT_0102 ",\"description\":\"带照片\"," IN_GRID1 ",\"photos\":[");
@@ -324,7 +293,7 @@ static void report_with_photos(void **state)
         snprintf(body + strlen(body), sizeof body - strlen(body), "%s\"%s\"", i ? "," : "", id1);
     snprintf(body + strlen(body), sizeof body - strlen(body), "]}");
     post("inspector", "/api/v1/cases", body, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM media_attachments"), 0);
@@ -337,8 +306,8 @@ static void report_with_photos(void **state)
              "{" CAT_0102 ",\"description\":\"带照片\"," IN_GRID1 ",\"photos\":[\"%s\",\"%s\"]}",
              id1, id2);
     post("inspector", "/api/v1/cases", body, &r);
-    expect(&r, 201, NULL);
-    id = jint(r.json, "id");
+    th_expect(&r, 201, NULL);
+    id = th_jint(r.json, "id");
     ph = json_object_get(r.json, "photos");
     assert_int_equal(json_array_size(ph), 2);
     assert_string_equal(json_string_value(json_array_get(ph, 0)), id1);
@@ -354,7 +323,7 @@ static void report_with_photos(void **state)
     /* The detail lists them, for each who reads the case. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     get("dispatcher", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     ph = json_object_get(r.json, "photos");
     assert_int_equal(json_array_size(ph), 2);
     assert_string_equal(json_string_value(json_array_get(ph, 0)), id1);
@@ -372,7 +341,7 @@ static void report_with_photos(void **state)
     assert_int_equal(thumb_status(bearer("citizen"), id2), 404);
     assert_int_equal(thumb_status(bearer("handler"), id1), 404); /* not dispatched to 环卫 */
     get("citizen", path, &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
 
     /* Dispatched to 环卫, its handler sees the case and so the photos. */
@@ -387,7 +356,7 @@ static void report_with_photos(void **state)
              "{" CAT_0102 ",\"description\":\"两次\"," IN_GRID1 ",\"photos\":[\"%s\",\"%s\"]}", id2,
              id2);
     post("inspector", "/api/v1/cases", body, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM media_attachments"), 2);
@@ -420,11 +389,11 @@ static void merge_path(void **state)
     }
     snprintf(path, sizeof path, "/api/v1/cases/%lld", dup);
     get("dispatcher", path, &r);
-    expect(&r, 200, NULL);
-    assert_int_equal(jint(r.json, "duplicate_of"), orig);
-    assert_string_equal(jstr(r.json, "step"), "none");
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "duplicate_of"), orig);
+    assert_string_equal(th_jstr(r.json, "step"), "none");
     assert_true(json_is_null(json_object_get(r.json, "due_at")));
-    assert_string_equal(jstr(last_step(&r), "text"), "重复上报");
+    assert_string_equal(th_jstr(last_step(&r), "text"), "重复上报");
     th_resp_free(&r);
     /* Merged is final. */
     refused("operator", dup, 409, "invalid_state", "\"action\":\"accept\"");
@@ -459,8 +428,8 @@ static void suspend_and_resume_path(void **state)
     step("dispatcher", id, "suspend", "suspended", "case.suspended", "\"text\":\"暂无责任单位\"");
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     get("dispatcher", path, &r);
-    expect(&r, 200, NULL);
-    assert_string_equal(jstr(r.json, "step"), "none"); /* no deadline runs while parked */
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "step"), "none"); /* no deadline runs while parked */
     assert_true(json_is_null(json_object_get(r.json, "due_at")));
     th_resp_free(&r);
     assert_int_equal(count("SELECT next_alert_at IS NULL FROM cases WHERE id = %lld", id), 1);
@@ -470,22 +439,22 @@ static void suspend_and_resume_path(void **state)
 
     step("dispatcher", id, "resume", "registered", "case.resumed", NULL);
     get("dispatcher", path, &r);
-    expect(&r, 200, NULL);
-    assert_string_equal(jstr(r.json, "step"), "dispatch"); /* the 派遣时限 starts again */
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "step"), "dispatch"); /* the 派遣时限 starts again */
     assert_true(json_is_string(json_object_get(r.json, "due_at")));
     th_resp_free(&r);
 
     /* After 挂账恢复 the dispatcher's queue has it again. */
     get("dispatcher", "/api/v1/tasks?limit=500", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     {
         json_t *it;
         size_t i;
         bool found = false;
         json_array_foreach(json_object_get(r.json, "items"), i, it)
         {
-            if (jint(json_object_get(it, "case"), "id") == id &&
-                strcmp(jstr(it, "action"), "dispatch") == 0)
+            if (th_jint(json_object_get(it, "case"), "id") == id &&
+                strcmp(th_jstr(it, "action"), "dispatch") == 0)
                 found = true;
         }
         assert_true(found);
@@ -531,10 +500,10 @@ static void invalidate_path(void **state)
     step("operator", a, "invalidate", "invalid", "case.invalidated", "\"text\":\"不属于城管范围\"");
     snprintf(path, sizeof path, "/api/v1/cases/%lld", a);
     get("citizen", path, &r); /* the reporter sees why */
-    expect(&r, 200, NULL);
-    assert_string_equal(jstr(r.json, "state"), "invalid");
-    assert_string_equal(jstr(last_step(&r), "text"), "不属于城管范围");
-    assert_string_equal(jstr(r.json, "step"), "none");
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "state"), "invalid");
+    assert_string_equal(th_jstr(last_step(&r), "text"), "不属于城管范围");
+    assert_string_equal(th_jstr(r.json, "step"), "none");
     th_resp_free(&r);
     refused("operator", a, 409, "invalid_state", "\"action\":\"accept\"");
     refused("shift_lead", a, 409, "invalid_state", "\"action\":\"reopen\",\"text\":\"x\"");
@@ -547,13 +516,13 @@ static void invalidate_path(void **state)
     refused("shift_lead", b, 409, "invalid_state", "\"action\":\"register\"");
     /* Not in anyone's task list any more. */
     get("operator", "/api/v1/tasks?limit=500", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     {
         json_t *it;
         size_t i;
         json_array_foreach(json_object_get(r.json, "items"), i, it)
         {
-            long long cid = jint(json_object_get(it, "case"), "id");
+            long long cid = th_jint(json_object_get(it, "case"), "id");
             assert_true(cid != a && cid != b);
         }
     }
@@ -582,11 +551,11 @@ static void reopen_path(void **state)
     step("shift_lead", id, "reopen", "registered", "case.reopened", "\"text\":\"市民投诉未解决\"");
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     get("dispatcher", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_true(json_is_null(json_object_get(r.json, "closed_at")));
-    assert_string_equal(jstr(r.json, "step"), "dispatch");
+    assert_string_equal(th_jstr(r.json, "step"), "dispatch");
     assert_true(json_is_string(json_object_get(r.json, "due_at")));
-    assert_int_equal(jint(r.json, "version"), 8);
+    assert_int_equal(th_jint(r.json, "version"), 8);
     assert_int_equal(json_array_size(json_object_get(r.json, "timeline")), 8);
     th_resp_free(&r);
 
@@ -621,47 +590,47 @@ static void handler_return_answers_then_hides(void **state)
     act("dispatcher", id, "\"action\":\"dispatch\",%s", dept);
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     get("handler", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
 
     refused("handler", id, 400, "invalid_argument", "\"action\":\"return\"");
     act_resp("handler", id, &r, "\"action\":\"return\",\"text\":\"不属于环卫\"");
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     /* The answer is the case as it now stands, although the handler may no longer read it. */
-    assert_int_equal(jint(r.json, "id"), id);
-    assert_string_equal(jstr(r.json, "state"), "registered");
-    assert_int_equal(jint(r.json, "version"), 5);
+    assert_int_equal(th_jint(r.json, "id"), id);
+    assert_string_equal(th_jstr(r.json, "state"), "registered");
+    assert_int_equal(th_jint(r.json, "version"), 5);
     assert_true(json_is_null(json_object_get(r.json, "department_id")));
-    assert_string_equal(jstr(r.json, "step"), "dispatch");
+    assert_string_equal(th_jstr(r.json, "step"), "dispatch");
     s = last_step(&r);
-    assert_string_equal(jstr(s, "action"), "return");
-    assert_string_equal(jstr(s, "from_state"), "dispatched");
-    assert_string_equal(jstr(s, "to_state"), "registered");
-    assert_string_equal(jstr(s, "text"), "不属于环卫");
+    assert_string_equal(th_jstr(s, "action"), "return");
+    assert_string_equal(th_jstr(s, "from_state"), "dispatched");
+    assert_string_equal(th_jstr(s, "to_state"), "registered");
+    assert_string_equal(th_jstr(s, "text"), "不属于环卫");
     th_resp_free(&r);
     assert_int_equal(events_of(id, "case.returned"), 1);
 
     get("handler", path, &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     /* Acting again is not found either (and a replay of nothing). */
     refused("handler", id, 404, "not_found", "\"action\":\"handle\",\"text\":\"x\"");
     /* Back in the dispatcher's queue. */
     get("dispatcher", "/api/v1/tasks?limit=500", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
-        if (jint(json_object_get(it, "case"), "id") == id &&
-            strcmp(jstr(it, "action"), "dispatch") == 0)
+        if (th_jint(json_object_get(it, "case"), "id") == id &&
+            strcmp(th_jstr(it, "action"), "dispatch") == 0)
             found = true;
     }
     assert_true(found);
     th_resp_free(&r);
     get("handler", "/api/v1/tasks?limit=500", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
-        assert_true(jint(json_object_get(it, "case"), "id") != id);
+        assert_true(th_jint(json_object_get(it, "case"), "id") != id);
     }
     th_resp_free(&r);
 }

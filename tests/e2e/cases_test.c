@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_assert.h"
 
 static struct th_server srv;
 static long long sanitation, municipal, grid1, grid3;
@@ -62,23 +63,6 @@ static void get(const char *role, const char *path, struct th_resp *r)
     th_get(&srv, path, th_token(&srv, role), r);
 }
 
-static long long jint(json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-static void expect(struct th_resp *r, long status, const char *code)
-{
-    if (r->status != status || (code && strcmp(th_error_code(r), code) != 0))
-        fail_msg("expected %ld %s, got %ld: %s", status, code ? code : "", r->status, r->body);
-}
-
 /* Report as role in grid 1 with category 0102; returns the id. */
 static long long report_as(const char *role, const char *where)
 {
@@ -88,8 +72,8 @@ static long long report_as(const char *role, const char *where)
 
     snprintf(body, sizeof body, "{" CAT_0102 ",\"description\":\"路边暴露垃圾一堆\",%s}", where);
     post(role, "/api/v1/cases", NULL, body, &r);
-    expect(&r, 201, NULL);
-    id = jint(r.json, "id");
+    th_expect(&r, 201, NULL);
+    id = th_jint(r.json, "id");
     th_resp_free(&r);
     return id;
 }
@@ -129,8 +113,8 @@ static const char *state_of(long long id)
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     get("dispatcher", path, &r);
-    expect(&r, 200, NULL);
-    snprintf(buf, sizeof buf, "%s", jstr(r.json, "state"));
+    th_expect(&r, 200, NULL);
+    snprintf(buf, sizeof buf, "%s", th_jstr(r.json, "state"));
     th_resp_free(&r);
     return buf;
 }
@@ -156,21 +140,21 @@ static void report_resolves_grid_and_deadline(void **state)
 
     post("inspector", "/api/v1/cases", NULL,
          "{" CAT_0102 ",\"description\":\"垃圾\"," IN_GRID1 ",\"urgency\":\"normal\"}", &r);
-    expect(&r, 201, NULL);
-    assert_string_equal(jstr(r.json, "state"), "reported");
-    assert_int_equal(jint(r.json, "version"), 1);
-    assert_int_equal(jint(r.json, "grid_id"), grid1);
-    assert_string_equal(jstr(r.json, "source"), "inspector");
-    assert_string_equal(jstr(r.json, "step"), "register");
+    th_expect(&r, 201, NULL);
+    assert_string_equal(th_jstr(r.json, "state"), "reported");
+    assert_int_equal(th_jint(r.json, "version"), 1);
+    assert_int_equal(th_jint(r.json, "grid_id"), grid1);
+    assert_string_equal(th_jstr(r.json, "source"), "inspector");
+    assert_string_equal(th_jstr(r.json, "step"), "register");
     assert_true(json_is_string(json_object_get(r.json, "due_at")));
-    assert_int_equal(strlen(jstr(r.json, "case_no")), 15);
+    assert_int_equal(strlen(th_jstr(r.json, "case_no")), 15);
     loc = json_object_get(r.json, "location");
-    assert_string_equal(jstr(loc, "address"), "东华路1号");
+    assert_string_equal(th_jstr(loc, "address"), "东华路1号");
     assert_int_equal(json_array_size(json_object_get(r.json, "timeline")), 1);
     assert_true(json_is_array(json_object_get(r.json, "possible_duplicates")));
     assert_int_equal(count("SELECT COUNT(*) FROM events WHERE type = 'case.reported' AND"
                            " subject_id = %lld",
-                           jint(r.json, "id")),
+                           th_jint(r.json, "id")),
                      1);
     th_resp_free(&r);
 
@@ -178,9 +162,9 @@ static void report_resolves_grid_and_deadline(void **state)
     post("citizen", "/api/v1/cases", NULL,
          "{\"category_id\":1,\"description\":\"井盖\",\"location\":{\"lat\":39.9,\"lng\":116.4}}",
          &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     assert_true(json_is_null(json_object_get(r.json, "grid_id")));
-    assert_string_equal(jstr(r.json, "source"), "citizen");
+    assert_string_equal(th_jstr(r.json, "source"), "citizen");
     th_resp_free(&r);
 }
 
@@ -197,10 +181,10 @@ static void report_lists_possible_duplicates(void **state)
          "{" CAT_0102 ",\"description\":\"同一堆垃圾\",\"location\":{\"lat\":31.30518,"
          "\"lng\":120.605}}",
          &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     json_array_foreach(json_object_get(r.json, "possible_duplicates"), i, d)
     {
-        if (jint(d, "id") == first) {
+        if (th_jint(d, "id") == first) {
             found = true;
             assert_true(json_real_value(json_object_get(d, "distance_m")) < 50);
         }
@@ -218,10 +202,10 @@ static void retry_with_same_key_creates_one_case(void **state)
     char hdr[64];
 
     post("citizen", "/api/v1/cases", "report-key-1", body, &r1);
-    expect(&r1, 201, NULL);
+    th_expect(&r1, 201, NULL);
     post("citizen", "/api/v1/cases", "report-key-1", body, &r2);
-    expect(&r2, 201, NULL);
-    assert_int_equal(jint(r1.json, "id"), jint(r2.json, "id"));
+    th_expect(&r2, 201, NULL);
+    assert_int_equal(th_jint(r1.json, "id"), th_jint(r2.json, "id"));
     assert_true(th_header(&r2, "idempotent-replayed", hdr, sizeof hdr));
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 1);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'"),
@@ -229,12 +213,12 @@ static void retry_with_same_key_creates_one_case(void **state)
     /* Same key, another body: conflict, nothing new. */
     post("citizen", "/api/v1/cases", "report-key-1",
          "{" CAT_0102 ",\"description\":\"别的\"," IN_GRID1 "}", &r3);
-    expect(&r3, 409, "conflict");
+    th_expect(&r3, 409, "conflict");
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 1);
     /* A new key is a new report. */
     post("citizen", "/api/v1/cases", "report-key-2", body, &r4);
-    expect(&r4, 201, NULL);
-    assert_true(jint(r4.json, "id") != jint(r1.json, "id"));
+    th_expect(&r4, 201, NULL);
+    assert_true(th_jint(r4.json, "id") != th_jint(r1.json, "id"));
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 2);
     th_resp_free(&r1);
     th_resp_free(&r2);
@@ -279,7 +263,7 @@ static void mass_assignment_and_bad_input_change_nothing(void **state)
     memset(big + strlen(big), 'a', 1001);
     memcpy(big + strlen(big), "\"}", 3);
     post("citizen", "/api/v1/cases", NULL, big, &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     free(big);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before);
@@ -287,7 +271,7 @@ static void mass_assignment_and_bad_input_change_nothing(void **state)
 
     /* Roles that do not report. */
     post("dispatcher", "/api/v1/cases", NULL, bodies[0], &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 }
 
@@ -317,36 +301,36 @@ static void whole_lifecycle_with_rework_and_rating(void **state)
     /* The citizen may not rate before closing. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld/rating", id);
     post("citizen", path, NULL, "{\"score\":5}", &r);
-    expect(&r, 409, "invalid_state");
+    th_expect(&r, 409, "invalid_state");
     th_resp_free(&r);
     act("shift_lead", id, NULL, "\"action\":\"close\"");
     assert_string_equal(state_of(id), "closed");
 
     post("citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     th_resp_free(&r);
     post("citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
-    expect(&r, 201, NULL); /* replay */
+    th_expect(&r, 201, NULL); /* replay */
     th_resp_free(&r);
     post("citizen", path, NULL, "{\"score\":1}", &r);
-    expect(&r, 409, "conflict");
+    th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     post("citizen", path, NULL, "{\"score\":6}", &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
 
     /* The timeline as the citizen sees it: no staff ids, every step, the rating. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     get("citizen", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     tl = json_object_get(r.json, "timeline");
     assert_int_equal(json_array_size(tl), 10); /* report, 8 actions, rating */
-    assert_string_equal(jstr(json_array_get(tl, 0), "action"), "report");
-    assert_string_equal(jstr(json_array_get(tl, 5), "action"), "verify_fail");
-    assert_string_equal(jstr(json_array_get(tl, 5), "actor_role"), "inspector");
+    assert_string_equal(th_jstr(json_array_get(tl, 0), "action"), "report");
+    assert_string_equal(th_jstr(json_array_get(tl, 5), "action"), "verify_fail");
+    assert_string_equal(th_jstr(json_array_get(tl, 5), "actor_role"), "inspector");
     assert_null(json_object_get(json_array_get(tl, 1), "actor_id"));
-    assert_int_equal(jint(json_object_get(r.json, "rating"), "score"), 5);
-    assert_int_equal(jint(r.json, "version"), 9);
+    assert_int_equal(th_jint(json_object_get(r.json, "rating"), "score"), 5);
+    assert_int_equal(th_jint(r.json, "version"), 9);
     th_resp_free(&r);
 
     /* One event and one audit row per action. */
@@ -361,8 +345,8 @@ static void whole_lifecycle_with_rework_and_rating(void **state)
     /* The accept retried with its key replays, and changes nothing. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
     post("operator", path, "acc-1", "{\"version\":1,\"action\":\"accept\"}", &r);
-    expect(&r, 200, NULL);
-    assert_string_equal(jstr(r.json, "state"), "closed");
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "state"), "closed");
     th_resp_free(&r);
 }
 
@@ -384,12 +368,12 @@ static void extension_request_and_approval(void **state)
         snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"approve_extension\"}",
                  version_of(id));
         post("dispatcher", path, NULL, body, &r);
-        expect(&r, 409, "invalid_state");
+        th_expect(&r, 409, "invalid_state");
         th_resp_free(&r);
         snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"request_extension\"}",
                  version_of(id));
         post("handler", path, NULL, body, &r);
-        expect(&r, 400, "invalid_argument"); /* extension_hours required */
+        th_expect(&r, 400, "invalid_argument"); /* extension_hours required */
         th_resp_free(&r);
     }
     act("handler", id, NULL,
@@ -417,14 +401,14 @@ static void handler_of_other_department_and_inspector_of_other_grid(void **state
     snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"handle\",\"text\":\"x\"}",
              version_of(id));
     post("handler", path, NULL, body, &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     /* Re-dispatched to 环卫 it can act; then the inspector of grids 1-2 may not verify. */
     act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
     act("handler", id, NULL, "\"action\":\"handle\",\"text\":\"done\"");
     snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"verify_pass\"}", version_of(id));
     post("inspector", path, NULL, body, &r);
-    expect(&r, 404, "not_found"); /* not visible: outside the inspector's grids */
+    th_expect(&r, 404, "not_found"); /* not visible: outside the inspector's grids */
     th_resp_free(&r);
     assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE object_id = %lld AND"
                            " action = 'case.verify_pass'",
@@ -560,23 +544,23 @@ static void stale_version_is_conflict(void **state)
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
     post("operator", path, NULL, "{\"version\":7,\"action\":\"accept\"}", &r);
-    expect(&r, 409, "conflict");
+    th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     post("operator", path, NULL, "{\"version\":1,\"action\":\"fly\"}", &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     post("operator", path, NULL, "{\"version\":1,\"action\":\"accept\",\"state\":\"closed\"}", &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     post("operator", path, NULL, "{\"version\":1,\"action\":\"accept\",\"department_id\":1}", &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     post("leader", path, NULL, "{\"version\":1,\"action\":\"accept\"}", &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
     post("operator", "/api/v1/cases/99999999/actions", NULL,
          "{\"version\":1,\"action\":\"accept\"}", &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     assert_string_equal(state_of(id), "reported");
 }
@@ -641,52 +625,52 @@ static void visibility_by_role(void **state)
         &r);
     if (r.status != 201)
         fail_msg("register: %ld %s", r.status, r.body);
-    snprintf(tok2, sizeof tok2, "%s", jstr(r.json, "access_token"));
+    snprintf(tok2, sizeof tok2, "%s", th_jstr(r.json, "access_token"));
     th_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld", mine);
     th_get(&srv, path, tok2, &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     get("citizen", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_null(json_object_get(r.json, "reporter_id"));
     th_resp_free(&r);
     get("inspector", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
     get("leader", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
     get("handler", path, &r); /* not dispatched to 环卫 */
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld", west);
     get("inspector", path, &r);
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     get("leader", path, &r); /* 西城区 is not the leader's 东城区 */
-    expect(&r, 404, "not_found");
+    th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     get("operator", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
 
     /* Lists follow the same rule. */
     th_get(&srv, "/api/v1/cases?limit=100", tok2, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     th_resp_free(&r);
     {
         char q[96];
         snprintf(q, sizeof q, "/api/v1/cases?grid_id=%lld&limit=100", grid3);
         get("inspector", q, &r);
-        expect(&r, 200, NULL);
+        th_expect(&r, 200, NULL);
         assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
         th_resp_free(&r);
         get("dispatcher", q, &r);
-        expect(&r, 200, NULL);
+        th_expect(&r, 200, NULL);
         assert_true(json_array_size(json_object_get(r.json, "items")) >= 1);
         th_resp_free(&r);
     }
@@ -708,34 +692,34 @@ static void list_filters_and_cursor(void **state)
         snprintf(path, sizeof path, "/api/v1/cases?limit=3%s%s", cursor ? "&cursor=" : "",
                  cursor ? cur : "");
         get("dispatcher", path, &r);
-        expect(&r, 200, NULL);
+        th_expect(&r, 200, NULL);
         json_array_foreach(json_object_get(r.json, "items"), i, it)
         {
             if (last)
-                assert_true(jint(it, "id") < last);
-            last = jint(it, "id");
+                assert_true(th_jint(it, "id") < last);
+            last = th_jint(it, "id");
             seen++;
         }
         if (json_is_null(json_object_get(r.json, "next_cursor"))) {
             th_resp_free(&r);
             break;
         }
-        snprintf(cur, sizeof cur, "%s", jstr(r.json, "next_cursor"));
+        snprintf(cur, sizeof cur, "%s", th_jstr(r.json, "next_cursor"));
         cursor = cur;
         th_resp_free(&r);
     }
     assert_int_equal(seen, total);
 
     get("dispatcher", "/api/v1/cases?state=closed&source=citizen", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) >= 1);
     th_resp_free(&r);
     get("dispatcher", "/api/v1/cases?bbox=120.60,31.30,120.61,31.31&limit=100", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) >= 3);
     th_resp_free(&r);
     get("citizen", "/api/v1/cases?mine=true&from=2020-01-01T00:00:00Z", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) >= 3);
     th_resp_free(&r);
     static const char *const bad[] = {
@@ -761,13 +745,13 @@ static void tasks_by_role(void **state)
     bool found = false;
 
     get("operator", "/api/v1/tasks?limit=500", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
         json_t *c = json_object_get(it, "case");
-        if (jint(c, "id") == id) {
+        if (th_jint(c, "id") == id) {
             found = true;
-            assert_string_equal(jstr(it, "action"), "accept");
+            assert_string_equal(th_jstr(it, "action"), "accept");
             assert_true(json_is_string(json_object_get(it, "due_at")));
         }
     }
@@ -778,18 +762,18 @@ static void tasks_by_role(void **state)
     act("shift_lead", id, NULL, "\"action\":\"register\"");
     act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
     get("handler", "/api/v1/tasks", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     found = false;
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
-        if (jint(json_object_get(it, "case"), "id") == id &&
-            strcmp(jstr(it, "action"), "handle") == 0)
+        if (th_jint(json_object_get(it, "case"), "id") == id &&
+            strcmp(th_jstr(it, "action"), "handle") == 0)
             found = true;
     }
     assert_true(found);
     th_resp_free(&r);
     get("citizen", "/api/v1/tasks", &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 }
 
@@ -808,13 +792,13 @@ static void urging_sent_read_acknowledged(void **state)
     act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
     snprintf(path, sizeof path, "/api/v1/cases/%lld/urge", id);
     post("leader", path, "urge-1", "{\"note\":\"请尽快处理\"}", &r);
-    expect(&r, 201, NULL);
-    uid = jint(r.json, "id");
-    assert_string_equal(jstr(r.json, "status"), "sent");
+    th_expect(&r, 201, NULL);
+    uid = th_jint(r.json, "id");
+    assert_string_equal(th_jstr(r.json, "status"), "sent");
     th_resp_free(&r);
     post("leader", path, "urge-1", "{\"note\":\"请尽快处理\"}", &r); /* retry: same urging */
-    expect(&r, 201, NULL);
-    assert_int_equal(jint(r.json, "id"), uid);
+    th_expect(&r, 201, NULL);
+    assert_int_equal(th_jint(r.json, "id"), uid);
     th_resp_free(&r);
     assert_int_equal(count("SELECT COUNT(*) FROM case_urgings WHERE case_id = %lld", id), 1);
     assert_int_equal(count("SELECT COUNT(*) FROM events WHERE type = 'case.urged' AND"
@@ -822,40 +806,40 @@ static void urging_sent_read_acknowledged(void **state)
                            id),
                      1);
     post("dispatcher", path, NULL, "{\"note\":\"x\"}", &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 
     /* The handler sees it in tasks; opening the case marks it read. */
     get("handler", "/api/v1/tasks", &r);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
-        if (jint(it, "urging_id") == uid) {
+        if (th_jint(it, "urging_id") == uid) {
             found = true;
-            assert_string_equal(jstr(it, "action"), "acknowledge");
+            assert_string_equal(th_jstr(it, "action"), "acknowledge");
         }
     }
     assert_true(found);
     th_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     get("handler", path, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
     get("leader", "/api/v1/urgings", &r);
-    expect(&r, 200, NULL);
-    assert_string_equal(jstr(json_array_get(json_object_get(r.json, "items"), 0), "status"),
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(json_array_get(json_object_get(r.json, "items"), 0), "status"),
                         "read");
     th_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/urgings/%lld/ack", uid);
     post("handler", path, NULL, "{\"text\":\"已安排\"}", &r);
-    expect(&r, 200, NULL);
-    assert_string_equal(jstr(r.json, "status"), "acknowledged");
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "status"), "acknowledged");
     th_resp_free(&r);
     post("handler", path, NULL, "{}", &r);
-    expect(&r, 409, "invalid_state");
+    th_expect(&r, 409, "invalid_state");
     th_resp_free(&r);
     get("leader", "/api/v1/urgings", &r);
-    assert_string_equal(jstr(json_array_get(json_object_get(r.json, "items"), 0), "status"),
+    assert_string_equal(th_jstr(json_array_get(json_object_get(r.json, "items"), 0), "status"),
                         "acknowledged");
     th_resp_free(&r);
 }
@@ -870,24 +854,24 @@ static void events_feed_by_role(void **state)
     bool found = false;
 
     get("operator", "/api/v1/events?limit=500", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) > 0);
-    after = jint(r.json, "next_after");
+    after = th_jint(r.json, "next_after");
     th_resp_free(&r);
     assert_true(after > 0);
 
     get("citizen", "/api/v1/events?limit=500", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
-        if (jint(it, "subject_id") == id && strcmp(jstr(it, "type"), "case.reported") == 0)
+        if (th_jint(it, "subject_id") == id && strcmp(th_jstr(it, "type"), "case.reported") == 0)
             found = true;
         assert_null(json_object_get(it, "actor_id"));
     }
     assert_true(found);
     th_resp_free(&r);
     get("citizen", "/api/v1/events?after=abc", &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
 }
 
@@ -898,11 +882,11 @@ static void categories_list_and_admin_patch(void **state)
     char auth[9000];
 
     get("citizen", "/api/v1/categories?code_set=gbt30428&kind=event", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 54);
     th_resp_free(&r);
     get("citizen", "/api/v1/categories?kind=thing", &r);
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
 
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&srv, "admin"));
@@ -914,19 +898,19 @@ static void categories_list_and_admin_patch(void **state)
         snprintf(body, sizeof body, "{\"department_id\":%lld,\"limit_handle\":2}", sanitation);
         th_request(&srv, "PATCH", "/api/v1/categories/2", hs, body, strlen(body), 0, &r);
     }
-    expect(&r, 200, NULL);
-    assert_int_equal(jint(r.json, "department_id"), sanitation);
-    assert_int_equal(jint(json_object_get(r.json, "limits"), "handle"), 2);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "department_id"), sanitation);
+    assert_int_equal(th_jint(json_object_get(r.json, "limits"), "handle"), 2);
     th_resp_free(&r);
     {
         const char *b = "{\"limit_handle_unit\":\"week\"}";
         th_request(&srv, "PATCH", "/api/v1/categories/2", hs, b, strlen(b), 0, &r);
     }
-    expect(&r, 400, "invalid_argument");
+    th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&srv, "dispatcher"));
     th_request(&srv, "PATCH", "/api/v1/categories/2", hs, "{\"limit_handle\":3}", 18, 0, &r);
-    expect(&r, 403, "permission_denied");
+    th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 }
 

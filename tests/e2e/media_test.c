@@ -48,23 +48,8 @@ static char *sh_out(const char *fmt, ...)
 static char *slurp(const char *name, size_t *len)
 {
     char path[600];
-    FILE *f;
-    long n;
-    char *buf;
-
     snprintf(path, sizeof path, "%s/%s", fx, name);
-    f = fopen(path, "rb");
-    if (!f)
-        th_die("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        th_die("short read %s", path);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    return th_read_file(path, len);
 }
 
 static void spit(const char *path, const void *data, size_t len)

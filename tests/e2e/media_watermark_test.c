@@ -40,21 +40,14 @@ static double deviation_of(const char *variant, const char *name)
     struct th_resp r;
     FILE *f;
     char *buf;
-    long n;
+    size_t len;
     double dev = -1;
     const char *id;
 
     snprintf(path, sizeof path, "%s/grey.jpg", dir);
-    f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
+    buf = th_read_file(path, &len);
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&srv, "inspector"));
-    th_request(&srv, "POST", "/api/v1/media", hs, buf, (size_t)n, 0, &r);
+    th_request(&srv, "POST", "/api/v1/media", hs, buf, len, 0, &r);
     free(buf);
     assert_true(r.status == 201 || r.status == 200);
     id = json_string_value(json_object_get(r.json, "id"));

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_assert.h"
 
 static struct th_server srv;
 static long long sanitation, municipal, grid1, cat0102;
@@ -73,32 +74,15 @@ static void call(const char *role, const char *method, const char *path, const c
     th_request(&srv, method, path, hs, body, body ? strlen(body) : 0, 0, r);
 }
 
-static void expect(struct th_resp *r, long status, const char *code)
-{
-    if (r->status != status || (code && strcmp(th_error_code(r), code) != 0))
-        fail_msg("expected %ld %s, got %ld: %s", status, code ? code : "", r->status, r->body);
-}
-
-/* call() and expect() in one; the response is freed. */
+/* call() and th_expect() in one; the response is freed. */
 static void check(const char *role, const char *method, const char *path, const char *body,
                   long status, const char *code)
 {
     struct th_resp r;
 
     call(role, method, path, NULL, body, &r);
-    expect(&r, status, code);
+    th_expect(&r, status, code);
     th_resp_free(&r);
-}
-
-static long long jint(json_t *o, const char *k)
-{
-    return (long long)json_integer_value(json_object_get(o, k));
-}
-
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
 }
 
 static long long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -120,7 +104,7 @@ static void report_at(const char *where, struct th_resp *r)
 
     snprintf(body, sizeof body, "{" CAT_0102 ",\"description\":\"暴露垃圾\",%s}", where);
     call("inspector", "POST", "/api/v1/cases", NULL, body, r);
-    expect(r, 201, NULL);
+    th_expect(r, 201, NULL);
 }
 
 static long long report(void)
@@ -129,7 +113,7 @@ static long long report(void)
     long long id;
 
     report_at(IN_GRID1, &r);
-    id = jint(r.json, "id");
+    id = th_jint(r.json, "id");
     th_resp_free(&r);
     return id;
 }
@@ -143,8 +127,8 @@ static const char *due_of(long long id)
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     call("dispatcher", "GET", path, NULL, NULL, &r);
-    expect(&r, 200, NULL);
-    snprintf(due, sizeof due, "%s", jstr(r.json, "due_at"));
+    th_expect(&r, 200, NULL);
+    snprintf(due, sizeof due, "%s", th_jstr(r.json, "due_at"));
     th_resp_free(&r);
     return due;
 }
@@ -177,7 +161,7 @@ static char *settings_text(void)
     char *s;
 
     call("admin", "GET", "/api/v1/case-settings", NULL, NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     s = json_dumps(r.json, JSON_SORT_KEYS | JSON_COMPACT);
     th_resp_free(&r);
     assert_non_null(s);
@@ -201,15 +185,15 @@ static void holiday_and_makeup_day_move_deadlines(void **state)
 
     call("admin", "PUT", "/api/v1/calendar/days/2030-01-07", NULL,
          "{\"kind\":\"holiday\",\"name\":\"测试假日\"}", &r);
-    expect(&r, 201, NULL);
-    assert_string_equal(jstr(r.json, "date"), "2030-01-07");
-    assert_string_equal(jstr(r.json, "kind"), "holiday");
-    assert_string_equal(jstr(r.json, "name"), "测试假日");
+    th_expect(&r, 201, NULL);
+    assert_string_equal(th_jstr(r.json, "date"), "2030-01-07");
+    assert_string_equal(th_jstr(r.json, "kind"), "holiday");
+    assert_string_equal(th_jstr(r.json, "name"), "测试假日");
     th_resp_free(&r);
     /* Setting it again replaces it: 200, still one row. */
     call("admin", "PUT", "/api/v1/calendar/days/2030-01-07", NULL,
          "{\"kind\":\"holiday\",\"name\":\"元旦调休\"}", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     th_resp_free(&r);
     assert_int_equal(count("SELECT COUNT(*) FROM work_calendar_days"), 1);
     assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'calendar_day.set'"
@@ -218,20 +202,20 @@ static void holiday_and_makeup_day_move_deadlines(void **state)
 
     call("dispatcher", "GET", "/api/v1/calendar/days?from=2030-01-01&to=2030-01-31", NULL, NULL,
          &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
-        if (strcmp(jstr(it, "date"), "2030-01-07") == 0) {
+        if (strcmp(th_jstr(it, "date"), "2030-01-07") == 0) {
             found = true;
-            assert_string_equal(jstr(it, "kind"), "holiday");
-            assert_string_equal(jstr(it, "name"), "元旦调休");
+            assert_string_equal(th_jstr(it, "kind"), "holiday");
+            assert_string_equal(th_jstr(it, "name"), "元旦调休");
         }
     }
     assert_true(found);
     th_resp_free(&r);
     /* Outside the range asked: not listed. */
     call("leader", "GET", "/api/v1/calendar/days?from=2030-02-01&to=2030-02-28", NULL, NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     th_resp_free(&r);
 
@@ -260,10 +244,10 @@ static void working_periods_move_deadlines(void **state)
     clock_at(2030, 1, 4, 9, 20);
     call("admin", "PATCH", "/api/v1/case-settings", NULL,
          "{\"work_periods\":\" 9:00-12:00 , 13:00-18:00\"}", &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     /* Stored in the canonical form. */
-    assert_string_equal(jstr(r.json, "work_periods"), "09:00-12:00,13:00-18:00");
-    assert_int_equal(jint(r.json, "dup_radius_m"), 50);
+    assert_string_equal(th_jstr(r.json, "work_periods"), "09:00-12:00,13:00-18:00");
+    assert_int_equal(th_jint(r.json, "dup_radius_m"), 50);
     th_resp_free(&r);
     assert_int_equal(count("SELECT COUNT(*) FROM case_settings WHERE work_periods ="
                            " '09:00-12:00,13:00-18:00'"),
@@ -399,19 +383,19 @@ static void duplicate_radius_follows_settings(void **state)
 
     clock_at(2030, 1, 9, 2, 0);
     report_at("\"location\":{\"lat\":31.302,\"lng\":120.602}", &r);
-    a = jint(r.json, "id");
+    a = th_jint(r.json, "id");
     th_resp_free(&r);
 
     report_at("\"location\":{\"lat\":31.30218,\"lng\":120.602}", &r);
     found = false;
     json_array_foreach(json_object_get(r.json, "possible_duplicates"), i, d) found |=
-        jint(d, "id") == a;
+        th_jint(d, "id") == a;
     assert_true(found);
     th_resp_free(&r);
 
     call("admin", "PATCH", "/api/v1/case-settings", NULL, "{\"dup_radius_m\":10}", &r);
-    expect(&r, 200, NULL);
-    assert_int_equal(jint(r.json, "dup_radius_m"), 10);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "dup_radius_m"), 10);
     th_resp_free(&r);
     report_at("\"location\":{\"lat\":31.30182,\"lng\":120.602}", &r);
     assert_int_equal(json_array_size(json_object_get(r.json, "possible_duplicates")), 0);
@@ -421,15 +405,15 @@ static void duplicate_radius_follows_settings(void **state)
     report_at("\"location\":{\"lat\":31.302,\"lng\":120.60222}", &r);
     found = false;
     json_array_foreach(json_object_get(r.json, "possible_duplicates"), i, d) found |=
-        jint(d, "id") == a;
+        th_jint(d, "id") == a;
     assert_true(found);
     th_resp_free(&r);
 
     check("admin", "PATCH", "/api/v1/case-settings", "{\"dup_radius_m\":50}", 200, NULL);
     call("operator", "GET", "/api/v1/case-settings", NULL, NULL, &r);
-    expect(&r, 200, NULL);
-    assert_int_equal(jint(r.json, "dup_radius_m"), 50);
-    assert_string_equal(jstr(r.json, "work_periods"), "08:30-12:00,13:30-17:30");
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "dup_radius_m"), 50);
+    assert_string_equal(th_jstr(r.json, "work_periods"), "08:30-12:00,13:30-17:30");
     th_resp_free(&r);
 }
 
@@ -458,8 +442,8 @@ static const char *state_of(long long id)
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
     call("dispatcher", "GET", path, NULL, NULL, &r);
-    expect(&r, 200, NULL);
-    snprintf(buf, sizeof buf, "%s", jstr(r.json, "state"));
+    th_expect(&r, 200, NULL);
+    snprintf(buf, sizeof buf, "%s", th_jstr(r.json, "state"));
     th_resp_free(&r);
     return buf;
 }
@@ -476,18 +460,18 @@ static void auto_rule_dispatches_until_deleted(void **state)
              "{\"grid_id\":%lld,\"category_id\":%lld,\"department_id\":%lld,\"auto\":true}", grid1,
              cat0102, municipal);
     call("admin", "POST", "/api/v1/dispatch-rules", "rule-key-1", body, &r1);
-    expect(&r1, 201, NULL);
-    rule = jint(r1.json, "id");
+    th_expect(&r1, 201, NULL);
+    rule = th_jint(r1.json, "id");
     assert_true(rule > 0);
-    assert_int_equal(jint(r1.json, "department_id"), municipal);
-    assert_int_equal(jint(r1.json, "grid_id"), grid1);
-    assert_int_equal(jint(r1.json, "category_id"), cat0102);
+    assert_int_equal(th_jint(r1.json, "department_id"), municipal);
+    assert_int_equal(th_jint(r1.json, "grid_id"), grid1);
+    assert_int_equal(th_jint(r1.json, "category_id"), cat0102);
     assert_true(json_is_true(json_object_get(r1.json, "auto")));
-    assert_string_equal(jstr(r1.json, "category_code"), "0102");
+    assert_string_equal(th_jstr(r1.json, "category_code"), "0102");
     /* A retry with the same key answers the same rule and adds nothing. */
     call("admin", "POST", "/api/v1/dispatch-rules", "rule-key-1", body, &r2);
-    expect(&r2, 201, NULL);
-    assert_int_equal(jint(r2.json, "id"), rule);
+    th_expect(&r2, 201, NULL);
+    assert_int_equal(th_jint(r2.json, "id"), rule);
     assert_true(th_header(&r2, "idempotent-replayed", path, sizeof path));
     th_resp_free(&r1);
     th_resp_free(&r2);
@@ -498,9 +482,9 @@ static void auto_rule_dispatches_until_deleted(void **state)
                      1);
 
     call("dispatcher", "GET", "/api/v1/dispatch-rules", NULL, NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
-    assert_int_equal(jint(json_array_get(json_object_get(r.json, "items"), 0), "id"), rule);
+    assert_int_equal(th_jint(json_array_get(json_object_get(r.json, "items"), 0), "id"), rule);
     assert_true(json_is_null(json_object_get(r.json, "next_cursor")));
     th_resp_free(&r);
 
@@ -529,10 +513,10 @@ static void auto_rule_dispatches_until_deleted(void **state)
     /* A rule without auto only suggests: the case waits for a dispatcher. */
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld}", grid1, municipal);
     call("admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     assert_true(json_is_false(json_object_get(r.json, "auto")));
     assert_true(json_is_null(json_object_get(r.json, "category_id")));
-    snprintf(path, sizeof path, "/api/v1/dispatch-rules/%lld", jint(r.json, "id"));
+    snprintf(path, sizeof path, "/api/v1/dispatch-rules/%lld", th_jint(r.json, "id"));
     th_resp_free(&r);
     id = registered_case();
     assert_string_equal(state_of(id), "registered");
@@ -581,8 +565,8 @@ static void bad_rules_are_refused(void **state)
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"category_id\":%lld,\"department_id\":%lld}",
              grid1, cat0102, sanitation);
     call("admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
-    expect(&r, 201, NULL);
-    first = jint(r.json, "id");
+    th_expect(&r, 201, NULL);
+    first = th_jint(r.json, "id");
     th_resp_free(&r);
     check("admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"category_id\":%lld,\"department_id\":%lld}",
@@ -593,14 +577,14 @@ static void bad_rules_are_refused(void **state)
     snprintf(body, sizeof body, "{\"category_id\":%lld,\"department_id\":%lld}", cat0102,
              municipal);
     call("admin", "POST", "/api/v1/dispatch-rules", "rule-key-2", body, &r);
-    expect(&r, 201, NULL);
+    th_expect(&r, 201, NULL);
     th_resp_free(&r);
     check("admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
     /* The same key with another body is a conflict, and adds nothing. */
     snprintf(body, sizeof body, "{\"category_id\":%lld,\"department_id\":%lld}", cat0102,
              sanitation);
     call("admin", "POST", "/api/v1/dispatch-rules", "rule-key-2", body, &r);
-    expect(&r, 409, "conflict");
+    th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld}", grid1, municipal);
     check("admin", "POST", "/api/v1/dispatch-rules", body, 201, NULL);
@@ -611,19 +595,19 @@ static void bad_rules_are_refused(void **state)
 
     /* Pages of one, then a filter. */
     call("shift_lead", "GET", "/api/v1/dispatch-rules?limit=1", NULL, NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
-    assert_int_equal(jint(json_array_get(json_object_get(r.json, "items"), 0), "id"), first);
+    assert_int_equal(th_jint(json_array_get(json_object_get(r.json, "items"), 0), "id"), first);
     snprintf(path, sizeof path, "/api/v1/dispatch-rules?limit=5&cursor=%s",
-             jstr(r.json, "next_cursor"));
+             th_jstr(r.json, "next_cursor"));
     th_resp_free(&r);
     call("shift_lead", "GET", path, NULL, NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     th_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/dispatch-rules?department_id=%lld", sanitation);
     call("shift_lead", "GET", path, NULL, NULL, &r);
-    expect(&r, 200, NULL);
+    th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     th_resp_free(&r);
 
@@ -649,8 +633,8 @@ static void only_admins_write(void **state)
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld,\"auto\":true}", grid1,
              sanitation);
     call("admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
-    expect(&r, 201, NULL);
-    rule = jint(r.json, "id");
+    th_expect(&r, 201, NULL);
+    rule = th_jint(r.json, "id");
     th_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/dispatch-rules/%lld", rule);
     check("admin", "PUT", "/api/v1/calendar/days/2030-10-01", "{\"kind\":\"holiday\"}", 201, NULL);

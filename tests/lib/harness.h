@@ -83,6 +83,10 @@ int th_cityd(struct th_server *s, const char *args);
 long long th_sql_int(struct th_server *s, const char *sql);
 void th_sql_exec(struct th_server *s, const char *sql);
 
+/* The whole file at path, NUL-terminated (malloc'd; *len gets its size). Aborts the test
+ * program when it cannot be read. */
+char *th_read_file(const char *path, size_t *len);
+
 /* Path of a file under the source tree. */
 const char *th_source_path(const char *rel);
 /* Run a shell command, return its exit status. */
