@@ -1,6 +1,7 @@
 /* server/wire_auth.c: loads the token keys and connects server/auth and the session domain to
  * the HTTP layer: authenticate (loop thread, signature and claims only), authorize (worker:
- * token version, disabled account, revoked API key), auth_failed (worker: audit row). */
+ * token version, disabled account, revoked API key; several requests in one statement), auth_failed
+ * (worker: audit row). */
 #include "wire_int.h"
 
 #include <stdio.h>
@@ -108,9 +109,20 @@ static enum err authenticate(const char *token, size_t len, struct actor *who, c
     return ERR_OK;
 }
 
-static enum err authorize(struct rctx *cx, const struct route *rt)
+static void authorize(struct rctx *const *cxs, const struct route *const *rts, size_t n,
+                      enum err *res)
 {
-    return session_check_actor(cx, rt->method, rt->path);
+    struct actor_check v[SESSION_CHECK_MAX];
+
+    for (size_t i = 0; i < n; i += SESSION_CHECK_MAX) {
+        size_t k = n - i < SESSION_CHECK_MAX ? n - i : SESSION_CHECK_MAX;
+        for (size_t j = 0; j < k; j++)
+            v[j] = (struct actor_check){cxs[i + j], rts[i + j]->method, rts[i + j]->path,
+                                        (rts[i + j]->flags & ROUTE_AUTH_PROFILE) != 0, ERR_OK};
+        session_check_actors(v, k);
+        for (size_t j = 0; j < k; j++)
+            res[i + j] = v[j].res;
+    }
 }
 
 static void auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)

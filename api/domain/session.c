@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "audit.h"
+#include "user.h"
 #include "server/auth/password.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
@@ -385,8 +386,8 @@ enum err session_logout_all(struct rctx *cx)
     return db_tx_end(cx, res);
 }
 
-enum err session_judge_user(struct rctx *cx, bool found, int64_t token_version, bool disabled,
-                            bool session_ended)
+static enum err judge_user(struct rctx *cx, bool found, int64_t token_version, bool disabled,
+                           bool session_ended)
 {
     if (found && !disabled && token_version == cx->who.token_version && !session_ended)
         return ERR_OK;
@@ -425,40 +426,116 @@ static bool scopes_allow(const char *csv, const char *need)
     return false;
 }
 
-enum err session_check_actor(struct rctx *cx, const char *method, const char *path)
+static enum err check_api_key(struct rctx *cx, const char *method, const char *path)
 {
+    char need[64];
     struct db_res r;
-    enum err res;
+    enum err res = db_exec(cx, "SELECT revoked_at IS NULL, scopes FROM api_keys WHERE id = ?",
+                           DB_ARGS(DBI(cx->who.api_key_id)), &r);
 
-    if (cx->who.api_key_id) {
-        char need[64];
-
-        res = db_exec(cx, "SELECT revoked_at IS NULL, scopes FROM api_keys WHERE id = ?",
-                      DB_ARGS(DBI(cx->who.api_key_id)), &r);
-        if (res)
-            return res;
-        if (r.nrows == 0 || !db_cell_i64(&r, 0, 0)) {
-            audit_write_quiet(cx, "auth.token_rejected", "api_key", cx->who.api_key_id,
-                              AUDIT_DENIED, "api key revoked");
-            return rctx_fail(cx, ERR_UNAUTH, "token revoked");
-        }
-        scope_of(method, path, need, sizeof need);
-        if (!scopes_allow(db_cell(&r, 0, 1), need)) {
-            audit_write_quiet(cx, "auth.scope_denied", "api_key", cx->who.api_key_id, AUDIT_DENIED,
-                              need);
-            return rctx_fail(cx, ERR_FORBIDDEN, "this API key lacks the scope %s", need);
-        }
-    }
-    /* One primary-key read (and one unique-key read when the token belongs to a session): the
-     * token version revokes all of a user's tokens, the session row one device's. */
-    res = db_exec(cx,
-                  "SELECT u.token_version, u.disabled, s.revoked_at IS NOT NULL FROM users u"
-                  " LEFT JOIN sessions s ON s.family = ? AND s.user_id = u.id WHERE u.id = ?",
-                  DB_ARGS(DBS(cx->who.family), DBI(cx->who.user_id)), &r);
     if (res)
         return res;
-    return session_judge_user(cx, r.nrows == 1, db_cell_i64(&r, 0, 0), db_cell_i64(&r, 0, 1) != 0,
-                              db_cell_i64(&r, 0, 2) == 1);
+    if (r.nrows == 0 || !db_cell_i64(&r, 0, 0)) {
+        audit_write_quiet(cx, "auth.token_rejected", "api_key", cx->who.api_key_id, AUDIT_DENIED,
+                          "api key revoked");
+        return rctx_fail(cx, ERR_UNAUTH, "token revoked");
+    }
+    scope_of(method, path, need, sizeof need);
+    if (!scopes_allow(db_cell(&r, 0, 1), need)) {
+        audit_write_quiet(cx, "auth.scope_denied", "api_key", cx->who.api_key_id, AUDIT_DENIED,
+                          need);
+        return rctx_fail(cx, ERR_FORBIDDEN, "this API key lacks the scope %s", need);
+    }
+    return ERR_OK;
+}
+
+/* The statement for up to `bucket` callers: the IN lists have a fixed length per bucket (the
+ * unused places repeat the last value), so a handful of prepared statements serve every batch.
+ * Columns 0..4: user id, token version, disabled, the session family matched, whether that
+ * session ended; with the profile, user_profile_columns from column 5. */
+static const char *check_sql(struct rctx *cx, size_t bucket, bool profile)
+{
+    size_t cap = 700 + bucket * 4, len;
+    char *sql = rctx_alloc(cx, cap);
+
+    len = (size_t)snprintf(sql, cap,
+                           "SELECT u.id, u.token_version, u.disabled, s.family,"
+                           " s.revoked_at IS NOT NULL%s%s FROM users u",
+                           profile ? ", " : "", profile ? user_profile_columns : "");
+    if (profile)
+        len += (size_t)snprintf(sql + len, cap - len, " %s", user_profile_joins);
+    len += (size_t)snprintf(sql + len, cap - len,
+                            " LEFT JOIN sessions s ON s.user_id = u.id AND s.family IN (");
+    for (size_t i = 0; i < bucket; i++)
+        len += (size_t)snprintf(sql + len, cap - len, i ? ",?" : "?");
+    len += (size_t)snprintf(sql + len, cap - len, ") WHERE u.id IN (");
+    for (size_t i = 0; i < bucket; i++)
+        len += (size_t)snprintf(sql + len, cap - len, i ? ",?" : "?");
+    snprintf(sql + len, cap - len, ")");
+    return sql;
+}
+
+void session_check_actors(struct actor_check *v, size_t n)
+{
+    struct actor_check *todo[SESSION_CHECK_MAX];
+    struct db_val args[2 * SESSION_CHECK_MAX];
+    struct rctx *cx0;
+    struct db_res r = {0};
+    size_t m = 0, bucket = 1;
+    bool profile = false;
+    enum err res;
+
+    if (n > SESSION_CHECK_MAX) { /* a caller bug; answer rather than overrun */
+        session_check_actors(v + SESSION_CHECK_MAX, n - SESSION_CHECK_MAX);
+        n = SESSION_CHECK_MAX;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct rctx *cx = v[i].cx;
+
+        cx->who.profile = NULL;
+        v[i].res = cx->who.api_key_id ? check_api_key(cx, v[i].method, v[i].path) : ERR_OK;
+        if (v[i].res == ERR_OK) {
+            todo[m++] = &v[i];
+            profile |= v[i].profile;
+        }
+    }
+    if (m == 0)
+        return;
+    while (bucket < m)
+        bucket <<= 1;
+    for (size_t i = 0; i < bucket; i++) {
+        const struct actor *w = &todo[i < m ? i : m - 1]->cx->who;
+        args[i] = DBS(w->family);
+        args[bucket + i] = DBI(w->user_id);
+    }
+    cx0 = todo[0]->cx;
+    res = db_exec(cx0, check_sql(cx0, bucket, profile), args, 2 * bucket, &r);
+    for (size_t k = 0; k < m; k++) {
+        struct actor_check *c = todo[k];
+        const struct actor *w = &c->cx->who;
+        size_t urow = r.nrows, srow = r.nrows;
+
+        if (res) {
+            c->res = c->cx == cx0 ? res : rctx_fail(c->cx, res, "%s", rctx_message(cx0, res));
+            continue;
+        }
+        /* One row per user, or one per session of the user among the families asked. */
+        for (size_t i = 0; i < r.nrows; i++) {
+            if (db_cell_i64(&r, i, 0) != w->user_id)
+                continue;
+            if (urow == r.nrows)
+                urow = i;
+            if (db_cell(&r, i, 3) && strcmp(db_cell(&r, i, 3), w->family) == 0)
+                srow = i;
+        }
+        c->res = judge_user(c->cx, urow < r.nrows, db_cell_i64(&r, urow, 1),
+                            db_cell_i64(&r, urow, 2) != 0, db_cell_i64(&r, srow, 4) == 1);
+        if (c->res == ERR_OK && c->profile) {
+            struct user_rec *u = rctx_zalloc(c->cx, sizeof *u);
+            user_profile_from_row(c->cx, &r, urow, 5, u);
+            c->cx->who.profile = u;
+        }
+    }
 }
 
 enum err session_devices(struct rctx *cx, struct device_list *out)

@@ -72,17 +72,26 @@ enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, c
 enum err session_api_key_token(struct rctx *cx, const char *api_key,
                                struct token_pair **out) MUST_CHECK;
 
-/* The per-request check of an authenticated caller of the operation method + path (the route
- * pattern): the token version still current, the session open and the account not disabled
- * (ERR_UNAUTH otherwise); for a machine token also its API key not revoked (ERR_UNAUTH) and,
- * when the key has scopes, the scope "<resource>:read|write" of the operation among them
- * (ERR_FORBIDDEN). Every refusal is audited. */
-enum err session_check_actor(struct rctx *cx, const char *method, const char *path) MUST_CHECK;
-
-/* The decision of session_check_actor from a user row read elsewhere (a handler that loads
- * the user anyway does the check in the same query): ERR_OK, or ERR_UNAUTH audited. */
-enum err session_judge_user(struct rctx *cx, bool found, int64_t token_version, bool disabled,
-                            bool session_ended) MUST_CHECK;
+/* The per-request check of authenticated callers, several requests at once. For each, of the
+ * operation method + path (the route pattern): the token version still current, the session
+ * open and the account not disabled (ERR_UNAUTH otherwise); for a machine token also its API
+ * key not revoked (ERR_UNAUTH) and, when the key has scopes, the scope "<resource>:read|write"
+ * of the operation among them (ERR_FORBIDDEN). Every refusal is audited with its own request.
+ * Callers that set profile also get their own record (with department, region and grids) in
+ * cx->who.profile, read by the same statement.
+ *
+ * All user checks of one call are one statement (`WHERE u.id IN (...)`): under load, server/http
+ * hands requests that arrived together to one worker, and MariaDB answers them for little more
+ * than the price of one primary-key read. The check is never cached: a revocation committed
+ * before a request arrived is seen by that request. The contexts share cx[0]'s connection. */
+#define SESSION_CHECK_MAX 64
+struct actor_check {
+    struct rctx *cx;
+    const char *method, *path;
+    bool profile;
+    enum err res; /* out */
+};
+void session_check_actors(struct actor_check *v, size_t n);
 
 /* Devices of the caller (sessions not revoked). Row i: id, device_id, platform, created_at,
  * last_seen_at, current (1 when it is the caller's own session). */

@@ -142,42 +142,42 @@ static void grids_from_list(struct rctx *cx, const char *list, struct user_rec *
     }
 }
 
+const char user_profile_columns[] =
+    "u.username, u.phone, u.display_name, u.roles, u.department_id, u.region_id, d.name,"
+    " rg.name, DATE_FORMAT(u.created_at, '%Y-%m-%dT%H:%i:%sZ'),"
+    " (SELECT GROUP_CONCAT(g.grid_id ORDER BY g.grid_id) FROM user_grids g"
+    " WHERE g.user_id = u.id)";
+const char user_profile_joins[] = "LEFT JOIN departments d ON d.id = u.department_id"
+                                  " LEFT JOIN regions rg ON rg.id = u.region_id";
+
+void user_profile_from_row(struct rctx *cx, const struct db_res *r, size_t row, size_t col,
+                           struct user_rec *out)
+{
+    const char *s;
+
+    memset(out, 0, sizeof *out);
+    out->id = db_cell_i64(r, row, 0);
+#define COPY(field, c) out->field = (s = db_cell(r, row, col + (c))) ? rctx_strdup(cx, s) : NULL
+    COPY(username, 0);
+    COPY(phone, 1);
+    COPY(display_name, 2);
+    COPY(department_name, 6);
+    COPY(region_name, 7);
+    COPY(created_at, 8);
+#undef COPY
+    out->roles = (uint32_t)db_cell_i64(r, row, col + 3);
+    out->department_id = db_cell_i64(r, row, col + 4);
+    out->region_id = db_cell_i64(r, row, col + 5);
+    grids_from_list(cx, db_cell(r, row, col + 9), out);
+}
+
 enum err user_me(struct rctx *cx, struct user_rec *out)
 {
-    struct db_res r;
-    enum err res;
-
-    res = db_exec(cx,
-                  "SELECT u.id, u.username, u.phone, u.display_name, u.roles, u.department_id,"
-                  " u.region_id, d.name, rg.name, u.disabled,"
-                  " DATE_FORMAT(u.created_at, '%Y-%m-%dT%H:%i:%sZ'), u.token_version,"
-                  " s.revoked_at IS NOT NULL,"
-                  " (SELECT GROUP_CONCAT(g.grid_id ORDER BY g.grid_id) FROM user_grids g"
-                  "  WHERE g.user_id = u.id)"
-                  " FROM users u LEFT JOIN departments d ON d.id = u.department_id"
-                  " LEFT JOIN regions rg ON rg.id = u.region_id"
-                  " LEFT JOIN sessions s ON s.family = ? AND s.user_id = u.id WHERE u.id = ?",
-                  DB_ARGS(DBS(cx->who.family), DBI(cx->who.user_id)), &r);
-    if (res)
-        return res;
-    res = session_judge_user(cx, r.nrows == 1, db_cell_i64(&r, 0, 11), db_cell_i64(&r, 0, 9) != 0,
-                             db_cell_i64(&r, 0, 12) == 1);
-    if (res)
-        return res;
-    memset(out, 0, sizeof *out);
-    out->id = db_cell_i64(&r, 0, 0);
-    out->username = db_cell(&r, 0, 1);
-    out->phone = db_cell(&r, 0, 2);
-    out->display_name = db_cell(&r, 0, 3);
-    out->roles = (uint32_t)db_cell_i64(&r, 0, 4);
-    out->department_id = db_cell_i64(&r, 0, 5);
-    out->region_id = db_cell_i64(&r, 0, 6);
-    out->department_name = db_cell(&r, 0, 7);
-    out->region_name = db_cell(&r, 0, 8);
-    out->disabled = false;
-    out->created_at = db_cell(&r, 0, 10);
-    grids_from_list(cx, db_cell(&r, 0, 13), out);
-    return ERR_OK;
+    if (cx->who.profile) {
+        *out = *cx->who.profile;
+        return ERR_OK;
+    }
+    return user_get(cx, cx->who.user_id, out);
 }
 
 enum err user_change_password(struct rctx *cx, const char *old_password, const char *new_password)

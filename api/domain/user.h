@@ -42,9 +42,17 @@ bool user_phone_valid(const char *phone);
 enum err user_create(struct rctx *cx, const struct user_new *in, int64_t *id) MUST_CHECK;
 /* The user with its department, region and grids; ERR_NOTFOUND. */
 enum err user_get(struct rctx *cx, int64_t id, struct user_rec *out) MUST_CHECK;
-/* The caller's own record with the token check of session_check_actor in the same query:
- * for routes flagged ROUTE_NO_TVCHECK that read the caller anyway (GET /api/v1/me). */
+/* The caller's own record: the one the token check loaded (ROUTE_AUTH_PROFILE), else read. */
 enum err user_me(struct rctx *cx, struct user_rec *out) MUST_CHECK;
+
+/* The profile columns of struct user_rec for a statement over users u with user_profile_joins
+ * (session_check_actors reads them with the token check), and the record from such a row:
+ * column 0 is u.id, col the first profile column. Strings are copied into cx's pool. */
+struct db_res;
+extern const char user_profile_columns[];
+extern const char user_profile_joins[];
+void user_profile_from_row(struct rctx *cx, const struct db_res *r, size_t row, size_t col,
+                           struct user_rec *out);
 
 /* Change the caller's password after checking the old one; bumps the token version and ends
  * every session of the user, this one included: every device logs in again. */

@@ -230,6 +230,10 @@ void log_access_emit(const struct log_access *a)
         put(line, sizeof line, &off, ",\"user\":");
         put_uint(line, sizeof line, &off, (uint64_t)a->user_id, 1);
     }
+    if (a->batch > 1) {
+        put(line, sizeof line, &off, ",\"batch\":");
+        put_uint(line, sizeof line, &off, a->batch, 1);
+    }
     if (a->error_code) {
         put(line, sizeof line, &off, ",\"error\":\"");
         put(line, sizeof line, &off, a->error_code);

@@ -46,6 +46,7 @@ struct log_access {
     uint64_t bytes;
     double duration_ms;
     int64_t user_id; /* 0 when anonymous */
+    unsigned batch;  /* requests whose tokens were checked together with this one; 0/1 = alone */
 };
 void log_access_emit(const struct log_access *a);
 

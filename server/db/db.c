@@ -17,7 +17,7 @@
  * texts the cache starts over, so neither cityd nor the server's prepared-statement count
  * (max_prepared_stmt_count) can grow without bound. */
 #define STMT_CACHE_MAX 512
-#define MAX_ARGS 64
+#define MAX_ARGS 256 /* the batched token check binds 2 x 64 */
 /* After a failed connect, requests fail at once for this long instead of each waiting for
  * the connect timeout: a dead database must not hold every worker. */
 #define RECONNECT_BACKOFF_MS 300
@@ -256,8 +256,10 @@ static enum err bind_args(struct rctx *cx, MYSQL_STMT *st, const struct db_val *
     }
     if (nargs == 0)
         return ERR_OK;
-    if (nargs > MAX_ARGS)
+    if (nargs > MAX_ARGS) {
+        log_error(cx, "statement with %zu parameters, more than %d [%.200s]", nargs, MAX_ARGS, sql);
         return rctx_fail(cx, ERR_INTERNAL, "too many statement parameters");
+    }
     b = rctx_zalloc(cx, nargs * sizeof *b);
     for (size_t i = 0; i < nargs; i++) {
         switch (args[i].t) {

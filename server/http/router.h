@@ -19,10 +19,14 @@ struct resp;
 typedef enum err (*route_handler)(struct rctx *cx, const struct req *rq, struct resp *rs);
 
 enum route_flags {
-    ROUTE_LOOP = 1u << 0,       /* runs on the event loop: no DB, no blocking (health, version) */
-    ROUTE_NO_TVCHECK = 1u << 1, /* skip the per-user token-version check (refresh, login) */
-    ROUTE_MEDIA = 1u << 2,      /* runs on the media worker pool (libvips work) */
-    ROUTE_RAW_BODY = 1u << 3,   /* body is not JSON (uploads): no JSON checks by the router */
+    ROUTE_LOOP = 1u << 0,         /* runs on the event loop: no DB, no blocking (health, version) */
+    ROUTE_BATCH = 1u << 1,        /* a quick read (one or two short queries): requests of such
+                                     routes that arrive together share one worker hop and one
+                                     token-check query (server.h) */
+    ROUTE_MEDIA = 1u << 2,        /* runs on the media worker pool (libvips work) */
+    ROUTE_RAW_BODY = 1u << 3,     /* body is not JSON (uploads): no JSON checks by the router */
+    ROUTE_AUTH_PROFILE = 1u << 4, /* the token check also loads the caller's profile into
+                                     cx->who.profile: the handler reads no user row itself */
 };
 
 /* One endpoint. body_limit 0 means the route takes no body: any body gives 413. */

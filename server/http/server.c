@@ -67,7 +67,17 @@ struct http_loop {
     size_t jobs;            /* alive jobs of this loop */
     struct http_job *spare; /* freed jobs kept for reuse (linked through work.next) */
     size_t nspare;
+    uv_prepare_t *flush; /* runs before the loop polls again: queues the pending batch */
+    struct http_job *pending[HTTP_BATCH_MAX];
+    size_t npending;
     struct conn_state conns[CONN_SLOTS];
+};
+
+/* Requests of ROUTE_BATCH routes queued together (see server.h). */
+struct http_batch {
+    struct work work;
+    size_t n;
+    struct http_job *jobs[HTTP_BATCH_MAX];
 };
 
 struct http_job {
@@ -85,6 +95,7 @@ struct http_job {
     bool in_worker, responded, auth_failed;
     uint64_t conn_id;
     uint64_t t0_ns;
+    unsigned batch;      /* size of the batch it ran in (worker writes, loop reads after) */
     int64_t submit_user; /* who.user_id when queued: the loop never reads cx while a worker may
                             write it */
     char why[96];
@@ -205,7 +216,7 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
 }
 
 static void log_request(h2o_req_t *req, const char *rid, int status, const char *ecode,
-                        uint64_t bytes, uint64_t t0, int64_t user, const char *ip)
+                        uint64_t bytes, uint64_t t0, int64_t user, const char *ip, unsigned batch)
 {
     struct log_access a;
     size_t plen = req->path.len;
@@ -223,6 +234,7 @@ static void log_request(h2o_req_t *req, const char *rid, int status, const char 
     a.status = status;
     a.error_code = ecode;
     a.bytes = bytes;
+    a.batch = batch;
     a.duration_ms = (double)(clock_mono_ns() - t0) / 1e6;
     a.user_id = user;
     log_access_emit(&a);
@@ -257,7 +269,7 @@ static void send_error_req(h2o_req_t *req, enum err e, const char *message, cons
     else if (e == ERR_RATELIMIT || e == ERR_LOCKED)
         add_header(req, "retry-after", "60");
     req->res.content_length = body.len;
-    log_request(req, rid, req->res.status, err_code(e), body.len, t0, user, ip);
+    log_request(req, rid, req->res.status, err_code(e), body.len, t0, user, ip, 0);
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
         body.len = 0; /* the length is announced, the bytes are not sent */
     h2o_start_response(req, &gen);
@@ -293,7 +305,7 @@ static void send_job_response(struct http_job *j)
     /* The body stays in the job's pool, which lives until h2o disposes the request. */
     body = h2o_iovec_init(rs->body, rs->body_len);
     log_request(req, j->cx.id, req->res.status, NULL, body.len, j->t0_ns, j->cx.who.user_id,
-                j->cx.ip);
+                j->cx.ip, j->batch);
     req->res.content_length = body.len;
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
         body.len = 0;
@@ -403,33 +415,125 @@ static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
     }
 }
 
-static void run_job(struct work *w, void *thread_arg)
+/* Worker thread: the token checks of all n jobs in one call, then each handler in turn. A job
+ * is not touched after its message is sent: the loop may free it at once. */
+static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
 {
-    struct http_job *j = H2O_STRUCT_FROM_MEMBER(struct http_job, work, w);
-    const struct http_config *hc = j->loop->g->hc;
-    const struct route *rt = j->rq.match.route;
+    const struct http_config *hc = jobs[0]->loop->g->hc;
+    struct rctx *cxs[HTTP_BATCH_MAX];
+    const struct route *rts[HTTP_BATCH_MAX];
+    enum err res[HTTP_BATCH_MAX];
+    size_t idx[HTTP_BATCH_MAX], m = 0;
+    int64_t now = clock_now_ms();
 
-    if (atomic_load(&j->cancelled)) {
-        j->res = ERR_BUSY;
-    } else {
+    for (size_t i = 0; i < n; i++) {
+        struct http_job *j = jobs[i];
+        const struct route *rt = j->rq.match.route;
+
         j->cx.db = thread_arg;
-        j->cx.now_ms = clock_now_ms();
-        if (j->auth_failed) {
+        j->cx.now_ms = now;
+        j->batch = (unsigned)n;
+        j->res = ERR_OK;
+        if (atomic_load(&j->cancelled)) {
+            j->res = ERR_BUSY;
+        } else if (j->auth_failed) {
             if (hc->auth_failed)
                 hc->auth_failed(&j->cx, rt ? rt->method : "", rt ? rt->path : "", j->why);
             j->res = rctx_fail(&j->cx, ERR_UNAUTH, "invalid or expired token");
-        } else {
-            j->res = ERR_OK;
-            if (rt->roles != ROLE_PUBLIC && hc->authorize && !(rt->flags & ROUTE_NO_TVCHECK))
-                j->res = hc->authorize(&j->cx, rt);
-            if (j->res == ERR_OK)
-                j->res = rt->handler(&j->cx, &j->rq, &j->rs);
+        } else if (rt->roles != ROLE_PUBLIC && hc->authorize) {
+            cxs[m] = &j->cx;
+            rts[m] = rt;
+            idx[m++] = i;
         }
+    }
+    if (m) {
+        hc->authorize(cxs, rts, m, res);
+        for (size_t k = 0; k < m; k++)
+            jobs[idx[k]]->res = res[k];
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct http_job *j = jobs[i];
+
+        if (j->res == ERR_OK && atomic_load(&j->cancelled))
+            j->res = ERR_BUSY; /* its deadline passed while earlier ones ran */
+        if (j->res == ERR_OK)
+            j->res = j->rq.match.route->handler(&j->cx, &j->rq, &j->rs);
         if (hc->after_handler)
             hc->after_handler(&j->cx);
         j->cx.db = NULL;
+        h2o_multithread_send_message(&j->loop->receiver, &j->msg);
     }
-    h2o_multithread_send_message(&j->loop->receiver, &j->msg);
+}
+
+static void run_job(struct work *w, void *thread_arg)
+{
+    struct http_job *j = H2O_STRUCT_FROM_MEMBER(struct http_job, work, w);
+    run_jobs(&j, 1, thread_arg);
+}
+
+static void run_batch(struct work *w, void *thread_arg)
+{
+    struct http_batch *b = H2O_STRUCT_FROM_MEMBER(struct http_batch, work, w);
+    run_jobs(b->jobs, b->n, thread_arg);
+    free(b);
+}
+
+/* ---- batches --------------------------------------------------------------------------- */
+
+/* Queue the loop's pending ROUTE_BATCH jobs: one alone as itself, several as one batch. */
+static void flush_pending(struct http_loop *l)
+{
+    size_t n = l->npending;
+    struct http_batch *b = NULL;
+    enum err res;
+
+    if (n == 0)
+        return;
+    l->npending = 0;
+    if (n == 1) {
+        res = workpool_submit(l->g->hc->db_pool, &l->pending[0]->work);
+    } else {
+        b = malloc(sizeof *b);
+        res = ERR_BUSY;
+        if (b) {
+            b->work.run = run_batch;
+            b->n = n;
+            memcpy(b->jobs, l->pending, n * sizeof *b->jobs);
+            res = workpool_submit(l->g->hc->db_pool, &b->work);
+        }
+    }
+    if (res == ERR_OK)
+        return;
+    free(b);
+    for (size_t i = 0; i < n; i++) {
+        struct http_job *j = l->pending[i];
+
+        j->in_worker = false;
+        if (!j->req) { /* the client left while it was pending */
+            job_free(j);
+            continue;
+        }
+        if (h2o_timeout_is_linked(&j->timeout))
+            h2o_timeout_unlink(&j->timeout);
+        if (!j->responded) {
+            j->responded = true;
+            send_error_req(j->req, ERR_BUSY, "server busy; retry", j->cx.id, NULL, j->t0_ns,
+                           j->submit_user, j->cx.ip);
+        }
+    }
+}
+
+static void on_flush(uv_prepare_t *p)
+{
+    struct http_loop *l = p->data;
+
+    uv_prepare_stop(p);
+    flush_pending(l);
+}
+
+static void flush_closed(uv_handle_t *h)
+{
+    free(h);
 }
 
 /* ---- the request handler ------------------------------------------------------------------ */
@@ -637,8 +741,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     j->work.run = run_job;
     j->submit_user = j->cx.who.user_id;
     j->in_worker = true;
-    res = workpool_submit(
-        (rt->flags & ROUTE_MEDIA) && hc->media_pool ? hc->media_pool : hc->db_pool, &j->work);
+    if ((rt->flags & (ROUTE_BATCH | ROUTE_MEDIA)) == ROUTE_BATCH && l->flush) {
+        /* Queued when this turn of the loop ends, together with the others of its kind. */
+        if (l->npending == 0)
+            uv_prepare_start(l->flush, on_flush);
+        l->pending[l->npending++] = j;
+        if (l->npending == HTTP_BATCH_MAX)
+            flush_pending(l);
+        res = ERR_OK;
+    } else {
+        res = workpool_submit(
+            (rt->flags & ROUTE_MEDIA) && hc->media_pool ? hc->media_pool : hc->db_pool, &j->work);
+    }
     if (res) {
         j->in_worker = false;
         j->responded = true;
@@ -856,6 +970,11 @@ struct http_loop *http_loop_new(struct http_global *g, uv_loop_t *loop, char *er
     if (g->ssl && listen_on(loop, &l->lis_tls, &g->tls_addr, g->tls_addrlen, errbuf, errlen))
         goto fail;
     atomic_store(&g->port, ntohs(((struct sockaddr_in *)&g->addr)->sin_port));
+    l->flush = malloc(sizeof *l->flush); /* NULL: batch routes are queued one by one */
+    if (l->flush) {
+        uv_prepare_init(loop, l->flush);
+        l->flush->data = l;
+    }
     return l;
 fail:
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->receiver);
@@ -892,6 +1011,8 @@ void http_loop_free(struct http_loop *l, bool force)
          * to exit; leave the context as it is. */
         return;
     }
+    if (l->flush) /* idle: nothing is pending; freed once the loop has closed it */
+        uv_close((uv_handle_t *)l->flush, flush_closed);
     while (l->spare) {
         struct http_job *next = (struct http_job *)l->spare->work.next;
         free(l->spare);

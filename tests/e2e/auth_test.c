@@ -16,8 +16,10 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_assert.h"
 
 #define PYTHON "/usr/bin/python3" /* Debian's, which has python3-jwt (PyJWT 2.6) */
 
@@ -749,6 +751,169 @@ static void refresh_rotation_and_reuse_detection(void **state)
     free(r1);
 }
 
+/* ---- 3b. tokens checked together ---------------------------------------------------------- */
+
+/* Sends the requests [{path, authorization}] all at once on one HTTP/2 connection
+ * (tests/e2e/tools/h2_burst.js); the answers [{status, body}] in input order. */
+static json_t *burst(json_t *requests)
+{
+    char path[300], cmd[1024];
+    char *out;
+    size_t len;
+    json_t *res;
+
+    snprintf(path, sizeof path, "%s/burst.json", srv.dir);
+    assert_int_equal(json_dump_file(requests, path, JSON_COMPACT), 0);
+    snprintf(cmd, sizeof cmd, "node %s %d < %s > %s.out",
+             th_source_path("tests/e2e/tools/h2_burst.js"), srv.port, path, path);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s.out", path);
+    out = th_read_file(cmd, &len);
+    assert_non_null(out);
+    res = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(res);
+    assert_int_equal(json_array_size(res), json_array_size(requests));
+    return res;
+}
+
+/* Largest "batch" of the server's access lines for path so far. */
+static long long largest_batch(const char *path)
+{
+    char *log, *p;
+    size_t len;
+    long long best = 0;
+
+    log = th_read_file(srv.log, &len);
+    assert_non_null(log);
+    for (p = log; (p = strstr(p, "\"batch\":")) != NULL; p++) {
+        char *line = p;
+        while (line > log && line[-1] != '\n')
+            line--;
+        if (strstr(line, path) && strstr(line, path) < p && atoll(p + 8) > best)
+            best = atoll(p + 8);
+    }
+    free(log);
+    return best;
+}
+
+/* Under load the tokens of requests that arrive together are checked by one statement: every
+ * request still gets its own answer — its own profile, or 401 for its own revoked session or
+ * token version, each refusal audited — never a neighbour's. */
+static void tokens_checked_together(void **state)
+{
+    const char *roles[] = {"inspector", "handler", "leader", "citizen"};
+    long long uids[4], rejected0, batch0, audit0;
+    char *ok[4], *gone, *old1, *old2, *auth;
+    json_t *reqs = json_array(), *res;
+    struct th_resp r;
+    size_t i;
+    int n_ok = 0, n_401 = 0;
+
+    usleep(200 * 1000); /* the access lines of earlier tests are flushed every 100 ms */
+    batch0 = largest_batch("/api/v1/me\"");
+    for (i = 0; i < 4; i++) {
+        uids[i] = uid_of(&srv, roles[i]);
+        login_ok(&srv, roles[i], "burst-device", &ok[i], NULL);
+    }
+    /* One device of the operator logs out (its session ends); the dispatcher logs out
+     * everywhere (its token version moves on). */
+    login_ok(&srv, "operator", "burst-gone", &gone, NULL);
+    call(&srv, "POST", "/api/v1/auth/logout", gone, NULL, &r);
+    assert_int_equal(r.status, 204);
+    th_resp_free(&r);
+    login_ok(&srv, "dispatcher", "burst-1", &old1, NULL);
+    old2 = forge(spec_of(claims(uid_of(&srv, "dispatcher"), "dispatcher",
+                                sql_int(&srv,
+                                        "SELECT token_version FROM users WHERE username ="
+                                        " '%s'",
+                                        th_username(&srv, "dispatcher")),
+                                300))); /* no session: isolates the version check */
+    expect_accepted("dispatcher before logout-all", old2, uid_of(&srv, "dispatcher"), "dispatcher");
+    call(&srv, "POST", "/api/v1/auth/logout-all", old1, NULL, &r);
+    assert_int_equal(r.status, 204);
+    th_resp_free(&r);
+
+    for (i = 0; i < 64; i++) { /* http.max_inflight_per_conn */
+        const char *t = i % 8 < 4 ? ok[i % 8] : i % 8 == 4 ? gone : i % 8 == 5 ? old2 : NULL;
+        auth = xprintf("Bearer %s", t ? t : "not.a.token");
+        json_array_append_new(reqs, json_pack("{s:s,s:s}", "path", "/api/v1/me", "authorization",
+                                              i % 8 == 7 ? ok[0] /* no "Bearer " */ : auth));
+        free(auth);
+    }
+    rejected0 = audit_n(&srv, "auth.token_rejected");
+    audit0 = sql_int(&srv, "SELECT COALESCE(MAX(id), 0) FROM audit_log");
+    res = burst(reqs);
+    for (i = 0; i < 64; i++) {
+        json_t *a = json_array_get(res, i);
+        long status = (long)json_integer_value(json_object_get(a, "status"));
+        json_t *body = json_loads(json_string_value(json_object_get(a, "body")), 0, NULL);
+
+        assert_non_null(body);
+        if (i % 8 < 4) {
+            if (status != 200)
+                th_sh("grep '\"level\":\"error' %s | tail -3 >&2", srv.log);
+            if (status != 200)
+                fail_msg("request %zu (%s): %ld %s", i, roles[i % 8], status,
+                         json_string_value(json_object_get(a, "body")));
+            assert_int_equal(th_jint(body, "id"), uids[i % 8]);
+            assert_string_equal(th_jstr(body, "username"), th_username(&srv, roles[i % 8]));
+            assert_string_equal(
+                json_string_value(json_array_get(json_object_get(body, "roles"), 0)), roles[i % 8]);
+            if (i % 8 == 0) /* the inspector's grids come with the profile */
+                assert_true(json_array_size(json_object_get(body, "grid_ids")) > 0);
+            n_ok++;
+        } else {
+            if (status != 401)
+                fail_msg("request %zu: expected 401, got %ld", i, status);
+            assert_string_equal(th_jstr(json_object_get(body, "error"), "code"), "unauthenticated");
+            n_401++;
+        }
+        json_decref(body);
+    }
+    assert_int_equal(n_ok, 32);
+    assert_int_equal(n_401, 32);
+    /* Every refusal audited with its own request: ended session, old version, bad token,
+     * missing scheme — 8 of each. */
+    assert_int_equal(audit_n(&srv, "auth.token_rejected"), rejected0 + 32);
+    assert_int_equal(sql_int(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.token_rejected'"
+                             " AND id > %lld AND detail LIKE '%%session ended'",
+                             audit0),
+                     8);
+    assert_int_equal(sql_int(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.token_rejected'"
+                             " AND id > %lld AND detail LIKE '%%token version revoked'",
+                             audit0),
+                     8);
+    json_decref(res);
+    json_decref(reqs);
+
+    /* And they were checked together: the access log shows requests served in batches. */
+    reqs = json_array();
+    for (i = 0; i < 64; i++) {
+        auth = xprintf("Bearer %s", ok[i % 4]);
+        json_array_append_new(reqs,
+                              json_pack("{s:s,s:s}", "path", "/api/v1/me", "authorization", auth));
+        free(auth);
+    }
+    res = burst(reqs);
+    for (i = 0; i < 64; i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(res, i), "status")),
+                         200);
+    json_decref(res);
+    json_decref(reqs);
+    usleep(300 * 1000);
+    print_message("largest batch of /api/v1/me: %lld (before: %lld)\n",
+                  largest_batch("/api/v1/me\""), batch0);
+    assert_true(largest_batch("/api/v1/me\"") > 1);
+    for (i = 0; i < 4; i++)
+        free(ok[i]);
+    free(gone);
+    free(old1);
+    free(old2);
+}
+
 /* ---- 4. logout and devices ---------------------------------------------------------------- */
 
 static long long session_of(const char *device)
@@ -1322,6 +1487,7 @@ int main(void)
         cmocka_unit_test(oversized_tokens),
         cmocka_unit_test(logout_all_and_disabling_revoke_access_tokens),
         cmocka_unit_test(refresh_rotation_and_reuse_detection),
+        cmocka_unit_test(tokens_checked_together),
         cmocka_unit_test(logout_and_devices),
         cmocka_unit_test(password_change),
         cmocka_unit_test(citizen_registration),

@@ -1,0 +1,30 @@
+// tests/e2e/tools/h2_burst.js PORT < requests.json
+// Sends every request of a JSON array [{path, authorization}] on ONE HTTP/2 connection at once
+// (all HEADERS frames leave in the same write), waits for all answers and prints one JSON array
+// [{status, body}] in the order of the input.
+'use strict';
+const http2 = require('http2');
+
+const port = process.argv[2];
+const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const session = http2.connect(`http://127.0.0.1:${port}`);
+session.on('error', (e) => { console.error(String(e)); process.exit(1); });
+
+session.once('connect', async () => {
+  session.socket.cork();
+  const answers = input.map(({ path, authorization }) => new Promise((resolve) => {
+    const headers = { ':path': path };
+    if (authorization) headers.authorization = authorization;
+    const req = session.request(headers);
+    let status = 0;
+    const chunks = [];
+    req.on('response', (h) => { status = h[':status']; });
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8') }));
+    req.on('error', (e) => resolve({ status: 0, body: String(e) }));
+    req.end();
+  }));
+  process.nextTick(() => session.socket.uncork());
+  console.log(JSON.stringify(await Promise.all(answers)));
+  session.close();
+});
