@@ -12,7 +12,8 @@
 #      p50/p99 from h2load's per-request log, one client at a time (-c 1) and 16 clients
 #      (-c 16 -m 1).                                                        goal p99 < 20 ms
 # Knobs: ROUNDS (3), NG (GETs per round, 50000), Q (slap queries, 100000), NR (reports per
-# round, 5000), QI (slap inserts, 20000), NT (task lists per load, 2000), SKIP_BUILD=1.
+# round, 5000), QI (slap inserts, 20000), NT (task lists per load, 2000), SKIP_BUILD=1, POOL
+# (db.pool_size, 8), PARTS (which of a b c to measure, "abc"; the others print 0).
 # Uses its own database (cityd_bench_cases) on var/bench-db, so it can run beside the others.
 source "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-3}
@@ -32,7 +33,7 @@ dbname=cityd_bench_cases
 sql() { mariadb --no-defaults -uroot --socket="$db_sock" "$@"; }
 sql -e "DROP DATABASE IF EXISTS $dbname; CREATE DATABASE $dbname CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 bench_cityd "http.threads = 2
-db.pool_size = 8
+db.pool_size = ${POOL:-8}
 db.name = $dbname"
 cityd_bin=build/release/server/cityd
 "$cityd_bin" -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null 2>&1
@@ -127,16 +128,26 @@ h2rate 5000 "$tok_dispatcher" "$base/api/v1/cases/$cid" >/dev/null
 node bench/tools/cases_load.js --port "$port" --token "$tok_inspector" --n 500 --prefix warm >/dev/null
 latency 200 1 >/dev/null
 
+PARTS=${PARTS:-abc}
 for i in $(seq 1 "$ROUNDS"); do
-  g=$(h2rate "$NG" "$tok_dispatcher" "$base/api/v1/cases/$cid")
-  s=$(slap "$Q" "SELECT id, state, version, updated_at FROM cases WHERE id = $cid")
+  g=0 s=1 rr=0 si=1
+  if [[ $PARTS == *a* ]]; then
+    g=$(h2rate "$NG" "$tok_dispatcher" "$base/api/v1/cases/$cid")
+    s=$(slap "$Q" "SELECT id, state, version, updated_at FROM cases WHERE id = $cid")
+  fi
   echo "$g $s" >>"$work/get"
-  rj=$(node bench/tools/cases_load.js --port "$port" --token "$tok_inspector" --n "$NR" --c 4 --m 16 --prefix "r$i")
-  echo "$rj" >>"$work/report.json"
-  rr=$(echo "$rj" | jget 'd["rps"]')
-  si=$(slap "$QI" "INSERT INTO bench_insert (a, b, created_at) VALUES (1, 'bench row of about forty bytes here', NOW(3))")
+  if [[ $PARTS == *b* ]]; then
+    rj=$(node bench/tools/cases_load.js --port "$port" --token "$tok_inspector" --n "$NR" --c 4 --m 16 --prefix "r$i")
+    echo "$rj" >>"$work/report.json"
+    rr=$(echo "$rj" | jget 'd["rps"]')
+    si=$(slap "$QI" "INSERT INTO bench_insert (a, b, created_at) VALUES (1, 'bench row of about forty bytes here', NOW(3))")
+  fi
   echo "$rr $si" >>"$work/report"
-  echo "$(latency "$NT" 1) $(latency "$NT" 16)" >>"$work/tasks"
+  if [[ $PARTS == *c* ]]; then
+    echo "$(latency "$NT" 1) $(latency "$NT" 16)" >>"$work/tasks"
+  else
+    echo "0 0 0 0 0 0" >>"$work/tasks"
+  fi
 done
 
 # ---- report ------------------------------------------------------------------------------
