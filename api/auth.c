@@ -205,7 +205,7 @@ const struct route api_auth_routes[] = {
     {"POST", "/api/v1/auth/logout-all",  auth_logout_all, ROLE_USER,   0,    0, 0},
     {"POST", "/api/v1/auth/register",    auth_register,   ROLE_PUBLIC, 4096, 0, 0},
     {"POST", "/api/v1/auth/token",       auth_token,      ROLE_PUBLIC, 4096, 0, 0},
-    {"POST", "/api/v1/auth/wechat",      auth_wechat,     ROLE_PUBLIC, 1024, 0, 0},
+    {"POST", "/api/v1/auth/wechat",      auth_wechat,     ROLE_PUBLIC, 1024, ROUTE_OUTSIDE, 0},
     {0},
 };
 /* clang-format on */

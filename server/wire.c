@@ -53,6 +53,7 @@ static struct {
     struct router *router;
     struct workpool *db_pool;
     struct workpool *media_pool;
+    struct workpool *outside_pool;
     int nloops;
     struct loop_thread loops[MAX_LOOPS];
     uv_signal_t sigterm, sigint;
@@ -375,10 +376,18 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
             goto out;
         }
     }
+    /* WeChat log-ins: their own threads (and connections), see ROUTE_OUTSIDE. */
+    W.outside_pool = workpool_new("outside", cfg->wechat_workers, (size_t)cfg->wechat_workers * 16,
+                                  db_thread_init, db_thread_fini, NULL);
+    if (!W.outside_pool) {
+        fprintf(stderr, "cityd: cannot start the outside-call workers\n");
+        goto out;
+    }
     W.hc.cfg = cfg;
     W.hc.router = W.router;
     W.hc.db_pool = W.db_pool;
     W.hc.media_pool = W.media_pool;
+    W.hc.outside_pool = W.outside_pool;
     W.hc.after_handler = after_handler;
     wire__connect_auth(cfg, &W.hc);
     W.g = http_global_new(&W.hc, err, sizeof err);
@@ -426,6 +435,8 @@ out:
     W.db_pool = NULL;
     workpool_free(W.media_pool);
     W.media_pool = NULL;
+    workpool_free(W.outside_pool);
+    W.outside_pool = NULL;
     media_svc_stop();
     for (int i = 0; i < W.nloops; i++) {
         if (W.loops[i].http) /* start-up failed before the loop ran */

@@ -80,6 +80,7 @@ static const struct cfg_key keys[] = {
     S("wechat.base_url",             wechat_base_url,           "https://api.weixin.qq.com"),
     S("wechat.appid",                wechat_appid,              ""),
     S("wechat.secret",               wechat_secret,             ""),
+    I("wechat.workers",              wechat_workers,            "4", 1, 64),
     S("media.dir",                   media_dir,                 "var/media"),
     L("media.max_image_bytes",       media_max_image_bytes,     "20971520", 1024, 1073741824),
     L("media.max_voice_bytes",       media_max_voice_bytes,     "5242880", 1024, 1073741824),

@@ -58,6 +58,7 @@ struct cfg {
     int auth_lockout_duration_s;
     /* wechat */
     char wechat_base_url[256];
+    int wechat_workers;
     char wechat_appid[64];
     char wechat_secret[128];
     /* media */

@@ -27,6 +27,9 @@ enum route_flags {
     ROUTE_RAW_BODY = 1u << 3,     /* body is not JSON (uploads): no JSON checks by the router */
     ROUTE_AUTH_PROFILE = 1u << 4, /* the token check also loads the caller's profile into
                                      cx->who.profile: the handler reads no user row itself */
+    ROUTE_OUTSIDE = 1u << 5,      /* calls an outside service that may hang for seconds
+                                     (WeChat): runs on its own small pool, so an outage there
+                                     never holds the database workers */
 };
 
 /* One endpoint. body_limit 0 means the route takes no body: any body gives 413. */

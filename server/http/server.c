@@ -750,8 +750,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             flush_pending(l);
         res = ERR_OK;
     } else {
-        res = workpool_submit(
-            (rt->flags & ROUTE_MEDIA) && hc->media_pool ? hc->media_pool : hc->db_pool, &j->work);
+        res = workpool_submit((rt->flags & ROUTE_MEDIA) && hc->media_pool       ? hc->media_pool
+                              : (rt->flags & ROUTE_OUTSIDE) && hc->outside_pool ? hc->outside_pool
+                                                                                : hc->db_pool,
+                              &j->work);
     }
     if (res) {
         j->in_worker = false;

@@ -82,7 +82,8 @@ static int setup(void **state)
         th_die("mkdtemp failed");
     standin_start(0);
     snprintf(cfg, sizeof cfg,
-             "wechat.base_url = http://127.0.0.1:%d/\nwechat.appid = %s\nwechat.secret = %s\n",
+             "wechat.base_url = http://127.0.0.1:%d/\nwechat.appid = %s\nwechat.secret = %s\n"
+             "db.pool_size = 4\nwechat.workers = 2\n",
              standin_port, APPID, SECRET);
     th_server_start(&srv, cfg);
     return 0;
@@ -362,6 +363,55 @@ static void slow_wechat_gives_503(void **state)
     th_resp_free(&r);
 }
 
+/* WeChat hanging for many citizens at once (more than there are database workers) holds only
+ * the WeChat workers: everybody else is served as usual meanwhile. */
+static void wechat_outage_holds_no_database_worker(void **state)
+{
+    char path[300], cmd[1024], line[1 << 14];
+    const char *token = th_token(&srv, "inspector");
+    json_t *reqs = json_array(), *res;
+    double worst = 0;
+    FILE *p;
+
+    for (int i = 0; i < 12; i++) { /* 3 x db.pool_size */
+        char body[200];
+        snprintf(body, sizeof body, "{\"code\":\"slow.%lld\",\"device_id\":\"mp-outage-%d\"}",
+                 uniq(), i);
+        json_array_append_new(reqs, json_pack("{s:s,s:s,s:s}", "path", "/api/v1/auth/wechat",
+                                              "method", "POST", "body", body));
+    }
+    snprintf(path, sizeof path, "%s/outage.json", tmpdir);
+    assert_int_equal(json_dump_file(reqs, path, JSON_COMPACT), 0);
+    json_decref(reqs);
+    snprintf(cmd, sizeof cmd, "node %s %d < %s", th_source_path("tests/e2e/tools/h2_burst.js"),
+             srv.port, path);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    usleep(700 * 1000); /* all twelve are waiting on WeChat now */
+    for (int i = 0; i < 10; i++) {
+        struct th_resp r;
+        th_get(&srv, "/api/v1/me", token, &r);
+        assert_int_equal(r.status, 200);
+        if (r.seconds > worst)
+            worst = r.seconds;
+        th_resp_free(&r);
+        usleep(100 * 1000);
+    }
+    line[0] = '\0';
+    if (!fgets(line, sizeof line, p))
+        line[0] = '\0';
+    assert_int_equal(pclose(p), 0);
+    print_message("GET /api/v1/me during the outage: worst %.3f s\n", worst);
+    assert_true(worst < 1.0);
+    res = json_loads(line, 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(json_array_size(res), 12);
+    for (size_t i = 0; i < 12; i++) /* each WeChat log-in gave up: 503 (its deadline or WeChat's) */
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(res, i), "status")),
+                         503);
+    json_decref(res);
+}
+
 /* Last: stops the stand-in. */
 static void unreachable_wechat_gives_503(void **state)
 {
@@ -391,6 +441,7 @@ int main(void)
         cmocka_unit_test(disabled_citizen_is_refused),
         cmocka_unit_test(request_shape_and_no_secrets_in_logs),
         cmocka_unit_test(slow_wechat_gives_503),
+        cmocka_unit_test(wechat_outage_holds_no_database_worker),
         cmocka_unit_test(unreachable_wechat_gives_503),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,5 +1,6 @@
 // tests/e2e/tools/h2_burst.js PORT < requests.json
-// Sends every request of a JSON array [{path, authorization}] on ONE HTTP/2 connection at once
+// Sends every request of a JSON array [{path, authorization, method, body}] (method GET and no
+// body unless given; a body is sent as application/json) on ONE HTTP/2 connection at once
 // (all HEADERS frames leave in the same write), waits for all answers and prints one JSON array
 // [{status, body}] in the order of the input.
 'use strict';
@@ -12,17 +13,18 @@ session.on('error', (e) => { console.error(String(e)); process.exit(1); });
 
 session.once('connect', async () => {
   session.socket.cork();
-  const answers = input.map(({ path, authorization }) => new Promise((resolve) => {
-    const headers = { ':path': path };
+  const answers = input.map(({ path, authorization, method, body }) => new Promise((resolve) => {
+    const headers = { ':path': path, ':method': method || 'GET' };
     if (authorization) headers.authorization = authorization;
-    const req = session.request(headers);
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const req = session.request(headers, { endStream: body === undefined });
     let status = 0;
     const chunks = [];
     req.on('response', (h) => { status = h[':status']; });
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8') }));
     req.on('error', (e) => resolve({ status: 0, body: String(e) }));
-    req.end();
+    if (body !== undefined) req.end(body);
   }));
   process.nextTick(() => session.socket.uncork());
   console.log(JSON.stringify(await Promise.all(answers)));
