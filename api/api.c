@@ -371,19 +371,65 @@ json_t *api_json_id(int64_t id)
     return id ? json_integer(id) : json_null();
 }
 
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian; H. Hinnant's days_from_civil
+ * inverse). gmtime_r would take glibc's time-zone lock on every call, and a case with its
+ * timeline renders some thirty times. */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    int64_t era, yy;
+    unsigned doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned)(z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    yy = (int64_t)yoe + era * 400;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yy + (*m <= 2));
+}
+
+static char *put_digits(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
 json_t *api_json_time(int64_t ms)
 {
-    char buf[80];
-    time_t t;
-    struct tm tm;
+    char buf[32], *p = buf;
+    int64_t s, days, rem;
+    int y;
+    unsigned mo, d;
 
     if (!ms)
         return json_null();
-    t = (time_t)(ms / 1000);
-    gmtime_r(&t, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-    return json_string(buf);
+    s = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    days = s >= 0 ? s / 86400 : (s - 86399) / 86400;
+    rem = s - days * 86400;
+    civil_from_days(days, &y, &mo, &d);
+    if (y < 0 || y > 9999)
+        return json_null(); /* outside what DATETIME holds */
+    p = put_digits(p, (unsigned)y, 4);
+    *p++ = '-';
+    p = put_digits(p, mo, 2);
+    *p++ = '-';
+    p = put_digits(p, d, 2);
+    *p++ = 'T';
+    p = put_digits(p, (unsigned)(rem / 3600), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(rem / 60 % 60), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(rem % 60), 2);
+    *p++ = '.';
+    p = put_digits(p, (unsigned)(ms - s * 1000), 3);
+    *p++ = 'Z';
+    return json_stringn(buf, (size_t)(p - buf));
 }
 
 enum err api_json_input_obj(struct rctx *cx, const struct req *rq, const struct api_field *fields,

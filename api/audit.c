@@ -59,8 +59,8 @@ static enum err audit_list(struct rctx *cx, const struct req *rq, struct resp *r
 
 /* clang-format off */
 const struct route api_audit_routes[] = {
-    /* method  path                   handler     roles       body  flags */
-    {"GET",  "/api/v1/admin/audit",  audit_list, ROLE_ADMIN, 0,    0, 0},
+    /* method  path                   handler     roles       body  flags  timeout batch */
+    {"GET",  "/api/v1/admin/audit",  audit_list, ROLE_ADMIN, 0,    0, 0, NULL},
     {0},
 };
 /* clang-format on */

@@ -77,11 +77,11 @@ static enum err me_password(struct rctx *cx, const struct req *rq, struct resp *
 
 /* clang-format off */
 const struct route api_me_routes[] = {
-    /* method    path                          handler           roles      body  flags */
-    {"GET",    "/api/v1/me",                 me_get,           ROLE_USER, 0,    ROUTE_BATCH | ROUTE_AUTH_PROFILE, 0},
-    {"GET",    "/api/v1/me/devices",         me_devices,       ROLE_USER, 0,    0, 0},
-    {"DELETE", "/api/v1/me/devices/{id}",    me_revoke_device, ROLE_USER, 0,    0, 0},
-    {"PUT",    "/api/v1/me/password",        me_password,      ROLE_USER, 1024, 0, 0},
+    /* method    path                          handler           roles      body  flags  timeout batch */
+    {"GET",    "/api/v1/me",                 me_get,           ROLE_USER, 0,    ROUTE_BATCH | ROUTE_AUTH_PROFILE, 0, NULL},
+    {"GET",    "/api/v1/me/devices",         me_devices,       ROLE_USER, 0,    0, 0, NULL},
+    {"DELETE", "/api/v1/me/devices/{id}",    me_revoke_device, ROLE_USER, 0,    0, 0, NULL},
+    {"PUT",    "/api/v1/me/password",        me_password,      ROLE_USER, 1024, 0, 0, NULL},
     {0},
 };
 /* clang-format on */

@@ -259,16 +259,16 @@ static enum err rules_delete(struct rctx *cx, const struct req *rq, struct resp 
 
 /* clang-format off */
 const struct route api_settings_routes[] = {
-    /* method    path                             handler              roles               body  flags */
-    {"GET",    "/api/v1/calendar/days",         days_list,           ROLE_SETTINGS_READ, 0,    0, 0},
-    {"PUT",    "/api/v1/calendar/days/{date}",  days_put,            ROLE_ADMIN,         1024, 0, 0},
-    {"DELETE", "/api/v1/calendar/days/{date}",  days_delete,         ROLE_ADMIN,         0,    0, 0},
-    {"GET",    "/api/v1/case-settings",         case_settings_get,   ROLE_SETTINGS_READ, 0,    0, 0},
-    {"PATCH",  "/api/v1/case-settings",         case_settings_patch, ROLE_ADMIN,         1024, 0, 0},
-    {"GET",    "/api/v1/dispatch-rules",        rules_list,          ROLE_SETTINGS_READ, 0,    0, 0},
-    {"POST",   "/api/v1/dispatch-rules",        rules_create,        ROLE_ADMIN,         1024, 0, 0},
-    {"GET",    "/api/v1/dispatch-rules/{id}",   rules_get,           ROLE_SETTINGS_READ, 0,    0, 0},
-    {"DELETE", "/api/v1/dispatch-rules/{id}",   rules_delete,        ROLE_ADMIN,         0,    0, 0},
+    /* method    path                             handler              roles               body  flags  timeout batch */
+    {"GET",    "/api/v1/calendar/days",         days_list,           ROLE_SETTINGS_READ, 0,    0, 0, NULL},
+    {"PUT",    "/api/v1/calendar/days/{date}",  days_put,            ROLE_ADMIN,         1024, 0, 0, NULL},
+    {"DELETE", "/api/v1/calendar/days/{date}",  days_delete,         ROLE_ADMIN,         0,    0, 0, NULL},
+    {"GET",    "/api/v1/case-settings",         case_settings_get,   ROLE_SETTINGS_READ, 0,    0, 0, NULL},
+    {"PATCH",  "/api/v1/case-settings",         case_settings_patch, ROLE_ADMIN,         1024, 0, 0, NULL},
+    {"GET",    "/api/v1/dispatch-rules",        rules_list,          ROLE_SETTINGS_READ, 0,    0, 0, NULL},
+    {"POST",   "/api/v1/dispatch-rules",        rules_create,        ROLE_ADMIN,         1024, 0, 0, NULL},
+    {"GET",    "/api/v1/dispatch-rules/{id}",   rules_get,           ROLE_SETTINGS_READ, 0,    0, 0, NULL},
+    {"DELETE", "/api/v1/dispatch-rules/{id}",   rules_delete,        ROLE_ADMIN,         0,    0, 0, NULL},
     {0},
 };
 /* clang-format on */

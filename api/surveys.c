@@ -291,11 +291,11 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
 
 /* clang-format off */
 const struct route api_surveys_routes[] = {
-    /* method  path                            handler         roles            body        flags */
-    {"GET",  "/api/v1/surveys",              surveys_list,   ROLE_STAFF,      0,          0, 0},
-    {"POST", "/api/v1/surveys",              surveys_create, ROLE_DISPATCHER, 32 * 1024,  0, 0},
-    {"GET",  "/api/v1/surveys/{id}",         surveys_get,    ROLE_STAFF,      0,          0, 0},
-    {"POST", "/api/v1/surveys/{id}/items",   surveys_item,   ROLE_INSPECTOR,  32 * 1024,  0, 0},
+    /* method  path                            handler         roles            body        flags  timeout batch */
+    {"GET",  "/api/v1/surveys",              surveys_list,   ROLE_STAFF,      0,          0, 0, NULL},
+    {"POST", "/api/v1/surveys",              surveys_create, ROLE_DISPATCHER, 32 * 1024,  0, 0, NULL},
+    {"GET",  "/api/v1/surveys/{id}",         surveys_get,    ROLE_STAFF,      0,          0, 0, NULL},
+    {"POST", "/api/v1/surveys/{id}/items",   surveys_item,   ROLE_INSPECTOR,  32 * 1024,  0, 0, NULL},
     {0},
 };
 /* clang-format on */

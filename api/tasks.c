@@ -69,8 +69,8 @@ static enum err tasks_list(struct rctx *cx, const struct req *rq, struct resp *r
 
 /* clang-format off */
 const struct route api_tasks_routes[] = {
-    /* method  path             handler     roles       body  flags */
-    {"GET",  "/api/v1/tasks",  tasks_list, ROLE_STAFF, 0,    0, 0},
+    /* method  path             handler     roles       body  flags  timeout batch */
+    {"GET",  "/api/v1/tasks",  tasks_list, ROLE_STAFF, 0,    0, 0, NULL},
     {0},
 };
 /* clang-format on */

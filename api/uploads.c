@@ -197,11 +197,11 @@ static enum err tus_delete(struct rctx *cx, const struct req *rq, struct resp *r
 /* clang-format off */
 const struct route api_uploads_routes[] = {
     /* method     path                       handler      roles        body limit      flags                          timeout */
-    {"OPTIONS", "/api/v1/uploads",           tus_options, ROLE_PUBLIC, 0,              ROUTE_LOOP,                    0},
-    {"POST",    "/api/v1/uploads",           tus_create,  ROLE_USER,   0,              0,                             0},
-    {"HEAD",    "/api/v1/uploads/{ref}",     tus_head,    ROLE_USER,   0,              0,                             0},
-    {"PATCH",   "/api/v1/uploads/{ref}",     tus_patch,   ROLE_USER,   MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000},
-    {"DELETE",  "/api/v1/uploads/{ref}",     tus_delete,  ROLE_USER,   0,              0,                             0},
+    {"OPTIONS", "/api/v1/uploads",           tus_options, ROLE_PUBLIC, 0,              ROUTE_LOOP,                    0, NULL},
+    {"POST",    "/api/v1/uploads",           tus_create,  ROLE_USER,   0,              0,                             0, NULL},
+    {"HEAD",    "/api/v1/uploads/{ref}",     tus_head,    ROLE_USER,   0,              0,                             0, NULL},
+    {"PATCH",   "/api/v1/uploads/{ref}",     tus_patch,   ROLE_USER,   MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL},
+    {"DELETE",  "/api/v1/uploads/{ref}",     tus_delete,  ROLE_USER,   0,              0,                             0, NULL},
     {0},
 };
 /* clang-format on */

@@ -4,6 +4,8 @@
 # cityd and the baseline; the figures are ratios of medians.
 #   a. GET /api/v1/cases/{id} as a dispatcher, a case with 8 timeline rows, h2c
 #      `h2load -c 50 -m 10`, against a primary-key SELECT on cases.          goal >= 0.5x
+#      a2: the same over 200 different cases in turn (`h2load -i`), so that reads checked
+#      together are of different cases.
 #   b. POST /api/v1/cases, each with its own Idempotency-Key and place (bench/tools/cases_load.js,
 #      4 connections x 16 streams: h2load cannot vary a header per request), against a single-row
 #      autocommit INSERT into a plain InnoDB table. Both commit durably: the bench MariaDB runs
@@ -114,6 +116,10 @@ h2rate() { # h2rate N TOKEN URL -> req/s (warns on any non-2xx)
   h2load -n "$1" -c 50 -m 10 -t 1 -H "Authorization: Bearer $2" "$3" 2>/dev/null |
     awk '/^finished in/ {gsub(/,/,""); print $4} /^status codes:/ {if ($3+0 != '"$1"') print "non-2xx: " $0 > "/dev/stderr"}'
 }
+h2rate_many() { # h2rate_many N TOKEN URI_FILE -> req/s over the URIs in turn
+  h2load -n "$1" -c 50 -m 10 -t 1 -H "Authorization: Bearer $2" -i "$3" 2>/dev/null |
+    awk '/^finished in/ {gsub(/,/,""); print $4} /^status codes:/ {if ($3+0 != '"$1"') print "non-2xx: " $0 > "/dev/stderr"}'
+}
 latency() { # latency N CLIENTS -> "p50_ms p99_ms req/s" for the handler's task list
   local log=$work/lat.$2.log rate
   rm -f "$log"
@@ -122,6 +128,10 @@ latency() { # latency N CLIENTS -> "p50_ms p99_ms req/s" for the handler's task 
   awk -F'\t' '$2 != 200 {bad++} {print $3 / 1000} END {if (bad) print "non-200: " bad > "/dev/stderr"}' "$log" |
     sort -n | awk -v r="$rate" '{a[NR]=$1} END {printf "%.2f %.2f %s\n", a[int(NR*0.5+0.5)], a[int(NR*0.99+0.5)], r}'
 }
+
+# a2: the 200 dispatched cases in turn (4 timeline rows each), so that batches hold different cases.
+sql -N "$dbname" -e "SELECT id FROM cases WHERE description LIKE '待处置 %' ORDER BY id" |
+  sed "s|^|$base/api/v1/cases/|" >"$work/uris"
 
 # Warm up (buffer pool, prepared statements, connections).
 h2rate 5000 "$tok_dispatcher" "$base/api/v1/cases/$cid" >/dev/null
@@ -134,8 +144,9 @@ for i in $(seq 1 "$ROUNDS"); do
   if [[ $PARTS == *a* ]]; then
     g=$(h2rate "$NG" "$tok_dispatcher" "$base/api/v1/cases/$cid")
     s=$(slap "$Q" "SELECT id, state, version, updated_at FROM cases WHERE id = $cid")
+    g2=$(h2rate_many "$NG" "$tok_dispatcher" "$work/uris")
   fi
-  echo "$g $s" >>"$work/get"
+  echo "$g $s ${g2:-0}" >>"$work/get"
   if [[ $PARTS == *b* ]]; then
     rj=$(node bench/tools/cases_load.js --port "$port" --token "$tok_inspector" --n "$NR" --c 4 --m 16 --prefix "r$i")
     echo "$rj" >>"$work/report.json"
@@ -157,11 +168,13 @@ rr=$(col 1 "$work/report"); si=$(col 2 "$work/report")
 cases_total=$(sql -N "$dbname" -e "SELECT COUNT(*) FROM cases")
 echo "machine: $(machine)"
 echo "case $cid: $steps timeline rows, $case_bytes bytes as JSON; handler task list: $ntasks tasks, $tasks_bytes bytes for limit=200; $cases_total cases at the end"
+g2=$(col 3 "$work/get")
 echo "a. GET /api/v1/cases/{id} h2load -n $NG -c 50 -m 10: $g req/s; mariadb-slap PK select, 16 clients: $s q/s; ratio $(echo "scale=2; $g/$s" | bc)"
+echo "a2. the same over the $(wc -l <"$work/uris") dispatched cases in turn: $g2 req/s; ratio $(echo "scale=2; $g2/$s" | bc)"
 echo "b. POST /api/v1/cases (4 conn x 16 streams, $NR per round): $rr req/s; mariadb-slap INSERT, 16 clients: $si q/s; ratio $(echo "scale=2; $rr/$si" | bc)"
 echo "c. GET /api/v1/tasks?limit=200, -c 1: p50 $(col 1 "$work/tasks") ms, p99 $(col 2 "$work/tasks") ms ($(col 3 "$work/tasks") req/s);" \
   "-c 16: p50 $(col 4 "$work/tasks") ms, p99 $(col 5 "$work/tasks") ms ($(col 6 "$work/tasks") req/s)"
-echo "raw: get (cityd slap)"; sed 's/^/  /' "$work/get"
+echo "raw: get (cityd slap cityd-many-cases)"; sed 's/^/  /' "$work/get"
 echo "raw: report (cityd slap)"; sed 's/^/  /' "$work/report"
 echo "raw: report latency"; sed 's/^/  /' "$work/report.json"
 echo "raw: tasks (c1: p50 p99 rps | c16: p50 p99 rps)"; sed 's/^/  /' "$work/tasks"

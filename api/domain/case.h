@@ -158,6 +158,16 @@ enum err case_get(struct rctx *cx, int64_t case_id, struct case_detail *out) MUS
  * performed on the case: a handler who returns (回退) a case loses sight of it, yet must get
  * the result of the return. */
 enum err case_get_acted(struct rctx *cx, int64_t case_id, struct case_detail *out) MUST_CHECK;
+/* case_get for n callers at once (a batch of GET /api/v1/cases/{id}); res[i] and out[i] as
+ * case_get would answer for cxs[i] and ids[i]. Callers who see all cases share one statement
+ * for the cases and one for their timelines; other callers share them per user. out[i] may
+ * point into another caller's memory: use it before any of the contexts is disposed. */
+#define CASE_GET_MANY_MAX 64
+/* Whether two callers see cases alike — the same rows, timeline filter and fields: both see
+ * all cases as staff alike, or they are one user with the same roles. */
+bool case_same_view(const struct rctx *a, const struct rctx *b);
+void case_get_many(struct rctx *const *cxs, const int64_t *ids, struct case_detail *out,
+                   enum err *res, size_t n);
 /* Whether the caller may see the case (the rule of case_get), for what hangs off a case:
  * attached photos follow it exactly. */
 enum err case_can_read(struct rctx *cx, int64_t case_id, bool *ok) MUST_CHECK;

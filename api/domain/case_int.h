@@ -34,7 +34,7 @@
 void case__urging_row(const struct db_res *r, size_t i, struct case_urging_rec *u);
 
 /* SQL text and arguments built piece by piece (pool memory). */
-#define SQLB_MAX_ARGS 48
+#define SQLB_MAX_ARGS 80 /* an IN list of 64 ids with a visibility rule */
 struct sqlb {
     char *sql;
     size_t len, cap;

@@ -17,39 +17,45 @@
 
 /* Citizens and machine clients see the case's progress, not the internal supervision of
  * it (督办 notes, overdue and escalation marks): the events feed hides the same. */
+#define STEP_COLS                                                                                  \
+    "case_id, id, action, from_state, to_state, actor_id, actor_role, text, department_id,"        \
+    " assignee_id, step, " CASE__MS("due_at") ", photos, " CASE__MS("created_at")
+#define STEP_STAFF_ONLY " AND (? OR action NOT IN ('urge', 'overdue', 'escalate')) ORDER BY"
+
+/* Rows [from, to) of a STEP_COLS result as out's timeline. */
+static void steps_from_rows(struct rctx *cx, const struct db_res *r, size_t from, size_t to,
+                            struct case_detail *out)
+{
+    out->nsteps = to - from;
+    out->steps = rctx_zalloc(cx, (out->nsteps + 1) * sizeof *out->steps);
+    for (size_t i = from; i < to; i++) {
+        struct case_step_rec *s = &out->steps[i - from];
+        s->id = db_cell_i64(r, i, 1);
+        s->action = db_cell(r, i, 2);
+        s->from_state = db_cell(r, i, 3);
+        s->to_state = db_cell(r, i, 4);
+        s->actor_id = db_cell_i64(r, i, 5);
+        s->actor_role = db_cell(r, i, 6);
+        s->text = db_cell(r, i, 7);
+        s->department_id = db_cell_i64(r, i, 8);
+        s->assignee_id = db_cell_i64(r, i, 9);
+        s->step = db_cell(r, i, 10);
+        s->due_ms = db_cell_i64(r, i, 11);
+        s->photos_json = db_cell(r, i, 12);
+        s->created_ms = db_cell_i64(r, i, 13);
+    }
+}
+
 static enum err load_steps(struct rctx *cx, struct case_detail *out)
 {
     bool staff = (cx->who.roles & ROLE_STAFF) != 0;
     struct db_res r;
     enum err res =
-        db_exec(cx,
-                "SELECT id, action, from_state, to_state, actor_id, actor_role, text,"
-                " department_id, assignee_id, step, " CASE__MS(
-                    "due_at") ", photos,"
-                              " " CASE__MS("created_at") " FROM case_steps WHERE case_id = ?"
-                                                         " AND (? OR action NOT IN ('urge',"
-                                                         " 'overdue', 'escalate')) ORDER BY id",
+        db_exec(cx, "SELECT " STEP_COLS " FROM case_steps WHERE case_id = ?" STEP_STAFF_ONLY " id",
                 DB_ARGS(DBI(out->c.id), DBI(staff ? 1 : 0)), &r);
     if (res)
         return res;
-    out->nsteps = r.nrows;
-    out->steps = rctx_zalloc(cx, (r.nrows + 1) * sizeof *out->steps);
-    for (size_t i = 0; i < r.nrows; i++) {
-        struct case_step_rec *s = &out->steps[i];
-        s->id = db_cell_i64(&r, i, 0);
-        s->action = db_cell(&r, i, 1);
-        s->from_state = db_cell(&r, i, 2);
-        s->to_state = db_cell(&r, i, 3);
-        s->actor_id = db_cell_i64(&r, i, 4);
-        s->actor_role = db_cell(&r, i, 5);
-        s->text = db_cell(&r, i, 6);
-        s->department_id = db_cell_i64(&r, i, 7);
-        s->assignee_id = db_cell_i64(&r, i, 8);
-        s->step = db_cell(&r, i, 9);
-        s->due_ms = db_cell_i64(&r, i, 10);
-        s->photos_json = db_cell(&r, i, 11);
-        s->created_ms = db_cell_i64(&r, i, 12);
-    }
+    steps_from_rows(cx, &r, 0, r.nrows, out);
     return ERR_OK;
 }
 
@@ -104,31 +110,52 @@ static void photos_from_list(struct rctx *cx, const char *list, struct case_deta
     }
 }
 
+/* What hangs off the case rides along in the one statement rather than costing a round trip
+ * each (bench/cases.sh): the rating (by primary key), the report photos, whether any 督办
+ * exists, and the dispatch rule's suggestion (a rule to an active department). Followed by a
+ * WHERE on c. */
+#define DETAIL_SELECT                                                                              \
+    "SELECT " CASE__COLS ", cat.department_id, cr.case_id IS NOT NULL, cr.score, cr.text,"         \
+    " (SELECT GROUP_CONCAT(m.public_id ORDER BY a.position SEPARATOR ',')"                         \
+    "  FROM media_attachments a JOIN media m ON m.id = a.media_id"                                 \
+    "  WHERE a.owner_type = 'case' AND a.owner_id = c.id AND a.purpose = 'report'),"               \
+    " EXISTS (SELECT 1 FROM case_urgings u WHERE u.case_id = c.id),"                               \
+    " (SELECT r.department_id FROM dispatch_rules r JOIN departments d"                            \
+    "  ON d.id = r.department_id AND d.active = 1"                                                 \
+    "  WHERE (r.category_id = c.category_id OR r.category_id IS NULL)"                             \
+    "  AND (r.grid_id = c.grid_id OR r.grid_id IS NULL)"                                           \
+    "  ORDER BY (r.category_id IS NOT NULL) DESC, (r.grid_id IS NOT NULL) DESC, r.id"              \
+    "  LIMIT 1)" CASE__FROM " LEFT JOIN case_ratings cr ON cr.case_id = c.id"
+
+/* Row i of a DETAIL_SELECT result into out (without timeline and urgings); true when the case
+ * has 督办 to load. */
+static bool detail_from_row(struct rctx *cx, const struct db_res *r, size_t i,
+                            struct case_detail *out)
+{
+    memset(out, 0, sizeof *out);
+    case__row(r, i, 0, &out->c);
+    photos_from_list(cx, db_cell(r, i, CASE__NCOLS + 4), out);
+    if (case__sees_all(cx))
+        out->suggested_department_id = db_cell_null(r, i, CASE__NCOLS + 6)
+                                           ? db_cell_i64(r, i, CASE__NCOLS)
+                                           : db_cell_i64(r, i, CASE__NCOLS + 6);
+    if (db_cell_i64(r, i, CASE__NCOLS + 1)) {
+        out->rated = true;
+        out->rating_score = (int)db_cell_i64(r, i, CASE__NCOLS + 2);
+        out->rating_text = db_cell(r, i, CASE__NCOLS + 3);
+    }
+    return db_cell_i64(r, i, CASE__NCOLS + 5) != 0;
+}
+
 static enum err get(struct rctx *cx, int64_t case_id, bool check_visibility,
                     struct case_detail *out)
 {
     struct sqlb b;
     struct db_res r;
+    bool urged;
     enum err res;
 
-    memset(out, 0, sizeof *out);
-    /* What hangs off the case rides along in the one statement rather than costing a round
-     * trip each (bench/cases.sh): the rating (by primary key), the report photos, whether
-     * any 督办 exists, and the dispatch rule's suggestion (a rule to an active department). */
-    sqlb_init(cx, &b,
-              "SELECT " CASE__COLS ", cat.department_id, cr.case_id IS NOT NULL, cr.score,"
-              " cr.text,"
-              " (SELECT GROUP_CONCAT(m.public_id ORDER BY a.position SEPARATOR ',')"
-              "  FROM media_attachments a JOIN media m ON m.id = a.media_id"
-              "  WHERE a.owner_type = 'case' AND a.owner_id = c.id AND a.purpose = 'report'),"
-              " EXISTS (SELECT 1 FROM case_urgings u WHERE u.case_id = c.id),"
-              " (SELECT r.department_id FROM dispatch_rules r JOIN departments d"
-              "  ON d.id = r.department_id AND d.active = 1"
-              "  WHERE (r.category_id = c.category_id OR r.category_id IS NULL)"
-              "  AND (r.grid_id = c.grid_id OR r.grid_id IS NULL)"
-              "  ORDER BY (r.category_id IS NOT NULL) DESC, (r.grid_id IS NOT NULL) DESC, r.id"
-              "  LIMIT 1)" CASE__FROM " LEFT JOIN case_ratings cr ON cr.case_id = c.id"
-              " WHERE c.id = ?");
+    sqlb_init(cx, &b, DETAIL_SELECT " WHERE c.id = ?");
     sqlb_arg(&b, DBI(case_id));
     if (check_visibility) {
         sqlb_add(cx, &b, " AND ");
@@ -137,29 +164,17 @@ static enum err get(struct rctx *cx, int64_t case_id, bool check_visibility,
     res = db_exec(cx, b.sql, b.args, b.nargs, &r);
     if (res)
         return res;
-    if (r.nrows == 0)
+    if (r.nrows == 0) {
+        memset(out, 0, sizeof *out);
         return rctx_fail(cx, ERR_NOTFOUND, "no such case");
-    case__row(&r, 0, 0, &out->c);
+    }
+    urged = detail_from_row(cx, &r, 0, out);
     res = load_steps(cx, out);
-    if (!res)
-        photos_from_list(cx, db_cell(&r, 0, CASE__NCOLS + 4), out);
     /* A handler's opening also marks urgings read, so the urgings are loaded whenever one
      * exists; most cases have none and skip the query. */
-    if (!res && db_cell_i64(&r, 0, CASE__NCOLS + 5))
+    if (!res && urged)
         res = load_urgings(cx, out);
-    if (!res && case__sees_all(cx)) {
-        out->suggested_department_id = db_cell_null(&r, 0, CASE__NCOLS + 6)
-                                           ? db_cell_i64(&r, 0, CASE__NCOLS)
-                                           : db_cell_i64(&r, 0, CASE__NCOLS + 6);
-    }
-    if (res)
-        return res;
-    if (db_cell_i64(&r, 0, CASE__NCOLS + 1)) {
-        out->rated = true;
-        out->rating_score = (int)db_cell_i64(&r, 0, CASE__NCOLS + 2);
-        out->rating_text = db_cell(&r, 0, CASE__NCOLS + 3);
-    }
-    return ERR_OK;
+    return res;
 }
 
 enum err case_get(struct rctx *cx, int64_t case_id, struct case_detail *out)
@@ -170,6 +185,123 @@ enum err case_get(struct rctx *cx, int64_t case_id, struct case_detail *out)
 enum err case_get_acted(struct rctx *cx, int64_t case_id, struct case_detail *out)
 {
     return get(cx, case_id, false, out);
+}
+
+bool case_same_view(const struct rctx *a, const struct rctx *b)
+{
+    bool staff_a = (a->who.roles & ROLE_STAFF) != 0, staff_b = (b->who.roles & ROLE_STAFF) != 0;
+
+    if (case__sees_all(a) || case__sees_all(b))
+        return case__sees_all(a) && case__sees_all(b) && staff_a == staff_b;
+    return a->who.user_id == b->who.user_id && a->who.roles == b->who.roles;
+}
+
+/* The IN list of up to CASE_GET_MANY_MAX places: a fixed length per bucket (unused places
+ * repeat the last id) so a handful of prepared statements serve every batch. */
+static size_t in_list(struct rctx *cx, struct sqlb *b, const int64_t *ids, size_t n)
+{
+    size_t bucket = 1;
+
+    while (bucket < n)
+        bucket <<= 1;
+    sqlb_add(cx, b, "(");
+    for (size_t i = 0; i < bucket; i++) {
+        sqlb_add(cx, b, i ? ",?" : "?");
+        sqlb_arg(b, DBI(ids[i < n ? i : n - 1]));
+    }
+    sqlb_add(cx, b, ")");
+    return bucket;
+}
+
+/* One group of callers that share a view: the cases in one statement, their timelines in a
+ * second. m[] indexes cxs/ids/out/res. */
+static void get_group(struct rctx *const *cxs, const int64_t *ids, struct case_detail *out,
+                      enum err *res, const size_t *m, size_t k)
+{
+    struct rctx *cx = cxs[m[0]];
+    int64_t want[CASE_GET_MANY_MAX], found[CASE_GET_MANY_MAX];
+    size_t row_of[CASE_GET_MANY_MAX], nfound = 0, from;
+    bool urged[CASE_GET_MANY_MAX];
+    struct sqlb b;
+    struct db_res r, st;
+    enum err e;
+
+    for (size_t t = 0; t < k; t++)
+        want[t] = ids[m[t]];
+    sqlb_init(cx, &b, DETAIL_SELECT " WHERE c.id IN ");
+    in_list(cx, &b, want, k);
+    sqlb_add(cx, &b, " AND ");
+    case__visible(cx, &b);
+    e = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    for (size_t t = 0; t < k && !e; t++) {
+        size_t i = 0;
+        while (i < r.nrows && db_cell_i64(&r, i, 0) != want[t])
+            i++;
+        row_of[t] = i;
+        if (i < r.nrows) {
+            urged[t] = detail_from_row(cxs[m[t]], &r, i, &out[m[t]]);
+            found[nfound++] = want[t];
+        }
+    }
+    if (!e && nfound) {
+        sqlb_init(cx, &b, "SELECT " STEP_COLS " FROM case_steps WHERE case_id IN ");
+        in_list(cx, &b, found, nfound);
+        sqlb_add(cx, &b, STEP_STAFF_ONLY " case_id, id");
+        sqlb_arg(&b, DBI((cx->who.roles & ROLE_STAFF) ? 1 : 0));
+        e = db_exec(cx, b.sql, b.args, b.nargs, &st);
+    }
+    for (size_t t = 0; t < k; t++) {
+        struct rctx *c = cxs[m[t]];
+
+        if (e) {
+            res[m[t]] = c == cx ? e : rctx_fail(c, e, "%s", rctx_message(cx, e));
+            continue;
+        }
+        if (row_of[t] >= r.nrows) {
+            memset(&out[m[t]], 0, sizeof out[m[t]]);
+            res[m[t]] = rctx_fail(c, ERR_NOTFOUND, "no such case");
+            continue;
+        }
+        if (urged[t]) { /* a handler's opening marks 督办 read: the one-by-one path */
+            res[m[t]] = case_get(c, want[t], &out[m[t]]);
+            continue;
+        }
+        for (from = 0; from < st.nrows && db_cell_i64(&st, from, 0) != want[t]; from++)
+            ;
+        {
+            size_t to = from;
+            while (to < st.nrows && db_cell_i64(&st, to, 0) == want[t])
+                to++;
+            steps_from_rows(c, &st, from, to, &out[m[t]]);
+        }
+        res[m[t]] = ERR_OK;
+    }
+}
+
+void case_get_many(struct rctx *const *cxs, const int64_t *ids, struct case_detail *out,
+                   enum err *res, size_t n)
+{
+    bool done[CASE_GET_MANY_MAX] = {false};
+    size_t m[CASE_GET_MANY_MAX];
+
+    if (n > CASE_GET_MANY_MAX) { /* a caller bug; answer rather than overrun */
+        case_get_many(cxs + CASE_GET_MANY_MAX, ids + CASE_GET_MANY_MAX, out + CASE_GET_MANY_MAX,
+                      res + CASE_GET_MANY_MAX, n - CASE_GET_MANY_MAX);
+        n = CASE_GET_MANY_MAX;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+
+        if (done[i])
+            continue;
+        for (size_t t = i; t < n; t++) {
+            if (!done[t] && case_same_view(cxs[i], cxs[t])) {
+                m[k++] = t;
+                done[t] = true;
+            }
+        }
+        get_group(cxs, ids, out, res, m, k);
+    }
 }
 
 enum err case_can_read(struct rctx *cx, int64_t case_id, bool *ok)

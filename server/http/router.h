@@ -17,6 +17,11 @@ struct req;
 struct resp;
 
 typedef enum err (*route_handler)(struct rctx *cx, const struct req *rq, struct resp *rs);
+/* Several requests of one ROUTE_BATCH route at once: for each i the contract of route_handler
+ * (rss[i], res[i]). The contexts share cxs[0]'s database connection. Answers are rendered into
+ * each request's own context; results read for one may live in another's until all return. */
+typedef void (*route_batch_handler)(struct rctx *const *cxs, const struct req *const *rqs,
+                                    struct resp *const *rss, enum err *res, size_t n);
 
 enum route_flags {
     ROUTE_LOOP = 1u << 0,         /* runs on the event loop: no DB, no blocking (health, version) */
@@ -40,7 +45,8 @@ struct route {
     uint32_t roles; /* role bits allowed; ROLE_PUBLIC (0) = no token needed */
     size_t body_limit;
     unsigned flags;
-    int timeout_ms; /* 0 = http.request_timeout_ms */
+    int timeout_ms;            /* 0 = http.request_timeout_ms */
+    route_batch_handler batch; /* ROUTE_BATCH routes only; NULL: handler one request at a time */
 };
 
 #define ROUTER_MAX_PARAMS 4

@@ -415,8 +415,10 @@ static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
     }
 }
 
-/* Worker thread: the token checks of all n jobs in one call, then each handler in turn. A job
- * is not touched after its message is sent: the loop may free it at once. */
+/* Worker thread: the token checks of all n jobs in one call, then the handlers: each route's
+ * batch handler with all of its requests, others one by one. j->batch marks a job whose
+ * handler is still to run. A job is not touched after its message is sent: the loop may free
+ * it at once. */
 static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
 {
     const struct http_config *hc = jobs[0]->loop->g->hc;
@@ -451,13 +453,46 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
         for (size_t k = 0; k < m; k++)
             jobs[idx[k]]->res = res[k];
     }
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->res == ERR_OK && atomic_load(&jobs[i]->cancelled))
+            jobs[i]->res = ERR_BUSY; /* its deadline passed while the tokens were checked */
+    for (size_t i = 0; i < n; i++) {
+        struct http_job *j = jobs[i];
+        const struct route *rt = j->rq.match.route;
+
+        if (j->res != ERR_OK || j->batch == 0)
+            continue; /* answered, or already run by a batch handler */
+        if (rt->batch && n > 1) {
+            /* All requests of this route in the batch at once. */
+            const struct req *rqs[HTTP_BATCH_MAX];
+            struct resp *rss[HTTP_BATCH_MAX];
+            struct http_job *group[HTTP_BATCH_MAX];
+            size_t k = 0;
+
+            for (size_t t = i; t < n; t++) {
+                struct http_job *o = jobs[t];
+                if (o->res == ERR_OK && o->batch && o->rq.match.route == rt) {
+                    group[k] = o;
+                    cxs[k] = &o->cx;
+                    rqs[k] = &o->rq;
+                    rss[k++] = &o->rs;
+                }
+            }
+            rt->batch(cxs, rqs, rss, res, k);
+            for (size_t t = 0; t < k; t++) {
+                group[t]->res = res[t];
+                group[t]->batch = 0;
+            }
+        } else {
+            j->res = rt->handler(&j->cx, &j->rq, &j->rs);
+            j->batch = 0;
+        }
+    }
+    /* Only now: a batch handler's results may point into another request's memory. */
     for (size_t i = 0; i < n; i++) {
         struct http_job *j = jobs[i];
 
-        if (j->res == ERR_OK && atomic_load(&j->cancelled))
-            j->res = ERR_BUSY; /* its deadline passed while earlier ones ran */
-        if (j->res == ERR_OK)
-            j->res = j->rq.match.route->handler(&j->cx, &j->rq, &j->rs);
+        j->batch = (unsigned)n;
         if (hc->after_handler)
             hc->after_handler(&j->cx);
         j->cx.db = NULL;

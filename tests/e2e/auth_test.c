@@ -753,50 +753,6 @@ static void refresh_rotation_and_reuse_detection(void **state)
 
 /* ---- 3b. tokens checked together ---------------------------------------------------------- */
 
-/* Sends the requests [{path, authorization}] all at once on one HTTP/2 connection
- * (tests/e2e/tools/h2_burst.js); the answers [{status, body}] in input order. */
-static json_t *burst(json_t *requests)
-{
-    char path[300], cmd[1024];
-    char *out;
-    size_t len;
-    json_t *res;
-
-    snprintf(path, sizeof path, "%s/burst.json", srv.dir);
-    assert_int_equal(json_dump_file(requests, path, JSON_COMPACT), 0);
-    snprintf(cmd, sizeof cmd, "node %s %d < %s > %s.out",
-             th_source_path("tests/e2e/tools/h2_burst.js"), srv.port, path, path);
-    assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s.out", path);
-    out = th_read_file(cmd, &len);
-    assert_non_null(out);
-    res = json_loads(out, 0, NULL);
-    free(out);
-    assert_non_null(res);
-    assert_int_equal(json_array_size(res), json_array_size(requests));
-    return res;
-}
-
-/* Largest "batch" of the server's access lines for path so far. */
-static long long largest_batch(const char *path)
-{
-    char *log, *p;
-    size_t len;
-    long long best = 0;
-
-    log = th_read_file(srv.log, &len);
-    assert_non_null(log);
-    for (p = log; (p = strstr(p, "\"batch\":")) != NULL; p++) {
-        char *line = p;
-        while (line > log && line[-1] != '\n')
-            line--;
-        if (strstr(line, path) && strstr(line, path) < p && atoll(p + 8) > best)
-            best = atoll(p + 8);
-    }
-    free(log);
-    return best;
-}
-
 /* Under load the tokens of requests that arrive together are checked by one statement: every
  * request still gets its own answer — its own profile, or 401 for its own revoked session or
  * token version, each refusal audited — never a neighbour's. */
@@ -811,7 +767,7 @@ static void tokens_checked_together(void **state)
     int n_ok = 0, n_401 = 0;
 
     usleep(200 * 1000); /* the access lines of earlier tests are flushed every 100 ms */
-    batch0 = largest_batch("/api/v1/me\"");
+    batch0 = th_largest_batch(&srv, "/api/v1/me\"");
     for (i = 0; i < 4; i++) {
         uids[i] = uid_of(&srv, roles[i]);
         login_ok(&srv, roles[i], "burst-device", &ok[i], NULL);
@@ -843,7 +799,7 @@ static void tokens_checked_together(void **state)
     }
     rejected0 = audit_n(&srv, "auth.token_rejected");
     audit0 = sql_int(&srv, "SELECT COALESCE(MAX(id), 0) FROM audit_log");
-    res = burst(reqs);
+    res = th_burst(&srv, reqs);
     for (i = 0; i < 64; i++) {
         json_t *a = json_array_get(res, i);
         long status = (long)json_integer_value(json_object_get(a, "status"));
@@ -897,7 +853,7 @@ static void tokens_checked_together(void **state)
                               json_pack("{s:s,s:s}", "path", "/api/v1/me", "authorization", auth));
         free(auth);
     }
-    res = burst(reqs);
+    res = th_burst(&srv, reqs);
     for (i = 0; i < 64; i++)
         assert_int_equal(json_integer_value(json_object_get(json_array_get(res, i), "status")),
                          200);
@@ -905,8 +861,8 @@ static void tokens_checked_together(void **state)
     json_decref(reqs);
     usleep(300 * 1000);
     print_message("largest batch of /api/v1/me: %lld (before: %lld)\n",
-                  largest_batch("/api/v1/me\""), batch0);
-    assert_true(largest_batch("/api/v1/me\"") > 1);
+                  th_largest_batch(&srv, "/api/v1/me\""), batch0);
+    assert_true(th_largest_batch(&srv, "/api/v1/me\"") > 1);
     for (i = 0; i < 4; i++)
         free(ok[i]);
     free(gone);

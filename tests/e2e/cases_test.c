@@ -937,6 +937,87 @@ static void auto_dispatch_rule(void **state)
     th_sql_exec(&srv, "DELETE FROM dispatch_rules");
 }
 
+/* Reads that arrive together are answered by shared statements (case_get_many): each must
+ * still get exactly what it gets alone — its own visibility (404 for what it may not see), its
+ * own timeline filter and fields — for every role over cases of every kind, 督办 included. */
+static void batched_reads_answer_like_single_reads(void **state)
+{
+    const char *roles[] = {"citizen",    "inspector",  "handler", "operator",
+                           "shift_lead", "dispatcher", "leader",  "admin"};
+    long long ids[7];
+    size_t nid = 0, nroles = sizeof roles / sizeof roles[0];
+    json_t *reqs = json_array(), *single = json_array(), *res;
+    char sql[200], path[64];
+    int n_ok = 0, n_404 = 0;
+
+    /* The newest cases, the first one with 督办, the one with the longest timeline, none. */
+    for (int i = 0; i < 4; i++) {
+        snprintf(sql, sizeof sql, "SELECT id FROM cases ORDER BY id DESC LIMIT 1 OFFSET %d", i);
+        ids[nid++] = th_sql_int(&srv, sql);
+    }
+    ids[nid++] = th_sql_int(&srv, "SELECT MIN(case_id) FROM case_urgings");
+    ids[nid++] = th_sql_int(&srv, "SELECT case_id FROM case_steps GROUP BY case_id ORDER BY"
+                                  " COUNT(*) DESC, case_id LIMIT 1");
+    ids[nid++] = 999999999;
+    assert_true(ids[4] > 0 && ids[5] > 0);
+    /* Opening a case marks its 督办 read for the handler: let that happen before comparing. */
+    for (size_t c = 0; c < nid; c++) {
+        struct th_resp r;
+        snprintf(path, sizeof path, "/api/v1/cases/%lld", ids[c]);
+        get("handler", path, &r);
+        th_resp_free(&r);
+    }
+    for (size_t k = 0; k < nroles; k++) {
+        for (size_t c = 0; c < nid; c++) {
+            struct th_resp r;
+            char *auth;
+
+            snprintf(path, sizeof path, "/api/v1/cases/%lld", ids[c]);
+            get(roles[k], path, &r);
+            assert_true(r.status == 200 || r.status == 404);
+            json_array_append_new(single, json_pack("{s:i,s:O}", "status", (int)r.status, "body",
+                                                    r.json ? r.json : json_null()));
+            th_resp_free(&r);
+            auth = malloc(strlen(th_token(&srv, roles[k])) + 8);
+            sprintf(auth, "Bearer %s", th_token(&srv, roles[k]));
+            json_array_append_new(reqs,
+                                  json_pack("{s:s,s:s}", "path", path, "authorization", auth));
+            free(auth);
+        }
+    }
+    res = th_burst(&srv, reqs);
+    for (size_t i = 0; i < json_array_size(reqs); i++) {
+        json_t *a = json_array_get(res, i), *want = json_array_get(single, i);
+        long status = (long)json_integer_value(json_object_get(a, "status"));
+        json_t *body = json_loads(json_string_value(json_object_get(a, "body")), 0, NULL);
+
+        if (status != json_integer_value(json_object_get(want, "status")))
+            fail_msg("%s reading case %lld: %ld together, %lld alone", roles[i / nid], ids[i % nid],
+                     status, json_integer_value(json_object_get(want, "status")));
+        if (status == 200) {
+            n_ok++;
+            if (!json_equal(body, json_object_get(want, "body"))) {
+                char *x = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+                char *y = json_dumps(json_object_get(want, "body"), JSON_COMPACT | JSON_SORT_KEYS);
+                fail_msg("%s reading case %lld: together %s\nalone %s", roles[i / nid],
+                         ids[i % nid], x, y);
+            }
+        } else {
+            n_404++;
+            assert_string_equal(th_jstr(json_object_get(body, "error"), "code"), "not_found");
+        }
+        json_decref(body);
+    }
+    print_message("%d answers alike, %d not found alike\n", n_ok, n_404);
+    assert_true(n_ok >= 40); /* the staff who see everything, at least */
+    assert_true(n_404 >= (int)nroles);
+    json_decref(res);
+    json_decref(single);
+    json_decref(reqs);
+    usleep(300 * 1000);
+    assert_true(th_largest_batch(&srv, "\"path\":\"/api/v1/cases/") > 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -957,6 +1038,7 @@ int main(void)
         cmocka_unit_test(events_feed_by_role),
         cmocka_unit_test(categories_list_and_admin_patch),
         cmocka_unit_test(auto_dispatch_rule),
+        cmocka_unit_test(batched_reads_answer_like_single_reads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -505,6 +505,47 @@ void th_server_restart(struct th_server *s)
     spawn(s, O_APPEND, "restart");
 }
 
+json_t *th_burst(struct th_server *s, json_t *requests)
+{
+    char path[400], cmd[1200];
+    char *out;
+    size_t len;
+    json_t *res;
+
+    snprintf(path, sizeof path, "%s/burst.json", s->dir);
+    if (json_dump_file(requests, path, JSON_COMPACT) != 0)
+        th_die("cannot write %s", path);
+    snprintf(cmd, sizeof cmd, "node %s %d < %s > %s.out",
+             th_source_path("tests/e2e/tools/h2_burst.js"), s->port, path, path);
+    if (system(cmd) != 0)
+        th_die("h2_burst.js failed");
+    snprintf(cmd, sizeof cmd, "%s.out", path);
+    out = th_read_file(cmd, &len);
+    res = json_loads(out, 0, NULL);
+    free(out);
+    if (!json_is_array(res) || json_array_size(res) != json_array_size(requests))
+        th_die("h2_burst.js: unexpected output");
+    return res;
+}
+
+long long th_largest_batch(struct th_server *s, const char *path_part)
+{
+    size_t len;
+    char *log = th_read_file(s->log, &len);
+    long long best = 0;
+
+    for (char *p = log; (p = strstr(p, "\"batch\":")) != NULL; p++) {
+        char *line = p, *hit;
+        while (line > log && line[-1] != '\n')
+            line--;
+        hit = strstr(line, path_part);
+        if (hit && hit < p && atoll(p + 8) > best)
+            best = atoll(p + 8);
+    }
+    free(log);
+    return best;
+}
+
 char *th_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

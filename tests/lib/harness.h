@@ -87,6 +87,14 @@ void th_sql_exec(struct th_server *s, const char *sql);
  * program when it cannot be read. */
 char *th_read_file(const char *path, size_t *len);
 
+/* Send the requests of a JSON array [{path, authorization, method, body}] all at once on one
+ * HTTP/2 connection (tests/e2e/tools/h2_burst.js, node): the answers [{status, body}] in input
+ * order (a new reference). At most http.max_inflight_per_conn (64) requests. */
+json_t *th_burst(struct th_server *s, json_t *requests);
+/* The largest "batch" in the server's access lines whose text contains path_part so far
+ * (requests checked together; access lines are flushed every 100 ms). */
+long long th_largest_batch(struct th_server *s, const char *path_part);
+
 /* Path of a file under the source tree. */
 const char *th_source_path(const char *rel);
 /* Run a shell command, return its exit status. */

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -320,6 +321,41 @@ static void test_decode_i64s(void **state)
     EXPECT_INVALID(decode, "{\"title\":\"abc\",\"ids\":[[1]]}", "ids[0]");
 }
 
+/* api_json_time formats without gmtime_r; it must agree with it everywhere DATETIME goes. */
+static void test_json_time_matches_gmtime(void **state)
+{
+    json_t *j = api_json_time(0);
+    uint64_t x = 88172645463325252ull;
+
+    (void)state;
+    assert_true(json_is_null(j));
+    json_decref(j);
+    for (int i = 0; i < 200000; i++) {
+        /* From 1000-01-01 to 9999-12-31, plus the days around leap years and epochs. */
+        int64_t ms;
+        char want[96];
+        time_t t;
+        struct tm tm;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (i < 4000)
+            ms = ((int64_t)(i - 2000) * 86400 + (int64_t)(i % 7) * 3599) * 1000 + i % 1000;
+        else
+            ms = -30610224000000ll + (int64_t)(x % 283996800000000ull) + 1;
+        if (ms == 0)
+            continue;
+        t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        gmtime_r(&t, &tm);
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(ms - (int64_t)t * 1000));
+        j = api_json_time(ms);
+        if (strcmp(json_string_value(j), want) != 0)
+            fail_msg("%lld ms: %s, gmtime says %s", (long long)ms, json_string_value(j), want);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_decode_types),
         cmocka_unit_test(test_decode_lengths_and_ranges),
         cmocka_unit_test(test_decode_i64s),
+        cmocka_unit_test(test_json_time_matches_gmtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

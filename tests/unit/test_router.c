@@ -37,20 +37,20 @@ static enum err h_byid(struct rctx *cx, const struct req *rq, struct resp *rs)
 
 /* clang-format off */
 static const struct route cases_routes[] = {
-    {"GET",    "/api/v1/cases",                      h_any,  0, 0,         0, 0},
-    {"POST",   "/api/v1/cases",                      h_any,  0, 64 * 1024, 0, 0},
-    {"GET",    "/api/v1/cases/{id}",                 h_byid, 0, 0,         0, 0},
-    {"DELETE", "/api/v1/cases/{id}",                 h_any,  0, 0,         0, 0},
-    {"POST",   "/api/v1/cases/{id}/dispatch",        h_any,  0, 4096,      0, 0},
-    {"GET",    "/api/v1/cases/{case_id}/photos/{id}", h_any, 0, 0,         0, 0},
-    {"GET",    "/api/v1/categories/{code}",          h_any,  0, 0,         0, 0},
-    {"OPTIONS", "/api/v1/cases",                     h_any,  0, 0,         0, 0},
+    {"GET",    "/api/v1/cases",                      h_any,  0, 0,         0, 0, NULL},
+    {"POST",   "/api/v1/cases",                      h_any,  0, 64 * 1024, 0, 0, NULL},
+    {"GET",    "/api/v1/cases/{id}",                 h_byid, 0, 0,         0, 0, NULL},
+    {"DELETE", "/api/v1/cases/{id}",                 h_any,  0, 0,         0, 0, NULL},
+    {"POST",   "/api/v1/cases/{id}/dispatch",        h_any,  0, 4096,      0, 0, NULL},
+    {"GET",    "/api/v1/cases/{case_id}/photos/{id}", h_any, 0, 0,         0, 0, NULL},
+    {"GET",    "/api/v1/categories/{code}",          h_any,  0, 0,         0, 0, NULL},
+    {"OPTIONS", "/api/v1/cases",                     h_any,  0, 0,         0, 0, NULL},
     {0},
 };
 /* A second table registered after the first: its literal must still win over {id}. */
 static const struct route mine_routes[] = {
-    {"GET",    "/api/v1/cases/mine",                 h_mine, 0, 0,         0, 0},
-    {"GET",    "/",                                  h_any,  0, 0,         0, 0},
+    {"GET",    "/api/v1/cases/mine",                 h_mine, 0, 0,         0, 0, NULL},
+    {"GET",    "/",                                  h_any,  0, 0,         0, 0, NULL},
     {0},
 };
 /* clang-format on */
@@ -286,26 +286,26 @@ static void test_clashes_refused(void **state)
     char err[256] = "";
     /* clang-format off */
     static const struct route same_row[] = {
-        {"GET", "/a/{id}", h_any, 0, 0, 0, 0},
-        {"GET", "/a/{id}", h_any, 0, 0, 0, 0},
+        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
         {0},
     };
     static const struct route renamed_param[] = {
-        {"GET", "/a/{id}/b", h_any, 0, 0, 0, 0},
-        {"GET", "/a/{case_id}/b", h_any, 0, 0, 0, 0},
+        {"GET", "/a/{id}/b", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/{case_id}/b", h_any, 0, 0, 0, 0, NULL},
         {0},
     };
     static const struct route numeric_vs_string[] = {
-        {"GET", "/a/{id}", h_any, 0, 0, 0, 0},
-        {"GET", "/a/{code}", h_any, 0, 0, 0, 0},
+        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/{code}", h_any, 0, 0, 0, 0, NULL},
         {0},
     };
     static const struct route fine[] = {
-        {"GET", "/a/{id}", h_any, 0, 0, 0, 0},
-        {"POST", "/a/{id}", h_any, 0, 0, 0, 0},
-        {"GET", "/a/mine", h_any, 0, 0, 0, 0},
-        {"GET", "/a/{id}/b", h_any, 0, 0, 0, 0},
-        {"GET", "/a", h_any, 0, 0, 0, 0},
+        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
+        {"POST", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/mine", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/{id}/b", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a", h_any, 0, 0, 0, 0, NULL},
         {0},
     };
     /* clang-format on */
@@ -326,22 +326,22 @@ static void test_bad_patterns_refused(void **state)
 {
     /* clang-format off */
     static const struct route rows[][2] = {
-        {{"GET", "api/v1/x", h_any, 0, 0, 0, 0}, {0}},        /* no leading slash */
-        {{"GET", "", h_any, 0, 0, 0, 0}, {0}},                /* empty */
-        {{"GET", NULL, h_any, 0, 0, 0, 0}, {0}},              /* no path */
-        {{"GET", "/x", NULL, 0, 0, 0, 0}, {0}},               /* no handler */
-        {{"FETCH", "/x", h_any, 0, 0, 0, 0}, {0}},            /* unknown method */
-        {{"get", "/x", h_any, 0, 0, 0, 0}, {0}},              /* methods are upper-case */
-        {{"GET", "/x/", h_any, 0, 0, 0, 0}, {0}},             /* trailing slash */
-        {{"GET", "/x//y", h_any, 0, 0, 0, 0}, {0}},           /* empty segment */
-        {{"GET", "/x/{}", h_any, 0, 0, 0, 0}, {0}},           /* empty parameter name */
-        {{"GET", "/x/{id", h_any, 0, 0, 0, 0}, {0}},          /* unclosed */
-        {{"GET", "/x/id}", h_any, 0, 0, 0, 0}, {0}},          /* brace in a literal */
-        {{"GET", "/x/a{id}", h_any, 0, 0, 0, 0}, {0}},        /* parameter inside a segment */
-        {{"GET", "/x?y=1", h_any, 0, 0, 0, 0}, {0}},          /* query in a pattern */
-        {{"GET", "/x%2Fy", h_any, 0, 0, 0, 0}, {0}},          /* escapes in a pattern */
-        {{"GET", "/{a}/{b}/{c}/{d}/{e}", h_any, 0, 0, 0, 0}, {0}}, /* > ROUTER_MAX_PARAMS */
-        {{"GET", "/1/2/3/4/5/6/7/8/9/10/11/12/13", h_any, 0, 0, 0, 0}, {0}}, /* > 12 segments */
+        {{"GET", "api/v1/x", h_any, 0, 0, 0, 0, NULL}, {0}},        /* no leading slash */
+        {{"GET", "", h_any, 0, 0, 0, 0, NULL}, {0}},                /* empty */
+        {{"GET", NULL, h_any, 0, 0, 0, 0, NULL}, {0}},              /* no path */
+        {{"GET", "/x", NULL, 0, 0, 0, 0, NULL}, {0}},               /* no handler */
+        {{"FETCH", "/x", h_any, 0, 0, 0, 0, NULL}, {0}},            /* unknown method */
+        {{"get", "/x", h_any, 0, 0, 0, 0, NULL}, {0}},              /* methods are upper-case */
+        {{"GET", "/x/", h_any, 0, 0, 0, 0, NULL}, {0}},             /* trailing slash */
+        {{"GET", "/x//y", h_any, 0, 0, 0, 0, NULL}, {0}},           /* empty segment */
+        {{"GET", "/x/{}", h_any, 0, 0, 0, 0, NULL}, {0}},           /* empty parameter name */
+        {{"GET", "/x/{id", h_any, 0, 0, 0, 0, NULL}, {0}},          /* unclosed */
+        {{"GET", "/x/id}", h_any, 0, 0, 0, 0, NULL}, {0}},          /* brace in a literal */
+        {{"GET", "/x/a{id}", h_any, 0, 0, 0, 0, NULL}, {0}},        /* parameter inside a segment */
+        {{"GET", "/x?y=1", h_any, 0, 0, 0, 0, NULL}, {0}},          /* query in a pattern */
+        {{"GET", "/x%2Fy", h_any, 0, 0, 0, 0, NULL}, {0}},          /* escapes in a pattern */
+        {{"GET", "/{a}/{b}/{c}/{d}/{e}", h_any, 0, 0, 0, 0, NULL}, {0}}, /* > ROUTER_MAX_PARAMS */
+        {{"GET", "/1/2/3/4/5/6/7/8/9/10/11/12/13", h_any, 0, 0, 0, 0, NULL}, {0}}, /* > 12 segments */
     };
     /* clang-format on */
 
@@ -357,8 +357,8 @@ static void test_bad_patterns_refused(void **state)
     {
         /* clang-format off */
         static const struct route ok[] = {
-            {"GET", "/{a}/{b}/{c}/{d}", h_any, 0, 0, 0, 0},
-            {"GET", "/1/2/3/4/5/6/7/8/9/10/11/12", h_any, 0, 0, 0, 0},
+            {"GET", "/{a}/{b}/{c}/{d}", h_any, 0, 0, 0, 0, NULL},
+            {"GET", "/1/2/3/4/5/6/7/8/9/10/11/12", h_any, 0, 0, 0, 0, NULL},
             {0},
         };
         /* clang-format on */
@@ -374,9 +374,9 @@ static void test_param_names_are_identifiers(void **state)
 {
     /* clang-format off */
     static const struct route rows[][2] = {
-        {{"GET", "/x/{a}{b}", h_any, 0, 0, 0, 0}, {0}},
-        {{"GET", "/x/{a b}", h_any, 0, 0, 0, 0}, {0}},
-        {{"GET", "/x/{{id}}", h_any, 0, 0, 0, 0}, {0}},
+        {{"GET", "/x/{a}{b}", h_any, 0, 0, 0, 0, NULL}, {0}},
+        {{"GET", "/x/{a b}", h_any, 0, 0, 0, 0, NULL}, {0}},
+        {{"GET", "/x/{{id}}", h_any, 0, 0, 0, 0, NULL}, {0}},
     };
     /* clang-format on */
 
@@ -408,7 +408,7 @@ static void test_count_and_max_body(void **state)
     router_free(r);
     {
         /* clang-format off */
-        static const struct route none[] = {{"GET", "/x", h_any, 0, 0, 0, 0}, {0}};
+        static const struct route none[] = {{"GET", "/x", h_any, 0, 0, 0, 0, NULL}, {0}};
         /* clang-format on */
         const struct route *const tables[] = {none, NULL};
         char err[64];
