@@ -13,8 +13,9 @@
  *   through h2o's multithread queue -> the loop sends it, or drops it if the client is gone.
  * Requests of ROUTE_BATCH routes (quick reads) are not queued one by one: each loop collects
  * those that arrive in one turn of the event loop (up to HTTP_BATCH_MAX) and queues them as
- * one job, whose worker checks all their tokens in one statement and runs their handlers one
- * after the other. Under load that is one thread hop and one token query per batch instead of
+ * one job, whose worker checks all their tokens in one statement and runs their handlers (a
+ * route's batch handler with all of its requests at once, if it has one; the others one after
+ * the other). Under load that is one thread hop and one token query per batch instead of
  * per request; when idle a batch is a single request and nothing waits.
  * A per-route deadline answers 503 when a worker does not finish in time; cancelled jobs
  * that have not started are skipped. Per connection, in-flight jobs are capped and requests
