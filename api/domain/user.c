@@ -174,7 +174,7 @@ void user_profile_from_row(struct rctx *cx, const struct db_res *r, size_t row, 
 enum err user_me(struct rctx *cx, struct user_rec *out)
 {
     if (cx->who.profile) {
-        *out = *cx->who.profile;
+        *out = *(const struct user_rec *)cx->who.profile;
         return ERR_OK;
     }
     return user_get(cx, cx->who.user_id, out);

@@ -16,8 +16,6 @@
 #define RCTX_ID_LEN 16
 #define RCTX_MSG_MAX 256
 
-struct user_rec; /* api/domain/user.h */
-
 /* The verified caller. Filled by server/http from a token (or by a job); zero = anonymous. */
 struct actor {
     int64_t user_id;
@@ -26,9 +24,10 @@ struct actor {
     int64_t api_key_id;    /* machine clients */
     char device_id[65];
     char family[33]; /* refresh-token family (one per device login) */
-    /* The caller's own record, read with the token check for routes that ask for it
-     * (ROUTE_AUTH_PROFILE); NULL otherwise. Pool memory of the request. */
-    const struct user_rec *profile;
+    /* The caller's own record (the domain's struct user_rec; core names no type above it),
+     * read with the token check for routes that ask for it (ROUTE_AUTH_PROFILE); NULL
+     * otherwise. Pool memory of the request. */
+    const void *profile;
 };
 
 struct err_info {
