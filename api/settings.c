@@ -238,6 +238,41 @@ static enum err rules_create(struct rctx *cx, const struct req *rq, struct resp 
     return api_json_reply(cx, rs, 201, rule_json(&rule));
 }
 
+enum { RP_DEPT, RP_AUTO };
+
+static const struct api_field rule_patch_fields[] = {
+    [RP_DEPT] = {"department_id", API_I64, false, offsetof(struct rule_body, department_id), 0, 1,
+                 INT64_MAX},
+    [RP_AUTO] = {"auto", API_BOOL, false, offsetof(struct rule_body, autom), 0, 0, 0},
+    {0},
+};
+
+static enum err rules_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct rule_body b = {0};
+    struct settings_rule_patch p = {0};
+    struct settings_rule rule;
+    uint64_t seen = 0;
+    json_t *j;
+    enum err res = api_json_input_obj(cx, rq, rule_patch_fields, &b, &seen, &j);
+
+    if (res)
+        return res;
+    if (json_is_null(json_object_get(j, "department_id")) ||
+        json_is_null(json_object_get(j, "auto")))
+        return rctx_fail(cx, ERR_INVALID, "department_id, auto: may not be null");
+    p.has_department = seen & (1u << RP_DEPT);
+    p.department_id = b.department_id;
+    p.has_autom = seen & (1u << RP_AUTO);
+    p.autom = b.autom;
+    res = settings_rule_update(cx, req_param_i64(rq, "id"), &p);
+    if (!res)
+        res = settings_rule_get(cx, req_param_i64(rq, "id"), &rule);
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 200, rule_json(&rule));
+}
+
 static enum err rules_get(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct settings_rule rule;
@@ -268,6 +303,7 @@ const struct route api_settings_routes[] = {
     {"GET",    "/api/v1/dispatch-rules",        rules_list,          ROLE_SETTINGS_READ, 0,    0, 0, NULL},
     {"POST",   "/api/v1/dispatch-rules",        rules_create,        ROLE_ADMIN,         1024, 0, 0, NULL},
     {"GET",    "/api/v1/dispatch-rules/{id}",   rules_get,           ROLE_SETTINGS_READ, 0,    0, 0, NULL},
+    {"PATCH",  "/api/v1/dispatch-rules/{id}",   rules_patch,         ROLE_ADMIN,         1024, 0, 0, NULL},
     {"DELETE", "/api/v1/dispatch-rules/{id}",   rules_delete,        ROLE_ADMIN,         0,    0, 0, NULL},
     {0},
 };

@@ -556,6 +556,54 @@ out:
     return res;
 }
 
+enum err settings_rule_update(struct rctx *cx, int64_t id, const struct settings_rule_patch *p)
+{
+    struct db_res r;
+    char detail[200];
+    int64_t dept;
+    bool autom;
+    enum err res;
+
+    if (!p->has_department && !p->has_autom)
+        return rctx_fail(cx, ERR_INVALID, "nothing to change");
+    if (p->has_department && p->department_id <= 0)
+        return rctx_fail(cx, ERR_INVALID, "department_id: must be positive");
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx, "SELECT department_id, auto FROM dispatch_rules WHERE id = ? FOR UPDATE",
+                  DB_ARGS(DBI(id)), &r);
+    if (res)
+        goto out;
+    if (r.nrows == 0) {
+        res = rctx_fail(cx, ERR_NOTFOUND, "no such dispatch rule");
+        goto out;
+    }
+    dept = p->has_department ? p->department_id : db_cell_i64(&r, 0, 0);
+    autom = p->has_autom ? p->autom : db_cell_i64(&r, 0, 1) != 0;
+    if (p->has_department) {
+        struct db_res d;
+        res = db_exec(cx, "SELECT active FROM departments WHERE id = ? LOCK IN SHARE MODE",
+                      DB_ARGS(DBI(dept)), &d);
+        if (res)
+            goto out;
+        if (d.nrows == 0 || db_cell_i64(&d, 0, 0) == 0) {
+            res = rctx_fail(cx, ERR_INVALID, "department_id: %s",
+                            d.nrows ? "the department is inactive" : "no such department");
+            goto out;
+        }
+    }
+    snprintf(detail, sizeof detail, "department=%lld auto=%lld -> department=%lld auto=%d",
+             (long long)db_cell_i64(&r, 0, 0), (long long)db_cell_i64(&r, 0, 1), (long long)dept,
+             autom ? 1 : 0);
+    res = db_exec(cx, "UPDATE dispatch_rules SET department_id = ?, auto = ? WHERE id = ?",
+                  DB_ARGS(DBI(dept), DBI(autom), DBI(id)), NULL);
+    if (!res)
+        res = audit_write(cx, "dispatch_rule.update", "dispatch_rule", id, AUDIT_OK, detail);
+out:
+    return db_tx_end(cx, res);
+}
+
 enum err settings_rule_delete(struct rctx *cx, int64_t id)
 {
     struct db_res r;

@@ -134,6 +134,18 @@ enum err settings_rule_create(struct rctx *cx, const struct settings_rule_new *i
                               const char *idem_key, const char *body, size_t body_len, int64_t *id,
                               bool *replay) MUST_CHECK;
 
+/* Change a rule's department and/or whether it dispatches by itself (has_* say which). A rule's
+ * grid and category are what it matches: to match something else, delete it and add another.
+ * ERR_NOTFOUND; ERR_INVALID for a department that does not exist or is inactive. Cases already
+ * dispatched keep their department. Audited "dispatch_rule.update" with the old and new values. */
+struct settings_rule_patch {
+    bool has_department, has_autom;
+    int64_t department_id;
+    bool autom;
+};
+enum err settings_rule_update(struct rctx *cx, int64_t id,
+                              const struct settings_rule_patch *p) MUST_CHECK;
+
 /* Remove a rule; cases already dispatched keep their department. ERR_NOTFOUND. Audited
  * "dispatch_rule.delete". */
 enum err settings_rule_delete(struct rctx *cx, int64_t id) MUST_CHECK;

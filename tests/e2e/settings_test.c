@@ -616,6 +616,75 @@ static void bad_rules_are_refused(void **state)
 
 /* ---- roles -------------------------------------------------------------------------------- */
 
+/* PATCH moves a rule to another department or turns auto on: cases registered afterwards
+ * follow it. Bad patches are refused and change nothing. */
+static void rule_patch_changes_department_and_auto(void **state)
+{
+    char body[256], path[64];
+    long long rule, id, closed;
+    struct th_resp r;
+
+    clock_at(2030, 1, 10, 2, 0);
+    assert_int_equal(rule_count(), 0);
+    snprintf(body, sizeof body, "{\"grid_id\":%lld,\"category_id\":%lld,\"department_id\":%lld}",
+             grid1, cat0102, sanitation);
+    call("admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
+    th_expect(&r, 201, NULL);
+    rule = th_jint(r.json, "id");
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/dispatch-rules/%lld", rule);
+    id = registered_case();
+    assert_string_equal(state_of(id), "registered"); /* a suggestion only */
+
+    /* Refused, and nothing changes. */
+    closed = count("SELECT id FROM departments WHERE code = 'closed'"); /* bad_rules_are_refused */
+    assert_true(closed > 0);
+    check("admin", "PATCH", path, "{}", 400, "invalid_argument");
+    snprintf(body, sizeof body, "{\"grid_id\":%lld}", grid1);
+    check("admin", "PATCH", path, body, 400, "invalid_argument");
+    check("admin", "PATCH", path, "{\"department_id\":null}", 400, "invalid_argument");
+    check("admin", "PATCH", path, "{\"auto\":null,\"department_id\":1}", 400, "invalid_argument");
+    check("admin", "PATCH", path, "{\"department_id\":999999}", 400, "invalid_argument");
+    snprintf(body, sizeof body, "{\"department_id\":%lld,\"auto\":true}", closed);
+    check("admin", "PATCH", path, body, 400, "invalid_argument");
+    check("admin", "PATCH", path, "{\"auto\":\"yes\"}", 400, "invalid_argument");
+    check("admin", "PATCH", "/api/v1/dispatch-rules/999999", "{\"auto\":true}", 404, "not_found");
+    check("dispatcher", "PATCH", path, "{\"auto\":true}", 403, "permission_denied");
+    assert_int_equal(count("SELECT department_id FROM dispatch_rules WHERE id = %lld", rule),
+                     sanitation);
+    assert_int_equal(count("SELECT auto FROM dispatch_rules WHERE id = %lld", rule), 0);
+    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.update'"),
+                     0);
+
+    snprintf(body, sizeof body, "{\"department_id\":%lld,\"auto\":true}", municipal);
+    call("admin", "PATCH", path, NULL, body, &r);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "id"), rule);
+    assert_int_equal(th_jint(r.json, "department_id"), municipal);
+    assert_int_equal(th_jint(r.json, "grid_id"), grid1);
+    assert_true(json_is_true(json_object_get(r.json, "auto")));
+    th_resp_free(&r);
+    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.update'"
+                           " AND object_id = %lld AND detail = 'department=%lld auto=0 ->"
+                           " department=%lld auto=1'",
+                           rule, sanitation, municipal),
+                     1);
+    /* The case registered before keeps waiting; a new one goes to 市政 by itself. */
+    assert_string_equal(state_of(id), "registered");
+    id = registered_case();
+    assert_string_equal(state_of(id), "dispatched");
+    assert_int_equal(count("SELECT department_id FROM cases WHERE id = %lld", id), municipal);
+
+    /* One field alone leaves the other. */
+    call("admin", "PATCH", path, NULL, "{\"auto\":false}", &r);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "department_id"), municipal);
+    assert_true(json_is_false(json_object_get(r.json, "auto")));
+    th_resp_free(&r);
+    check("admin", "DELETE", path, NULL, 204, NULL);
+    assert_int_equal(rule_count(), 0);
+}
+
 static void only_admins_write(void **state)
 {
     static const char *const writers_not[] = {"operator",  "shift_lead", "dispatcher", "leader",
@@ -679,6 +748,7 @@ int main(void)
         cmocka_unit_test(auto_rule_dispatches_until_deleted),
         cmocka_unit_test(bad_rules_are_refused),
         cmocka_unit_test(only_admins_write),
+        cmocka_unit_test(rule_patch_changes_department_and_auto),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
