@@ -226,6 +226,48 @@ static void retry_with_same_key_creates_one_case(void **state)
     th_resp_free(&r4);
 }
 
+/* A phone that gave up waiting sends the same report again while the first is still running
+ * (several times over): every copy gets the one case, and one case and one event exist. */
+static void concurrent_retries_create_one_case(void **state)
+{
+    const char *body = "{" CAT_0102 ",\"description\":\"并发重试\"," IN_GRID1 "}";
+    long long before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
+    long long ev = th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'");
+    json_t *reqs = json_array(), *res;
+    char *auth = malloc(strlen(th_token(&srv, "citizen")) + 8);
+    long long id = 0;
+    int replayed = 0;
+
+    sprintf(auth, "Bearer %s", th_token(&srv, "citizen"));
+    for (int i = 0; i < 8; i++)
+        json_array_append_new(reqs,
+                              json_pack("{s:s,s:s,s:s,s:s,s:{s:s}}", "path", "/api/v1/cases",
+                                        "method", "POST", "authorization", auth, "body", body,
+                                        "headers", "idempotency-key", "report-key-concurrent"));
+    res = th_burst(&srv, reqs);
+    for (size_t i = 0; i < 8; i++) {
+        json_t *a = json_array_get(res, i);
+        json_t *b = json_loads(json_string_value(json_object_get(a, "body")), 0, NULL);
+
+        assert_non_null(b);
+        if (json_integer_value(json_object_get(a, "status")) != 201)
+            fail_msg("copy %zu: %lld %s", i, json_integer_value(json_object_get(a, "status")),
+                     json_string_value(json_object_get(a, "body")));
+        if (!id)
+            id = th_jint(b, "id");
+        assert_int_equal(th_jint(b, "id"), id);
+        json_decref(b);
+        replayed++;
+    }
+    assert_int_equal(replayed, 8);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 1);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'"),
+                     ev + 1);
+    json_decref(res);
+    json_decref(reqs);
+    free(auth);
+}
+
 static void mass_assignment_and_bad_input_change_nothing(void **state)
 {
     static const char *const bodies[] = {
@@ -1024,6 +1066,7 @@ int main(void)
         cmocka_unit_test(report_resolves_grid_and_deadline),
         cmocka_unit_test(report_lists_possible_duplicates),
         cmocka_unit_test(retry_with_same_key_creates_one_case),
+        cmocka_unit_test(concurrent_retries_create_one_case),
         cmocka_unit_test(mass_assignment_and_bad_input_change_nothing),
         cmocka_unit_test(whole_lifecycle_with_rework_and_rating),
         cmocka_unit_test(extension_request_and_approval),

@@ -87,7 +87,7 @@ void th_sql_exec(struct th_server *s, const char *sql);
  * program when it cannot be read. */
 char *th_read_file(const char *path, size_t *len);
 
-/* Send the requests of a JSON array [{path, authorization, method, body}] all at once on one
+/* Send the requests of a JSON array [{path, authorization, method, body, headers}] at once on one
  * HTTP/2 connection (tests/e2e/tools/h2_burst.js, node): the answers [{status, body}] in input
  * order (a new reference). At most http.max_inflight_per_conn (64) requests. */
 json_t *th_burst(struct th_server *s, json_t *requests);

@@ -1,6 +1,7 @@
 // tests/e2e/tools/h2_burst.js PORT < requests.json
-// Sends every request of a JSON array [{path, authorization, method, body}] (method GET and no
-// body unless given; a body is sent as application/json) on ONE HTTP/2 connection at once
+// Sends every request of a JSON array [{path, authorization, method, body, headers}] (method GET
+// and no body unless given; a body is sent as application/json; headers: more request headers)
+// on ONE HTTP/2 connection at once
 // (all HEADERS frames leave in the same write), waits for all answers and prints one JSON array
 // [{status, body}] in the order of the input.
 'use strict';
@@ -13,8 +14,8 @@ session.on('error', (e) => { console.error(String(e)); process.exit(1); });
 
 session.once('connect', async () => {
   session.socket.cork();
-  const answers = input.map(({ path, authorization, method, body }) => new Promise((resolve) => {
-    const headers = { ':path': path, ':method': method || 'GET' };
+  const answers = input.map(({ path, authorization, method, body, headers: more }) => new Promise((resolve) => {
+    const headers = { ...(more || {}), ':path': path, ':method': method || 'GET' };
     if (authorization) headers.authorization = authorization;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const req = session.request(headers, { endStream: body === undefined });
