@@ -1,5 +1,6 @@
 /* api/uploads.c: /api/v1/uploads — resumable uploads by the tus 1.0.0 protocol (core,
- * creation, termination, checksum and expiration extensions), so stock tus clients for
+ * creation, creation-with-upload, termination, checksum and expiration extensions), so stock
+ * tus clients for
  * Android, iOS and JavaScript work unchanged. The finished upload becomes a medium whose id
  * is returned in the Cityd-Media-Id header. Handlers only: the rules are in
  * api/domain/media.h (upload_*). */
@@ -9,10 +10,11 @@
 #include <string.h>
 #include <time.h>
 #include "api/domain/media.h"
+#include "server/core/log.h"
 #include "server/core/roles.h"
 
 #define TUS_VERSION "1.0.0"
-#define TUS_EXTENSIONS "creation,termination,checksum,expiration"
+#define TUS_EXTENSIONS "creation,creation-with-upload,termination,checksum,expiration"
 #define TUS_CHECKSUMS "sha1,sha256"
 #define TUS_CHUNK_TYPE "application/offset+octet-stream"
 
@@ -115,6 +117,29 @@ static enum err tus_options(struct rctx *cx, const struct req *rq, struct resp *
     return resp_empty(rs, 204);
 }
 
+/* A chunk must come as application/offset+octet-stream. */
+static enum err chunk_type(struct rctx *cx, const struct req *rq, const char *what)
+{
+    size_t n = 0;
+    const char *ctype = req_header(rq, "content-type", &n);
+
+    if (!ctype || n != strlen(TUS_CHUNK_TYPE) || strncasecmp(ctype, TUS_CHUNK_TYPE, n) != 0)
+        return rctx_fail(cx, ERR_MEDIATYPE, "%s a chunk as Content-Type: " TUS_CHUNK_TYPE, what);
+    return ERR_OK;
+}
+
+/* The Upload-Checksum header as a string, or NULL. */
+static const char *chunk_checksum(struct rctx *cx, const struct req *rq)
+{
+    size_t n = 0;
+    const char *ck = req_header(rq, "upload-checksum", &n);
+    return ck ? rctx_strndup(cx, ck, n) : NULL;
+}
+
+/* Creation, and with a body also the first chunk (creation-with-upload: one round trip less
+ * on a weak network). A refused first chunk (checksum, type, size) removes the new upload
+ * again. A retry with the same Idempotency-Key finds the upload; its chunk is stored only if
+ * nothing was stored yet, so the client goes on from the Upload-Offset. */
 static enum err tus_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct upload_rec u;
@@ -131,6 +156,10 @@ static enum err tus_create(struct rctx *cx, const struct req *rq, struct resp *r
         res = header_i64(cx, rq, "upload-length", "Upload-Length", &length);
     if (!res)
         res = check_metadata(cx, rq);
+    if (!res && rq->body_len)
+        res = chunk_type(cx, rq, "POST");
+    if (!res && (int64_t)rq->body_len > length)
+        res = rctx_fail(cx, ERR_INVALID, "the first chunk is longer than Upload-Length");
     if (!res)
         res = api_idempotency_key(cx, rq, &key);
     if (!res)
@@ -138,6 +167,20 @@ static enum err tus_create(struct rctx *cx, const struct req *rq, struct resp *r
     if (res)
         return res;
     resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/uploads/%s", u.public_id));
+    if (rq->body_len && u.offset == 0 && !u.media_public_id) {
+        const char *pid = rctx_strdup(cx, u.public_id);
+
+        res = upload_append(cx, pid, 0, rq->body, rq->body_len, chunk_checksum(cx, rq), &u);
+        if (res && created) {
+            /* A refused first chunk leaves nothing behind: the client starts over. */
+            if (upload_delete(cx, pid) != ERR_OK) /* gone already (a bad file ends it) */
+                log_debug(cx, "first chunk refused; upload %s already gone", pid);
+            rs->nheaders = 0;
+            tus_headers(cx, rs);
+        }
+        if (res)
+            return res;
+    }
     upload_headers(cx, rs, &u);
     return resp_empty(rs, 201);
 }
@@ -159,24 +202,18 @@ static enum err tus_head(struct rctx *cx, const struct req *rq, struct resp *rs)
 static enum err tus_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct upload_rec u;
-    const char *ctype, *ck = NULL;
-    size_t n = 0, ckl = 0;
     int64_t offset;
     enum err res = tus_version(cx, rq, rs);
 
     if (res)
         return res;
-    ctype = req_header(rq, "content-type", &n);
-    if (!ctype || n != strlen(TUS_CHUNK_TYPE) || strncasecmp(ctype, TUS_CHUNK_TYPE, n) != 0)
-        return rctx_fail(cx, ERR_MEDIATYPE,
-                         "PATCH a chunk as Content-Type: application/offset+octet-stream");
-    res = header_i64(cx, rq, "upload-offset", "Upload-Offset", &offset);
+    res = chunk_type(cx, rq, "PATCH");
+    if (!res)
+        res = header_i64(cx, rq, "upload-offset", "Upload-Offset", &offset);
     if (res)
         return res;
-    ck = req_header(rq, "upload-checksum", &ckl);
-    if (ck)
-        ck = rctx_strndup(cx, ck, ckl);
-    res = upload_append(cx, req_param(cx, rq, "ref"), offset, rq->body, rq->body_len, ck, &u);
+    res = upload_append(cx, req_param(cx, rq, "ref"), offset, rq->body, rq->body_len,
+                        chunk_checksum(cx, rq), &u);
     if (res)
         return res;
     upload_headers(cx, rs, &u);
@@ -196,9 +233,9 @@ static enum err tus_delete(struct rctx *cx, const struct req *rq, struct resp *r
 
 /* clang-format off */
 const struct route api_uploads_routes[] = {
-    /* method     path                       handler      roles        body limit      flags                          timeout */
+    /* method     path                       handler      roles        body limit      flags                          timeout batch */
     {"OPTIONS", "/api/v1/uploads",           tus_options, ROLE_PUBLIC, 0,              ROUTE_LOOP,                    0, NULL},
-    {"POST",    "/api/v1/uploads",           tus_create,  ROLE_USER,   0,              0,                             0, NULL},
+    {"POST",    "/api/v1/uploads",           tus_create,  ROLE_USER,   MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL},
     {"HEAD",    "/api/v1/uploads/{ref}",     tus_head,    ROLE_USER,   0,              0,                             0, NULL},
     {"PATCH",   "/api/v1/uploads/{ref}",     tus_patch,   ROLE_USER,   MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL},
     {"DELETE",  "/api/v1/uploads/{ref}",     tus_delete,  ROLE_USER,   0,              0,                             0, NULL},
