@@ -15,6 +15,7 @@
 #include "media/image.h"
 #include "server/core/log.h"
 #include "server/core/workpool.h"
+#include "server/auth/password.h"
 #include "server/db/db.h"
 #include "server/db/db_int.h"
 #include "server/db/migrate.h"
@@ -54,6 +55,7 @@ static struct {
     struct workpool *db_pool;
     struct workpool *media_pool;
     struct workpool *outside_pool;
+    struct workpool *password_pool;
     int nloops;
     struct loop_thread loops[MAX_LOOPS];
     uv_signal_t sigterm, sigint;
@@ -383,11 +385,20 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         fprintf(stderr, "cityd: cannot start the outside-call workers\n");
         goto out;
     }
+    /* Password hashing: as many threads as hashes may run at once, so none waits holding a
+     * database worker; a burst of log-ins queues here (see ROUTE_PASSWORD). */
+    W.password_pool =
+        workpool_new("password", AUTH_PW_CONCURRENT, 256, db_thread_init, db_thread_fini, NULL);
+    if (!W.password_pool) {
+        fprintf(stderr, "cityd: cannot start the password workers\n");
+        goto out;
+    }
     W.hc.cfg = cfg;
     W.hc.router = W.router;
     W.hc.db_pool = W.db_pool;
     W.hc.media_pool = W.media_pool;
     W.hc.outside_pool = W.outside_pool;
+    W.hc.password_pool = W.password_pool;
     W.hc.after_handler = after_handler;
     wire__connect_auth(cfg, &W.hc);
     W.g = http_global_new(&W.hc, err, sizeof err);
@@ -437,6 +448,8 @@ out:
     W.media_pool = NULL;
     workpool_free(W.outside_pool);
     W.outside_pool = NULL;
+    workpool_free(W.password_pool);
+    W.password_pool = NULL;
     media_svc_stop();
     for (int i = 0; i < W.nloops; i++) {
         if (W.loops[i].http) /* start-up failed before the loop ran */

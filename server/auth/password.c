@@ -34,14 +34,13 @@ static void sodium_ready(void)
 /* argon2id holds 64 MiB for ~70 ms: at most this many run at once in the process, whoever
  * calls (login, registration, password change), so a burst cannot take all memory or every
  * database worker. The others wait their turn. */
-#define MAX_CONCURRENT_HASHES 2
 
 static sem_t slots;
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 
 static void slots_init(void)
 {
-    sem_init(&slots, 0, MAX_CONCURRENT_HASHES);
+    sem_init(&slots, 0, AUTH_PW_CONCURRENT);
 }
 
 static void slot_take(void)

@@ -20,6 +20,8 @@
 #define AUTH_PW_HASH_MAX 128 /* crypto_pwhash_STRBYTES, NUL included */
 #define AUTH_PW_MIN 10       /* policy length bounds, bytes */
 #define AUTH_PW_MAX 128
+/* Hashes computed at once (each takes 64 MiB and ~50 ms of a core); more callers wait. */
+#define AUTH_PW_CONCURRENT 2
 #define AUTH_SECRET_HEX 65 /* auth_secret_hash output, NUL included */
 
 /* Hash password (NUL-terminated, at most 4096 bytes) into out as an encoded argon2id string

@@ -35,6 +35,9 @@ enum route_flags {
     ROUTE_OUTSIDE = 1u << 5,      /* calls an outside service that may hang for seconds
                                      (WeChat): runs on its own small pool, so an outage there
                                      never holds the database workers */
+    ROUTE_PASSWORD = 1u << 6,     /* hashes or checks a password (argon2id, a few at a time):
+                                     runs on its own pool, so a burst of log-ins queues there
+                                     and never holds the database workers */
 };
 
 /* One endpoint. body_limit 0 means the route takes no body: any body gives 413. */

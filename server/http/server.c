@@ -513,6 +513,18 @@ static void run_batch(struct work *w, void *thread_arg)
     free(b);
 }
 
+/* The worker pool a route's jobs run on. */
+static struct workpool *pool_for(const struct http_config *hc, const struct route *rt)
+{
+    if ((rt->flags & ROUTE_MEDIA) && hc->media_pool)
+        return hc->media_pool;
+    if ((rt->flags & ROUTE_OUTSIDE) && hc->outside_pool)
+        return hc->outside_pool;
+    if ((rt->flags & ROUTE_PASSWORD) && hc->password_pool)
+        return hc->password_pool;
+    return hc->db_pool;
+}
+
 /* ---- batches --------------------------------------------------------------------------- */
 
 /* Queue the loop's pending ROUTE_BATCH jobs: one alone as itself, several as one batch. */
@@ -785,10 +797,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             flush_pending(l);
         res = ERR_OK;
     } else {
-        res = workpool_submit((rt->flags & ROUTE_MEDIA) && hc->media_pool       ? hc->media_pool
-                              : (rt->flags & ROUTE_OUTSIDE) && hc->outside_pool ? hc->outside_pool
-                                                                                : hc->db_pool,
-                              &j->work);
+        res = workpool_submit(pool_for(hc, rt), &j->work);
     }
     if (res) {
         j->in_worker = false;

@@ -38,8 +38,9 @@ struct http_config {
     const struct cfg *cfg;
     struct router *router; /* borrowed; outlives the server */
     struct workpool *db_pool;
-    struct workpool *media_pool;   /* NULL: ROUTE_MEDIA jobs go to db_pool */
-    struct workpool *outside_pool; /* NULL: ROUTE_OUTSIDE jobs go to db_pool */
+    struct workpool *media_pool;    /* NULL: ROUTE_MEDIA jobs go to db_pool */
+    struct workpool *outside_pool;  /* NULL: ROUTE_OUTSIDE jobs go to db_pool */
+    struct workpool *password_pool; /* NULL: ROUTE_PASSWORD jobs go to db_pool */
     /* Verify a bearer token (loop thread, no I/O). ERR_OK fills who; otherwise why gets a
      * short reason for the audit log (never the token). */
     enum err (*authenticate)(const char *token, size_t len, struct actor *who, char *why,
