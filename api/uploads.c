@@ -143,7 +143,7 @@ static const char *chunk_checksum(struct rctx *cx, const struct req *rq)
 static enum err tus_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct upload_rec u;
-    const char *key;
+    const char *key, *pid;
     int64_t length;
     bool created;
     enum err res;
@@ -166,21 +166,20 @@ static enum err tus_create(struct rctx *cx, const struct req *rq, struct resp *r
         res = upload_create(cx, length, key, &u, &created);
     if (res)
         return res;
-    resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/uploads/%s", u.public_id));
+    pid = rctx_strdup(cx, u.public_id);
     if (rq->body_len && u.offset == 0 && !u.media_public_id) {
-        const char *pid = rctx_strdup(cx, u.public_id);
-
         res = upload_append(cx, pid, 0, rq->body, rq->body_len, chunk_checksum(cx, rq), &u);
         if (res && created) {
-            /* A refused first chunk leaves nothing behind: the client starts over. */
-            if (upload_delete(cx, pid) != ERR_OK) /* gone already (a bad file ends it) */
+            /* A refused first chunk of a new upload leaves nothing behind: the client starts
+             * over. A bad file has ended the upload already. */
+            if (upload_delete(cx, pid) != ERR_OK)
                 log_debug(cx, "first chunk refused; upload %s already gone", pid);
-            rs->nheaders = 0;
-            tus_headers(cx, rs);
-        }
-        if (res)
             return res;
+        }
     }
+    resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/uploads/%s", pid));
+    if (res)
+        return res;
     upload_headers(cx, rs, &u);
     return resp_empty(rs, 201);
 }

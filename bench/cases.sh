@@ -43,18 +43,8 @@ base=http://127.0.0.1:$port
 
 # ---- tokens and a few helpers --------------------------------------------------------------
 jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
-token_of() {
-  local user pass
-  read -r user pass < <(/usr/bin/python3 -c '
-import json,sys
-for u in json.load(open(sys.argv[1])):
-    if u["role"] == sys.argv[2]: print(u["username"], u["password"])' "$work/logins.json" "$1")
-  curl -sf "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"account\":\"$user\",\"password\":\"$pass\",\"device_id\":\"bench-$1\",\"platform\":\"web\"}" |
-    jget 'd["access_token"]'
-}
 for r in inspector citizen operator shift_lead dispatcher handler; do
-  printf -v "tok_$r" '%s' "$(token_of "$r")"
+  printf -v "tok_$r" '%s' "$(bench_token "$r")"
 done
 sanitation=$(sql -N "$dbname" -e "SELECT id FROM departments WHERE code = 'sanitation'")
 
@@ -104,14 +94,7 @@ tasks_bytes=$(curl -sf --http2-prior-knowledge "$base/api/v1/tasks?limit=200" -H
 sql "$dbname" -e "CREATE TABLE bench_insert (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
   a INT NOT NULL, b VARCHAR(200) NOT NULL, created_at DATETIME(3) NOT NULL) ENGINE=InnoDB"
 
-slap() { # slap N QUERY -> queries/s
-  local t0 t1
-  t0=$(date +%s.%N)
-  mariadb-slap --no-defaults -uroot --socket="$db_sock" --create-schema="$dbname" --concurrency=16 \
-    --iterations=1 --number-of-queries="$1" --query="$2" >/dev/null
-  t1=$(date +%s.%N)
-  echo "scale=0; $1 / ($t1 - $t0)" | bc
-}
+slap() { bench_slap "$dbname" "$1" "$2"; } # slap N QUERY -> queries/s
 h2rate() { # h2rate N TOKEN URL -> req/s (warns on any non-2xx)
   h2load -n "$1" -c 50 -m 10 -t 1 -H "Authorization: Bearer $2" "$3" 2>/dev/null |
     awk '/^finished in/ {gsub(/,/,""); print $4} /^status codes:/ {if ($3+0 != '"$1"') print "non-2xx: " $0 > "/dev/stderr"}'

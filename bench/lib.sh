@@ -48,4 +48,27 @@ machine() {
   echo "$(nproc) vCPU $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
 }
 
+# bench_token ROLE: log in as the seeded demo user of ROLE (logins in $work/logins.json, written
+# by `cityd seed-demo --logins`) and print the access token.
+bench_token() {
+  local user pass
+  read -r user pass < <(python3 -c '
+import json,sys
+for u in json.load(open(sys.argv[1])):
+    if u["role"] == sys.argv[2]: print(u["username"], u["password"])' "$work/logins.json" "$1")
+  curl -sf "http://127.0.0.1:$port/api/v1/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"account\":\"$user\",\"password\":\"$pass\",\"device_id\":\"bench-$1\",\"platform\":\"web\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
+
+# bench_slap SCHEMA N QUERY: mariadb-slap, 16 clients over the unix socket; prints queries/s.
+bench_slap() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  mariadb-slap --no-defaults -uroot --socket="$db_sock" --create-schema="$1" --concurrency=16 \
+    --iterations=1 --number-of-queries="$2" --query="$3" >/dev/null
+  t1=$(date +%s.%N)
+  echo "scale=0; $2 / ($t1 - $t0)" | bc
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

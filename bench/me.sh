@@ -10,20 +10,13 @@ bench_db
 bench_cityd "http.threads = 2
 db.pool_size = 8"
 build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
-login() {
-  local pw
-  pw=$(python3 -c "import json,sys; print([u['password'] for u in json.load(open('$work/logins.json')) if u['role']=='$1'][0])")
-  curl -s -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"account\":\"$1\",\"password\":\"$pw\",\"device_id\":\"bench\",\"platform\":\"web\"}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
-}
-token=$(login inspector)
+token=$(bench_token inspector)
 curl -sf "http://127.0.0.1:$port/api/v1/me" -H "Authorization: Bearer $token" >/dev/null
 # Five callers at once (five h2load processes of 10 connections, each with its own user's
 # token): batches then hold different users and sessions.
 users=(inspector handler operator dispatcher leader)
 tokens=()
-for u in "${users[@]}"; do tokens+=("$(login "$u")"); done
+for u in "${users[@]}"; do tokens+=("$(bench_token "$u")"); done
 
 n=${N:-100000}
 q=${Q:-200000}
@@ -40,14 +33,7 @@ me5() {
   for i in 0 1 2 3 4; do grep -q "status codes: $((n / 5)) 2xx" "$work/me5.$i" || echo "non-2xx" >&2; done
   echo "scale=0; $n / ($t1 - $t0)" | bc
 }
-slap() {
-  local t0 t1
-  t0=$(date +%s.%N)
-  mariadb-slap --no-defaults -uroot --socket="$db_sock" --create-schema=cityd_bench --concurrency=16 \
-    --iterations=1 --number-of-queries="$q" --query="SELECT id, username, display_name, roles FROM users WHERE id = 1" >/dev/null
-  t1=$(date +%s.%N)
-  echo "scale=0; $q / ($t1 - $t0)" | bc
-}
+slap() { bench_slap cityd_bench "$q" "SELECT id, username, display_name, roles FROM users WHERE id = 1"; }
 for i in 1 2 3; do echo "$(me) $(slap) $(me5)" >>"$work/runs"; done
 c=$(awk '{print $1}' "$work/runs" | median); b=$(awk '{print $2}' "$work/runs" | median)
 c5=$(awk '{print $3}' "$work/runs" | median)

@@ -26,12 +26,7 @@ for k in ${KS:-1 16 64}; do
   for c in $(seq 1 16); do sql cityd_bench <"$work/q.$c.sql" >/dev/null & cl+=($!); done
   wait "${cl[@]}"
   t1=$(date +%s.%N)
-  t2=$(date +%s.%N)
-  mariadb-slap --no-defaults -uroot --socket="$db_sock" --create-schema=cityd_bench --concurrency=16 \
-    --iterations=1 --number-of-queries="$QI" \
-    --query="INSERT INTO bench_insert (a, b, created_at) VALUES (1, 'bench row of about forty bytes here', NOW(3))" >/dev/null
-  t3=$(date +%s.%N)
   r=$(echo "scale=0; 16 * $n * $k / ($t1 - $t0)" | bc)
-  i=$(echo "scale=0; $QI / ($t3 - $t2)" | bc)
+  i=$(bench_slap cityd_bench "$QI" "INSERT INTO bench_insert (a, b, created_at) VALUES (1, 'bench row of about forty bytes here', NOW(3))")
   echo "K=$k reports per transaction: $r reports/s; single-row INSERT: $i/s; ratio $(echo "scale=2; $r / $i" | bc)"
 done

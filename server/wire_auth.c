@@ -109,20 +109,19 @@ static enum err authenticate(const char *token, size_t len, struct actor *who, c
     return ERR_OK;
 }
 
+_Static_assert(HTTP_BATCH_MAX <= SESSION_CHECK_MAX, "a batch is checked in one call");
+
 static void authorize(struct rctx *const *cxs, const struct route *const *rts, size_t n,
                       enum err *res)
 {
     struct actor_check v[SESSION_CHECK_MAX];
 
-    for (size_t i = 0; i < n; i += SESSION_CHECK_MAX) {
-        size_t k = n - i < SESSION_CHECK_MAX ? n - i : SESSION_CHECK_MAX;
-        for (size_t j = 0; j < k; j++)
-            v[j] = (struct actor_check){cxs[i + j], rts[i + j]->method, rts[i + j]->path,
-                                        (rts[i + j]->flags & ROUTE_AUTH_PROFILE) != 0, ERR_OK};
-        session_check_actors(v, k);
-        for (size_t j = 0; j < k; j++)
-            res[i + j] = v[j].res;
-    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct actor_check){cxs[i], rts[i]->method, rts[i]->path,
+                                    (rts[i]->flags & ROUTE_AUTH_PROFILE) != 0, ERR_OK};
+    session_check_actors(v, n);
+    for (size_t i = 0; i < n; i++)
+        res[i] = v[i].res;
 }
 
 static void auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)

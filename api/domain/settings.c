@@ -460,6 +460,23 @@ enum err settings_rule_get(struct rctx *cx, int64_t id, struct settings_rule *ou
 /* Check the referenced rows inside the transaction. The category row (or, for a grid-only rule,
  * the grid row) is locked, so two admins adding the same grid + category are serialised and
  * the second sees the first's rule: the table has no unique key, as NULL means "any". */
+/* A rule may send cases only to an active department (read under a shared lock, so it cannot
+ * be retired before the rule commits). */
+static enum err check_rule_department(struct rctx *cx, int64_t department_id)
+{
+    struct db_res r;
+    enum err res = db_exec(cx, "SELECT active FROM departments WHERE id = ? LOCK IN SHARE MODE",
+                           DB_ARGS(DBI(department_id)), &r);
+
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_INVALID, "department_id: no such department");
+    if (db_cell_i64(&r, 0, 0) == 0)
+        return rctx_fail(cx, ERR_INVALID, "department_id: the department is inactive");
+    return ERR_OK;
+}
+
 static enum err check_rule_refs(struct rctx *cx, const struct settings_rule_new *in)
 {
     struct db_res r;
@@ -483,14 +500,9 @@ static enum err check_rule_refs(struct rctx *cx, const struct settings_rule_new 
         if (r.nrows == 0)
             return rctx_fail(cx, ERR_INVALID, "grid_id: no such grid");
     }
-    res = db_exec(cx, "SELECT active FROM departments WHERE id = ? LOCK IN SHARE MODE",
-                  DB_ARGS(DBI(in->department_id)), &r);
+    res = check_rule_department(cx, in->department_id);
     if (res)
         return res;
-    if (r.nrows == 0)
-        return rctx_fail(cx, ERR_INVALID, "department_id: no such department");
-    if (db_cell_i64(&r, 0, 0) == 0)
-        return rctx_fail(cx, ERR_INVALID, "department_id: the department is inactive");
     res = db_exec(cx,
                   "SELECT id FROM dispatch_rules WHERE grid_id <=> ? AND category_id <=> ?"
                   " ORDER BY id LIMIT 1",
@@ -582,16 +594,9 @@ enum err settings_rule_update(struct rctx *cx, int64_t id, const struct settings
     dept = p->has_department ? p->department_id : db_cell_i64(&r, 0, 0);
     autom = p->has_autom ? p->autom : db_cell_i64(&r, 0, 1) != 0;
     if (p->has_department) {
-        struct db_res d;
-        res = db_exec(cx, "SELECT active FROM departments WHERE id = ? LOCK IN SHARE MODE",
-                      DB_ARGS(DBI(dept)), &d);
+        res = check_rule_department(cx, dept);
         if (res)
             goto out;
-        if (d.nrows == 0 || db_cell_i64(&d, 0, 0) == 0) {
-            res = rctx_fail(cx, ERR_INVALID, "department_id: %s",
-                            d.nrows ? "the department is inactive" : "no such department");
-            goto out;
-        }
     }
     snprintf(detail, sizeof detail, "department=%lld auto=%lld -> department=%lld auto=%d",
              (long long)db_cell_i64(&r, 0, 0), (long long)db_cell_i64(&r, 0, 1), (long long)dept,

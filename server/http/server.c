@@ -416,9 +416,8 @@ static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *me
 }
 
 /* Worker thread: the token checks of all n jobs in one call, then the handlers: each route's
- * batch handler with all of its requests, others one by one. j->batch marks a job whose
- * handler is still to run. A job is not touched after its message is sent: the loop may free
- * it at once. */
+ * batch handler with all of its requests, others one by one. A job is not touched after its
+ * message is sent: the loop may free it at once. */
 static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
 {
     const struct http_config *hc = jobs[0]->loop->g->hc;
@@ -426,6 +425,7 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
     const struct route *rts[HTTP_BATCH_MAX];
     enum err res[HTTP_BATCH_MAX];
     size_t idx[HTTP_BATCH_MAX], m = 0;
+    bool ran[HTTP_BATCH_MAX] = {false}; /* handled, or answered without a handler */
     int64_t now = clock_now_ms();
 
     for (size_t i = 0; i < n; i++) {
@@ -460,7 +460,7 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
         struct http_job *j = jobs[i];
         const struct route *rt = j->rq.match.route;
 
-        if (j->res != ERR_OK || j->batch == 0)
+        if (j->res != ERR_OK || ran[i])
             continue; /* answered, or already run by a batch handler */
         if (rt->batch && n > 1) {
             /* All requests of this route in the batch at once. */
@@ -471,7 +471,8 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
 
             for (size_t t = i; t < n; t++) {
                 struct http_job *o = jobs[t];
-                if (o->res == ERR_OK && o->batch && o->rq.match.route == rt) {
+                if (o->res == ERR_OK && !ran[t] && o->rq.match.route == rt) {
+                    ran[t] = true;
                     group[k] = o;
                     cxs[k] = &o->cx;
                     rqs[k] = &o->rq;
@@ -479,20 +480,17 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
                 }
             }
             rt->batch(cxs, rqs, rss, res, k);
-            for (size_t t = 0; t < k; t++) {
+            for (size_t t = 0; t < k; t++)
                 group[t]->res = res[t];
-                group[t]->batch = 0;
-            }
         } else {
             j->res = rt->handler(&j->cx, &j->rq, &j->rs);
-            j->batch = 0;
+            ran[i] = true;
         }
     }
     /* Only now: a batch handler's results may point into another request's memory. */
     for (size_t i = 0; i < n; i++) {
         struct http_job *j = jobs[i];
 
-        j->batch = (unsigned)n;
         if (hc->after_handler)
             hc->after_handler(&j->cx);
         j->cx.db = NULL;

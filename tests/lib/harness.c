@@ -505,27 +505,41 @@ void th_server_restart(struct th_server *s)
     spawn(s, O_APPEND, "restart");
 }
 
-json_t *th_burst(struct th_server *s, json_t *requests)
+FILE *th_burst_start(struct th_server *s, json_t *requests)
 {
+    static int seq;
     char path[400], cmd[1200];
-    char *out;
-    size_t len;
-    json_t *res;
+    FILE *p;
 
-    snprintf(path, sizeof path, "%s/burst.json", s->dir);
+    snprintf(path, sizeof path, "%s/burst-%d.json", s->dir, seq++);
     if (json_dump_file(requests, path, JSON_COMPACT) != 0)
         th_die("cannot write %s", path);
-    snprintf(cmd, sizeof cmd, "node %s %d < %s > %s.out",
-             th_source_path("tests/e2e/tools/h2_burst.js"), s->port, path, path);
-    if (system(cmd) != 0)
+    snprintf(cmd, sizeof cmd, "node %s %d < %s", th_source_path("tests/e2e/tools/h2_burst.js"),
+             s->port, path);
+    p = popen(cmd, "r");
+    if (!p)
+        th_die("cannot run h2_burst.js");
+    return p;
+}
+
+json_t *th_burst_wait(FILE *p, size_t n)
+{
+    char *out = NULL;
+    size_t cap = 0;
+    json_t *res;
+
+    if (getline(&out, &cap, p) < 0 || pclose(p) != 0)
         th_die("h2_burst.js failed");
-    snprintf(cmd, sizeof cmd, "%s.out", path);
-    out = th_read_file(cmd, &len);
     res = json_loads(out, 0, NULL);
     free(out);
-    if (!json_is_array(res) || json_array_size(res) != json_array_size(requests))
+    if (!json_is_array(res) || json_array_size(res) != n)
         th_die("h2_burst.js: unexpected output");
     return res;
+}
+
+json_t *th_burst(struct th_server *s, json_t *requests)
+{
+    return th_burst_wait(th_burst_start(s, requests), json_array_size(requests));
 }
 
 long long th_largest_batch(struct th_server *s, const char *path_part)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <jansson.h>
 
@@ -91,6 +92,10 @@ char *th_read_file(const char *path, size_t *len);
  * HTTP/2 connection (tests/e2e/tools/h2_burst.js, node): the answers [{status, body}] in input
  * order (a new reference). At most http.max_inflight_per_conn (64) requests. */
 json_t *th_burst(struct th_server *s, json_t *requests);
+/* The same in two steps, to do something else while the requests are in flight: start them,
+ * then wait for the n answers (th_burst_wait closes the stream). */
+FILE *th_burst_start(struct th_server *s, json_t *requests);
+json_t *th_burst_wait(FILE *burst, size_t n);
 /* The largest "batch" in the server's access lines whose text contains path_part so far
  * (requests checked together; access lines are flushed every 100 ms). */
 long long th_largest_batch(struct th_server *s, const char *path_part);
