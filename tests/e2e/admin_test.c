@@ -15,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 #include "th_assert.h"
 
 #define PW "Gr1d-Ops!2024x"
@@ -35,51 +36,6 @@ static int teardown(void **state)
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static long long sqlf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long long sqlf(const char *fmt, ...)
-{
-    char q[2048];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof q, fmt, ap);
-    va_end(ap);
-    return th_sql_int(&srv, q);
-}
-
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xprintf(const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    char *p;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    p = malloc((size_t)n + 1);
-    if (!p)
-        th_die("out of memory");
-    va_start(ap, fmt);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return p;
-}
-
-/* method path with token and a JSON body (may be NULL); extra is one more header or NULL. */
-static void call(const char *method, const char *path, const char *token, const char *body,
-                 const char *extra, struct th_resp *r)
-{
-    char *auth = xprintf("Authorization: Bearer %s", token ? token : "");
-    const char *hs[4] = {"Content-Type: application/json", token ? auth : extra,
-                         token ? extra : NULL, NULL};
-
-    th_request(&srv, method, path, hs, body, body ? strlen(body) : 0, 0, r);
-    free(auth);
-}
 
 static const char *admin(void)
 {
@@ -114,24 +70,24 @@ static long me_status(const char *token)
 
 static long long dept_id(const char *code)
 {
-    return sqlf("SELECT id FROM departments WHERE code = '%s'", code);
+    return th_sqlf(&srv, "SELECT id FROM departments WHERE code = '%s'", code);
 }
 
 static long long grid_id(const char *code)
 {
-    return sqlf("SELECT id FROM grids WHERE code = '%s'", code);
+    return th_sqlf(&srv, "SELECT id FROM grids WHERE code = '%s'", code);
 }
 
 /* Create a staff user through the API; returns the id. */
 static long long create_user(const char *username, const char *roles_json, const char *extra)
 {
     struct th_resp r;
-    char *b = xprintf("{\"username\":\"%s\",\"password\":\"%s\",\"display_name\":\"测试%s\","
-                      "\"roles\":%s%s%s}",
-                      username, PW, username, roles_json, extra ? "," : "", extra ? extra : "");
+    char *b = th_xprintf("{\"username\":\"%s\",\"password\":\"%s\",\"display_name\":\"测试%s\","
+                         "\"roles\":%s%s%s}",
+                         username, PW, username, roles_json, extra ? "," : "", extra ? extra : "");
     long long id;
 
-    call("POST", "/api/v1/admin/users", admin(), b, NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/admin/users", admin(), NULL, NULL, b, &r);
     free(b);
     th_expect(&r, 201, NULL);
     id = json_integer_value(json_object_get(r.json, "id"));
@@ -148,20 +104,20 @@ static void admin_creates_handler_and_inspector(void **state)
     long long sanit = dept_id("sanitation"), g1 = grid_id("999901001001001"),
               g2 = grid_id("999901001001002");
     long long hid, iid,
-        audits = sqlf("SELECT COUNT(*) FROM audit_log WHERE action ="
-                      " 'user.create'");
+        audits = th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action ="
+                               " 'user.create'");
     char *extra, *path, *tok;
     long st;
 
     assert_true(sanit > 0 && g1 > 0 && g2 > 0);
-    extra = xprintf("\"department_id\":%lld,\"phone\":\"13900001111\"", sanit);
+    extra = th_xprintf("\"department_id\":%lld,\"phone\":\"13900001111\"", sanit);
     hid = create_user("hzhang", "[\"handler\"]", extra);
     free(extra);
-    extra = xprintf("\"grid_ids\":[%lld,%lld]", g2, g1);
+    extra = th_xprintf("\"grid_ids\":[%lld,%lld]", g2, g1);
     iid = create_user("ili", "[\"inspector\"]", extra);
     free(extra);
 
-    path = xprintf("/api/v1/admin/users/%lld", hid);
+    path = th_xprintf("/api/v1/admin/users/%lld", hid);
     th_get(&srv, path, admin(), &r);
     free(path);
     th_expect(&r, 200, NULL);
@@ -174,7 +130,7 @@ static void admin_creates_handler_and_inspector(void **state)
     assert_null(strstr(r.body, "argon2"));
     th_resp_free(&r);
 
-    path = xprintf("/api/v1/admin/users/%lld", iid);
+    path = th_xprintf("/api/v1/admin/users/%lld", iid);
     th_get(&srv, path, admin(), &r);
     free(path);
     th_expect(&r, 200, NULL);
@@ -182,13 +138,14 @@ static void admin_creates_handler_and_inspector(void **state)
     assert_int_equal(json_integer_value(json_array_get(json_object_get(r.json, "grid_ids"), 0)),
                      g1 < g2 ? g1 : g2);
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM user_grids WHERE user_id = %lld", iid), 2);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'user.create'"),
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM user_grids WHERE user_id = %lld", iid), 2);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'user.create'"),
                      audits + 2);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'user.create' AND"
-                          " object_id = %lld AND actor_id = (SELECT id FROM users WHERE"
-                          " username = 'admin')",
-                          hid),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'user.create' AND"
+                             " object_id = %lld AND actor_id = (SELECT id FROM users WHERE"
+                             " username = 'admin')",
+                             hid),
                      1);
 
     /* Both log in; the inspector's /me lists the grids. */
@@ -221,7 +178,7 @@ static void admin_creates_handler_and_inspector(void **state)
             json_object_get(json_array_get(json_object_get(r.json, "items"), 1), "id"));
         struct th_resp r2;
         assert_non_null(cur);
-        path = xprintf("/api/v1/admin/users?limit=2&cursor=%s", cur);
+        path = th_xprintf("/api/v1/admin/users?limit=2&cursor=%s", cur);
         th_get(&srv, path, admin(), &r2);
         free(path);
         th_expect(&r2, 200, NULL);
@@ -249,7 +206,7 @@ static void bad_creates_change_nothing(void **state)
     create_user("dupe", "[\"operator\"]", NULL);
 #define BAD(st, c, ...)                                                                            \
     do {                                                                                           \
-        bodies[n] = xprintf(__VA_ARGS__);                                                          \
+        bodies[n] = th_xprintf(__VA_ARGS__);                                                       \
         cases[n] = (struct bad_create){bodies[n], st, c};                                          \
         n++;                                                                                       \
     } while (0)
@@ -308,44 +265,45 @@ static void bad_creates_change_nothing(void **state)
     BAD(400, "invalid_argument",
         "{\"username\":\"nopw\",\"display_name\":\"x\",\"roles\":[\"operator\"]}");
 #undef BAD
-    users = sqlf("SELECT COUNT(*) FROM users");
-    audits = sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'user.create'");
+    users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
+    audits = th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'user.create'");
     for (size_t i = 0; i < n; i++) {
         struct th_resp r;
-        call("POST", "/api/v1/admin/users", admin(), cases[i].body, NULL, &r);
+        th_call_tok(&srv, "POST", "/api/v1/admin/users", admin(), NULL, NULL, cases[i].body, &r);
         if (r.status != cases[i].status)
             print_error("case %zu: %s\n", i, cases[i].body);
         th_expect(&r, cases[i].status, cases[i].code);
         th_resp_free(&r);
         free(bodies[i]);
     }
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users WHERE username = 'dupe'"), 1);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'user.create'"), audits);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users WHERE username = 'dupe'"), 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'user.create'"),
+                     audits);
 }
 
 static void create_retry_with_idempotency_key(void **state)
 {
     struct th_resp r;
-    char *b = xprintf("{\"username\":\"retry1\",\"password\":\"%s\",\"display_name\":\"重试\","
-                      "\"roles\":[\"dispatcher\"]}",
-                      PW);
+    char *b = th_xprintf("{\"username\":\"retry1\",\"password\":\"%s\",\"display_name\":\"重试\","
+                         "\"roles\":[\"dispatcher\"]}",
+                         PW);
     long long first, users;
     char h[16];
 
-    call("POST", "/api/v1/admin/users", admin(), b, "Idempotency-Key: adm-retry-1", &r);
+    th_call_tok(&srv, "POST", "/api/v1/admin/users", admin(), "adm-retry-1", NULL, b, &r);
     th_expect(&r, 201, NULL);
     first = json_integer_value(json_object_get(r.json, "id"));
     th_resp_free(&r);
-    users = sqlf("SELECT COUNT(*) FROM users");
-    call("POST", "/api/v1/admin/users", admin(), b, "Idempotency-Key: adm-retry-1", &r);
+    users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
+    th_call_tok(&srv, "POST", "/api/v1/admin/users", admin(), "adm-retry-1", NULL, b, &r);
     th_expect(&r, 201, NULL);
     assert_int_equal(json_integer_value(json_object_get(r.json, "id")), first);
     assert_true(th_header(&r, "idempotent-replayed", h, sizeof h));
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
     /* Without the key the retry is a duplicate username. */
-    call("POST", "/api/v1/admin/users", admin(), b, NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/admin/users", admin(), NULL, NULL, b, &r);
     th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     free(b);
@@ -355,10 +313,10 @@ static void non_admin_is_forbidden(void **state)
 {
     static const char *const roles[] = {"inspector", "handler", "operator", "dispatcher",
                                         "leader",    "citizen", NULL};
-    long long users = sqlf("SELECT COUNT(*) FROM users");
-    char *b = xprintf("{\"username\":\"sneaky\",\"password\":\"%s\",\"display_name\":\"x\","
-                      "\"roles\":[\"admin\"]}",
-                      PW);
+    long long users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
+    char *b = th_xprintf("{\"username\":\"sneaky\",\"password\":\"%s\",\"display_name\":\"x\","
+                         "\"roles\":[\"admin\"]}",
+                         PW);
 
     for (size_t i = 0; roles[i]; i++) {
         struct th_resp r;
@@ -366,10 +324,10 @@ static void non_admin_is_forbidden(void **state)
         th_get(&srv, "/api/v1/admin/users", tok, &r);
         th_expect(&r, 403, "permission_denied");
         th_resp_free(&r);
-        call("POST", "/api/v1/admin/users", tok, b, NULL, &r);
+        th_call_tok(&srv, "POST", "/api/v1/admin/users", tok, NULL, NULL, b, &r);
         th_expect(&r, 403, "permission_denied");
         th_resp_free(&r);
-        call("POST", "/api/v1/grids", tok, "{}", NULL, &r);
+        th_call_tok(&srv, "POST", "/api/v1/grids", tok, NULL, NULL, "{}", &r);
         th_expect(&r, 403, "permission_denied");
         th_resp_free(&r);
         th_get(&srv, "/api/v1/admin/audit", tok, &r);
@@ -386,58 +344,62 @@ static void non_admin_is_forbidden(void **state)
         th_expect(&r, 401, "unauthenticated");
         th_resp_free(&r);
     }
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users WHERE username = 'sneaky'"), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users WHERE username = 'sneaky'"), 0);
 }
 
 static void role_change_revokes_old_token(void **state)
 {
     struct th_resp r;
     long long id = create_user("rolechg", "[\"operator\"]", NULL);
-    char *path = xprintf("/api/v1/admin/users/%lld", id), *tok, *tok2;
+    char *path = th_xprintf("/api/v1/admin/users/%lld", id), *tok, *tok2;
     long long tv;
     long st;
 
     tok = login("rolechg", PW, &st);
     assert_int_equal(st, 200);
     assert_int_equal(me_status(tok), 200);
-    tv = sqlf("SELECT token_version FROM users WHERE id = %lld", id);
+    tv = th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", id);
 
     /* A display-name change does not touch authorization: the token stays good. */
-    call("PATCH", path, admin(), "{\"display_name\":\"新名字\"}", NULL, &r);
+    th_call_tok(&srv, "PATCH", path, admin(), NULL, NULL, "{\"display_name\":\"新名字\"}", &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "display_name")), "新名字");
     th_resp_free(&r);
     assert_int_equal(me_status(tok), 200);
 
     /* Mass assignment and bad values: 400, nothing changed. */
-    call("PATCH", path, admin(), "{\"token_version\":0}", NULL, &r);
+    th_call_tok(&srv, "PATCH", path, admin(), NULL, NULL, "{\"token_version\":0}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    call("PATCH", path, admin(), "{\"roles\":[\"operator\"],\"disabled\":true}", NULL, &r);
+    th_call_tok(&srv, "PATCH", path, admin(), NULL, NULL,
+                "{\"roles\":[\"operator\"],\"disabled\":true}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    call("PATCH", path, admin(), "{\"roles\":[\"handler\"]}", NULL, &r); /* no department */
+    th_call_tok(&srv, "PATCH", path, admin(), NULL, NULL, "{\"roles\":[\"handler\"]}",
+                &r); /* no department */
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    call("PATCH", path, admin(), "{}", NULL, &r);
+    th_call_tok(&srv, "PATCH", path, admin(), NULL, NULL, "{}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT roles FROM users WHERE id = %lld", id), 8);
-    assert_int_equal(sqlf("SELECT disabled FROM users WHERE id = %lld", id), 0);
-    assert_int_equal(sqlf("SELECT token_version FROM users WHERE id = %lld", id), tv);
+    assert_int_equal(th_sqlf(&srv, "SELECT roles FROM users WHERE id = %lld", id), 8);
+    assert_int_equal(th_sqlf(&srv, "SELECT disabled FROM users WHERE id = %lld", id), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", id), tv);
     assert_int_equal(me_status(tok), 200);
 
     /* The roles change: the old token dies at once. */
-    call("PATCH", path, admin(), "{\"roles\":[\"operator\",\"shift_lead\"]}", NULL, &r);
+    th_call_tok(&srv, "PATCH", path, admin(), NULL, NULL,
+                "{\"roles\":[\"operator\",\"shift_lead\"]}", &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "roles")), 2);
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT token_version FROM users WHERE id = %lld", id), tv + 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", id), tv + 1);
     assert_int_equal(me_status(tok), 401);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'user.update' AND"
-                          " object_id = %lld AND detail LIKE 'roles%%'",
-                          id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'user.update' AND"
+                             " object_id = %lld AND detail LIKE 'roles%%'",
+                             id),
                      1);
     tok2 = login("rolechg", PW, &st);
     assert_int_equal(st, 200);
@@ -448,15 +410,16 @@ static void role_change_revokes_old_token(void **state)
 
     /* An admin cannot take away their own admin role. */
     {
-        long long self = sqlf("SELECT id FROM users WHERE username = 'admin'");
-        char *sp = xprintf("/api/v1/admin/users/%lld", self);
-        call("PATCH", sp, admin(), "{\"roles\":[\"operator\"]}", NULL, &r);
+        long long self = th_sqlf(&srv, "SELECT id FROM users WHERE username = 'admin'");
+        char *sp = th_xprintf("/api/v1/admin/users/%lld", self);
+        th_call_tok(&srv, "PATCH", sp, admin(), NULL, NULL, "{\"roles\":[\"operator\"]}", &r);
         th_expect(&r, 409, "invalid_state");
         th_resp_free(&r);
         free(sp);
-        assert_int_equal(sqlf("SELECT roles FROM users WHERE id = %lld", self), 128);
+        assert_int_equal(th_sqlf(&srv, "SELECT roles FROM users WHERE id = %lld", self), 128);
     }
-    call("PATCH", "/api/v1/admin/users/999999", admin(), "{\"display_name\":\"x\"}", NULL, &r);
+    th_call_tok(&srv, "PATCH", "/api/v1/admin/users/999999", admin(), NULL, NULL,
+                "{\"display_name\":\"x\"}", &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     free(tok);
@@ -468,8 +431,8 @@ static void disable_and_enable(void **state)
 {
     struct th_resp r;
     long long id = create_user("todisable", "[\"inspector\"]", NULL);
-    char *path = xprintf("/api/v1/admin/users/%lld/disable", id);
-    char *epath = xprintf("/api/v1/admin/users/%lld/enable", id);
+    char *path = th_xprintf("/api/v1/admin/users/%lld/disable", id);
+    char *epath = th_xprintf("/api/v1/admin/users/%lld/enable", id);
     char *tok, *refresh, *rb;
     long st;
 
@@ -481,33 +444,35 @@ static void disable_and_enable(void **state)
     assert_int_equal(me_status(tok), 200);
 
     /* No reason: 400, still enabled. */
-    call("POST", path, admin(), NULL, NULL, &r);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL, NULL, &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT disabled FROM users WHERE id = %lld", id), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT disabled FROM users WHERE id = %lld", id), 0);
     assert_int_equal(me_status(tok), 200);
 
-    call("POST", path, admin(), "{\"reason\":\"离职\"}", NULL, &r);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL, "{\"reason\":\"离职\"}", &r);
     th_expect(&r, 204, NULL);
     th_resp_free(&r);
     assert_int_equal(me_status(tok), 401);
     free(login("todisable", PW, &st));
     assert_int_equal(st, 403);
-    rb = xprintf("{\"refresh_token\":\"%s\"}", refresh);
+    rb = th_xprintf("{\"refresh_token\":\"%s\"}", refresh);
     th_post_json(&srv, "/api/v1/auth/refresh", NULL, rb, &r);
     th_expect(&r, 401, "unauthenticated");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'user.disable' AND"
-                          " object_id = %lld AND detail = '离职'",
-                          id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'user.disable' AND"
+                             " object_id = %lld AND detail = '离职'",
+                             id),
                      1);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM sessions WHERE user_id = %lld AND revoked_at"
-                          " IS NULL",
-                          id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM sessions WHERE user_id = %lld AND revoked_at"
+                             " IS NULL",
+                             id),
                      0);
 
     /* Enable: logging in works again; the old token stays dead. */
-    call("POST", epath, admin(), "{\"reason\":\"复职\"}", NULL, &r);
+    th_call_tok(&srv, "POST", epath, admin(), NULL, NULL, "{\"reason\":\"复职\"}", &r);
     th_expect(&r, 204, NULL);
     th_resp_free(&r);
     assert_int_equal(me_status(tok), 401);
@@ -518,15 +483,16 @@ static void disable_and_enable(void **state)
 
     /* An admin cannot disable themselves. */
     {
-        long long self = sqlf("SELECT id FROM users WHERE username = 'admin'");
-        char *sp = xprintf("/api/v1/admin/users/%lld/disable", self);
-        call("POST", sp, admin(), "{\"reason\":\"oops\"}", NULL, &r);
+        long long self = th_sqlf(&srv, "SELECT id FROM users WHERE username = 'admin'");
+        char *sp = th_xprintf("/api/v1/admin/users/%lld/disable", self);
+        th_call_tok(&srv, "POST", sp, admin(), NULL, NULL, "{\"reason\":\"oops\"}", &r);
         th_expect(&r, 409, "invalid_state");
         th_resp_free(&r);
         free(sp);
-        assert_int_equal(sqlf("SELECT disabled FROM users WHERE id = %lld", self), 0);
+        assert_int_equal(th_sqlf(&srv, "SELECT disabled FROM users WHERE id = %lld", self), 0);
     }
-    call("POST", "/api/v1/admin/users/999999/disable", admin(), "{\"reason\":\"x\"}", NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/admin/users/999999/disable", admin(), NULL, NULL,
+                "{\"reason\":\"x\"}", &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     free(tok);
@@ -540,29 +506,31 @@ static void reset_password(void **state)
 {
     struct th_resp r;
     long long id = create_user("forgetful", "[\"dispatcher\"]", NULL);
-    char *path = xprintf("/api/v1/admin/users/%lld/reset-password", id);
+    char *path = th_xprintf("/api/v1/admin/users/%lld/reset-password", id);
     char *tok, *b;
     long st;
-    long long tv = sqlf("SELECT token_version FROM users WHERE id = %lld", id);
+    long long tv = th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", id);
 
     tok = login("forgetful", PW, &st);
     assert_int_equal(st, 200);
 
     /* Policy: too weak, or containing the username. */
-    call("POST", path, admin(), "{\"new_password\":\"short\"}", NULL, &r);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL, "{\"new_password\":\"short\"}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    call("POST", path, admin(), "{\"new_password\":\"Xforgetful-99\"}", NULL, &r);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL, "{\"new_password\":\"Xforgetful-99\"}",
+                &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    call("POST", path, admin(), "{\"new_password\":\"" PW2 "\",\"user_id\":1}", NULL, &r);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL,
+                "{\"new_password\":\"" PW2 "\",\"user_id\":1}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT token_version FROM users WHERE id = %lld", id), tv);
+    assert_int_equal(th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", id), tv);
     assert_int_equal(me_status(tok), 200);
 
-    b = xprintf("{\"new_password\":\"%s\"}", PW2);
-    call("POST", path, admin(), b, NULL, &r);
+    b = th_xprintf("{\"new_password\":\"%s\"}", PW2);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL, b, &r);
     free(b);
     th_expect(&r, 204, NULL);
     th_resp_free(&r);
@@ -574,12 +542,14 @@ static void reset_password(void **state)
     assert_int_equal(st, 200);
     assert_int_equal(me_status(tok), 200);
     free(tok);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'user.password_reset'"
-                          " AND object_id = %lld",
-                          id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'user.password_reset'"
+                             " AND object_id = %lld",
+                             id),
                      1);
     /* The password is never in the audit log. */
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE detail LIKE '%%%s%%'", PW2), 0);
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE detail LIKE '%%%s%%'", PW2), 0);
     free(path);
 }
 
@@ -588,28 +558,28 @@ static void reset_password(void **state)
 static void departments_and_regions(void **state)
 {
     struct th_resp r;
-    long long n = sqlf("SELECT COUNT(*) FROM departments"), id, city, d;
+    long long n = th_sqlf(&srv, "SELECT COUNT(*) FROM departments"), id, city, d;
     char *path;
 
-    call("POST", "/api/v1/departments", admin(), "{\"code\":\"drainage\",\"name\":\"排水\"}", NULL,
-         &r);
+    th_call_tok(&srv, "POST", "/api/v1/departments", admin(), NULL, NULL,
+                "{\"code\":\"drainage\",\"name\":\"排水\"}", &r);
     th_expect(&r, 201, NULL);
     id = json_integer_value(json_object_get(r.json, "id"));
     assert_true(json_is_true(json_object_get(r.json, "active")));
     th_resp_free(&r);
-    call("POST", "/api/v1/departments", admin(), "{\"code\":\"drainage\",\"name\":\"排水二\"}",
-         NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/departments", admin(), NULL, NULL,
+                "{\"code\":\"drainage\",\"name\":\"排水二\"}", &r);
     th_expect(&r, 409, "conflict");
     th_resp_free(&r);
-    call("POST", "/api/v1/departments", admin(), "{\"code\":\"Bad Code\",\"name\":\"坏\"}", NULL,
-         &r);
+    th_call_tok(&srv, "POST", "/api/v1/departments", admin(), NULL, NULL,
+                "{\"code\":\"Bad Code\",\"name\":\"坏\"}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    call("POST", "/api/v1/departments", admin(), "{\"code\":\"x1\",\"name\":\"x\",\"id\":5}", NULL,
-         &r);
+    th_call_tok(&srv, "POST", "/api/v1/departments", admin(), NULL, NULL,
+                "{\"code\":\"x1\",\"name\":\"x\",\"id\":5}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM departments"), n + 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM departments"), n + 1);
 
     /* Staff read the list; citizens may not. */
     th_get(&srv, "/api/v1/departments", th_token(&srv, "inspector"), &r);
@@ -621,17 +591,18 @@ static void departments_and_regions(void **state)
     th_resp_free(&r);
 
     /* Deactivate: gone from the default list, kept with include_inactive. */
-    path = xprintf("/api/v1/departments/%lld", id);
-    call("PATCH", path, admin(), "{\"active\":false}", NULL, &r);
+    path = th_xprintf("/api/v1/departments/%lld", id);
+    th_call_tok(&srv, "PATCH", path, admin(), NULL, NULL, "{\"active\":false}", &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
-    call("PATCH", path, admin(), "{\"code\":\"renamed\"}", NULL, &r);
+    th_call_tok(&srv, "PATCH", path, admin(), NULL, NULL, "{\"code\":\"renamed\"}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     free(path);
-    assert_int_equal(sqlf("SELECT code = 'drainage' AND active = 0 FROM departments WHERE id ="
-                          " %lld",
-                          id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT code = 'drainage' AND active = 0 FROM departments WHERE id ="
+                             " %lld",
+                             id),
                      1);
     th_get(&srv, "/api/v1/departments", admin(), &r);
     assert_null(strstr(r.body, "排水"));
@@ -641,31 +612,31 @@ static void departments_and_regions(void **state)
     th_resp_free(&r);
 
     /* Regions: a district under the city; a street directly under the city is refused. */
-    city = sqlf("SELECT id FROM regions WHERE code = '999900'");
-    path = xprintf("{\"parent_id\":%lld,\"level\":\"district\",\"code\":\"999903\",\"name\":"
-                   "\"南城区\"}",
-                   city);
-    call("POST", "/api/v1/regions", admin(), path, NULL, &r);
+    city = th_sqlf(&srv, "SELECT id FROM regions WHERE code = '999900'");
+    path = th_xprintf("{\"parent_id\":%lld,\"level\":\"district\",\"code\":\"999903\",\"name\":"
+                      "\"南城区\"}",
+                      city);
+    th_call_tok(&srv, "POST", "/api/v1/regions", admin(), NULL, NULL, path, &r);
     free(path);
     th_expect(&r, 201, NULL);
     d = json_integer_value(json_object_get(r.json, "id"));
     assert_int_equal(json_integer_value(json_object_get(r.json, "parent_id")), city);
     th_resp_free(&r);
-    path = xprintf("{\"parent_id\":%lld,\"level\":\"street\",\"code\":\"999903001\",\"name\":"
-                   "\"跳级街道\"}",
-                   city);
-    call("POST", "/api/v1/regions", admin(), path, NULL, &r);
+    path = th_xprintf("{\"parent_id\":%lld,\"level\":\"street\",\"code\":\"999903001\",\"name\":"
+                      "\"跳级街道\"}",
+                      city);
+    th_call_tok(&srv, "POST", "/api/v1/regions", admin(), NULL, NULL, path, &r);
     free(path);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM regions WHERE code = '999903001'"), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM regions WHERE code = '999903001'"), 0);
     assert_true(d > 0);
 
     /* A leader gets that district as jurisdiction. */
-    path = xprintf("\"region_id\":%lld", d);
+    path = th_xprintf("\"region_id\":%lld", d);
     {
         long long lid = create_user("nanleader", "[\"leader\"]", path);
-        assert_int_equal(sqlf("SELECT region_id FROM users WHERE id = %lld", lid), d);
+        assert_int_equal(th_sqlf(&srv, "SELECT region_id FROM users WHERE id = %lld", lid), d);
     }
     free(path);
 }
@@ -673,16 +644,16 @@ static void departments_and_regions(void **state)
 /* A 4-point square ring at lng0, lat0 of side d, as a GeoJSON Polygon. */
 static char *square(double lng0, double lat0, double d)
 {
-    return xprintf("{\"type\":\"Polygon\",\"coordinates\":[[[%.4f,%.4f],[%.4f,%.4f],[%.4f,%.4f],"
-                   "[%.4f,%.4f],[%.4f,%.4f]]]}",
-                   lng0, lat0, lng0 + d, lat0, lng0 + d, lat0 + d, lng0, lat0 + d, lng0, lat0);
+    return th_xprintf("{\"type\":\"Polygon\",\"coordinates\":[[[%.4f,%.4f],[%.4f,%.4f],[%.4f,%.4f],"
+                      "[%.4f,%.4f],[%.4f,%.4f]]]}",
+                      lng0, lat0, lng0 + d, lat0, lng0 + d, lat0 + d, lng0, lat0 + d, lng0, lat0);
 }
 
 static void grids_validate_and_locate(void **state)
 {
     struct th_resp r;
-    long long street = sqlf("SELECT id FROM regions WHERE code = '999901001'");
-    long long n = sqlf("SELECT COUNT(*) FROM grids"), id;
+    long long street = th_sqlf(&srv, "SELECT id FROM regions WHERE code = '999901001'");
+    long long n = th_sqlf(&srv, "SELECT COUNT(*) FROM grids"), id;
     char *sq = square(120.62, 31.30, 0.01), *b, *path;
     static const char *const bad_boundaries[] = {
         /* not closed */
@@ -719,10 +690,10 @@ static void grids_validate_and_locate(void **state)
     };
 
     for (size_t i = 0; bad_boundaries[i]; i++) {
-        b = xprintf("{\"code\":\"99990100100109%zu\",\"name\":\"坏网格\",\"region_id\":%lld,"
-                    "\"boundary\":%s}",
-                    i % 10, street, bad_boundaries[i]);
-        call("POST", "/api/v1/grids", admin(), b, NULL, &r);
+        b = th_xprintf("{\"code\":\"99990100100109%zu\",\"name\":\"坏网格\",\"region_id\":%lld,"
+                       "\"boundary\":%s}",
+                       i % 10, street, bad_boundaries[i]);
+        th_call_tok(&srv, "POST", "/api/v1/grids", admin(), NULL, NULL, b, &r);
         if (r.status != 400)
             print_error("boundary %zu: %s\n", i, bad_boundaries[i]);
         th_expect(&r, 400, "invalid_argument");
@@ -739,30 +710,30 @@ static void grids_validate_and_locate(void **state)
             off += (size_t)snprintf(ring + off, cap - off, "[%.6f,%.6f],", 120.7 + i * 1e-5,
                                     31.3 + (i % 2) * 1e-5);
         snprintf(ring + off, cap - off, "[120.7,31.3]]]}");
-        b = xprintf("{\"code\":\"999901001001099\",\"name\":\"大网格\",\"region_id\":%lld,"
-                    "\"boundary\":%s}",
-                    street, ring);
-        call("POST", "/api/v1/grids", admin(), b, NULL, &r);
+        b = th_xprintf("{\"code\":\"999901001001099\",\"name\":\"大网格\",\"region_id\":%lld,"
+                       "\"boundary\":%s}",
+                       street, ring);
+        th_call_tok(&srv, "POST", "/api/v1/grids", admin(), NULL, NULL, b, &r);
         th_expect(&r, 400, "invalid_argument");
         assert_non_null(strstr(r.body, "1000"));
         th_resp_free(&r);
         free(b);
         free(ring);
     }
-    b = xprintf("{\"code\":\"999901001001003\",\"name\":\"东华三网格\",\"region_id\":%lld,"
-                "\"boundary\":%s,\"created_by\":1}",
-                street, sq);
-    call("POST", "/api/v1/grids", admin(), b, NULL, &r);
+    b = th_xprintf("{\"code\":\"999901001001003\",\"name\":\"东华三网格\",\"region_id\":%lld,"
+                   "\"boundary\":%s,\"created_by\":1}",
+                   street, sq);
+    th_call_tok(&srv, "POST", "/api/v1/grids", admin(), NULL, NULL, b, &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     free(b);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM grids"), n);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM grids"), n);
 
     /* A good one, and its duplicate code. */
-    b = xprintf("{\"code\":\"999901001001003\",\"name\":\"东华三网格\",\"region_id\":%lld,"
-                "\"boundary\":%s}",
-                street, sq);
-    call("POST", "/api/v1/grids", admin(), b, NULL, &r);
+    b = th_xprintf("{\"code\":\"999901001001003\",\"name\":\"东华三网格\",\"region_id\":%lld,"
+                   "\"boundary\":%s}",
+                   street, sq);
+    th_call_tok(&srv, "POST", "/api/v1/grids", admin(), NULL, NULL, b, &r);
     th_expect(&r, 201, NULL);
     id = json_integer_value(json_object_get(r.json, "id"));
     assert_string_equal(
@@ -771,12 +742,12 @@ static void grids_validate_and_locate(void **state)
                          json_object_get(json_object_get(r.json, "boundary"), "coordinates"), 0)),
                      5);
     th_resp_free(&r);
-    call("POST", "/api/v1/grids", admin(), b, NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/grids", admin(), NULL, NULL, b, &r);
     th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     free(b);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM grids"), n + 1);
-    path = xprintf("/api/v1/grids/%lld", id);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM grids"), n + 1);
+    path = th_xprintf("/api/v1/grids/%lld", id);
     th_get(&srv, path, th_token(&srv, "dispatcher"), &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "name")), "东华三网格");
@@ -822,11 +793,11 @@ static void api_key_lifecycle(void **state)
 {
     struct th_resp r;
     char key[128], prefix[16], *b, *tok;
-    long long id, uid, keys = sqlf("SELECT COUNT(*) FROM api_keys");
+    long long id, uid, keys = th_sqlf(&srv, "SELECT COUNT(*) FROM api_keys");
     char *path;
 
-    call("POST", "/api/v1/admin/api-keys", admin(),
-         "{\"name\":\"12345热线桥接\",\"scopes\":[\"cases:write\",\"grids:read\"]}", NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/admin/api-keys", admin(), NULL, NULL,
+                "{\"name\":\"12345热线桥接\",\"scopes\":[\"cases:write\",\"grids:read\"]}", &r);
     th_expect(&r, 201, NULL);
     snprintf(key, sizeof key, "%s", json_string_value(json_object_get(r.json, "api_key")));
     snprintf(prefix, sizeof prefix, "%s", json_string_value(json_object_get(r.json, "prefix")));
@@ -837,17 +808,17 @@ static void api_key_lifecycle(void **state)
     assert_memory_equal(key, "ck_", 3);
     assert_memory_equal(key + 3, prefix, 8);
     /* Stored as SHA-256 only; the key itself is nowhere in the row. */
-    b = xprintf("SELECT COUNT(*) FROM api_keys WHERE id = %lld AND key_hash = SHA2('%s', 256)"
-                " AND prefix = '%s' AND scopes = 'cases:write,grids:read'",
-                id, key, prefix);
+    b = th_xprintf("SELECT COUNT(*) FROM api_keys WHERE id = %lld AND key_hash = SHA2('%s', 256)"
+                   " AND prefix = '%s' AND scopes = 'cases:write,grids:read'",
+                   id, key, prefix);
     assert_int_equal(th_sql_int(&srv, b), 1);
     free(b);
-    b = xprintf("SELECT COUNT(*) FROM api_keys WHERE key_hash LIKE '%%%s%%' OR name LIKE"
-                " '%%%s%%'",
-                key + 11, key + 11);
+    b = th_xprintf("SELECT COUNT(*) FROM api_keys WHERE key_hash LIKE '%%%s%%' OR name LIKE"
+                   " '%%%s%%'",
+                   key + 11, key + 11);
     assert_int_equal(th_sql_int(&srv, b), 0);
     free(b);
-    assert_int_equal(sqlf("SELECT roles FROM users WHERE id = %lld", uid), 256);
+    assert_int_equal(th_sqlf(&srv, "SELECT roles FROM users WHERE id = %lld", uid), 256);
 
     /* The list never shows the key. */
     th_get(&srv, "/api/v1/admin/api-keys", admin(), &r);
@@ -858,7 +829,7 @@ static void api_key_lifecycle(void **state)
     th_resp_free(&r);
 
     /* Exchange it; the machine token works where machines may go. */
-    b = xprintf("{\"api_key\":\"%s\"}", key);
+    b = th_xprintf("{\"api_key\":\"%s\"}", key);
     th_post_json(&srv, "/api/v1/auth/token", NULL, b, &r);
     th_expect(&r, 200, NULL);
     tok = strdup(json_string_value(json_object_get(r.json, "access_token")));
@@ -871,40 +842,40 @@ static void api_key_lifecycle(void **state)
     th_expect(&r, 403, "permission_denied");
     assert_non_null(strstr(r.body, "cases:read"));
     th_resp_free(&r);
-    assert_true(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.scope_denied'"
-                     " AND detail = 'cases:read'") >= 1);
+    assert_true(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.scope_denied'"
+                              " AND detail = 'cases:read'") >= 1);
     th_get(&srv, "/api/v1/admin/users", tok, &r);
     th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 
     /* Bad creates: a person's account as owner, unknown fields, bad scopes. */
     {
-        long long staff = sqlf("SELECT id FROM users WHERE username = 'operator'");
-        char *bb = xprintf("{\"name\":\"steal\",\"user_id\":%lld}", staff);
-        call("POST", "/api/v1/admin/api-keys", admin(), bb, NULL, &r);
+        long long staff = th_sqlf(&srv, "SELECT id FROM users WHERE username = 'operator'");
+        char *bb = th_xprintf("{\"name\":\"steal\",\"user_id\":%lld}", staff);
+        th_call_tok(&srv, "POST", "/api/v1/admin/api-keys", admin(), NULL, NULL, bb, &r);
         free(bb);
         th_expect(&r, 400, "invalid_argument");
         th_resp_free(&r);
-        call("POST", "/api/v1/admin/api-keys", admin(), "{\"name\":\"k\",\"key_hash\":\"00\"}",
-             NULL, &r);
+        th_call_tok(&srv, "POST", "/api/v1/admin/api-keys", admin(), NULL, NULL,
+                    "{\"name\":\"k\",\"key_hash\":\"00\"}", &r);
         th_expect(&r, 400, "invalid_argument");
         th_resp_free(&r);
-        call("POST", "/api/v1/admin/api-keys", admin(), "{\"name\":\"k\",\"scopes\":[\"A B\"]}",
-             NULL, &r);
+        th_call_tok(&srv, "POST", "/api/v1/admin/api-keys", admin(), NULL, NULL,
+                    "{\"name\":\"k\",\"scopes\":[\"A B\"]}", &r);
         th_expect(&r, 400, "invalid_argument");
         th_resp_free(&r);
-        assert_int_equal(sqlf("SELECT COUNT(*) FROM api_keys"), keys + 1);
+        assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM api_keys"), keys + 1);
     }
 
     /* Revoke: the exchanged token and the exchange both stop. */
-    path = xprintf("/api/v1/admin/api-keys/%lld/revoke", id);
-    call("POST", path, admin(), NULL, NULL, &r);
+    path = th_xprintf("/api/v1/admin/api-keys/%lld/revoke", id);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL, NULL, &r);
     th_expect(&r, 400, "invalid_argument"); /* a reason is required */
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.305&lng=120.605", tok, &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
-    call("POST", path, admin(), "{\"reason\":\"设备报废\"}", NULL, &r);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL, "{\"reason\":\"设备报废\"}", &r);
     th_expect(&r, 204, NULL);
     th_resp_free(&r);
     th_get(&srv, "/api/v1/grids/locate?lat=31.305&lng=120.605", tok, &r);
@@ -913,19 +884,22 @@ static void api_key_lifecycle(void **state)
     th_post_json(&srv, "/api/v1/auth/token", NULL, b, &r);
     th_expect(&r, 401, "unauthenticated");
     th_resp_free(&r);
-    call("POST", path, admin(), "{\"reason\":\"again\"}", NULL, &r);
+    th_call_tok(&srv, "POST", path, admin(), NULL, NULL, "{\"reason\":\"again\"}", &r);
     th_expect(&r, 204, NULL);
     th_resp_free(&r);
-    call("POST", "/api/v1/admin/api-keys/999999/revoke", admin(), "{\"reason\":\"x\"}", NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/admin/api-keys/999999/revoke", admin(), NULL, NULL,
+                "{\"reason\":\"x\"}", &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'api_key.create' AND"
-                          " object_id = %lld",
-                          id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'api_key.create' AND"
+                             " object_id = %lld",
+                             id),
                      1);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'api_key.revoke' AND"
-                          " object_id = %lld AND detail = '设备报废'",
-                          id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'api_key.revoke' AND"
+                             " object_id = %lld AND detail = '设备报废'",
+                             id),
                      1);
     free(path);
     free(tok);
@@ -937,12 +911,12 @@ static void api_key_lifecycle(void **state)
 static void audit_listing(void **state)
 {
     struct th_resp r, r2;
-    long long admin_id = sqlf("SELECT id FROM users WHERE username = 'admin'");
+    long long admin_id = th_sqlf(&srv, "SELECT id FROM users WHERE username = 'admin'");
     char *path;
     long long first_id;
     const char *cur;
 
-    path = xprintf("/api/v1/admin/audit?actor=%lld&action=user.&limit=200", admin_id);
+    path = th_xprintf("/api/v1/admin/audit?actor=%lld&action=user.&limit=200", admin_id);
     th_get(&srv, path, admin(), &r);
     free(path);
     th_expect(&r, 200, NULL);
@@ -980,7 +954,7 @@ static void audit_listing(void **state)
         json_object_get(json_array_get(json_object_get(r.json, "items"), 1), "id"));
     cur = json_string_value(json_object_get(r.json, "next_cursor"));
     assert_non_null(cur);
-    path = xprintf("/api/v1/admin/audit?limit=2&cursor=%s", cur);
+    path = th_xprintf("/api/v1/admin/audit?limit=2&cursor=%s", cur);
     th_get(&srv, path, admin(), &r2);
     free(path);
     th_expect(&r2, 200, NULL);
@@ -1030,28 +1004,33 @@ static void audit_grants_for_runtime_user(void **state)
     assert_int_equal(rc, 0);
     /* SHOW GRANTS, as rows: SELECT and INSERT on audit_log, nothing else there, and no
      * database- or server-wide right that would cover it. */
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM information_schema.TABLE_PRIVILEGES WHERE"
-                          " GRANTEE = %s AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME ="
-                          " 'audit_log' AND PRIVILEGE_TYPE IN ('SELECT', 'INSERT')",
-                          grantee),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM information_schema.TABLE_PRIVILEGES WHERE"
+                             " GRANTEE = %s AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME ="
+                             " 'audit_log' AND PRIVILEGE_TYPE IN ('SELECT', 'INSERT')",
+                             grantee),
                      2);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM information_schema.TABLE_PRIVILEGES WHERE"
-                          " GRANTEE = %s AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME ="
-                          " 'audit_log' AND PRIVILEGE_TYPE NOT IN ('SELECT', 'INSERT')",
-                          grantee),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM information_schema.TABLE_PRIVILEGES WHERE"
+                             " GRANTEE = %s AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME ="
+                             " 'audit_log' AND PRIVILEGE_TYPE NOT IN ('SELECT', 'INSERT')",
+                             grantee),
                      0);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM information_schema.TABLE_PRIVILEGES WHERE"
-                          " GRANTEE = %s AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'"
-                          " AND PRIVILEGE_TYPE = 'UPDATE'",
-                          grantee),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM information_schema.TABLE_PRIVILEGES WHERE"
+                             " GRANTEE = %s AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'"
+                             " AND PRIVILEGE_TYPE = 'UPDATE'",
+                             grantee),
                      1);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES WHERE"
-                          " GRANTEE = %s AND PRIVILEGE_TYPE IN ('UPDATE', 'DELETE', 'ALL')",
-                          grantee),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES WHERE"
+                             " GRANTEE = %s AND PRIVILEGE_TYPE IN ('UPDATE', 'DELETE', 'ALL')",
+                             grantee),
                      0);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE"
-                          " GRANTEE = %s AND PRIVILEGE_TYPE IN ('UPDATE', 'DELETE')",
-                          grantee),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE"
+                             " GRANTEE = %s AND PRIVILEGE_TYPE IN ('UPDATE', 'DELETE')",
+                             grantee),
                      0);
     /* And as that user over the socket: INSERT works, UPDATE and DELETE are refused. */
     assert_int_equal(th_sh("mariadb -u cityd_rt -S %s %s -e \"INSERT INTO audit_log (action,"
@@ -1066,7 +1045,7 @@ static void audit_grants_for_runtime_user(void **state)
                                " 2>/dev/null",
                                srv.socket, srv.dbname),
                          0);
-    assert_true(sqlf("SELECT COUNT(*) FROM audit_log") > 1);
+    assert_true(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log") > 1);
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 #include "th_assert.h"
 
 #define PYTHON "/usr/bin/python3" /* Debian's, which has python3-jwt (PyJWT 2.6) */
@@ -47,26 +48,6 @@ static int stop_own(void **state)
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xprintf(const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-    char *p;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    p = malloc((size_t)n + 1);
-    if (!p)
-        th_die("out of memory");
-    va_start(ap, fmt);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return p;
-}
 
 /* s in single quotes for /bin/sh. */
 static char *shell_quote(const char *s)
@@ -98,8 +79,8 @@ static char *shell_quote(const char *s)
 static char *forge_tool(const char *sub, const char *arg1, const char *arg2)
 {
     char *q1 = shell_quote(arg1), *q2 = arg2 ? shell_quote(arg2) : NULL;
-    char *cmd = xprintf("%s %s %s %s %s", PYTHON, th_source_path("tests/e2e/tools/forge_jwt.py"),
-                        sub, q1, q2 ? q2 : "");
+    char *cmd = th_xprintf("%s %s %s %s %s", PYTHON, th_source_path("tests/e2e/tools/forge_jwt.py"),
+                           sub, q1, q2 ? q2 : "");
     FILE *p = popen(cmd, "r");
     char *out = NULL;
     size_t n = 0, k;
@@ -132,7 +113,7 @@ static char *forge_tool(const char *sub, const char *arg1, const char *arg2)
 /* Sign with PyJWT. spec (stolen) is forge_jwt.py's SPEC; the server's key file is added. */
 static char *forge(json_t *spec)
 {
-    char *keyfile = xprintf("%s/jwt.key", srv.dir), *s, *tok;
+    char *keyfile = th_xprintf("%s/jwt.key", srv.dir), *s, *tok;
 
     json_object_set_new(spec, "key_file", json_string(keyfile));
     s = json_dumps(spec, JSON_COMPACT);
@@ -174,44 +155,14 @@ static json_t *spec_of(json_t *payload)
     return json_pack("{s:o}", "payload", payload);
 }
 
-static long long sql_int(struct th_server *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static long long sql_int(struct th_server *s, const char *fmt, ...)
-{
-    char q[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof q, fmt, ap);
-    va_end(ap);
-    return th_sql_int(s, q);
-}
-
 static long long audit_n(struct th_server *s, const char *action)
 {
-    return sql_int(s, "SELECT COUNT(*) FROM audit_log WHERE action = '%s'", action);
+    return th_sqlf(s, "SELECT COUNT(*) FROM audit_log WHERE action = '%s'", action);
 }
 
 static long long uid_of(struct th_server *s, const char *role)
 {
-    return sql_int(s, "SELECT id FROM users WHERE username = '%s'", th_username(s, role));
-}
-
-/* Any method with an optional bearer token (any length) and an optional JSON body. */
-static void call(struct th_server *s, const char *method, const char *path, const char *token,
-                 const char *json, struct th_resp *r)
-{
-    char *auth = token ? xprintf("Authorization: Bearer %s", token) : NULL;
-    const char *hs[3] = {NULL, NULL, NULL};
-    size_t n = 0;
-
-    if (json)
-        hs[n++] = "Content-Type: application/json";
-    if (auth)
-        hs[n++] = auth;
-    th_request(s, method, path, hs, json, json ? strlen(json) : 0, 0, r);
-    free(auth);
+    return th_sqlf(s, "SELECT id FROM users WHERE username = '%s'", th_username(s, role));
 }
 
 static const char *err_message(const struct th_resp *r)
@@ -271,7 +222,7 @@ static void expect_rejected(const char *what, const char *token, const char *rea
     long long before = audit_n(&srv, "auth.token_rejected");
     struct th_resp r;
 
-    call(&srv, "GET", "/api/v1/me", token, NULL, &r);
+    th_call_tok(&srv, "GET", "/api/v1/me", token, NULL, NULL, NULL, &r);
     if (r.status != 401 || strcmp(th_error_code(&r), "unauthenticated") != 0)
         print_error("%s: expected 401 unauthenticated, got %ld %s\n", what, r.status, r.body);
     assert_int_equal(r.status, 401);
@@ -283,7 +234,7 @@ static void expect_rejected(const char *what, const char *token, const char *rea
     }
     assert_int_equal(audit_n(&srv, "auth.token_rejected"), before + 1);
     if (reason &&
-        sql_int(&srv,
+        th_sqlf(&srv,
                 "SELECT detail LIKE '%%%s' FROM audit_log WHERE action = 'auth.token_rejected'"
                 " ORDER BY id DESC LIMIT 1",
                 reason) != 1) {
@@ -300,7 +251,7 @@ static void expect_accepted(const char *what, const char *token, long long uid, 
     struct th_resp r;
     json_t *roles;
 
-    call(&srv, "GET", "/api/v1/me", token, NULL, &r);
+    th_call_tok(&srv, "GET", "/api/v1/me", token, NULL, NULL, NULL, &r);
     if (r.status != 200)
         print_error("%s: expected 200, got %ld %s\n", what, r.status, r.body);
     assert_int_equal(r.status, 200);
@@ -318,12 +269,12 @@ static void login_success_and_uniform_failure(void **state)
 {
     struct th_resp ok, wrong, unknown;
     long long uid = uid_of(&srv, "inspector");
-    long long sessions = sql_int(&srv, "SELECT COUNT(*) FROM sessions");
+    long long sessions = th_sqlf(&srv, "SELECT COUNT(*) FROM sessions");
     long long failed_audit =
-        sql_int(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login'"
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login'"
                       " AND result = 'failed'");
-    long long attempts = sql_int(&srv, "SELECT COUNT(*) FROM login_attempts WHERE success = 0");
-    long long ok_audit = sql_int(&srv,
+    long long attempts = th_sqlf(&srv, "SELECT COUNT(*) FROM login_attempts WHERE success = 0");
+    long long ok_audit = th_sqlf(&srv,
                                  "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND"
                                  " result = 'ok' AND actor_id = %lld",
                                  uid);
@@ -342,8 +293,8 @@ static void login_success_and_uniform_failure(void **state)
     free(refresh);
     assert_true(th_header(&ok, "cache-control", cc, sizeof cc));
     assert_string_equal(cc, "no-store");
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM sessions"), sessions + 1);
-    assert_int_equal(sql_int(&srv,
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM sessions"), sessions + 1);
+    assert_int_equal(th_sqlf(&srv,
                              "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND"
                              " result = 'ok' AND actor_id = %lld",
                              uid),
@@ -362,16 +313,16 @@ static void login_success_and_uniform_failure(void **state)
     th_resp_free(&wrong);
     th_resp_free(&unknown);
 
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM sessions"), sessions + 1);
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login'"
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM sessions"), sessions + 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login'"
                                    " AND result = 'failed'"),
                      failed_audit + 2);
-    assert_int_equal(sql_int(&srv,
+    assert_int_equal(th_sqlf(&srv,
                              "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND"
                              " result = 'failed' AND actor_id = %lld",
                              uid),
                      1);
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM login_attempts WHERE success = 0"),
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM login_attempts WHERE success = 0"),
                      attempts + 2);
 }
 
@@ -380,7 +331,7 @@ static void login_success_and_uniform_failure(void **state)
 static void tokens_minted_by_pyjwt_are_accepted(void **state)
 {
     long long uid = uid_of(&srv, "inspector");
-    long long tv = sql_int(&srv, "SELECT token_version FROM users WHERE id = %lld", uid);
+    long long tv = th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", uid);
     char *tok = forge(spec_of(claims(uid, "inspector", tv, 300)));
 
     expect_accepted("PyJWT HS256 with the server's secret and kid", tok, uid, "inspector");
@@ -399,10 +350,10 @@ static void forged_and_malformed_tokens_are_rejected(void **state)
 {
     long long uid = uid_of(&srv, "inspector");
     long long admin = uid_of(&srv, "admin");
-    long long tv = sql_int(&srv, "SELECT token_version FROM users WHERE id = %lld", uid);
+    long long tv = th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", uid);
     const char *real = th_token(&srv, "inspector");
     const char *other = th_token(&srv, "admin");
-    char *keyfile = xprintf("%s/jwt.key", srv.dir);
+    char *keyfile = th_xprintf("%s/jwt.key", srv.dir);
     char *tok, *refresh, *access, *s, *kid;
     const char *dot;
     json_t *p;
@@ -450,7 +401,7 @@ static void forged_and_malformed_tokens_are_rejected(void **state)
     tok = forge_tool("tamper", real, "{\"roles\":[\"admin\"]}");
     expect_rejected("tampered roles", tok, "bad signature");
     free(tok);
-    s = xprintf("{\"sub\":\"%lld\"}", admin);
+    s = th_xprintf("{\"sub\":\"%lld\"}", admin);
     tok = forge_tool("tamper", real, s);
     expect_rejected("tampered sub", tok, "bad signature");
     free(tok);
@@ -458,7 +409,7 @@ static void forged_and_malformed_tokens_are_rejected(void **state)
 
     /* Another token's signature spliced onto this header and payload. */
     dot = strrchr(real, '.');
-    s = xprintf("%.*s%s", (int)(dot - real), real, strrchr(other, '.'));
+    s = th_xprintf("%.*s%s", (int)(dot - real), real, strrchr(other, '.'));
     expect_rejected("spliced signature", s, "bad signature");
     free(s);
 
@@ -543,13 +494,13 @@ static void forged_and_malformed_tokens_are_rejected(void **state)
 
     /* Shape: segments and alphabet. */
     dot = strrchr(real, '.');
-    s = xprintf("%.*s", (int)(dot - real), real);
+    s = th_xprintf("%.*s", (int)(dot - real), real);
     expect_rejected("2 segments", s, "malformed token");
     free(s);
-    s = xprintf("%s%s", real, dot);
+    s = th_xprintf("%s%s", real, dot);
     expect_rejected("4 segments", s, "malformed token");
     free(s);
-    s = xprintf("%s=", real);
+    s = th_xprintf("%s=", real);
     expect_rejected("base64 padding", s, "malformed token");
     free(s);
     s = strdup(real);
@@ -571,7 +522,7 @@ static void oversized_tokens(void **state)
 {
     long long uid = uid_of(&srv, "inspector");
     long long audit = audit_n(&srv, "auth.token_rejected");
-    long long sessions = sql_int(&srv, "SELECT COUNT(*) FROM sessions");
+    long long sessions = th_sqlf(&srv, "SELECT COUNT(*) FROM sessions");
     char *pad = malloc(50001);
     char *tok;
     json_t *p;
@@ -588,7 +539,7 @@ static void oversized_tokens(void **state)
     assert_true(strlen(tok) >= 64 * 1024);
     /* HTTP/1.1: the whole 64 KiB header reaches the server. (Over HTTP/2, libnghttp2 in the
      * client refuses to send a header block over 64 KiB, so h2 is tested with 20 KiB below.) */
-    hdr = xprintf("Authorization: Bearer %s", tok);
+    hdr = th_xprintf("Authorization: Bearer %s", tok);
     hs[0] = hdr;
     hs[1] = NULL;
     th_request(&srv, "GET", "/api/v1/me", hs, NULL, 0, TH_HTTP1, &r);
@@ -597,7 +548,7 @@ static void oversized_tokens(void **state)
     th_resp_free(&r);
     free(hdr);
     tok[20 * 1024] = '\0';
-    call(&srv, "GET", "/api/v1/me", tok, NULL, &r);
+    th_call_tok(&srv, "GET", "/api/v1/me", tok, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 431);
     assert_string_equal(th_error_code(&r), "header_fields_too_large");
     th_resp_free(&r);
@@ -621,7 +572,7 @@ static void oversized_tokens(void **state)
     free(tok);
     free(pad);
 
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM sessions"), sessions);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM sessions"), sessions);
     th_request(&srv, "GET", "/healthz", NULL, NULL, 0, 0, &r);
     assert_int_equal(r.status, 200);
     th_resp_free(&r);
@@ -638,11 +589,11 @@ static void logout_all_and_disabling_revoke_access_tokens(void **state)
     login_ok(&srv, "handler", "handler-phone", &a1, NULL);
     login_ok(&srv, "handler", "handler-tablet", &a2, NULL);
     expect_accepted("handler before logout-all", a2, handler, "handler");
-    call(&srv, "POST", "/api/v1/auth/logout-all", a1, NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/auth/logout-all", a1, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 204);
     th_resp_free(&r);
-    assert_int_equal(sql_int(&srv, "SELECT token_version FROM users WHERE id = %lld", handler), 1);
-    assert_int_equal(sql_int(&srv,
+    assert_int_equal(th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", handler), 1);
+    assert_int_equal(th_sqlf(&srv,
                              "SELECT COUNT(*) FROM sessions WHERE user_id = %lld AND"
                              " revoked_at IS NULL",
                              handler),
@@ -650,7 +601,7 @@ static void logout_all_and_disabling_revoke_access_tokens(void **state)
     /* Session-bound tokens: both their session and the version are gone (either reason). */
     expect_rejected("same device after logout-all", a1, NULL);
     expect_rejected("other device after logout-all", a2, NULL);
-    call(&srv, "GET", "/api/v1/me/devices", a2, NULL, &r);
+    th_call_tok(&srv, "GET", "/api/v1/me/devices", a2, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 401);
     assert_string_equal(th_error_code(&r), "unauthenticated");
     th_resp_free(&r);
@@ -698,7 +649,7 @@ static void refresh_rotation_and_reuse_detection(void **state)
     struct th_resp r;
 
     login_ok(&srv, "dispatcher", "dispatch-desk", &a0, &r0);
-    sid = sql_int(&srv, "SELECT MAX(id) FROM sessions WHERE user_id = %lld", uid);
+    sid = th_sqlf(&srv, "SELECT MAX(id) FROM sessions WHERE user_id = %lld", uid);
 
     refresh_call(&srv, r0, &r);
     assert_int_equal(r.status, 200);
@@ -710,7 +661,7 @@ static void refresh_rotation_and_reuse_detection(void **state)
     th_resp_free(&r);
     expect_accepted("rotated access token", a1, uid, "dispatcher");
     assert_int_equal(
-        sql_int(&srv, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = %lld", sid), 2);
+        th_sqlf(&srv, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = %lld", sid), 2);
 
     /* The used token again: theft or a lost reply; the whole family goes. */
     refresh_call(&srv, r0, &r);
@@ -719,7 +670,7 @@ static void refresh_rotation_and_reuse_detection(void **state)
     assert_null(json_object_get(r.json, "access_token"));
     th_resp_free(&r);
     assert_int_equal(audit_n(&srv, "auth.refresh_reuse"), reuse_audit + 1);
-    assert_int_equal(sql_int(&srv,
+    assert_int_equal(th_sqlf(&srv,
                              "SELECT COUNT(*) FROM sessions WHERE id = %lld AND revoked_at IS NOT"
                              " NULL AND revoked_reason = 'refresh_reuse'",
                              sid),
@@ -727,7 +678,7 @@ static void refresh_rotation_and_reuse_detection(void **state)
 
     /* Its access tokens stop at once, on every route. */
     expect_rejected("access token of a family revoked for reuse", a1, "session ended");
-    call(&srv, "GET", "/api/v1/me/devices", a0, NULL, &r);
+    th_call_tok(&srv, "GET", "/api/v1/me/devices", a0, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 401);
     assert_string_equal(th_error_code(&r), "unauthenticated");
     th_resp_free(&r);
@@ -738,7 +689,7 @@ static void refresh_rotation_and_reuse_detection(void **state)
     assert_string_equal(th_error_code(&r), "unauthenticated");
     th_resp_free(&r);
     assert_int_equal(
-        sql_int(&srv, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = %lld", sid), 2);
+        th_sqlf(&srv, "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = %lld", sid), 2);
 
     /* Garbage is a plain 401. */
     refresh_call(&srv, "not-a-refresh-token", &r);
@@ -775,30 +726,30 @@ static void tokens_checked_together(void **state)
     /* One device of the operator logs out (its session ends); the dispatcher logs out
      * everywhere (its token version moves on). */
     login_ok(&srv, "operator", "burst-gone", &gone, NULL);
-    call(&srv, "POST", "/api/v1/auth/logout", gone, NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/auth/logout", gone, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 204);
     th_resp_free(&r);
     login_ok(&srv, "dispatcher", "burst-1", &old1, NULL);
     old2 = forge(spec_of(claims(uid_of(&srv, "dispatcher"), "dispatcher",
-                                sql_int(&srv,
+                                th_sqlf(&srv,
                                         "SELECT token_version FROM users WHERE username ="
                                         " '%s'",
                                         th_username(&srv, "dispatcher")),
                                 300))); /* no session: isolates the version check */
     expect_accepted("dispatcher before logout-all", old2, uid_of(&srv, "dispatcher"), "dispatcher");
-    call(&srv, "POST", "/api/v1/auth/logout-all", old1, NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/auth/logout-all", old1, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 204);
     th_resp_free(&r);
 
     for (i = 0; i < 64; i++) { /* http.max_inflight_per_conn */
         const char *t = i % 8 < 4 ? ok[i % 8] : i % 8 == 4 ? gone : i % 8 == 5 ? old2 : NULL;
-        auth = xprintf("Bearer %s", t ? t : "not.a.token");
+        auth = th_xprintf("Bearer %s", t ? t : "not.a.token");
         json_array_append_new(reqs, json_pack("{s:s,s:s}", "path", "/api/v1/me", "authorization",
                                               i % 8 == 7 ? ok[0] /* no "Bearer " */ : auth));
         free(auth);
     }
     rejected0 = audit_n(&srv, "auth.token_rejected");
-    audit0 = sql_int(&srv, "SELECT COALESCE(MAX(id), 0) FROM audit_log");
+    audit0 = th_sqlf(&srv, "SELECT COALESCE(MAX(id), 0) FROM audit_log");
     res = th_burst(&srv, reqs);
     for (i = 0; i < 64; i++) {
         json_t *a = json_array_get(res, i);
@@ -832,12 +783,12 @@ static void tokens_checked_together(void **state)
     /* Every refusal audited with its own request: ended session, old version, bad token,
      * missing scheme — 8 of each. */
     assert_int_equal(audit_n(&srv, "auth.token_rejected"), rejected0 + 32);
-    assert_int_equal(sql_int(&srv,
+    assert_int_equal(th_sqlf(&srv,
                              "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.token_rejected'"
                              " AND id > %lld AND detail LIKE '%%session ended'",
                              audit0),
                      8);
-    assert_int_equal(sql_int(&srv,
+    assert_int_equal(th_sqlf(&srv,
                              "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.token_rejected'"
                              " AND id > %lld AND detail LIKE '%%token version revoked'",
                              audit0),
@@ -848,7 +799,7 @@ static void tokens_checked_together(void **state)
     /* And they were checked together: the access log shows requests served in batches. */
     reqs = json_array();
     for (i = 0; i < 64; i++) {
-        auth = xprintf("Bearer %s", ok[i % 4]);
+        auth = th_xprintf("Bearer %s", ok[i % 4]);
         json_array_append_new(reqs,
                               json_pack("{s:s,s:s}", "path", "/api/v1/me", "authorization", auth));
         free(auth);
@@ -915,7 +866,7 @@ static void login_burst_holds_no_database_worker(void **state)
 
 static long long session_of(const char *device)
 {
-    return sql_int(&srv, "SELECT MAX(id) FROM sessions WHERE device_id = '%s'", device);
+    return th_sqlf(&srv, "SELECT MAX(id) FROM sessions WHERE device_id = '%s'", device);
 }
 
 static void logout_and_devices(void **state)
@@ -933,7 +884,7 @@ static void logout_and_devices(void **state)
     sa = session_of("leader-dev-a");
     sb = session_of("leader-dev-b");
 
-    call(&srv, "GET", "/api/v1/me/devices", aa, NULL, &r);
+    th_call_tok(&srv, "GET", "/api/v1/me/devices", aa, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     items = json_object_get(r.json, "items");
     json_array_foreach(items, i, it)
@@ -955,11 +906,11 @@ static void logout_and_devices(void **state)
     th_resp_free(&r);
 
     /* Logout ends this device's session only. */
-    call(&srv, "POST", "/api/v1/auth/logout", aa, NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/auth/logout", aa, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 204);
     th_resp_free(&r);
     assert_int_equal(
-        sql_int(&srv, "SELECT COUNT(*) FROM sessions WHERE id = %lld AND revoked_reason = 'logout'",
+        th_sqlf(&srv, "SELECT COUNT(*) FROM sessions WHERE id = %lld AND revoked_reason = 'logout'",
                 sa),
         1);
     refresh_call(&srv, ra, &r);
@@ -976,12 +927,12 @@ static void logout_and_devices(void **state)
 
     /* Revoke device b from device c. */
     login_ok(&srv, "leader", "leader-dev-c", &ac, &rc);
-    path = xprintf("/api/v1/me/devices/%lld", sb);
-    call(&srv, "DELETE", path, ac, NULL, &r);
+    path = th_xprintf("/api/v1/me/devices/%lld", sb);
+    th_call_tok(&srv, "DELETE", path, ac, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 204);
     th_resp_free(&r);
     free(path);
-    assert_int_equal(sql_int(&srv,
+    assert_int_equal(th_sqlf(&srv,
                              "SELECT COUNT(*) FROM sessions WHERE id = %lld AND revoked_reason ="
                              " 'device_revoked'",
                              sb),
@@ -990,7 +941,7 @@ static void logout_and_devices(void **state)
     assert_int_equal(r.status, 401);
     th_resp_free(&r);
     expect_rejected("access token of a revoked device", ab, "session ended");
-    call(&srv, "GET", "/api/v1/me/devices", ac, NULL, &r);
+    th_call_tok(&srv, "GET", "/api/v1/me/devices", ac, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
@@ -1002,20 +953,20 @@ static void logout_and_devices(void **state)
     /* Someone else's session: 404, and it stays alive. */
     login_ok(&srv, "citizen", "citizen-own-phone", &ao, &ro);
     so = session_of("citizen-own-phone");
-    assert_true(sql_int(&srv, "SELECT user_id FROM sessions WHERE id = %lld", so) != leader);
-    path = xprintf("/api/v1/me/devices/%lld", so);
-    call(&srv, "DELETE", path, ac, NULL, &r);
+    assert_true(th_sqlf(&srv, "SELECT user_id FROM sessions WHERE id = %lld", so) != leader);
+    path = th_xprintf("/api/v1/me/devices/%lld", so);
+    th_call_tok(&srv, "DELETE", path, ac, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 404);
     assert_string_equal(th_error_code(&r), "not_found");
     th_resp_free(&r);
     free(path);
     assert_int_equal(
-        sql_int(&srv, "SELECT COUNT(*) FROM sessions WHERE id = %lld AND revoked_at IS NULL", so),
+        th_sqlf(&srv, "SELECT COUNT(*) FROM sessions WHERE id = %lld AND revoked_at IS NULL", so),
         1);
     refresh_call(&srv, ro, &r);
     assert_int_equal(r.status, 200);
     th_resp_free(&r);
-    call(&srv, "DELETE", "/api/v1/me/devices/999999", ac, NULL, &r);
+    th_call_tok(&srv, "DELETE", "/api/v1/me/devices/999999", ac, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 404);
     assert_string_equal(th_error_code(&r), "not_found");
     th_resp_free(&r);
@@ -1076,12 +1027,12 @@ static void lockout_and_address_throttling(void **state)
     /* Three failures lock the account: then even the right password is refused. */
     for (int i = 0; i < 3; i++)
         expect_login(&own, insp, "Wrong-Password-1", 401, "unauthenticated");
-    attempts = sql_int(&own, "SELECT COUNT(*) FROM login_attempts");
-    sessions = sql_int(&own, "SELECT COUNT(*) FROM sessions");
+    attempts = th_sqlf(&own, "SELECT COUNT(*) FROM login_attempts");
+    sessions = th_sqlf(&own, "SELECT COUNT(*) FROM sessions");
     expect_login(&own, insp, insp_pw, 423, "locked");
-    assert_int_equal(sql_int(&own, "SELECT COUNT(*) FROM sessions"), sessions);
-    assert_int_equal(sql_int(&own, "SELECT COUNT(*) FROM login_attempts"), attempts);
-    assert_int_equal(sql_int(&own, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND"
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM sessions"), sessions);
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM login_attempts"), attempts);
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND"
                                    " result = 'denied' AND detail = 'account locked'"),
                      1);
     /* Other accounts are not affected. */
@@ -1097,13 +1048,13 @@ static void lockout_and_address_throttling(void **state)
         snprintf(acct, sizeof acct, "ghost-%d", i);
         expect_login(&own, acct, "Wrong-Password-1", 401, "unauthenticated");
     }
-    attempts = sql_int(&own, "SELECT COUNT(*) FROM login_attempts");
-    sessions = sql_int(&own, "SELECT COUNT(*) FROM sessions");
+    attempts = th_sqlf(&own, "SELECT COUNT(*) FROM login_attempts");
+    sessions = th_sqlf(&own, "SELECT COUNT(*) FROM sessions");
     expect_login(&own, th_username(&own, "operator"), th_password(&own, "operator"), 429,
                  "rate_limited");
-    assert_int_equal(sql_int(&own, "SELECT COUNT(*) FROM sessions"), sessions);
-    assert_int_equal(sql_int(&own, "SELECT COUNT(*) FROM login_attempts"), attempts);
-    assert_int_equal(sql_int(&own, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND"
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM sessions"), sessions);
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM login_attempts"), attempts);
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.login' AND"
                                    " result = 'denied' AND detail = 'source address throttled'"),
                      1);
     th_clock_offset(&own, 3 * 900 * 1000LL);
@@ -1141,7 +1092,7 @@ static void put_password(const char *token, const char *old_pw, const char *new_
     json_t *b = json_pack("{s:s,s:s}", "old_password", old_pw, "new_password", new_pw);
     char *body = json_dumps(b, JSON_COMPACT);
 
-    call(&srv, "PUT", "/api/v1/me/password", token, body, r);
+    th_call_tok(&srv, "PUT", "/api/v1/me/password", token, NULL, NULL, body, r);
     free(body);
     json_decref(b);
 }
@@ -1152,8 +1103,8 @@ static void password_change(void **state)
     const char *old_pw = th_password(&srv, "shift_lead");
     const char *new_pw = "Brand-New-Passw0rd";
     long long uid = uid_of(&srv, "shift_lead");
-    long long crc = sql_int(&srv, "SELECT CRC32(password_hash) FROM users WHERE id = %lld", uid);
-    long long denied = sql_int(&srv, "SELECT COUNT(*) FROM audit_log WHERE action ="
+    long long crc = th_sqlf(&srv, "SELECT CRC32(password_hash) FROM users WHERE id = %lld", uid);
+    long long denied = th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action ="
                                      " 'user.password_change' AND result = 'denied'");
     char *access, *refresh, *weak;
     struct th_resp r;
@@ -1164,7 +1115,7 @@ static void password_change(void **state)
     assert_int_equal(r.status, 403);
     assert_string_equal(th_error_code(&r), "permission_denied");
     th_resp_free(&r);
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM audit_log WHERE action ="
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action ="
                                    " 'user.password_change' AND result = 'denied'"),
                      denied + 1);
 
@@ -1173,21 +1124,21 @@ static void password_change(void **state)
     assert_string_equal(th_error_code(&r), "invalid_argument");
     assert_non_null(strstr(err_message(&r), "new_password"));
     th_resp_free(&r);
-    weak = xprintf("Xx-1%s-2", name); /* contains the username */
+    weak = th_xprintf("Xx-1%s-2", name); /* contains the username */
     put_password(access, old_pw, weak, &r);
     assert_int_equal(r.status, 400);
     assert_string_equal(th_error_code(&r), "invalid_argument");
     th_resp_free(&r);
     free(weak);
-    assert_int_equal(sql_int(&srv, "SELECT CRC32(password_hash) FROM users WHERE id = %lld", uid),
+    assert_int_equal(th_sqlf(&srv, "SELECT CRC32(password_hash) FROM users WHERE id = %lld", uid),
                      crc);
-    assert_int_equal(sql_int(&srv, "SELECT token_version FROM users WHERE id = %lld", uid), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT token_version FROM users WHERE id = %lld", uid), 0);
     expect_accepted("token after refused changes", access, uid, "shift_lead");
 
     put_password(access, old_pw, new_pw, &r);
     assert_int_equal(r.status, 204);
     th_resp_free(&r);
-    assert_true(sql_int(&srv, "SELECT CRC32(password_hash) FROM users WHERE id = %lld", uid) !=
+    assert_true(th_sqlf(&srv, "SELECT CRC32(password_hash) FROM users WHERE id = %lld", uid) !=
                 crc);
     expect_rejected("access token after a password change", access, NULL);
     refresh_call(&srv, refresh, &r);
@@ -1203,17 +1154,18 @@ static void password_change(void **state)
 
 static void post_register(const char *phone, const char *extra, struct th_resp *r)
 {
-    char *body = xprintf("{\"phone\":\"%s\",\"password\":\"Citizen-Pass-77\",\"display_name\":"
-                         "\"\\u5f20\\u4e09\",\"device_id\":\"reg-phone\",\"platform\":\"android\""
-                         "%s}",
-                         phone, extra ? extra : "");
+    char *body =
+        th_xprintf("{\"phone\":\"%s\",\"password\":\"Citizen-Pass-77\",\"display_name\":"
+                   "\"\\u5f20\\u4e09\",\"device_id\":\"reg-phone\",\"platform\":\"android\""
+                   "%s}",
+                   phone, extra ? extra : "");
     th_post_json(&srv, "/api/v1/auth/register", NULL, body, r);
     free(body);
 }
 
 static void citizen_registration(void **state)
 {
-    long long users = sql_int(&srv, "SELECT COUNT(*) FROM users");
+    long long users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
     struct th_resp r;
     char *access;
     long long uid;
@@ -1226,8 +1178,8 @@ static void citizen_registration(void **state)
     assert_non_null(json_string_value(json_object_get(r.json, "refresh_token")));
     uid = json_integer_value(json_object_get(r.json, "user_id"));
     th_resp_free(&r);
-    assert_int_equal(sql_int(&srv, "SELECT roles FROM users WHERE phone = '13800138000'"), 1);
-    call(&srv, "GET", "/api/v1/me", access, NULL, &r);
+    assert_int_equal(th_sqlf(&srv, "SELECT roles FROM users WHERE phone = '13800138000'"), 1);
+    th_call_tok(&srv, "GET", "/api/v1/me", access, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "id")), uid);
     roles = json_object_get(r.json, "roles");
@@ -1236,7 +1188,7 @@ static void citizen_registration(void **state)
     th_resp_free(&r);
     free(access);
     users++;
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM users"), users);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
 
     post_register("13800138000", NULL, &r);
     assert_int_equal(r.status, 409);
@@ -1259,9 +1211,9 @@ static void citizen_registration(void **state)
     assert_int_equal(r.status, 400);
     assert_string_equal(th_error_code(&r), "invalid_argument");
     th_resp_free(&r);
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM users WHERE phone = '13800138001'"), 0);
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM users"), users);
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM users WHERE roles & 128"), 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users WHERE phone = '13800138001'"), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users WHERE roles & 128"), 1);
 }
 
 /* ---- 8. bad login bodies ------------------------------------------------------------------ */
@@ -1272,9 +1224,9 @@ struct table_counts {
 
 static void snapshot(struct table_counts *c)
 {
-    c->users = sql_int(&srv, "SELECT COUNT(*) FROM users");
-    c->attempts = sql_int(&srv, "SELECT COUNT(*) FROM login_attempts");
-    c->sessions = sql_int(&srv, "SELECT COUNT(*) FROM sessions");
+    c->users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
+    c->attempts = th_sqlf(&srv, "SELECT COUNT(*) FROM login_attempts");
+    c->sessions = th_sqlf(&srv, "SELECT COUNT(*) FROM sessions");
     c->logins = audit_n(&srv, "auth.login");
 }
 
@@ -1382,7 +1334,7 @@ static void bad_login_bodies(void **state)
 
 static void post_api_key(const char *key, struct th_resp *r)
 {
-    char *body = xprintf("{\"api_key\":\"%s\"}", key);
+    char *body = th_xprintf("{\"api_key\":\"%s\"}", key);
     th_post_json(&srv, "/api/v1/auth/token", NULL, body, r);
     free(body);
 }
@@ -1397,7 +1349,7 @@ static void api_key_exchange_and_revocation(void **state)
 
     th_sql_exec(&srv, "INSERT INTO users (username, display_name, roles) VALUES"
                       " ('hotline-bridge', '12345 hotline bridge', 256)");
-    uid = sql_int(&srv, "SELECT id FROM users WHERE username = 'hotline-bridge'");
+    uid = th_sqlf(&srv, "SELECT id FROM users WHERE username = 'hotline-bridge'");
     {
         char q[512];
         snprintf(q, sizeof q,
@@ -1406,7 +1358,7 @@ static void api_key_exchange_and_revocation(void **state)
                  MACHINE_KEY, uid);
         th_sql_exec(&srv, q);
     }
-    key_id = sql_int(&srv, "SELECT id FROM api_keys WHERE prefix = 'hb000001'");
+    key_id = th_sqlf(&srv, "SELECT id FROM api_keys WHERE prefix = 'hb000001'");
 
     post_api_key(MACHINE_KEY, &r);
     assert_int_equal(r.status, 200);
@@ -1422,20 +1374,20 @@ static void api_key_exchange_and_revocation(void **state)
     assert_string_equal(json_string_value(json_object_get(pl, "sub")), sub);
     json_decref(pl);
     assert_int_equal(
-        sql_int(&srv, "SELECT last_used_at IS NOT NULL FROM api_keys WHERE id = %lld", key_id), 1);
+        th_sqlf(&srv, "SELECT last_used_at IS NOT NULL FROM api_keys WHERE id = %lld", key_id), 1);
 
     /* ROLE_ANY accepts it (logout: no session to end, 400); ROLE_USER does not. */
-    call(&srv, "POST", "/api/v1/auth/logout", tok, NULL, &r);
+    th_call_tok(&srv, "POST", "/api/v1/auth/logout", tok, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 400);
     assert_string_equal(th_error_code(&r), "invalid_argument");
     th_resp_free(&r);
-    call(&srv, "GET", "/api/v1/me", tok, NULL, &r);
+    th_call_tok(&srv, "GET", "/api/v1/me", tok, NULL, NULL, NULL, &r);
     assert_int_equal(r.status, 403);
     assert_string_equal(th_error_code(&r), "permission_denied");
     th_resp_free(&r);
 
     /* Wrong secret with the right prefix, and malformed keys. */
-    denied = sql_int(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.api_key' AND"
+    denied = th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.api_key' AND"
                            " result = 'denied'");
     post_api_key("ck_hb000001s3cr3t-0123456789abcdefXYy", &r);
     assert_int_equal(r.status, 401);
@@ -1446,7 +1398,7 @@ static void api_key_exchange_and_revocation(void **state)
     assert_int_equal(r.status, 401);
     assert_string_equal(th_error_code(&r), "unauthenticated");
     th_resp_free(&r);
-    assert_int_equal(sql_int(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.api_key'"
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.api_key'"
                                    " AND result = 'denied'"),
                      denied + 2);
 
@@ -1458,12 +1410,12 @@ static void api_key_exchange_and_revocation(void **state)
     }
     {
         long long before = audit_n(&srv, "auth.token_rejected");
-        call(&srv, "POST", "/api/v1/auth/logout", tok, NULL, &r);
+        th_call_tok(&srv, "POST", "/api/v1/auth/logout", tok, NULL, NULL, NULL, &r);
         assert_int_equal(r.status, 401);
         assert_string_equal(th_error_code(&r), "unauthenticated");
         th_resp_free(&r);
         assert_int_equal(audit_n(&srv, "auth.token_rejected"), before + 1);
-        assert_int_equal(sql_int(&srv,
+        assert_int_equal(th_sqlf(&srv,
                                  "SELECT detail = 'api key revoked' FROM audit_log WHERE action ="
                                  " 'auth.token_rejected' ORDER BY id DESC LIMIT 1"),
                          1);

@@ -11,14 +11,12 @@
 #include <string.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 #include "th_assert.h"
 
 static struct th_server srv;
 static long long sanitation;
 static char fx[400]; /* generated JPEGs */
-
-#define IN_GRID1 "\"location\":{\"lat\":31.305,\"lng\":120.605}"
-#define CAT_0102 "\"code_set\":\"gbt30428\",\"full_code\":\"0102\",\"kind\":\"event\""
 
 static int setup(void **state)
 {
@@ -43,93 +41,12 @@ static int teardown(void **state)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static const char *bearer(const char *role)
-{
-    static char buf[4][9000];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, 9000, "Authorization: Bearer %s", th_token(&srv, role));
-    return b;
-}
-
-static void post(const char *role, const char *path, const char *body, struct th_resp *r)
-{
-    const char *hs[] = {"Content-Type: application/json", bearer(role), NULL};
-    th_request(&srv, "POST", path, hs, body, strlen(body), 0, r);
-}
-
-static void get(const char *role, const char *path, struct th_resp *r)
-{
-    th_get(&srv, path, th_token(&srv, role), r);
-}
-
-static long long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long count(const char *fmt, ...)
-{
-    char sql[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    return th_sql_int(&srv, sql);
-}
-
-static long long version_of(long long id)
-{
-    return count("SELECT version FROM cases WHERE id = %lld", id);
-}
-
 static long long events_of(long long id, const char *type)
 {
-    return count("SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND subject_id = %lld"
-                 " AND type = '%s'",
-                 id, type);
-}
-
-static long long report_as(const char *role)
-{
-    struct th_resp r;
-    long long id;
-
-    post(role, "/api/v1/cases", "{" CAT_0102 ",\"description\":\"路边暴露垃圾\"," IN_GRID1 "}", &r);
-    th_expect(&r, 201, NULL);
-    id = th_jint(r.json, "id");
-    th_resp_free(&r);
-    return id;
-}
-
-/* POST an action with the current version; the response stays in r (caller frees). */
-static void act_resp(const char *role, long long id, struct th_resp *r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void act_resp(const char *role, long long id, struct th_resp *r, const char *fmt, ...)
-{
-    char path[64], body[1024], extra[768];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(extra, sizeof extra, fmt, ap);
-    va_end(ap);
-    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
-    snprintf(body, sizeof body, "{\"version\":%lld,%s}", version_of(id), extra);
-    post(role, path, body, r);
-}
-
-static void act(const char *role, long long id, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void act(const char *role, long long id, const char *fmt, ...)
-{
-    char extra[768];
-    struct th_resp r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(extra, sizeof extra, fmt, ap);
-    va_end(ap);
-    act_resp(role, id, &r, "%s", extra);
-    if (r.status != 200)
-        fail_msg("%s %s on case %lld: %ld %s", role, extra, id, r.status, r.body);
-    th_resp_free(&r);
+    return th_sqlf(&srv,
+                   "SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND subject_id = %lld"
+                   " AND type = '%s'",
+                   id, type);
 }
 
 /* The last timeline row of an action response or case detail. */
@@ -144,9 +61,9 @@ static json_t *last_step(struct th_resp *r)
 static void step(const char *role, long long id, const char *action, const char *to,
                  const char *event, const char *extra)
 {
-    long long v = version_of(id);
+    long long v = th_case_version(&srv, id);
     long long ev = events_of(id, event);
-    long long rows = count("SELECT COUNT(*) FROM case_steps WHERE case_id = %lld", id);
+    long long rows = th_sqlf(&srv, "SELECT COUNT(*) FROM case_steps WHERE case_id = %lld", id);
     char from[32];
     struct th_resp r;
     json_t *s;
@@ -154,17 +71,18 @@ static void step(const char *role, long long id, const char *action, const char 
     {
         char path[64];
         snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-        get("operator", path, &r);
+        th_get_as(&srv, "operator", path, &r);
         th_expect(&r, 200, NULL);
         snprintf(from, sizeof from, "%s", th_jstr(r.json, "state"));
         th_resp_free(&r);
     }
-    act_resp(role, id, &r, "\"action\":\"%s\"%s%s", action, extra ? "," : "", extra ? extra : "");
+    th_act_resp(&srv, role, id, NULL, &r, "\"action\":\"%s\"%s%s", action, extra ? "," : "",
+                extra ? extra : "");
     if (r.status != 200)
         fail_msg("%s %s on case %lld: %ld %s", role, action, id, r.status, r.body);
     assert_string_equal(th_jstr(r.json, "state"), to);
     assert_int_equal(th_jint(r.json, "version"), v + 1);
-    assert_int_equal(version_of(id), v + 1);
+    assert_int_equal(th_case_version(&srv, id), v + 1);
     assert_int_equal(json_array_size(json_object_get(r.json, "timeline")), rows + 1);
     s = last_step(&r);
     assert_string_equal(th_jstr(s, "action"), action);
@@ -172,14 +90,18 @@ static void step(const char *role, long long id, const char *action, const char 
     assert_string_equal(th_jstr(s, "to_state"), to);
     assert_string_equal(th_jstr(s, "actor_role"), role);
     th_resp_free(&r);
-    assert_int_equal(count("SELECT COUNT(*) FROM case_steps WHERE case_id = %lld", id), rows + 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM case_steps WHERE case_id = %lld", id),
+                     rows + 1);
     assert_int_equal(events_of(id, event), ev + 1);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE object_type = 'case' AND"
-                           " object_id = %lld AND action = 'case.%s' AND result = 'ok'",
-                           id, action),
-                     count("SELECT COUNT(*) FROM case_steps WHERE case_id = %lld AND action = '%s'"
-                           " AND actor_role <> 'system'",
-                           id, action));
+    assert_int_equal(
+        th_sqlf(&srv,
+                "SELECT COUNT(*) FROM audit_log WHERE object_type = 'case' AND"
+                " object_id = %lld AND action = 'case.%s' AND result = 'ok'",
+                id, action),
+        th_sqlf(&srv,
+                "SELECT COUNT(*) FROM case_steps WHERE case_id = %lld AND action = '%s'"
+                " AND actor_role <> 'system'",
+                id, action));
 }
 
 /* An action that must fail with status/code and change nothing. */
@@ -189,40 +111,28 @@ static void refused(const char *role, long long id, long status, const char *cod
                     ...)
 {
     char extra[768];
-    long long v = version_of(id);
-    long long ev = count("SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND"
-                         " subject_id = %lld",
-                         id);
+    long long v = th_case_version(&srv, id);
+    long long ev = th_sqlf(&srv,
+                           "SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND"
+                           " subject_id = %lld",
+                           id);
     struct th_resp r;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(extra, sizeof extra, fmt, ap);
     va_end(ap);
-    act_resp(role, id, &r, "%s", extra);
+    th_act_resp(&srv, role, id, NULL, &r, "%s", extra);
     if (r.status != status || strcmp(th_error_code(&r), code) != 0)
         fail_msg("%s %s on case %lld: expected %ld %s, got %ld %s", role, extra, id, status, code,
                  r.status, r.body);
     th_resp_free(&r);
-    assert_int_equal(version_of(id), v);
-    assert_int_equal(count("SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND"
-                           " subject_id = %lld",
-                           id),
+    assert_int_equal(th_case_version(&srv, id), v);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND"
+                             " subject_id = %lld",
+                             id),
                      ev);
-}
-
-static const char *state_of(long long id)
-{
-    static char buf[32];
-    char sql[96];
-    struct th_resp r;
-
-    snprintf(sql, sizeof sql, "/api/v1/cases/%lld", id);
-    get("dispatcher", sql, &r);
-    th_expect(&r, 200, NULL);
-    snprintf(buf, sizeof buf, "%s", th_jstr(r.json, "state"));
-    th_resp_free(&r);
-    return buf;
 }
 
 /* ---- a. a report with photos --------------------------------------------------------------- */
@@ -237,7 +147,7 @@ static char *slurp(const char *name, size_t *len)
 /* Upload fx/name as role; the media public id into out. */
 static void upload(const char *role, const char *name, char *out, size_t cap)
 {
-    const char *hs[] = {bearer(role), "Content-Type: image/jpeg", NULL};
+    const char *hs[] = {th_bearer(&srv, role), "Content-Type: image/jpeg", NULL};
     struct th_resp r;
     size_t len;
     char *data = slurp(name, &len);
@@ -282,30 +192,32 @@ static void report_with_photos(void **state)
     /* Someone else's upload cannot be attached; more than nine photos are refused. */
     before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
     snprintf(body, sizeof body,
-             "{" CAT_0102 ",\"description\":\"带照片\"," IN_GRID1 ",\"photos\":[\"%s\",\"%s\"]}",
+             "{" TH_CAT_0102 ",\"description\":\"带照片\"," TH_IN_GRID1
+             ",\"photos\":[\"%s\",\"%s\"]}",
              id1, other);
-    post("inspector", "/api/v1/cases", body, &r);
+    th_post(&srv, "inspector", "/api/v1/cases", NULL, body, &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     snprintf(body, sizeof body,
-             "{" CAT_0102 ",\"description\":\"带照片\"," IN_GRID1 ",\"photos\":[");
+             "{" TH_CAT_0102 ",\"description\":\"带照片\"," TH_IN_GRID1 ",\"photos\":[");
     for (int i = 0; i < 10; i++)
         snprintf(body + strlen(body), sizeof body - strlen(body), "%s\"%s\"", i ? "," : "", id1);
     snprintf(body + strlen(body), sizeof body - strlen(body), "]}");
-    post("inspector", "/api/v1/cases", body, &r);
+    th_post(&srv, "inspector", "/api/v1/cases", NULL, body, &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM media_attachments"), 0);
     /* Not attached to anything yet: only the uploader reads them. */
-    assert_int_equal(thumb_status(bearer("dispatcher"), id1), 404);
-    assert_int_equal(thumb_status(bearer("inspector"), id1), 200);
+    assert_int_equal(thumb_status(th_bearer(&srv, "dispatcher"), id1), 404);
+    assert_int_equal(thumb_status(th_bearer(&srv, "inspector"), id1), 200);
 
     /* The report itself. */
     snprintf(body, sizeof body,
-             "{" CAT_0102 ",\"description\":\"带照片\"," IN_GRID1 ",\"photos\":[\"%s\",\"%s\"]}",
+             "{" TH_CAT_0102 ",\"description\":\"带照片\"," TH_IN_GRID1
+             ",\"photos\":[\"%s\",\"%s\"]}",
              id1, id2);
-    post("inspector", "/api/v1/cases", body, &r);
+    th_post(&srv, "inspector", "/api/v1/cases", NULL, body, &r);
     th_expect(&r, 201, NULL);
     id = th_jint(r.json, "id");
     ph = json_object_get(r.json, "photos");
@@ -315,14 +227,15 @@ static void report_with_photos(void **state)
     ph = json_object_get(json_array_get(json_object_get(r.json, "timeline"), 0), "photos");
     assert_int_equal(json_array_size(ph), 2);
     th_resp_free(&r);
-    assert_int_equal(count("SELECT COUNT(*) FROM media_attachments WHERE owner_type = 'case' AND"
-                           " owner_id = %lld AND purpose = 'report'",
-                           id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM media_attachments WHERE owner_type = 'case' AND"
+                             " owner_id = %lld AND purpose = 'report'",
+                             id),
                      2);
 
     /* The detail lists them, for each who reads the case. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    get("dispatcher", path, &r);
+    th_get_as(&srv, "dispatcher", path, &r);
     th_expect(&r, 200, NULL);
     ph = json_object_get(r.json, "photos");
     assert_int_equal(json_array_size(ph), 2);
@@ -334,28 +247,32 @@ static void report_with_photos(void **state)
     static const char *const can[] = {"inspector", "operator", "dispatcher", "shift_lead",
                                       "leader"};
     for (size_t i = 0; i < sizeof can / sizeof can[0]; i++) {
-        if (thumb_status(bearer(can[i]), id1) != 200 || thumb_status(bearer(can[i]), id2) != 200)
+        if (thumb_status(th_bearer(&srv, can[i]), id1) != 200 ||
+            thumb_status(th_bearer(&srv, can[i]), id2) != 200)
             fail_msg("%s cannot read the photos of a case it sees", can[i]);
     }
-    assert_int_equal(thumb_status(bearer("citizen"), id1), 404);
-    assert_int_equal(thumb_status(bearer("citizen"), id2), 404);
-    assert_int_equal(thumb_status(bearer("handler"), id1), 404); /* not dispatched to 环卫 */
-    get("citizen", path, &r);
+    assert_int_equal(thumb_status(th_bearer(&srv, "citizen"), id1), 404);
+    assert_int_equal(thumb_status(th_bearer(&srv, "citizen"), id2), 404);
+    assert_int_equal(thumb_status(th_bearer(&srv, "handler"), id1),
+                     404); /* not dispatched to 环卫 */
+    th_get_as(&srv, "citizen", path, &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
 
     /* Dispatched to 环卫, its handler sees the case and so the photos. */
-    act("operator", id, "\"action\":\"accept\"");
-    act("shift_lead", id, "\"action\":\"register\"");
-    act("dispatcher", id, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
-    assert_int_equal(thumb_status(bearer("handler"), id2), 200);
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           sanitation);
+    assert_int_equal(thumb_status(th_bearer(&srv, "handler"), id2), 200);
 
     /* The same photo twice in one report is refused, and leaves nothing behind. */
     before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
     snprintf(body, sizeof body,
-             "{" CAT_0102 ",\"description\":\"两次\"," IN_GRID1 ",\"photos\":[\"%s\",\"%s\"]}", id2,
-             id2);
-    post("inspector", "/api/v1/cases", body, &r);
+             "{" TH_CAT_0102 ",\"description\":\"两次\"," TH_IN_GRID1
+             ",\"photos\":[\"%s\",\"%s\"]}",
+             id2, id2);
+    th_post(&srv, "inspector", "/api/v1/cases", NULL, body, &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before);
@@ -366,9 +283,9 @@ static void report_with_photos(void **state)
 
 static void merge_path(void **state)
 {
-    long long orig = report_as("citizen");
-    long long dup = report_as("inspector");
-    long long dup2 = report_as("citizen");
+    long long orig = th_report_as(&srv, "citizen", NULL);
+    long long dup = th_report_as(&srv, "inspector", NULL);
+    long long dup2 = th_report_as(&srv, "citizen", NULL);
     char path[64];
     struct th_resp r;
 
@@ -388,7 +305,7 @@ static void merge_path(void **state)
         step("operator", dup, "merge", "merged", "case.merged", extra);
     }
     snprintf(path, sizeof path, "/api/v1/cases/%lld", dup);
-    get("dispatcher", path, &r);
+    th_get_as(&srv, "dispatcher", path, &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(th_jint(r.json, "duplicate_of"), orig);
     assert_string_equal(th_jstr(r.json, "step"), "none");
@@ -409,16 +326,16 @@ static void merge_path(void **state)
         snprintf(extra, sizeof extra, "\"duplicate_of\":%lld", orig);
         step("operator", dup2, "merge", "merged", "case.merged", extra);
     }
-    assert_int_equal(count("SELECT duplicate_of FROM cases WHERE id = %lld", dup2), orig);
-    assert_int_equal(version_of(dup2), 3);
+    assert_int_equal(th_sqlf(&srv, "SELECT duplicate_of FROM cases WHERE id = %lld", dup2), orig);
+    assert_int_equal(th_case_version(&srv, dup2), 3);
     /* The original goes on untouched. */
-    assert_string_equal(state_of(orig), "reported");
-    assert_int_equal(version_of(orig), 1);
+    assert_string_equal(th_case_state(&srv, orig), "reported");
+    assert_int_equal(th_case_version(&srv, orig), 1);
 }
 
 static void suspend_and_resume_path(void **state)
 {
-    long long id = report_as("citizen");
+    long long id = th_report_as(&srv, "citizen", NULL);
     char path[64];
     struct th_resp r;
 
@@ -427,25 +344,26 @@ static void suspend_and_resume_path(void **state)
     refused("inspector", id, 403, "permission_denied", "\"action\":\"suspend\"");
     step("dispatcher", id, "suspend", "suspended", "case.suspended", "\"text\":\"暂无责任单位\"");
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    get("dispatcher", path, &r);
+    th_get_as(&srv, "dispatcher", path, &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(th_jstr(r.json, "step"), "none"); /* no deadline runs while parked */
     assert_true(json_is_null(json_object_get(r.json, "due_at")));
     th_resp_free(&r);
-    assert_int_equal(count("SELECT next_alert_at IS NULL FROM cases WHERE id = %lld", id), 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT next_alert_at IS NULL FROM cases WHERE id = %lld", id),
+                     1);
     refused("dispatcher", id, 409, "invalid_state",
             "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
     refused("dispatcher", id, 409, "invalid_state", "\"action\":\"suspend\"");
 
     step("dispatcher", id, "resume", "registered", "case.resumed", NULL);
-    get("dispatcher", path, &r);
+    th_get_as(&srv, "dispatcher", path, &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(th_jstr(r.json, "step"), "dispatch"); /* the 派遣时限 starts again */
     assert_true(json_is_string(json_object_get(r.json, "due_at")));
     th_resp_free(&r);
 
     /* After 挂账恢复 the dispatcher's queue has it again. */
-    get("dispatcher", "/api/v1/tasks?limit=500", &r);
+    th_get_as(&srv, "dispatcher", "/api/v1/tasks?limit=500", &r);
     th_expect(&r, 200, NULL);
     {
         json_t *it;
@@ -460,14 +378,14 @@ static void suspend_and_resume_path(void **state)
         assert_true(found);
     }
     th_resp_free(&r);
-    assert_int_equal(version_of(id), 5);
+    assert_int_equal(th_case_version(&srv, id), 5);
     assert_int_equal(events_of(id, "case.suspended"), 1);
     assert_int_equal(events_of(id, "case.resumed"), 1);
 }
 
 static void suspend_while_dispatched(void **state)
 {
-    long long id = report_as("citizen");
+    long long id = th_report_as(&srv, "citizen", NULL);
     char extra[64];
 
     snprintf(extra, sizeof extra, "\"department_id\":%lld", sanitation);
@@ -480,8 +398,8 @@ static void suspend_while_dispatched(void **state)
     step("dispatcher", id, "resume", "registered", "case.resumed", NULL);
     step("dispatcher", id, "dispatch", "dispatched", "case.dispatched", extra);
     step("handler", id, "handle", "handled", "case.handled", "\"text\":\"已处理\"");
-    assert_int_equal(version_of(id), 8);
-    assert_int_equal(count("SELECT COUNT(*) FROM case_steps WHERE case_id = %lld", id), 8);
+    assert_int_equal(th_case_version(&srv, id), 8);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM case_steps WHERE case_id = %lld", id), 8);
     assert_int_equal(events_of(id, "case.suspended"), 1);
     assert_int_equal(events_of(id, "case.resumed"), 1);
     assert_int_equal(events_of(id, "case.dispatched"), 2);
@@ -489,8 +407,8 @@ static void suspend_while_dispatched(void **state)
 
 static void invalidate_path(void **state)
 {
-    long long a = report_as("citizen");
-    long long b = report_as("citizen");
+    long long a = th_report_as(&srv, "citizen", NULL);
+    long long b = th_report_as(&srv, "citizen", NULL);
     char path[64];
     struct th_resp r;
 
@@ -499,7 +417,7 @@ static void invalidate_path(void **state)
     refused("shift_lead", a, 403, "permission_denied", "\"action\":\"invalidate\",\"text\":\"x\"");
     step("operator", a, "invalidate", "invalid", "case.invalidated", "\"text\":\"不属于城管范围\"");
     snprintf(path, sizeof path, "/api/v1/cases/%lld", a);
-    get("citizen", path, &r); /* the reporter sees why */
+    th_get_as(&srv, "citizen", path, &r); /* the reporter sees why */
     th_expect(&r, 200, NULL);
     assert_string_equal(th_jstr(r.json, "state"), "invalid");
     assert_string_equal(th_jstr(last_step(&r), "text"), "不属于城管范围");
@@ -512,10 +430,10 @@ static void invalidate_path(void **state)
     step("operator", b, "accept", "accepted", "case.accepted", NULL);
     refused("operator", b, 403, "permission_denied", "\"action\":\"invalidate\",\"text\":\"x\"");
     step("shift_lead", b, "invalidate", "invalid", "case.invalidated", "\"text\":\"信息不实\"");
-    assert_int_equal(version_of(b), 3);
+    assert_int_equal(th_case_version(&srv, b), 3);
     refused("shift_lead", b, 409, "invalid_state", "\"action\":\"register\"");
     /* Not in anyone's task list any more. */
-    get("operator", "/api/v1/tasks?limit=500", &r);
+    th_get_as(&srv, "operator", "/api/v1/tasks?limit=500", &r);
     th_expect(&r, 200, NULL);
     {
         json_t *it;
@@ -531,7 +449,7 @@ static void invalidate_path(void **state)
 
 static void reopen_path(void **state)
 {
-    long long id = report_as("inspector");
+    long long id = th_report_as(&srv, "inspector", NULL);
     char dept[64], path[64];
     struct th_resp r;
 
@@ -543,14 +461,15 @@ static void reopen_path(void **state)
     step("inspector", id, "verify_pass", "verified", "case.verified", NULL);
     refused("shift_lead", id, 409, "invalid_state", "\"action\":\"reopen\",\"text\":\"x\"");
     step("shift_lead", id, "close", "closed", "case.closed", NULL);
-    assert_int_equal(count("SELECT closed_at IS NOT NULL FROM cases WHERE id = %lld", id), 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT closed_at IS NOT NULL FROM cases WHERE id = %lld", id),
+                     1);
 
     /* 重新立案 needs the shift lead and a reason. */
     refused("shift_lead", id, 400, "invalid_argument", "\"action\":\"reopen\"");
     refused("dispatcher", id, 403, "permission_denied", "\"action\":\"reopen\",\"text\":\"x\"");
     step("shift_lead", id, "reopen", "registered", "case.reopened", "\"text\":\"市民投诉未解决\"");
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    get("dispatcher", path, &r);
+    th_get_as(&srv, "dispatcher", path, &r);
     th_expect(&r, 200, NULL);
     assert_true(json_is_null(json_object_get(r.json, "closed_at")));
     assert_string_equal(th_jstr(r.json, "step"), "dispatch");
@@ -564,12 +483,13 @@ static void reopen_path(void **state)
     step("handler", id, "handle", "handled", "case.handled", "\"text\":\"再次清理\"");
     step("inspector", id, "verify_pass", "verified", "case.verified", NULL);
     step("shift_lead", id, "close", "closed", "case.closed", NULL);
-    assert_int_equal(version_of(id), 12);
+    assert_int_equal(th_case_version(&srv, id), 12);
     assert_int_equal(events_of(id, "case.closed"), 2);
     assert_int_equal(events_of(id, "case.reopened"), 1);
-    assert_int_equal(count("SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND"
-                           " subject_id = %lld",
-                           id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND"
+                             " subject_id = %lld",
+                             id),
                      12);
 }
 
@@ -577,7 +497,7 @@ static void reopen_path(void **state)
 
 static void handler_return_answers_then_hides(void **state)
 {
-    long long id = report_as("citizen");
+    long long id = th_report_as(&srv, "citizen", NULL);
     char path[64], dept[64];
     struct th_resp r;
     json_t *s, *it;
@@ -585,16 +505,16 @@ static void handler_return_answers_then_hides(void **state)
     bool found = false;
 
     snprintf(dept, sizeof dept, "\"department_id\":%lld", sanitation);
-    act("operator", id, "\"action\":\"accept\"");
-    act("shift_lead", id, "\"action\":\"register\"");
-    act("dispatcher", id, "\"action\":\"dispatch\",%s", dept);
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",%s", dept);
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    get("handler", path, &r);
+    th_get_as(&srv, "handler", path, &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
 
     refused("handler", id, 400, "invalid_argument", "\"action\":\"return\"");
-    act_resp("handler", id, &r, "\"action\":\"return\",\"text\":\"不属于环卫\"");
+    th_act_resp(&srv, "handler", id, NULL, &r, "\"action\":\"return\",\"text\":\"不属于环卫\"");
     th_expect(&r, 200, NULL);
     /* The answer is the case as it now stands, although the handler may no longer read it. */
     assert_int_equal(th_jint(r.json, "id"), id);
@@ -610,13 +530,13 @@ static void handler_return_answers_then_hides(void **state)
     th_resp_free(&r);
     assert_int_equal(events_of(id, "case.returned"), 1);
 
-    get("handler", path, &r);
+    th_get_as(&srv, "handler", path, &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     /* Acting again is not found either (and a replay of nothing). */
     refused("handler", id, 404, "not_found", "\"action\":\"handle\",\"text\":\"x\"");
     /* Back in the dispatcher's queue. */
-    get("dispatcher", "/api/v1/tasks?limit=500", &r);
+    th_get_as(&srv, "dispatcher", "/api/v1/tasks?limit=500", &r);
     th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
@@ -626,7 +546,7 @@ static void handler_return_answers_then_hides(void **state)
     }
     assert_true(found);
     th_resp_free(&r);
-    get("handler", "/api/v1/tasks?limit=500", &r);
+    th_get_as(&srv, "handler", "/api/v1/tasks?limit=500", &r);
     th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 
 static struct th_server srv;
 static long long grid1, grid3;
@@ -26,17 +27,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     return th_server_stop(&srv);
-}
-
-static void post(const char *role, const char *path, const char *key, const char *body,
-                 struct th_resp *r)
-{
-    char auth[9000], idem[128];
-    const char *hs[] = {"Content-Type: application/json", auth, key ? idem : NULL, NULL};
-
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&srv, role));
-    snprintf(idem, sizeof idem, "Idempotency-Key: %s", key ? key : "");
-    th_request(&srv, "POST", path, hs, body, strlen(body), 0, r);
 }
 
 static void iso(time_t t, char *out, size_t n)
@@ -63,40 +53,40 @@ static void survey_lifecycle(void **state)
         "\"type\":\"choice\",\"options\":[\"A\",\"B\"]}],\"grid_ids\":[%lld,%lld],"
         "\"starts_at\":\"%s\",\"ends_at\":\"%s\"}",
         grid1, grid3, from, to);
-    post("inspector", "/api/v1/surveys", NULL, body, &r);
+    th_post(&srv, "inspector", "/api/v1/surveys", NULL, body, &r);
     assert_int_equal(r.status, 403);
     th_resp_free(&r);
-    post("dispatcher", "/api/v1/surveys", "survey-1", body, &r);
+    th_post(&srv, "dispatcher", "/api/v1/surveys", "survey-1", body, &r);
     if (r.status != 201)
         fail_msg("create: %ld %s", r.status, r.body);
     sid = (long long)json_integer_value(json_object_get(r.json, "id"));
     th_resp_free(&r);
-    post("dispatcher", "/api/v1/surveys", "survey-1", body, &r); /* retry */
+    th_post(&srv, "dispatcher", "/api/v1/surveys", "survey-1", body, &r); /* retry */
     assert_int_equal(r.status, 201);
     assert_int_equal(json_integer_value(json_object_get(r.json, "id")), sid);
     th_resp_free(&r);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM surveys"), 1);
 
     /* Bad checklists. */
-    post("dispatcher", "/api/v1/surveys", NULL,
-         "{\"title\":\"x\",\"fields\":[{\"name\":\"a\",\"type\":\"photo\"}],\"grid_ids\":[1],"
-         "\"starts_at\":\"2030-01-01T00:00:00Z\",\"ends_at\":\"2030-01-02T00:00:00Z\"}",
-         &r);
+    th_post(&srv, "dispatcher", "/api/v1/surveys", NULL,
+            "{\"title\":\"x\",\"fields\":[{\"name\":\"a\",\"type\":\"photo\"}],\"grid_ids\":[1],"
+            "\"starts_at\":\"2030-01-01T00:00:00Z\",\"ends_at\":\"2030-01-02T00:00:00Z\"}",
+            &r);
     assert_int_equal(r.status, 400);
     th_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/surveys/%lld/items", sid);
-    post("inspector", path, "item-1",
-         "{\"location\":{\"lat\":31.305,\"lng\":120.605},\"answers\":{\"bikes\":12,"
-         "\"blocking\":true,\"brand\":\"A\"}}",
-         &r);
+    th_post(&srv, "inspector", path, "item-1",
+            "{\"location\":{\"lat\":31.305,\"lng\":120.605},\"answers\":{\"bikes\":12,"
+            "\"blocking\":true,\"brand\":\"A\"}}",
+            &r);
     if (r.status != 201)
         fail_msg("item: %ld %s", r.status, r.body);
     assert_int_equal(json_integer_value(json_object_get(r.json, "grid_id")), grid1);
     th_resp_free(&r);
     /* Grid 3 is a target, but not the inspector's. */
-    post("inspector", path, NULL,
-         "{\"location\":{\"lat\":31.305,\"lng\":120.585},\"answers\":{\"bikes\":1}}", &r);
+    th_post(&srv, "inspector", path, NULL,
+            "{\"location\":{\"lat\":31.305,\"lng\":120.585},\"answers\":{\"bikes\":1}}", &r);
     assert_int_equal(r.status, 400);
     th_resp_free(&r);
     static const char *const bad[] = {
@@ -107,7 +97,7 @@ static void survey_lifecycle(void **state)
         "{\"location\":{\"lat\":95,\"lng\":120.605},\"answers\":{\"bikes\":1}}",
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        post("inspector", path, NULL, bad[k], &r);
+        th_post(&srv, "inspector", path, NULL, bad[k], &r);
         if (r.status != 400)
             fail_msg("bad %zu: %ld %s", k, r.status, r.body);
         th_resp_free(&r);

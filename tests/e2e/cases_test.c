@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 #include "th_assert.h"
 
 static struct th_server srv;
@@ -21,8 +22,6 @@ static long long sanitation, municipal, grid1, grid3;
 /* Inside grid 1 (东华一网格, 东城区) and grid 3 (西湖一网格, 西城区). */
 #define IN_GRID1                                                                                   \
     "\"location\":{\"lat\":31.305,\"lng\":120.605,\"accuracy\":8,\"address\":\"东华路1号\"}"
-#define IN_GRID3 "\"location\":{\"lat\":31.305,\"lng\":120.585}"
-#define CAT_0102 "\"code_set\":\"gbt30428\",\"full_code\":\"0102\",\"kind\":\"event\""
 
 static int setup(void **state)
 {
@@ -40,97 +39,6 @@ static int teardown(void **state)
     return th_server_stop(&srv);
 }
 
-/* POST as a role (or with an explicit token) with an optional Idempotency-Key. */
-static void post_tok(const char *token, const char *path, const char *key, const char *body,
-                     struct th_resp *r)
-{
-    char auth[9000], idem[128];
-    const char *hs[] = {"Content-Type: application/json", auth, key ? idem : NULL, NULL};
-
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    snprintf(idem, sizeof idem, "Idempotency-Key: %s", key ? key : "");
-    th_request(&srv, "POST", path, hs, body, strlen(body), 0, r);
-}
-
-static void post(const char *role, const char *path, const char *key, const char *body,
-                 struct th_resp *r)
-{
-    post_tok(th_token(&srv, role), path, key, body, r);
-}
-
-static void get(const char *role, const char *path, struct th_resp *r)
-{
-    th_get(&srv, path, th_token(&srv, role), r);
-}
-
-/* Report as role in grid 1 with category 0102; returns the id. */
-static long long report_as(const char *role, const char *where)
-{
-    char body[1024];
-    struct th_resp r;
-    long long id;
-
-    snprintf(body, sizeof body, "{" CAT_0102 ",\"description\":\"路边暴露垃圾一堆\",%s}", where);
-    post(role, "/api/v1/cases", NULL, body, &r);
-    th_expect(&r, 201, NULL);
-    id = th_jint(r.json, "id");
-    th_resp_free(&r);
-    return id;
-}
-
-static long long version_of(long long id)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT version FROM cases WHERE id = %lld", id);
-    return th_sql_int(&srv, sql);
-}
-
-/* One action; returns the response status and leaves the body in r. */
-static void act(const char *role, long long id, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void act(const char *role, long long id, const char *key, const char *fmt, ...)
-{
-    char path[64], body[1024], extra[768];
-    struct th_resp r;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(extra, sizeof extra, fmt, ap);
-    va_end(ap);
-    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
-    snprintf(body, sizeof body, "{\"version\":%lld,%s}", version_of(id), extra);
-    post(role, path, key, body, &r);
-    if (r.status != 200)
-        fail_msg("%s %s on case %lld: %ld %s", role, extra, id, r.status, r.body);
-    th_resp_free(&r);
-}
-
-static const char *state_of(long long id)
-{
-    static char buf[32];
-    char path[64];
-    struct th_resp r;
-
-    snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    get("dispatcher", path, &r);
-    th_expect(&r, 200, NULL);
-    snprintf(buf, sizeof buf, "%s", th_jstr(r.json, "state"));
-    th_resp_free(&r);
-    return buf;
-}
-
-static long long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long count(const char *fmt, ...)
-{
-    char sql[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    return th_sql_int(&srv, sql);
-}
-
 /* ---- reporting ------------------------------------------------------------------------- */
 
 static void report_resolves_grid_and_deadline(void **state)
@@ -138,8 +46,8 @@ static void report_resolves_grid_and_deadline(void **state)
     struct th_resp r;
     json_t *loc;
 
-    post("inspector", "/api/v1/cases", NULL,
-         "{" CAT_0102 ",\"description\":\"垃圾\"," IN_GRID1 ",\"urgency\":\"normal\"}", &r);
+    th_post(&srv, "inspector", "/api/v1/cases", NULL,
+            "{" TH_CAT_0102 ",\"description\":\"垃圾\"," IN_GRID1 ",\"urgency\":\"normal\"}", &r);
     th_expect(&r, 201, NULL);
     assert_string_equal(th_jstr(r.json, "state"), "reported");
     assert_int_equal(th_jint(r.json, "version"), 1);
@@ -152,16 +60,18 @@ static void report_resolves_grid_and_deadline(void **state)
     assert_string_equal(th_jstr(loc, "address"), "东华路1号");
     assert_int_equal(json_array_size(json_object_get(r.json, "timeline")), 1);
     assert_true(json_is_array(json_object_get(r.json, "possible_duplicates")));
-    assert_int_equal(count("SELECT COUNT(*) FROM events WHERE type = 'case.reported' AND"
-                           " subject_id = %lld",
-                           th_jint(r.json, "id")),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM events WHERE type = 'case.reported' AND"
+                             " subject_id = %lld",
+                             th_jint(r.json, "id")),
                      1);
     th_resp_free(&r);
 
     /* Outside every grid: no grid, still a case. */
-    post("citizen", "/api/v1/cases", NULL,
-         "{\"category_id\":1,\"description\":\"井盖\",\"location\":{\"lat\":39.9,\"lng\":116.4}}",
-         &r);
+    th_post(
+        &srv, "citizen", "/api/v1/cases", NULL,
+        "{\"category_id\":1,\"description\":\"井盖\",\"location\":{\"lat\":39.9,\"lng\":116.4}}",
+        &r);
     th_expect(&r, 201, NULL);
     assert_true(json_is_null(json_object_get(r.json, "grid_id")));
     assert_string_equal(th_jstr(r.json, "source"), "citizen");
@@ -171,16 +81,16 @@ static void report_resolves_grid_and_deadline(void **state)
 static void report_lists_possible_duplicates(void **state)
 {
     struct th_resp r;
-    long long first = report_as("citizen", IN_GRID1);
+    long long first = th_report_as(&srv, "citizen", IN_GRID1);
     json_t *d;
     size_t i;
     bool found = false;
 
     /* About 20 m away from the first. */
-    post("inspector", "/api/v1/cases", NULL,
-         "{" CAT_0102 ",\"description\":\"同一堆垃圾\",\"location\":{\"lat\":31.30518,"
-         "\"lng\":120.605}}",
-         &r);
+    th_post(&srv, "inspector", "/api/v1/cases", NULL,
+            "{" TH_CAT_0102 ",\"description\":\"同一堆垃圾\",\"location\":{\"lat\":31.30518,"
+            "\"lng\":120.605}}",
+            &r);
     th_expect(&r, 201, NULL);
     json_array_foreach(json_object_get(r.json, "possible_duplicates"), i, d)
     {
@@ -195,15 +105,15 @@ static void report_lists_possible_duplicates(void **state)
 
 static void retry_with_same_key_creates_one_case(void **state)
 {
-    const char *body = "{" CAT_0102 ",\"description\":\"重试\"," IN_GRID1 "}";
+    const char *body = "{" TH_CAT_0102 ",\"description\":\"重试\"," IN_GRID1 "}";
     long long before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
     long long ev = th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'");
     struct th_resp r1, r2, r3, r4;
     char hdr[64];
 
-    post("citizen", "/api/v1/cases", "report-key-1", body, &r1);
+    th_post(&srv, "citizen", "/api/v1/cases", "report-key-1", body, &r1);
     th_expect(&r1, 201, NULL);
-    post("citizen", "/api/v1/cases", "report-key-1", body, &r2);
+    th_post(&srv, "citizen", "/api/v1/cases", "report-key-1", body, &r2);
     th_expect(&r2, 201, NULL);
     assert_int_equal(th_jint(r1.json, "id"), th_jint(r2.json, "id"));
     assert_true(th_header(&r2, "idempotent-replayed", hdr, sizeof hdr));
@@ -211,12 +121,12 @@ static void retry_with_same_key_creates_one_case(void **state)
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'"),
                      ev + 1);
     /* Same key, another body: conflict, nothing new. */
-    post("citizen", "/api/v1/cases", "report-key-1",
-         "{" CAT_0102 ",\"description\":\"别的\"," IN_GRID1 "}", &r3);
+    th_post(&srv, "citizen", "/api/v1/cases", "report-key-1",
+            "{" TH_CAT_0102 ",\"description\":\"别的\"," IN_GRID1 "}", &r3);
     th_expect(&r3, 409, "conflict");
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 1);
     /* A new key is a new report. */
-    post("citizen", "/api/v1/cases", "report-key-2", body, &r4);
+    th_post(&srv, "citizen", "/api/v1/cases", "report-key-2", body, &r4);
     th_expect(&r4, 201, NULL);
     assert_true(th_jint(r4.json, "id") != th_jint(r1.json, "id"));
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM cases"), before + 2);
@@ -230,7 +140,7 @@ static void retry_with_same_key_creates_one_case(void **state)
  * (several times over): every copy gets the one case, and one case and one event exist. */
 static void concurrent_retries_create_one_case(void **state)
 {
-    const char *body = "{" CAT_0102 ",\"description\":\"并发重试\"," IN_GRID1 "}";
+    const char *body = "{" TH_CAT_0102 ",\"description\":\"并发重试\"," IN_GRID1 "}";
     long long before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
     long long ev = th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'");
     json_t *reqs = json_array(), *res;
@@ -271,22 +181,22 @@ static void concurrent_retries_create_one_case(void **state)
 static void mass_assignment_and_bad_input_change_nothing(void **state)
 {
     static const char *const bodies[] = {
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"state\":\"closed\"}",
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"assignee_id\":2}",
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"reporter_id\":1}",
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"status\":\"closed\"}",
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"grid_id\":3}",
-        "{" CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":91,\"lng\":120.6}}",
-        "{" CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":31.3,\"lng\":-181}}",
-        "{" CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":31.3}}",
-        "{" CAT_0102 ",\"description\":\"\"," IN_GRID1 "}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"state\":\"closed\"}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"assignee_id\":2}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"reporter_id\":1}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"status\":\"closed\"}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"grid_id\":3}",
+        "{" TH_CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":91,\"lng\":120.6}}",
+        "{" TH_CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":31.3,\"lng\":-181}}",
+        "{" TH_CAT_0102 ",\"description\":\"x\",\"location\":{\"lat\":31.3}}",
+        "{" TH_CAT_0102 ",\"description\":\"\"," IN_GRID1 "}",
         "{\"category_id\":999999,\"description\":\"x\"," IN_GRID1 "}",
         "{\"code_set\":\"gbt30428\",\"full_code\":\"9999\",\"description\":\"x\"," IN_GRID1 "}",
         "{\"description\":\"x\"," IN_GRID1 "}",
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"urgency\":\"panic\"}",
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"source\":\"video_ai\"}",
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"photos\":[\"nosuchmedia\"]}",
-        "{" CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"photos\":[\"a\\\"b\"]}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"urgency\":\"panic\"}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"source\":\"video_ai\"}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"photos\":[\"nosuchmedia\"]}",
+        "{" TH_CAT_0102 ",\"description\":\"x\"," IN_GRID1 ",\"photos\":[\"a\\\"b\"]}",
     };
     long long before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
     long long ev = th_sql_int(&srv, "SELECT COUNT(*) FROM events");
@@ -294,17 +204,17 @@ static void mass_assignment_and_bad_input_change_nothing(void **state)
     struct th_resp r;
 
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        post("citizen", "/api/v1/cases", NULL, bodies[i], &r);
+        th_post(&srv, "citizen", "/api/v1/cases", NULL, bodies[i], &r);
         if (r.status != 400 || strcmp(th_error_code(&r), "invalid_argument") != 0)
             fail_msg("body %zu: %ld %s", i, r.status, r.body);
         th_resp_free(&r);
     }
     /* A description over 1000 bytes. */
     memset(big, 0, 1500);
-    snprintf(big, 1500, "{" CAT_0102 "," IN_GRID1 ",\"description\":\"");
+    snprintf(big, 1500, "{" TH_CAT_0102 "," IN_GRID1 ",\"description\":\"");
     memset(big + strlen(big), 'a', 1001);
     memcpy(big + strlen(big), "\"}", 3);
-    post("citizen", "/api/v1/cases", NULL, big, &r);
+    th_post(&srv, "citizen", "/api/v1/cases", NULL, big, &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
     free(big);
@@ -312,7 +222,7 @@ static void mass_assignment_and_bad_input_change_nothing(void **state)
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM events"), ev);
 
     /* Roles that do not report. */
-    post("dispatcher", "/api/v1/cases", NULL, bodies[0], &r);
+    th_post(&srv, "dispatcher", "/api/v1/cases", NULL, bodies[0], &r);
     th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 }
@@ -321,49 +231,51 @@ static void mass_assignment_and_bad_input_change_nothing(void **state)
 
 static void whole_lifecycle_with_rework_and_rating(void **state)
 {
-    long long id = report_as("citizen", IN_GRID1);
+    long long id = th_report_as(&srv, "citizen", IN_GRID1);
     char path[96], body[256];
     struct th_resp r;
     json_t *tl;
 
-    act("operator", id, "acc-1", "\"action\":\"accept\"");
-    assert_string_equal(state_of(id), "accepted");
-    act("shift_lead", id, NULL, "\"action\":\"register\",\"text\":\"符合立案条件\"");
-    assert_string_equal(state_of(id), "registered");
-    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
-    assert_string_equal(state_of(id), "dispatched");
-    assert_int_equal(count("SELECT department_id FROM cases WHERE id = %lld", id), sanitation);
-    act("handler", id, NULL, "\"action\":\"handle\",\"text\":\"已清理\"");
-    act("inspector", id, NULL, "\"action\":\"verify_fail\",\"text\":\"未彻底清理\"");
-    assert_string_equal(state_of(id), "dispatched");
-    assert_int_equal(count("SELECT rework_count FROM cases WHERE id = %lld", id), 1);
-    act("handler", id, NULL, "\"action\":\"handle\",\"text\":\"已彻底清理\"");
-    act("inspector", id, NULL, "\"action\":\"verify_pass\"");
-    assert_string_equal(state_of(id), "verified");
+    th_act(&srv, "operator", id, "acc-1", "\"action\":\"accept\"");
+    assert_string_equal(th_case_state(&srv, id), "accepted");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\",\"text\":\"符合立案条件\"");
+    assert_string_equal(th_case_state(&srv, id), "registered");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           sanitation);
+    assert_string_equal(th_case_state(&srv, id), "dispatched");
+    assert_int_equal(th_sqlf(&srv, "SELECT department_id FROM cases WHERE id = %lld", id),
+                     sanitation);
+    th_act(&srv, "handler", id, NULL, "\"action\":\"handle\",\"text\":\"已清理\"");
+    th_act(&srv, "inspector", id, NULL, "\"action\":\"verify_fail\",\"text\":\"未彻底清理\"");
+    assert_string_equal(th_case_state(&srv, id), "dispatched");
+    assert_int_equal(th_sqlf(&srv, "SELECT rework_count FROM cases WHERE id = %lld", id), 1);
+    th_act(&srv, "handler", id, NULL, "\"action\":\"handle\",\"text\":\"已彻底清理\"");
+    th_act(&srv, "inspector", id, NULL, "\"action\":\"verify_pass\"");
+    assert_string_equal(th_case_state(&srv, id), "verified");
     /* The citizen may not rate before closing. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld/rating", id);
-    post("citizen", path, NULL, "{\"score\":5}", &r);
+    th_post(&srv, "citizen", path, NULL, "{\"score\":5}", &r);
     th_expect(&r, 409, "invalid_state");
     th_resp_free(&r);
-    act("shift_lead", id, NULL, "\"action\":\"close\"");
-    assert_string_equal(state_of(id), "closed");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"close\"");
+    assert_string_equal(th_case_state(&srv, id), "closed");
 
-    post("citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
+    th_post(&srv, "citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
     th_expect(&r, 201, NULL);
     th_resp_free(&r);
-    post("citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
+    th_post(&srv, "citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
     th_expect(&r, 201, NULL); /* replay */
     th_resp_free(&r);
-    post("citizen", path, NULL, "{\"score\":1}", &r);
+    th_post(&srv, "citizen", path, NULL, "{\"score\":1}", &r);
     th_expect(&r, 409, "conflict");
     th_resp_free(&r);
-    post("citizen", path, NULL, "{\"score\":6}", &r);
+    th_post(&srv, "citizen", path, NULL, "{\"score\":6}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
 
     /* The timeline as the citizen sees it: no staff ids, every step, the rating. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    get("citizen", path, &r);
+    th_get_as(&srv, "citizen", path, &r);
     th_expect(&r, 200, NULL);
     tl = json_object_get(r.json, "timeline");
     assert_int_equal(json_array_size(tl), 10); /* report, 8 actions, rating */
@@ -379,14 +291,15 @@ static void whole_lifecycle_with_rework_and_rating(void **state)
     snprintf(body, sizeof body,
              "SELECT COUNT(*) FROM events WHERE subject_type = 'case' AND subject_id = %lld", id);
     assert_int_equal(th_sql_int(&srv, body), 10);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE object_type = 'case' AND"
-                           " object_id = %lld AND result = 'ok'",
-                           id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE object_type = 'case' AND"
+                             " object_id = %lld AND result = 'ok'",
+                             id),
                      10);
 
     /* The accept retried with its key replays, and changes nothing. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
-    post("operator", path, "acc-1", "{\"version\":1,\"action\":\"accept\"}", &r);
+    th_post(&srv, "operator", path, "acc-1", "{\"version\":1,\"action\":\"accept\"}", &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(th_jstr(r.json, "state"), "closed");
     th_resp_free(&r);
@@ -394,67 +307,72 @@ static void whole_lifecycle_with_rework_and_rating(void **state)
 
 static void extension_request_and_approval(void **state)
 {
-    long long id = report_as("inspector", IN_GRID1);
+    long long id = th_report_as(&srv, "inspector", IN_GRID1);
     long long due0, due1;
     struct th_resp r;
     char path[64];
 
-    act("operator", id, NULL, "\"action\":\"accept\"");
-    act("shift_lead", id, NULL, "\"action\":\"register\"");
-    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
-    due0 = count("SELECT UNIX_TIMESTAMP(due_at) FROM cases WHERE id = %lld", id);
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           sanitation);
+    due0 = th_sqlf(&srv, "SELECT UNIX_TIMESTAMP(due_at) FROM cases WHERE id = %lld", id);
     snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
     /* Approving with nothing pending is not a valid step. */
     {
         char body[128];
         snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"approve_extension\"}",
-                 version_of(id));
-        post("dispatcher", path, NULL, body, &r);
+                 th_case_version(&srv, id));
+        th_post(&srv, "dispatcher", path, NULL, body, &r);
         th_expect(&r, 409, "invalid_state");
         th_resp_free(&r);
         snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"request_extension\"}",
-                 version_of(id));
-        post("handler", path, NULL, body, &r);
+                 th_case_version(&srv, id));
+        th_post(&srv, "handler", path, NULL, body, &r);
         th_expect(&r, 400, "invalid_argument"); /* extension_hours required */
         th_resp_free(&r);
     }
-    act("handler", id, NULL,
-        "\"action\":\"request_extension\",\"extension_hours\":8,"
-        "\"text\":\"需要配合\"");
-    assert_int_equal(count("SELECT extension_pending FROM cases WHERE id = %lld", id), 1);
-    act("dispatcher", id, NULL, "\"action\":\"approve_extension\"");
-    assert_int_equal(count("SELECT extension_pending FROM cases WHERE id = %lld", id), 0);
-    due1 = count("SELECT UNIX_TIMESTAMP(due_at) FROM cases WHERE id = %lld", id);
+    th_act(&srv, "handler", id, NULL,
+           "\"action\":\"request_extension\",\"extension_hours\":8,"
+           "\"text\":\"需要配合\"");
+    assert_int_equal(th_sqlf(&srv, "SELECT extension_pending FROM cases WHERE id = %lld", id), 1);
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"approve_extension\"");
+    assert_int_equal(th_sqlf(&srv, "SELECT extension_pending FROM cases WHERE id = %lld", id), 0);
+    due1 = th_sqlf(&srv, "SELECT UNIX_TIMESTAMP(due_at) FROM cases WHERE id = %lld", id);
     /* 8 working hours later (at least 8 clock hours). */
     assert_true(due1 - due0 >= 8 * 3600);
 }
 
 static void handler_of_other_department_and_inspector_of_other_grid(void **state)
 {
-    long long id = report_as("citizen", IN_GRID3);
+    long long id = th_report_as(&srv, "citizen", TH_IN_GRID3);
     struct th_resp r;
     char path[64], body[128];
 
-    act("operator", id, NULL, "\"action\":\"accept\"");
-    act("shift_lead", id, NULL, "\"action\":\"register\"");
-    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", municipal);
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           municipal);
     /* The 环卫 handler cannot see a 市政 case at all. */
     snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
     snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"handle\",\"text\":\"x\"}",
-             version_of(id));
-    post("handler", path, NULL, body, &r);
+             th_case_version(&srv, id));
+    th_post(&srv, "handler", path, NULL, body, &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
     /* Re-dispatched to 环卫 it can act; then the inspector of grids 1-2 may not verify. */
-    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
-    act("handler", id, NULL, "\"action\":\"handle\",\"text\":\"done\"");
-    snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"verify_pass\"}", version_of(id));
-    post("inspector", path, NULL, body, &r);
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           sanitation);
+    th_act(&srv, "handler", id, NULL, "\"action\":\"handle\",\"text\":\"done\"");
+    snprintf(body, sizeof body, "{\"version\":%lld,\"action\":\"verify_pass\"}",
+             th_case_version(&srv, id));
+    th_post(&srv, "inspector", path, NULL, body, &r);
     th_expect(&r, 404, "not_found"); /* not visible: outside the inspector's grids */
     th_resp_free(&r);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE object_id = %lld AND"
-                           " action = 'case.verify_pass'",
-                           id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE object_id = %lld AND"
+                             " action = 'case.verify_pass'",
+                             id),
                      0);
 }
 
@@ -525,14 +443,14 @@ static void action_body(char *out, size_t n, long long id, const char *action, l
         snprintf(extra, sizeof extra, ",\"duplicate_of\":%lld", other);
     else if (strcmp(action, "request_extension") == 0)
         snprintf(extra, sizeof extra, ",\"extension_hours\":4");
-    snprintf(out, n, "{\"version\":%lld,\"action\":\"%s\",\"text\":\"t\"%s}", version_of(id),
-             action, extra);
+    snprintf(out, n, "{\"version\":%lld,\"action\":\"%s\",\"text\":\"t\"%s}",
+             th_case_version(&srv, id), action, extra);
 }
 
 static void every_action_in_every_state(void **state)
 {
-    long long id = report_as("citizen", IN_GRID1);
-    long long other = report_as("citizen", IN_GRID1);
+    long long id = th_report_as(&srv, "citizen", IN_GRID1);
+    long long other = th_report_as(&srv, "citizen", IN_GRID1);
     char sql[256], path[64], body[256];
     struct th_resp r;
     int checked = 0;
@@ -551,7 +469,7 @@ static void every_action_in_every_state(void **state)
             action_body(body, sizeof body, id, actions[a], other);
             if (!roles) {
                 /* Not allowed for anyone: 409 invalid_state whoever asks. */
-                post("dispatcher", path, NULL, body, &r);
+                th_post(&srv, "dispatcher", path, NULL, body, &r);
                 if (r.status != 409 || strcmp(th_error_code(&r), "invalid_state") != 0)
                     fail_msg("%s in %s: %ld %s", actions[a], states[s], r.status, r.body);
                 th_resp_free(&r);
@@ -561,7 +479,7 @@ static void every_action_in_every_state(void **state)
                 for (size_t k = 0; k < sizeof workflow_roles / sizeof workflow_roles[0]; k++) {
                     if (strstr(roles, workflow_roles[k]))
                         continue;
-                    post(workflow_roles[k], path, NULL, body, &r);
+                    th_post(&srv, workflow_roles[k], path, NULL, body, &r);
                     if (r.status != 403 || strcmp(th_error_code(&r), "permission_denied") != 0)
                         fail_msg("%s in %s as %s: %ld %s", actions[a], states[s], workflow_roles[k],
                                  r.status, r.body);
@@ -580,47 +498,49 @@ static void every_action_in_every_state(void **state)
 
 static void stale_version_is_conflict(void **state)
 {
-    long long id = report_as("citizen", IN_GRID1);
+    long long id = th_report_as(&srv, "citizen", IN_GRID1);
     struct th_resp r;
     char path[64];
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
-    post("operator", path, NULL, "{\"version\":7,\"action\":\"accept\"}", &r);
+    th_post(&srv, "operator", path, NULL, "{\"version\":7,\"action\":\"accept\"}", &r);
     th_expect(&r, 409, "conflict");
     th_resp_free(&r);
-    post("operator", path, NULL, "{\"version\":1,\"action\":\"fly\"}", &r);
+    th_post(&srv, "operator", path, NULL, "{\"version\":1,\"action\":\"fly\"}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    post("operator", path, NULL, "{\"version\":1,\"action\":\"accept\",\"state\":\"closed\"}", &r);
+    th_post(&srv, "operator", path, NULL,
+            "{\"version\":1,\"action\":\"accept\",\"state\":\"closed\"}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    post("operator", path, NULL, "{\"version\":1,\"action\":\"accept\",\"department_id\":1}", &r);
+    th_post(&srv, "operator", path, NULL,
+            "{\"version\":1,\"action\":\"accept\",\"department_id\":1}", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
-    post("leader", path, NULL, "{\"version\":1,\"action\":\"accept\"}", &r);
+    th_post(&srv, "leader", path, NULL, "{\"version\":1,\"action\":\"accept\"}", &r);
     th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
-    post("operator", "/api/v1/cases/99999999/actions", NULL,
-         "{\"version\":1,\"action\":\"accept\"}", &r);
+    th_post(&srv, "operator", "/api/v1/cases/99999999/actions", NULL,
+            "{\"version\":1,\"action\":\"accept\"}", &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
-    assert_string_equal(state_of(id), "reported");
+    assert_string_equal(th_case_state(&srv, id), "reported");
 }
 
 static void two_dispatchers_race(void **state)
 {
-    long long id = report_as("citizen", IN_GRID1);
+    long long id = th_report_as(&srv, "citizen", IN_GRID1);
     char path[64], body[128];
     pid_t kids[2];
     int ok = 0, conflict = 0;
     long long v;
     const char *tok;
 
-    act("operator", id, NULL, "\"action\":\"accept\"");
-    act("shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
     snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
     tok = th_token(&srv, "dispatcher");
-    v = version_of(id); /* both saw the same version */
+    v = th_case_version(&srv, id); /* both saw the same version */
     for (int i = 0; i < 2; i++) {
         snprintf(body, sizeof body,
                  "{\"version\":%lld,\"action\":\"dispatch\",\"department_id\":%lld}", v,
@@ -628,7 +548,7 @@ static void two_dispatchers_race(void **state)
         kids[i] = fork();
         if (kids[i] == 0) {
             struct th_resp r;
-            post_tok(tok, path, NULL, body, &r);
+            th_call_tok(&srv, "POST", path, tok, NULL, NULL, body, &r);
             _exit(r.status == 200 ? 0 : r.status == 409 ? 1 : 2);
         }
     }
@@ -643,19 +563,20 @@ static void two_dispatchers_race(void **state)
     }
     assert_int_equal(ok, 1);
     assert_int_equal(conflict, 1);
-    assert_int_equal(count("SELECT COUNT(*) FROM events WHERE type = 'case.dispatched' AND"
-                           " subject_id = %lld",
-                           id),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM events WHERE type = 'case.dispatched' AND"
+                             " subject_id = %lld",
+                             id),
                      1);
-    assert_int_equal(count("SELECT version FROM cases WHERE id = %lld", id), 4);
+    assert_int_equal(th_sqlf(&srv, "SELECT version FROM cases WHERE id = %lld", id), 4);
 }
 
 /* ---- visibility ------------------------------------------------------------------------ */
 
 static void visibility_by_role(void **state)
 {
-    long long mine = report_as("citizen", IN_GRID1);
-    long long west = report_as("citizen", IN_GRID3);
+    long long mine = th_report_as(&srv, "citizen", IN_GRID1);
+    long long west = th_report_as(&srv, "citizen", TH_IN_GRID3);
     struct th_resp r;
     char path[64], tok2[4096];
 
@@ -674,28 +595,28 @@ static void visibility_by_role(void **state)
     th_get(&srv, path, tok2, &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
-    get("citizen", path, &r);
+    th_get_as(&srv, "citizen", path, &r);
     th_expect(&r, 200, NULL);
     assert_null(json_object_get(r.json, "reporter_id"));
     th_resp_free(&r);
-    get("inspector", path, &r);
+    th_get_as(&srv, "inspector", path, &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
-    get("leader", path, &r);
+    th_get_as(&srv, "leader", path, &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
-    get("handler", path, &r); /* not dispatched to 环卫 */
+    th_get_as(&srv, "handler", path, &r); /* not dispatched to 环卫 */
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld", west);
-    get("inspector", path, &r);
+    th_get_as(&srv, "inspector", path, &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
-    get("leader", path, &r); /* 西城区 is not the leader's 东城区 */
+    th_get_as(&srv, "leader", path, &r); /* 西城区 is not the leader's 东城区 */
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
-    get("operator", path, &r);
+    th_get_as(&srv, "operator", path, &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
 
@@ -707,11 +628,11 @@ static void visibility_by_role(void **state)
     {
         char q[96];
         snprintf(q, sizeof q, "/api/v1/cases?grid_id=%lld&limit=100", grid3);
-        get("inspector", q, &r);
+        th_get_as(&srv, "inspector", q, &r);
         th_expect(&r, 200, NULL);
         assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
         th_resp_free(&r);
-        get("dispatcher", q, &r);
+        th_get_as(&srv, "dispatcher", q, &r);
         th_expect(&r, 200, NULL);
         assert_true(json_array_size(json_object_get(r.json, "items")) >= 1);
         th_resp_free(&r);
@@ -733,7 +654,7 @@ static void list_filters_and_cursor(void **state)
         size_t i;
         snprintf(path, sizeof path, "/api/v1/cases?limit=3%s%s", cursor ? "&cursor=" : "",
                  cursor ? cur : "");
-        get("dispatcher", path, &r);
+        th_get_as(&srv, "dispatcher", path, &r);
         th_expect(&r, 200, NULL);
         json_array_foreach(json_object_get(r.json, "items"), i, it)
         {
@@ -752,15 +673,15 @@ static void list_filters_and_cursor(void **state)
     }
     assert_int_equal(seen, total);
 
-    get("dispatcher", "/api/v1/cases?state=closed&source=citizen", &r);
+    th_get_as(&srv, "dispatcher", "/api/v1/cases?state=closed&source=citizen", &r);
     th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) >= 1);
     th_resp_free(&r);
-    get("dispatcher", "/api/v1/cases?bbox=120.60,31.30,120.61,31.31&limit=100", &r);
+    th_get_as(&srv, "dispatcher", "/api/v1/cases?bbox=120.60,31.30,120.61,31.31&limit=100", &r);
     th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) >= 3);
     th_resp_free(&r);
-    get("citizen", "/api/v1/cases?mine=true&from=2020-01-01T00:00:00Z", &r);
+    th_get_as(&srv, "citizen", "/api/v1/cases?mine=true&from=2020-01-01T00:00:00Z", &r);
     th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) >= 3);
     th_resp_free(&r);
@@ -769,7 +690,7 @@ static void list_filters_and_cursor(void **state)
         "/api/v1/cases?bbox=1,2,3", "/api/v1/cases?from=yesterday", "/api/v1/cases?overdue=maybe",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        get("dispatcher", bad[i], &r);
+        th_get_as(&srv, "dispatcher", bad[i], &r);
         if (r.status != 400)
             fail_msg("%s: %ld", bad[i], r.status);
         th_resp_free(&r);
@@ -780,13 +701,13 @@ static void list_filters_and_cursor(void **state)
 
 static void tasks_by_role(void **state)
 {
-    long long id = report_as("citizen", IN_GRID1);
+    long long id = th_report_as(&srv, "citizen", IN_GRID1);
     struct th_resp r;
     json_t *it;
     size_t i;
     bool found = false;
 
-    get("operator", "/api/v1/tasks?limit=500", &r);
+    th_get_as(&srv, "operator", "/api/v1/tasks?limit=500", &r);
     th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
@@ -800,10 +721,11 @@ static void tasks_by_role(void **state)
     assert_true(found);
     th_resp_free(&r);
 
-    act("operator", id, NULL, "\"action\":\"accept\"");
-    act("shift_lead", id, NULL, "\"action\":\"register\"");
-    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
-    get("handler", "/api/v1/tasks", &r);
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           sanitation);
+    th_get_as(&srv, "handler", "/api/v1/tasks", &r);
     th_expect(&r, 200, NULL);
     found = false;
     json_array_foreach(json_object_get(r.json, "items"), i, it)
@@ -814,14 +736,14 @@ static void tasks_by_role(void **state)
     }
     assert_true(found);
     th_resp_free(&r);
-    get("citizen", "/api/v1/tasks", &r);
+    th_get_as(&srv, "citizen", "/api/v1/tasks", &r);
     th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 }
 
 static void urging_sent_read_acknowledged(void **state)
 {
-    long long id = report_as("citizen", IN_GRID1);
+    long long id = th_report_as(&srv, "citizen", IN_GRID1);
     long long uid;
     struct th_resp r;
     char path[64];
@@ -829,30 +751,34 @@ static void urging_sent_read_acknowledged(void **state)
     size_t i;
     bool found = false;
 
-    act("operator", id, NULL, "\"action\":\"accept\"");
-    act("shift_lead", id, NULL, "\"action\":\"register\"");
-    act("dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", sanitation);
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           sanitation);
     snprintf(path, sizeof path, "/api/v1/cases/%lld/urge", id);
-    post("leader", path, "urge-1", "{\"note\":\"请尽快处理\"}", &r);
+    th_post(&srv, "leader", path, "urge-1", "{\"note\":\"请尽快处理\"}", &r);
     th_expect(&r, 201, NULL);
     uid = th_jint(r.json, "id");
     assert_string_equal(th_jstr(r.json, "status"), "sent");
     th_resp_free(&r);
-    post("leader", path, "urge-1", "{\"note\":\"请尽快处理\"}", &r); /* retry: same urging */
+    th_post(&srv, "leader", path, "urge-1", "{\"note\":\"请尽快处理\"}",
+            &r); /* retry: same urging */
     th_expect(&r, 201, NULL);
     assert_int_equal(th_jint(r.json, "id"), uid);
     th_resp_free(&r);
-    assert_int_equal(count("SELECT COUNT(*) FROM case_urgings WHERE case_id = %lld", id), 1);
-    assert_int_equal(count("SELECT COUNT(*) FROM events WHERE type = 'case.urged' AND"
-                           " subject_id = %lld",
-                           id),
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM case_urgings WHERE case_id = %lld", id),
                      1);
-    post("dispatcher", path, NULL, "{\"note\":\"x\"}", &r);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM events WHERE type = 'case.urged' AND"
+                             " subject_id = %lld",
+                             id),
+                     1);
+    th_post(&srv, "dispatcher", path, NULL, "{\"note\":\"x\"}", &r);
     th_expect(&r, 403, "permission_denied");
     th_resp_free(&r);
 
     /* The handler sees it in tasks; opening the case marks it read. */
-    get("handler", "/api/v1/tasks", &r);
+    th_get_as(&srv, "handler", "/api/v1/tasks", &r);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
         if (th_jint(it, "urging_id") == uid) {
@@ -863,24 +789,24 @@ static void urging_sent_read_acknowledged(void **state)
     assert_true(found);
     th_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    get("handler", path, &r);
+    th_get_as(&srv, "handler", path, &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
-    get("leader", "/api/v1/urgings", &r);
+    th_get_as(&srv, "leader", "/api/v1/urgings", &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(th_jstr(json_array_get(json_object_get(r.json, "items"), 0), "status"),
                         "read");
     th_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/urgings/%lld/ack", uid);
-    post("handler", path, NULL, "{\"text\":\"已安排\"}", &r);
+    th_post(&srv, "handler", path, NULL, "{\"text\":\"已安排\"}", &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(th_jstr(r.json, "status"), "acknowledged");
     th_resp_free(&r);
-    post("handler", path, NULL, "{}", &r);
+    th_post(&srv, "handler", path, NULL, "{}", &r);
     th_expect(&r, 409, "invalid_state");
     th_resp_free(&r);
-    get("leader", "/api/v1/urgings", &r);
+    th_get_as(&srv, "leader", "/api/v1/urgings", &r);
     assert_string_equal(th_jstr(json_array_get(json_object_get(r.json, "items"), 0), "status"),
                         "acknowledged");
     th_resp_free(&r);
@@ -888,21 +814,21 @@ static void urging_sent_read_acknowledged(void **state)
 
 static void events_feed_by_role(void **state)
 {
-    long long id = report_as("citizen", IN_GRID1);
+    long long id = th_report_as(&srv, "citizen", IN_GRID1);
     struct th_resp r;
     json_t *it;
     size_t i;
     long long after = 0;
     bool found = false;
 
-    get("operator", "/api/v1/events?limit=500", &r);
+    th_get_as(&srv, "operator", "/api/v1/events?limit=500", &r);
     th_expect(&r, 200, NULL);
     assert_true(json_array_size(json_object_get(r.json, "items")) > 0);
     after = th_jint(r.json, "next_after");
     th_resp_free(&r);
     assert_true(after > 0);
 
-    get("citizen", "/api/v1/events?limit=500", &r);
+    th_get_as(&srv, "citizen", "/api/v1/events?limit=500", &r);
     th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
@@ -912,7 +838,7 @@ static void events_feed_by_role(void **state)
     }
     assert_true(found);
     th_resp_free(&r);
-    get("citizen", "/api/v1/events?after=abc", &r);
+    th_get_as(&srv, "citizen", "/api/v1/events?after=abc", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
 }
@@ -923,11 +849,11 @@ static void categories_list_and_admin_patch(void **state)
     const char *hs[3];
     char auth[9000];
 
-    get("citizen", "/api/v1/categories?code_set=gbt30428&kind=event", &r);
+    th_get_as(&srv, "citizen", "/api/v1/categories?code_set=gbt30428&kind=event", &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 54);
     th_resp_free(&r);
-    get("citizen", "/api/v1/categories?kind=thing", &r);
+    th_get_as(&srv, "citizen", "/api/v1/categories?kind=thing", &r);
     th_expect(&r, 400, "invalid_argument");
     th_resp_free(&r);
 
@@ -958,7 +884,7 @@ static void categories_list_and_admin_patch(void **state)
 
 static void auto_dispatch_rule(void **state)
 {
-    long long id = report_as("citizen", IN_GRID1);
+    long long id = th_report_as(&srv, "citizen", IN_GRID1);
     long long cat = th_sql_int(&srv, "SELECT id FROM categories WHERE code_set = 'gbt30428' AND"
                                      " kind = 'event' AND full_code = '0102'");
     char sql[256];
@@ -968,13 +894,15 @@ static void auto_dispatch_rule(void **state)
              " (%lld, %lld, %lld, 1)",
              grid1, cat, sanitation);
     th_sql_exec(&srv, sql);
-    act("operator", id, NULL, "\"action\":\"accept\"");
-    act("shift_lead", id, NULL, "\"action\":\"register\"");
-    assert_string_equal(state_of(id), "dispatched");
-    assert_int_equal(count("SELECT department_id FROM cases WHERE id = %lld", id), sanitation);
-    assert_int_equal(count("SELECT COUNT(*) FROM case_steps WHERE case_id = %lld AND"
-                           " actor_role = 'system' AND action = 'dispatch'",
-                           id),
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    assert_string_equal(th_case_state(&srv, id), "dispatched");
+    assert_int_equal(th_sqlf(&srv, "SELECT department_id FROM cases WHERE id = %lld", id),
+                     sanitation);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM case_steps WHERE case_id = %lld AND"
+                             " actor_role = 'system' AND action = 'dispatch'",
+                             id),
                      1);
     th_sql_exec(&srv, "DELETE FROM dispatch_rules");
 }
@@ -1006,7 +934,7 @@ static void batched_reads_answer_like_single_reads(void **state)
     for (size_t c = 0; c < nid; c++) {
         struct th_resp r;
         snprintf(path, sizeof path, "/api/v1/cases/%lld", ids[c]);
-        get("handler", path, &r);
+        th_get_as(&srv, "handler", path, &r);
         th_resp_free(&r);
     }
     for (size_t k = 0; k < nroles; k++) {
@@ -1015,7 +943,7 @@ static void batched_reads_answer_like_single_reads(void **state)
             char *auth;
 
             snprintf(path, sizeof path, "/api/v1/cases/%lld", ids[c]);
-            get(roles[k], path, &r);
+            th_get_as(&srv, roles[k], path, &r);
             assert_true(r.status == 200 || r.status == 404);
             json_array_append_new(single, json_pack("{s:i,s:O}", "status", (int)r.status, "body",
                                                     r.json ? r.json : json_null()));

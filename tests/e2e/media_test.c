@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 #include "th_assert.h"
 
 static struct th_server srv;
@@ -61,15 +62,6 @@ static void spit(const char *path, const void *data, size_t len)
     fclose(f);
 }
 
-static const char *bearer(const char *role)
-{
-    static char buf[4][9000];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, 9000, "Authorization: Bearer %s", th_token(&srv, role));
-    return b;
-}
-
 /* POST the file's bytes as they are; extra is one more header or NULL. */
 static void post_media_flags(const char *auth, const char *data, size_t len, const char *ctype,
                              const char *extra, unsigned flags, struct th_resp *r)
@@ -90,7 +82,7 @@ static void post_file(const char *role, const char *name, const char *ctype, str
 {
     size_t len;
     char *data = slurp(name, &len);
-    post_media(bearer(role), data, len, ctype, NULL, r);
+    post_media(th_bearer(&srv, role), data, len, ctype, NULL, r);
     free(data);
 }
 
@@ -251,7 +243,7 @@ static void truncated_and_empty_are_rejected(void **state)
     assert_string_equal(th_error_code(&r), "invalid_argument");
     th_resp_free(&r);
 
-    post_media(bearer("citizen"), "", 0, "image/jpeg", NULL, &r);
+    post_media(th_bearer(&srv, "citizen"), "", 0, "image/jpeg", NULL, &r);
     assert_int_equal(r.status, 400);
     th_resp_free(&r);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM media"), before);
@@ -283,7 +275,7 @@ static void polyglot_keeps_the_image_drops_the_zip(void **state)
     assert_int_equal(r.status, 201);
     id = media_id(&r);
     assert_non_null(id);
-    get_variant(bearer("citizen"), id, "original", NULL, &g);
+    get_variant(th_bearer(&srv, "citizen"), id, "original", NULL, &g);
     assert_int_equal(g.status, 200);
     assert_true(g.body_len > 1000);
     assert_int_equal((unsigned char)g.body[0], 0xFF);
@@ -303,7 +295,7 @@ static void over_limit_is_413(void **state)
     /* Over the route's limit: refused before the handler (HTTP/1.1 with a Content-Length is
      * refused before the body is read; over h2, h2o resets the stream instead). */
     memcpy(junk, "\xFF\xD8\xFF\xE0", 4);
-    post_media_flags(bearer("citizen"), junk, big, "image/jpeg", NULL, TH_HTTP1, &r);
+    post_media_flags(th_bearer(&srv, "citizen"), junk, big, "image/jpeg", NULL, TH_HTTP1, &r);
     assert_int_equal(r.status, 413);
     th_resp_free(&r);
     free(junk);
@@ -343,7 +335,7 @@ static void gps_goes_to_the_row_not_to_the_files(void **state)
         struct th_resp g;
         const char *f;
         char *out;
-        get_variant(bearer("citizen"), id, variants[i], NULL, &g);
+        get_variant(th_bearer(&srv, "citizen"), id, variants[i], NULL, &g);
         assert_int_equal(g.status, 200);
         f = save(&g, "served.jpg");
         out = sh_out("vipsheader -a %s 2>&1 | grep -ci -e gps -e exif -e xmp -e icc", f);
@@ -380,7 +372,7 @@ static void rotated_photo_comes_out_upright(void **state)
     assert_int_equal(r.status, 201);
     assert_int_equal(json_integer_value(json_object_get(r.json, "width")), 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "height")), 400);
-    get_variant(bearer("inspector"), media_id(&r), "original", NULL, &g);
+    get_variant(th_bearer(&srv, "inspector"), media_id(&r), "original", NULL, &g);
     assert_int_equal(g.status, 200);
     f = save(&g, "rot_out.jpg");
     w = sh_out("vipsheader -f width %s", f);
@@ -412,7 +404,7 @@ static void multipart_upload(void **state)
     memcpy(body + strlen(pre), img, len);
     memcpy(body + strlen(pre) + len, post, strlen(post));
     n = strlen(pre) + len + strlen(post);
-    post_media(bearer("citizen"), body, n, "multipart/form-data; boundary=XyZb", NULL, &r);
+    post_media(th_bearer(&srv, "citizen"), body, n, "multipart/form-data; boundary=XyZb", NULL, &r);
     assert_int_equal(r.status, 201);
     assert_string_equal(json_string_value(json_object_get(r.json, "mime")), "image/jpeg");
     assert_int_equal(json_integer_value(json_object_get(r.json, "bytes")), (long long)len);
@@ -429,19 +421,20 @@ static void same_upload_retried_is_one_row(void **state)
     size_t len;
     char *img = slurp("mid.jpg", &len);
 
-    post_media(bearer("inspector"), img, len, "image/jpeg", NULL, &a);
+    post_media(th_bearer(&srv, "inspector"), img, len, "image/jpeg", NULL, &a);
     assert_int_equal(a.status, 201);
-    post_media(bearer("inspector"), img, len, "image/jpeg", NULL, &b);
+    post_media(th_bearer(&srv, "inspector"), img, len, "image/jpeg", NULL, &b);
     assert_int_equal(b.status, 200);
     assert_string_equal(media_id(&a), media_id(&b));
     assert_int_equal(rows_for(media_id(&a)), 1);
     /* With an Idempotency-Key: the same id again; the key with other bytes is a conflict. */
-    post_media(bearer("inspector"), img, len, "image/jpeg", "Idempotency-Key: up-1", &c);
+    post_media(th_bearer(&srv, "inspector"), img, len, "image/jpeg", "Idempotency-Key: up-1", &c);
     assert_string_equal(media_id(&a), media_id(&c));
-    post_media(bearer("inspector"), img, len - 100, "image/jpeg", "Idempotency-Key: up-1", &d);
+    post_media(th_bearer(&srv, "inspector"), img, len - 100, "image/jpeg", "Idempotency-Key: up-1",
+               &d);
     assert_int_equal(d.status, 409);
     th_resp_free(&d);
-    post_media(bearer("inspector"), img, len, "image/jpeg", "Idempotency-Key: up-1", &d);
+    post_media(th_bearer(&srv, "inspector"), img, len, "image/jpeg", "Idempotency-Key: up-1", &d);
     assert_string_equal(media_id(&a), media_id(&d));
     {
         char sql[300];
@@ -468,7 +461,7 @@ static void etag_304_and_cache_headers(void **state)
 
     post_file("citizen", "small.jpg", "image/jpeg", &r);
     assert_true(r.status == 201 || r.status == 200);
-    get_variant(bearer("citizen"), media_id(&r), "thumb", NULL, &g);
+    get_variant(th_bearer(&srv, "citizen"), media_id(&r), "thumb", NULL, &g);
     assert_int_equal(g.status, 200);
     assert_true(th_header(&g, "etag", etag, sizeof etag));
     assert_true(th_header(&g, "cache-control", cc, sizeof cc));
@@ -487,11 +480,11 @@ static void etag_304_and_cache_headers(void **state)
         free(ct);
     }
     snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
-    get_variant(bearer("citizen"), media_id(&r), "thumb", inm, &g2);
+    get_variant(th_bearer(&srv, "citizen"), media_id(&r), "thumb", inm, &g2);
     assert_int_equal(g2.status, 304);
     assert_int_equal(g2.body_len, 0);
     th_resp_free(&g2);
-    get_variant(bearer("citizen"), media_id(&r), "bogus", NULL, &g2);
+    get_variant(th_bearer(&srv, "citizen"), media_id(&r), "bogus", NULL, &g2);
     assert_int_equal(g2.status, 400);
     th_resp_free(&g2);
     th_resp_free(&g);
@@ -506,14 +499,14 @@ static void voice_clip_with_ranges(void **state)
     char *amr = slurp("voice.amr", &len);
     char id[64];
 
-    post_media(bearer("citizen"), amr, len, "application/octet-stream", NULL, &r);
+    post_media(th_bearer(&srv, "citizen"), amr, len, "application/octet-stream", NULL, &r);
     assert_int_equal(r.status, 201);
     assert_string_equal(json_string_value(json_object_get(r.json, "kind")), "voice");
     assert_int_equal(json_integer_value(json_object_get(r.json, "duration_ms")), 5000);
     snprintf(id, sizeof id, "%s", media_id(&r));
     th_resp_free(&r);
 
-    get_variant(bearer("citizen"), id, NULL, "Range: bytes=0-99", &g);
+    get_variant(th_bearer(&srv, "citizen"), id, NULL, "Range: bytes=0-99", &g);
     assert_int_equal(g.status, 206);
     assert_int_equal(g.body_len, 100);
     assert_true(th_header(&g, "content-range", cr, sizeof cr));
@@ -521,24 +514,24 @@ static void voice_clip_with_ranges(void **state)
     assert_memory_equal(g.body, amr, 100);
     th_resp_free(&g);
 
-    get_variant(bearer("citizen"), id, NULL, "Range: bytes=-6", &g);
+    get_variant(th_bearer(&srv, "citizen"), id, NULL, "Range: bytes=-6", &g);
     assert_int_equal(g.status, 206);
     assert_memory_equal(g.body, amr + len - 6, 6);
     th_resp_free(&g);
 
-    get_variant(bearer("citizen"), id, NULL, "Range: bytes=9000-", &g);
+    get_variant(th_bearer(&srv, "citizen"), id, NULL, "Range: bytes=9000-", &g);
     assert_int_equal(g.status, 416);
     th_resp_free(&g);
-    get_variant(bearer("citizen"), id, NULL, "Range: bytes=50-10", &g);
+    get_variant(th_bearer(&srv, "citizen"), id, NULL, "Range: bytes=50-10", &g);
     assert_int_equal(g.status, 416);
     th_resp_free(&g);
 
-    get_variant(bearer("citizen"), id, NULL, NULL, &g);
+    get_variant(th_bearer(&srv, "citizen"), id, NULL, NULL, &g);
     assert_int_equal(g.status, 200);
     assert_int_equal(g.body_len, len);
     assert_memory_equal(g.body, amr, len);
     th_resp_free(&g);
-    get_variant(bearer("citizen"), id, "thumb", NULL, &g);
+    get_variant(th_bearer(&srv, "citizen"), id, "thumb", NULL, &g);
     assert_int_equal(g.status, 400);
     th_resp_free(&g);
     free(amr);
@@ -584,7 +577,7 @@ static void other_citizen_gets_404(void **state)
     assert_string_equal(th_error_code(&g), "not_found");
     th_resp_free(&g);
     /* Staff who cannot read an owner it is attached to do not see it either. */
-    get_variant(bearer("inspector"), id, "thumb", NULL, &g);
+    get_variant(th_bearer(&srv, "inspector"), id, "thumb", NULL, &g);
     assert_int_equal(g.status, 404);
     th_resp_free(&g);
     /* Unguessable ids: a made-up one and a numeric one are both just "not found". */
@@ -595,7 +588,7 @@ static void other_citizen_gets_404(void **state)
     assert_int_equal(g.status, 404);
     th_resp_free(&g);
     assert_int_equal(strlen(id), 22);
-    get_variant(bearer("citizen"), id, "thumb", NULL, &g);
+    get_variant(th_bearer(&srv, "citizen"), id, "thumb", NULL, &g);
     assert_int_equal(g.status, 200);
     th_resp_free(&g);
 }
@@ -673,7 +666,7 @@ static long long tus_offset(const char *auth, const char *loc)
 
 static void tus_cut_in_the_middle_and_resumed(void **state)
 {
-    const char *auth = bearer("inspector");
+    const char *auth = th_bearer(&srv, "inspector");
     char loc[200], mid_id[64], v[100], url[300], hdr[9100];
     size_t len, first = 1u << 20;
     char *img = slurp("big.jpg", &len);
@@ -782,7 +775,7 @@ static void tus_cut_in_the_middle_and_resumed(void **state)
 
 static void tus_rules(void **state)
 {
-    const char *auth = bearer("citizen");
+    const char *auth = th_bearer(&srv, "citizen");
     char loc[200], loc2[200];
     struct th_resp r;
     size_t len;
@@ -808,7 +801,7 @@ static void tus_rules(void **state)
     assert_string_equal(loc, loc2);
     /* Someone else's upload does not exist for you. */
     {
-        const char *hs[] = {bearer("inspector"), "Tus-Resumable: 1.0.0", NULL};
+        const char *hs[] = {th_bearer(&srv, "inspector"), "Tus-Resumable: 1.0.0", NULL};
         th_request(&srv, "HEAD", loc, hs, NULL, 0, TH_HTTP1, &r);
         assert_int_equal(r.status, 404);
         th_resp_free(&r);
@@ -870,7 +863,7 @@ static void tus_post(const char *auth, size_t length, const char *ctype, const c
 
 static void tus_creation_with_upload(void **state)
 {
-    const char *auth = bearer("inspector");
+    const char *auth = th_bearer(&srv, "inspector");
     const char *octets = "Content-Type: application/offset+octet-stream";
     long long uploads = th_sql_int(&srv, "SELECT COUNT(*) FROM uploads");
     char loc[200], loc2[200], v[100];
@@ -948,7 +941,7 @@ static void healthz_fast_during_8_big_uploads(void **state)
     for (int i = 0; i < 8; i++)
         th_sh("(curl -s -o /dev/null -w '%%{http_code}' --http2-prior-knowledge -H '%s' "
               "-H 'Content-Type: image/jpeg' --data-binary @%s/big.jpg '%s' > %s/code.%d) &",
-              bearer(roles[i]), fx, url, fx, i);
+              th_bearer(&srv, roles[i]), fx, url, fx, i);
     usleep(200000);
     t_end = now_s() + 60;
     for (;;) {
@@ -996,7 +989,7 @@ static void kill_9_during_processing_then_restart(void **state)
         th_sh(
             "(curl -s -o /dev/null -w '%%{http_code}' --http2-prior-knowledge -H '%s' "
             "-H 'Content-Type: image/jpeg' --data-binary @%s/crash.jpg '%s' > %s/crash.%d.code) &",
-            bearer(roles[i]), fx, url, fx, i);
+            th_bearer(&srv, roles[i]), fx, url, fx, i);
     usleep(300000);
     kill(srv.pid, SIGKILL);
     sleep(1);
@@ -1053,7 +1046,7 @@ static void kill_9_during_processing_then_restart(void **state)
     assert_int_equal(rows_for(media_id(&r)), 1);
     {
         struct th_resp g;
-        get_variant(bearer("inspector"), media_id(&r), "display", NULL, &g);
+        get_variant(th_bearer(&srv, "inspector"), media_id(&r), "display", NULL, &g);
         assert_int_equal(g.status, 200);
         th_resp_free(&g);
     }

@@ -14,13 +14,11 @@
 #include <time.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 #include "th_assert.h"
 
 static struct th_server srv;
 static long long sanitation, municipal, grid1, cat0102;
-
-#define CAT_0102 "\"code_set\":\"gbt30428\",\"full_code\":\"0102\",\"kind\":\"event\""
-#define IN_GRID1 "\"location\":{\"lat\":31.305,\"lng\":120.605}"
 
 static int setup(void **state)
 {
@@ -41,126 +39,13 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static long long real_now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-/* Move cityd's clock to a UTC instant; tokens minted at another time are dropped. */
-static void clock_at(int y, int mo, int d, int h, int mi)
-{
-    struct tm tm = {0};
-
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    th_clock_offset(&srv, (long long)timegm(&tm) * 1000 - real_now_ms());
-    json_object_clear(srv.tokens);
-}
-
-/* Any method as role, with a JSON body (may be NULL) and an optional Idempotency-Key. */
-static void call(const char *role, const char *method, const char *path, const char *key,
-                 const char *body, struct th_resp *r)
-{
-    char auth[9000], idem[128];
-    const char *hs[] = {"Content-Type: application/json", auth, key ? idem : NULL, NULL};
-
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&srv, role));
-    snprintf(idem, sizeof idem, "Idempotency-Key: %s", key ? key : "");
-    th_request(&srv, method, path, hs, body, body ? strlen(body) : 0, 0, r);
-}
-
-/* call() and th_expect() in one; the response is freed. */
-static void check(const char *role, const char *method, const char *path, const char *body,
-                  long status, const char *code)
-{
-    struct th_resp r;
-
-    call(role, method, path, NULL, body, &r);
-    th_expect(&r, status, code);
-    th_resp_free(&r);
-}
-
-static long long count(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long count(const char *fmt, ...)
-{
-    char sql[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    return th_sql_int(&srv, sql);
-}
-
-/* Report 0102 as the inspector at a location ("\"location\":{...}"); the response is in r. */
-static void report_at(const char *where, struct th_resp *r)
-{
-    char body[512];
-
-    snprintf(body, sizeof body, "{" CAT_0102 ",\"description\":\"暴露垃圾\",%s}", where);
-    call("inspector", "POST", "/api/v1/cases", NULL, body, r);
-    th_expect(r, 201, NULL);
-}
-
-static long long report(void)
-{
-    struct th_resp r;
-    long long id;
-
-    report_at(IN_GRID1, &r);
-    id = th_jint(r.json, "id");
-    th_resp_free(&r);
-    return id;
-}
-
-/* The case's due_at as the server renders it (static buffer). */
-static const char *due_of(long long id)
-{
-    static char due[64];
-    char path[64];
-    struct th_resp r;
-
-    snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    call("dispatcher", "GET", path, NULL, NULL, &r);
-    th_expect(&r, 200, NULL);
-    snprintf(due, sizeof due, "%s", th_jstr(r.json, "due_at"));
-    th_resp_free(&r);
-    return due;
-}
-
-/* The clock keeps running after a move, so instants are compared to the minute. */
-static void assert_minute(const char *got, const char *want)
-{
-    if (strncmp(got, want, 16) != 0)
-        fail_msg("due %s, expected %.16s", got, want);
-}
-
-static void act(const char *role, long long id, const char *extra)
-{
-    char path[64], body[256];
-    struct th_resp r;
-
-    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
-    snprintf(body, sizeof body, "{\"version\":%lld,%s}",
-             count("SELECT version FROM cases WHERE id = %lld", id), extra);
-    call(role, "POST", path, NULL, body, &r);
-    if (r.status != 200)
-        fail_msg("%s %s on case %lld: %ld %s", role, extra, id, r.status, r.body);
-    th_resp_free(&r);
-}
-
 /* The settings as GET answers them, as text (malloc'd), to compare before and after. */
 static char *settings_text(void)
 {
     struct th_resp r;
     char *s;
 
-    call("admin", "GET", "/api/v1/case-settings", NULL, NULL, &r);
+    th_call(&srv, "admin", "GET", "/api/v1/case-settings", NULL, NULL, &r);
     th_expect(&r, 200, NULL);
     s = json_dumps(r.json, JSON_SORT_KEYS | JSON_COMPACT);
     th_resp_free(&r);
@@ -180,28 +65,30 @@ static void holiday_and_makeup_day_move_deadlines(void **state)
     size_t i;
     bool found = false;
 
-    clock_at(2030, 1, 4, 9, 20);
-    assert_minute(due_of(report()), "2030-01-07T00:50:00.000Z");
+    th_clock_at(&srv, 2030, 1, 4, 9, 20);
+    th_assert_minute(th_case_due(&srv, th_report_as(&srv, "inspector", NULL)),
+                     "2030-01-07T00:50:00.000Z");
 
-    call("admin", "PUT", "/api/v1/calendar/days/2030-01-07", NULL,
-         "{\"kind\":\"holiday\",\"name\":\"测试假日\"}", &r);
+    th_call(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-07", NULL,
+            "{\"kind\":\"holiday\",\"name\":\"测试假日\"}", &r);
     th_expect(&r, 201, NULL);
     assert_string_equal(th_jstr(r.json, "date"), "2030-01-07");
     assert_string_equal(th_jstr(r.json, "kind"), "holiday");
     assert_string_equal(th_jstr(r.json, "name"), "测试假日");
     th_resp_free(&r);
     /* Setting it again replaces it: 200, still one row. */
-    call("admin", "PUT", "/api/v1/calendar/days/2030-01-07", NULL,
-         "{\"kind\":\"holiday\",\"name\":\"元旦调休\"}", &r);
+    th_call(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-07", NULL,
+            "{\"kind\":\"holiday\",\"name\":\"元旦调休\"}", &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
-    assert_int_equal(count("SELECT COUNT(*) FROM work_calendar_days"), 1);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'calendar_day.set'"
-                           " AND object_id = 20300107"),
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM work_calendar_days"), 1);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'calendar_day.set'"
+                             " AND object_id = 20300107"),
                      2);
 
-    call("dispatcher", "GET", "/api/v1/calendar/days?from=2030-01-01&to=2030-01-31", NULL, NULL,
-         &r);
+    th_call(&srv, "dispatcher", "GET", "/api/v1/calendar/days?from=2030-01-01&to=2030-01-31", NULL,
+            NULL, &r);
     th_expect(&r, 200, NULL);
     json_array_foreach(json_object_get(r.json, "items"), i, it)
     {
@@ -214,25 +101,30 @@ static void holiday_and_makeup_day_move_deadlines(void **state)
     assert_true(found);
     th_resp_free(&r);
     /* Outside the range asked: not listed. */
-    call("leader", "GET", "/api/v1/calendar/days?from=2030-02-01&to=2030-02-28", NULL, NULL, &r);
+    th_call(&srv, "leader", "GET", "/api/v1/calendar/days?from=2030-02-01&to=2030-02-28", NULL,
+            NULL, &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     th_resp_free(&r);
 
-    assert_minute(due_of(report()), "2030-01-08T00:50:00.000Z");
+    th_assert_minute(th_case_due(&srv, th_report_as(&srv, "inspector", NULL)),
+                     "2030-01-08T00:50:00.000Z");
 
     /* Removing the holiday: Monday again; a second removal finds nothing. */
-    check("admin", "DELETE", "/api/v1/calendar/days/2030-01-07", NULL, 204, NULL);
-    check("admin", "DELETE", "/api/v1/calendar/days/2030-01-07", NULL, 404, "not_found");
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'calendar_day.delete'"),
-                     1);
-    assert_minute(due_of(report()), "2030-01-07T00:50:00.000Z");
+    th_check(&srv, "admin", "DELETE", "/api/v1/calendar/days/2030-01-07", NULL, 204, NULL);
+    th_check(&srv, "admin", "DELETE", "/api/v1/calendar/days/2030-01-07", NULL, 404, "not_found");
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'calendar_day.delete'"), 1);
+    th_assert_minute(th_case_due(&srv, th_report_as(&srv, "inspector", NULL)),
+                     "2030-01-07T00:50:00.000Z");
 
     /* A make-up working Saturday (调休) counts. */
-    check("admin", "PUT", "/api/v1/calendar/days/2030-01-05", "{\"kind\":\"workday\"}", 201, NULL);
-    assert_minute(due_of(report()), "2030-01-05T00:50:00.000Z");
-    check("admin", "DELETE", "/api/v1/calendar/days/2030-01-05", NULL, 204, NULL);
-    assert_int_equal(count("SELECT COUNT(*) FROM work_calendar_days"), 0);
+    th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-05", "{\"kind\":\"workday\"}",
+             201, NULL);
+    th_assert_minute(th_case_due(&srv, th_report_as(&srv, "inspector", NULL)),
+                     "2030-01-05T00:50:00.000Z");
+    th_check(&srv, "admin", "DELETE", "/api/v1/calendar/days/2030-01-05", NULL, 204, NULL);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM work_calendar_days"), 0);
 }
 
 /* The same Friday 17:20 with working periods 09:00-12:00, 13:00-18:00: 30 minutes end 17:50
@@ -241,24 +133,26 @@ static void working_periods_move_deadlines(void **state)
 {
     struct th_resp r;
 
-    clock_at(2030, 1, 4, 9, 20);
-    call("admin", "PATCH", "/api/v1/case-settings", NULL,
-         "{\"work_periods\":\" 9:00-12:00 , 13:00-18:00\"}", &r);
+    th_clock_at(&srv, 2030, 1, 4, 9, 20);
+    th_call(&srv, "admin", "PATCH", "/api/v1/case-settings", NULL,
+            "{\"work_periods\":\" 9:00-12:00 , 13:00-18:00\"}", &r);
     th_expect(&r, 200, NULL);
     /* Stored in the canonical form. */
     assert_string_equal(th_jstr(r.json, "work_periods"), "09:00-12:00,13:00-18:00");
     assert_int_equal(th_jint(r.json, "dup_radius_m"), 50);
     th_resp_free(&r);
-    assert_int_equal(count("SELECT COUNT(*) FROM case_settings WHERE work_periods ="
-                           " '09:00-12:00,13:00-18:00'"),
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM case_settings WHERE work_periods ="
+                                   " '09:00-12:00,13:00-18:00'"),
                      1);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'case_settings.update'"),
-                     1);
-    assert_minute(due_of(report()), "2030-01-04T09:50:00.000Z");
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'case_settings.update'"), 1);
+    th_assert_minute(th_case_due(&srv, th_report_as(&srv, "inspector", NULL)),
+                     "2030-01-04T09:50:00.000Z");
 
-    check("admin", "PATCH", "/api/v1/case-settings",
-          "{\"work_periods\":\"08:30-12:00,13:30-17:30\"}", 200, NULL);
-    assert_minute(due_of(report()), "2030-01-07T00:50:00.000Z");
+    th_check(&srv, "admin", "PATCH", "/api/v1/case-settings",
+             "{\"work_periods\":\"08:30-12:00,13:30-17:30\"}", 200, NULL);
+    th_assert_minute(th_case_due(&srv, th_report_as(&srv, "inspector", NULL)),
+                     "2030-01-07T00:50:00.000Z");
 }
 
 static void bad_calendar_input_changes_nothing(void **state)
@@ -268,29 +162,32 @@ static void bad_calendar_input_changes_nothing(void **state)
         "2030-13-01", "2030-00-10", "abcd-ef-gh", "2031-02-29", NULL,
     };
     char path[128];
-    long long audits = count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'calendar_day.%%'");
+    long long audits =
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'calendar_day.%%'");
 
     for (size_t i = 0; bad_dates[i]; i++) {
         snprintf(path, sizeof path, "/api/v1/calendar/days/%s", bad_dates[i]);
-        check("admin", "PUT", path, "{\"kind\":\"holiday\"}", 400, "invalid_argument");
-        check("admin", "DELETE", path, NULL, 400, "invalid_argument");
+        th_check(&srv, "admin", "PUT", path, "{\"kind\":\"holiday\"}", 400, "invalid_argument");
+        th_check(&srv, "admin", "DELETE", path, NULL, 400, "invalid_argument");
         snprintf(path, sizeof path, "/api/v1/calendar/days?from=%s", bad_dates[i]);
-        check("admin", "GET", path, NULL, 400, "invalid_argument");
+        th_check(&srv, "admin", "GET", path, NULL, 400, "invalid_argument");
     }
     /* A leap day is a real date. */
-    check("admin", "PUT", "/api/v1/calendar/days/2032-02-29", "{\"kind\":\"holiday\"}", 201, NULL);
-    check("admin", "DELETE", "/api/v1/calendar/days/2032-02-29", NULL, 204, NULL);
+    th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2032-02-29", "{\"kind\":\"holiday\"}",
+             201, NULL);
+    th_check(&srv, "admin", "DELETE", "/api/v1/calendar/days/2032-02-29", NULL, 204, NULL);
     audits += 2;
 
-    check("admin", "PUT", "/api/v1/calendar/days/2030-01-07", "{\"kind\":\"weekend\"}", 400,
-          "invalid_argument");
-    check("admin", "PUT", "/api/v1/calendar/days/2030-01-07", "{\"name\":\"no kind\"}", 400,
-          "invalid_argument");
-    check("admin", "PUT", "/api/v1/calendar/days/2030-01-07",
-          "{\"kind\":\"holiday\",\"working\":0}", 400, "invalid_argument");
-    check("admin", "PUT", "/api/v1/calendar/days/2030-01-07", NULL, 400, "invalid_argument");
-    check("admin", "PUT", "/api/v1/calendar/days/2030-01-07",
-          "{\"kind\":\"holiday\",\"name\":\"line\\nbreak\"}", 400, "invalid_argument");
+    th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-07", "{\"kind\":\"weekend\"}",
+             400, "invalid_argument");
+    th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-07", "{\"name\":\"no kind\"}",
+             400, "invalid_argument");
+    th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-07",
+             "{\"kind\":\"holiday\",\"working\":0}", 400, "invalid_argument");
+    th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-07", NULL, 400,
+             "invalid_argument");
+    th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-07",
+             "{\"kind\":\"holiday\",\"name\":\"line\\nbreak\"}", 400, "invalid_argument");
     {
         /* 65 characters (of 3 bytes each) is one too many; 64 fit. */
         char body[512];
@@ -298,20 +195,22 @@ static void bad_calendar_input_changes_nothing(void **state)
         for (int k = 0; k < 65; k++)
             o += (size_t)snprintf(body + o, sizeof body - o, "假");
         snprintf(body + o, sizeof body - o, "\"}");
-        check("admin", "PUT", "/api/v1/calendar/days/2030-01-07", body, 400, "invalid_argument");
+        th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-07", body, 400,
+                 "invalid_argument");
         o = (size_t)snprintf(body, sizeof body, "{\"kind\":\"holiday\",\"name\":\"");
         for (int k = 0; k < 64; k++)
             o += (size_t)snprintf(body + o, sizeof body - o, "假");
         snprintf(body + o, sizeof body - o, "\"}");
-        check("admin", "PUT", "/api/v1/calendar/days/2030-01-08", body, 201, NULL);
-        check("admin", "DELETE", "/api/v1/calendar/days/2030-01-08", NULL, 204, NULL);
+        th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-01-08", body, 201, NULL);
+        th_check(&srv, "admin", "DELETE", "/api/v1/calendar/days/2030-01-08", NULL, 204, NULL);
         audits += 2;
     }
-    check("admin", "GET", "/api/v1/calendar/days?from=2030-02-01&to=2030-01-01", NULL, 400,
-          "invalid_argument");
-    assert_int_equal(count("SELECT COUNT(*) FROM work_calendar_days"), 0);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'calendar_day.%%'"),
-                     audits);
+    th_check(&srv, "admin", "GET", "/api/v1/calendar/days?from=2030-02-01&to=2030-01-01", NULL, 400,
+             "invalid_argument");
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM work_calendar_days"), 0);
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'calendar_day.%%'"),
+        audits);
 }
 
 static void bad_settings_change_nothing(void **state)
@@ -342,33 +241,35 @@ static void bad_settings_change_nothing(void **state)
     };
     char *before = settings_text(), *after;
     long long audits =
-        count("SELECT COUNT(*) FROM audit_log WHERE action = 'case_settings.update'");
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'case_settings.update'");
 
     for (size_t i = 0; bad[i]; i++) {
         struct th_resp r;
-        call("admin", "PATCH", "/api/v1/case-settings", NULL, bad[i], &r);
+        th_call(&srv, "admin", "PATCH", "/api/v1/case-settings", NULL, bad[i], &r);
         if (r.status != 400 || strcmp(th_error_code(&r), "invalid_argument") != 0)
             fail_msg("PATCH %s: expected 400 invalid_argument, got %ld %s", bad[i], r.status,
                      r.body);
         th_resp_free(&r);
     }
-    check("admin", "PATCH", "/api/v1/case-settings", NULL, 400, "invalid_argument");
+    th_check(&srv, "admin", "PATCH", "/api/v1/case-settings", NULL, 400, "invalid_argument");
     after = settings_text();
     assert_string_equal(after, before);
-    assert_int_equal(count("SELECT dup_radius_m FROM case_settings WHERE id = 1"), 50);
-    assert_int_equal(count("SELECT escalate_pct FROM case_settings WHERE id = 1"), 150);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'case_settings.update'"),
-                     audits);
+    assert_int_equal(th_sqlf(&srv, "SELECT dup_radius_m FROM case_settings WHERE id = 1"), 50);
+    assert_int_equal(th_sqlf(&srv, "SELECT escalate_pct FROM case_settings WHERE id = 1"), 150);
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'case_settings.update'"),
+        audits);
     free(before);
     free(after);
     /* The edges of the ranges are accepted (and put back). */
-    check(
-        "admin", "PATCH", "/api/v1/case-settings",
+    th_check(
+        &srv, "admin", "PATCH", "/api/v1/case-settings",
         "{\"dup_radius_m\":5000,\"dup_window_h\":0,\"escalate_pct\":1000,\"utc_offset_min\":-840}",
         200, NULL);
-    check("admin", "PATCH", "/api/v1/case-settings",
-          "{\"dup_radius_m\":50,\"dup_window_h\":72,\"escalate_pct\":150,\"utc_offset_min\":480}",
-          200, NULL);
+    th_check(
+        &srv, "admin", "PATCH", "/api/v1/case-settings",
+        "{\"dup_radius_m\":50,\"dup_window_h\":72,\"escalate_pct\":150,\"utc_offset_min\":480}",
+        200, NULL);
 }
 
 /* Reports at A, then 20 m north of A: a hint at the default 50 m; 20 m south of A with the
@@ -381,36 +282,40 @@ static void duplicate_radius_follows_settings(void **state)
     size_t i;
     bool found;
 
-    clock_at(2030, 1, 9, 2, 0);
-    report_at("\"location\":{\"lat\":31.302,\"lng\":120.602}", &r);
+    th_clock_at(&srv, 2030, 1, 9, 2, 0);
+    th_report_resp(&srv, "inspector", "\"location\":{\"lat\":31.302,\"lng\":120.602}", &r);
+    th_expect(&r, 201, NULL);
     a = th_jint(r.json, "id");
     th_resp_free(&r);
 
-    report_at("\"location\":{\"lat\":31.30218,\"lng\":120.602}", &r);
+    th_report_resp(&srv, "inspector", "\"location\":{\"lat\":31.30218,\"lng\":120.602}", &r);
+    th_expect(&r, 201, NULL);
     found = false;
     json_array_foreach(json_object_get(r.json, "possible_duplicates"), i, d) found |=
         th_jint(d, "id") == a;
     assert_true(found);
     th_resp_free(&r);
 
-    call("admin", "PATCH", "/api/v1/case-settings", NULL, "{\"dup_radius_m\":10}", &r);
+    th_call(&srv, "admin", "PATCH", "/api/v1/case-settings", NULL, "{\"dup_radius_m\":10}", &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(th_jint(r.json, "dup_radius_m"), 10);
     th_resp_free(&r);
-    report_at("\"location\":{\"lat\":31.30182,\"lng\":120.602}", &r);
+    th_report_resp(&srv, "inspector", "\"location\":{\"lat\":31.30182,\"lng\":120.602}", &r);
+    th_expect(&r, 201, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "possible_duplicates")), 0);
     th_resp_free(&r);
 
-    check("admin", "PATCH", "/api/v1/case-settings", "{\"dup_radius_m\":100}", 200, NULL);
-    report_at("\"location\":{\"lat\":31.302,\"lng\":120.60222}", &r);
+    th_check(&srv, "admin", "PATCH", "/api/v1/case-settings", "{\"dup_radius_m\":100}", 200, NULL);
+    th_report_resp(&srv, "inspector", "\"location\":{\"lat\":31.302,\"lng\":120.60222}", &r);
+    th_expect(&r, 201, NULL);
     found = false;
     json_array_foreach(json_object_get(r.json, "possible_duplicates"), i, d) found |=
         th_jint(d, "id") == a;
     assert_true(found);
     th_resp_free(&r);
 
-    check("admin", "PATCH", "/api/v1/case-settings", "{\"dup_radius_m\":50}", 200, NULL);
-    call("operator", "GET", "/api/v1/case-settings", NULL, NULL, &r);
+    th_check(&srv, "admin", "PATCH", "/api/v1/case-settings", "{\"dup_radius_m\":50}", 200, NULL);
+    th_call(&srv, "operator", "GET", "/api/v1/case-settings", NULL, NULL, &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(th_jint(r.json, "dup_radius_m"), 50);
     assert_string_equal(th_jstr(r.json, "work_periods"), "08:30-12:00,13:30-17:30");
@@ -421,31 +326,17 @@ static void duplicate_radius_follows_settings(void **state)
 
 static long long rule_count(void)
 {
-    return count("SELECT COUNT(*) FROM dispatch_rules");
+    return th_sqlf(&srv, "SELECT COUNT(*) FROM dispatch_rules");
 }
 
 /* Report in grid 1, accept and register; returns the id. */
 static long long registered_case(void)
 {
-    long long id = report();
+    long long id = th_report_as(&srv, "inspector", NULL);
 
-    act("operator", id, "\"action\":\"accept\"");
-    act("shift_lead", id, "\"action\":\"register\"");
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
     return id;
-}
-
-static const char *state_of(long long id)
-{
-    static char buf[32];
-    char path[64];
-    struct th_resp r;
-
-    snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    call("dispatcher", "GET", path, NULL, NULL, &r);
-    th_expect(&r, 200, NULL);
-    snprintf(buf, sizeof buf, "%s", th_jstr(r.json, "state"));
-    th_resp_free(&r);
-    return buf;
 }
 
 static void auto_rule_dispatches_until_deleted(void **state)
@@ -454,12 +345,12 @@ static void auto_rule_dispatches_until_deleted(void **state)
     char body[256], path[64];
     long long rule, id;
 
-    clock_at(2030, 1, 9, 2, 0);
+    th_clock_at(&srv, 2030, 1, 9, 2, 0);
     assert_int_equal(rule_count(), 0);
     snprintf(body, sizeof body,
              "{\"grid_id\":%lld,\"category_id\":%lld,\"department_id\":%lld,\"auto\":true}", grid1,
              cat0102, municipal);
-    call("admin", "POST", "/api/v1/dispatch-rules", "rule-key-1", body, &r1);
+    th_call(&srv, "admin", "POST", "/api/v1/dispatch-rules", "rule-key-1", body, &r1);
     th_expect(&r1, 201, NULL);
     rule = th_jint(r1.json, "id");
     assert_true(rule > 0);
@@ -469,19 +360,20 @@ static void auto_rule_dispatches_until_deleted(void **state)
     assert_true(json_is_true(json_object_get(r1.json, "auto")));
     assert_string_equal(th_jstr(r1.json, "category_code"), "0102");
     /* A retry with the same key answers the same rule and adds nothing. */
-    call("admin", "POST", "/api/v1/dispatch-rules", "rule-key-1", body, &r2);
+    th_call(&srv, "admin", "POST", "/api/v1/dispatch-rules", "rule-key-1", body, &r2);
     th_expect(&r2, 201, NULL);
     assert_int_equal(th_jint(r2.json, "id"), rule);
     assert_true(th_header(&r2, "idempotent-replayed", path, sizeof path));
     th_resp_free(&r1);
     th_resp_free(&r2);
     assert_int_equal(rule_count(), 1);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.create'"
-                           " AND object_id = %lld",
-                           rule),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.create'"
+                             " AND object_id = %lld",
+                             rule),
                      1);
 
-    call("dispatcher", "GET", "/api/v1/dispatch-rules", NULL, NULL, &r);
+    th_call(&srv, "dispatcher", "GET", "/api/v1/dispatch-rules", NULL, NULL, &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_int_equal(th_jint(json_array_get(json_object_get(r.json, "items"), 0), "id"), rule);
@@ -489,38 +381,42 @@ static void auto_rule_dispatches_until_deleted(void **state)
     th_resp_free(&r);
 
     id = registered_case();
-    assert_string_equal(state_of(id), "dispatched");
-    assert_int_equal(count("SELECT department_id FROM cases WHERE id = %lld", id), municipal);
-    assert_int_equal(count("SELECT COUNT(*) FROM case_steps WHERE case_id = %lld AND"
-                           " actor_role = 'system' AND action = 'dispatch'",
-                           id),
+    assert_string_equal(th_case_state(&srv, id), "dispatched");
+    assert_int_equal(th_sqlf(&srv, "SELECT department_id FROM cases WHERE id = %lld", id),
+                     municipal);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM case_steps WHERE case_id = %lld AND"
+                             " actor_role = 'system' AND action = 'dispatch'",
+                             id),
                      1);
 
     snprintf(path, sizeof path, "/api/v1/dispatch-rules/%lld", rule);
-    check("admin", "DELETE", path, NULL, 204, NULL);
-    check("admin", "DELETE", path, NULL, 404, "not_found");
-    check("admin", "GET", path, NULL, 404, "not_found");
+    th_check(&srv, "admin", "DELETE", path, NULL, 204, NULL);
+    th_check(&srv, "admin", "DELETE", path, NULL, 404, "not_found");
+    th_check(&srv, "admin", "GET", path, NULL, 404, "not_found");
     assert_int_equal(rule_count(), 0);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.delete'"
-                           " AND object_id = %lld",
-                           rule),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.delete'"
+                             " AND object_id = %lld",
+                             rule),
                      1);
     id = registered_case();
-    assert_string_equal(state_of(id), "registered");
+    assert_string_equal(th_case_state(&srv, id), "registered");
     assert_int_equal(
-        count("SELECT COUNT(*) FROM cases WHERE id = %lld AND department_id IS NULL", id), 1);
+        th_sqlf(&srv, "SELECT COUNT(*) FROM cases WHERE id = %lld AND department_id IS NULL", id),
+        1);
 
     /* A rule without auto only suggests: the case waits for a dispatcher. */
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld}", grid1, municipal);
-    call("admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
+    th_call(&srv, "admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
     th_expect(&r, 201, NULL);
     assert_true(json_is_false(json_object_get(r.json, "auto")));
     assert_true(json_is_null(json_object_get(r.json, "category_id")));
     snprintf(path, sizeof path, "/api/v1/dispatch-rules/%lld", th_jint(r.json, "id"));
     th_resp_free(&r);
     id = registered_case();
-    assert_string_equal(state_of(id), "registered");
-    check("admin", "DELETE", path, NULL, 204, NULL);
+    assert_string_equal(th_case_state(&srv, id), "registered");
+    th_check(&srv, "admin", "DELETE", path, NULL, 204, NULL);
     assert_int_equal(rule_count(), 0);
 }
 
@@ -529,7 +425,7 @@ static void bad_rules_are_refused(void **state)
     char body[256], path[64];
     long long inactive, first;
     long long audits =
-        count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.create'");
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.create'");
     struct th_resp r;
 
     th_sql_exec(&srv,
@@ -538,75 +434,78 @@ static void bad_rules_are_refused(void **state)
     assert_int_equal(rule_count(), 0);
 
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":999999}", grid1);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld}", grid1, inactive);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"grid_id\":999999,\"department_id\":%lld}", sanitation);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"category_id\":999999,\"department_id\":%lld}", sanitation);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"department_id\":%lld,\"auto\":true}", sanitation);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"grid_id\":%lld}", grid1);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld,\"auto\":1}", grid1,
              sanitation);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld,\"id\":5}", grid1,
              sanitation);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
-    check("admin", "GET", "/api/v1/dispatch-rules?limit=0", NULL, 400, "invalid_argument");
-    check("admin", "GET", "/api/v1/dispatch-rules?cursor=zz", NULL, 400, "invalid_argument");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 400, "invalid_argument");
+    th_check(&srv, "admin", "GET", "/api/v1/dispatch-rules?limit=0", NULL, 400, "invalid_argument");
+    th_check(&srv, "admin", "GET", "/api/v1/dispatch-rules?cursor=zz", NULL, 400,
+             "invalid_argument");
     assert_int_equal(rule_count(), 0);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.create'"),
-                     audits);
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.create'"),
+        audits);
 
     /* Grid + category once; again, even to another department: 409. */
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"category_id\":%lld,\"department_id\":%lld}",
              grid1, cat0102, sanitation);
-    call("admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
+    th_call(&srv, "admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
     th_expect(&r, 201, NULL);
     first = th_jint(r.json, "id");
     th_resp_free(&r);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"category_id\":%lld,\"department_id\":%lld}",
              grid1, cat0102, municipal);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
     assert_int_equal(rule_count(), 1);
     /* Category only is another rule; so is grid only; each once. */
     snprintf(body, sizeof body, "{\"category_id\":%lld,\"department_id\":%lld}", cat0102,
              municipal);
-    call("admin", "POST", "/api/v1/dispatch-rules", "rule-key-2", body, &r);
+    th_call(&srv, "admin", "POST", "/api/v1/dispatch-rules", "rule-key-2", body, &r);
     th_expect(&r, 201, NULL);
     th_resp_free(&r);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
     /* The same key with another body is a conflict, and adds nothing. */
     snprintf(body, sizeof body, "{\"category_id\":%lld,\"department_id\":%lld}", cat0102,
              sanitation);
-    call("admin", "POST", "/api/v1/dispatch-rules", "rule-key-2", body, &r);
+    th_call(&srv, "admin", "POST", "/api/v1/dispatch-rules", "rule-key-2", body, &r);
     th_expect(&r, 409, "conflict");
     th_resp_free(&r);
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld}", grid1, municipal);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 201, NULL);
-    check("admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 201, NULL);
+    th_check(&srv, "admin", "POST", "/api/v1/dispatch-rules", body, 409, "conflict");
     assert_int_equal(rule_count(), 3);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.create'"),
-                     audits + 3);
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.create'"),
+        audits + 3);
 
     /* Pages of one, then a filter. */
-    call("shift_lead", "GET", "/api/v1/dispatch-rules?limit=1", NULL, NULL, &r);
+    th_call(&srv, "shift_lead", "GET", "/api/v1/dispatch-rules?limit=1", NULL, NULL, &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_int_equal(th_jint(json_array_get(json_object_get(r.json, "items"), 0), "id"), first);
     snprintf(path, sizeof path, "/api/v1/dispatch-rules?limit=5&cursor=%s",
              th_jstr(r.json, "next_cursor"));
     th_resp_free(&r);
-    call("shift_lead", "GET", path, NULL, NULL, &r);
+    th_call(&srv, "shift_lead", "GET", path, NULL, NULL, &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     th_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/dispatch-rules?department_id=%lld", sanitation);
-    call("shift_lead", "GET", path, NULL, NULL, &r);
+    th_call(&srv, "shift_lead", "GET", path, NULL, NULL, &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     th_resp_free(&r);
@@ -624,66 +523,71 @@ static void rule_patch_changes_department_and_auto(void **state)
     long long rule, id, closed;
     struct th_resp r;
 
-    clock_at(2030, 1, 10, 2, 0);
+    th_clock_at(&srv, 2030, 1, 10, 2, 0);
     assert_int_equal(rule_count(), 0);
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"category_id\":%lld,\"department_id\":%lld}",
              grid1, cat0102, sanitation);
-    call("admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
+    th_call(&srv, "admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
     th_expect(&r, 201, NULL);
     rule = th_jint(r.json, "id");
     th_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/dispatch-rules/%lld", rule);
     id = registered_case();
-    assert_string_equal(state_of(id), "registered"); /* a suggestion only */
+    assert_string_equal(th_case_state(&srv, id), "registered"); /* a suggestion only */
 
     /* Refused, and nothing changes. */
     th_sql_exec(&srv,
                 "INSERT INTO departments (code, name, active) VALUES ('retired', '已合并', 0)");
-    closed = count("SELECT id FROM departments WHERE code = 'retired'");
+    closed = th_sqlf(&srv, "SELECT id FROM departments WHERE code = 'retired'");
     assert_true(closed > 0);
-    check("admin", "PATCH", path, "{}", 400, "invalid_argument");
+    th_check(&srv, "admin", "PATCH", path, "{}", 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"grid_id\":%lld}", grid1);
-    check("admin", "PATCH", path, body, 400, "invalid_argument");
-    check("admin", "PATCH", path, "{\"department_id\":null}", 400, "invalid_argument");
-    check("admin", "PATCH", path, "{\"auto\":null,\"department_id\":1}", 400, "invalid_argument");
-    check("admin", "PATCH", path, "{\"department_id\":999999}", 400, "invalid_argument");
+    th_check(&srv, "admin", "PATCH", path, body, 400, "invalid_argument");
+    th_check(&srv, "admin", "PATCH", path, "{\"department_id\":null}", 400, "invalid_argument");
+    th_check(&srv, "admin", "PATCH", path, "{\"auto\":null,\"department_id\":1}", 400,
+             "invalid_argument");
+    th_check(&srv, "admin", "PATCH", path, "{\"department_id\":999999}", 400, "invalid_argument");
     snprintf(body, sizeof body, "{\"department_id\":%lld,\"auto\":true}", closed);
-    check("admin", "PATCH", path, body, 400, "invalid_argument");
-    check("admin", "PATCH", path, "{\"auto\":\"yes\"}", 400, "invalid_argument");
-    check("admin", "PATCH", "/api/v1/dispatch-rules/999999", "{\"auto\":true}", 404, "not_found");
-    check("dispatcher", "PATCH", path, "{\"auto\":true}", 403, "permission_denied");
-    assert_int_equal(count("SELECT department_id FROM dispatch_rules WHERE id = %lld", rule),
-                     sanitation);
-    assert_int_equal(count("SELECT auto FROM dispatch_rules WHERE id = %lld", rule), 0);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.update'"),
-                     0);
+    th_check(&srv, "admin", "PATCH", path, body, 400, "invalid_argument");
+    th_check(&srv, "admin", "PATCH", path, "{\"auto\":\"yes\"}", 400, "invalid_argument");
+    th_check(&srv, "admin", "PATCH", "/api/v1/dispatch-rules/999999", "{\"auto\":true}", 404,
+             "not_found");
+    th_check(&srv, "dispatcher", "PATCH", path, "{\"auto\":true}", 403, "permission_denied");
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT department_id FROM dispatch_rules WHERE id = %lld", rule),
+        sanitation);
+    assert_int_equal(th_sqlf(&srv, "SELECT auto FROM dispatch_rules WHERE id = %lld", rule), 0);
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.update'"), 0);
 
     snprintf(body, sizeof body, "{\"department_id\":%lld,\"auto\":true}", municipal);
-    call("admin", "PATCH", path, NULL, body, &r);
+    th_call(&srv, "admin", "PATCH", path, NULL, body, &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(th_jint(r.json, "id"), rule);
     assert_int_equal(th_jint(r.json, "department_id"), municipal);
     assert_int_equal(th_jint(r.json, "grid_id"), grid1);
     assert_true(json_is_true(json_object_get(r.json, "auto")));
     th_resp_free(&r);
-    assert_int_equal(count("SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.update'"
-                           " AND object_id = %lld AND detail = 'department=%lld auto=0 ->"
-                           " department=%lld auto=1'",
-                           rule, sanitation, municipal),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'dispatch_rule.update'"
+                             " AND object_id = %lld AND detail = 'department=%lld auto=0 ->"
+                             " department=%lld auto=1'",
+                             rule, sanitation, municipal),
                      1);
     /* The case registered before keeps waiting; a new one goes to 市政 by itself. */
-    assert_string_equal(state_of(id), "registered");
+    assert_string_equal(th_case_state(&srv, id), "registered");
     id = registered_case();
-    assert_string_equal(state_of(id), "dispatched");
-    assert_int_equal(count("SELECT department_id FROM cases WHERE id = %lld", id), municipal);
+    assert_string_equal(th_case_state(&srv, id), "dispatched");
+    assert_int_equal(th_sqlf(&srv, "SELECT department_id FROM cases WHERE id = %lld", id),
+                     municipal);
 
     /* One field alone leaves the other. */
-    call("admin", "PATCH", path, NULL, "{\"auto\":false}", &r);
+    th_call(&srv, "admin", "PATCH", path, NULL, "{\"auto\":false}", &r);
     th_expect(&r, 200, NULL);
     assert_int_equal(th_jint(r.json, "department_id"), municipal);
     assert_true(json_is_false(json_object_get(r.json, "auto")));
     th_resp_free(&r);
-    check("admin", "DELETE", path, NULL, 204, NULL);
+    th_check(&srv, "admin", "DELETE", path, NULL, 204, NULL);
     assert_int_equal(rule_count(), 0);
 }
 
@@ -703,40 +607,43 @@ static void only_admins_write(void **state)
 
     snprintf(body, sizeof body, "{\"grid_id\":%lld,\"department_id\":%lld,\"auto\":true}", grid1,
              sanitation);
-    call("admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
+    th_call(&srv, "admin", "POST", "/api/v1/dispatch-rules", NULL, body, &r);
     th_expect(&r, 201, NULL);
     rule = th_jint(r.json, "id");
     th_resp_free(&r);
     snprintf(path, sizeof path, "/api/v1/dispatch-rules/%lld", rule);
-    check("admin", "PUT", "/api/v1/calendar/days/2030-10-01", "{\"kind\":\"holiday\"}", 201, NULL);
+    th_check(&srv, "admin", "PUT", "/api/v1/calendar/days/2030-10-01", "{\"kind\":\"holiday\"}",
+             201, NULL);
 
     for (size_t i = 0; writers_not[i]; i++) {
         const char *role = writers_not[i];
-        check(role, "PUT", "/api/v1/calendar/days/2030-01-07", "{\"kind\":\"holiday\"}", 403,
-              "permission_denied");
-        check(role, "DELETE", "/api/v1/calendar/days/2030-10-01", NULL, 403, "permission_denied");
-        check(role, "PATCH", "/api/v1/case-settings", "{\"dup_radius_m\":1}", 403,
-              "permission_denied");
-        check(role, "POST", "/api/v1/dispatch-rules", body, 403, "permission_denied");
-        check(role, "DELETE", path, NULL, 403, "permission_denied");
+        th_check(&srv, role, "PUT", "/api/v1/calendar/days/2030-01-07", "{\"kind\":\"holiday\"}",
+                 403, "permission_denied");
+        th_check(&srv, role, "DELETE", "/api/v1/calendar/days/2030-10-01", NULL, 403,
+                 "permission_denied");
+        th_check(&srv, role, "PATCH", "/api/v1/case-settings", "{\"dup_radius_m\":1}", 403,
+                 "permission_denied");
+        th_check(&srv, role, "POST", "/api/v1/dispatch-rules", body, 403, "permission_denied");
+        th_check(&srv, role, "DELETE", path, NULL, 403, "permission_denied");
     }
     after = settings_text();
     assert_string_equal(after, before);
     free(before);
     free(after);
-    assert_int_equal(count("SELECT COUNT(*) FROM work_calendar_days"), 1);
-    assert_int_equal(count("SELECT COUNT(*) FROM work_calendar_days WHERE day = '2030-10-01'"), 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM work_calendar_days"), 1);
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT COUNT(*) FROM work_calendar_days WHERE day = '2030-10-01'"), 1);
     assert_int_equal(rule_count(), 1);
 
     for (size_t i = 0; readers[i]; i++)
         for (size_t k = 0; reads[k]; k++)
-            check(readers[i], "GET", reads[k], NULL, 200, NULL);
+            th_check(&srv, readers[i], "GET", reads[k], NULL, 200, NULL);
     for (size_t i = 0; not_readers[i]; i++)
         for (size_t k = 0; reads[k]; k++)
-            check(not_readers[i], "GET", reads[k], NULL, 403, "permission_denied");
+            th_check(&srv, not_readers[i], "GET", reads[k], NULL, 403, "permission_denied");
 
-    check("admin", "DELETE", path, NULL, 204, NULL);
-    check("admin", "DELETE", "/api/v1/calendar/days/2030-10-01", NULL, 204, NULL);
+    th_check(&srv, "admin", "DELETE", path, NULL, 204, NULL);
+    th_check(&srv, "admin", "DELETE", "/api/v1/calendar/days/2030-10-01", NULL, 204, NULL);
 }
 
 int main(void)

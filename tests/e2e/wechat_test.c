@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 
 #define APPID "wxcitydtest0001"
 #define SECRET "standin-app-secret-7f3a"
@@ -99,19 +100,6 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static long long sqlf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long long sqlf(const char *fmt, ...)
-{
-    char q[1024];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof q, fmt, ap);
-    va_end(ap);
-    return th_sql_int(&srv, q);
-}
-
 static void wechat(const char *code, const char *device, struct th_resp *r)
 {
     char body[512];
@@ -139,7 +127,7 @@ static void first_login_creates_the_citizen_once(void **state)
 {
     struct th_resp r;
     char code[128], auth[2200];
-    long long uid, users = sqlf("SELECT COUNT(*) FROM users");
+    long long uid, users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
     const char *hs[2] = {auth, NULL};
 
     snprintf(code, sizeof code, "ok.oAlice.-.%lld", uniq());
@@ -152,17 +140,21 @@ static void first_login_creates_the_citizen_once(void **state)
     assert_non_null(json_string_value(json_object_get(r.json, "refresh_token")));
     uid = json_integer_value(json_object_get(r.json, "user_id"));
     assert_true(uid > 0);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users + 1);
-    assert_int_equal(sqlf("SELECT id FROM users WHERE wechat_openid = 'oAlice'"), uid);
-    assert_int_equal(sqlf("SELECT roles FROM users WHERE id = %lld", uid), 1); /* citizen */
-    assert_int_equal(sqlf("SELECT wechat_unionid IS NULL FROM users WHERE id = %lld", uid), 1);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM sessions WHERE user_id = %lld AND platform ="
-                          " 'miniprogram' AND device_id = 'mp-alice-1'",
-                          uid),
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users + 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT id FROM users WHERE wechat_openid = 'oAlice'"), uid);
+    assert_int_equal(th_sqlf(&srv, "SELECT roles FROM users WHERE id = %lld", uid),
+                     1); /* citizen */
+    assert_int_equal(th_sqlf(&srv, "SELECT wechat_unionid IS NULL FROM users WHERE id = %lld", uid),
                      1);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.wechat' AND"
-                          " result = 'ok' AND object_id = %lld",
-                          uid),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM sessions WHERE user_id = %lld AND platform ="
+                             " 'miniprogram' AND device_id = 'mp-alice-1'",
+                             uid),
+                     1);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.wechat' AND"
+                             " result = 'ok' AND object_id = %lld",
+                             uid),
                      1);
 
     /* The token works and says citizen. */
@@ -181,7 +173,7 @@ static void first_login_creates_the_citizen_once(void **state)
     assert_int_equal(r.status, 200);
     assert_no_session_key(&r);
     assert_int_equal(json_integer_value(json_object_get(r.json, "user_id")), uid);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users + 1);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users + 1);
     th_resp_free(&r);
 
     /* The same code twice: WeChat says 40163 (code been used) → 401, nothing new. */
@@ -189,7 +181,8 @@ static void first_login_creates_the_citizen_once(void **state)
     assert_int_equal(r.status, 401);
     assert_string_equal(th_error_code(&r), "unauthenticated");
     assert_no_session_key(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM sessions WHERE device_id = 'mp-alice-3'"), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM sessions WHERE device_id = 'mp-alice-3'"),
+                     0);
     th_resp_free(&r);
 }
 
@@ -206,9 +199,10 @@ static void unionid_is_linked(void **state)
     assert_no_session_key(&r);
     uid = json_integer_value(json_object_get(r.json, "user_id"));
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users WHERE id = %lld AND wechat_openid = 'oBob'"
-                          " AND wechat_unionid = 'uBob'",
-                          uid),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM users WHERE id = %lld AND wechat_openid = 'oBob'"
+                             " AND wechat_unionid = 'uBob'",
+                             uid),
                      1);
 
     /* An existing openid without unionid gets it linked on the next login. */
@@ -222,26 +216,28 @@ static void unionid_is_linked(void **state)
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "user_id")), uid);
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users WHERE id = %lld AND wechat_unionid ="
-                          " 'uDave'",
-                          uid),
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM users WHERE id = %lld AND wechat_unionid ="
+                             " 'uDave'",
+                             uid),
                      1);
 
     /* Known only by unionid (from another app of the same Open Platform account): found, and
      * this app's openid is attached; no new user. */
     th_sql_exec(&srv, "INSERT INTO users (display_name, roles, wechat_unionid) VALUES"
                       " ('卡罗尔', 1, 'uCarol')");
-    carol = sqlf("SELECT id FROM users WHERE wechat_unionid = 'uCarol'");
-    users = sqlf("SELECT COUNT(*) FROM users");
+    carol = th_sqlf(&srv, "SELECT id FROM users WHERE wechat_unionid = 'uCarol'");
+    users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
     snprintf(code, sizeof code, "ok.oCarol.uCarol.%lld", uniq());
     wechat(code, "mp-carol", &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(json_integer_value(json_object_get(r.json, "user_id")), carol);
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users WHERE id = %lld AND wechat_openid ="
-                          " 'oCarol'",
-                          carol),
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM users WHERE id = %lld AND wechat_openid ="
+                             " 'oCarol'",
+                             carol),
                      1);
 }
 
@@ -262,10 +258,11 @@ static void wechat_errors_map_and_change_nothing(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct th_resp r;
         char code[128];
-        long long users = sqlf("SELECT COUNT(*) FROM users");
-        long long sessions = sqlf("SELECT COUNT(*) FROM sessions");
-        long long audited = sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.wechat'"
-                                 " AND result <> 'ok'");
+        long long users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
+        long long sessions = th_sqlf(&srv, "SELECT COUNT(*) FROM sessions");
+        long long audited =
+            th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.wechat'"
+                          " AND result <> 'ok'");
 
         snprintf(code, sizeof code, "%s.%lld", cases[i].prefix, uniq());
         wechat(code, "mp-err", &r);
@@ -275,10 +272,10 @@ static void wechat_errors_map_and_change_nothing(void **state)
         assert_string_equal(th_error_code(&r), cases[i].code);
         assert_no_session_key(&r);
         th_resp_free(&r);
-        assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
-        assert_int_equal(sqlf("SELECT COUNT(*) FROM sessions"), sessions);
-        assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.wechat'"
-                              " AND result <> 'ok'"),
+        assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
+        assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM sessions"), sessions);
+        assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.wechat'"
+                                       " AND result <> 'ok'"),
                          audited + 1);
     }
 }
@@ -296,7 +293,7 @@ static void bad_bodies_are_refused(void **state)
         "{\"code\":\"\",\"device_id\":\"d\"}",
         "[]",
     };
-    long long users = sqlf("SELECT COUNT(*) FROM users");
+    long long users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
 
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         struct th_resp r;
@@ -307,8 +304,8 @@ static void bad_bodies_are_refused(void **state)
         assert_string_equal(th_error_code(&r), "invalid_argument");
         th_resp_free(&r);
     }
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users WHERE wechat_openid = 'oEve'"), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users WHERE wechat_openid = 'oEve'"), 0);
 }
 
 static void disabled_citizen_is_refused(void **state)
@@ -332,7 +329,8 @@ static void disabled_citizen_is_refused(void **state)
     assert_int_equal(r.status, 403);
     assert_string_equal(th_error_code(&r), "permission_denied");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM sessions WHERE device_id = 'mp-frank-2'"), 0);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM sessions WHERE device_id = 'mp-frank-2'"),
+                     0);
 }
 
 /* What cityd sent: the configured appid, the secret (the stand-in only says whether it
@@ -426,7 +424,7 @@ static void unreachable_wechat_gives_503(void **state)
 {
     struct th_resp r;
     char code[128];
-    long long users = sqlf("SELECT COUNT(*) FROM users");
+    long long users = th_sqlf(&srv, "SELECT COUNT(*) FROM users");
 
     standin_stop();
     snprintf(code, sizeof code, "ok.oGrace.-.%lld", uniq());
@@ -434,9 +432,9 @@ static void unreachable_wechat_gives_503(void **state)
     assert_int_equal(r.status, 503);
     assert_string_equal(th_error_code(&r), "unavailable");
     th_resp_free(&r);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM users"), users);
-    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'auth.wechat' AND"
-                          " result = 'failed' AND detail = 'wechat unavailable'") > 0,
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users"), users);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.wechat' AND"
+                                   " result = 'failed' AND detail = 'wechat unavailable'") > 0,
                      1);
 }
 
