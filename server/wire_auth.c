@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "api/domain/audit.h"
+#include "api/domain/lockout.h"
 #include "api/domain/session.h"
 #include "server/auth/jwt.h"
 #include "server/core/clock.h"
@@ -189,10 +190,9 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
     sc.policy = policy;
     sc.access_ttl_s = cfg->auth_access_ttl_s;
     sc.refresh_ttl_s = cfg->auth_refresh_ttl_s;
-    sc.lockout_threshold = cfg->auth_lockout_threshold;
-    sc.lockout_window_s = cfg->auth_lockout_window_s;
-    sc.lockout_duration_s = cfg->auth_lockout_duration_s;
     session_configure(&sc);
+    lockout_configure(&(struct lockout_config){
+        cfg->auth_lockout_threshold, cfg->auth_lockout_window_s, cfg->auth_lockout_duration_s});
     ext_wechat_configure(cfg->wechat_base_url, cfg->wechat_appid, cfg->wechat_secret);
     hc->authenticate = authenticate;
     hc->authorize = authorize;

@@ -6,7 +6,7 @@
 #include <string.h>
 #include "audit.h"
 #include "idempotency.h"
-#include "session.h"
+#include "lockout.h"
 #include "server/auth/password.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
@@ -374,7 +374,7 @@ enum err admin_user_reset_password(struct rctx *cx, int64_t id, const char *pass
     /* A reset is how a locked-out user gets back in: it ends the lockout too (failures are
      * counted since the last success). */
     if (!res)
-        session_attempt(cx, id, "", true);
+        lockout_record(cx, id, "", true);
     return res;
 }
 

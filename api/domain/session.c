@@ -4,14 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 #include "audit.h"
+#include "lockout.h"
 #include "user.h"
 #include "server/auth/password.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
-
-#define IP_THRESHOLD_FACTOR 4
 
 static struct session_config conf;
 
@@ -123,103 +122,18 @@ enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, c
     return res;
 }
 
-static enum err count_failures(struct rctx *cx, const char *col, const char *val, int64_t *n,
-                               int64_t *last_ms)
-{
-    struct db_res r;
-    const char *sql_account =
-        "SELECT COUNT(*), COALESCE(UNIX_TIMESTAMP(MAX(at)) * 1000, 0) FROM login_attempts"
-        " WHERE account = ? AND success = 0 AND at > FROM_UNIXTIME(? / 1000 - ?)"
-        " AND at > COALESCE((SELECT MAX(at) FROM login_attempts s WHERE s.account = ?"
-        " AND s.success = 1), '1970-01-02')";
-    const char *sql_ip = "SELECT COUNT(*), COALESCE(UNIX_TIMESTAMP(MAX(at)) * 1000, 0)"
-                         " FROM login_attempts WHERE ip = ? AND success = 0"
-                         " AND at > FROM_UNIXTIME(? / 1000 - ?)";
-    enum err res;
-
-    if (strcmp(col, "account") == 0)
-        res = db_exec(cx, sql_account,
-                      DB_ARGS(DBS(val), DBI(cx->now_ms), DBI(conf.lockout_window_s), DBS(val)), &r);
-    else
-        res =
-            db_exec(cx, sql_ip, DB_ARGS(DBS(val), DBI(cx->now_ms), DBI(conf.lockout_window_s)), &r);
-    if (res)
-        return res;
-    *n = db_cell_i64(&r, 0, 0);
-    *last_ms = (int64_t)db_cell_f64(&r, 0, 1);
-    return ERR_OK;
-}
-
-static void record_attempt(struct rctx *cx, const char *account, bool success)
-{
-    enum err res =
-        db_exec(cx,
-                "INSERT INTO login_attempts (account, ip, success, at) VALUES"
-                " (?, ?, ?, FROM_UNIXTIME(? / 1000))",
-                DB_ARGS(DBS(account), DBS(cx->ip), DBI(success ? 1 : 0), DBI(cx->now_ms)), NULL);
-    if (res)
-        log_error(cx, "login attempt not recorded");
-}
-
-/* The lockout key: the user when the name resolves to one (so a username and a phone number of
- * the same person share one budget), otherwise the name as typed. */
-static void lockout_key(int64_t user_id, const char *account, char *out, size_t n)
-{
-    if (user_id)
-        snprintf(out, n, "u:%lld", (long long)user_id);
-    else
-        snprintf(out, n, "%s", account);
-}
-
-enum err session_lockout_check(struct rctx *cx, int64_t user_id, const char *account)
-{
-    char key[80];
-    int64_t fails, last_ms;
-    enum err res;
-
-    lockout_key(user_id, account, key, sizeof key);
-    res = count_failures(cx, "account", key, &fails, &last_ms);
-    if (res)
-        return res;
-    if (fails >= conf.lockout_threshold &&
-        cx->now_ms < last_ms + (int64_t)conf.lockout_duration_s * 1000) {
-        audit_write_quiet(cx, "auth.login", user_id ? "user" : NULL, user_id, AUDIT_DENIED,
-                          "account locked");
-        return rctx_fail(
-            cx, ERR_LOCKED, "account locked after %d failed logins; retry in %lld minutes",
-            conf.lockout_threshold,
-            (long long)((last_ms + (int64_t)conf.lockout_duration_s * 1000 - cx->now_ms) / 60000 +
-                        1));
-    }
-    return ERR_OK;
-}
-
-void session_attempt(struct rctx *cx, int64_t user_id, const char *account, bool success)
-{
-    char key[80];
-    lockout_key(user_id, account, key, sizeof key);
-    record_attempt(cx, key, success);
-}
-
 enum err session_login(struct rctx *cx, const struct login_in *in, struct token_pair **out)
 {
     struct token_pair *tp;
     struct db_res u;
-    int64_t ip_fails, ip_last;
     const char *hash;
     int64_t uid;
     enum err res;
 
     snprintf(cx->who.device_id, sizeof cx->who.device_id, "%s", in->device_id);
-    res = count_failures(cx, "ip", cx->ip, &ip_fails, &ip_last);
+    res = lockout_address_check(cx, "auth.login");
     if (res)
         return res;
-    if (ip_fails >= (int64_t)conf.lockout_threshold * IP_THRESHOLD_FACTOR &&
-        cx->now_ms < ip_last + (int64_t)conf.lockout_duration_s * 1000) {
-        audit_write_quiet(cx, "auth.login", NULL, 0, AUDIT_DENIED, "source address throttled");
-        return rctx_fail(cx, ERR_RATELIMIT,
-                         "too many failed logins from this address; retry later");
-    }
     /* Usernames always contain a letter and phones never do, so at most one row matches. */
     res = db_exec(cx,
                   "SELECT id, password_hash, roles, token_version, disabled FROM users"
@@ -228,12 +142,12 @@ enum err session_login(struct rctx *cx, const struct login_in *in, struct token_
     if (res)
         return res;
     uid = u.nrows ? db_cell_i64(&u, 0, 0) : 0;
-    res = session_lockout_check(cx, uid, in->account);
+    res = lockout_check(cx, uid, in->account);
     if (res)
         return res;
     hash = u.nrows ? db_cell(&u, 0, 1) : NULL;
     if (!password_ok(hash, in->password)) {
-        session_attempt(cx, uid, in->account, false);
+        lockout_record(cx, uid, in->account, false);
         cx->who.user_id = uid;
         audit_write_quiet(cx, "auth.login", "user", uid, AUDIT_FAILED,
                           u.nrows ? "wrong password" : "unknown account");
@@ -258,7 +172,7 @@ enum err session_login(struct rctx *cx, const struct login_in *in, struct token_
     res = db_tx_end(cx, res);
     if (res)
         return res;
-    session_attempt(cx, uid, in->account, true);
+    lockout_record(cx, uid, in->account, true);
     *out = tp;
     return ERR_OK;
 }

@@ -5,8 +5,7 @@
  * SHA-256 hash and rotated on every use; presenting a used refresh token again revokes the
  * whole session. A per-user token version, checked on every authenticated request, revokes all
  * access tokens at once (logout-all, password or role change, disabled account). Failed logins
- * are counted per account and per source address; past the threshold the account is locked
- * (423) or the address throttled (429) for a while. Every outcome is audited. */
+ * are counted by lockout.h. Every outcome is audited. */
 #ifndef CITYD_DOMAIN_SESSION_H
 #define CITYD_DOMAIN_SESSION_H
 
@@ -21,9 +20,6 @@ struct session_config {
     struct auth_policy policy;
     int access_ttl_s;
     int refresh_ttl_s;
-    int lockout_threshold; /* failures per account within the window */
-    int lockout_window_s;
-    int lockout_duration_s;
 };
 
 /* Once at start-up, before any request. */
@@ -58,11 +54,6 @@ enum err session_refresh(struct rctx *cx, const char *refresh_token,
 /* Log out the device of the caller's token (its session), or every device of the caller. */
 enum err session_logout(struct rctx *cx) MUST_CHECK;
 enum err session_logout_all(struct rctx *cx) MUST_CHECK;
-
-/* Lockout of one user (or of an unknown name as typed): ERR_LOCKED while locked. Every
- * password check outside login (password change) takes part in the same budget. */
-enum err session_lockout_check(struct rctx *cx, int64_t user_id, const char *account) MUST_CHECK;
-void session_attempt(struct rctx *cx, int64_t user_id, const char *account, bool success);
 
 /* Issue a pair for an existing user on a new session (registration, WeChat). */
 enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, const char *platform,

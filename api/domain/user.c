@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "audit.h"
-#include "session.h"
+#include "lockout.h"
 #include "server/auth/password.h"
 #include "server/db/db.h"
 
@@ -193,11 +193,11 @@ enum err user_change_password(struct rctx *cx, const char *old_password, const c
     if (r.nrows == 0)
         return rctx_fail(cx, ERR_NOTFOUND, "no such user");
     /* A stolen access token must not become an unlimited password oracle. */
-    res = session_lockout_check(cx, cx->who.user_id, "");
+    res = lockout_check(cx, cx->who.user_id, "");
     if (res)
         return res;
     if (!auth_password_verify(db_cell(&r, 0, 0), old_password)) {
-        session_attempt(cx, cx->who.user_id, "", false);
+        lockout_record(cx, cx->who.user_id, "", false);
         audit_write_quiet(cx, "user.password_change", "user", cx->who.user_id, AUDIT_DENIED,
                           "wrong old password");
         return rctx_fail(cx, ERR_FORBIDDEN, "old_password is wrong");
