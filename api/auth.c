@@ -19,6 +19,16 @@ static enum err check_platform(struct rctx *cx, const char *p)
     return rctx_fail(cx, ERR_INVALID, "platform: one of android, ios, harmony, web, miniprogram");
 }
 
+/* A device id is the client's own text: any UTF-8 (jansson has checked it), 1 to 64 bytes
+ * (the field table), without control characters. */
+static enum err check_device(struct rctx *cx, const char *d)
+{
+    for (const unsigned char *p = (const unsigned char *)d; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return rctx_fail(cx, ERR_INVALID, "device_id: no control characters");
+    return ERR_OK;
+}
+
 static enum err reply_tokens(struct rctx *cx, struct resp *rs, int status,
                              const struct token_pair *tp)
 {
@@ -55,6 +65,8 @@ static enum err auth_login(struct rctx *cx, const struct req *rq, struct resp *r
     res = api_json_input(cx, rq, login_fields, &b, NULL);
     if (!res)
         res = check_platform(cx, b.platform);
+    if (!res)
+        res = check_device(cx, b.device_id);
     if (res)
         return res;
     in.account = b.account;
@@ -126,21 +138,20 @@ static enum err auth_register(struct rctx *cx, const struct req *rq, struct resp
     struct register_body b = {0};
     struct user_new u = {0};
     struct token_pair *tp;
-    int64_t id;
     enum err res;
 
     res = api_json_input(cx, rq, register_fields, &b, NULL);
     if (!res)
         res = check_platform(cx, b.platform);
+    if (!res)
+        res = check_device(cx, b.device_id);
     if (res)
         return res;
     u.phone = b.phone;
     u.password = b.password;
     u.display_name = b.display_name;
     u.roles = ROLE_CITIZEN;
-    res = user_create(cx, &u, &id);
-    if (!res)
-        res = session_open(cx, id, b.device_id, b.platform, &tp);
+    res = session_register(cx, &u, b.device_id, b.platform, &tp);
     if (res)
         return res;
     return reply_tokens(cx, rs, 201, tp);
@@ -189,6 +200,8 @@ static enum err auth_wechat(struct rctx *cx, const struct req *rq, struct resp *
     enum err res;
 
     res = api_json_input(cx, rq, wechat_fields, &b, NULL);
+    if (!res)
+        res = check_device(cx, b.device_id);
     if (!res)
         res = wechat_login(cx, b.code, b.device_id, &tp);
     if (res)

@@ -105,8 +105,7 @@ static enum err authenticate(const char *token, size_t len, struct actor *who, c
     who->token_version = c.tv;
     snprintf(who->device_id, sizeof who->device_id, "%s", c.device);
     snprintf(who->family, sizeof who->family, "%s", c.family);
-    if (strncmp(c.device, "apikey:", 7) == 0)
-        who->api_key_id = strtoll(c.device + 7, NULL, 10);
+    who->api_key_id = c.akid; /* set by the server only: never from the device text */
     return ERR_OK;
 }
 

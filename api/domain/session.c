@@ -30,7 +30,8 @@ static bool password_ok(const char *hash, const char *password)
 }
 
 static enum err sign_access(struct rctx *cx, int64_t user_id, uint32_t roles, int64_t tv,
-                            const char *device, const char *family, struct token_pair *tp)
+                            const char *device, const char *family, int64_t api_key_id,
+                            struct token_pair *tp)
 {
     struct auth_claims c;
     int64_t now = cx->now_ms / 1000;
@@ -45,6 +46,7 @@ static enum err sign_access(struct rctx *cx, int64_t user_id, uint32_t roles, in
     snprintf(c.family, sizeof c.family, "%s", family ? family : "");
     ids_token(jti, 16);
     snprintf(c.jti, sizeof c.jti, "%s", jti);
+    c.akid = api_key_id;
     c.iat = now;
     c.nbf = now;
     c.exp = now + conf.access_ttl_s;
@@ -92,19 +94,16 @@ static enum err open_in_tx(struct rctx *cx, int64_t user_id, uint32_t roles, int
     res = add_refresh(cx, (int64_t)r.insert_id, tp);
     if (res)
         return res;
-    return sign_access(cx, user_id, roles, tv, device, family, tp);
+    return sign_access(cx, user_id, roles, tv, device, family, 0, tp);
 }
 
-enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, const char *platform,
-                      struct token_pair **out)
+/* Open a session for an existing user inside the caller's transaction. */
+static enum err open_for_user(struct rctx *cx, int64_t user_id, const char *device_id,
+                              const char *platform, struct token_pair *tp)
 {
-    struct token_pair *tp = rctx_zalloc(cx, sizeof *tp);
     struct db_res u;
     enum err res;
 
-    res = db_tx_begin(cx);
-    if (res)
-        return res;
     res = db_exec(cx, "SELECT roles, token_version, disabled FROM users WHERE id = ?",
                   DB_ARGS(DBI(user_id)), &u);
     if (!res && (u.nrows == 0 || db_cell_i64(&u, 0, 2)))
@@ -116,7 +115,40 @@ enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, c
         cx->who.user_id = user_id;
         res = audit_write(cx, "session.open", "user", user_id, AUDIT_OK, platform);
     }
+    return res;
+}
+
+enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, const char *platform,
+                      struct token_pair **out)
+{
+    struct token_pair *tp = rctx_zalloc(cx, sizeof *tp);
+    enum err res;
+
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = open_for_user(cx, user_id, device_id, platform, tp);
     res = db_tx_end(cx, res);
+    if (!res)
+        *out = tp;
+    return res;
+}
+
+enum err session_register(struct rctx *cx, const struct user_new *in, const char *device_id,
+                          const char *platform, struct token_pair **out)
+{
+    struct token_pair *tp = rctx_zalloc(cx, sizeof *tp);
+    int64_t id = 0;
+    enum err res;
+
+    snprintf(cx->who.device_id, sizeof cx->who.device_id, "%s", device_id);
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = user_create(cx, in, &id);
+    if (!res)
+        res = open_for_user(cx, id, device_id, platform, tp);
+    res = db_tx_end(cx, res); /* the account and its first session, or neither */
     if (!res)
         *out = tp;
     return res;
@@ -249,7 +281,7 @@ enum err session_refresh(struct rctx *cx, const char *refresh_token, struct toke
         res = add_refresh(cx, sid, tp);
     if (!res)
         res = sign_access(cx, uid, (uint32_t)db_cell_i64(&r, 0, 6), db_cell_i64(&r, 0, 7),
-                          db_cell(&r, 0, 3), db_cell(&r, 0, 2), tp);
+                          db_cell(&r, 0, 3), db_cell(&r, 0, 2), 0, tp);
     if (!res)
         res = audit_write(cx, "auth.refresh", "session", sid, AUDIT_OK, NULL);
 out:
@@ -520,10 +552,12 @@ enum err session_api_key_token(struct rctx *cx, const char *api_key, struct toke
     cx->who.user_id = db_cell_i64(&r, 0, 2);
     cx->who.api_key_id = db_cell_i64(&r, 0, 0);
     {
-        /* The device claim names the key, so every request re-checks that it is not revoked. */
+        /* The akid claim names the key, so every request re-checks that it is not revoked; the
+         * device text is only for people reading the audit log. */
         char dev[40];
         snprintf(dev, sizeof dev, "apikey:%lld", (long long)cx->who.api_key_id);
-        res = sign_access(cx, cx->who.user_id, ROLE_MACHINE, db_cell_i64(&r, 0, 3), dev, NULL, tp);
+        res = sign_access(cx, cx->who.user_id, ROLE_MACHINE, db_cell_i64(&r, 0, 3), dev, NULL,
+                          cx->who.api_key_id, tp);
     }
     if (res)
         return res;

@@ -59,6 +59,12 @@ enum err session_logout_all(struct rctx *cx) MUST_CHECK;
 enum err session_open(struct rctx *cx, int64_t user_id, const char *device_id, const char *platform,
                       struct token_pair **out) MUST_CHECK;
 
+/* Create the user (user_create) and open its first session in one transaction: on any error
+ * neither exists. */
+struct user_new;
+enum err session_register(struct rctx *cx, const struct user_new *in, const char *device_id,
+                          const char *platform, struct token_pair **out) MUST_CHECK;
+
 /* Exchange a machine API key ("ck_<prefix><secret>") for an access token without a session. */
 enum err session_api_key_token(struct rctx *cx, const char *api_key,
                                struct token_pair **out) MUST_CHECK;

@@ -319,6 +319,22 @@ static bool printable(const char *s, size_t cap)
     return true;
 }
 
+/* The device claim is the client's own text (any UTF-8, which jansson guarantees), without
+ * control characters: "Redmi Note 12", "小米手机". */
+static bool text_n(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static bool text(const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap);
+    return n < cap && text_n(s, n);
+}
+
 static bool printable_n(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -426,6 +442,8 @@ static json_t *claims_json(const struct auth_policy *p, const struct auth_claims
         goto fail;
     if (c->device[0] && json_object_set_new(o, "device", json_string(c->device)))
         goto fail;
+    if (c->akid && json_object_set_new(o, "akid", json_integer(c->akid)))
+        goto fail;
     if (c->family[0] && json_object_set_new(o, "family", json_string(c->family)))
         goto fail;
     json_decref(roles);
@@ -448,7 +466,7 @@ enum err auth_jwt_sign(const struct auth_keys *k, const struct auth_policy *p,
 
     if (!auth_keys_can_sign(k) || !valid_policy(p) || !c || !valid_typ(c->typ) || !out ||
         c->sub <= 0 || c->tv < 0 || c->exp <= 0 || c->iat < 0 || c->nbf < 0 ||
-        (c->roles & ~known_roles()) || !printable(c->device, sizeof c->device) ||
+        (c->roles & ~known_roles()) || !text(c->device, sizeof c->device) || c->akid < 0 ||
         !printable(c->family, sizeof c->family) || !printable(c->jti, sizeof c->jti))
         goto out;
     res = ERR_INTERNAL;
@@ -546,8 +564,10 @@ static int get_int(const json_t *o, const char *name, int64_t *v)
     return 1;
 }
 
-/* Copy an optional printable string claim into dst[cap]; false when malformed or too long. */
-static bool get_str(const json_t *o, const char *name, char *dst, size_t cap)
+/* Copy an optional string claim into dst[cap] when ok() accepts it; false when malformed or
+ * too long. */
+static bool get_str(const json_t *o, const char *name, char *dst, size_t cap,
+                    bool (*ok)(const char *, size_t))
 {
     const json_t *j = json_object_get(o, name);
     size_t n;
@@ -558,7 +578,7 @@ static bool get_str(const json_t *o, const char *name, char *dst, size_t cap)
     if (!json_is_string(j))
         return false;
     n = json_string_length(j);
-    if (n == 0 || n >= cap || !printable_n(json_string_value(j), n))
+    if (n == 0 || n >= cap || !ok(json_string_value(j), n))
         return false;
     memcpy(dst, json_string_value(j), n + 1);
     return true;
@@ -792,9 +812,13 @@ enum err auth_jwt_verify(const struct auth_keys *k, const struct auth_policy *p,
         res = reject(why, whylen, "bad token version");
         goto out;
     }
-    if (!get_str(pl, "jti", c.jti, sizeof c.jti) ||
-        !get_str(pl, "device", c.device, sizeof c.device) ||
-        !get_str(pl, "family", c.family, sizeof c.family)) {
+    if (get_int(pl, "akid", &c.akid) == -1 || c.akid < 0) {
+        res = reject(why, whylen, "bad api key id");
+        goto out;
+    }
+    if (!get_str(pl, "jti", c.jti, sizeof c.jti, printable_n) ||
+        !get_str(pl, "device", c.device, sizeof c.device, text_n) ||
+        !get_str(pl, "family", c.family, sizeof c.family, printable_n)) {
         res = reject(why, whylen, "bad string claim");
         goto out;
     }

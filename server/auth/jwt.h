@@ -9,7 +9,10 @@
  *   header  {"alg":"HS256"|"ES256","typ":"JWT","kid":"<kid>"}
  *   payload {"iss","aud","sub":"<decimal user id>","typ":"access"|"refresh",
  *            "roles":["admin",...],"tv":<token version>,"exp","iat","nbf" (integers, seconds),
- *            "jti","device","family" (optional printable strings)}
+ *            "jti","family" (optional printable strings), "device" (optional UTF-8 text without
+ *            control characters: the client's own name of its device, never trusted for
+ *            anything), "akid" (optional integer: the API key a machine token was issued for;
+ *            only the server sets it, so no client text can make a session pass as a key)}
  * The token type is the required payload claim "typ", and the verifier is told which one it
  * wants, so a refresh token never passes for an access token nor the reverse (RFC 8725 sections
  * 3.11-3.12). It is not the header "typ" ("at+jwt", RFC 9068) because libjwt 1.10.2 overwrites
@@ -76,7 +79,8 @@ struct auth_claims {
     uint32_t roles;   /* role bits (server/core/roles.h); "roles" is an array of names */
     int64_t tv;       /* per-user token version, >= 0 */
     char typ[16];     /* AUTH_TYP_ACCESS or AUTH_TYP_REFRESH (payload claim "typ") */
-    char device[65];  /* optional ("" = absent); printable ASCII */
+    char device[65];  /* optional ("" = absent); UTF-8 text, no control characters */
+    int64_t akid;     /* API key id of a machine token; 0 = absent (a user's token) */
     char family[33];  /* refresh-token family, optional */
     char jti[33];     /* optional */
     int64_t iat, nbf; /* seconds; 0 = absent */

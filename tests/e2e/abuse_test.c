@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 #include "th_assert.h"
 
 static struct th_server srv; /* shared: default configuration, seeded */
@@ -89,12 +90,102 @@ static void lockout_key_cannot_be_spelled(void **state)
                      0);
 }
 
+/* ---- item 5: a device id cannot pose as an API key ------------------------------------- */
+
+/* Before: a session whose device_id was "apikey:<n>" passed as machine client n (its scopes, its
+ * Idempotency-Key namespace, its audit identity): with a key limited to grids:read, the citizen
+ * was refused GET /api/v1/me as "lacks the scope me:read". */
+static void device_id_cannot_pose_as_api_key(void **state)
+{
+    struct th_resp r;
+    char device[64], *body;
+    long long key_id;
+    const char *tok;
+
+    th_post(&srv, "admin", "/api/v1/admin/api-keys", NULL,
+            "{\"name\":\"hotline-bridge\",\"scopes\":[\"grids:read\"]}", &r);
+    th_expect(&r, 201, NULL);
+    key_id = th_jint(r.json, "id");
+    th_resp_free(&r);
+    snprintf(device, sizeof device, "apikey:%lld", key_id);
+    th_login(&srv, th_username(&srv, "citizen"), th_password(&srv, "citizen"), device, &r);
+    th_expect(&r, 200, NULL);
+    tok = th_jstr(r.json, "access_token");
+    body = th_xprintf("%s", tok);
+    th_resp_free(&r);
+    th_get(&srv, "/api/v1/me", body, &r);
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "username"), th_username(&srv, "citizen"));
+    th_resp_free(&r);
+    /* Revoking the key does not end the citizen's session either. */
+    snprintf(device, sizeof device, "/api/v1/admin/api-keys/%lld/revoke", key_id);
+    th_post(&srv, "admin", device, NULL, "{\"reason\":\"test\"}", &r);
+    th_expect(&r, 204, NULL);
+    th_resp_free(&r);
+    th_get(&srv, "/api/v1/me", body, &r);
+    th_expect(&r, 200, NULL);
+    th_resp_free(&r);
+    free(body);
+}
+
+/* ---- item 6: any UTF-8 device id, registration in one transaction --------------------- */
+
+static void register_as(const char *phone, const char *device_json, struct th_resp *r)
+{
+    char *body = th_xprintf("{\"phone\":\"%s\",\"password\":\"Citizen-Pass-77\",\"display_name\":"
+                            "\"\\u5f20\\u4e09\",\"device_id\":%s,\"platform\":\"android\"}",
+                            phone, device_json);
+    th_post_json(&srv, "/api/v1/auth/register", NULL, body, r);
+    free(body);
+}
+
+/* Before: "Redmi Note 12" or "小米手机" failed the token's printable-ASCII device claim after
+ * the account was committed: 500, an account left behind, and the retry said 409. */
+static void device_id_any_utf8(void **state)
+{
+    static const char *const devices[] = {"\"Redmi Note 12\"", "\"\\u5c0f\\u7c73\\u624b\\u673a\"",
+                                          "\"\xe5\xb0\x8f\xe7\xb1\xb3 Mi 14 Ultra\""};
+    struct th_resp r;
+    char phone[24];
+
+    for (size_t i = 0; i < sizeof devices / sizeof *devices; i++) {
+        snprintf(phone, sizeof phone, "1390000100%zu", i);
+        register_as(phone, devices[i], &r);
+        th_expect(&r, 201, NULL);
+        assert_true(th_jstr(r.json, "access_token")[0] != '\0');
+        th_resp_free(&r);
+        assert_int_equal(th_sqlf(&srv,
+                                 "SELECT COUNT(*) FROM sessions s JOIN users u ON"
+                                 " u.id = s.user_id WHERE u.phone = '%s'",
+                                 phone),
+                         1);
+        /* And a log-in on that device. */
+        {
+            char *body = th_xprintf("{\"account\":\"%s\",\"password\":\"Citizen-Pass-77\","
+                                    "\"device_id\":%s,\"platform\":\"ios\"}",
+                                    phone, devices[i]);
+            th_post_json(&srv, "/api/v1/auth/login", NULL, body, &r);
+            free(body);
+            th_expect(&r, 200, NULL);
+            th_resp_free(&r);
+        }
+    }
+    /* A control character is refused with 400, and nothing is left behind. */
+    register_as("13900001009", "\"a\\u0001b\"", &r);
+    th_expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users WHERE phone = '13900001009'"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
         cmocka_unit_test_teardown(lockout_key_cannot_be_spelled, stop_own),
     };
-    (void)setup;
-    (void)teardown;
-    return cmocka_run_group_tests_name("abuse (own servers)", own_server, NULL, NULL);
+    const struct CMUnitTest shared[] = {
+        cmocka_unit_test(device_id_cannot_pose_as_api_key),
+        cmocka_unit_test(device_id_any_utf8),
+    };
+    int rc = cmocka_run_group_tests_name("abuse (shared server)", shared, setup, teardown);
+    return rc | cmocka_run_group_tests_name("abuse (own servers)", own_server, NULL, NULL);
 }

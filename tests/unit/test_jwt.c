@@ -121,7 +121,8 @@ static struct auth_claims claims(const char *typ)
     c.roles = ROLE_INSPECTOR | ROLE_ADMIN;
     c.tv = 3;
     snprintf(c.typ, sizeof c.typ, "%s", typ);
-    snprintf(c.device, sizeof c.device, "device-7f3a");
+    snprintf(c.device, sizeof c.device, "Redmi Note 12 小米手机"); /* any UTF-8 text */
+    c.akid = 9;
     snprintf(c.family, sizeof c.family, "fam0123456789");
     snprintf(c.jti, sizeof c.jti, "jti-abc");
     c.iat = NOW;
@@ -278,6 +279,7 @@ static void assert_same_claims(const struct auth_claims *a, const struct auth_cl
     assert_int_equal(a->tv, b->tv);
     assert_string_equal(a->typ, b->typ);
     assert_string_equal(a->device, b->device);
+    assert_int_equal(a->akid, b->akid);
     assert_string_equal(a->family, b->family);
     assert_string_equal(a->jti, b->jti);
     assert_int_equal(a->iat, b->iat);
@@ -820,9 +822,12 @@ static void subject_roles_and_version(void **state)
              NOW + 60);
     forge_payload(tok, pl);
     expect_reject(hs, tok, AUTH_TYP_ACCESS, "bad token version");
-    payload(pl, sizeof pl, ",\"device\":\"a b\"");
+    payload(pl, sizeof pl, ",\"device\":\"a\\u0001b\"");
     forge_payload(tok, pl);
     expect_reject(hs, tok, AUTH_TYP_ACCESS, "bad string claim");
+    payload(pl, sizeof pl, ",\"akid\":\"7\"");
+    forge_payload(tok, pl);
+    expect_reject(hs, tok, AUTH_TYP_ACCESS, "bad api key id");
     payload(pl, sizeof pl, ",\"jti\":\"0123456789012345678901234567890123\"");
     forge_payload(tok, pl);
     expect_reject(hs, tok, AUTH_TYP_ACCESS, "bad string claim");
@@ -984,7 +989,10 @@ static void sign_refuses_bad_input(void **state)
     bad.exp = 0;
     assert_int_equal(auth_jwt_sign(hs, &pol, &bad, tok, sizeof tok), ERR_INVALID);
     bad = c;
-    snprintf(bad.device, sizeof bad.device, "a\"b c");
+    snprintf(bad.device, sizeof bad.device, "a\tb");
+    assert_int_equal(auth_jwt_sign(hs, &pol, &bad, tok, sizeof tok), ERR_INVALID);
+    bad = c;
+    bad.akid = -1;
     assert_int_equal(auth_jwt_sign(hs, &pol, &bad, tok, sizeof tok), ERR_INVALID);
     bad = c;
     memset(bad.jti, 'j', sizeof bad.jti); /* no NUL */
