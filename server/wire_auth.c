@@ -189,6 +189,7 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
     sc.policy = policy;
     sc.access_ttl_s = cfg->auth_access_ttl_s;
     sc.refresh_ttl_s = cfg->auth_refresh_ttl_s;
+    sc.refresh_reuse_grace_s = cfg->auth_refresh_reuse_grace_s;
     session_configure(&sc);
     lockout_configure(&(struct lockout_config){
         cfg->auth_lockout_threshold, cfg->auth_lockout_window_s, cfg->auth_lockout_duration_s});

@@ -217,6 +217,65 @@ static enum err revoke_session(struct rctx *cx, int64_t session_id, const char *
                    DB_ARGS(DBI(cx->now_ms), DBS(reason), DBI(session_id)), NULL);
 }
 
+/* The successor of a rotated refresh token is kept for auth.refresh_reuse_grace_s, sealed under
+ * a key only the old token's holder can derive: SHA-256(old ":g1") || SHA-256(old ":g2"), two hex
+ * digits (8 bits, whose low 6 are uniform) per base64url character. The database holds only
+ * SHA-256(old), so a reader of it cannot open the seal; a client that lost the answer presents
+ * the old token again and gets the same successor. Sealing and opening are the same operation. */
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static bool seal_successor(const char *old, const char *in, char out[SESSION_REFRESH_LEN + 1])
+{
+    char buf[SESSION_REFRESH_LEN + 4], k1[AUTH_SECRET_HEX], k2[AUTH_SECRET_HEX];
+    char ks[2 * (AUTH_SECRET_HEX - 1) + 1];
+
+    snprintf(buf, sizeof buf, "%s:g1", old);
+    auth_secret_hash(buf, strlen(buf), k1);
+    snprintf(buf, sizeof buf, "%s:g2", old);
+    auth_secret_hash(buf, strlen(buf), k2);
+    snprintf(ks, sizeof ks, "%s%s", k1, k2);
+    for (size_t i = 0; i < SESSION_REFRESH_LEN; i++) {
+        const char *p = in[i] ? strchr(b64url, in[i]) : NULL;
+        unsigned byte;
+
+        if (!p)
+            return false;
+        sscanf(ks + 2 * i, "%2x", &byte);
+        out[i] = b64url[((size_t)(p - b64url) ^ byte) & 63];
+    }
+    out[SESSION_REFRESH_LEN] = '\0';
+    return true;
+}
+
+/* Within the grace window: the successor sealed in the used token's row, when it is unused and
+ * of the same session. *again false otherwise (the caller revokes). */
+static enum err grace_retry(struct rctx *cx, const char *old, const char *sealed, int64_t sid,
+                            struct token_pair *tp, bool *again)
+{
+    char hash[AUTH_SECRET_HEX];
+    struct db_res r;
+    enum err res;
+
+    *again = false;
+    if (strlen(sealed) != SESSION_REFRESH_LEN || !seal_successor(old, sealed, tp->refresh))
+        return ERR_OK;
+    auth_secret_hash(tp->refresh, SESSION_REFRESH_LEN, hash);
+    res = db_exec(cx,
+                  "SELECT session_id = ? AND used_at IS NULL FROM refresh_tokens"
+                  " WHERE token_hash = ? FOR UPDATE",
+                  DB_ARGS(DBI(sid), DBS(hash)), &r);
+    if (res)
+        return res;
+    *again = r.nrows == 1 && db_cell_i64(&r, 0, 0) == 1;
+    if (*again) {
+        tp->refresh_expires_in = conf.refresh_ttl_s;
+        tp->session_id = sid;
+    } else {
+        memset(tp->refresh, 0, sizeof tp->refresh);
+    }
+    return ERR_OK;
+}
+
 enum err session_refresh(struct rctx *cx, const char *refresh_token, struct token_pair **out)
 {
     char hash[AUTH_SECRET_HEX];
@@ -233,13 +292,15 @@ enum err session_refresh(struct rctx *cx, const char *refresh_token, struct toke
     res = db_tx_begin(cx);
     if (res)
         return res;
-    res = db_exec(cx,
-                  "SELECT s.id, s.user_id, s.family, s.device_id, t.used_at IS NOT NULL,"
-                  " s.revoked_at IS NOT NULL OR s.expires_at <= FROM_UNIXTIME(? / 1000),"
-                  " u.roles, u.token_version, u.disabled"
-                  " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
-                  " JOIN users u ON u.id = s.user_id WHERE t.token_hash = ? FOR UPDATE",
-                  DB_ARGS(DBI(cx->now_ms), DBS(hash)), &r);
+    res = db_exec(
+        cx,
+        "SELECT s.id, s.user_id, s.family, s.device_id, t.used_at IS NOT NULL,"
+        " s.revoked_at IS NOT NULL OR s.expires_at <= FROM_UNIXTIME(? / 1000),"
+        " u.roles, u.token_version, u.disabled,"
+        " t.used_at > FROM_UNIXTIME(? / 1000 - ?), t.successor"
+        " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id"
+        " JOIN users u ON u.id = s.user_id WHERE t.token_hash = ? FOR UPDATE",
+        DB_ARGS(DBI(cx->now_ms), DBI(cx->now_ms), DBI(conf.refresh_reuse_grace_s), DBS(hash)), &r);
     if (res)
         goto out;
     if (r.nrows == 0) {
@@ -250,9 +311,27 @@ enum err session_refresh(struct rctx *cx, const char *refresh_token, struct toke
     uid = db_cell_i64(&r, 0, 1);
     cx->who.user_id = uid;
     snprintf(cx->who.device_id, sizeof cx->who.device_id, "%s", db_cell(&r, 0, 3));
+    if (db_cell_i64(&r, 0, 4) && db_cell_i64(&r, 0, 9) == 1 && !db_cell_i64(&r, 0, 5) &&
+        !db_cell_i64(&r, 0, 8) && db_cell(&r, 0, 10)) {
+        /* The client lost the answer of its last refresh (4G cut off) and retries within the
+         * grace window: the same successor again, provided it is still the newest token. */
+        bool again = false;
+
+        res = grace_retry(cx, refresh_token, db_cell(&r, 0, 10), sid, tp, &again);
+        if (res)
+            goto out;
+        if (again) {
+            res = sign_access(cx, uid, (uint32_t)db_cell_i64(&r, 0, 6), db_cell_i64(&r, 0, 7),
+                              db_cell(&r, 0, 3), db_cell(&r, 0, 2), 0, tp);
+            if (!res)
+                res = audit_write(cx, "auth.refresh_retry", "session", sid, AUDIT_OK,
+                                  "same refresh token within the grace window");
+            goto out;
+        }
+    }
     if (db_cell_i64(&r, 0, 4)) {
-        /* A rotated token came back: it was stolen, or the legitimate client lost a reply.
-         * Either way the family is no longer trustworthy. */
+        /* A rotated token came back outside the grace window, or after its successor was used
+         * too: it was stolen (or replayed very late). The family is no longer trustworthy. */
         reused = true;
         res = revoke_session(cx, sid, "refresh_reuse");
         if (!res)
@@ -266,9 +345,18 @@ enum err session_refresh(struct rctx *cx, const char *refresh_token, struct toke
         res = rctx_fail(cx, ERR_UNAUTH, "session ended; log in again");
         goto out;
     }
-    res = db_exec(
-        cx, "UPDATE refresh_tokens SET used_at = FROM_UNIXTIME(? / 1000) WHERE token_hash = ?",
-        DB_ARGS(DBI(cx->now_ms), DBS(hash)), NULL);
+    res = add_refresh(cx, sid, tp);
+    if (!res) {
+        char sealed[SESSION_REFRESH_LEN + 1];
+
+        if (!seal_successor(refresh_token, tp->refresh, sealed))
+            res = rctx_fail(cx, ERR_UNAUTH, "invalid refresh token");
+        else
+            res = db_exec(cx,
+                          "UPDATE refresh_tokens SET used_at = FROM_UNIXTIME(? / 1000),"
+                          " successor = ? WHERE token_hash = ?",
+                          DB_ARGS(DBI(cx->now_ms), DBS(sealed), DBS(hash)), NULL);
+    }
     if (!res)
         /* The session slides: a device that keeps refreshing stays logged in; one that stays
          * away longer than auth.refresh_ttl_s logs in again. */
@@ -277,8 +365,6 @@ enum err session_refresh(struct rctx *cx, const char *refresh_token, struct toke
                       " expires_at = FROM_UNIXTIME(? / 1000 + ?) WHERE id = ?",
                       DB_ARGS(DBI(cx->now_ms), DBI(cx->now_ms), DBI(conf.refresh_ttl_s), DBI(sid)),
                       NULL);
-    if (!res)
-        res = add_refresh(cx, sid, tp);
     if (!res)
         res = sign_access(cx, uid, (uint32_t)db_cell_i64(&r, 0, 6), db_cell_i64(&r, 0, 7),
                           db_cell(&r, 0, 3), db_cell(&r, 0, 2), 0, tp);

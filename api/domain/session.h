@@ -20,6 +20,7 @@ struct session_config {
     struct auth_policy policy;
     int access_ttl_s;
     int refresh_ttl_s;
+    int refresh_reuse_grace_s; /* a retry of the just-used refresh token within it is answered */
 };
 
 /* Once at start-up, before any request. */
@@ -48,7 +49,10 @@ struct login_in {
  * ERR_RATELIMIT (address throttled), ERR_FORBIDDEN (disabled). out is pool memory. */
 enum err session_login(struct rctx *cx, const struct login_in *in,
                        struct token_pair **out) MUST_CHECK;
-/* Rotate a refresh token. Reuse of a rotated token revokes its session: ERR_UNAUTH. */
+/* Rotate a refresh token. The just-rotated token presented again within
+ * refresh_reuse_grace_s (a retry after a lost answer) gets the same new refresh token again
+ * (and a fresh access token), as long as that new token is unused; any other reuse of a rotated
+ * token revokes its session: ERR_UNAUTH. */
 enum err session_refresh(struct rctx *cx, const char *refresh_token,
                          struct token_pair **out) MUST_CHECK;
 /* Log out the device of the caller's token (its session), or every device of the caller. */

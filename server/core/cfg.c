@@ -73,6 +73,7 @@ static const struct cfg_key keys[] = {
     S("auth.audience",               auth_audience,             "cityd-api"),
     I("auth.access_ttl_s",           auth_access_ttl_s,         "900", 60, 900),
     I("auth.refresh_ttl_s",          auth_refresh_ttl_s,        "2592000", 3600, 31536000),
+    I("auth.refresh_reuse_grace_s",  auth_refresh_reuse_grace_s, "60",    0, 3600),
     I("auth.leeway_s",               auth_leeway_s,             "30", 0, 60),
     I("auth.lockout_threshold",      auth_lockout_threshold,    "5", 1, 1000),
     I("auth.lockout_window_s",       auth_lockout_window_s,     "900", 10, 86400),

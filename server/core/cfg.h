@@ -52,6 +52,7 @@ struct cfg {
     char auth_audience[128];
     int auth_access_ttl_s;
     int auth_refresh_ttl_s;
+    int auth_refresh_reuse_grace_s;
     int auth_leeway_s;
     int auth_lockout_threshold;
     int auth_lockout_window_s;

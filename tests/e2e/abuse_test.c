@@ -177,10 +177,89 @@ static void device_id_any_utf8(void **state)
     assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM users WHERE phone = '13900001009'"), 0);
 }
 
+/* ---- item 16: refresh-token reuse grace ------------------------------------------------- */
+
+/* POST /api/v1/auth/refresh: the status; the new refresh token into out (malloc) when 200. */
+static long refresh(struct th_server *s, const char *token, char **out)
+{
+    char *body = th_xprintf("{\"refresh_token\":\"%s\"}", token);
+    struct th_resp r;
+    long st;
+
+    th_post_json(s, "/api/v1/auth/refresh", NULL, body, &r);
+    free(body);
+    st = r.status;
+    if (out)
+        *out = st == 200 ? th_xprintf("%s", th_jstr(r.json, "refresh_token")) : NULL;
+    th_resp_free(&r);
+    return st;
+}
+
+static char *login_refresh_token(struct th_server *s)
+{
+    struct th_resp r;
+    char *t;
+
+    th_login(s, th_username(s, "inspector"), th_password(s, "inspector"), "4g-phone", &r);
+    th_expect(&r, 200, NULL);
+    t = th_xprintf("%s", th_jstr(r.json, "refresh_token"));
+    th_resp_free(&r);
+    return t;
+}
+
+/* Before: any second use of a refresh token revoked the family, so a phone whose refresh answer
+ * was cut off on 4G and retried was logged out (the first refresh's tokens included). */
+static void refresh_retry_within_grace(void **state)
+{
+    char *a, *b, *b2, *c, *x;
+
+    th_server_start(&own, "testing.clock_control = true\nauth.refresh_reuse_grace_s = 60\n");
+    th_seed(&own);
+    a = login_refresh_token(&own);
+    assert_int_equal(refresh(&own, a, &b), 200);
+    th_clock_offset(&own, 50 * 1000LL); /* the retry, 50 s later */
+    assert_int_equal(refresh(&own, a, &b2), 200);
+    assert_string_equal(b, b2); /* the same new refresh token: idempotent */
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NOT NULL"),
+                     0);
+    /* The answer works. */
+    assert_int_equal(refresh(&own, b2, &c), 200);
+    /* A is now older than the newest token: even within the window it revokes the family. */
+    assert_int_equal(refresh(&own, a, &x), 401);
+    assert_int_equal(refresh(&own, c, &x), 401);
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM sessions WHERE revoked_reason ="
+                                   " 'refresh_reuse'"),
+                     1);
+    free(a);
+    free(b);
+    free(b2);
+    free(c);
+}
+
+static void refresh_reuse_after_grace_revokes(void **state)
+{
+    char *a, *b, *x;
+
+    th_server_start(&own, "testing.clock_control = true\nauth.refresh_reuse_grace_s = 60\n");
+    th_seed(&own);
+    a = login_refresh_token(&own);
+    assert_int_equal(refresh(&own, a, &b), 200);
+    th_clock_offset(&own, 61 * 1000LL);
+    assert_int_equal(refresh(&own, a, &x), 401);
+    assert_int_equal(refresh(&own, b, &x), 401); /* the family is revoked */
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(*) FROM sessions WHERE revoked_reason ="
+                                   " 'refresh_reuse'"),
+                     1);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
         cmocka_unit_test_teardown(lockout_key_cannot_be_spelled, stop_own),
+        cmocka_unit_test_teardown(refresh_retry_within_grace, stop_own),
+        cmocka_unit_test_teardown(refresh_reuse_after_grace_revokes, stop_own),
     };
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(device_id_cannot_pose_as_api_key),
