@@ -7,6 +7,7 @@
 #include "api/domain/session.h"
 #include "api/domain/user.h"
 #include "api/domain/wechat.h"
+#include "server/core/metrics.h"
 #include "server/core/roles.h"
 
 static const char *const platforms[] = {"android", "ios", "harmony", "web", "miniprogram", NULL};
@@ -55,6 +56,32 @@ static const struct api_field login_fields[] = {
     {0},
 };
 
+/* Metrics of password log-ins (docs/deployment.md): outcomes, and throttling by its reason. */
+static void count_login(enum err res)
+{
+    const char *outcome = "ok", *reason = NULL;
+    char lb[40];
+
+    if (res == ERR_LOCKED)
+        reason = "account_locked";
+    else if (res == ERR_RATELIMIT)
+        reason = "source_address";
+    if (reason)
+        outcome = "throttled";
+    else if (res == ERR_UNAUTH || res == ERR_INVALID || res == ERR_FORBIDDEN)
+        outcome = "rejected";
+    else if (res)
+        outcome = "error";
+    metrics_labels(lb, sizeof lb, "outcome", outcome, (const char *)NULL);
+    metrics_inc(metrics_counter("cityd_auth_logins_total", "Password log-ins, by outcome.", lb));
+    if (reason) {
+        metrics_labels(lb, sizeof lb, "reason", reason, (const char *)NULL);
+        metrics_inc(metrics_counter("cityd_auth_login_throttled_total",
+                                    "Log-ins refused before checking the password, by reason.",
+                                    lb));
+    }
+}
+
 static enum err auth_login(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct login_body b = {0};
@@ -74,6 +101,7 @@ static enum err auth_login(struct rctx *cx, const struct req *rq, struct resp *r
     in.device_id = b.device_id;
     in.platform = b.platform;
     res = session_login(cx, &in, &tp);
+    count_login(res);
     if (res)
         return res;
     return reply_tokens(cx, rs, 200, tp);

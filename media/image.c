@@ -9,7 +9,9 @@
 #include <string.h>
 #include <time.h>
 #include <vips/vips.h>
+#include "server/core/clock.h"
 #include "server/core/log.h"
+#include "server/core/metrics.h"
 #include "server/core/rctx.h"
 
 /* How long a photo waits for a decoding slot before the client is told to retry. */
@@ -565,10 +567,37 @@ static enum err draw_watermark(struct rctx *cx, VipsObject *ctx, VipsImage *in, 
     return ERR_OK;
 }
 
+/* One photo processed: cityd_media_image_* (outcome is a bounded set). */
+static void count_image(enum err e, size_t in_len, const struct media_image_out *o, uint64_t t0)
+{
+    char lb[40];
+    const char *outcome = e == ERR_OK         ? "ok"
+                          : e == ERR_BUSY     ? "busy"
+                          : e == ERR_INTERNAL ? "error"
+                                              : "rejected";
+
+    metrics_labels(lb, sizeof lb, "outcome", outcome, (const char *)NULL);
+    metrics_inc(metrics_counter("cityd_media_image_jobs_total",
+                                "Photos processed (decode, strip, renditions), by outcome.", lb));
+    metrics_observe(metrics_histogram("cityd_media_image_duration_seconds",
+                                      "Time to process one photo, waiting for a slot included.", "",
+                                      NULL, 0),
+                    (double)(clock_mono_ns() - t0) / 1e9);
+    metrics_add(metrics_counter("cityd_media_image_input_bytes_total",
+                                "Bytes of photos given to processing.", ""),
+                in_len);
+    if (o)
+        metrics_add(metrics_counter("cityd_media_image_output_bytes_total",
+                                    "Bytes of renditions produced (original, display, thumbnail).",
+                                    ""),
+                    o->original.len + o->display.len + o->thumb.len);
+}
+
 enum err media_image_process(struct rctx *cx, const void *buf, size_t len,
                              const struct media_image_opts *opts, struct media_image_out *out)
 {
     static const struct media_image_opts defaults;
+    uint64_t t0 = clock_mono_ns();
     struct media_image_out res = {0};
     VipsObject *ctx = NULL;
     VipsImage **t;
@@ -681,6 +710,7 @@ enum err media_image_process(struct rctx *cx, const void *buf, size_t len,
     *out = res;
     memset(&res, 0, sizeof res);
 out:
+    count_image(e, len, e ? NULL : out, t0);
     media_image_out_dispose(&res);
     if (ctx)
         g_object_unref(ctx);

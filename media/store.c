@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include "server/core/ids.h"
 #include "server/core/log.h"
+#include "server/core/metrics.h"
 #include "server/core/rctx.h"
 
 enum err media_sha256_hex(const void *buf, size_t len, char out[MEDIA_SHA_HEX])
@@ -66,8 +67,15 @@ enum err media_store_put(struct media_store *st, struct rctx *cx, const void *bu
     if (res)
         return rctx_fail(cx, res, "media: cannot store the upload");
     res = st->ops->put(st, cx, buf, len, sha);
-    if (!res)
+    if (!res) {
         memcpy(sha_out, sha, MEDIA_SHA_HEX);
+        metrics_inc(metrics_counter("cityd_media_store_writes_total",
+                                    "Files written to the media store (or found already there).",
+                                    ""));
+        metrics_add(metrics_counter("cityd_media_store_written_bytes_total",
+                                    "Bytes written to the media store.", ""),
+                    len);
+    }
     return res;
 }
 

@@ -9,17 +9,22 @@
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
+#include <systemd/sd-daemon.h>
 #include "api/api.h"
 #include "api/domain/media_svc.h"
 #include "api/domain/system.h"
 #include "media/image.h"
 #include "server/core/log.h"
+#include "server/core/clock.h"
+#include "server/core/metrics.h"
+#include "server/core/metrics_http.h"
 #include "server/core/workpool.h"
 #include "server/auth/password.h"
 #include "server/db/db.h"
 #include "server/db/db_int.h"
 #include "server/db/migrate.h"
 #include "server/ext/ext.h"
+#include "server/http/http.h"
 #include "server/http/server.h"
 #include "wire_int.h"
 
@@ -56,6 +61,7 @@ static struct {
     struct workpool *media_pool;
     struct workpool *outside_pool;
     struct workpool *password_pool;
+    struct metrics_http *metrics;
     int nloops;
     struct loop_thread loops[MAX_LOOPS];
     uv_signal_t sigterm, sigint;
@@ -288,6 +294,7 @@ static void on_signal(uv_signal_t *s, int signum)
     if (W.shutting_down++)
         return;
     log_info(NULL, "signal %d: shutting down", signum);
+    sd_notify(0, "STOPPING=1");
     for (int i = 0; i < W.nloops; i++)
         uv_async_send(&W.loops[i].stop);
 }
@@ -318,6 +325,41 @@ static int start_loop(struct loop_thread *lt, int idx, char *errbuf, size_t errl
     uv_async_init(&lt->loop, &lt->stop, on_stop);
     uv_timer_init(&lt->loop, &lt->drain);
     uv_timer_init(&lt->loop, &lt->flush);
+    return 0;
+}
+
+/* Process-wide series: what runs, since when, and how much memory it holds. */
+static double resident_bytes(void *arg)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return (double)rss * (double)sysconf(_SC_PAGESIZE);
+}
+
+static int start_metrics(const struct cfg *cfg, char *err, size_t errlen)
+{
+    char lb[160];
+
+    metrics_labels(lb, sizeof lb, "version", http_info.version ? http_info.version : "", "commit",
+                   http_info.commit ? http_info.commit : "", (const char *)NULL);
+    metrics_gauge_set(metrics_gauge("cityd_build_info", "Version of the running cityd.", lb), 1);
+    metrics_gauge_set(metrics_gauge("process_start_time_seconds",
+                                    "Start time of the process since the Unix epoch.", ""),
+                      (int64_t)clock_now_s());
+    metrics_gauge_fn("process_resident_memory_bytes", "Resident memory size in bytes.", "",
+                     resident_bytes, NULL);
+    if (!cfg->metrics_listen[0])
+        return 0;
+    W.metrics = metrics_http_start(cfg->metrics_listen, cfg->metrics_allow, err, errlen);
+    if (!W.metrics)
+        return -1;
+    log_info(NULL, "metrics on %s (port %d)", cfg->metrics_listen, metrics_http_port(W.metrics));
     return 0;
 }
 
@@ -406,6 +448,10 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         fprintf(stderr, "cityd: %s\n", err);
         goto out;
     }
+    if (start_metrics(cfg, err, sizeof err)) {
+        fprintf(stderr, "cityd: %s\n", err);
+        goto out;
+    }
     W.nloops = cfg->http_threads ? cfg->http_threads : cores();
     if (W.nloops > MAX_LOOPS)
         W.nloops = MAX_LOOPS;
@@ -425,11 +471,15 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         FILE *f = fopen(port_file, "w");
         if (f) {
             fprintf(f, "%d\n", http_global_port(W.g));
+            if (W.metrics) /* tests read the metrics port from the second line */
+                fprintf(f, "metrics %d\n", metrics_http_port(W.metrics));
             fclose(f);
         }
     }
     log_info(NULL, "listening on %s (port %d), %d loops, %d database workers", cfg->http_listen,
              http_global_port(W.g), W.nloops, cfg->db_pool_size);
+    /* Type=notify (etc/cityd.service): listening, migrated, workers up. No-op outside systemd. */
+    sd_notifyf(0, "READY=1\nSTATUS=serving on port %d", http_global_port(W.g));
     for (int i = 1; i < W.nloops; i++)
         uv_thread_create(&W.loops[i].tid, loop_main, &W.loops[i]);
     loop_main(&W.loops[0]);
@@ -437,6 +487,8 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         uv_thread_join(&W.loops[i].tid);
     rc = 0;
 out:
+    metrics_http_stop(W.metrics);
+    W.metrics = NULL;
     if (W.forced) {
         /* Workers may still hold jobs whose loops are gone; do not run them. */
         log_warn(NULL, "stopped with requests still open");

@@ -13,6 +13,7 @@
 #include "server/auth/jwt.h"
 #include "server/core/clock.h"
 #include "server/core/log.h"
+#include "server/core/metrics.h"
 #include "server/db/db.h"
 #include "server/ext/wechat.h"
 #include <openssl/evp.h>
@@ -120,13 +121,54 @@ static void authorize(struct rctx *const *cxs, const struct route *const *rts, s
         v[i] = (struct actor_check){cxs[i], rts[i]->method, rts[i]->path,
                                     (rts[i]->flags & ROUTE_AUTH_PROFILE) != 0, ERR_OK};
     session_check_actors(v, n);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         res[i] = v[i].res;
+        /* A valid signature on a token whose session ended, or an account disabled since. */
+        if (res[i] == ERR_UNAUTH)
+            metrics_inc(metrics_counter("cityd_auth_tokens_rejected_total",
+                                        "Bearer tokens refused before the handler, by reason.",
+                                        "reason=\"revoked\""));
+    }
+}
+
+/* The bounded reason label of a rejected token: auth_jwt_verify's texts, grouped. */
+static const char *reject_reason(const char *why)
+{
+    static const struct {
+        const char *prefix, *reason;
+    } map[] = {
+        {"token expired", "expired"},
+        {"bad signature", "bad_signature"},
+        {"unknown key id", "bad_signature"},
+        {"algorithm not allowed", "bad_signature"},
+        {"token not yet valid", "not_yet_valid"},
+        {"token issued in the future", "not_yet_valid"},
+        {"wrong issuer", "wrong_audience"},
+        {"wrong audience", "wrong_audience"},
+        {"wrong token type", "wrong_type"},
+        {"not a bearer token", "malformed"},
+        {"empty token", "malformed"},
+        {"token too long", "malformed"},
+        {"malformed", "malformed"},
+        {"bad ", "malformed"},
+        {"missing", "malformed"},
+        {"wrong header", "malformed"},
+        {"unsupported critical", "malformed"},
+    };
+
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strncmp(why, map[i].prefix, strlen(map[i].prefix)) == 0)
+            return map[i].reason;
+    return "other";
 }
 
 static void auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)
 {
-    char detail[200];
+    char detail[200], lb[40];
+
+    metrics_labels(lb, sizeof lb, "reason", reject_reason(why), (const char *)NULL);
+    metrics_inc(metrics_counter("cityd_auth_tokens_rejected_total",
+                                "Bearer tokens refused before the handler, by reason.", lb));
     snprintf(detail, sizeof detail, "%s %s: %s", method, path, why);
     log_warn(cx, "token rejected: %s", why);
     audit_write_quiet(cx, "auth.token_rejected", NULL, 0, AUDIT_DENIED, detail);

@@ -71,6 +71,9 @@ struct cfg {
     bool media_watermark;
     /* log */
     char log_level[8];
+    /* metrics */
+    char metrics_listen[128];
+    char metrics_allow[512];
     /* testing */
     bool testing_clock_control;
 };

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "clock.h"
 #include "log.h"
+#include "metrics.h"
 
 struct workpool {
     pthread_mutex_t mu;
@@ -20,6 +22,8 @@ struct workpool {
     void (*thread_fini)(void *value);
     void *arg;
     char name[16];
+    /* Metrics of this pool (pools of one name share them). */
+    struct metrics_series *m_queued, *m_running, *m_done, *m_rejected, *m_wait;
 };
 
 struct start {
@@ -55,8 +59,14 @@ static void *thread_main(void *v)
             p->tail = NULL;
         p->queued--;
         pthread_mutex_unlock(&p->mu);
+        metrics_gauge_add(p->m_queued, -1);
+        metrics_gauge_add(p->m_running, 1);
+        metrics_observe(p->m_wait, (double)(clock_mono_ns() - w->queued_ns) / 1e9);
         w->next = NULL;
+        /* w may be freed by run(): touch only the pool afterwards. */
         w->run(w, targ);
+        metrics_gauge_add(p->m_running, -1);
+        metrics_inc(p->m_done);
     }
     if (p->thread_fini)
         p->thread_fini(targ);
@@ -78,6 +88,21 @@ struct workpool *workpool_new(const char *name, int nthreads, size_t queue_limit
     p->thread_fini = thread_fini;
     p->arg = arg;
     snprintf(p->name, sizeof p->name, "%s", name);
+    {
+        char lb[64];
+        metrics_labels(lb, sizeof lb, "pool", p->name, (const char *)NULL);
+        p->m_queued = metrics_gauge("cityd_workpool_queued_jobs",
+                                    "Jobs waiting in a worker pool's queue.", lb);
+        p->m_running = metrics_gauge("cityd_workpool_running_jobs",
+                                     "Jobs running on a worker pool's threads.", lb);
+        p->m_done = metrics_counter("cityd_workpool_jobs_total", "Jobs a worker pool has run.", lb);
+        p->m_rejected = metrics_counter("cityd_workpool_rejected_jobs_total",
+                                        "Jobs refused because the queue was full or stopping.", lb);
+        p->m_wait = metrics_histogram("cityd_workpool_queue_wait_seconds",
+                                      "Time jobs waited in a worker pool's queue.", lb, NULL, 0);
+        metrics_gauge_set(metrics_gauge("cityd_workpool_threads", "Threads of a worker pool.", lb),
+                          nthreads);
+    }
     p->threads = calloc((size_t)nthreads, sizeof *p->threads);
     if (!p->threads) {
         free(p);
@@ -105,15 +130,18 @@ enum err workpool_submit(struct workpool *p, struct work *w)
     pthread_mutex_lock(&p->mu);
     if (p->stopping || p->queued >= p->limit) {
         pthread_mutex_unlock(&p->mu);
+        metrics_inc(p->m_rejected);
         return ERR_BUSY;
     }
     w->next = NULL;
+    w->queued_ns = clock_mono_ns();
     if (p->tail)
         p->tail->next = w;
     else
         p->head = w;
     p->tail = w;
     p->queued++;
+    metrics_gauge_add(p->m_queued, 1);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return ERR_OK;

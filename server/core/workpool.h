@@ -8,11 +8,13 @@
 #define CITYD_WORKPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "err.h"
 
 struct work {
     struct work *next; /* queue link, owned by the pool while queued */
     void (*run)(struct work *w, void *thread_arg);
+    uint64_t queued_ns; /* set by workpool_submit (queue-wait metric) */
 };
 
 struct workpool;

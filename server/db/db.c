@@ -11,6 +11,7 @@
 #include "db_int.h"
 #include "server/core/clock.h"
 #include "server/core/log.h"
+#include "server/core/metrics.h"
 
 #define STMT_BUCKETS 256
 /* Statements are few and fixed, but list filters compose their SQL: past this many distinct
@@ -393,8 +394,8 @@ static enum err exec_once(struct rctx *cx, struct db_conn *c, const char *sql,
     return ERR_OK;
 }
 
-enum err db_exec(struct rctx *cx, const char *sql, const struct db_val *args, size_t nargs,
-                 struct db_res *out)
+static enum err exec_retrying(struct rctx *cx, const char *sql, const struct db_val *args,
+                              size_t nargs, struct db_res *out)
 {
     struct db_conn *c = cx->db;
     bool retry;
@@ -410,6 +411,46 @@ enum err db_exec(struct rctx *cx, const char *sql, const struct db_val *args, si
         cx->err.code = ERR_OK;
         res = exec_once(cx, c, sql, args, nargs, out, &retry);
     }
+    return res;
+}
+
+/* The statement's verb, for the metrics label (a bounded set). */
+static const char *verb_of(const char *sql)
+{
+    static const char *const verbs[] = {"SELECT",  "INSERT", "UPDATE", "DELETE",
+                                        "REPLACE", "START",  "COMMIT", "ROLLBACK"};
+
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strncmp(sql, verbs[i], strlen(verbs[i])) == 0)
+            return verbs[i];
+    return "OTHER";
+}
+
+static void count_statement(const char *sql, enum err res, uint64_t t0)
+{
+    char lb[48];
+
+    metrics_labels(lb, sizeof lb, "verb", verb_of(sql), (const char *)NULL);
+    metrics_observe(metrics_histogram("cityd_db_statement_duration_seconds",
+                                      "Time of one database statement, retries included, by verb.",
+                                      lb, NULL, 0),
+                    (double)(clock_mono_ns() - t0) / 1e9);
+    if (res) {
+        metrics_labels(lb, sizeof lb, "code", err_code(res), (const char *)NULL);
+        metrics_inc(metrics_counter("cityd_db_errors_total",
+                                    "Database statements that failed, by the error they gave.",
+                                    lb));
+    }
+}
+
+enum err db_exec(struct rctx *cx, const char *sql, const struct db_val *args, size_t nargs,
+                 struct db_res *out)
+{
+    enum err res;
+    uint64_t t0 = clock_mono_ns();
+
+    res = exec_retrying(cx, sql, args, nargs, out);
+    count_statement(sql, res, t0);
     return res;
 }
 

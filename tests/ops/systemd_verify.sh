@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# tests/ops/systemd_verify.sh ROOT CITYD: ops.systemd_verify.
+# `systemd-analyze verify` on etc/cityd.service, with ExecStart pointed at the built binary
+# (verify checks that the program exists). verify exits 0 on unknown keys and bad values, so any
+# line it prints fails the test too. Then `systemd-analyze security --offline` must rate the
+# sandbox at most 2.0 ("OK"; 10 = no sandbox at all).
+set -euo pipefail
+root=$1 cityd=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+grep -q '^ExecStart=/usr/local/bin/cityd ' "$root/etc/cityd.service" || {
+  echo "systemd_verify: etc/cityd.service: ExecStart is not /usr/local/bin/cityd"; exit 1; }
+sed "s|^ExecStart=/usr/local/bin/cityd |ExecStart=$cityd |" "$root/etc/cityd.service" > "$tmp/cityd.service"
+rc=0
+out=$(cd "$tmp" && systemd-analyze verify --man=no ./cityd.service 2>&1) || rc=$?
+if [[ $rc -ne 0 || -n $out ]]; then
+  echo "systemd_verify: systemd-analyze verify etc/cityd.service (exit $rc):"
+  echo "$out"
+  exit 1
+fi
+for want in 'Type=notify' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'User=cityd' \
+            'LimitNOFILE=' 'Restart=on-failure' 'ReadWritePaths=/var/lib/cityd /var/log/cityd'; do
+  grep -q "^$want" "$tmp/cityd.service" || { echo "systemd_verify: missing $want"; exit 1; }
+done
+if ! out=$(cd "$tmp" && systemd-analyze security --offline=yes --threshold=20 --no-pager ./cityd.service 2>&1); then
+  echo "systemd_verify: exposure above 2.0:"
+  echo "$out" | tail -5
+  exit 1
+fi
+echo "$out" | tail -1

@@ -1,0 +1,200 @@
+/* tests/unit/test_metrics.c: server/core/metrics.c and the allow list of metrics_http.c. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+#include "server/core/metrics.h"
+#include "server/core/metrics_http.h"
+
+static char *render(void)
+{
+    size_t len = 0;
+    char *s = metrics_render(&len);
+    assert_non_null(s);
+    assert_int_equal(strlen(s), len);
+    return s;
+}
+
+static void test_counter_and_help(void **state)
+{
+    struct metrics_series *a = metrics_counter("t_things_total", "Things.", "kind=\"a\"");
+    struct metrics_series *b = metrics_counter("t_things_total", "Things.", "kind=\"b\"");
+    char *s;
+
+    assert_ptr_equal(a, metrics_counter("t_things_total", "Things.", "kind=\"a\""));
+    assert_ptr_not_equal(a, b);
+    metrics_add(a, 3);
+    metrics_inc(b);
+    s = render();
+    assert_non_null(strstr(s, "# HELP t_things_total Things.\n# TYPE t_things_total counter\n"
+                              "t_things_total{kind=\"a\"} 3\nt_things_total{kind=\"b\"} 1\n"));
+    /* One HELP line per family. */
+    assert_null(strstr(strstr(s, "# HELP t_things_total") + 1, "# HELP t_things_total"));
+    free(s);
+}
+
+static void test_gauge(void **state)
+{
+    struct metrics_series *g = metrics_gauge("t_level", "Level.", "");
+    char *s;
+
+    metrics_gauge_set(g, 5);
+    metrics_gauge_add(g, -7);
+    assert_true(metrics_value(g) == -2);
+    s = render();
+    assert_non_null(strstr(s, "\nt_level -2\n"));
+    free(s);
+}
+
+static double seven(void *arg)
+{
+    return *(double *)arg;
+}
+
+static void test_gauge_fn(void **state)
+{
+    static double v = 7.5;
+    char *s;
+
+    metrics_gauge_fn("t_computed", "Computed.", "x=\"1\"", seven, &v);
+    s = render();
+    assert_non_null(strstr(s, "t_computed{x=\"1\"} 7.5\n"));
+    free(s);
+    metrics_gauge_fn("t_computed", "Computed.", "x=\"1\"", NULL, NULL);
+    s = render();
+    assert_null(strstr(s, "t_computed{x=\"1\"}"));
+    free(s);
+}
+
+static void test_histogram(void **state)
+{
+    static const double b[] = {1, 2, 5};
+    struct metrics_series *h = metrics_histogram("t_size_bytes", "Sizes.", "p=\"q\"", b, 3);
+    char *s;
+
+    metrics_observe(h, 0.5);
+    metrics_observe(h, 2);   /* le="2" includes 2 */
+    metrics_observe(h, 100); /* only +Inf */
+    s = render();
+    assert_non_null(strstr(s, "# TYPE t_size_bytes histogram\n"
+                              "t_size_bytes_bucket{p=\"q\",le=\"1\"} 1\n"
+                              "t_size_bytes_bucket{p=\"q\",le=\"2\"} 2\n"
+                              "t_size_bytes_bucket{p=\"q\",le=\"5\"} 2\n"
+                              "t_size_bytes_bucket{p=\"q\",le=\"+Inf\"} 3\n"
+                              "t_size_bytes_sum{p=\"q\"} 102.5\n"
+                              "t_size_bytes_count{p=\"q\"} 3\n"));
+    assert_true(metrics_value(h) == 3);
+    free(s);
+}
+
+static void test_type_clash_and_bad_name(void **state)
+{
+    struct metrics_series *c = metrics_counter("t_clash_total", "C.", "");
+    struct metrics_series *g = metrics_gauge("t_clash_total", "C.", "other=\"1\"");
+    struct metrics_series *bad = metrics_counter("t bad-name", "B.", "");
+    char *s;
+
+    assert_ptr_not_equal(c, g);
+    metrics_gauge_set(g, 42); /* the sink: must not crash, must not show */
+    metrics_inc(bad);
+    s = render();
+    assert_null(strstr(s, "other=\"1\""));
+    assert_null(strstr(s, "t bad-name"));
+    assert_non_null(strstr(s, "cityd_metrics_series_dropped_total "));
+    assert_null(strstr(s, "cityd_metrics_series_dropped_total 0\n"));
+    free(s);
+}
+
+static void test_labels_escape(void **state)
+{
+    char buf[64];
+
+    metrics_labels(buf, sizeof buf, "a", "x\"y\\z\nw", "b", "2", (const char *)NULL);
+    assert_string_equal(buf, "a=\"x\\\"y\\\\z\\nw\",b=\"2\"");
+    /* Too small: cut at a pair boundary or inside a value, always closed. */
+    metrics_labels(buf, 12, "route", "/api/v1/cases/{id}", (const char *)NULL);
+    assert_true(strlen(buf) < 12);
+    assert_int_equal(buf[strlen(buf) - 1], '"');
+    assert_string_equal(metrics_status_class(204), "2xx");
+    assert_string_equal(metrics_status_class(503), "5xx");
+    assert_string_equal(metrics_status_class(42), "5xx");
+}
+
+static void *hammer(void *arg)
+{
+    struct metrics_series *c = arg;
+    for (int i = 0; i < 100000; i++) {
+        metrics_inc(c);
+        metrics_http_request("GET", 3, "/t/{id}", 200, 0.001);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    struct metrics_series *c = metrics_counter("t_race_total", "Race.", "");
+    pthread_t t[4];
+    char *s;
+
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, hammer, c);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_true(metrics_value(c) == 400000);
+    s = render();
+    assert_non_null(strstr(
+        s, "cityd_http_requests_total{method=\"GET\",route=\"/t/{id}\",code=\"2xx\"} 400000\n"));
+    assert_non_null(
+        strstr(s, "cityd_http_request_duration_seconds_count{method=\"GET\",route=\"/t/{id}\"} "
+                  "400000\n"));
+    free(s);
+    metrics_http_request("BREW", 4, NULL, 418, 0.1);
+    s = render();
+    assert_non_null(strstr(
+        s, "cityd_http_requests_total{method=\"other\",route=\"unmatched\",code=\"4xx\"} 1\n"));
+    free(s);
+}
+
+static void test_allow_list(void **state)
+{
+    struct metrics_cidr l[4];
+    unsigned char a4[4], a6[16];
+    int n = metrics_http_parse_allow(" 127.0.0.1, 10.1.0.0/16 ,::1,fd00::/8", l, 4);
+
+    assert_int_equal(n, 4);
+    inet_pton(AF_INET, "10.1.200.3", a4);
+    assert_true(metrics_http_allowed(l, n, AF_INET, a4));
+    inet_pton(AF_INET, "10.2.0.1", a4);
+    assert_false(metrics_http_allowed(l, n, AF_INET, a4));
+    inet_pton(AF_INET6, "::ffff:127.0.0.1", a6);
+    assert_true(metrics_http_allowed(l, n, AF_INET6, a6));
+    inet_pton(AF_INET6, "fd12::5", a6);
+    assert_true(metrics_http_allowed(l, n, AF_INET6, a6));
+    inet_pton(AF_INET6, "fe80::1", a6);
+    assert_false(metrics_http_allowed(l, n, AF_INET6, a6));
+    assert_int_equal(metrics_http_parse_allow("", l, 4), 0);
+    assert_true(metrics_http_allowed(l, 0, AF_INET6, a6));
+    assert_int_equal(metrics_http_parse_allow("10.0.0.0/33", l, 4), -1);
+    assert_int_equal(metrics_http_parse_allow("example.org", l, 4), -1);
+    assert_int_equal(metrics_http_parse_allow("1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5", l, 4), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counter_and_help),
+        cmocka_unit_test(test_gauge),
+        cmocka_unit_test(test_gauge_fn),
+        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_type_clash_and_bad_name),
+        cmocka_unit_test(test_labels_escape),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_allow_list),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
