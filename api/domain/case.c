@@ -13,6 +13,7 @@
 #include "api/domain/deadline.h"
 #include "api/domain/idempotency.h"
 #include "api/domain/outbox.h"
+#include "api/domain/refdata.h"
 #include "api/domain/workflow.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
@@ -275,33 +276,27 @@ static enum err cat_row(struct rctx *cx, const struct db_res *r, size_t k, struc
     return ERR_OK;
 }
 
-static enum err find_category(struct rctx *cx, const struct case_report *in, struct cat_limits *c)
+/* The category a report names, from the in-process copy (refdata.h). */
+static enum err find_category(struct rctx *cx, const struct refdata_view *v,
+                              const struct case_report *in, struct cat_limits *c)
 {
-    struct db_res r;
-    enum err res;
+    struct refdata_category k[2];
+    size_t n;
 
-    if (in->category_id)
-        res = db_exec(cx, "SELECT " CAT_LIMIT_COLS " FROM categories cat WHERE cat.id = ?",
-                      DB_ARGS(DBI(in->category_id)), &r);
-    else if (in->code_set && in->full_code)
-        res = db_exec(cx,
-                      "SELECT " CAT_LIMIT_COLS " FROM categories cat WHERE cat.code_set = ? AND"
-                      " cat.full_code = ? AND (? IS NULL OR cat.kind = ?) ORDER BY cat.kind"
-                      " LIMIT 2",
-                      DB_ARGS(DBS(in->code_set), DBS(in->full_code), DBS(in->kind), DBS(in->kind)),
-                      &r);
-    else
+    if (!in->category_id && !(in->code_set && in->full_code))
         return rctx_fail(cx, ERR_INVALID, "category_id, or code_set with full_code, is required");
-    if (res)
-        return res;
-    if (r.nrows == 0)
+    n = refdata_categories_find(v, in->category_id, in->code_set, in->full_code, in->kind, k);
+    if (n == 0)
         return rctx_fail(cx, ERR_INVALID, "category: no such category");
-    if (r.nrows > 1)
+    if (n > 1)
         return rctx_fail(cx, ERR_INVALID,
                          "category: the code exists as component and event; give kind");
-    res = cat_row(cx, &r, 0, c);
-    if (res)
-        return res;
+    c->id = k[0].id;
+    c->department_id = k[0].department_id;
+    c->code_set = k[0].code_set;
+    c->kind = k[0].kind;
+    c->lim = k[0].lim;
+    c->active = k[0].active;
     if (!c->active)
         return rctx_fail(cx, ERR_INVALID, "category: no longer in use");
     return ERR_OK;
@@ -372,7 +367,7 @@ static enum err find_dups(struct rctx *cx, int64_t id, struct deadline_ctx *d, b
     enum err res;
 
     if (!loaded) {
-        res = deadline_ctx_load(cx, d);
+        res = refdata_deadline_load(cx, d);
         if (res)
             return res;
     }
@@ -435,6 +430,7 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, const
 {
     struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
     struct deadline_points pts;
+    struct refdata_view ref;
     struct cat_limits cat;
     struct idem idem;
     struct db_res r;
@@ -465,25 +461,20 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, const
         out->replay = true;
         goto out;
     }
-    res = find_category(cx, in, &cat);
+    /* Category, grid, settings and calendar come from the in-process copies, checked against
+     * the change counters by one statement (refdata.h). */
+    res = refdata_open(cx, &ref);
+    if (!res)
+        res = find_category(cx, &ref, in, &cat);
     if (res)
         goto out;
     if (in->urgency && strcmp(in->urgency, "urgent") == 0)
         cat.lim.urgent = true;
-    res = db_exec(cx,
-                  "SELECT id, region_id FROM grids WHERE ST_Contains(boundary,"
-                  " ST_GeomFromText(?)) ORDER BY id LIMIT 1",
-                  DB_ARGS(DBS(wkt)), &r);
-    if (res)
-        goto out;
-    if (r.nrows) {
-        grid = db_cell_i64(&r, 0, 0);
-        region = db_cell_i64(&r, 0, 1);
-    }
+    if (!refdata_grid_of(&ref, in->lat, in->lng, &grid, &region))
+        grid = region = 0;
     /* The 立案时限 runs from the report: 受理 and 立案 share it (see case_act for accept). */
-    res = deadline_ctx_load(cx, d);
-    if (!res)
-        res = deadline_compute(cx, d, &cat.lim, WORKFLOW_STEP_REGISTER, cx->now_ms, &pts);
+    refdata_deadline_ctx(&ref, d);
+    res = deadline_compute(cx, d, &cat.lim, WORKFLOW_STEP_REGISTER, cx->now_ms, &pts);
     if (res)
         goto out;
     res = db_exec(
@@ -915,7 +906,7 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
     w->ext_pending = pending_after;
     if (rule->rework)
         w->rework++;
-    res = deadline_ctx_load(cx, d);
+    res = refdata_deadline_load(cx, d);
     if (!res)
         res = next_deadline(cx, d, a, rule, w);
     if (res)

@@ -12,50 +12,6 @@
 /* Alerts raised per scheduler run; the next run (seconds later) takes the rest. */
 #define SCAN_BATCH 200
 
-enum err deadline_ctx_load(struct rctx *cx, struct deadline_ctx *d)
-{
-    struct db_res r;
-    enum err res;
-
-    calendar_init_default(&d->cal);
-    d->escalate_pct = 150;
-    d->dup_radius_m = 50;
-    d->dup_window_h = 72;
-    res = db_exec(cx,
-                  "SELECT escalate_pct, dup_radius_m, dup_window_h, work_periods, utc_offset_min"
-                  " FROM case_settings WHERE id = 1",
-                  DB_NOARGS, &r);
-    if (res)
-        return res;
-    if (r.nrows == 1) {
-        d->escalate_pct = (int)db_cell_i64(&r, 0, 0);
-        d->dup_radius_m = (int)db_cell_i64(&r, 0, 1);
-        d->dup_window_h = (int)db_cell_i64(&r, 0, 2);
-        /* A bad row must not stop reporting: the defaults stay and the log says why. */
-        if (calendar_parse_periods(&d->cal, db_cell(&r, 0, 3)))
-            log_warn(cx, "case_settings.work_periods is invalid; using the default periods");
-        if (calendar_set_utc_offset(&d->cal, (int)db_cell_i64(&r, 0, 4)))
-            log_warn(cx, "case_settings.utc_offset_min is invalid; using +480");
-    }
-    /* Only dates near now matter: steps are days long, not years. */
-    res = db_exec(cx,
-                  "SELECT YEAR(day), MONTH(day), DAY(day), working FROM work_calendar_days"
-                  " WHERE day BETWEEN DATE(FROM_UNIXTIME(? / 1000)) - INTERVAL 60 DAY"
-                  " AND DATE(FROM_UNIXTIME(? / 1000)) + INTERVAL 400 DAY ORDER BY day LIMIT ?",
-                  DB_ARGS(DBI(cx->now_ms), DBI(cx->now_ms), DBI(CALENDAR_MAX_DATES)), &r);
-    if (res)
-        return res;
-    for (size_t i = 0; i < r.nrows; i++) {
-        int y = (int)db_cell_i64(&r, i, 0), m = (int)db_cell_i64(&r, i, 1);
-        int day = (int)db_cell_i64(&r, i, 2);
-        enum err e = db_cell_i64(&r, i, 3) ? calendar_add_workday(&d->cal, y, m, day)
-                                           : calendar_add_holiday(&d->cal, y, m, day);
-        if (e)
-            log_warn(cx, "work_calendar_days %04d-%02d-%02d ignored", y, m, day);
-    }
-    return ERR_OK;
-}
-
 /* Minutes of a minute-limited step: natural time for urgent cases, else working minutes. */
 static int64_t add_minutes(const struct deadline_ctx *d, const struct deadline_limits *lim,
                            int64_t start, int64_t min, bool *natural)

@@ -39,9 +39,8 @@ struct deadline_ctx {
     int dup_radius_m, dup_window_h;
 };
 
-/* Load the calendar and tunables (case_settings, work_calendar_days around cx->now_ms) into
- * caller's storage (about 4 KiB). */
-enum err deadline_ctx_load(struct rctx *cx, struct deadline_ctx *d) MUST_CHECK;
+/* The calendar and tunables (case_settings, work_calendar_days around cx->now_ms) are loaded
+ * by refdata_deadline_load() (refdata.h) from the in-process copy. */
 
 /* Points of step starting at start_ms. ERR_INTERNAL when the arithmetic fails (a limit beyond
  * year 9999). */

@@ -2,12 +2,12 @@
  * days of the work calendar (work_calendar_days), the one row of case_settings and the dispatch
  * rules (dispatch_rules), all of migrations/0005_cases.sql.
  *
- * Owns their validation and SQL. The readers are elsewhere: deadline_ctx_load() (deadline.h)
- * reads the calendar and case_settings afresh in every transaction that computes a deadline,
- * and case.c reads dispatch_rules at 立案, so a change here holds from the next report or action
- * on; nothing is cached. Deadlines already running keep the alert points fixed when their step
- * started. Every change is audited inside its own transaction. This module never speaks HTTP
- * or JSON.
+ * Owns their validation and SQL. The readers are elsewhere: refdata.c keeps the calendar and
+ * case_settings in memory and checks their change counters (bumped by triggers on these tables)
+ * in every request that computes a deadline, and case.c reads dispatch_rules at 立案, so a
+ * change here holds from the next report or action on. Deadlines already running keep the alert
+ * points fixed when their step started. Every change is audited inside its own transaction. This
+ * module never speaks HTTP or JSON.
  *
  * Dates are local calendar dates "YYYY-MM-DD" from SETTINGS_DATE_MIN to SETTINGS_DATE_MAX: the
  * deadline code turns instants into dates with MariaDB's FROM_UNIXTIME, which ends in January

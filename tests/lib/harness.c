@@ -505,6 +505,20 @@ void th_server_restart(struct th_server *s)
     spawn(s, O_APPEND, "restart");
 }
 
+void th_server_twin(struct th_server *twin, const struct th_server *s)
+{
+    *twin = *s;
+    snprintf(twin->dir, sizeof twin->dir, "%.240s/twin", s->dir);
+    if (mkdir(twin->dir, 0755) != 0 && errno != EEXIST)
+        th_die("mkdir %s: %s", twin->dir, strerror(errno));
+    snprintf(twin->log, sizeof twin->log, "%s/cityd.log", twin->dir);
+    twin->pid = 0;
+    twin->curl = NULL;
+    twin->logins = json_incref(s->logins);
+    twin->tokens = s->tokens ? json_deep_copy(s->tokens) : NULL; /* same key: tokens verify */
+    spawn(twin, O_TRUNC, "start a twin");
+}
+
 FILE *th_burst_start(struct th_server *s, json_t *requests)
 {
     static int seq;

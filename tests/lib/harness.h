@@ -113,4 +113,9 @@ void th_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
  * s->port are the new ones. Aborts the test on failure. */
 void th_server_restart(struct th_server *s);
 
+/* A second cityd process on s's database and config (its own port, log and scratch directory
+ * under s->dir), as a second node would be: for tests of what one process must see of another's
+ * changes. Stop it with th_server_stop before s. */
+void th_server_twin(struct th_server *twin, const struct th_server *s);
+
 #endif
