@@ -504,8 +504,8 @@ out:
     W.password_pool = NULL;
     media_svc_stop();
     for (int i = 0; i < W.nloops; i++) {
-        if (W.loops[i].http) /* start-up failed before the loop ran */
-            http_loop_free(W.loops[i].http, true);
+        if (W.loops[i].http) /* start-up failed before the loop ran: nothing is open */
+            http_loop_free(W.loops[i].http, false);
         if (uv_loop_close(&W.loops[i].loop) != 0 && rc == 0)
             log_warn(NULL, "loop %d closed with handles open", i);
     }

@@ -1,10 +1,148 @@
-/* server/http/http_int.h: internals shared by the files of server/http. */
+/* server/http/http_int.h: internals shared by the files of server/http.
+ *
+ *   listen.c  listeners, TLS, connection counting, the global and per-loop set-up/teardown
+ *   server.c  on_req (route, limits, token, role, the hand-off), sending answers, access log
+ *   job.c     job lifetime, deadlines, batches, the worker side and the way back to the loop
+ *   conn.c    per-connection accounting: jobs in flight, abandoned requests (rapid reset)
+ *
+ * Everything here runs on the loop thread that owns struct http_loop, except run_jobs in
+ * job.c (worker threads), which touches only its jobs until it sends them back. */
 #ifndef CITYD_HTTP_INT_H
 #define CITYD_HTTP_INT_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <h2o.h>
+#include <openssl/ssl.h>
+#include "server/core/rctx.h"
+#include "server/core/workpool.h"
+#include "server/http/http.h"
+#include "server/http/server.h"
+
+#define CONN_SLOTS 1024
+#define CONN_PROBE 8
+#define MAX_TIMEOUTS 4
+#define SPARE_JOBS 256
+#define MAX_HEADERS 100
+/* Request line + headers; h2o 2.2.5's own HTTP/1 cap is about 400 KiB. */
+#define MAX_HEADER_BYTES (16u << 10)
+
+struct conn_state {
+    uint64_t id;       /* h2o connection id; 0 = free slot */
+    uint32_t inflight; /* jobs queued or running */
+    uint32_t abandoned;
+    bool poisoned;
+};
+
+struct http_global {
+    h2o_globalconf_t conf;
+    h2o_hostconf_t *host;
+    const struct http_config *hc;
+    SSL_CTX *ssl;
+    struct sockaddr_storage addr, tls_addr;
+    socklen_t addrlen, tls_addrlen;
+    _Atomic int port;
+};
+
+struct listener {
+    uv_tcp_t tcp;
+    h2o_accept_ctx_t *actx;
+    struct http_loop *loop;
+    bool open;
+};
+
+struct http_loop {
+    struct http_global *g;
+    uv_loop_t *uv;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t actx, actx_tls;
+    struct listener lis, lis_tls;
+    h2o_multithread_receiver_t receiver;
+    struct {
+        uint64_t ms;
+        h2o_timeout_t t;
+    } timeouts[MAX_TIMEOUTS];
+    size_t ntimeouts;
+    size_t socks;           /* accepted sockets not yet closed (connections, TLS handshakes) */
+    uint64_t shutdown_ms;   /* uv_now when shutdown was asked for; 0 = serving */
+    size_t jobs;            /* alive jobs of this loop */
+    struct http_job *spare; /* freed jobs kept for reuse (linked through work.next) */
+    size_t nspare;
+    uv_prepare_t *flush; /* runs before the loop polls again: queues the pending batch */
+    struct http_job *pending[HTTP_BATCH_MAX];
+    size_t npending;
+    struct conn_state conns[CONN_SLOTS];
+};
+
+/* Requests of ROUTE_BATCH routes queued together (see server.h). */
+struct http_batch {
+    struct work work;
+    size_t n;
+    struct http_job *jobs[HTTP_BATCH_MAX];
+};
+
+struct http_job {
+    struct work work;
+    h2o_multithread_message_t msg;
+    struct http_loop *loop;
+    h2o_req_t *req; /* NULL once h2o disposed the request */
+    h2o_generator_t gen;
+    h2o_timeout_entry_t timeout;
+    struct rctx cx;
+    struct req rq; /* method and path are set first thing (borrowed until copied) */
+    struct resp rs;
+    enum err res;
+    atomic_int cancelled;
+    bool in_worker, responded, auth_failed;
+    uint64_t conn_id;
+    uint64_t t0_ns;
+    unsigned batch;      /* size of the batch it ran in (worker writes, loop reads after) */
+    int64_t submit_user; /* who.user_id when queued: the loop never reads cx while a worker may
+                            write it */
+    char why[96];
+};
+
+/* ---- server.c ---- */
 
 /* {"error":{"code","message","request_id"}} as a malloc'd string (free() it); NULL on OOM. */
 char *http__error_json(const char *code, const char *message, const char *rid, size_t *len);
+/* h2o's request handler for every path. */
+int http__on_req(h2o_handler_t *self, h2o_req_t *req);
+/* Answer j's request with an error (loop thread, j->req alive, not answered yet); user is the
+ * caller's idea of who asked (the loop never reads cx.who while a worker may write it). */
+void http__send_error(struct http_job *j, enum err e, const char *message, int64_t user);
+/* Answer j's request with what its handler produced (j->res, j->rs). */
+void http__send_response(struct http_job *j);
+/* The access log line of j; the one place it is filled. */
+void http__log_access(const struct http_job *j, int status, const char *ecode, uint64_t bytes,
+                      int64_t user);
+
+/* ---- job.c ---- */
+
+struct http_job *http__job_new(struct http_loop *l);
+void http__job_free(struct http_job *j);
+/* h2o disposes j's request (answered, or the client went away): shared-memory callback. */
+void http__job_on_dispose(void *p);
+/* Hand j to its worker pool (or the loop's pending batch) and arm its deadline. ERR_BUSY
+ * when the pool is full: j is then still the loop's and unanswered. */
+enum err http__job_queue(struct http_job *j);
+/* Worker results arriving on the loop. */
+void http__job_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+/* The h2o timeout list for a deadline of ms (one per distinct deadline). */
+h2o_timeout_t *http__timeout_for(struct http_loop *l, uint64_t ms);
+/* Set up / release the loop's job machinery (batch flush handle, spare jobs, timeouts). */
+void http__jobs_init(struct http_loop *l);
+void http__jobs_dispose(struct http_loop *l);
+
+/* ---- conn.c ---- */
+
+/* The accounting slot of connection id; create = take a free slot when it has none. NULL
+ * when untracked. */
+struct conn_state *http__conn_get(struct http_loop *l, uint64_t id, bool create);
+/* Close the connection of req (abusive client). */
+void http__conn_close(h2o_req_t *req);
 
 #endif

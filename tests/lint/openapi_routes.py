@@ -98,7 +98,7 @@ def cityd_routes(cityd):
 def err_codes(root):
     with open(os.path.join(root, "server/core/err.def"), encoding="utf-8") as f:
         text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
-    return [m.group(1) for m in re.finditer(r"\bERR\(\s*\w+\s*,\s*\d+\s*,\s*\"([^\"]+)\"\s*\)",
+    return [m.group(1) for m in re.finditer(r"\bERR\(\s*\w+\s*,\s*\d+\s*,\s*\"([^\"]+)\"\s*[,)]",
                                             text)]
 
 

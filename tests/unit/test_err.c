@@ -15,10 +15,11 @@ struct row {
     int status;
     const char *code;
     const char *name;
+    const char *reason;
 };
 
 static const struct row rows[] = {
-#define ERR(name, status, code) {ERR_##name, status, code, #name},
+#define ERR(name, status, code, reason) {ERR_##name, status, code, #name, reason},
 #include "server/core/err.def"
 #undef ERR
 };
@@ -79,6 +80,26 @@ static void test_known_mappings(void **state)
     assert_string_equal(err_code(ERR_BUSY), "unavailable");
 }
 
+static void test_reasons(void **state)
+{
+    (void)state;
+    /* Every error status answers with its err.def phrase (rows sharing a status share it). */
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct row *r = &rows[i];
+        if (r->reason[0] == '\0')
+            fail_msg("ERR_%s: empty reason phrase", r->name);
+        if (strcmp(err_reason(r->status), r->reason) != 0)
+            fail_msg("ERR_%s: err_reason(%d) \"%s\", err.def says \"%s\"", r->name, r->status,
+                     err_reason(r->status), r->reason);
+    }
+    assert_string_equal(err_reason(200), "OK");
+    assert_string_equal(err_reason(201), "Created");
+    assert_string_equal(err_reason(204), "No Content");
+    assert_string_equal(err_reason(304), "Not Modified");
+    assert_string_equal(err_reason(413), "Payload Too Large");
+    assert_string_equal(err_reason(599), "Internal Server Error");
+}
+
 static void test_out_of_range(void **state)
 {
     (void)state;
@@ -95,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_ok),
         cmocka_unit_test(test_every_row),
         cmocka_unit_test(test_known_mappings),
+        cmocka_unit_test(test_reasons),
         cmocka_unit_test(test_out_of_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,295 @@
+/* server/http/listen.c: listeners (HTTP/1.1, h2c, h2 over TLS), the shared h2o configuration,
+ * each loop's h2o context, connection counting, and start-up/shutdown of a loop's engine. */
+#include "http_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- addresses ---------------------------------------------------------------------------- */
+
+static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[128];
+    const char *colon = strrchr(s, ':');
+    long port;
+    char *end;
+
+    if (!colon || (size_t)(colon - s) >= sizeof host)
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return -1;
+    memset(ss, 0, sizeof *ss);
+    if (host[0] == '[') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        size_t hl = strlen(host);
+        if (hl < 3 || host[hl - 1] != ']')
+            return -1;
+        host[hl - 1] = '\0';
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+            return -1;
+        *len = sizeof *a6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        if (strcmp(host, "localhost") == 0)
+            snprintf(host, sizeof host, "127.0.0.1");
+        if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &a4->sin_addr) != 1)
+            return -1;
+        *len = sizeof *a4;
+    }
+    return 0;
+}
+
+/* ---- accepting and counting connections --------------------------------------------------- */
+
+/* An accepted socket: h2o owns it from h2o_accept on and closes it through on_sock_closed, so
+ * the loop counts its connections without reading h2o's private lists. */
+struct http_sock {
+    uv_tcp_t tcp;
+    struct http_loop *loop;
+};
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    struct http_sock *s = H2O_STRUCT_FROM_MEMBER(struct http_sock, tcp, (uv_tcp_t *)h);
+
+    if (s->loop)
+        s->loop->socks--;
+    free(s);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    struct listener *lis = H2O_STRUCT_FROM_MEMBER(struct listener, tcp, (uv_tcp_t *)listener);
+    struct http_sock *s;
+    h2o_socket_t *sock;
+
+    if (status != 0)
+        return;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return;
+    uv_tcp_init(listener->loop, &s->tcp);
+    if (uv_accept(listener, (uv_stream_t *)&s->tcp) != 0) {
+        uv_close((uv_handle_t *)&s->tcp, on_sock_closed);
+        return;
+    }
+    s->loop = lis->loop;
+    s->loop->socks++;
+    uv_tcp_nodelay(&s->tcp, 1);
+    sock = h2o_uv_socket_create((uv_stream_t *)&s->tcp, on_sock_closed);
+    h2o_accept(lis->actx, sock);
+}
+
+static int listen_on(struct http_loop *l, struct listener *lis, struct sockaddr_storage *ss,
+                     socklen_t sl, char *errbuf, size_t errlen)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "http: socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (bind(fd, (struct sockaddr *)ss, sl) != 0) {
+        snprintf(errbuf, errlen, "http.listen: cannot bind: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    lis->loop = l;
+    uv_tcp_init(l->uv, &lis->tcp);
+    lis->open = true; /* from here on the handle is the loop's: it must be closed */
+    if (uv_tcp_open(&lis->tcp, fd) != 0) {
+        close(fd); /* not the handle's yet */
+        snprintf(errbuf, errlen, "http.listen: cannot listen");
+        return -1;
+    }
+    if (uv_listen((uv_stream_t *)&lis->tcp, 1024, on_accept) != 0) {
+        snprintf(errbuf, errlen, "http.listen: cannot listen");
+        return -1;
+    }
+    if (((struct sockaddr_in *)ss)->sin_port == 0) {
+        /* Port 0: take the kernel's choice so later loops bind the same port. */
+        socklen_t l2 = sl;
+        getsockname(fd, (struct sockaddr *)ss, &l2);
+    }
+    return 0;
+}
+
+static void close_listeners(struct http_loop *l)
+{
+    if (l->lis.open) {
+        uv_close((uv_handle_t *)&l->lis.tcp, NULL);
+        l->lis.open = false;
+    }
+    if (l->lis_tls.open) {
+        uv_close((uv_handle_t *)&l->lis_tls.tcp, NULL);
+        l->lis_tls.open = false;
+    }
+}
+
+/* ---- global and per-loop setup ------------------------------------------------------------ */
+
+struct http_global *http_global_new(const struct http_config *hc, char *errbuf, size_t errlen)
+{
+    struct http_global *g = calloc(1, sizeof *g);
+    h2o_pathconf_t *pc;
+    h2o_handler_t *h;
+    const struct cfg *c = hc->cfg;
+
+    if (!g) {
+        snprintf(errbuf, errlen, "http: out of memory");
+        return NULL;
+    }
+    g->hc = hc;
+    if (parse_addr(c->http_listen, &g->addr, &g->addrlen)) {
+        snprintf(errbuf, errlen, "config: http.listen: expected host:port, got \"%s\"",
+                 c->http_listen);
+        free(g);
+        return NULL;
+    }
+    h2o_config_init(&g->conf);
+    g->conf.server_name = h2o_iovec_init(H2O_STRLIT("cityd"));
+    /* h2o's default is 1 GiB; nothing we route takes more than the largest route limit.
+     * Bodies up to 1 MiB always reach the router, so a body over a route's own limit gets a
+     * 413 in JSON rather than h2o's REFUSED_STREAM. */
+    g->conf.max_request_entity_size =
+        router_max_body(hc->router) > (1u << 20) ? router_max_body(hc->router) : (1u << 20);
+    g->conf.http1.req_timeout = (uint64_t)c->http_body_timeout_ms;
+    g->conf.http2.max_concurrent_requests_per_connection = 100;
+    /* Big bodies spill to an unlinked temp file instead of anonymous memory. */
+    h2o_socket_buffer_mmap_settings.threshold = 4u << 20;
+    g->host = h2o_config_register_host(&g->conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    pc = h2o_config_register_path(g->host, "/", 0);
+    h = h2o_create_handler(pc, sizeof(*h));
+    h->on_req = http__on_req;
+    if (c->http_tls_cert[0]) {
+        if (parse_addr(c->http_tls_listen[0] ? c->http_tls_listen : "127.0.0.1:8443", &g->tls_addr,
+                       &g->tls_addrlen)) {
+            snprintf(errbuf, errlen, "config: http.tls_listen: expected host:port");
+            goto fail;
+        }
+        g->ssl = SSL_CTX_new(TLS_server_method());
+        SSL_CTX_set_min_proto_version(g->ssl, TLS1_2_VERSION);
+        SSL_CTX_set_options(g->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+        if (SSL_CTX_use_certificate_chain_file(g->ssl, c->http_tls_cert) != 1) {
+            snprintf(errbuf, errlen, "config: http.tls_cert: cannot load %s", c->http_tls_cert);
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(g->ssl, c->http_tls_key, SSL_FILETYPE_PEM) != 1) {
+            snprintf(errbuf, errlen, "config: http.tls_key: cannot load %s", c->http_tls_key);
+            goto fail;
+        }
+        h2o_ssl_register_alpn_protocols(g->ssl, h2o_http2_alpn_protocols);
+    }
+    atomic_store(&g->port, -1);
+    return g;
+fail:
+    if (g->ssl)
+        SSL_CTX_free(g->ssl);
+    h2o_config_dispose(&g->conf);
+    free(g);
+    return NULL;
+}
+
+void http_global_free(struct http_global *g)
+{
+    if (!g)
+        return;
+    if (g->ssl)
+        SSL_CTX_free(g->ssl);
+    h2o_config_dispose(&g->conf);
+    free(g);
+}
+
+int http_global_port(const struct http_global *g)
+{
+    return atomic_load(&g->port);
+}
+
+/* Release everything of l on its loop (which is not running, or is this thread's) and free
+ * it. h2o_context_dispose runs the loop once, so the closed handles are gone before free. */
+static void loop_release(struct http_loop *l)
+{
+    close_listeners(l);
+    http__jobs_dispose(l);
+    h2o_multithread_unregister_receiver(l->ctx.queue, &l->receiver);
+    h2o_context_dispose(&l->ctx);
+    free(l);
+}
+
+struct http_loop *http_loop_new(struct http_global *g, uv_loop_t *loop, char *errbuf, size_t errlen)
+{
+    struct http_loop *l = calloc(1, sizeof *l);
+
+    if (!l) {
+        snprintf(errbuf, errlen, "http: out of memory");
+        return NULL;
+    }
+    l->g = g;
+    l->uv = loop;
+    h2o_context_init(&l->ctx, loop, &g->conf);
+    h2o_multithread_register_receiver(l->ctx.queue, &l->receiver, http__job_on_messages);
+    l->actx.ctx = &l->ctx;
+    l->actx.hosts = g->conf.hosts;
+    l->actx_tls = l->actx;
+    l->actx_tls.ssl_ctx = g->ssl;
+    l->lis.actx = &l->actx;
+    l->lis_tls.actx = &l->actx_tls;
+    http__jobs_init(l);
+    if (listen_on(l, &l->lis, &g->addr, g->addrlen, errbuf, errlen))
+        goto fail;
+    if (g->ssl && listen_on(l, &l->lis_tls, &g->tls_addr, g->tls_addrlen, errbuf, errlen))
+        goto fail;
+    atomic_store(&g->port, ntohs(((struct sockaddr_in *)&g->addr)->sin_port));
+    return l;
+fail:
+    /* A listener may already be open on the loop: close it before the memory goes. */
+    loop_release(l);
+    return NULL;
+}
+
+void http_loop_shutdown(struct http_loop *l)
+{
+    close_listeners(l);
+    if (!l->shutdown_ms)
+        l->shutdown_ms = uv_now(l->uv) + 1; /* never 0 */
+    h2o_context_request_shutdown(&l->ctx);
+}
+
+bool http_loop_idle(struct http_loop *l)
+{
+    /* h2o's HTTP/2 shutdown re-sends GOAWAY after one second from its one_sec_timeout (and
+     * waits graceful_shutdown_timeout more for stragglers); h2o_context_dispose asserts while
+     * that timer is linked. With no connection left, it is unlinked once it has fired. */
+    uint64_t grace = 1000 + 100 + l->g->conf.http2.graceful_shutdown_timeout;
+
+    if (l->jobs != 0 || l->socks != 0)
+        return false;
+    return !l->shutdown_ms || uv_now(l->uv) >= l->shutdown_ms + grace;
+}
+
+void http_loop_free(struct http_loop *l, bool force)
+{
+    if (!l)
+        return;
+    if (force) {
+        /* Connections are still open: h2o_context_dispose would assert. The process is about
+         * to exit; leave the context as it is. */
+        return;
+    }
+    loop_release(l);
+}
