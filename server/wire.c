@@ -121,7 +121,7 @@ enum err wire_with_db(const struct cfg *cfg, enum err (*fn)(struct rctx *cx, voi
     res = fn(&cx, arg);
     db__abandon(&cx);
     if (res)
-        fprintf(stderr, "cityd: %s: %s\n", err_code(res), rctx_message(&cx, res));
+        fprintf(stderr, "cityd: %s: %s\n", err_code(res), rctx_detail(&cx, res));
     db_conn_free(cx.db);
     rctx_dispose(&cx);
     return res;
@@ -224,7 +224,7 @@ static void run_periodic(struct work *w, void *thread_arg)
     cx.db = thread_arg;
     res = p->job->fn(&cx);
     if (res && res != ERR_BUSY)
-        log_error(&cx, "job %s failed: %s", p->job->name, rctx_message(&cx, res));
+        log_error(&cx, "job %s failed: %s", p->job->name, rctx_detail(&cx, res));
     db__abandon(&cx);
     rctx_dispose(&cx);
     atomic_store(&p->running, 0);

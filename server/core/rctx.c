@@ -96,6 +96,13 @@ enum err rctx_fail(struct rctx *cx, enum err e, const char *fmt, ...)
     return e;
 }
 
+const char *rctx_detail(const struct rctx *cx, enum err e)
+{
+    if (cx->err.code == e && cx->err.message[0])
+        return cx->err.message;
+    return e == ERR_INTERNAL ? "no cause recorded" : err_code(e);
+}
+
 const char *rctx_message(const struct rctx *cx, enum err e)
 {
     if (e != ERR_INTERNAL && cx->err.code == e && cx->err.message[0])

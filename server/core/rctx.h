@@ -67,5 +67,8 @@ enum err rctx_fail(struct rctx *cx, enum err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Message for the client: the recorded one if it belongs to e, else a generic text. */
 const char *rctx_message(const struct rctx *cx, enum err e);
+/* The detail recorded with e, for the server's log only (never for a client): unlike
+ * rctx_message it keeps the cause of ERR_INTERNAL ("token signing failed"). */
+const char *rctx_detail(const struct rctx *cx, enum err e);
 
 #endif

@@ -276,7 +276,7 @@ static enum err run(struct rctx *cx, const char *dir, bool apply, int *count_out
                       DB_NOARGS, &t);
         if (res) {
             snprintf(errbuf, errlen, "migrations: cannot read the schema: %s",
-                     rctx_message(cx, res));
+                     rctx_detail(cx, res));
             free(files);
             return res;
         }
@@ -290,14 +290,14 @@ static enum err run(struct rctx *cx, const char *dir, bool apply, int *count_out
     res = db_exec(cx, "SELECT GET_LOCK('cityd.migrate', 60)", DB_NOARGS, &lock);
     if (res || db_cell_i64(&lock, 0, 0) != 1) {
         snprintf(errbuf, errlen, "migrations: could not take the migration lock: %s",
-                 res ? rctx_message(cx, res) : "timeout");
+                 res ? rctx_detail(cx, res) : "timeout");
         free(files);
         return res ? res : ERR_BUSY;
     }
     res = db_exec(cx, create_table, DB_NOARGS, NULL);
     if (res) {
         snprintf(errbuf, errlen, "migrations: cannot create schema_migrations: %s",
-                 rctx_message(cx, res));
+                 rctx_detail(cx, res));
         goto out;
     }
 check:

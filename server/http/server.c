@@ -114,6 +114,8 @@ void http__send_response(struct http_job *j)
         for (size_t i = 0; i < rs->nheaders; i++)
             if (strcasecmp(rs->headers[i].name, "cache-control") != 0) /* errors: no-store */
                 add_header(req, rs->headers[i].name, rs->headers[i].value);
+        if (j->res == ERR_INTERNAL) /* the cause goes to the log, the client gets the id */
+            log_error(&j->cx, "internal error: %s", rctx_detail(&j->cx, j->res));
         http__send_error(j, j->res, rctx_message(&j->cx, j->res), j->cx.who.user_id);
         return;
     }

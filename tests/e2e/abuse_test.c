@@ -254,6 +254,40 @@ static void refresh_reuse_after_grace_revokes(void **state)
     free(b);
 }
 
+/* ---- item 14: a 500's cause is in the log, with the request id, and not in the answer ---- */
+
+/* Before: the detail of internal errors was replaced before it was logged ("internal error"),
+ * so the operator saw no cause. A device id with a control character written into the
+ * database by hand makes refreshing its session fail to sign a token. */
+static void internal_error_cause_logged(void **state)
+{
+    char *a, *x, *logtext, *line;
+    char rid[64];
+    size_t loglen;
+    struct th_resp r;
+
+    a = login_refresh_token(&srv);
+    th_sql_exec(&srv, "UPDATE sessions SET device_id = CONCAT('bad', CHAR(1), 'device')"
+                      " WHERE device_id = '4g-phone'");
+    x = th_xprintf("{\"refresh_token\":\"%s\"}", a);
+    th_post_json(&srv, "/api/v1/auth/refresh", NULL, x, &r);
+    free(x);
+    th_expect(&r, 500, "internal");
+    assert_true(th_header(&r, "x-request-id", rid, sizeof rid));
+    assert_null(strstr(r.body, "signing")); /* the cause stays on the server */
+    assert_non_null(strstr(r.body, rid));
+    th_resp_free(&r);
+    th_sh("sleep 0.3"); /* log lines are flushed every 100 ms */
+    logtext = th_read_file(srv.log, &loglen);
+    line = strstr(logtext, "token signing failed");
+    assert_non_null(line);
+    while (line > logtext && line[-1] != '\n')
+        line--;
+    assert_non_null(strstr(line, rid));
+    free(logtext);
+    free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
@@ -264,6 +298,7 @@ int main(void)
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(device_id_cannot_pose_as_api_key),
         cmocka_unit_test(device_id_any_utf8),
+        cmocka_unit_test(internal_error_cause_logged),
     };
     int rc = cmocka_run_group_tests_name("abuse (shared server)", shared, setup, teardown);
     return rc | cmocka_run_group_tests_name("abuse (own servers)", own_server, NULL, NULL);
