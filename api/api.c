@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <errno.h>
 #include <string.h>
+#include <math.h>
 #include "api/domain/deadline.h"
 #include "api/domain/media.h"
 
@@ -208,23 +209,201 @@ enum err api_json_decode(struct rctx *cx, json_t *obj, const struct api_field *f
     return ERR_OK;
 }
 
+/* ---- encoding --------------------------------------------------------------------------- */
+
+size_t api_json_real_text(double d, char *buf)
+{
+    int n = 0;
+    char *e;
+
+    /* DBL_DIG (15) digits always name the value a short decimal was parsed to; 16 or 17 only
+     * when the double did not come from such a decimal. */
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(buf, 32, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    /* jansson's form: no '+' and no leading zeros in an exponent, ".0" on an integral value. */
+    e = strchr(buf, 'e');
+    if (e) {
+        char *from = e + 1, *to = e + 1;
+        if (*from == '+')
+            from++;
+        else if (*from == '-')
+            from++, to++;
+        while (*from == '0' && from[1])
+            from++;
+        memmove(to, from, strlen(from) + 1);
+        n = (int)strlen(buf);
+    } else if (!strchr(buf, '.')) {
+        buf[n++] = '.';
+        buf[n++] = '0';
+        buf[n] = '\0';
+    }
+    return (size_t)n;
+}
+
+struct jbuf {
+    char *p;
+    size_t len, cap;
+};
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (!b->p)
+            abort(); /* out of memory aborts, as the pool does */
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* Escapes as jansson's dump_string does without flags: '"', '\\' and control characters;
+ * UTF-8 passes through. */
+static void jb_string(struct jbuf *b, const char *s, size_t n)
+{
+    size_t run = 0;
+
+    jb_put(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[8];
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jb_put(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        default:
+            snprintf(u, sizeof u, "\\u%04X", c);
+            esc = u;
+        }
+        jb_put(b, esc, strlen(esc));
+    }
+    jb_put(b, s + run, n - run);
+    jb_put(b, "\"", 1);
+}
+
+static bool jb_value(struct jbuf *b, json_t *j, int depth)
+{
+    char num[32];
+    size_t n;
+
+    if (depth > 2048)
+        return false;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *v;
+        bool first = true;
+        jb_put(b, "{", 1);
+        /* jansson keeps insertion order; json_dumps without JSON_SORT_KEYS prints in it. */
+        json_object_foreach(j, key, v)
+        {
+            if (!first)
+                jb_put(b, ",", 1);
+            first = false;
+            jb_string(b, key, strlen(key));
+            jb_put(b, ":", 1);
+            if (!jb_value(b, v, depth + 1))
+                return false;
+        }
+        jb_put(b, "}", 1);
+        return true;
+    }
+    case JSON_ARRAY:
+        jb_put(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            if (i)
+                jb_put(b, ",", 1);
+            if (!jb_value(b, json_array_get(j, i), depth + 1))
+                return false;
+        }
+        jb_put(b, "]", 1);
+        return true;
+    case JSON_STRING:
+        jb_string(b, json_string_value(j), json_string_length(j));
+        return true;
+    case JSON_INTEGER:
+        n = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        jb_put(b, num, n);
+        return true;
+    case JSON_REAL: {
+        double d = json_real_value(j);
+        if (!isfinite(d))
+            return false;
+        n = api_json_real_text(d, num);
+        jb_put(b, num, n);
+        return true;
+    }
+    case JSON_TRUE:
+        jb_put(b, "true", 4);
+        return true;
+    case JSON_FALSE:
+        jb_put(b, "false", 5);
+        return true;
+    case JSON_NULL:
+        jb_put(b, "null", 4);
+        return true;
+    }
+    return false;
+}
+
+enum err api_json_text(struct rctx *cx, json_t *j, const char **out, size_t *len)
+{
+    struct jbuf b = {0};
+
+    if (!j || !jb_value(&b, j, 0)) {
+        free(b.p);
+        return rctx_fail(cx, ERR_INTERNAL, "JSON value not encodable");
+    }
+    rctx_defer(cx, free, b.p);
+    *out = b.p;
+    *len = b.len;
+    return ERR_OK;
+}
+
 enum err api_json_reply(struct rctx *cx, struct resp *rs, int status, json_t *j)
 {
-    char *s;
+    const char *s;
     size_t n;
+    enum err res;
 
     if (!j)
         return rctx_fail(cx, ERR_INTERNAL, "out of memory");
-    s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!s)
-        return rctx_fail(cx, ERR_INTERNAL, "out of memory");
-    n = strlen(s);
-    {
-        char *p = rctx_strndup(cx, s, n);
-        free(s);
-        return resp_body(rs, status, "application/json; charset=utf-8", p, n);
-    }
+    api_json_own(cx, j);
+    res = api_json_text(cx, j, &s, &n);
+    if (res)
+        return res;
+    return resp_body(rs, status, "application/json; charset=utf-8", s, n);
 }
 
 enum err api_idempotency_key(struct rctx *cx, const struct req *rq, const char **key)
@@ -280,6 +459,14 @@ enum err api_query_bool(struct rctx *cx, const struct req *rq, const char *name,
     return ERR_OK;
 }
 
+static int days_in_month(int y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
 enum err api_parse_time(struct rctx *cx, const char *name, const char *v, bool allow_ms,
                         int64_t *out)
 {
@@ -294,15 +481,31 @@ enum err api_parse_time(struct rctx *cx, const char *name, const char *v, bool a
         *out = x;
         return ERR_OK;
     }
+    /* sscanf alone would take signs and spaces inside the fields ("2026-+2-01"). */
+    for (int i = 0; i < 19; i++) {
+        char c = v[i];
+        bool digit = c >= '0' && c <= '9';
+        if (i == 4 || i == 7     ? c != '-'
+            : i == 10            ? c != 'T'
+            : i == 13 || i == 16 ? c != ':'
+                                 : !digit)
+            return rctx_fail(cx, ERR_INVALID, "%s: expected an RFC 3339 time%s", name,
+                             allow_ms ? " or ms" : "");
+    }
     if (sscanf(v, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6 || y < 1970 ||
-        mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+        mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60)
         return rctx_fail(cx, ERR_INVALID, "%s: expected an RFC 3339 time%s", name,
                          allow_ms ? " or ms" : "");
+    /* timegm would roll 2026-02-31 into March: a date that does not exist is refused. */
+    if (d > days_in_month(y, mo))
+        return rctx_fail(cx, ERR_INVALID, "%s: %04d-%02d has no day %d", name, y, mo, d);
     p = v + n;
     if (*p == '.')
         for (p++; *p >= '0' && *p <= '9'; p++)
             ;
-    if ((*p == '+' || *p == '-') && strlen(p) == 6 && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2) {
+    if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' &&
+        strspn(p + 1, "0123456789") == 2 && strspn(p + 4, "0123456789") == 2 &&
+        sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 && oh <= 23 && om <= 59) {
         if (*p == '-') {
             oh = -oh;
             om = -om;

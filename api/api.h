@@ -101,6 +101,17 @@ enum err api_json_input(struct rctx *cx, const struct req *rq, const struct api_
 enum err api_json_input_obj(struct rctx *cx, const struct req *rq, const struct api_field *fields,
                             void *out, uint64_t *present, json_t **obj) MUST_CHECK;
 
+/* Compact JSON text of j (borrowed) in pool memory, *len bytes (NUL-terminated). Same bytes as
+ * json_dumps(j, JSON_COMPACT) except numbers with a fraction: each real is printed as the
+ * shortest of %.15g, %.16g and %.17g that reads back to the same double, so 31.3 stays "31.3"
+ * rather than "31.300000000000001". A real that is not finite gives ERR_INTERNAL. */
+enum err api_json_text(struct rctx *cx, json_t *j, const char **out, size_t *len) MUST_CHECK;
+
+/* The shortest text (of %.15g, %.16g, %.17g) that strtod reads back as d, with ".0" added when
+ * it would read as an integer, as jansson does. buf holds at least 32 bytes; returns the
+ * length. */
+size_t api_json_real_text(double d, char *buf);
+
 /* Encode j (stolen) as the response body with status. */
 enum err api_json_reply(struct rctx *cx, struct resp *rs, int status, json_t *j) MUST_CHECK;
 

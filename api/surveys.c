@@ -155,7 +155,7 @@ static enum err surveys_create(struct rctx *cx, const struct req *rq, struct res
     struct survey_rec s;
     const char *key;
     int64_t id;
-    char *fields;
+    size_t n;
     enum err res;
 
     res = api_idempotency_key(cx, rq, &key);
@@ -169,11 +169,9 @@ static enum err surveys_create(struct rctx *cx, const struct req *rq, struct res
         res = parse_time(cx, "ends_at", b.ends_at, &in.ends_ms);
     if (res)
         return res;
-    fields = json_dumps(b.fields, JSON_COMPACT);
-    if (!fields)
-        return rctx_fail(cx, ERR_INTERNAL, "out of memory");
-    in.fields_json = rctx_strdup(cx, fields);
-    free(fields);
+    res = api_json_text(cx, b.fields, &in.fields_json, &n);
+    if (res)
+        return res;
     in.title = b.title;
     in.grid_ids = b.grid_ids.v;
     in.ngrids = b.grid_ids.n;
@@ -240,7 +238,7 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
     struct survey_rec s;
     const char **photos = NULL;
     const char *key;
-    char *answers;
+    size_t n;
     json_t *fields;
     enum err res;
 
@@ -273,11 +271,9 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
         }
         in.nphotos = json_array_size(b.photos);
     }
-    answers = json_dumps(b.answers, JSON_COMPACT);
-    if (!answers)
-        return rctx_fail(cx, ERR_INTERNAL, "out of memory");
-    in.answers_json = rctx_strdup(cx, answers);
-    free(answers);
+    res = api_json_text(cx, b.answers, &in.answers_json, &n);
+    if (res)
+        return res;
     in.lat = loc.lat;
     in.lng = loc.lng;
     in.photos = photos;

@@ -988,6 +988,38 @@ static void batched_reads_answer_like_single_reads(void **state)
     assert_true(th_largest_batch(&srv, "\"path\":\"/api/v1/cases/") > 1);
 }
 
+/* Issue 9 item 7: a report at 31.3 N came back as 31.300000000000001. Coordinates come back
+ * as the shortest text that reads as the same number, on create, read and list. */
+static void coordinates_come_back_as_typed(void **state)
+{
+    struct th_resp r;
+    char path[128];
+    long long id;
+
+    th_post(&srv, "citizen", "/api/v1/cases", NULL,
+            "{\"category_id\":1,\"description\":\"井盖\",\"location\":{\"lat\":31.3,"
+            "\"lng\":121.4737,\"accuracy\":12.5}}",
+            &r);
+    th_expect(&r, 201, NULL);
+    id = th_jint(r.json, "id");
+    assert_non_null(strstr(r.body, "\"lat\":31.3,\"lng\":121.4737,\"accuracy\":12.5"));
+    assert_null(strstr(r.body, "0000000"));
+    th_resp_free(&r);
+
+    snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
+    th_get_as(&srv, "citizen", path, &r);
+    th_expect(&r, 200, NULL);
+    assert_non_null(strstr(r.body, "\"lat\":31.3,\"lng\":121.4737,\"accuracy\":12.5"));
+    assert_true(json_real_value(json_object_get(json_object_get(r.json, "location"), "lat")) ==
+                31.3);
+    th_resp_free(&r);
+
+    th_get_as(&srv, "dispatcher", "/api/v1/cases?bbox=121.47,31.29,121.48,31.31&limit=100", &r);
+    th_expect(&r, 200, NULL);
+    assert_non_null(strstr(r.body, "\"lat\":31.3,\"lng\":121.4737"));
+    th_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1010,6 +1042,7 @@ int main(void)
         cmocka_unit_test(categories_list_and_admin_patch),
         cmocka_unit_test(auto_dispatch_rule),
         cmocka_unit_test(batched_reads_answer_like_single_reads),
+        cmocka_unit_test(coordinates_come_back_as_typed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <math.h>
 #include <cmocka.h>
 #include "api/api.h"
 
@@ -356,6 +357,168 @@ static void test_json_time_matches_gmtime(void **state)
     }
 }
 
+/* Issue 9 item 7: a report at 31.3 N came back as 31.300000000000001. */
+static void test_real_text_shortest(void **state)
+{
+    static const struct {
+        double d;
+        const char *want;
+    } cases[] = {
+        {31.3, "31.3"},
+        {121.4737, "121.4737"},
+        {0.1, "0.1"},
+        {0.1 + 0.2, "0.30000000000000004"},
+        {-33.8688197, "-33.8688197"},
+        {5.0, "5.0"},
+        {-0.0, "-0.0"},
+        {1e21, "1e21"},
+        {1.5e-7, "1.5e-7"},
+        {123456789012345680.0, "1.2345678901234568e17"},
+        {2.2250738585072014e-308, "2.2250738585072014e-308"},
+    };
+    char buf[32];
+    uint64_t x = 88172645463325252ull;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = api_json_real_text(cases[i].d, buf);
+        assert_string_equal(buf, cases[i].want);
+        assert_int_equal(n, strlen(cases[i].want));
+    }
+    /* Any double reads back exactly; a coordinate typed with up to 7 decimals comes back with
+     * no more digits than were typed. */
+    for (int i = 0; i < 200000; i++) {
+        double d;
+        char typed[32];
+        size_t digits = 0, typed_digits = 0;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        memcpy(&d, &x, sizeof d);
+        if (isfinite(d)) {
+            api_json_real_text(d, buf);
+            if (strtod(buf, NULL) != d)
+                fail_msg("%s does not read back as %.17g", buf, d);
+        }
+        snprintf(typed, sizeof typed, "%s%llu.%07llu", x & 1 ? "-" : "",
+                 (unsigned long long)(x >> 8) % 180, (unsigned long long)(x >> 20) % 10000000);
+        d = strtod(typed, NULL);
+        api_json_real_text(d, buf);
+        if (strtod(buf, NULL) != d)
+            fail_msg("%s does not read back as %s", buf, typed);
+        for (const char *c = buf; *c; c++)
+            digits += *c >= '0' && *c <= '9';
+        for (const char *c = typed; *c; c++)
+            typed_digits += *c >= '0' && *c <= '9';
+        if (digits > typed_digits + 1) /* "5.0" for a typed "5" */
+            fail_msg("%s came back as %s", typed, buf);
+    }
+}
+
+/* api_json_text writes what json_dumps(JSON_COMPACT) writes, but for the reals. */
+static void test_json_text_matches_jansson(void **state)
+{
+    static const char *docs[] = {
+        "{}",
+        "[]",
+        "{\"a\":1,\"z\":[true,false,null],\"b\":{\"c\":\"d\"},\"e\":-9223372036854775807}",
+        "{\"s\":\"quote \\\" back \\\\ slash / ctl \\u0001\\u001f\\b\\f\\n\\r\\t nul \\u0000 "
+        "end\"}",
+        "{\"城管\":\"市民通 ✓ 𝄞\",\"k\":[[],{},[{}]]}",
+        "[\"\",0,-1,1234567890123]",
+    };
+    struct rctx cx;
+    json_t *j;
+    const char *text;
+    size_t len;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        char *want;
+        json_error_t e;
+
+        j = json_loads(docs[i], JSON_ALLOW_NUL, &e);
+        if (!j)
+            fail_msg("%s: %s", docs[i], e.text);
+        want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        rctx_init(&cx);
+        assert_int_equal(api_json_text(&cx, j, &text, &len), ERR_OK);
+        assert_int_equal(len, strlen(want));
+        assert_memory_equal(text, want, len);
+        rctx_dispose(&cx);
+        free(want);
+        json_decref(j);
+    }
+    /* Reals: the shortest form, inside the same structure. */
+    j = json_pack("{s:{s:f,s:f,s:n},s:[f,f]}", "location", "lat", 31.3, "lng", 121.4737, "accuracy",
+                  "r", 0.1 + 0.2, 7.0);
+    rctx_init(&cx);
+    assert_int_equal(api_json_text(&cx, j, &text, &len), ERR_OK);
+    assert_string_equal(text, "{\"location\":{\"lat\":31.3,\"lng\":121.4737,\"accuracy\":null},"
+                              "\"r\":[0.30000000000000004,7.0]}");
+    assert_int_equal(len, strlen(text));
+    rctx_dispose(&cx);
+    json_decref(j);
+}
+
+/* Issue 9 item 5: 2026-02-31 was accepted and rolled into March. */
+static void test_parse_time_refuses_impossible_dates(void **state)
+{
+    static const char *bad[] = {
+        "2026-02-31T00:00:00Z",
+        "2026-02-29T12:00:00Z",
+        "2026-04-31T00:00:00Z",
+        "2100-02-29T00:00:00Z",
+        "2026-06-31T08:00:00+08:00",
+        "2026-13-01T00:00:00Z",
+        "2026-00-10T00:00:00Z",
+        "2026-01-00T00:00:00Z",
+        "2026-01-32T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T00:60:00Z",
+        "2026-+1-01T00:00:00Z",
+        "2026-01- 1T00:00:00Z",
+        "2026-01-01T00:00:00+24:00",
+        "2026-01-01T00:00:00+08:60",
+        "2026-01-01T00:00:00+8:000",
+        "2026-01-01",
+        "2026-01-01T00:00:00",
+    };
+    static const struct {
+        const char *v;
+        int64_t ms;
+    } good[] = {
+        {"2024-02-29T00:00:00Z", 1709164800000},
+        {"2000-02-29T00:00:00Z", 951782400000},
+        {"2026-02-28T23:59:59Z", 1772323199000},
+        {"2026-12-31T16:00:00.123-08:00", 1798761600000},
+        {"2026-03-01T08:00:00+08:00", 1772323200000},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct rctx cx;
+        int64_t out = -1;
+        enum err res;
+
+        rctx_init(&cx);
+        res = api_parse_time(&cx, "at", bad[i], false, &out);
+        if (res != ERR_INVALID || out != -1)
+            fail_msg("%s was accepted (%lld)", bad[i], (long long)out);
+        assert_non_null(strstr(rctx_message(&cx, res), "at: "));
+        rctx_dispose(&cx);
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct rctx cx;
+        int64_t out = -1;
+
+        rctx_init(&cx);
+        if (api_parse_time(&cx, "at", good[i].v, false, &out) != ERR_OK)
+            fail_msg("%s: %s", good[i].v, rctx_message(&cx, ERR_INVALID));
+        assert_int_equal(out, good[i].ms);
+        rctx_dispose(&cx);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +533,9 @@ int main(void)
         cmocka_unit_test(test_decode_lengths_and_ranges),
         cmocka_unit_test(test_decode_i64s),
         cmocka_unit_test(test_json_time_matches_gmtime),
+        cmocka_unit_test(test_real_text_shortest),
+        cmocka_unit_test(test_json_text_matches_jansson),
+        cmocka_unit_test(test_parse_time_refuses_impossible_dates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
