@@ -20,80 +20,43 @@
 
 /* ---- internals (case_int.h) ------------------------------------------------------------ */
 
-void sqlb_init(struct rctx *cx, struct sqlb *b, const char *start)
-{
-    b->len = 0;
-    b->cap = 0;
-    b->sql = NULL;
-    b->nargs = 0;
-    sqlb_add(cx, b, start);
-}
-
-void sqlb_add(struct rctx *cx, struct sqlb *b, const char *text)
-{
-    size_t n = strlen(text);
-
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = rctx_alloc(cx, cap);
-        if (b->len)
-            memcpy(p, b->sql, b->len);
-        b->sql = p;
-        b->cap = cap;
-    }
-    memcpy(b->sql + b->len, text, n + 1);
-    b->len += n;
-}
-
-void sqlb_arg(struct sqlb *b, struct db_val v)
-{
-    assert(b->nargs < SQLB_MAX_ARGS);
-    if (b->nargs < SQLB_MAX_ARGS)
-        b->args[b->nargs++] = v;
-}
-
 bool case__sees_all(const struct rctx *cx)
 {
     return (cx->who.roles & (ROLE_OPERATOR | ROLE_SHIFT_LEAD | ROLE_DISPATCHER | ROLE_ADMIN)) != 0;
 }
 
-void case__visible(struct rctx *cx, struct sqlb *b)
+void case__visible(struct rctx *cx, struct db_sqlb *b)
 {
     uint32_t r = cx->who.roles;
 
     if (case__sees_all(cx)) {
-        sqlb_add(cx, b, "(1 = 1)");
+        db_sqlb_add(b, "(1 = 1)");
         return;
     }
-    sqlb_add(cx, b, "(c.reporter_id = ?");
-    sqlb_arg(b, DBI(cx->who.user_id));
+    db_sqlb_add(b, "(c.reporter_id = ?");
+    db_sqlb_arg(b, DBI(cx->who.user_id));
     if (r & ROLE_INSPECTOR) {
-        sqlb_add(cx, b,
-                 " OR c.grid_id IN (SELECT ug.grid_id FROM user_grids ug WHERE"
-                 " ug.user_id = ?)");
-        sqlb_arg(b, DBI(cx->who.user_id));
+        db_sqlb_add(b, " OR c.grid_id IN (SELECT ug.grid_id FROM user_grids ug WHERE"
+                       " ug.user_id = ?)");
+        db_sqlb_arg(b, DBI(cx->who.user_id));
     }
     if (r & ROLE_HANDLER) {
-        sqlb_add(cx, b,
-                 " OR c.department_id = (SELECT u.department_id FROM users u WHERE u.id = ?)");
-        sqlb_arg(b, DBI(cx->who.user_id));
+        db_sqlb_add(b,
+                    " OR c.department_id = (SELECT u.department_id FROM users u WHERE u.id = ?)");
+        db_sqlb_arg(b, DBI(cx->who.user_id));
     }
     if (r & ROLE_LEADER) {
         /* Regions are at most four levels deep (city > district > street > community), so the
          * jurisdiction is the leader's region and up to three levels below it. */
-        sqlb_add(cx, b,
-                 " OR c.region_id IN (SELECT r0.id FROM regions r0"
-                 " LEFT JOIN regions r1 ON r1.id = r0.parent_id"
-                 " LEFT JOIN regions r2 ON r2.id = r1.parent_id"
-                 " LEFT JOIN regions r3 ON r3.id = r2.parent_id"
-                 " JOIN users lu ON lu.id = ? AND lu.region_id IS NOT NULL"
-                 " WHERE lu.region_id IN (r0.id, r1.id, r2.id, r3.id))");
-        sqlb_arg(b, DBI(cx->who.user_id));
+        db_sqlb_add(b, " OR c.region_id IN (SELECT r0.id FROM regions r0"
+                       " LEFT JOIN regions r1 ON r1.id = r0.parent_id"
+                       " LEFT JOIN regions r2 ON r2.id = r1.parent_id"
+                       " LEFT JOIN regions r3 ON r3.id = r2.parent_id"
+                       " JOIN users lu ON lu.id = ? AND lu.region_id IS NOT NULL"
+                       " WHERE lu.region_id IN (r0.id, r1.id, r2.id, r3.id))");
+        db_sqlb_arg(b, DBI(cx->who.user_id));
     }
-    sqlb_add(cx, b, ")");
+    db_sqlb_add(b, ")");
 }
 
 void case__number(int64_t id, int64_t created_ms, char out[24])
@@ -220,11 +183,11 @@ const char *case__actor_role(const struct rctx *cx, uint32_t rule_roles)
 /* Media public ids go into JSON text and SQL arguments: only the id alphabet is accepted. */
 static enum err check_photos(struct rctx *cx, const char *const *ids, size_t n, const char **json)
 {
-    struct sqlb b;
+    struct db_sqlb b;
 
     if (n > CASE_PHOTOS_MAX)
         return rctx_fail(cx, ERR_INVALID, "photos: at most %d", CASE_PHOTOS_MAX);
-    sqlb_init(cx, &b, "[");
+    db_sqlb_init(cx, &b, 0, "[");
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(ids[i]);
         if (len == 0 || len > 64)
@@ -235,11 +198,13 @@ static enum err check_photos(struct rctx *cx, const char *const *ids, size_t n, 
                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
                 return rctx_fail(cx, ERR_INVALID, "photos[%zu]: not a media id", i);
         }
-        sqlb_add(cx, &b, i ? ",\"" : "\"");
-        sqlb_add(cx, &b, ids[i]);
-        sqlb_add(cx, &b, "\"");
+        db_sqlb_add(&b, i ? ",\"" : "\"");
+        db_sqlb_add(&b, ids[i]);
+        db_sqlb_add(&b, "\"");
     }
-    sqlb_add(cx, &b, "]");
+    db_sqlb_add(&b, "]");
+    if (!db_sqlb_ok(&b))
+        return db_sqlb_check(&b);
     *json = b.sql;
     return ERR_OK;
 }
@@ -591,17 +556,17 @@ struct work {
 
 static enum err load_locked(struct rctx *cx, int64_t id, struct work *w)
 {
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r;
     enum err res;
 
     /* Lock the case row alone: a join would also lock its category row and serialise every
      * case of that 小类. */
-    sqlb_init(cx, &b, "SELECT c.id FROM cases c WHERE c.id = ? AND ");
-    sqlb_arg(&b, DBI(id));
+    db_sqlb_init(cx, &b, 0, "SELECT c.id FROM cases c WHERE c.id = ? AND ");
+    db_sqlb_arg(&b, DBI(id));
     case__visible(cx, &b);
-    sqlb_add(cx, &b, " FOR UPDATE");
-    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    db_sqlb_add(&b, " FOR UPDATE");
+    res = db_sqlb_exec(&b, &r);
     if (res)
         return res;
     if (r.nrows == 0)
@@ -694,16 +659,16 @@ static enum err check_dispatch_target(struct rctx *cx, int64_t dept, int64_t ass
 
 static enum err check_merge_target(struct rctx *cx, int64_t id, int64_t target)
 {
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r;
     enum err res;
 
     if (target == id)
         return rctx_fail(cx, ERR_INVALID, "duplicate_of: a case cannot duplicate itself");
-    sqlb_init(cx, &b, "SELECT c.state FROM cases c WHERE c.id = ? AND ");
-    sqlb_arg(&b, DBI(target));
+    db_sqlb_init(cx, &b, 0, "SELECT c.state FROM cases c WHERE c.id = ? AND ");
+    db_sqlb_arg(&b, DBI(target));
     case__visible(cx, &b);
-    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    res = db_sqlb_exec(&b, &r);
     if (res)
         return res;
     if (r.nrows == 0)

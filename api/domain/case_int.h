@@ -9,6 +9,7 @@
 #include "api/domain/case.h"
 #include "server/core/rctx.h"
 #include "server/db/db.h"
+#include "server/db/sqlb.h"
 
 /* China has one fixed offset and no DST; case numbers use the local date of the report. */
 #define CASE__LOCAL_OFFSET_MS (8LL * 3600 * 1000)
@@ -33,21 +34,8 @@
         "u.sent_at") ", " CASE__MS("u.read_at") ", " CASE__MS("u.acked_at")
 void case__urging_row(const struct db_res *r, size_t i, struct case_urging_rec *u);
 
-/* SQL text and arguments built piece by piece (pool memory). */
-#define SQLB_MAX_ARGS 80 /* an IN list of 64 ids with a visibility rule */
-struct sqlb {
-    char *sql;
-    size_t len, cap;
-    struct db_val args[SQLB_MAX_ARGS];
-    size_t nargs;
-};
-void sqlb_init(struct rctx *cx, struct sqlb *b, const char *start);
-void sqlb_add(struct rctx *cx, struct sqlb *b, const char *text);
-/* Appends an argument; more than SQLB_MAX_ARGS is a bug (asserted). */
-void sqlb_arg(struct sqlb *b, struct db_val v);
-
 /* Appends "(…)", true when the caller may see the case aliased c (see case.h). */
-void case__visible(struct rctx *cx, struct sqlb *b);
+void case__visible(struct rctx *cx, struct db_sqlb *b);
 /* Whether the caller's roles see every case. */
 bool case__sees_all(const struct rctx *cx);
 

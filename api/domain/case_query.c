@@ -150,18 +150,18 @@ static bool detail_from_row(struct rctx *cx, const struct db_res *r, size_t i,
 static enum err get(struct rctx *cx, int64_t case_id, bool check_visibility,
                     struct case_detail *out)
 {
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r;
     bool urged;
     enum err res;
 
-    sqlb_init(cx, &b, DETAIL_SELECT " WHERE c.id = ?");
-    sqlb_arg(&b, DBI(case_id));
+    db_sqlb_init(cx, &b, 0, DETAIL_SELECT " WHERE c.id = ?");
+    db_sqlb_arg(&b, DBI(case_id));
     if (check_visibility) {
-        sqlb_add(cx, &b, " AND ");
+        db_sqlb_add(&b, " AND ");
         case__visible(cx, &b);
     }
-    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    res = db_sqlb_exec(&b, &r);
     if (res)
         return res;
     if (r.nrows == 0) {
@@ -198,18 +198,18 @@ bool case_same_view(const struct rctx *a, const struct rctx *b)
 
 /* The IN list of up to CASE_GET_MANY_MAX places: a fixed length per bucket (unused places
  * repeat the last id) so a handful of prepared statements serve every batch. */
-static size_t in_list(struct rctx *cx, struct sqlb *b, const int64_t *ids, size_t n)
+static size_t in_list(struct db_sqlb *b, const int64_t *ids, size_t n)
 {
     size_t bucket = 1;
 
     while (bucket < n)
         bucket <<= 1;
-    sqlb_add(cx, b, "(");
+    db_sqlb_add(b, "(");
     for (size_t i = 0; i < bucket; i++) {
-        sqlb_add(cx, b, i ? ",?" : "?");
-        sqlb_arg(b, DBI(ids[i < n ? i : n - 1]));
+        db_sqlb_add(b, i ? ",?" : "?");
+        db_sqlb_arg(b, DBI(ids[i < n ? i : n - 1]));
     }
-    sqlb_add(cx, b, ")");
+    db_sqlb_add(b, ")");
     return bucket;
 }
 
@@ -222,17 +222,17 @@ static void get_group(struct rctx *const *cxs, const int64_t *ids, struct case_d
     int64_t want[CASE_GET_MANY_MAX], found[CASE_GET_MANY_MAX];
     size_t row_of[CASE_GET_MANY_MAX], nfound = 0, from;
     bool urged[CASE_GET_MANY_MAX];
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r, st;
     enum err e;
 
     for (size_t t = 0; t < k; t++)
         want[t] = ids[m[t]];
-    sqlb_init(cx, &b, DETAIL_SELECT " WHERE c.id IN ");
-    in_list(cx, &b, want, k);
-    sqlb_add(cx, &b, " AND ");
+    db_sqlb_init(cx, &b, 0, DETAIL_SELECT " WHERE c.id IN ");
+    in_list(&b, want, k);
+    db_sqlb_add(&b, " AND ");
     case__visible(cx, &b);
-    e = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    e = db_sqlb_exec(&b, &r);
     for (size_t t = 0; t < k && !e; t++) {
         size_t i = 0;
         while (i < r.nrows && db_cell_i64(&r, i, 0) != want[t])
@@ -244,11 +244,11 @@ static void get_group(struct rctx *const *cxs, const int64_t *ids, struct case_d
         }
     }
     if (!e && nfound) {
-        sqlb_init(cx, &b, "SELECT " STEP_COLS " FROM case_steps WHERE case_id IN ");
-        in_list(cx, &b, found, nfound);
-        sqlb_add(cx, &b, STEP_STAFF_ONLY " case_id, id");
-        sqlb_arg(&b, DBI((cx->who.roles & ROLE_STAFF) ? 1 : 0));
-        e = db_exec(cx, b.sql, b.args, b.nargs, &st);
+        db_sqlb_init(cx, &b, 0, "SELECT " STEP_COLS " FROM case_steps WHERE case_id IN ");
+        in_list(&b, found, nfound);
+        db_sqlb_add(&b, STEP_STAFF_ONLY " case_id, id");
+        db_sqlb_arg(&b, DBI((cx->who.roles & ROLE_STAFF) ? 1 : 0));
+        e = db_sqlb_exec(&b, &st);
     }
     for (size_t t = 0; t < k; t++) {
         struct rctx *c = cxs[m[t]];
@@ -306,14 +306,14 @@ void case_get_many(struct rctx *const *cxs, const int64_t *ids, struct case_deta
 
 enum err case_can_read(struct rctx *cx, int64_t case_id, bool *ok)
 {
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r;
     enum err res;
 
-    sqlb_init(cx, &b, "SELECT 1 FROM cases c WHERE c.id = ? AND ");
-    sqlb_arg(&b, DBI(case_id));
+    db_sqlb_init(cx, &b, 0, "SELECT 1 FROM cases c WHERE c.id = ? AND ");
+    db_sqlb_arg(&b, DBI(case_id));
     case__visible(cx, &b);
-    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    res = db_sqlb_exec(&b, &r);
     if (res)
         return res;
     *ok = r.nrows > 0;
@@ -327,7 +327,7 @@ static const char *const sources[] = {"inspector", "citizen", "hotline",
 
 enum err case_list(struct rctx *cx, const struct case_filter *f, struct case_page *out)
 {
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r;
     enum case_state st;
     size_t n;
@@ -336,13 +336,13 @@ enum err case_list(struct rctx *cx, const struct case_filter *f, struct case_pag
     memset(out, 0, sizeof *out);
     if (f->limit < 1 || f->limit > CASE_LIST_MAX)
         return rctx_fail(cx, ERR_INVALID, "limit: 1 to %d", CASE_LIST_MAX);
-    sqlb_init(cx, &b, "SELECT " CASE__COLS CASE__FROM " WHERE ");
+    db_sqlb_init(cx, &b, 0, "SELECT " CASE__COLS CASE__FROM " WHERE ");
     case__visible(cx, &b);
     if (f->state) {
         if (case_state_from_name(f->state, strlen(f->state), &st))
             return rctx_fail(cx, ERR_INVALID, "state: unknown state");
-        sqlb_add(cx, &b, " AND c.state = ?");
-        sqlb_arg(&b, DBS(f->state));
+        db_sqlb_add(&b, " AND c.state = ?");
+        db_sqlb_arg(&b, DBS(f->state));
     }
     if (f->source) {
         size_t i;
@@ -350,54 +350,54 @@ enum err case_list(struct rctx *cx, const struct case_filter *f, struct case_pag
             ;
         if (!sources[i])
             return rctx_fail(cx, ERR_INVALID, "source: unknown source");
-        sqlb_add(cx, &b, " AND c.source = ?");
-        sqlb_arg(&b, DBS(f->source));
+        db_sqlb_add(&b, " AND c.source = ?");
+        db_sqlb_arg(&b, DBS(f->source));
     }
     if (f->category_id) {
-        sqlb_add(cx, &b, " AND c.category_id = ?");
-        sqlb_arg(&b, DBI(f->category_id));
+        db_sqlb_add(&b, " AND c.category_id = ?");
+        db_sqlb_arg(&b, DBI(f->category_id));
     }
     if (f->grid_id) {
-        sqlb_add(cx, &b, " AND c.grid_id = ?");
-        sqlb_arg(&b, DBI(f->grid_id));
+        db_sqlb_add(&b, " AND c.grid_id = ?");
+        db_sqlb_arg(&b, DBI(f->grid_id));
     }
     if (f->department_id) {
-        sqlb_add(cx, &b, " AND c.department_id = ?");
-        sqlb_arg(&b, DBI(f->department_id));
+        db_sqlb_add(&b, " AND c.department_id = ?");
+        db_sqlb_arg(&b, DBI(f->department_id));
     }
     if (f->overdue >= 0) {
-        sqlb_add(cx, &b, " AND c.overdue = ?");
-        sqlb_arg(&b, DBI(f->overdue ? 1 : 0));
+        db_sqlb_add(&b, " AND c.overdue = ?");
+        db_sqlb_arg(&b, DBI(f->overdue ? 1 : 0));
     }
     if (f->from_ms) {
-        sqlb_add(cx, &b, " AND c.created_at >= FROM_UNIXTIME(? / 1000)");
-        sqlb_arg(&b, DBI(f->from_ms));
+        db_sqlb_add(&b, " AND c.created_at >= FROM_UNIXTIME(? / 1000)");
+        db_sqlb_arg(&b, DBI(f->from_ms));
     }
     if (f->to_ms) {
-        sqlb_add(cx, &b, " AND c.created_at < FROM_UNIXTIME(? / 1000)");
-        sqlb_arg(&b, DBI(f->to_ms));
+        db_sqlb_add(&b, " AND c.created_at < FROM_UNIXTIME(? / 1000)");
+        db_sqlb_arg(&b, DBI(f->to_ms));
     }
     if (f->has_bbox) {
         char wkt[200];
         snprintf(wkt, sizeof wkt, "POLYGON((%.7f %.7f,%.7f %.7f,%.7f %.7f,%.7f %.7f,%.7f %.7f))",
                  f->min_lng, f->min_lat, f->max_lng, f->min_lat, f->max_lng, f->max_lat, f->min_lng,
                  f->max_lat, f->min_lng, f->min_lat);
-        sqlb_add(cx, &b, " AND MBRContains(ST_GeomFromText(?), c.pt)");
-        sqlb_arg(&b, DBS(rctx_strdup(cx, wkt)));
+        db_sqlb_add(&b, " AND MBRContains(ST_GeomFromText(?), c.pt)");
+        db_sqlb_arg(&b, DBS(rctx_strdup(cx, wkt)));
     }
     if (f->mine) {
-        sqlb_add(cx, &b, " AND (c.reporter_id = ? OR c.assignee_id = ?)");
-        sqlb_arg(&b, DBI(cx->who.user_id));
-        sqlb_arg(&b, DBI(cx->who.user_id));
+        db_sqlb_add(&b, " AND (c.reporter_id = ? OR c.assignee_id = ?)");
+        db_sqlb_arg(&b, DBI(cx->who.user_id));
+        db_sqlb_arg(&b, DBI(cx->who.user_id));
     }
     if (f->before_id) {
-        sqlb_add(cx, &b, " AND c.id < ?");
-        sqlb_arg(&b, DBI(f->before_id));
+        db_sqlb_add(&b, " AND c.id < ?");
+        db_sqlb_arg(&b, DBI(f->before_id));
     }
     /* One row more than asked tells whether another page exists. */
-    sqlb_add(cx, &b, " ORDER BY c.id DESC LIMIT ?");
-    sqlb_arg(&b, DBI(f->limit + 1));
-    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    db_sqlb_add(&b, " ORDER BY c.id DESC LIMIT ?");
+    db_sqlb_arg(&b, DBI(f->limit + 1));
+    res = db_sqlb_exec(&b, &r);
     if (res)
         return res;
     n = r.nrows > (size_t)f->limit ? (size_t)f->limit : r.nrows;
@@ -428,22 +428,22 @@ static int task_cmp(const void *pa, const void *pb)
 }
 
 /* One branch of the task query per role duty; each uses one index. */
-static void add_branch(struct rctx *cx, struct sqlb *b, bool *first, const char *todo,
+static void add_branch(struct rctx *cx, struct db_sqlb *b, bool *first, const char *todo,
                        const char *where)
 {
-    sqlb_add(cx, b, *first ? "(SELECT " : " UNION ALL (SELECT ");
-    sqlb_add(cx, b, CASE__COLS ", '");
-    sqlb_add(cx, b, todo);
-    sqlb_add(cx, b, "' AS todo" CASE__FROM " WHERE ");
-    sqlb_add(cx, b, where);
-    sqlb_add(cx, b, " ORDER BY c.overdue DESC, c.due_at LIMIT ?)");
+    db_sqlb_add(b, *first ? "(SELECT " : " UNION ALL (SELECT ");
+    db_sqlb_add(b, CASE__COLS ", '");
+    db_sqlb_add(b, todo);
+    db_sqlb_add(b, "' AS todo" CASE__FROM " WHERE ");
+    db_sqlb_add(b, where);
+    db_sqlb_add(b, " ORDER BY c.overdue DESC, c.due_at LIMIT ?)");
     *first = false;
 }
 
 enum err case_tasks(struct rctx *cx, int limit, struct case_task_list *out)
 {
     uint32_t roles = cx->who.roles;
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r, u;
     bool first = true;
     int64_t dept = 0;
@@ -458,40 +458,40 @@ enum err case_tasks(struct rctx *cx, int limit, struct case_task_list *out)
         if (res)
             return res;
     }
-    sqlb_init(cx, &b, "");
+    db_sqlb_init(cx, &b, 0, "");
     if (roles & ROLE_OPERATOR) {
         add_branch(cx, &b, &first, "accept", "c.state = 'reported'");
-        sqlb_arg(&b, DBI(limit));
+        db_sqlb_arg(&b, DBI(limit));
     }
     if (roles & ROLE_SHIFT_LEAD) {
         add_branch(cx, &b, &first, "register", "c.state = 'accepted'");
-        sqlb_arg(&b, DBI(limit));
+        db_sqlb_arg(&b, DBI(limit));
         add_branch(cx, &b, &first, "close", "c.state = 'verified'");
-        sqlb_arg(&b, DBI(limit));
+        db_sqlb_arg(&b, DBI(limit));
     }
     if (roles & ROLE_DISPATCHER) {
         add_branch(cx, &b, &first, "dispatch", "c.state = 'registered'");
-        sqlb_arg(&b, DBI(limit));
+        db_sqlb_arg(&b, DBI(limit));
         add_branch(cx, &b, &first, "approve_extension",
                    "c.state = 'dispatched' AND c.extension_pending = 1");
-        sqlb_arg(&b, DBI(limit));
+        db_sqlb_arg(&b, DBI(limit));
     }
     if ((roles & ROLE_HANDLER) && dept) {
         add_branch(cx, &b, &first, "handle", "c.department_id = ? AND c.state = 'dispatched'");
-        sqlb_arg(&b, DBI(dept));
-        sqlb_arg(&b, DBI(limit));
+        db_sqlb_arg(&b, DBI(dept));
+        db_sqlb_arg(&b, DBI(limit));
     }
     if (roles & ROLE_INSPECTOR) {
         add_branch(cx, &b, &first, "verify",
                    "c.state = 'handled' AND c.grid_id IN (SELECT ug.grid_id FROM user_grids ug"
                    " WHERE ug.user_id = ?)");
-        sqlb_arg(&b, DBI(cx->who.user_id));
-        sqlb_arg(&b, DBI(limit));
+        db_sqlb_arg(&b, DBI(cx->who.user_id));
+        db_sqlb_arg(&b, DBI(limit));
     }
     r.nrows = 0;
     u.nrows = 0;
     if (!first) {
-        res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+        res = db_sqlb_exec(&b, &r);
         if (res)
             return res;
     }
@@ -585,30 +585,30 @@ enum err case_category_list(struct rctx *cx, const char *code_set, const char *k
     return ERR_OK;
 }
 
-static void set_int(struct rctx *cx, struct sqlb *b, bool has, const char *col, int64_t v)
+static void set_int(struct db_sqlb *b, bool has, const char *col, int64_t v)
 {
     if (!has)
         return;
-    sqlb_add(cx, b, b->nargs ? ", " : " ");
-    sqlb_add(cx, b, col);
-    sqlb_add(cx, b, " = ?");
-    sqlb_arg(b, DBI(v));
+    db_sqlb_add(b, b->nargs ? ", " : " ");
+    db_sqlb_add(b, col);
+    db_sqlb_add(b, " = ?");
+    db_sqlb_arg(b, DBI(v));
 }
 
-static void set_str(struct rctx *cx, struct sqlb *b, bool has, const char *col, const char *v)
+static void set_str(struct db_sqlb *b, bool has, const char *col, const char *v)
 {
     if (!has)
         return;
-    sqlb_add(cx, b, b->nargs ? ", " : " ");
-    sqlb_add(cx, b, col);
-    sqlb_add(cx, b, " = ?");
-    sqlb_arg(b, DBS(v));
+    db_sqlb_add(b, b->nargs ? ", " : " ");
+    db_sqlb_add(b, col);
+    db_sqlb_add(b, " = ?");
+    db_sqlb_arg(b, DBS(v));
 }
 
 enum err case_category_patch(struct rctx *cx, int64_t id, const struct case_category_patch *p,
                              struct case_category *out)
 {
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r;
     enum calendar_unit unit;
     enum err res;
@@ -631,25 +631,25 @@ enum err case_category_patch(struct rctx *cx, int64_t id, const struct case_cate
     }
     if (res)
         goto out;
-    sqlb_init(cx, &b, "UPDATE categories SET");
+    db_sqlb_init(cx, &b, 0, "UPDATE categories SET");
     if (p->has_department) {
-        sqlb_add(cx, &b, " department_id = ?");
-        sqlb_arg(&b, p->department_id ? DBI(p->department_id) : DBNULL);
+        db_sqlb_add(&b, " department_id = ?");
+        db_sqlb_arg(&b, p->department_id ? DBI(p->department_id) : DBNULL);
     }
-    set_int(cx, &b, p->has_urgent, "urgent", p->urgent);
-    set_int(cx, &b, p->has_active, "active", p->active);
-    set_int(cx, &b, p->has_register, "limit_register_min", p->limit_register_min);
-    set_int(cx, &b, p->has_dispatch, "limit_dispatch_min", p->limit_dispatch_min);
-    set_int(cx, &b, p->has_handle, "limit_handle", p->limit_handle);
-    set_str(cx, &b, p->has_unit, "limit_handle_unit", p->limit_handle_unit);
-    set_int(cx, &b, p->has_verify, "limit_verify_min", p->limit_verify_min);
-    set_int(cx, &b, p->has_close, "limit_close_min", p->limit_close_min);
-    set_str(cx, &b, p->has_register_condition, "register_condition", p->register_condition);
-    set_str(cx, &b, p->has_close_condition, "close_condition", p->close_condition);
+    set_int(&b, p->has_urgent, "urgent", p->urgent);
+    set_int(&b, p->has_active, "active", p->active);
+    set_int(&b, p->has_register, "limit_register_min", p->limit_register_min);
+    set_int(&b, p->has_dispatch, "limit_dispatch_min", p->limit_dispatch_min);
+    set_int(&b, p->has_handle, "limit_handle", p->limit_handle);
+    set_str(&b, p->has_unit, "limit_handle_unit", p->limit_handle_unit);
+    set_int(&b, p->has_verify, "limit_verify_min", p->limit_verify_min);
+    set_int(&b, p->has_close, "limit_close_min", p->limit_close_min);
+    set_str(&b, p->has_register_condition, "register_condition", p->register_condition);
+    set_str(&b, p->has_close_condition, "close_condition", p->close_condition);
     if (b.nargs) {
-        sqlb_add(cx, &b, " WHERE id = ?");
-        sqlb_arg(&b, DBI(id));
-        res = db_exec(cx, b.sql, b.args, b.nargs, NULL);
+        db_sqlb_add(&b, " WHERE id = ?");
+        db_sqlb_arg(&b, DBI(id));
+        res = db_sqlb_exec(&b, NULL);
         if (!res)
             res = audit_write(cx, "category.update", "category", id, AUDIT_OK, NULL);
     }

@@ -11,6 +11,7 @@
 #include "server/core/log.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
+#include "server/db/sqlb.h"
 
 static struct session_config conf;
 
@@ -485,26 +486,26 @@ static enum err check_api_key(struct rctx *cx, const char *method, const char *p
  * unused places repeat the last value), so a handful of prepared statements serve every batch.
  * Columns 0..4: user id, token version, disabled, the session family matched, whether that
  * session ended; with the profile, user_profile_columns from column 5. */
-static const char *check_sql(struct rctx *cx, size_t bucket, bool profile)
+static enum err check_sql(struct rctx *cx, size_t bucket, bool profile, const char **sql)
 {
-    size_t cap = 700 + bucket * 4, len;
-    char *sql = rctx_alloc(cx, cap);
+    struct db_sqlb b;
+    enum err res;
 
-    len = (size_t)snprintf(sql, cap,
-                           "SELECT u.id, u.token_version, u.disabled, s.family,"
-                           " s.revoked_at IS NOT NULL%s%s FROM users u",
-                           profile ? ", " : "", profile ? user_profile_columns : "");
+    db_sqlb_init(cx, &b, 0, "SELECT u.id, u.token_version, u.disabled, s.family,");
+    db_sqlb_add(&b, " s.revoked_at IS NOT NULL");
     if (profile)
-        len += (size_t)snprintf(sql + len, cap - len, " %s", user_profile_joins);
-    len += (size_t)snprintf(sql + len, cap - len,
-                            " LEFT JOIN sessions s ON s.user_id = u.id AND s.family IN (");
-    for (size_t i = 0; i < bucket; i++)
-        len += (size_t)snprintf(sql + len, cap - len, i ? ",?" : "?");
-    len += (size_t)snprintf(sql + len, cap - len, ") WHERE u.id IN (");
-    for (size_t i = 0; i < bucket; i++)
-        len += (size_t)snprintf(sql + len, cap - len, i ? ",?" : "?");
-    snprintf(sql + len, cap - len, ")");
-    return sql;
+        db_sqlb_addf(&b, ", %s FROM users u %s", user_profile_columns, user_profile_joins);
+    else
+        db_sqlb_add(&b, " FROM users u");
+    db_sqlb_add(&b, " LEFT JOIN sessions s ON s.user_id = u.id AND s.family IN (");
+    db_sqlb_marks(&b, bucket);
+    db_sqlb_add(&b, ") WHERE u.id IN (");
+    db_sqlb_marks(&b, bucket);
+    db_sqlb_add(&b, ")");
+    res = db_sqlb_check(&b);
+    if (!res)
+        *sql = b.sql;
+    return res;
 }
 
 void session_check_actors(struct actor_check *v, size_t n)
@@ -512,6 +513,7 @@ void session_check_actors(struct actor_check *v, size_t n)
     struct actor_check *todo[SESSION_CHECK_MAX];
     struct db_val args[2 * SESSION_CHECK_MAX];
     struct rctx *cx0;
+    const char *sql;
     struct db_res r = {0};
     size_t m = 0, bucket = 1;
     bool profile = false;
@@ -541,7 +543,9 @@ void session_check_actors(struct actor_check *v, size_t n)
         args[bucket + i] = DBI(w->user_id);
     }
     cx0 = todo[0]->cx;
-    res = db_exec(cx0, check_sql(cx0, bucket, profile), args, 2 * bucket, &r);
+    res = check_sql(cx0, bucket, profile, &sql);
+    if (!res)
+        res = db_exec(cx0, sql, args, 2 * bucket, &r);
     for (size_t k = 0; k < m; k++) {
         struct actor_check *c = todo[k];
         const struct actor *w = &c->cx->who;

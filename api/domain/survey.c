@@ -189,8 +189,8 @@ enum err survey_item_add(struct rctx *cx, int64_t survey_id, const struct survey
     }
     gid = db_cell_i64(&r, 0, 0);
     if (in->nphotos) {
-        struct sqlb b;
-        sqlb_init(cx, &b, "[");
+        struct db_sqlb b;
+        db_sqlb_init(cx, &b, 0, "[");
         for (size_t i = 0; i < in->nphotos; i++) {
             /* attach_media below rejects unknown ids; the alphabet keeps the JSON text sane. */
             if (strspn(in->photos[i], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -199,11 +199,14 @@ enum err survey_item_add(struct rctx *cx, int64_t survey_id, const struct survey
                 res = rctx_fail(cx, ERR_INVALID, "photos[%zu]: not a media id", i);
                 goto out;
             }
-            sqlb_add(cx, &b, i ? ",\"" : "\"");
-            sqlb_add(cx, &b, in->photos[i]);
-            sqlb_add(cx, &b, "\"");
+            db_sqlb_add(&b, i ? ",\"" : "\"");
+            db_sqlb_add(&b, in->photos[i]);
+            db_sqlb_add(&b, "\"");
         }
-        sqlb_add(cx, &b, "]");
+        db_sqlb_add(&b, "]");
+        res = db_sqlb_check(&b);
+        if (res)
+            goto out;
         photos_json = b.sql;
     }
     res = db_exec(cx,

@@ -21,7 +21,7 @@ enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const cha
                    const char *body, size_t body_len, int64_t *urging_id)
 {
     struct idem idem;
-    struct sqlb b;
+    struct db_sqlb b;
     struct db_res r;
     char payload[160];
     int64_t id = 0, dept;
@@ -37,13 +37,13 @@ enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const cha
         id = idem.result_id;
         goto out;
     }
-    sqlb_init(cx, &b,
-              "SELECT c.state, c.department_id, c.assignee_id FROM cases c WHERE c.id = ?"
-              " AND ");
-    sqlb_arg(&b, DBI(case_id));
+    db_sqlb_init(cx, &b, 0,
+                 "SELECT c.state, c.department_id, c.assignee_id FROM cases c WHERE c.id = ?"
+                 " AND ");
+    db_sqlb_arg(&b, DBI(case_id));
     case__visible(cx, &b);
-    sqlb_add(cx, &b, " FOR UPDATE");
-    res = db_exec(cx, b.sql, b.args, b.nargs, &r);
+    db_sqlb_add(&b, " FOR UPDATE");
+    res = db_sqlb_exec(&b, &r);
     if (!res && r.nrows == 0)
         res = rctx_fail(cx, ERR_NOTFOUND, "no such case");
     if (!res && !is_open(db_cell(&r, 0, 0)))
