@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 #include <math.h>
-#include "api/domain/deadline.h"
+#include "api/domain/case.h"
 #include "api/domain/media.h"
 
 const struct route *const api_tables[] = {
@@ -34,8 +34,8 @@ const struct route *const api_tables[] = {
 };
 
 const struct api_job api_jobs[] = {
-    /* case deadlines: 50 % / 80 % reminders, overdue marks, escalation (deadline.h) */
-    {"case_deadlines", deadline_scan, 5000},
+    /* case deadlines: 50 % / 80 % reminders, overdue marks, escalation (case.h) */
+    {"case_deadlines", case_deadline_scan, 5000},
     /* media: expired tus uploads, orphan temp files, and the store sweep of files without a
      * row — at the first run after start-up, then hourly (media.h) */
     {"media_maintenance", media_maintenance_job, 10000},

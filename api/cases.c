@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include "api/domain/case.h"
+#include "api/domain/case_urge.h"
 #include "server/core/roles.h"
 
 /* ---- encoding -------------------------------------------------------------------------- */

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 #include <string.h>
-#include "api/domain/case.h"
+#include "api/domain/case_category.h"
 #include "server/core/roles.h"
 
 static json_t *category_json(const struct case_category *c)

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include "api/domain/case.h"
+#include "api/domain/case_event.h"
 #include "server/core/roles.h"
 
 static enum err events_list(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -1,5 +1,5 @@
 /* api/domain/case.c: reporting and the workflow actions (see case.h), and the internals shared
- * with case_query.c, urge.c and deadline.c (case_int.h). */
+ * with the other case files (case_int.h). */
 #include "api/domain/case.h"
 
 #include <assert.h>
@@ -540,7 +540,7 @@ static enum err check_action_fields(struct rctx *cx, enum case_action a,
 }
 
 /* The case as loaded for a change, and what the change makes of it. */
-struct work {
+struct case_change {
     struct case_rec c;
     struct cat_limits cat;
     struct deadline_points pts;
@@ -554,7 +554,7 @@ struct work {
     int64_t closed_ms;
 };
 
-static enum err load_locked(struct rctx *cx, int64_t id, struct work *w)
+static enum err load_locked(struct rctx *cx, int64_t id, struct case_change *w)
 {
     struct db_sqlb b;
     struct db_res r;
@@ -608,7 +608,7 @@ static enum err load_locked(struct rctx *cx, int64_t id, struct work *w)
 
 /* Object rules beyond the role: whose case it is. */
 static enum err check_owner(struct rctx *cx, enum case_action a, const struct workflow_rule *rule,
-                            const struct work *w)
+                            const struct case_change *w)
 {
     struct db_res r;
     enum err res;
@@ -679,7 +679,7 @@ static enum err check_merge_target(struct rctx *cx, int64_t id, int64_t target)
 }
 
 /* Write w's new values, the timeline row, photos and the event for action a. */
-static enum err apply(struct rctx *cx, struct work *w, enum case_action a, const char *role,
+static enum err apply(struct rctx *cx, struct case_change *w, enum case_action a, const char *role,
                       const char *text, const char *photos_json, const char *const *photos,
                       size_t nphotos)
 {
@@ -729,7 +729,7 @@ static enum err apply(struct rctx *cx, struct work *w, enum case_action a, const
 
 /* New deadline on entering rule->to. */
 static enum err next_deadline(struct rctx *cx, struct deadline_ctx *d, enum case_action a,
-                              const struct workflow_rule *rule, struct work *w)
+                              const struct workflow_rule *rule, struct case_change *w)
 {
     enum err res;
 
@@ -783,7 +783,7 @@ enum err case__dispatch_suggestion(struct rctx *cx, int64_t category, int64_t gr
     return res;
 }
 
-static enum err auto_dispatch(struct rctx *cx, struct deadline_ctx *d, struct work *w)
+static enum err auto_dispatch(struct rctx *cx, struct deadline_ctx *d, struct case_change *w)
 {
     const struct workflow_rule *rule = workflow_rule_find(CASE_REGISTERED, CASE_ACT_DISPATCH);
     int64_t dept = 0;
@@ -805,7 +805,7 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
                   const char *idem_key, const char *body, size_t body_len, bool *replay)
 {
     struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
-    struct work *w = rctx_zalloc(cx, sizeof *w);
+    struct case_change *w = rctx_zalloc(cx, sizeof *w);
     const struct workflow_rule *rule;
     enum case_action a;
     enum case_state from, to;

@@ -1,5 +1,6 @@
-/* api/domain/case.h: cases (案卷) — reporting, the workflow actions, reading, lists, the task
- * list, 督办 (urging), ratings, the category catalogue and the event feed.
+/* api/domain/case.h: cases (案卷) — reporting, the workflow actions, reading, lists and the
+ * task list. Beside it, by subject: case_urge.h (督办 and ratings), case_category.h (the
+ * category catalogue), case_event.h (the event feed); case_int.h holds what they share.
  *
  * Owns the tables of migrations/0005_cases.sql. The state machine is workflow.h's table; this
  * module loads a case under a row lock, asks workflow_next(), and writes the new state, the
@@ -216,65 +217,11 @@ struct case_task_list {
  * limit 1..CASE_TASKS_MAX. */
 enum err case_tasks(struct rctx *cx, int limit, struct case_task_list *out) MUST_CHECK;
 
-/* ---- 督办 and ratings ------------------------------------------------------------------- */
+/* ---- deadlines ------------------------------------------------------------------------- */
 
-/* A leader urges a visible, open case: an urging row addressed to the department holding it,
- * event case.urged, audit. ERR_BAD_STATE for a closed, invalid or merged case. */
-enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const char *idem_key,
-                   const char *body, size_t body_len, int64_t *urging_id) MUST_CHECK;
-/* The department addressed (a handler in it) acknowledges; marks read too. ERR_NOTFOUND when
- * not addressed to the caller, ERR_BAD_STATE when already acknowledged (a retry with the same
- * Idempotency-Key replays instead). */
-enum err case_urging_ack(struct rctx *cx, int64_t urging_id, const char *text, const char *idem_key,
-                         const char *body, size_t body_len, struct case_urging_rec *out) MUST_CHECK;
-/* Urgings the caller sent (leader) or that are addressed to the caller's department
- * (handler), newest first, at most limit. */
-enum err case_urgings_list(struct rctx *cx, bool open_only, int limit, size_t *n,
-                           struct case_urging_rec **out) MUST_CHECK;
-
-/* The reporting citizen rates a closed case once: score 1..5, text optional. ERR_NOTFOUND when
- * the caller did not report it, ERR_BAD_STATE before closing, ERR_CONFLICT when already rated. */
-enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text,
-                   const char *idem_key, const char *body, size_t body_len) MUST_CHECK;
-
-/* ---- categories ------------------------------------------------------------------------ */
-
-struct case_category {
-    int64_t id, department_id;
-    const char *code_set, *kind, *major_code, *major_name, *minor_code, *minor_name, *full_code;
-    const char *typical_department, *limit_handle_unit, *register_condition, *close_condition;
-    bool urgent, active;
-    int limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min, limit_close_min;
-};
-
-/* Categories filtered by code_set, kind (NULL = any) and active only unless all. */
-enum err case_category_list(struct rctx *cx, const char *code_set, const char *kind, bool all,
-                            size_t *n, struct case_category **out) MUST_CHECK;
-
-/* Admin edit: fields with their has_ flag set change. ERR_NOTFOUND, ERR_INVALID (unknown
- * department, unit). Audited. */
-struct case_category_patch {
-    bool has_department, has_urgent, has_active, has_register, has_dispatch, has_handle, has_unit,
-        has_verify, has_close, has_register_condition, has_close_condition;
-    int64_t department_id; /* 0 clears */
-    bool urgent, active;
-    int limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min, limit_close_min;
-    const char *limit_handle_unit, *register_condition, *close_condition;
-};
-enum err case_category_patch(struct rctx *cx, int64_t id, const struct case_category_patch *p,
-                             struct case_category *out) MUST_CHECK;
-
-/* ---- events ---------------------------------------------------------------------------- */
-
-struct case_event {
-    int64_t id, subject_id, actor_id;
-    const char *type, *subject_type, *payload_json;
-    int64_t created_ms;
-};
-
-/* Events after id `after`, ascending, at most limit (1..500). Staff read all; others only the
- * events of cases they reported. */
-enum err case_events_list(struct rctx *cx, int64_t after, int limit, size_t *n,
-                          struct case_event **out) MUST_CHECK;
+/* The periodic job (api_jobs): raise every passed alert point of deadline.h — 50 % and 80 %
+ * reminders, overdue, escalation — each once, in order, with its event and timeline row, in
+ * one transaction per case; at most a batch per run (the next run takes the rest). */
+enum err case_deadline_scan(struct rctx *cx) MUST_CHECK;
 
 #endif

@@ -1,5 +1,5 @@
-/* api/domain/case_int.h: internals shared by case.c, case_query.c, urge.c, deadline.c and
- * survey.c. Not for api/. */
+/* api/domain/case_int.h: internals shared by the case files (case.c, case_query.c,
+ * case_urge.c, case_category.c, case_event.c, case_deadline.c) and survey.c. Not for api/. */
 #ifndef CITYD_DOMAIN_CASE_INT_H
 #define CITYD_DOMAIN_CASE_INT_H
 
@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "api/domain/case.h"
+#include "api/domain/deadline.h"
 #include "server/core/rctx.h"
 #include "server/db/db.h"
 #include "server/db/sqlb.h"

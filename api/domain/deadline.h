@@ -10,7 +10,11 @@
  * raises each point once, in order, with an event (case.reminder, case.overdue,
  * case.escalated) and a timeline row, in one transaction per case.
  *
- * Reads the clock only through cx->now_ms, so tests move it with the testing clock. */
+ * Pure arithmetic over a filled struct deadline_ctx: no database and no clock. The calendar
+ * and tunables come from refdata_deadline_load() (refdata.h, the in-process copy of
+ * case_settings and work_calendar_days); the scheduler is the case code's
+ * (case_deadline_scan in case.h). tests/unit/test_deadline.c calls it directly; cx only
+ * carries the error message. */
 #ifndef CITYD_DOMAIN_DEADLINE_H
 #define CITYD_DOMAIN_DEADLINE_H
 
@@ -39,9 +43,6 @@ struct deadline_ctx {
     int dup_radius_m, dup_window_h;
 };
 
-/* The calendar and tunables (case_settings, work_calendar_days around cx->now_ms) are loaded
- * by refdata_deadline_load() (refdata.h) from the in-process copy. */
-
 /* Points of step starting at start_ms. ERR_INTERNAL when the arithmetic fails (a limit beyond
  * year 9999). */
 enum err deadline_compute(struct rctx *cx, const struct deadline_ctx *d,
@@ -59,9 +60,5 @@ int64_t deadline_next_point(const struct deadline_points *p, int level);
 
 /* The alert level already passed at now_ms (0..4), for a deadline moved by an extension. */
 int deadline_level_at(const struct deadline_points *p, int64_t now_ms);
-
-/* The periodic job: raise every due alert point (at most a batch per run; the next run takes
- * the rest). */
-enum err deadline_scan(struct rctx *cx) MUST_CHECK;
 
 #endif

@@ -1,6 +1,6 @@
-/* api/domain/urge.c: 督办 (a leader urges a case; the department holding it reads and
- * acknowledges) and the citizen's rating after closing (see case.h). */
-#include "api/domain/case.h"
+/* api/domain/case_urge.c: 督办 (a leader urges a case; the department holding it reads and
+ * acknowledges) and the citizen's rating after closing (see case_urge.h). */
+#include "api/domain/case_urge.h"
 
 #include <stdio.h>
 #include <string.h>
