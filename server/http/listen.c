@@ -1,6 +1,7 @@
 /* server/http/listen.c: listeners (HTTP/1.1, h2c, h2 over TLS), the shared h2o configuration,
  * each loop's h2o context, connection counting, and start-up/shutdown of a loop's engine. */
 #include "http_int.h"
+#include "server/core/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,6 +59,7 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 struct http_sock {
     uv_tcp_t tcp;
     struct http_loop *loop;
+    struct metrics_series *open; /* cityd_connections_open of its listener */
 };
 
 static void on_sock_closed(uv_handle_t *h)
@@ -66,6 +68,8 @@ static void on_sock_closed(uv_handle_t *h)
 
     if (s->loop)
         s->loop->socks--;
+    if (s->open)
+        metrics_gauge_add(s->open, -1);
     free(s);
 }
 
@@ -87,6 +91,16 @@ static void on_accept(uv_stream_t *listener, int status)
     }
     s->loop = lis->loop;
     s->loop->socks++;
+    /* "http" carries HTTP/1.1 and h2c, "https" HTTP/1.1 and h2 over TLS; which version each
+     * request used is counted by cityd_http_version_requests_total. */
+    {
+        const char *lb = lis == &lis->loop->lis_tls ? "protocol=\"https\"" : "protocol=\"http\"";
+        s->open =
+            metrics_gauge("cityd_connections_open", "Open client connections by protocol.", lb);
+        metrics_gauge_add(s->open, 1);
+        metrics_inc(metrics_counter("cityd_connections_accepted_total",
+                                    "Client connections accepted, by protocol.", lb));
+    }
     uv_tcp_nodelay(&s->tcp, 1);
     sock = h2o_uv_socket_create((uv_stream_t *)&s->tcp, on_sock_closed);
     h2o_accept(lis->actx, sock);

@@ -13,6 +13,7 @@
 #include "http_int.h"
 #include "server/core/clock.h"
 #include "server/core/log.h"
+#include "server/core/metrics.h"
 #include "server/core/roles.h"
 
 /* ---- error bodies and the access log ------------------------------------------------------ */
@@ -47,6 +48,11 @@ void http__log_access(const struct http_job *j, int status, const char *ecode, u
     a.duration_ms = (double)(clock_mono_ns() - j->t0_ns) / 1e6;
     a.user_id = user;
     log_access_emit(&a);
+    metrics_http_request(a.method, a.method_len, j->rq.match.route ? j->rq.match.route->path : NULL,
+                         status, a.duration_ms / 1e3);
+    metrics_inc(metrics_counter("cityd_http_version_requests_total",
+                                "HTTP requests answered, by protocol version.",
+                                j->rq.http_version >= 0x200 ? "version=\"2\"" : "version=\"1.1\""));
 }
 
 /* ---- sending ------------------------------------------------------------------------------ */
