@@ -323,34 +323,51 @@ static enum err check_report(struct rctx *cx, const struct case_report *in)
     return ERR_OK;
 }
 
-/* d holds the case settings when loaded is true (the report just made read them inside its
- * transaction); a replayed report has not read them yet. */
-static enum err find_dups(struct rctx *cx, int64_t id, struct deadline_ctx *d, bool loaded,
-                          struct case_created *out)
+/* Where and when a case was reported, and its category: what the duplicate search needs. */
+struct dup_probe {
+    double lat, lng;
+    int64_t category_id, created_ms;
+};
+
+/* known is the report just made (d then holds the settings it read); NULL for a replayed report,
+ * whose case and settings are read here. */
+static enum err find_dups(struct rctx *cx, int64_t id, struct deadline_ctx *d,
+                          const struct dup_probe *known, struct case_created *out)
 {
+    struct dup_probe stored;
     struct db_res r;
     enum err res;
 
-    if (!loaded) {
+    out->ndups = 0;
+    out->dups = NULL;
+    if (!known) {
         res = refdata_deadline_load(cx, d);
         if (res)
             return res;
+        if (d->dup_radius_m <= 0)
+            return ERR_OK;
+        /* clang-format off */
+        res = db_exec(cx,
+                      "SELECT lat, lng, category_id, " CASE__MS("created_at")
+                      " FROM cases WHERE id = ?",
+                      DB_ARGS(DBI(id)), &r);
+        /* clang-format on */
+        if (res || r.nrows == 0)
+            return res;
+        stored.lat = db_cell_f64(&r, 0, 0);
+        stored.lng = db_cell_f64(&r, 0, 1);
+        stored.category_id = db_cell_i64(&r, 0, 2);
+        stored.created_ms = db_cell_i64(&r, 0, 3);
+        known = &stored;
     }
-    out->ndups = 0;
-    out->dups = NULL;
     if (d->dup_radius_m <= 0)
         return ERR_OK;
-    /* Read the new case, then search with constants: with the box, category and time window
-     * as values MariaDB cuts with the spatial index first; joined to the new row it preferred
-     * the category index and scanned every open case of the category (bench/cases.sh). */
-    res = db_exec(
-        cx, "SELECT lat, lng, category_id, " CASE__MS("created_at") " FROM cases WHERE id = ?",
-        DB_ARGS(DBI(id)), &r);
-    if (res || r.nrows == 0)
-        return res;
+    /* Search with constants: with the box, category and time window as values MariaDB cuts
+     * with the spatial index first; joined to the new row it preferred the category index and
+     * scanned every open case of the category (bench/cases.sh). */
     {
-        double lat = db_cell_f64(&r, 0, 0), lng = db_cell_f64(&r, 0, 1);
-        int64_t cat = db_cell_i64(&r, 0, 2), created = db_cell_i64(&r, 0, 3);
+        double lat = known->lat, lng = known->lng;
+        int64_t cat = known->category_id, created = known->created_ms;
         /* One degree of latitude is about 110.5 km; longitude shrinks with cos(lat). */
         double dlat = d->dup_radius_m / 110540.0;
         double dlng = d->dup_radius_m / (111320.0 * cos(lat * M_PI / 180.0) + 1.0);
@@ -396,6 +413,7 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, const
     struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
     struct deadline_points pts;
     struct refdata_view ref;
+    struct dup_probe probe;
     struct cat_limits cat;
     struct idem idem;
     struct db_res r;
@@ -480,7 +498,14 @@ out:
     if (res)
         return res;
     out->id = id;
-    return find_dups(cx, id, d, !out->replay, out);
+    if (out->replay)
+        return find_dups(cx, id, d, NULL, out);
+    /* The case just written: its place, category and time are known, no need to read it. */
+    probe.lat = in->lat;
+    probe.lng = in->lng;
+    probe.category_id = cat.id;
+    probe.created_ms = cx->now_ms;
+    return find_dups(cx, id, d, &probe, out);
 }
 
 /* ---- workflow actions ------------------------------------------------------------------ */

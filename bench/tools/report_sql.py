@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""bench/tools/report_sql.py LIST N SEED USER_ID FAMILY CATEGORY_IDS: the SQL statements that N
+reports send to MariaDB, one report after another, as POST /api/v1/cases does (captured from
+the general log of a real report; values written in where cityd binds them). Printed to stdout
+for the mariadb client; bench/report_ceiling.sh runs 16 clients of it to measure how many
+reports a second the database alone can take: the floor of a report's cost, below which no
+cityd can go.
+
+LIST is which statement list:
+  now     what a report sends since the read-mostly data is kept in memory (13 statements:
+          token check, START TRANSACTION, idempotency claim, refdata_versions counters, case,
+          timeline row, event, audit row, idempotency result, COMMIT, duplicate search, the
+          case and its timeline for the answer)
+  before  what it sent before (17: the same without the counters, with the category, grid,
+          case settings and work calendar read in the transaction, and the new case read back
+          before the duplicate search)
+
+Places and categories are drawn as bench/tools/cases_load.js draws them (a 0.2 x 0.1 degree box
+around the demo city, five 小类 in turn). cityd gets the new case id from the protocol; here
+the case INSERT is followed by statements that take LAST_INSERT_ID() into @c in the first
+statement that needs it, so the count stays the same."""
+import random
+import sys
+import time
+import uuid
+
+lst, n, seed, uid, family, cats = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+cats = [int(c) for c in cats.split(",")]
+codes = ["0101", "0102", "0103", "0104", "0105"]
+rnd = random.Random(seed)
+now_ms = int(time.time() * 1000)
+
+MS = "CAST(UNIX_TIMESTAMP({0}) * 1000 AS SIGNED)"
+CASE_COLS = (
+    "c.id, c.code_set, c.kind, c.urgency, c.source, c.description, c.address, c.state, c.step,"
+    " c.category_id, cat.full_code, cat.minor_name, cat.major_name, c.lat, c.lng, c.accuracy_m,"
+    " c.grid_id, c.region_id, c.department_id, c.assignee_id, c.reporter_id, c.duplicate_of,"
+    " c.version, c.rework_count, c.extension_hours, c.extension_pending, c.overdue, c.alert_level, "
+    + ", ".join(MS.format(x) for x in ("c.step_started_at", "c.due_at", "c.created_at", "c.updated_at", "c.closed_at"))
+    + ", cat.department_id, cr.case_id IS NOT NULL, cr.score, cr.text,"
+    " (SELECT GROUP_CONCAT(m.public_id ORDER BY a.position SEPARATOR ',')  FROM media_attachments a"
+    " JOIN media m ON m.id = a.media_id  WHERE a.owner_type = 'case' AND a.owner_id = c.id AND"
+    " a.purpose = 'report'), EXISTS (SELECT 1 FROM case_urgings u WHERE u.case_id = c.id),"
+    " (SELECT r.department_id FROM dispatch_rules r JOIN departments d  ON d.id = r.department_id"
+    " AND d.active = 1  WHERE (r.category_id = c.category_id OR r.category_id IS NULL)  AND"
+    " (r.grid_id = c.grid_id OR r.grid_id IS NULL)  ORDER BY (r.category_id IS NOT NULL) DESC,"
+    " (r.grid_id IS NOT NULL) DESC, r.id  LIMIT 1)"
+)
+
+
+def fu(ms):
+    return f"FROM_UNIXTIME({ms} / 1000)"
+
+
+for i in range(n):
+    lat = round(31.25 + rnd.random() * 0.1, 6)
+    lng = round(120.50 + rnd.random() * 0.2, 6)
+    code = codes[i % len(codes)]
+    cat = cats[i % len(cats)]
+    key = uuid.UUID(int=rnd.getrandbits(128)).hex
+    t = now_ms + i
+    pt = f"POINT({lng:.7f} {lat:.7f})"
+    d = 50 / 110540.0
+    e = 50 / 111320.0
+    box = (f"POLYGON(({lng - e:.7f} {lat - d:.7f},{lng + e:.7f} {lat - d:.7f},{lng + e:.7f} {lat + d:.7f},"
+           f"{lng - e:.7f} {lat + d:.7f},{lng - e:.7f} {lat - d:.7f}))")
+    s = [
+        "SELECT u.id, u.token_version, u.disabled, s.family, s.revoked_at IS NOT NULL FROM users u"
+        f" LEFT JOIN sessions s ON s.user_id = u.id AND s.family IN ('{family}') WHERE u.id IN ({uid});",
+        "START TRANSACTION;",
+        "INSERT INTO idempotency_keys (principal, idem_key, route, request_hash, status, response, created_at)"
+        f" VALUES ('u:{uid}','{key}','POST /api/v1/cases','{key * 2}',0,'{{}}',{fu(t)});",
+    ]
+    if lst == "now":
+        s.append("SELECT categories, case_settings, work_calendar, grids FROM refdata_versions WHERE id = 1;")
+    else:
+        s += [
+            "SELECT cat.id, cat.code_set, cat.kind, cat.limit_register_min, cat.limit_dispatch_min,"
+            " cat.limit_handle, cat.limit_handle_unit, cat.limit_verify_min, cat.limit_close_min,"
+            " cat.urgent, cat.active, cat.department_id FROM categories cat WHERE cat.code_set = 'gbt30428'"
+            f" AND cat.full_code = '{code}' AND ('event' IS NULL OR cat.kind = 'event') ORDER BY cat.kind LIMIT 2;",
+            f"SELECT id, region_id FROM grids WHERE ST_Contains(boundary, ST_GeomFromText('{pt}')) ORDER BY id LIMIT 1;",
+            "SELECT escalate_pct, dup_radius_m, dup_window_h, work_periods, utc_offset_min FROM case_settings WHERE id = 1;",
+            "SELECT YEAR(day), MONTH(day), DAY(day), working FROM work_calendar_days WHERE day BETWEEN"
+            f" DATE({fu(t)}) - INTERVAL 60 DAY AND DATE({fu(t)}) + INTERVAL 400 DAY ORDER BY day LIMIT 512;",
+        ]
+    s += [
+        "INSERT INTO cases (code_set, category_id, kind, urgency, source, description, lat, lng, accuracy_m,"
+        " address, pt, grid_id, region_id, reporter_id, state, step, step_started_at, due_at, remind50_at,"
+        " remind80_at, escalate_at, next_alert_at, created_at, updated_at) VALUES"
+        f" ('gbt30428',{cat},'event','normal','inspector','压测上报 {seed}-{i}: 路边暴露垃圾',{lat},{lng},8,NULL,"
+        f"ST_GeomFromText('{pt}'),NULL,NULL,{uid},'reported','register',{fu(t)},{fu(t + 1800000)},"
+        f"{fu(t + 900000)},{fu(t + 1440000)},{fu(t + 2700000)},{fu(t + 900000)},{fu(t)},{fu(t)});",
+        "INSERT INTO case_steps (case_id, action, from_state, to_state, actor_id, actor_role, text, department_id,"
+        " assignee_id, step, due_at, photos, created_at) VALUES"
+        f" (@c := LAST_INSERT_ID(),'report',NULL,'reported',{uid},'inspector',NULL,NULL,NULL,'register',"
+        f"{fu(t + 1800000)},'[]',{fu(t)});",
+        "INSERT INTO events (type, subject_type, subject_id, actor_id, payload, created_at) VALUES"
+        f" ('case.reported','case',@c,{uid},CONCAT('{{\"case_id\":',@c,',\"category_id\":{cat},"
+        f"\"source\":\"inspector\",\"grid_id\":0,\"state\":\"reported\"}}'),{fu(t)});",
+        "INSERT INTO audit_log (actor_id, actor_roles, action, object_type, object_id, result, ip, device_id,"
+        f" request_id, detail, at) VALUES ({uid},2,'case.report','case',@c,'ok','127.0.0.1','bench',"
+        f"'{key[:16]}','',{fu(t)});",
+        "UPDATE idempotency_keys SET status = 201, response = CONCAT('{\"id\":',@c,'}') WHERE"
+        f" principal = 'u:{uid}' AND idem_key = '{key}';",
+        "COMMIT;",
+    ]
+    if lst != "now":
+        s.append(f"SELECT lat, lng, category_id, {MS.format('created_at')} FROM cases WHERE id = @c;")
+    s += [
+        f"SELECT o.id, o.state, ST_Distance_Sphere(o.pt, ST_GeomFromText('{pt}')) AS dist,"
+        f" {MS.format('o.created_at')} FROM cases o WHERE MBRContains(ST_GeomFromText('{box}'), o.pt)"
+        f" AND o.category_id = {cat} AND o.id <> @c AND o.state IN ('reported','accepted','registered',"
+        f"'dispatched','handled','verified','suspended') AND o.created_at >= {fu(t - 72 * 3600000)}"
+        f" AND o.created_at <= {fu(t)} HAVING dist <= 50 ORDER BY dist, o.id LIMIT 5;",
+        f"SELECT {CASE_COLS} FROM cases c JOIN categories cat ON cat.id = c.category_id LEFT JOIN"
+        f" case_ratings cr ON cr.case_id = c.id WHERE c.id = @c AND (c.reporter_id = {uid} OR c.grid_id IN"
+        f" (SELECT ug.grid_id FROM user_grids ug WHERE ug.user_id = {uid}));",
+        "SELECT case_id, id, action, from_state, to_state, actor_id, actor_role, text, department_id,"
+        f" assignee_id, step, {MS.format('due_at')}, photos, {MS.format('created_at')} FROM case_steps"
+        " WHERE case_id = @c AND (1 OR action NOT IN ('urge', 'overdue', 'escalate')) ORDER BY id;",
+    ]
+    print("\n".join(s))
