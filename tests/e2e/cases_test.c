@@ -144,11 +144,10 @@ static void concurrent_retries_create_one_case(void **state)
     long long before = th_sql_int(&srv, "SELECT COUNT(*) FROM cases");
     long long ev = th_sql_int(&srv, "SELECT COUNT(*) FROM events WHERE type = 'case.reported'");
     json_t *reqs = json_array(), *res;
-    char *auth = malloc(strlen(th_token(&srv, "citizen")) + 8);
+    char *auth = th_xprintf("Bearer %s", th_token(&srv, "citizen"));
     long long id = 0;
     int replayed = 0;
 
-    sprintf(auth, "Bearer %s", th_token(&srv, "citizen"));
     for (int i = 0; i < 8; i++)
         json_array_append_new(reqs,
                               json_pack("{s:s,s:s,s:s,s:s,s:{s:s}}", "path", "/api/v1/cases",
@@ -948,8 +947,7 @@ static void batched_reads_answer_like_single_reads(void **state)
             json_array_append_new(single, json_pack("{s:i,s:O}", "status", (int)r.status, "body",
                                                     r.json ? r.json : json_null()));
             th_resp_free(&r);
-            auth = malloc(strlen(th_token(&srv, roles[k])) + 8);
-            sprintf(auth, "Bearer %s", th_token(&srv, roles[k]));
+            auth = th_xprintf("Bearer %s", th_token(&srv, roles[k]));
             json_array_append_new(reqs,
                                   json_pack("{s:s,s:s}", "path", path, "authorization", auth));
             free(auth);

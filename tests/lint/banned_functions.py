@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """tests/lint/banned_functions.py ROOT: lint.banned_functions, STYLE.md habit 6 (curl's checksrc).
 
-Fails, printing file:line for each, when C code under server/ api/ media/ tests/lib calls one of
-the banned functions. A call is the name as a whole word followed by '(' outside comments, string
+Fails, printing file:line for each, when C code under server/ api/ media/ tests/ bench/ calls one
+of the banned functions (tests too: a test is code someone copies next). A call is the name as a whole word followed by '(' outside comments, string
 and character literals, and not a member (`x.rand(`, `p->system(`).
 
 Exception: tests/lib (the e2e harness) may call mysql_real_query and system. It drives SQL to set
@@ -16,7 +16,7 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import csource  # noqa: E402
 
-DIRS = ["server", "api", "media", "tests/lib"]
+DIRS = ["server", "api", "media", "tests", "bench"]
 
 BANNED = {
     "sprintf": "use snprintf with the buffer size",
