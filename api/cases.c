@@ -371,7 +371,8 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
     res = case_act(cx, id, &in, key, rq->body, rq->body_len, &replay);
     if (res)
         return res;
-    return reply_case(cx, rs, 200, id, replay, NULL, NULL, true);
+    /* A replay shows the case only while the caller may still see it, like a fresh GET. */
+    return reply_case(cx, rs, 200, id, replay, NULL, NULL, !replay);
 }
 
 /* ---- GET /api/v1/cases ----------------------------------------------------------------- */

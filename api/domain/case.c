@@ -36,8 +36,10 @@ void case__visible(struct rctx *cx, struct db_sqlb *b)
     db_sqlb_add(b, "(c.reporter_id = ?");
     db_sqlb_arg(b, DBI(cx->who.user_id));
     if (r & ROLE_INSPECTOR) {
-        db_sqlb_add(b, " OR c.grid_id IN (SELECT ug.grid_id FROM user_grids ug WHERE"
-                       " ug.user_id = ?)");
+        /* A case outside every grid has no 责任监督员: every inspector may check it
+         * (check_owner), so every inspector sees it and finds it in the task list. */
+        db_sqlb_add(b, " OR c.grid_id IS NULL OR c.grid_id IN (SELECT ug.grid_id FROM user_grids"
+                       " ug WHERE ug.user_id = ?)");
         db_sqlb_arg(b, DBI(cx->who.user_id));
     }
     if (r & ROLE_HANDLER) {
@@ -377,20 +379,30 @@ static enum err find_dups(struct rctx *cx, int64_t id, struct deadline_ctx *d,
                  lng - dlng, lat - dlat, lng + dlng, lat - dlat, lng + dlng, lat + dlat, lng - dlng,
                  lat + dlat, lng - dlng, lat - dlat);
         snprintf(pt, sizeof pt, "POINT(%.7f %.7f)", lng, lat);
-        res = db_exec(
-            cx,
-            "SELECT o.id, o.state, ST_Distance_Sphere(o.pt, ST_GeomFromText(?)) AS dist, " CASE__MS(
-                "o.created_at") " FROM cases o"
-                                " WHERE MBRContains(ST_GeomFromText(?), o.pt) AND o.category_id = ?"
-                                " AND o.id <> ? AND o.state IN ('reported','accepted','registered',"
+        struct db_sqlb b;
+
+        /* Only cases the reporter may see: a citizen gets their own, never other people's. */
+        db_sqlb_init(
+            cx, &b, 0,
+            "SELECT c.id, c.state, ST_Distance_Sphere(c.pt, ST_GeomFromText(?)) AS dist,"
+            " " CASE__MS(
+                "c.created_at") " FROM cases c"
+                                " WHERE MBRContains(ST_GeomFromText(?), c.pt) AND c.category_id = ?"
+                                " AND c.id <> ? AND c.state IN ('reported','accepted','registered',"
                                 "'dispatched','handled','verified','suspended')"
-                                " AND o.created_at >= FROM_UNIXTIME(? / 1000)"
-                                " AND o.created_at <= FROM_UNIXTIME(? / 1000)"
-                                " HAVING dist <= ? ORDER BY dist, o.id LIMIT ?",
-            DB_ARGS(DBS(pt), DBS(box), DBI(cat), DBI(id),
-                    DBI(created - (int64_t)d->dup_window_h * 3600000), DBI(created),
-                    DBF(d->dup_radius_m), DBI(CASE_DUPS_MAX)),
-            &r);
+                                " AND c.created_at >= FROM_UNIXTIME(? / 1000)"
+                                " AND c.created_at <= FROM_UNIXTIME(? / 1000) AND ");
+        db_sqlb_arg(&b, DBS(pt));
+        db_sqlb_arg(&b, DBS(box));
+        db_sqlb_arg(&b, DBI(cat));
+        db_sqlb_arg(&b, DBI(id));
+        db_sqlb_arg(&b, DBI(created - (int64_t)d->dup_window_h * 3600000));
+        db_sqlb_arg(&b, DBI(created));
+        case__visible(cx, &b);
+        db_sqlb_add(&b, " HAVING dist <= ? ORDER BY dist, c.id LIMIT ?");
+        db_sqlb_arg(&b, DBF(d->dup_radius_m));
+        db_sqlb_arg(&b, DBI(CASE_DUPS_MAX));
+        res = db_sqlb_exec(&b, &r);
     }
     if (res)
         return res;

@@ -486,6 +486,9 @@ enum err case_tasks(struct rctx *cx, int limit, struct case_task_list *out)
                    " WHERE ug.user_id = ?)");
         db_sqlb_arg(&b, DBI(cx->who.user_id));
         db_sqlb_arg(&b, DBI(limit));
+        /* Outside every grid: any inspector's (case__visible, check_owner). */
+        add_branch(cx, &b, &first, "verify", "c.state = 'handled' AND c.grid_id IS NULL");
+        db_sqlb_arg(&b, DBI(limit));
     }
     r.nrows = 0;
     u.nrows = 0;

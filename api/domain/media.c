@@ -96,38 +96,23 @@ static enum err put(struct rctx *cx, const void *buf, size_t len, char *sha)
     return media_store_put(media_svc_store(), cx, buf, len, sha);
 }
 
-/* The evidence line of media.watermark: when (the camera's time, else now in UTC+8), where
- * (the photo's GPS, when it has one) and who uploaded it. Pool memory; NULL when off. */
-static enum err watermark_text(struct rctx *cx, const void *buf, size_t len, const char **out)
+/* The evidence line of media.watermark: when the server received the photo (UTC+8). The display
+ * rendition is shown to everyone who may see the photo's case, citizens included, so it carries
+ * nothing the JSON hides from them: not the camera's time or GPS position, not the uploader's
+ * name (those stay in the media row, for staff: media_may_see_evidence). Pool memory; NULL
+ * when off. */
+static enum err watermark_text(struct rctx *cx, const char **out)
 {
-    struct media_image_info info;
-    struct db_res r;
-    char when[32], where[64] = "";
-    enum err res;
+    char when[32];
+    time_t t = (time_t)(cx->now_ms / 1000 + 8 * 3600);
+    struct tm tm;
 
     *out = NULL;
     if (!media_svc_limits()->watermark)
         return ERR_OK;
-    res = media_image_probe(cx, buf, len, (uint64_t)media_svc_limits()->max_pixels, &info);
-    if (res)
-        return res;
-    if (info.has_time) {
-        snprintf(when, sizeof when, "%s", info.taken_at);
-    } else {
-        time_t t = (time_t)(cx->now_ms / 1000 + 8 * 3600);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    }
-    if (info.has_gps)
-        snprintf(where, sizeof where, " · %.5f%c %.5f%c", info.lat < 0 ? -info.lat : info.lat,
-                 info.lat < 0 ? 'S' : 'N', info.lng < 0 ? -info.lng : info.lng,
-                 info.lng < 0 ? 'W' : 'E');
-    res = db_exec(cx, "SELECT display_name FROM users WHERE id = ?", DB_ARGS(DBI(cx->who.user_id)),
-                  &r);
-    if (res)
-        return res;
-    *out = rctx_printf(cx, "%s%s · %s", when, where, r.nrows ? db_cell(&r, 0, 0) : "");
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    *out = rctx_printf(cx, "%s", when);
     return ERR_OK;
 }
 
@@ -142,7 +127,7 @@ static enum err store_image(struct rctx *cx, const void *buf, size_t len, struct
 
     opts.max_pixels = (uint64_t)media_svc_limits()->max_pixels;
     opts.format = MEDIA_OUT_JPEG;
-    res = watermark_text(cx, buf, len, &opts.watermark);
+    res = watermark_text(cx, &opts.watermark);
     if (res)
         return res;
     res = media_image_process(cx, buf, len, &opts, &out);

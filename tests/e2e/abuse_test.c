@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
 #include "th_api.h"
@@ -288,17 +289,255 @@ static void internal_error_cause_logged(void **state)
     free(a);
 }
 
+/* ---- item 12: the watermark carries nothing the JSON hides from citizens --------------- */
+
+/* Upload dir/name as the inspector and return vips' standard deviation of the display
+ * rendition (a flat grey photo: the share of pixels the watermark text covers). */
+static double display_deviation(const char *dir, const char *name)
+{
+    char path[400], auth[9000], url[200], cmd[600];
+    const char *hs[] = {auth, "Content-Type: image/jpeg", NULL};
+    struct th_resp r;
+    double dev = -1;
+    char *buf;
+    size_t len;
+    FILE *f, *p;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    buf = th_read_file(path, &len);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", th_token(&own, "inspector"));
+    th_request(&own, "POST", "/api/v1/media", hs, buf, len, 0, &r);
+    free(buf);
+    th_expect(&r, 201, NULL);
+    snprintf(url, sizeof url, "/api/v1/media/%s?variant=display", th_jstr(r.json, "id"));
+    th_resp_free(&r);
+    th_request(&own, "GET", url, hs, NULL, 0, 0, &r);
+    th_expect(&r, 200, NULL);
+    snprintf(path, sizeof path, "%s/display-%s", dir, name);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(r.body, 1, r.body_len, f), r.body_len);
+    fclose(f);
+    th_resp_free(&r);
+    snprintf(cmd, sizeof cmd, "vips deviate %s", path);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%lf", &dev), 1);
+    pclose(p);
+    return dev;
+}
+
+/* Before: the display rendition, which citizens see on their own cases, was stamped with the
+ * photo's GPS position and the uploader's name, both of which the JSON hides from citizens. A
+ * photo with GPS by an inspector with a long name then carried about three times the text of
+ * one without GPS by an inspector with a one-character name. */
+static void watermark_carries_no_hidden_evidence(void **state)
+{
+    char dir[64];
+    double plain, rich;
+
+    snprintf(dir, sizeof dir, "/tmp/cityd-abuse-wm-%d", (int)getpid());
+    if (th_sh("mkdir -p %s && vips black %s/b.v 1600 1200 --bands 3 && "
+              "vips linear %s/b.v %s/plain.jpg 1 128 && rm %s/b.v && cp %s/plain.jpg %s/gps.jpg &&"
+              " exiftool -q -overwrite_original -GPSLatitude=31.305 -GPSLatitudeRef=N"
+              " -GPSLongitude=120.605 -GPSLongitudeRef=E %s/gps.jpg",
+              dir, dir, dir, dir, dir, dir, dir, dir) != 0)
+        fail_msg("vips or exiftool could not make the test photos");
+    th_server_start(&own, "media.watermark = true\n");
+    th_seed(&own);
+    th_sql_execf(&own, "UPDATE users SET display_name = '张' WHERE username = '%s'",
+                 th_username(&own, "inspector"));
+    plain = display_deviation(dir, "plain.jpg");
+    th_sql_execf(&own,
+                 "UPDATE users SET display_name = '城市管理综合执法支队第三大队网格巡查监督员王'"
+                 " WHERE username = '%s'",
+                 th_username(&own, "inspector"));
+    rich = display_deviation(dir, "gps.jpg");
+    th_sh("rm -rf %s", dir);
+    print_message("display deviation: plain %.3f, with GPS and a long name %.3f\n", plain, rich);
+    assert_true(plain > 1.0); /* the watermark is drawn */
+    assert_true(rich < plain * 1.15);
+}
+
+/* ---- items 10-12: one visibility rule wherever a case's data leaves the server ---------- */
+
+#define OUTSIDE_GRIDS "\"location\":{\"lat\":31.9,\"lng\":121.9}"
+
+static long long dept_id(const char *code)
+{
+    return th_sqlf(&srv, "SELECT id FROM departments WHERE code = '%s'", code);
+}
+
+/* Whether GET /api/v1/tasks as role lists case id. */
+static bool in_tasks(const char *role, long long id)
+{
+    struct th_resp r;
+    json_t *items, *it;
+    size_t i;
+    bool found = false;
+
+    th_get_as(&srv, role, "/api/v1/tasks?limit=200", &r);
+    th_expect(&r, 200, NULL);
+    items = json_object_get(r.json, "items");
+    json_array_foreach(items, i, it)
+    {
+        json_t *c = json_object_get(it, "case");
+        long long cid = th_jint(c ? c : it, "id");
+        found |= cid == id;
+    }
+    th_resp_free(&r);
+    return found;
+}
+
+/* Item 10. Before: any inspector might verify a case outside every grid, but visibility limited
+ * inspectors to their grids, so verify_pass answered 404 and the case stayed handled. */
+static void case_outside_every_grid_reaches_closed(void **state)
+{
+    long long id = th_report_as(&srv, "citizen", OUTSIDE_GRIDS);
+
+    assert_int_equal(th_sqlf(&srv, "SELECT grid_id IS NULL FROM cases WHERE id = %lld", id), 1);
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           dept_id("sanitation"));
+    th_act(&srv, "handler", id, NULL, "\"action\":\"handle\",\"text\":\"已清理\"");
+    assert_true(in_tasks("inspector", id));
+    th_act(&srv, "inspector", id, NULL, "\"action\":\"verify_pass\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"close\"");
+    assert_string_equal(th_case_state(&srv, id), "closed");
+}
+
+/* Item 11. Before: a citizen's report listed other people's open cases nearby (id, state,
+ * distance, time) as possible duplicates. */
+static void possible_duplicates_only_the_citizens_own(void **state)
+{
+    long long other = th_report_as(&srv, "inspector", TH_IN_GRID1);
+    long long mine, second;
+    struct th_resp r;
+    json_t *d;
+
+    th_report_resp(&srv, "citizen", TH_IN_GRID1, &r);
+    th_expect(&r, 201, NULL);
+    mine = th_jint(r.json, "id");
+    d = json_object_get(r.json, "possible_duplicates");
+    for (size_t i = 0; i < json_array_size(d); i++)
+        assert_int_not_equal(th_jint(json_array_get(d, i), "id"), other);
+    th_resp_free(&r);
+    /* Their own earlier report is still pointed out. */
+    th_report_resp(&srv, "citizen", TH_IN_GRID1, &r);
+    th_expect(&r, 201, NULL);
+    second = th_jint(r.json, "id");
+    d = json_object_get(r.json, "possible_duplicates");
+    assert_true(json_array_size(d) >= 1);
+    assert_int_equal(th_jint(json_array_get(d, 0), "id") == mine ||
+                         th_jint(json_array_get(d, 0), "id") == second,
+                     1);
+    for (size_t i = 0; i < json_array_size(d); i++)
+        assert_int_not_equal(th_jint(json_array_get(d, i), "id"), other);
+    th_resp_free(&r);
+    /* Staff who see every case still get it. */
+    th_report_resp(&srv, "operator", TH_IN_GRID1, &r);
+    th_expect(&r, 201, NULL);
+    d = json_object_get(r.json, "possible_duplicates");
+    {
+        bool seen = false;
+        for (size_t i = 0; i < json_array_size(d); i++)
+            seen |= th_jint(json_array_get(d, i), "id") == other;
+        assert_true(seen);
+    }
+    th_resp_free(&r);
+}
+
+/* Whether GET /api/v1/events?after= as role carries an event of case id. */
+static bool events_mention(const char *role, long long after, long long id)
+{
+    char path[96];
+    struct th_resp r;
+    json_t *items, *e;
+    size_t i;
+    bool found = false;
+
+    snprintf(path, sizeof path, "/api/v1/events?after=%lld&limit=500", after);
+    th_get_as(&srv, role, path, &r);
+    th_expect(&r, 200, NULL);
+    items = json_object_get(r.json, "items");
+    json_array_foreach(items, i, e)
+    {
+        if (strcmp(th_jstr(e, "subject_type"), "case") == 0 && th_jint(e, "subject_id") == id)
+            found = true;
+    }
+    th_resp_free(&r);
+    return found;
+}
+
+/* Item 12, the event feed. Before: handlers, inspectors and leaders read every case's events. */
+static void event_feed_follows_visibility(void **state)
+{
+    long long after = th_sqlf(&srv, "SELECT COALESCE(MAX(id), 0) FROM events");
+    long long id = th_report_as(&srv, "citizen", TH_IN_GRID3);
+
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",
+           dept_id("municipal"));
+    assert_true(events_mention("dispatcher", after, id));
+    assert_true(events_mention("citizen", after, id));
+    /* The 环卫 handler and the inspector of grid 1 may not open this 市政 case in grid 3. */
+    {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
+        th_check(&srv, "handler", "GET", path, NULL, 404, "not_found");
+    }
+    assert_false(events_mention("handler", after, id));
+    assert_false(events_mention("inspector", after, id));
+}
+
+/* Item 12, replays. Before: a replayed action answered the case as it is now without the
+ * visibility check a fresh GET makes: a handler moved to another department still read it. */
+static void replay_checks_visibility(void **state)
+{
+    long long id = th_report_as(&srv, "citizen", TH_IN_GRID1);
+    long long handler =
+        th_sqlf(&srv, "SELECT id FROM users WHERE username = '%s'", th_username(&srv, "handler"));
+    long long home = th_sqlf(&srv, "SELECT department_id FROM users WHERE id = %lld", handler);
+    char path[64], *body;
+    struct th_resp r;
+
+    th_act(&srv, "operator", id, NULL, "\"action\":\"accept\"");
+    th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\"");
+    th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld", home);
+    body = th_xprintf("{\"version\":%lld,\"action\":\"handle\",\"text\":\"done\"}",
+                      th_case_version(&srv, id));
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+    th_post(&srv, "handler", path, "replay-vis-1", body, &r);
+    th_expect(&r, 200, NULL);
+    th_resp_free(&r);
+    th_sql_execf(&srv, "UPDATE users SET department_id = %lld WHERE id = %lld",
+                 dept_id("municipal"), handler);
+    th_post(&srv, "handler", path, "replay-vis-1", body, &r);
+    th_sql_execf(&srv, "UPDATE users SET department_id = %lld WHERE id = %lld", home, handler);
+    th_expect(&r, 404, "not_found");
+    assert_null(strstr(r.body, "done"));
+    th_resp_free(&r);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
         cmocka_unit_test_teardown(lockout_key_cannot_be_spelled, stop_own),
         cmocka_unit_test_teardown(refresh_retry_within_grace, stop_own),
         cmocka_unit_test_teardown(refresh_reuse_after_grace_revokes, stop_own),
+        cmocka_unit_test_teardown(watermark_carries_no_hidden_evidence, stop_own),
     };
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(device_id_cannot_pose_as_api_key),
         cmocka_unit_test(device_id_any_utf8),
         cmocka_unit_test(internal_error_cause_logged),
+        cmocka_unit_test(case_outside_every_grid_reaches_closed),
+        cmocka_unit_test(possible_duplicates_only_the_citizens_own),
+        cmocka_unit_test(event_feed_follows_visibility),
+        cmocka_unit_test(replay_checks_visibility),
     };
     int rc = cmocka_run_group_tests_name("abuse (shared server)", shared, setup, teardown);
     return rc | cmocka_run_group_tests_name("abuse (own servers)", own_server, NULL, NULL);
