@@ -4,7 +4,6 @@
 #include "api/domain/case_int.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
-#include "server/db/sqlb.h"
 
 enum err case_events_list(struct rctx *cx, int64_t after, int limit, size_t *n,
                           struct case_event **out)
