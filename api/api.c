@@ -30,6 +30,8 @@ const struct route *const api_tables[] = {
     api_apikeys_routes,
     api_audit_routes,
     api_settings_routes,
+    api_dashboard_routes,
+    api_evaluation_routes,
     NULL,
 };
 

@@ -34,6 +34,8 @@ extern const struct route api_org_routes[];
 extern const struct route api_apikeys_routes[];
 extern const struct route api_audit_routes[];
 extern const struct route api_settings_routes[];
+extern const struct route api_dashboard_routes[];
+extern const struct route api_evaluation_routes[];
 
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 #include "api/api.h"
+#include "api/domain/rollup.h"
 #include "api/domain/seed.h"
 #include "api/domain/user.h"
+#include "server/core/clock.h"
 #include "server/core/roles.h"
 #include "server/wire.h"
 
@@ -145,6 +147,23 @@ static int cmd_seed_demo(const struct cfg *cfg, int argc, char **argv)
     return 0;
 }
 
+static enum err rebuild_fn(struct rctx *cx, void *p)
+{
+    (void)p;
+    cx->now_ms = clock_now_ms();
+    return rollup_rebuild(cx, true);
+}
+
+/* cityd rollup-rebuild: recompute the dashboard and 考评 rollups from the case timelines. */
+static int cmd_rollup_rebuild(const struct cfg *cfg, int argc)
+{
+    if (argc) {
+        fprintf(stderr, "usage: cityd rollup-rebuild\n");
+        return 2;
+    }
+    return wire_with_db(cfg, rebuild_fn, NULL) ? 1 : 0;
+}
+
 int cli_main(const struct cfg *cfg, const char *cmd, int argc, char **argv)
 {
     if (strcmp(cmd, "routes") == 0)
@@ -153,6 +172,8 @@ int cli_main(const struct cfg *cfg, const char *cmd, int argc, char **argv)
         return cmd_user_add(cfg, argc, argv);
     if (strcmp(cmd, "seed-demo") == 0)
         return cmd_seed_demo(cfg, argc, argv);
+    if (strcmp(cmd, "rollup-rebuild") == 0)
+        return cmd_rollup_rebuild(cfg, argc);
     fprintf(stderr, "cityd: unknown command \"%s\" (try cityd help)\n", cmd);
     return 2;
 }

@@ -14,6 +14,7 @@
 #include "api/domain/idempotency.h"
 #include "api/domain/outbox.h"
 #include "api/domain/refdata.h"
+#include "api/domain/rollup.h"
 #include "api/domain/workflow.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
@@ -155,17 +156,21 @@ enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, co
                         const char *to, const char *actor_role, const char *text, int64_t dept,
                         int64_t assignee, const char *step, int64_t due_ms, const char *photos)
 {
-    return db_exec(cx,
-                   "INSERT INTO case_steps (case_id, action, from_state, to_state, actor_id,"
-                   " actor_role, text, department_id, assignee_id, step, due_at, photos,"
-                   " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,FROM_UNIXTIME(? / 1000),?,"
-                   "FROM_UNIXTIME(? / 1000))",
-                   DB_ARGS(DBI(case_id), DBS(action), DBS(from), DBS(to),
-                           cx->who.user_id ? DBI(cx->who.user_id) : DBNULL, DBS(actor_role),
-                           DBS(text), dept ? DBI(dept) : DBNULL, assignee ? DBI(assignee) : DBNULL,
-                           DBS(step ? step : "none"), ms_val(due_ms), DBS(photos ? photos : "[]"),
-                           DBI(cx->now_ms)),
-                   NULL);
+    struct db_res r;
+    enum err res =
+        db_exec(cx,
+                "INSERT INTO case_steps (case_id, action, from_state, to_state, actor_id,"
+                " actor_role, text, department_id, assignee_id, step, due_at, photos,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,FROM_UNIXTIME(? / 1000),?,"
+                "FROM_UNIXTIME(? / 1000))",
+                DB_ARGS(DBI(case_id), DBS(action), DBS(from), DBS(to),
+                        cx->who.user_id ? DBI(cx->who.user_id) : DBNULL, DBS(actor_role), DBS(text),
+                        dept ? DBI(dept) : DBNULL, assignee ? DBI(assignee) : DBNULL,
+                        DBS(step ? step : "none"), ms_val(due_ms), DBS(photos ? photos : "[]"),
+                        DBI(cx->now_ms)),
+                &r);
+    /* The dashboard rollups follow every timeline row in the same transaction (rollup.h). */
+    return res ? res : rollup_step(cx, (int64_t)r.insert_id);
 }
 
 const char *case__actor_role(const struct rctx *cx, uint32_t rule_roles)

@@ -1,0 +1,131 @@
+/* api/domain/dashboard.h: the leader's dashboard (领导通) — summary, hotspots, the urgent /
+ * overdue list and urgings, each within the caller's jurisdiction.
+ *
+ * Reads only the rollups of rollup.h (and, for the lists, the few case rows they name); never
+ * scans cases. A leader's jurisdiction is users.region_id and every region below it (city,
+ * district, street); an admin sees everything (scope 0). A region outside the caller's
+ * jurisdiction is ERR_NOTFOUND. Days are local (UTC+8) day numbers (rollup_day_of).
+ *
+ * Staff on duty: until the attendance module lands, the number of staff who acted on a case of
+ * the scope that day (dash_staff); dashboard_staff_on_duty() is the one place to change.
+ *
+ * Live tiles: rollup_step() stamps dash_tiles for each scope it touched; dashboard_tiles_changed()
+ * lists the scopes changed since an instant, for a publisher that sends each scope's summary as a
+ * "latest value" topic at most once a second.
+ *
+ * Everything returned is pool memory of cx. No HTTP, no JSON. */
+#ifndef CITYD_DOMAIN_DASHBOARD_H
+#define CITYD_DOMAIN_DASHBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "server/core/err.h"
+#include "server/core/rctx.h"
+
+#define DASH_SOURCES 5 /* inspector, citizen, hotline, video_ai, leader */
+#define DASH_TOP_MAX 50
+#define DASH_CELLS_MAX 2000
+#define DASH_LIST_MAX 200
+#define DASH_PERIOD_MAX_DAYS 366
+
+struct dash_scope {
+    int64_t region_id; /* 0: everything */
+    const char *level; /* "all", "city", "district", "street", "community" */
+    const char *name;  /* region name, "全部" for everything */
+    int64_t city_id;   /* the city containing it, 0 when none */
+};
+
+/* The caller's scope, narrowed to region_id when non-zero. ERR_FORBIDDEN for a leader without a
+ * region, ERR_NOTFOUND for a region outside the jurisdiction. */
+enum err dashboard_scope(struct rctx *cx, int64_t region_id, struct dash_scope *out) MUST_CHECK;
+
+/* Wire name of source i (0..DASH_SOURCES-1). */
+const char *dashboard_source_name(int i);
+
+struct dash_counts {
+    int64_t new_by_source[DASH_SOURCES];
+    int64_t new_total, closed, closed_on_time;
+    int64_t open, urgent, overdue; /* at the end of the day (now, for today) */
+    int64_t staff_on_duty;
+};
+
+struct dash_summary {
+    int64_t day;                                    /* today */
+    struct dash_counts today, yesterday, last_week; /* last_week: the same weekday */
+};
+
+/* Today's numbers against yesterday and the same weekday a week ago. */
+enum err dashboard_summary(struct rctx *cx, const struct dash_scope *sc,
+                           struct dash_summary *out) MUST_CHECK;
+
+struct dash_top {
+    int64_t id; /* category or grid id; 0 = outside every grid */
+    const char *code, *name;
+    int64_t n;
+};
+
+struct dash_cell {
+    int32_t cy, cx;
+    double lat, lng; /* centre */
+    int64_t n;
+};
+
+struct dash_hotspots {
+    size_t ncategories, ngrids, ncells;
+    struct dash_top *categories, *grids;
+    struct dash_cell *cells;
+    int64_t hours[24];
+    int64_t total;
+};
+
+/* New reports of days [from_day, to_day] (at most DASH_PERIOD_MAX_DAYS): the top `top`
+ * categories and grids, the 24 local hours, and up to `cells` heat-map cells, busiest first. */
+enum err dashboard_hotspots(struct rctx *cx, const struct dash_scope *sc, int64_t from_day,
+                            int64_t to_day, int top, int cells,
+                            struct dash_hotspots *out) MUST_CHECK;
+
+struct dash_alert {
+    int64_t case_id;
+    char case_no[24];
+    const char *state, *step, *category_name, *address;
+    int64_t department_id, due_ms, created_ms;
+    bool urgent, overdue;
+};
+
+/* Open urgent or overdue cases (kind "urgent", "overdue" or NULL for both) by running time
+ * limit, soonest (most overdue) first; no limit last. */
+enum err dashboard_alerts(struct rctx *cx, const struct dash_scope *sc, const char *kind, int limit,
+                          size_t *n, struct dash_alert **out) MUST_CHECK;
+
+struct dash_urging {
+    int64_t id, case_id, leader_id, department_id;
+    const char *note, *leader_name, *department_name;
+    int64_t sent_ms, read_ms, acked_ms;
+};
+
+struct dash_urging_stats {
+    int64_t sent, read, acked;
+    int64_t avg_read_s, avg_ack_s; /* over the read / acknowledged ones; 0 when none */
+};
+
+/* Urgings of cases in scope sent in [from_ms, to_ms), newest first (limit), and their totals.
+ * open_only: not yet acknowledged. */
+enum err dashboard_urgings(struct rctx *cx, const struct dash_scope *sc, int64_t from_ms,
+                           int64_t to_ms, bool open_only, int limit, size_t *n,
+                           struct dash_urging **out, struct dash_urging_stats *st) MUST_CHECK;
+
+/* Staff on duty in the scope on a day (see above). */
+enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, int64_t day,
+                                 int64_t *n) MUST_CHECK;
+
+/* Scopes whose summary changed after since_ms (at most max), for the live-tile publisher. */
+enum err dashboard_tiles_changed(struct rctx *cx, int64_t since_ms, size_t max, size_t *n,
+                                 int64_t **scopes, int64_t *latest_ms) MUST_CHECK;
+
+/* Regions in the scope's subtree (the scope itself included), for the SQL of lists: the text
+ * "(id,id,…)" (pool memory); NULL for scope 0 (no filter). */
+enum err dashboard__subtree_sql(struct rctx *cx, const struct dash_scope *sc,
+                                const char **out) MUST_CHECK;
+
+#endif
