@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api/domain/workflow.h"
 #include "server/db/db.h"
 
 #define MS_PER_DAY 86400000LL
@@ -308,6 +309,7 @@ static void apply(const struct rcase *c, struct fact *f, const struct step *s, s
     bool was_open = f->exists && is_open(f->state);
     bool was_over = was_open && f->overdue;
     bool now_open, over;
+    enum case_action act;
     char why[64];
 
     if (strcmp(s->action, "report") == 0 || !f->exists) {
@@ -339,6 +341,9 @@ static void apply(const struct rcase *c, struct fact *f, const struct step *s, s
         add(o, T_DAY, COL_URGENT, day, 0, 0, was_open && c->urgent);
     }
 
+    if (strcmp(s->action, "overdue") != 0 && strcmp(s->action, "escalate") != 0 &&
+        case_action_from_name(s->action, strlen(s->action), &act) != ERR_OK)
+        return; /* a timeline note that moves nothing (督办 "urge", the citizen's "rate") */
     if (strcmp(s->action, "overdue") == 0 || strcmp(s->action, "escalate") == 0) {
         f->overdue = true;
         f->late = true;

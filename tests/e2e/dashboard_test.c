@@ -570,6 +570,7 @@ struct rcase {
     bool verifiable; /* in the inspector's grids or outside every grid */
     bool ours;       /* dispatched to the handler's department */
     bool ext;        /* an extension request pending */
+    bool east;       /* in 东城区: the district leader may urge it */
 };
 
 #define NCASES 160
@@ -595,6 +596,17 @@ static void step(struct rcase *c)
     long long dept = rnd(5) ? sanitation : municipal;
 
     actions++;
+    if (c->east && strcmp(s, "closed") != 0 && rnd(30) == 0) {
+        /* 督办: a timeline row that must move no rollup. */
+        struct th_resp r;
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/cases/%lld/urge", c->id);
+        th_post(&srv, "leader", path, NULL, "{\"note\":\"请加快\"}", &r);
+        if (r.status != 201)
+            fail_msg("urge %lld: %ld %s", c->id, r.status, r.body);
+        th_resp_free(&r);
+        return;
+    }
     if (strcmp(s, "reported") == 0) {
         if (k < 75) {
             act("operator", c->id, "\"action\":\"accept\"");
@@ -690,6 +702,7 @@ static void new_case(void)
     c->id = report(roles[role], wheres[w], rnd(6) == 0);
     /* The inspector sees its grids' cases, and outside every grid only its own reports. */
     c->verifiable = w == 0 || w == 1 || (w == 4 && role == 1);
+    c->east = w == 0 || w == 1 || w == 3;
     set_state(c, "reported");
     actions++;
 }
@@ -811,6 +824,7 @@ static void rollups_equal_rebuild_after_random_run(void **state)
     long long before[NTABLES], overdue;
     (void)state;
 
+    leader_in(d1);
     advance_and_scan(2030, 4, 1, 1);
     for (int day = 0; day < 4; day++) {
         for (int i = 0; i < NCASES / 4; i++)
@@ -827,6 +841,7 @@ static void rollups_equal_rebuild_after_random_run(void **state)
     assert_true(actions >= 2000);
     overdue = th_sql_int(&srv, "SELECT COUNT(*) FROM case_steps WHERE action = 'overdue'");
     assert_true(overdue > 0);
+    assert_true(th_sql_int(&srv, "SELECT COUNT(*) FROM case_steps WHERE action = 'urge'") > 10);
 
     straight_counts_match(0);
     straight_counts_match(city);
