@@ -387,6 +387,10 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
     }
     system_expect_schema(set.count, set.max_version);
 
+    if (api_docs_load(cfg->docs_dir, err, sizeof err)) {
+        fprintf(stderr, "cityd: %s\n", err);
+        return 1;
+    }
     api_testing_enabled = cfg->testing_clock_control;
     if (api_testing_enabled)
         log_warn(NULL,
@@ -512,6 +516,7 @@ out:
     http_global_free(W.g);
     W.g = NULL;
     router_free(W.router);
+    api_docs_unload();
     wire__disconnect_auth();
     log_info(NULL, "stopped");
     return rc;

@@ -89,6 +89,7 @@ static const struct cfg_key keys[] = {
     I("media.workers",               media_workers,             "0", 0, 64),
     B("media.watermark",             media_watermark,           "false"),
     S("log.level",                   log_level,                 "info"),
+    S("docs.dir",                    docs_dir,                  ""),
     S("metrics.listen",              metrics_listen,            ""),
     S("metrics.allow",               metrics_allow,             "127.0.0.1,::1"),
     B("testing.clock_control",       testing_clock_control,     "false"),

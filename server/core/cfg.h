@@ -71,6 +71,8 @@ struct cfg {
     bool media_watermark;
     /* log */
     char log_level[8];
+    /* docs */
+    char docs_dir[512];
     /* metrics */
     char metrics_listen[128];
     char metrics_allow[512];
