@@ -303,13 +303,13 @@ static enum err admin_users_reset_password(struct rctx *cx, const struct req *rq
 /* clang-format off */
 const struct route api_admin_routes[] = {
     /* method   path                                         handler                     roles       body  flags  timeout batch */
-    {"GET",   "/api/v1/admin/users",                       admin_users_list,           ROLE_ADMIN, 0,    0, 0, NULL},
-    {"POST",  "/api/v1/admin/users",                       admin_users_create,         ROLE_ADMIN, 8192, ROUTE_PASSWORD, 0, NULL},
-    {"GET",   "/api/v1/admin/users/{id}",                  admin_users_get,            ROLE_ADMIN, 0,    0, 0, NULL},
-    {"PATCH", "/api/v1/admin/users/{id}",                  admin_users_patch,          ROLE_ADMIN, 8192, 0, 0, NULL},
-    {"POST",  "/api/v1/admin/users/{id}/disable",          admin_users_disable,        ROLE_ADMIN, 1024, 0, 0, NULL},
-    {"POST",  "/api/v1/admin/users/{id}/enable",           admin_users_enable,         ROLE_ADMIN, 1024, 0, 0, NULL},
-    {"POST",  "/api/v1/admin/users/{id}/reset-password",   admin_users_reset_password, ROLE_ADMIN, 1024, ROUTE_PASSWORD, 0, NULL},
+    {"GET",   "/api/v1/admin/users",                       admin_users_list,           ROLE_ADMIN, 0,    0, 0, NULL, NULL},
+    {"POST",  "/api/v1/admin/users",                       admin_users_create,         ROLE_ADMIN, 8192, ROUTE_PASSWORD, 0, NULL, NULL},
+    {"GET",   "/api/v1/admin/users/{id}",                  admin_users_get,            ROLE_ADMIN, 0,    0, 0, NULL, NULL},
+    {"PATCH", "/api/v1/admin/users/{id}",                  admin_users_patch,          ROLE_ADMIN, 8192, 0, 0, NULL, NULL},
+    {"POST",  "/api/v1/admin/users/{id}/disable",          admin_users_disable,        ROLE_ADMIN, 1024, 0, 0, NULL, NULL},
+    {"POST",  "/api/v1/admin/users/{id}/enable",           admin_users_enable,         ROLE_ADMIN, 1024, 0, 0, NULL, NULL},
+    {"POST",  "/api/v1/admin/users/{id}/reset-password",   admin_users_reset_password, ROLE_ADMIN, 1024, ROUTE_PASSWORD, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

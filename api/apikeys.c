@@ -121,9 +121,9 @@ static enum err apikeys_revoke(struct rctx *cx, const struct req *rq, struct res
 /* clang-format off */
 const struct route api_apikeys_routes[] = {
     /* method  path                                   handler         roles       body  flags  timeout batch */
-    {"GET",  "/api/v1/admin/api-keys",               apikeys_list,   ROLE_ADMIN, 0,    0, 0, NULL},
-    {"POST", "/api/v1/admin/api-keys",               apikeys_create, ROLE_ADMIN, 4096, 0, 0, NULL},
-    {"POST", "/api/v1/admin/api-keys/{id}/revoke",   apikeys_revoke, ROLE_ADMIN, 1024, 0, 0, NULL},
+    {"GET",  "/api/v1/admin/api-keys",               apikeys_list,   ROLE_ADMIN, 0,    0, 0, NULL, NULL},
+    {"POST", "/api/v1/admin/api-keys",               apikeys_create, ROLE_ADMIN, 4096, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/admin/api-keys/{id}/revoke",   apikeys_revoke, ROLE_ADMIN, 1024, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

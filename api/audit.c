@@ -60,7 +60,7 @@ static enum err audit_list(struct rctx *cx, const struct req *rq, struct resp *r
 /* clang-format off */
 const struct route api_audit_routes[] = {
     /* method  path                   handler     roles       body  flags  timeout batch */
-    {"GET",  "/api/v1/admin/audit",  audit_list, ROLE_ADMIN, 0,    0, 0, NULL},
+    {"GET",  "/api/v1/admin/audit",  audit_list, ROLE_ADMIN, 0,    0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -239,14 +239,14 @@ static enum err auth_wechat(struct rctx *cx, const struct req *rq, struct resp *
 
 /* clang-format off */
 const struct route api_auth_routes[] = {
-    /* method  path                        handler          roles        body       flags  timeout batch */
-    {"POST", "/api/v1/auth/login",       auth_login,      ROLE_PUBLIC, 4096, ROUTE_PASSWORD, 0, NULL},
-    {"POST", "/api/v1/auth/refresh",     auth_refresh,    ROLE_PUBLIC, 4096, 0, 0, NULL},
-    {"POST", "/api/v1/auth/logout",      auth_logout,     ROLE_ANY,    0,    0, 0, NULL},
-    {"POST", "/api/v1/auth/logout-all",  auth_logout_all, ROLE_USER,   0,    0, 0, NULL},
-    {"POST", "/api/v1/auth/register",    auth_register,   ROLE_PUBLIC, 4096, ROUTE_PASSWORD, 0, NULL},
-    {"POST", "/api/v1/auth/token",       auth_token,      ROLE_PUBLIC, 4096, 0, 0, NULL},
-    {"POST", "/api/v1/auth/wechat",      auth_wechat,     ROLE_PUBLIC, 1024, ROUTE_OUTSIDE, 0, NULL},
+    /* method  path                        handler          roles        body       flags  timeout batch  scope (API keys) */
+    {"POST", "/api/v1/auth/login",       auth_login,      ROLE_PUBLIC, 4096, ROUTE_PASSWORD, 0, NULL, NULL},
+    {"POST", "/api/v1/auth/refresh",     auth_refresh,    ROLE_PUBLIC, 4096, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/auth/logout",      auth_logout,     ROLE_ANY,    0,    0, 0, NULL, "auth:write"},
+    {"POST", "/api/v1/auth/logout-all",  auth_logout_all, ROLE_USER,   0,    0, 0, NULL, NULL},
+    {"POST", "/api/v1/auth/register",    auth_register,   ROLE_PUBLIC, 4096, ROUTE_PASSWORD, 0, NULL, NULL},
+    {"POST", "/api/v1/auth/token",       auth_token,      ROLE_PUBLIC, 4096, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/auth/wechat",      auth_wechat,     ROLE_PUBLIC, 1024, ROUTE_OUTSIDE, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

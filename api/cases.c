@@ -576,15 +576,15 @@ static enum err cases_rate(struct rctx *cx, const struct req *rq, struct resp *r
 
 /* clang-format off */
 const struct route api_cases_routes[] = {
-    /* method  path                            handler        roles           body        flags  timeout batch */
-    {"GET",  "/api/v1/cases",                cases_list,    ROLE_ANY,       0,          0, 0, NULL},
-    {"POST", "/api/v1/cases",                cases_create,  ROLE_REPORTERS, 16 * 1024,  0, 0, NULL},
-    {"GET",  "/api/v1/cases/{id}",           cases_get,     ROLE_ANY,       0,          ROUTE_BATCH, 0, cases_get_batch},
-    {"POST", "/api/v1/cases/{id}/actions",   cases_action,  ROLE_WORKFLOW,  8 * 1024,   0, 0, NULL},
-    {"POST", "/api/v1/cases/{id}/urge",      cases_urge,    ROLE_LEADER,    4 * 1024,   0, 0, NULL},
-    {"POST", "/api/v1/cases/{id}/rating",    cases_rate,    ROLE_CITIZEN,   4 * 1024,   0, 0, NULL},
-    {"GET",  "/api/v1/urgings",              urgings_list,  ROLE_LEADER | ROLE_HANDLER, 0, 0, 0, NULL},
-    {"POST", "/api/v1/urgings/{id}/ack",     urgings_ack,   ROLE_HANDLER,   4 * 1024,   0, 0, NULL},
+    /* method  path                            handler        roles           body        flags  timeout batch  scope (API keys) */
+    {"GET",  "/api/v1/cases",                cases_list,    ROLE_ANY,       0,          0, 0, NULL, "cases:read"},
+    {"POST", "/api/v1/cases",                cases_create,  ROLE_REPORTERS, 16 * 1024,  0, 0, NULL, "cases:write"},
+    {"GET",  "/api/v1/cases/{id}",           cases_get,     ROLE_ANY,       0,          ROUTE_BATCH, 0, cases_get_batch, "cases:read"},
+    {"POST", "/api/v1/cases/{id}/actions",   cases_action,  ROLE_WORKFLOW,  8 * 1024,   0, 0, NULL, NULL},
+    {"POST", "/api/v1/cases/{id}/urge",      cases_urge,    ROLE_LEADER,    4 * 1024,   0, 0, NULL, NULL},
+    {"POST", "/api/v1/cases/{id}/rating",    cases_rate,    ROLE_CITIZEN,   4 * 1024,   0, 0, NULL, NULL},
+    {"GET",  "/api/v1/urgings",              urgings_list,  ROLE_LEADER | ROLE_HANDLER, 0, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/urgings/{id}/ack",     urgings_ack,   ROLE_HANDLER,   4 * 1024,   0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -127,9 +127,9 @@ static enum err categories_patch(struct rctx *cx, const struct req *rq, struct r
 
 /* clang-format off */
 const struct route api_categories_routes[] = {
-    /* method   path                          handler           roles       body      flags  timeout batch */
-    {"GET",   "/api/v1/categories",         categories_list,  ROLE_ANY,   0,        0, 0, NULL},
-    {"PATCH", "/api/v1/categories/{id}",    categories_patch, ROLE_ADMIN, 8 * 1024, 0, 0, NULL},
+    /* method   path                          handler           roles       body      flags  timeout batch  scope (API keys) */
+    {"GET",   "/api/v1/categories",         categories_list,  ROLE_ANY,   0,        0, 0, NULL, "categories:read"},
+    {"PATCH", "/api/v1/categories/{id}",    categories_patch, ROLE_ADMIN, 8 * 1024, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -221,10 +221,10 @@ static enum err dash_urgings(struct rctx *cx, const struct req *rq, struct resp 
 /* clang-format off */
 const struct route api_dashboard_routes[] = {
     /* method  path                           handler        roles      body  flags  timeout batch */
-    {"GET",  "/api/v1/dashboard/summary",   dash_summary,  ROLE_DASH, 0,    0, 0, NULL},
-    {"GET",  "/api/v1/dashboard/hotspots",  dash_hotspots, ROLE_DASH, 0,    0, 0, NULL},
-    {"GET",  "/api/v1/dashboard/alerts",    dash_alerts,   ROLE_DASH, 0,    0, 0, NULL},
-    {"GET",  "/api/v1/dashboard/urgings",   dash_urgings,  ROLE_DASH, 0,    0, 0, NULL},
+    {"GET",  "/api/v1/dashboard/summary",   dash_summary,  ROLE_DASH, 0,    0, 0, NULL, NULL},
+    {"GET",  "/api/v1/dashboard/hotspots",  dash_hotspots, ROLE_DASH, 0,    0, 0, NULL, NULL},
+    {"GET",  "/api/v1/dashboard/alerts",    dash_alerts,   ROLE_DASH, 0,    0, 0, NULL, NULL},
+    {"GET",  "/api/v1/dashboard/urgings",   dash_urgings,  ROLE_DASH, 0,    0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -143,9 +143,9 @@ static enum err docs_spec(struct rctx *cx, const struct req *rq, struct resp *rs
 /* clang-format off */
 const struct route api_docs_routes[] = {
     /* method path                           handler      roles        body flags       timeout */
-    {"GET", "/docs",                         docs_page,   ROLE_PUBLIC, 0,   ROUTE_LOOP,  0, NULL},
-    {"GET", "/docs/redoc.standalone.js",     docs_script, ROLE_PUBLIC, 0,   ROUTE_LOOP,  0, NULL},
-    {"GET", "/docs/openapi.yaml",            docs_spec,   ROLE_PUBLIC, 0,   ROUTE_LOOP,  0, NULL},
+    {"GET", "/docs",                         docs_page,   ROLE_PUBLIC, 0,   ROUTE_LOOP,  0, NULL, NULL},
+    {"GET", "/docs/redoc.standalone.js",     docs_script, ROLE_PUBLIC, 0,   ROUTE_LOOP,  0, NULL, NULL},
+    {"GET", "/docs/openapi.yaml",            docs_spec,   ROLE_PUBLIC, 0,   ROUTE_LOOP,  0, NULL, NULL},
     {0},
 };
 /* clang-format on */

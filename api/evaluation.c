@@ -337,11 +337,11 @@ static enum err settings_put(struct rctx *cx, const struct req *rq, struct resp 
 /* clang-format off */
 const struct route api_evaluation_routes[] = {
     /* method  path                                  handler       roles       body  flags  timeout batch */
-    {"GET",  "/api/v1/evaluation",                 eval_report,  ROLE_EVAL,  0,    0, 0, NULL},
-    {"GET",  "/api/v1/evaluation/marks",           eval_marks,   ROLE_EVAL,  0,    0, 0, NULL},
-    {"GET",  "/api/v1/evaluation/export",          eval_export,  ROLE_EVAL,  0,    0, 0, NULL},
-    {"GET",  "/api/v1/admin/evaluation/settings",  settings_get, ROLE_ADMIN, 0,    0, 0, NULL},
-    {"PUT",  "/api/v1/admin/evaluation/settings",  settings_put, ROLE_ADMIN, 4096, 0, 0, NULL},
+    {"GET",  "/api/v1/evaluation",                 eval_report,  ROLE_EVAL,  0,    0, 0, NULL, NULL},
+    {"GET",  "/api/v1/evaluation/marks",           eval_marks,   ROLE_EVAL,  0,    0, 0, NULL, NULL},
+    {"GET",  "/api/v1/evaluation/export",          eval_export,  ROLE_EVAL,  0,    0, 0, NULL, NULL},
+    {"GET",  "/api/v1/admin/evaluation/settings",  settings_get, ROLE_ADMIN, 0,    0, 0, NULL, NULL},
+    {"PUT",  "/api/v1/admin/evaluation/settings",  settings_put, ROLE_ADMIN, 4096, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

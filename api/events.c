@@ -44,7 +44,7 @@ static enum err events_list(struct rctx *cx, const struct req *rq, struct resp *
 /* clang-format off */
 const struct route api_events_routes[] = {
     /* method  path              handler      roles     body  flags  timeout batch */
-    {"GET",  "/api/v1/events",  events_list, ROLE_USER, 0,   0, 0, NULL},
+    {"GET",  "/api/v1/events",  events_list, ROLE_USER, 0,   0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

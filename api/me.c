@@ -78,10 +78,10 @@ static enum err me_password(struct rctx *cx, const struct req *rq, struct resp *
 /* clang-format off */
 const struct route api_me_routes[] = {
     /* method    path                          handler           roles      body  flags  timeout batch */
-    {"GET",    "/api/v1/me",                 me_get,           ROLE_USER, 0,    ROUTE_BATCH | ROUTE_AUTH_PROFILE, 0, NULL},
-    {"GET",    "/api/v1/me/devices",         me_devices,       ROLE_USER, 0,    0, 0, NULL},
-    {"DELETE", "/api/v1/me/devices/{id}",    me_revoke_device, ROLE_USER, 0,    0, 0, NULL},
-    {"PUT",    "/api/v1/me/password",        me_password,      ROLE_USER, 1024, ROUTE_PASSWORD, 0, NULL},
+    {"GET",    "/api/v1/me",                 me_get,           ROLE_USER, 0,    ROUTE_BATCH | ROUTE_AUTH_PROFILE, 0, NULL, NULL},
+    {"GET",    "/api/v1/me/devices",         me_devices,       ROLE_USER, 0,    0, 0, NULL, NULL},
+    {"DELETE", "/api/v1/me/devices/{id}",    me_revoke_device, ROLE_USER, 0,    0, 0, NULL, NULL},
+    {"PUT",    "/api/v1/me/password",        me_password,      ROLE_USER, 1024, ROUTE_PASSWORD, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -307,9 +307,9 @@ static enum err media_serve(struct rctx *cx, const struct req *rq, struct resp *
 /* clang-format off */
 const struct route api_media_routes[] = {
     /* method  path                          handler       roles      body limit      flags                          timeout */
-    {"POST", "/api/v1/media",                media_upload, ROLE_USER, MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL},
-    {"GET",  "/api/v1/media/{ref}",          media_serve,  ROLE_USER, 0,              0,                             0, NULL},
-    {"GET",  "/api/v1/media/{ref}/info",     media_info,   ROLE_USER, 0,              0,                             0, NULL},
+    {"POST", "/api/v1/media",                media_upload, ROLE_USER, MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL, NULL},
+    {"GET",  "/api/v1/media/{ref}",          media_serve,  ROLE_USER, 0,              0,                             0, NULL, NULL},
+    {"GET",  "/api/v1/media/{ref}/info",     media_info,   ROLE_USER, 0,              0,                             0, NULL, NULL},
     {0},
 };
 /* clang-format on */

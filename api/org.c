@@ -352,18 +352,18 @@ static enum err grids_locate(struct rctx *cx, const struct req *rq, struct resp 
 
 /* clang-format off */
 const struct route api_org_routes[] = {
-    /* method   path                           handler        roles                      body       flags  timeout batch */
-    {"GET",   "/api/v1/departments",         depts_list,    ROLE_STAFF,                0,         0, 0, NULL},
-    {"POST",  "/api/v1/departments",         depts_create,  ROLE_ADMIN,                2048,      0, 0, NULL},
-    {"GET",   "/api/v1/departments/{id}",    depts_get,     ROLE_STAFF,                0,         0, 0, NULL},
-    {"PATCH", "/api/v1/departments/{id}",    depts_patch,   ROLE_ADMIN,                2048,      0, 0, NULL},
-    {"GET",   "/api/v1/regions",             regions_list,  ROLE_STAFF,                0,         0, 0, NULL},
-    {"POST",  "/api/v1/regions",             regions_create, ROLE_ADMIN,               2048,      0, 0, NULL},
-    {"GET",   "/api/v1/regions/{id}",        regions_get,   ROLE_STAFF,                0,         0, 0, NULL},
-    {"GET",   "/api/v1/grids",               grids_list,    ROLE_STAFF,                0,         0, 0, NULL},
-    {"POST",  "/api/v1/grids",               grids_create,  ROLE_ADMIN,                64 * 1024, 0, 0, NULL},
-    {"GET",   "/api/v1/grids/locate",        grids_locate,  ROLE_STAFF | ROLE_MACHINE, 0,         0, 0, NULL},
-    {"GET",   "/api/v1/grids/{id}",          grids_get,     ROLE_STAFF,                0,         0, 0, NULL},
+    /* method   path                           handler        roles                      body       flags  timeout batch  scope (API keys) */
+    {"GET",   "/api/v1/departments",         depts_list,    ROLE_STAFF,                0,         0, 0, NULL, NULL},
+    {"POST",  "/api/v1/departments",         depts_create,  ROLE_ADMIN,                2048,      0, 0, NULL, NULL},
+    {"GET",   "/api/v1/departments/{id}",    depts_get,     ROLE_STAFF,                0,         0, 0, NULL, NULL},
+    {"PATCH", "/api/v1/departments/{id}",    depts_patch,   ROLE_ADMIN,                2048,      0, 0, NULL, NULL},
+    {"GET",   "/api/v1/regions",             regions_list,  ROLE_STAFF,                0,         0, 0, NULL, NULL},
+    {"POST",  "/api/v1/regions",             regions_create, ROLE_ADMIN,               2048,      0, 0, NULL, NULL},
+    {"GET",   "/api/v1/regions/{id}",        regions_get,   ROLE_STAFF,                0,         0, 0, NULL, NULL},
+    {"GET",   "/api/v1/grids",               grids_list,    ROLE_STAFF,                0,         0, 0, NULL, NULL},
+    {"POST",  "/api/v1/grids",               grids_create,  ROLE_ADMIN,                64 * 1024, 0, 0, NULL, NULL},
+    {"GET",   "/api/v1/grids/locate",        grids_locate,  ROLE_STAFF | ROLE_MACHINE, 0,         0, 0, NULL, "grids:read"},
+    {"GET",   "/api/v1/grids/{id}",          grids_get,     ROLE_STAFF,                0,         0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

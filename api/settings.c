@@ -295,16 +295,16 @@ static enum err rules_delete(struct rctx *cx, const struct req *rq, struct resp 
 /* clang-format off */
 const struct route api_settings_routes[] = {
     /* method    path                             handler              roles               body  flags  timeout batch */
-    {"GET",    "/api/v1/calendar/days",         days_list,           ROLE_SETTINGS_READ, 0,    0, 0, NULL},
-    {"PUT",    "/api/v1/calendar/days/{date}",  days_put,            ROLE_ADMIN,         1024, 0, 0, NULL},
-    {"DELETE", "/api/v1/calendar/days/{date}",  days_delete,         ROLE_ADMIN,         0,    0, 0, NULL},
-    {"GET",    "/api/v1/case-settings",         case_settings_get,   ROLE_SETTINGS_READ, 0,    0, 0, NULL},
-    {"PATCH",  "/api/v1/case-settings",         case_settings_patch, ROLE_ADMIN,         1024, 0, 0, NULL},
-    {"GET",    "/api/v1/dispatch-rules",        rules_list,          ROLE_SETTINGS_READ, 0,    0, 0, NULL},
-    {"POST",   "/api/v1/dispatch-rules",        rules_create,        ROLE_ADMIN,         1024, 0, 0, NULL},
-    {"GET",    "/api/v1/dispatch-rules/{id}",   rules_get,           ROLE_SETTINGS_READ, 0,    0, 0, NULL},
-    {"PATCH",  "/api/v1/dispatch-rules/{id}",   rules_patch,         ROLE_ADMIN,         1024, 0, 0, NULL},
-    {"DELETE", "/api/v1/dispatch-rules/{id}",   rules_delete,        ROLE_ADMIN,         0,    0, 0, NULL},
+    {"GET",    "/api/v1/calendar/days",         days_list,           ROLE_SETTINGS_READ, 0,    0, 0, NULL, NULL},
+    {"PUT",    "/api/v1/calendar/days/{date}",  days_put,            ROLE_ADMIN,         1024, 0, 0, NULL, NULL},
+    {"DELETE", "/api/v1/calendar/days/{date}",  days_delete,         ROLE_ADMIN,         0,    0, 0, NULL, NULL},
+    {"GET",    "/api/v1/case-settings",         case_settings_get,   ROLE_SETTINGS_READ, 0,    0, 0, NULL, NULL},
+    {"PATCH",  "/api/v1/case-settings",         case_settings_patch, ROLE_ADMIN,         1024, 0, 0, NULL, NULL},
+    {"GET",    "/api/v1/dispatch-rules",        rules_list,          ROLE_SETTINGS_READ, 0,    0, 0, NULL, NULL},
+    {"POST",   "/api/v1/dispatch-rules",        rules_create,        ROLE_ADMIN,         1024, 0, 0, NULL, NULL},
+    {"GET",    "/api/v1/dispatch-rules/{id}",   rules_get,           ROLE_SETTINGS_READ, 0,    0, 0, NULL, NULL},
+    {"PATCH",  "/api/v1/dispatch-rules/{id}",   rules_patch,         ROLE_ADMIN,         1024, 0, 0, NULL, NULL},
+    {"DELETE", "/api/v1/dispatch-rules/{id}",   rules_delete,        ROLE_ADMIN,         0,    0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -288,10 +288,10 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
 /* clang-format off */
 const struct route api_surveys_routes[] = {
     /* method  path                            handler         roles            body        flags  timeout batch */
-    {"GET",  "/api/v1/surveys",              surveys_list,   ROLE_STAFF,      0,          0, 0, NULL},
-    {"POST", "/api/v1/surveys",              surveys_create, ROLE_DISPATCHER, 32 * 1024,  0, 0, NULL},
-    {"GET",  "/api/v1/surveys/{id}",         surveys_get,    ROLE_STAFF,      0,          0, 0, NULL},
-    {"POST", "/api/v1/surveys/{id}/items",   surveys_item,   ROLE_INSPECTOR,  32 * 1024,  0, 0, NULL},
+    {"GET",  "/api/v1/surveys",              surveys_list,   ROLE_STAFF,      0,          0, 0, NULL, NULL},
+    {"POST", "/api/v1/surveys",              surveys_create, ROLE_DISPATCHER, 32 * 1024,  0, 0, NULL, NULL},
+    {"GET",  "/api/v1/surveys/{id}",         surveys_get,    ROLE_STAFF,      0,          0, 0, NULL, NULL},
+    {"POST", "/api/v1/surveys/{id}/items",   surveys_item,   ROLE_INSPECTOR,  32 * 1024,  0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

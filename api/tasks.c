@@ -70,7 +70,7 @@ static enum err tasks_list(struct rctx *cx, const struct req *rq, struct resp *r
 /* clang-format off */
 const struct route api_tasks_routes[] = {
     /* method  path             handler     roles       body  flags  timeout batch */
-    {"GET",  "/api/v1/tasks",  tasks_list, ROLE_STAFF, 0,    0, 0, NULL},
+    {"GET",  "/api/v1/tasks",  tasks_list, ROLE_STAFF, 0,    0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -37,7 +37,7 @@ static enum err testing_clock(struct rctx *cx, const struct req *rq, struct resp
 
 /* clang-format off */
 const struct route api_testing_routes[] = {
-    {"PUT", "/api/v1/testing/clock", testing_clock, ROLE_ADMIN, 1024, 0, 0, NULL},
+    {"PUT", "/api/v1/testing/clock", testing_clock, ROLE_ADMIN, 1024, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

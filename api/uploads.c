@@ -233,11 +233,11 @@ static enum err tus_delete(struct rctx *cx, const struct req *rq, struct resp *r
 /* clang-format off */
 const struct route api_uploads_routes[] = {
     /* method     path                       handler      roles        body limit      flags                          timeout batch */
-    {"OPTIONS", "/api/v1/uploads",           tus_options, ROLE_PUBLIC, 0,              ROUTE_LOOP,                    0, NULL},
-    {"POST",    "/api/v1/uploads",           tus_create,  ROLE_USER,   MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL},
-    {"HEAD",    "/api/v1/uploads/{ref}",     tus_head,    ROLE_USER,   0,              0,                             0, NULL},
-    {"PATCH",   "/api/v1/uploads/{ref}",     tus_patch,   ROLE_USER,   MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL},
-    {"DELETE",  "/api/v1/uploads/{ref}",     tus_delete,  ROLE_USER,   0,              0,                             0, NULL},
+    {"OPTIONS", "/api/v1/uploads",           tus_options, ROLE_PUBLIC, 0,              ROUTE_LOOP,                    0, NULL, NULL},
+    {"POST",    "/api/v1/uploads",           tus_create,  ROLE_USER,   MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL, NULL},
+    {"HEAD",    "/api/v1/uploads/{ref}",     tus_head,    ROLE_USER,   0,              0,                             0, NULL, NULL},
+    {"PATCH",   "/api/v1/uploads/{ref}",     tus_patch,   ROLE_USER,   MEDIA_BODY_MAX, ROUTE_MEDIA | ROUTE_RAW_BODY, 60000, NULL, NULL},
+    {"DELETE",  "/api/v1/uploads/{ref}",     tus_delete,  ROLE_USER,   0,              0,                             0, NULL, NULL},
     {0},
 };
 /* clang-format on */

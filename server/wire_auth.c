@@ -118,7 +118,7 @@ static void authorize(struct rctx *const *cxs, const struct route *const *rts, s
     struct actor_check v[SESSION_CHECK_MAX];
 
     for (size_t i = 0; i < n; i++)
-        v[i] = (struct actor_check){cxs[i], rts[i]->method, rts[i]->path,
+        v[i] = (struct actor_check){cxs[i], rts[i]->scope,
                                     (rts[i]->flags & ROUTE_AUTH_PROFILE) != 0, ERR_OK};
     session_check_actors(v, n);
     for (size_t i = 0; i < n; i++) {

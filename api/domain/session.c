@@ -432,15 +432,6 @@ static enum err judge_user(struct rctx *cx, bool found, int64_t token_version, b
     return rctx_fail(cx, ERR_UNAUTH, "token revoked; log in again");
 }
 
-/* The scope an operation needs: the resource (the path segment after /api/v1/) and
- * ":read" for GET, ":write" for anything else — "cases:write" for POST /api/v1/cases. */
-static void scope_of(const char *method, const char *path, char *out, size_t n)
-{
-    const char *p = strncmp(path, "/api/v1/", 8) == 0 ? path + 8 : path;
-    size_t len = strcspn(p, "/");
-    snprintf(out, n, "%.*s:%s", (int)len, p, strcmp(method, "GET") == 0 ? "read" : "write");
-}
-
 static bool scopes_allow(const char *csv, const char *need)
 {
     size_t nl = strlen(need);
@@ -459,9 +450,8 @@ static bool scopes_allow(const char *csv, const char *need)
     return false;
 }
 
-static enum err check_api_key(struct rctx *cx, const char *method, const char *path)
+static enum err check_api_key(struct rctx *cx, const char *need)
 {
-    char need[64];
     struct db_res r;
     enum err res = db_exec(cx, "SELECT revoked_at IS NULL, scopes FROM api_keys WHERE id = ?",
                            DB_ARGS(DBI(cx->who.api_key_id)), &r);
@@ -473,7 +463,11 @@ static enum err check_api_key(struct rctx *cx, const char *method, const char *p
                           "api key revoked");
         return rctx_fail(cx, ERR_UNAUTH, "token revoked");
     }
-    scope_of(method, path, need, sizeof need);
+    if (!need) {
+        audit_write_quiet(cx, "auth.scope_denied", "api_key", cx->who.api_key_id, AUDIT_DENIED,
+                          "no scope");
+        return rctx_fail(cx, ERR_FORBIDDEN, "API keys may not call this operation");
+    }
     if (!scopes_allow(db_cell(&r, 0, 1), need)) {
         audit_write_quiet(cx, "auth.scope_denied", "api_key", cx->who.api_key_id, AUDIT_DENIED,
                           need);
@@ -527,7 +521,7 @@ void session_check_actors(struct actor_check *v, size_t n)
         struct rctx *cx = v[i].cx;
 
         cx->who.profile = NULL;
-        v[i].res = cx->who.api_key_id ? check_api_key(cx, v[i].method, v[i].path) : ERR_OK;
+        v[i].res = cx->who.api_key_id ? check_api_key(cx, v[i].scope) : ERR_OK;
         if (v[i].res == ERR_OK) {
             todo[m++] = &v[i];
             profile |= v[i].profile;

@@ -73,13 +73,13 @@ enum err session_register(struct rctx *cx, const struct user_new *in, const char
 enum err session_api_key_token(struct rctx *cx, const char *api_key,
                                struct token_pair **out) MUST_CHECK;
 
-/* The per-request check of authenticated callers, several requests at once. For each, of the
- * operation method + path (the route pattern): the token version still current, the session
- * open and the account not disabled (ERR_UNAUTH otherwise); for a machine token also its API
- * key not revoked (ERR_UNAUTH) and, when the key has scopes, the scope "<resource>:read|write"
- * of the operation among them (ERR_FORBIDDEN). Every refusal is audited with its own request.
- * Callers that set profile also get their own record (with department, region and grids) in
- * cx->who.profile, read by the same statement.
+/* The per-request check of authenticated callers, several requests at once. For each: the
+ * token version still current, the session open and the account not disabled (ERR_UNAUTH
+ * otherwise); for a machine token also its API key not revoked (ERR_UNAUTH) and, when the key
+ * has scopes, the operation's scope (its route-table row's, "cases:write") among them
+ * (ERR_FORBIDDEN; also when the operation names no scope). Every refusal is audited with its own
+ * request. Callers that set profile also get their own record (with department, region and grids)
+ * in cx->who.profile, read by the same statement.
  *
  * All user checks of one call are one statement (`WHERE u.id IN (...)`): under load, server/http
  * hands requests that arrived together to one worker, and MariaDB answers them for little more
@@ -88,7 +88,7 @@ enum err session_api_key_token(struct rctx *cx, const char *api_key,
 #define SESSION_CHECK_MAX 64
 struct actor_check {
     struct rctx *cx;
-    const char *method, *path;
+    const char *scope; /* the route's API-key scope; NULL: not open to API keys */
     bool profile;
     enum err res; /* out */
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "server/core/roles.h"
 
 #define MAX_SEGMENTS 12
 #define MAX_ROUTES 512
@@ -153,6 +154,12 @@ struct router *router_new(const struct route *const *tables, char *errbuf, size_
             c = &r->routes[r->n];
             if (compile(rt, c, errbuf, errlen))
                 goto fail;
+            /* A machine may call it: the API-key scope is part of the row, never guessed. */
+            if ((rt->roles & ROLE_MACHINE) && (!rt->scope || !*rt->scope)) {
+                snprintf(errbuf, errlen, "router: %s %s admits machines but names no scope",
+                         rt->method, rt->path);
+                goto fail;
+            }
             for (size_t k = 0; k < r->n; k++) {
                 if (strcmp(r->routes[k].route->method, rt->method) == 0 &&
                     same_shape(&r->routes[k], c)) {

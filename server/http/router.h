@@ -50,6 +50,8 @@ struct route {
     unsigned flags;
     int timeout_ms;            /* 0 = http.request_timeout_ms */
     route_batch_handler batch; /* ROUTE_BATCH routes only; NULL: handler one request at a time */
+    const char *scope;         /* API-key scope it needs ("cases:write"): required when roles admit
+                                  ROLE_MACHINE (router_new refuses the table otherwise), NULL else */
 };
 
 #define ROUTER_MAX_PARAMS 4

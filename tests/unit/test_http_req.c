@@ -151,8 +151,8 @@ static enum err h_any(struct rctx *cx, const struct req *rq, struct resp *rs)
 
 /* clang-format off */
 static const struct route routes[] = {
-    {"GET", "/api/v1/cases/{case_id}/photos/{id}", h_any, 0, 0, 0, 0, NULL},
-    {"GET", "/api/v1/categories/{code}",           h_any, 0, 0, 0, 0, NULL},
+    {"GET", "/api/v1/cases/{case_id}/photos/{id}", h_any, 0, 0, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/categories/{code}",           h_any, 0, 0, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

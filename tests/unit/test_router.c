@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include "server/core/roles.h"
 #include "server/http/router.h"
 
 static enum err h_any(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -37,20 +38,20 @@ static enum err h_byid(struct rctx *cx, const struct req *rq, struct resp *rs)
 
 /* clang-format off */
 static const struct route cases_routes[] = {
-    {"GET",    "/api/v1/cases",                      h_any,  0, 0,         0, 0, NULL},
-    {"POST",   "/api/v1/cases",                      h_any,  0, 64 * 1024, 0, 0, NULL},
-    {"GET",    "/api/v1/cases/{id}",                 h_byid, 0, 0,         0, 0, NULL},
-    {"DELETE", "/api/v1/cases/{id}",                 h_any,  0, 0,         0, 0, NULL},
-    {"POST",   "/api/v1/cases/{id}/dispatch",        h_any,  0, 4096,      0, 0, NULL},
-    {"GET",    "/api/v1/cases/{case_id}/photos/{id}", h_any, 0, 0,         0, 0, NULL},
-    {"GET",    "/api/v1/categories/{code}",          h_any,  0, 0,         0, 0, NULL},
-    {"OPTIONS", "/api/v1/cases",                     h_any,  0, 0,         0, 0, NULL},
+    {"GET",    "/api/v1/cases",                      h_any,  0, 0,         0, 0, NULL, NULL},
+    {"POST",   "/api/v1/cases",                      h_any,  0, 64 * 1024, 0, 0, NULL, NULL},
+    {"GET",    "/api/v1/cases/{id}",                 h_byid, 0, 0,         0, 0, NULL, NULL},
+    {"DELETE", "/api/v1/cases/{id}",                 h_any,  0, 0,         0, 0, NULL, NULL},
+    {"POST",   "/api/v1/cases/{id}/dispatch",        h_any,  0, 4096,      0, 0, NULL, NULL},
+    {"GET",    "/api/v1/cases/{case_id}/photos/{id}", h_any, 0, 0,         0, 0, NULL, NULL},
+    {"GET",    "/api/v1/categories/{code}",          h_any,  0, 0,         0, 0, NULL, NULL},
+    {"OPTIONS", "/api/v1/cases",                     h_any,  0, 0,         0, 0, NULL, NULL},
     {0},
 };
 /* A second table registered after the first: its literal must still win over {id}. */
 static const struct route mine_routes[] = {
-    {"GET",    "/api/v1/cases/mine",                 h_mine, 0, 0,         0, 0, NULL},
-    {"GET",    "/",                                  h_any,  0, 0,         0, 0, NULL},
+    {"GET",    "/api/v1/cases/mine",                 h_mine, 0, 0,         0, 0, NULL, NULL},
+    {"GET",    "/",                                  h_any,  0, 0,         0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */
@@ -286,26 +287,39 @@ static void test_clashes_refused(void **state)
     char err[256] = "";
     /* clang-format off */
     static const struct route same_row[] = {
-        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
-        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL, NULL},
+        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL, NULL},
         {0},
     };
     static const struct route renamed_param[] = {
-        {"GET", "/a/{id}/b", h_any, 0, 0, 0, 0, NULL},
-        {"GET", "/a/{case_id}/b", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/{id}/b", h_any, 0, 0, 0, 0, NULL, NULL},
+        {"GET", "/a/{case_id}/b", h_any, 0, 0, 0, 0, NULL, NULL},
+        {0},
+    };
+    static const struct route machine_no_scope[] = {
+        {"GET", "/m", h_any, ROLE_STAFF | ROLE_MACHINE, 0, 0, 0, NULL, NULL},
+        {0},
+    };
+    static const struct route machine_empty_scope[] = {
+        {"GET", "/m", h_any, ROLE_MACHINE, 0, 0, 0, NULL, ""},
+        {0},
+    };
+    static const struct route machine_scoped[] = {
+        {"GET", "/m", h_any, ROLE_MACHINE, 0, 0, 0, NULL, "m:read"},
+        {"GET", "/s", h_any, ROLE_STAFF, 0, 0, 0, NULL, NULL},
         {0},
     };
     static const struct route numeric_vs_string[] = {
-        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
-        {"GET", "/a/{code}", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL, NULL},
+        {"GET", "/a/{code}", h_any, 0, 0, 0, 0, NULL, NULL},
         {0},
     };
     static const struct route fine[] = {
-        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
-        {"POST", "/a/{id}", h_any, 0, 0, 0, 0, NULL},
-        {"GET", "/a/mine", h_any, 0, 0, 0, 0, NULL},
-        {"GET", "/a/{id}/b", h_any, 0, 0, 0, 0, NULL},
-        {"GET", "/a", h_any, 0, 0, 0, 0, NULL},
+        {"GET", "/a/{id}", h_any, 0, 0, 0, 0, NULL, NULL},
+        {"POST", "/a/{id}", h_any, 0, 0, 0, 0, NULL, NULL},
+        {"GET", "/a/mine", h_any, 0, 0, 0, 0, NULL, NULL},
+        {"GET", "/a/{id}/b", h_any, 0, 0, 0, 0, NULL, NULL},
+        {"GET", "/a", h_any, 0, 0, 0, 0, NULL, NULL},
         {0},
     };
     /* clang-format on */
@@ -319,6 +333,10 @@ static void test_clashes_refused(void **state)
     expect_refused(same_row, "clashes");
     expect_refused(renamed_param, "clashes");
     expect_refused(numeric_vs_string, "clashes");
+    /* A row open to machines names its API-key scope (issue 9 item 2). */
+    expect_refused(machine_no_scope, "names no scope");
+    expect_refused(machine_empty_scope, "names no scope");
+    assert_int_equal(compile_one(machine_scoped, err, sizeof err), ERR_OK);
     assert_int_equal(compile_one(fine, err, sizeof err), ERR_OK);
 }
 
@@ -326,22 +344,22 @@ static void test_bad_patterns_refused(void **state)
 {
     /* clang-format off */
     static const struct route rows[][2] = {
-        {{"GET", "api/v1/x", h_any, 0, 0, 0, 0, NULL}, {0}},        /* no leading slash */
-        {{"GET", "", h_any, 0, 0, 0, 0, NULL}, {0}},                /* empty */
-        {{"GET", NULL, h_any, 0, 0, 0, 0, NULL}, {0}},              /* no path */
-        {{"GET", "/x", NULL, 0, 0, 0, 0, NULL}, {0}},               /* no handler */
-        {{"FETCH", "/x", h_any, 0, 0, 0, 0, NULL}, {0}},            /* unknown method */
-        {{"get", "/x", h_any, 0, 0, 0, 0, NULL}, {0}},              /* methods are upper-case */
-        {{"GET", "/x/", h_any, 0, 0, 0, 0, NULL}, {0}},             /* trailing slash */
-        {{"GET", "/x//y", h_any, 0, 0, 0, 0, NULL}, {0}},           /* empty segment */
-        {{"GET", "/x/{}", h_any, 0, 0, 0, 0, NULL}, {0}},           /* empty parameter name */
-        {{"GET", "/x/{id", h_any, 0, 0, 0, 0, NULL}, {0}},          /* unclosed */
-        {{"GET", "/x/id}", h_any, 0, 0, 0, 0, NULL}, {0}},          /* brace in a literal */
-        {{"GET", "/x/a{id}", h_any, 0, 0, 0, 0, NULL}, {0}},        /* parameter inside a segment */
-        {{"GET", "/x?y=1", h_any, 0, 0, 0, 0, NULL}, {0}},          /* query in a pattern */
-        {{"GET", "/x%2Fy", h_any, 0, 0, 0, 0, NULL}, {0}},          /* escapes in a pattern */
-        {{"GET", "/{a}/{b}/{c}/{d}/{e}", h_any, 0, 0, 0, 0, NULL}, {0}}, /* > ROUTER_MAX_PARAMS */
-        {{"GET", "/1/2/3/4/5/6/7/8/9/10/11/12/13", h_any, 0, 0, 0, 0, NULL}, {0}}, /* > 12 segments */
+        {{"GET", "api/v1/x", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},        /* no leading slash */
+        {{"GET", "", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},                /* empty */
+        {{"GET", NULL, h_any, 0, 0, 0, 0, NULL, NULL}, {0}},              /* no path */
+        {{"GET", "/x", NULL, 0, 0, 0, 0, NULL, NULL}, {0}},               /* no handler */
+        {{"FETCH", "/x", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},            /* unknown method */
+        {{"get", "/x", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},              /* methods are upper-case */
+        {{"GET", "/x/", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},             /* trailing slash */
+        {{"GET", "/x//y", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},           /* empty segment */
+        {{"GET", "/x/{}", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},           /* empty parameter name */
+        {{"GET", "/x/{id", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},          /* unclosed */
+        {{"GET", "/x/id}", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},          /* brace in a literal */
+        {{"GET", "/x/a{id}", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},        /* parameter inside a segment */
+        {{"GET", "/x?y=1", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},          /* query in a pattern */
+        {{"GET", "/x%2Fy", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},          /* escapes in a pattern */
+        {{"GET", "/{a}/{b}/{c}/{d}/{e}", h_any, 0, 0, 0, 0, NULL, NULL}, {0}}, /* > ROUTER_MAX_PARAMS */
+        {{"GET", "/1/2/3/4/5/6/7/8/9/10/11/12/13", h_any, 0, 0, 0, 0, NULL, NULL}, {0}}, /* > 12 segments */
     };
     /* clang-format on */
 
@@ -357,8 +375,8 @@ static void test_bad_patterns_refused(void **state)
     {
         /* clang-format off */
         static const struct route ok[] = {
-            {"GET", "/{a}/{b}/{c}/{d}", h_any, 0, 0, 0, 0, NULL},
-            {"GET", "/1/2/3/4/5/6/7/8/9/10/11/12", h_any, 0, 0, 0, 0, NULL},
+            {"GET", "/{a}/{b}/{c}/{d}", h_any, 0, 0, 0, 0, NULL, NULL},
+            {"GET", "/1/2/3/4/5/6/7/8/9/10/11/12", h_any, 0, 0, 0, 0, NULL, NULL},
             {0},
         };
         /* clang-format on */
@@ -374,9 +392,9 @@ static void test_param_names_are_identifiers(void **state)
 {
     /* clang-format off */
     static const struct route rows[][2] = {
-        {{"GET", "/x/{a}{b}", h_any, 0, 0, 0, 0, NULL}, {0}},
-        {{"GET", "/x/{a b}", h_any, 0, 0, 0, 0, NULL}, {0}},
-        {{"GET", "/x/{{id}}", h_any, 0, 0, 0, 0, NULL}, {0}},
+        {{"GET", "/x/{a}{b}", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},
+        {{"GET", "/x/{a b}", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},
+        {{"GET", "/x/{{id}}", h_any, 0, 0, 0, 0, NULL, NULL}, {0}},
     };
     /* clang-format on */
 
@@ -408,7 +426,7 @@ static void test_count_and_max_body(void **state)
     router_free(r);
     {
         /* clang-format off */
-        static const struct route none[] = {{"GET", "/x", h_any, 0, 0, 0, 0, NULL}, {0}};
+        static const struct route none[] = {{"GET", "/x", h_any, 0, 0, 0, 0, NULL, NULL}, {0}};
         /* clang-format on */
         const struct route *const tables[] = {none, NULL};
         char err[64];
