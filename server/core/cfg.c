@@ -49,6 +49,7 @@ static const struct cfg_key keys[] = {
     I("http.max_inflight_per_conn",  http_max_inflight_per_conn, "64", 1, 10000),
     I("http.conn_reset_budget",      http_conn_reset_budget,    "100", 1, 1000000),
     I("http.body_timeout_ms",        http_body_timeout_ms,      "120000", 1000, 3600000),
+    S("http.trusted_proxies",        http_trusted_proxies,      ""),
     S("db.host",                     db_host,                   "localhost"),
     I("db.port",                     db_port,                   "3306", 1, 65535),
     S("db.socket",                   db_socket,                 ""),

@@ -25,6 +25,7 @@ struct cfg {
     int http_max_inflight_per_conn;
     int http_conn_reset_budget;
     int http_body_timeout_ms;
+    char http_trusted_proxies[512];
     /* db */
     char db_host[256];
     int db_port;

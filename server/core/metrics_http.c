@@ -14,10 +14,10 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include "cidr.h"
 #include "log.h"
 #include "metrics.h"
 
-#define MAX_ALLOW 32
 #define HEAD_MAX 4096
 #define IO_TIMEOUT_S 2
 
@@ -27,97 +27,9 @@ struct metrics_http {
     int port;
     pthread_t tid;
     int nallow;
-    struct metrics_cidr allow[MAX_ALLOW];
+    struct cidr allow[CIDR_LIST_MAX];
     struct metrics_series *scrapes, *denied;
 };
-
-static int parse_one(const char *s, size_t n, struct metrics_cidr *c)
-{
-    char text[64];
-    const char *slash;
-    int maxbits;
-
-    if (n == 0 || n >= sizeof text)
-        return -1;
-    memcpy(text, s, n);
-    text[n] = '\0';
-    slash = strchr(text, '/');
-    if (slash)
-        text[slash - text] = '\0';
-    memset(c, 0, sizeof *c);
-    if (inet_pton(AF_INET, text, c->addr) == 1) {
-        c->family = AF_INET;
-        maxbits = 32;
-    } else if (inet_pton(AF_INET6, text, c->addr) == 1) {
-        c->family = AF_INET6;
-        maxbits = 128;
-    } else {
-        return -1;
-    }
-    c->bits = maxbits;
-    if (slash) {
-        char *end;
-        long b = strtol(slash + 1, &end, 10);
-        if (end == slash + 1 || *end || b < 0 || b > maxbits)
-            return -1;
-        c->bits = (int)b;
-    }
-    return 0;
-}
-
-int metrics_http_parse_allow(const char *allow, struct metrics_cidr *out, int max)
-{
-    int n = 0;
-    const char *p = allow;
-
-    while (p && *p) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        while (len && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
-        if (len) {
-            if (n >= max || parse_one(p, len, &out[n]))
-                return -1;
-            n++;
-        }
-        p = e ? e + 1 : NULL;
-    }
-    return n;
-}
-
-static bool prefix_eq(const unsigned char *a, const unsigned char *b, int bits)
-{
-    int whole = bits / 8, rest = bits % 8;
-
-    if (memcmp(a, b, (size_t)whole) != 0)
-        return false;
-    if (rest) {
-        unsigned char mask = (unsigned char)(0xffu << (8 - rest));
-        return (a[whole] & mask) == (b[whole] & mask);
-    }
-    return true;
-}
-
-int metrics_http_allowed(const struct metrics_cidr *list, int n, int family,
-                         const unsigned char *addr)
-{
-    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-    if (n == 0)
-        return 1;
-    if (family == AF_INET6 && memcmp(addr, v4mapped, 12) == 0) {
-        family = AF_INET;
-        addr += 12;
-    }
-    for (int i = 0; i < n; i++)
-        if (list[i].family == family && prefix_eq(list[i].addr, addr, list[i].bits))
-            return 1;
-    return 0;
-}
 
 static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -199,7 +111,7 @@ static void serve_one(struct metrics_http *m, int fd, const struct sockaddr_stor
     addr = peer->ss_family == AF_INET
                ? (const unsigned char *)&((const struct sockaddr_in *)peer)->sin_addr
                : (const unsigned char *)&((const struct sockaddr_in6 *)peer)->sin6_addr;
-    if (!metrics_http_allowed(m->allow, m->nallow, peer->ss_family, addr)) {
+    if (m->nallow && !cidr_match(m->allow, m->nallow, peer->ss_family, addr)) {
         metrics_inc(m->denied);
         respond(fd, 403, "Forbidden", "text/plain", "forbidden\n", 10, false);
         return;
@@ -296,11 +208,11 @@ struct metrics_http *metrics_http_start(const char *where, const char *allow, ch
     }
     m->fd = -1;
     m->stop_pipe[0] = m->stop_pipe[1] = -1;
-    m->nallow = metrics_http_parse_allow(allow, m->allow, MAX_ALLOW);
+    m->nallow = cidr_parse_list(allow, m->allow, CIDR_LIST_MAX);
     if (m->nallow < 0) {
         snprintf(errbuf, errlen,
                  "metrics.allow: not a list of addresses or CIDR blocks (at most %d): %s",
-                 MAX_ALLOW, allow);
+                 CIDR_LIST_MAX, allow);
         goto fail;
     }
     if (parse_listen(where, &ss, &sl)) {

@@ -25,16 +25,4 @@ int metrics_http_port(const struct metrics_http *m);
 /* Stop the thread, close the socket, free. NULL is a no-op. */
 void metrics_http_stop(struct metrics_http *m);
 
-/* Parse an allow list into at most max entries (exposed for tests); -1 when bad. */
-struct metrics_cidr {
-    int family; /* AF_INET or AF_INET6 */
-    unsigned char addr[16];
-    int bits;
-};
-int metrics_http_parse_allow(const char *allow, struct metrics_cidr *out, int max);
-/* True when the address (AF_INET: 4 bytes, AF_INET6: 16 bytes; v4-mapped v6 counts as v4)
- * matches an entry, or n == 0. */
-int metrics_http_allowed(const struct metrics_cidr *list, int n, int family,
-                         const unsigned char *addr);
-
 #endif

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <h2o.h>
 #include <openssl/ssl.h>
+#include "server/core/cidr.h"
 #include "server/core/rctx.h"
 #include "server/core/workpool.h"
 #include "server/http/http.h"
@@ -45,6 +46,8 @@ struct http_global {
     struct sockaddr_storage addr, tls_addr;
     socklen_t addrlen, tls_addrlen;
     _Atomic int port;
+    int ntrusted; /* http.trusted_proxies */
+    struct cidr trusted[CIDR_LIST_MAX];
 };
 
 struct listener {

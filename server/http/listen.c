@@ -175,6 +175,14 @@ struct http_global *http_global_new(const struct http_config *hc, char *errbuf, 
         free(g);
         return NULL;
     }
+    g->ntrusted = cidr_parse_list(c->http_trusted_proxies, g->trusted, CIDR_LIST_MAX);
+    if (g->ntrusted < 0) {
+        snprintf(errbuf, errlen,
+                 "config: http.trusted_proxies: not a list of addresses or CIDR blocks: \"%s\"",
+                 c->http_trusted_proxies);
+        free(g);
+        return NULL;
+    }
     h2o_config_init(&g->conf);
     g->conf.server_name = h2o_iovec_init(H2O_STRLIT("cityd"));
     /* h2o's default is 1 GiB; nothing we route takes more than the largest route limit.

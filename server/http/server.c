@@ -144,18 +144,59 @@ void http__send_response(struct http_job *j)
 
 /* ---- the request handler ------------------------------------------------------------------ */
 
-static void peer_ip(h2o_req_t *req, char *out, size_t len)
+/* The client's address. From a trusted proxy (http.trusted_proxies), the right-most
+ * X-Forwarded-For entry that is not itself a trusted proxy: each proxy appends the address it
+ * saw, so entries left of the first untrusted one are only what the client wrote. */
+static void peer_ip(const struct http_global *g, h2o_req_t *req, char *out, size_t len)
 {
     struct sockaddr_storage ss;
     socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    const void *a = NULL;
 
     out[0] = '\0';
     if (sl == 0)
         return;
     if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
+        a = &((struct sockaddr_in *)&ss)->sin_addr;
     else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+        a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (!a)
+        return;
+    inet_ntop(ss.ss_family, a, out, (socklen_t)len);
+    if (g->ntrusted == 0 || !cidr_match(g->trusted, g->ntrusted, ss.ss_family, a))
+        return;
+    /* Several X-Forwarded-For fields are one list in order: walk them from the last. */
+    for (ssize_t i = (ssize_t)req->headers.size - 1; i >= 0; i--) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        const char *v = h->value.base;
+        size_t end = h->value.len;
+
+        if (h->name->len != 15 || strncasecmp(h->name->base, "x-forwarded-for", 15) != 0)
+            continue;
+        while (end > 0) {
+            size_t start = end, b, e;
+            while (start > 0 && v[start - 1] != ',')
+                start--;
+            for (b = start; b < end && (v[b] == ' ' || v[b] == '\t'); b++)
+                ;
+            for (e = end; e > b && (v[e - 1] == ' ' || v[e - 1] == '\t'); e--)
+                ;
+            if (e > b) {
+                char ip[INET6_ADDRSTRLEN];
+                unsigned char bin[16];
+                if (e - b >= sizeof ip)
+                    return; /* not an address: keep the last hop we know */
+                memcpy(ip, v + b, e - b);
+                ip[e - b] = '\0';
+                if (inet_pton(AF_INET, ip, bin) != 1 && inet_pton(AF_INET6, ip, bin) != 1)
+                    return;
+                snprintf(out, len, "%s", ip);
+                if (!cidr_match_text(g->trusted, g->ntrusted, ip, e - b))
+                    return;
+            }
+            end = start > 0 ? start - 1 : 0;
+        }
+    }
 }
 
 static bool is_json_type(const h2o_req_t *req)
@@ -242,7 +283,7 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
     j->t0_ns = clock_mono_ns();
     j->conn_id = req->conn->id;
     l->jobs++;
-    peer_ip(req, j->cx.ip, sizeof j->cx.ip);
+    peer_ip(l->g, req, j->cx.ip, sizeof j->cx.ip);
     slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, http__job_on_dispose);
     *slot = j;
     j->req = req;

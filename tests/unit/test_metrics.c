@@ -1,15 +1,12 @@
-/* tests/unit/test_metrics.c: server/core/metrics.c and the allow list of metrics_http.c. */
-#include <arpa/inet.h>
+/* tests/unit/test_metrics.c: server/core/metrics.c. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <cmocka.h>
 #include "server/core/metrics.h"
-#include "server/core/metrics_http.h"
 
 static char *render(void)
 {
@@ -160,30 +157,6 @@ static void test_threads(void **state)
     free(s);
 }
 
-static void test_allow_list(void **state)
-{
-    struct metrics_cidr l[4];
-    unsigned char a4[4], a6[16];
-    int n = metrics_http_parse_allow(" 127.0.0.1, 10.1.0.0/16 ,::1,fd00::/8", l, 4);
-
-    assert_int_equal(n, 4);
-    inet_pton(AF_INET, "10.1.200.3", a4);
-    assert_true(metrics_http_allowed(l, n, AF_INET, a4));
-    inet_pton(AF_INET, "10.2.0.1", a4);
-    assert_false(metrics_http_allowed(l, n, AF_INET, a4));
-    inet_pton(AF_INET6, "::ffff:127.0.0.1", a6);
-    assert_true(metrics_http_allowed(l, n, AF_INET6, a6));
-    inet_pton(AF_INET6, "fd12::5", a6);
-    assert_true(metrics_http_allowed(l, n, AF_INET6, a6));
-    inet_pton(AF_INET6, "fe80::1", a6);
-    assert_false(metrics_http_allowed(l, n, AF_INET6, a6));
-    assert_int_equal(metrics_http_parse_allow("", l, 4), 0);
-    assert_true(metrics_http_allowed(l, 0, AF_INET6, a6));
-    assert_int_equal(metrics_http_parse_allow("10.0.0.0/33", l, 4), -1);
-    assert_int_equal(metrics_http_parse_allow("example.org", l, 4), -1);
-    assert_int_equal(metrics_http_parse_allow("1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5", l, 4), -1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,7 +167,6 @@ int main(void)
         cmocka_unit_test(test_type_clash_and_bad_name),
         cmocka_unit_test(test_labels_escape),
         cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_allow_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
