@@ -205,10 +205,10 @@ static enum err top_of(struct rctx *cx, const char *sql, const struct dash_scope
                        int64_t from_day, int64_t to_day, int top, size_t *n, struct dash_top **out)
 {
     struct db_res r;
-    enum err res = db_exec(
-        cx, sql,
-        DB_ARGS(DBI(sc->region_id), DBI(from_day + DAYS_1970), DBI(to_day + DAYS_1970), DBI(top)),
-        &r);
+    enum err res;
+
+    (void)from_day, (void)to_day; /* already in sql */
+    res = db_exec(cx, sql, DB_ARGS(DBI(sc->region_id), DBI(top)), &r);
     if (res)
         return res;
     *n = r.nrows;
@@ -226,33 +226,40 @@ enum err dashboard_hotspots(struct rctx *cx, const struct dash_scope *sc, int64_
                             int64_t to_day, int top, int cells, struct dash_hotspots *out)
 {
     struct db_res r;
+    const char *per;
     enum err res;
 
     memset(out, 0, sizeof *out);
     if (to_day < from_day || to_day - from_day + 1 > DASH_PERIOD_MAX_DAYS)
         return rctx_fail(cx, ERR_INVALID, "period: from must not be after to, at most %d days",
                          DASH_PERIOD_MAX_DAYS);
+    per = rollup_period_sql(cx, from_day, to_day);
     res = top_of(cx,
-                 "SELECT t.category_id, t.n, cat.full_code, cat.minor_name FROM (SELECT"
-                 " category_id, SUM(n) AS n FROM dash_category WHERE scope_id = ? AND day BETWEEN"
-                 " FROM_DAYS(?) AND FROM_DAYS(?) GROUP BY category_id ORDER BY n DESC,"
-                 " category_id LIMIT ?) t JOIN categories cat ON cat.id = t.category_id"
-                 " ORDER BY t.n DESC, t.category_id",
+                 rctx_printf(cx,
+                             "SELECT t.category_id, t.n, cat.full_code, cat.minor_name FROM"
+                             " (SELECT category_id, SUM(n) AS n FROM dash_category WHERE"
+                             " scope_id = ? AND %s GROUP BY category_id ORDER BY n DESC,"
+                             " category_id LIMIT ?) t JOIN categories cat ON cat.id ="
+                             " t.category_id ORDER BY t.n DESC, t.category_id",
+                             per),
                  sc, from_day, to_day, top, &out->ncategories, &out->categories);
     if (!res)
         res = top_of(cx,
-                     "SELECT t.grid_id, t.n, g.code, g.name FROM (SELECT grid_id, SUM(n) AS n"
-                     " FROM dash_grid WHERE scope_id = ? AND day BETWEEN FROM_DAYS(?) AND"
-                     " FROM_DAYS(?) GROUP BY grid_id ORDER BY n DESC, grid_id LIMIT ?) t"
-                     " LEFT JOIN grids g ON g.id = t.grid_id ORDER BY t.n DESC, t.grid_id",
+                     rctx_printf(cx,
+                                 "SELECT t.grid_id, t.n, g.code, g.name FROM (SELECT grid_id,"
+                                 " SUM(n) AS n FROM dash_grid WHERE scope_id = ? AND %s GROUP BY"
+                                 " grid_id ORDER BY n DESC, grid_id LIMIT ?) t LEFT JOIN grids g"
+                                 " ON g.id = t.grid_id ORDER BY t.n DESC, t.grid_id",
+                                 per),
                      sc, from_day, to_day, top, &out->ngrids, &out->grids);
     if (res)
         return res;
     res = db_exec(cx,
-                  "SELECT hour, SUM(n) FROM dash_hour WHERE scope_id = ? AND day BETWEEN"
-                  " FROM_DAYS(?) AND FROM_DAYS(?) GROUP BY hour",
-                  DB_ARGS(DBI(sc->region_id), DBI(from_day + DAYS_1970), DBI(to_day + DAYS_1970)),
-                  &r);
+                  rctx_printf(cx,
+                              "SELECT hour, SUM(n) FROM dash_hour WHERE scope_id = ? AND %s"
+                              " GROUP BY hour",
+                              per),
+                  DB_ARGS(DBI(sc->region_id)), &r);
     if (res)
         return res;
     for (size_t i = 0; i < r.nrows; i++) {
@@ -262,12 +269,12 @@ enum err dashboard_hotspots(struct rctx *cx, const struct dash_scope *sc, int64_
             out->total += out->hours[h];
         }
     }
-    res = db_exec(
-        cx,
-        "SELECT cy, cx, SUM(n) AS n FROM dash_cell WHERE scope_id = ? AND day BETWEEN"
-        " FROM_DAYS(?) AND FROM_DAYS(?) GROUP BY cy, cx ORDER BY n DESC, cy, cx LIMIT ?",
-        DB_ARGS(DBI(sc->region_id), DBI(from_day + DAYS_1970), DBI(to_day + DAYS_1970), DBI(cells)),
-        &r);
+    res = db_exec(cx,
+                  rctx_printf(cx,
+                              "SELECT cy, cx, SUM(n) AS n FROM dash_cell WHERE scope_id = ? AND %s"
+                              " GROUP BY cy, cx ORDER BY n DESC, cy, cx LIMIT ?",
+                              per),
+                  DB_ARGS(DBI(sc->region_id), DBI(cells)), &r);
     if (res)
         return res;
     out->ncells = r.nrows;

@@ -191,16 +191,18 @@ enum err evaluation_report(struct rctx *cx, const struct dash_scope *sc, int64_t
     if (res)
         return res;
     res = db_exec(cx,
-                  "SELECT t.subject_type, t.subject_id, t.indicator, t.num, t.den,"
-                  " COALESCE(u.display_name, d.name, '') FROM (SELECT subject_type, subject_id,"
-                  " indicator, SUM(num) AS num, SUM(den) AS den FROM eval_day WHERE scope_id = ?"
-                  " AND day BETWEEN FROM_DAYS(?) AND FROM_DAYS(?) GROUP BY subject_type,"
-                  " subject_id, indicator) t"
-                  " LEFT JOIN users u ON t.subject_type = 'user' AND u.id = t.subject_id"
-                  " LEFT JOIN departments d ON t.subject_type = 'department' AND d.id ="
-                  " t.subject_id ORDER BY t.subject_type, t.subject_id",
-                  DB_ARGS(DBI(sc->region_id), DBI(from_day + DAYS_1970), DBI(to_day + DAYS_1970)),
-                  &r);
+                  rctx_printf(cx,
+                              "SELECT t.subject_type, t.subject_id, t.indicator, t.num, t.den,"
+                              " COALESCE(u.display_name, d.name, '') FROM (SELECT subject_type,"
+                              " subject_id, indicator, SUM(num) AS num, SUM(den) AS den FROM"
+                              " eval_day WHERE scope_id = ? AND %s GROUP BY subject_type,"
+                              " subject_id, indicator) t"
+                              " LEFT JOIN users u ON t.subject_type = 'user' AND u.id ="
+                              " t.subject_id LEFT JOIN departments d ON t.subject_type ="
+                              " 'department' AND d.id = t.subject_id ORDER BY t.subject_type,"
+                              " t.subject_id",
+                              rollup_period_sql(cx, from_day, to_day)),
+                  DB_ARGS(DBI(sc->region_id)), &r);
     if (res)
         return res;
     v = rctx_zalloc(cx, (r.nrows + 1) * sizeof *v);

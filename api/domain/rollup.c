@@ -124,6 +124,88 @@ enum err rollup_day_parse(const char *s, int64_t *day)
     return ERR_OK;
 }
 
+/* Hotspot and 考评 rows exist per day (span 0), per week from Monday (1) and per month (2): a
+ * period reads whole months and weeks where it can and days only at its edges. In a delta the
+ * span rides in the day's high bits (SPAN_DAY). */
+#define SPAN_DAY(span, day) (((int64_t)(span) << 32) | ((day)&0xffffffffLL))
+
+static void civil_of(int64_t z, int64_t *yy, unsigned *mm, unsigned *dd)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *dd = doy - (153 * mp + 2) / 5 + 1;
+    *mm = mp < 10 ? mp + 3 : mp - 9;
+    *yy = (int64_t)yoe + era * 400 + (*mm <= 2);
+}
+
+static int64_t week_start(int64_t day)
+{
+    int64_t dow = ((day + 3) % 7 + 7) % 7; /* 1970-01-01 was a Thursday; Monday = 0 */
+    return day - dow;
+}
+
+static int64_t month_start(int64_t day)
+{
+    int64_t y;
+    unsigned m, d;
+    civil_of(day, &y, &m, &d);
+    return day - (d - 1);
+}
+
+static int64_t month_end(int64_t day)
+{
+    int64_t y;
+    unsigned m, d;
+    civil_of(day, &y, &m, &d);
+    return (m == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, m + 1, 1)) - 1;
+}
+
+const char *rollup_period_sql(struct rctx *cx, int64_t from, int64_t to)
+{
+    const char *sql = "(0";
+    int64_t d = from, run = -1;
+
+    while (d <= to) {
+        int span = 0;
+        int64_t len = 1;
+        if (month_start(d) == d && month_end(d) <= to) {
+            span = 2;
+            len = month_end(d) - d + 1;
+        } else if (week_start(d) == d && d + 6 <= to) {
+            /* A week that would cut into a whole month after it is left to days and months. */
+            int64_t m = month_start(d + 6);
+            if (!(m > d && month_end(m) <= to)) {
+                span = 1;
+                len = 7;
+            }
+        }
+        if (span == 0) {
+            if (run < 0)
+                run = d;
+        } else {
+            if (run >= 0)
+                sql =
+                    rctx_printf(cx,
+                                "%s OR (span = 0 AND day BETWEEN FROM_DAYS(%lld) AND"
+                                " FROM_DAYS(%lld))",
+                                sql, (long long)(run + DAYS_1970), (long long)(d - 1 + DAYS_1970));
+            run = -1;
+            sql = rctx_printf(cx, "%s OR (span = %d AND day = FROM_DAYS(%lld))", sql, span,
+                              (long long)(d + DAYS_1970));
+        }
+        d += len;
+    }
+    if (run >= 0)
+        sql =
+            rctx_printf(cx, "%s OR (span = 0 AND day BETWEEN FROM_DAYS(%lld) AND FROM_DAYS(%lld))",
+                        sql, (long long)(run + DAYS_1970), (long long)(to + DAYS_1970));
+    return rctx_printf(cx, "%s)", sql);
+}
+
 #define M_PER_DEG 111320.0
 
 void rollup_cell_of(double lat, double lng, int32_t *cy, int32_t *cx)
@@ -209,18 +291,34 @@ struct marks {
     size_t n, cap;
 };
 
-#define DELTAS_MAX 48
+#define DELTAS_MAX 128
 struct out {
     struct delta d[DELTAS_MAX];
     size_t n;
 };
 
+static bool spanned(enum tab t)
+{
+    return t == T_CAT || t == T_GRID || t == T_HOUR || t == T_CELL || t == T_EVAL;
+}
+
+static void add2(struct out *o, enum tab t, int col, int64_t day, int64_t k1, int64_t k2, int64_t v,
+                 int64_t v2)
+{
+    if (v == 0 && v2 == 0 && t != T_STAFF)
+        return;
+    if (o->n + 3 > DELTAS_MAX)
+        return; /* cannot happen: a row makes at most a few dozen */
+    o->d[o->n++] = (struct delta){t, col, day, k1, k2, v, v2};
+    if (spanned(t)) {
+        o->d[o->n++] = (struct delta){t, col, SPAN_DAY(1, week_start(day)), k1, k2, v, v2};
+        o->d[o->n++] = (struct delta){t, col, SPAN_DAY(2, month_start(day)), k1, k2, v, v2};
+    }
+}
+
 static void add(struct out *o, enum tab t, int col, int64_t day, int64_t k1, int64_t k2, int64_t v)
 {
-    if (v == 0 && t != T_STAFF)
-        return;
-    if (o->n < DELTAS_MAX)
-        o->d[o->n++] = (struct delta){t, col, day, k1, k2, v, 0};
+    add2(o, t, col, day, k1, k2, v, 0);
 }
 
 static bool is_open(const char *state)
@@ -450,8 +548,7 @@ static void mark_deltas(const struct mark *k, struct out *o)
     } else {
         num = (int)k->ok - (int)k->orig_ok;
     }
-    if ((num || den) && o->n < DELTAS_MAX)
-        o->d[o->n++] = (struct delta){T_EVAL, 0, k->day, k->subject, k2, num, den};
+    add2(o, T_EVAL, 0, k->day, k->subject, k2, num, den);
 }
 
 static bool hot(const struct rcase *c, const struct fact *f)
@@ -549,23 +646,23 @@ static void upsert_head(struct buf *b, enum tab t, int col)
         buf_addf(b, "INSERT INTO dash_day (scope_id, day, %s) VALUES ", day_cols[col]);
         break;
     case T_CAT:
-        buf_addf(b, "INSERT INTO dash_category (scope_id, day, category_id, n) VALUES ");
+        buf_addf(b, "INSERT INTO dash_category (scope_id, span, day, category_id, n) VALUES ");
         break;
     case T_GRID:
-        buf_addf(b, "INSERT INTO dash_grid (scope_id, day, grid_id, n) VALUES ");
+        buf_addf(b, "INSERT INTO dash_grid (scope_id, span, day, grid_id, n) VALUES ");
         break;
     case T_HOUR:
-        buf_addf(b, "INSERT INTO dash_hour (scope_id, day, hour, n) VALUES ");
+        buf_addf(b, "INSERT INTO dash_hour (scope_id, span, day, hour, n) VALUES ");
         break;
     case T_CELL:
-        buf_addf(b, "INSERT INTO dash_cell (scope_id, day, cy, cx, n) VALUES ");
+        buf_addf(b, "INSERT INTO dash_cell (scope_id, span, day, cy, cx, n) VALUES ");
         break;
     case T_STAFF:
         buf_addf(b, "INSERT IGNORE INTO dash_staff (scope_id, day, user_id) VALUES ");
         break;
     case T_EVAL:
-        buf_addf(b, "INSERT INTO eval_day (scope_id, day, subject_type, subject_id, indicator,"
-                    " num, den) VALUES ");
+        buf_addf(b, "INSERT INTO eval_day (scope_id, span, day, subject_type, subject_id,"
+                    " indicator, num, den) VALUES ");
         break;
     case T__COUNT:
         break;
@@ -576,7 +673,9 @@ static void upsert_row(struct buf *b, enum tab t, int64_t scope, int64_t day, in
                        int64_t k2, int64_t v, int64_t v2)
 {
     buf_addf(b, "%s(%lld,", b->rows ? "," : "", (long long)scope);
-    DAY_SQL(b, day);
+    if (spanned(t))
+        buf_addf(b, "%d,", (int)(day >> 32));
+    DAY_SQL(b, day & 0xffffffffLL);
     switch (t) {
     case T_DAY:
         buf_addf(b, ",%lld)", (long long)v);
@@ -911,12 +1010,14 @@ struct hmap {
 
 static uint64_t hkey_hash(const struct hkey *k)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 0;
     const int64_t parts[6] = {k->scope, k->day, k->k1, k->k2, k->t, k->col};
     for (int i = 0; i < 6; i++) {
-        h ^= (uint64_t)parts[i];
-        h *= 1099511628211ULL;
-        h ^= h >> 29;
+        /* splitmix64 of each part folded in: no clustering for small, close integers. */
+        uint64_t z = h + (uint64_t)parts[i] + 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        h = z ^ (z >> 31);
     }
     return h;
 }
@@ -1016,7 +1117,7 @@ static size_t scopes_of(const struct rebuild *rb, int64_t region, int64_t *scope
     return n;
 }
 
-#define FLUSH_ROWS 1000
+#define FLUSH_ROWS 4000
 
 static enum err flush_if_full(struct rebuild *rb, struct buf *b, const char *tail)
 {
@@ -1075,11 +1176,15 @@ static enum err replay_case(struct rebuild *rb, const struct rcase *c, const str
         mark_row(&rb->marks, c->id, c->region, k);
         res = flush_if_full(rb, &rb->marks, NULL);
         for (size_t j = 0; j < nscopes; j++) {
-            struct hkey key = {scopes[j], k->day, k->subject, (int64_t)k->ind * 2 + k->dept,
-                               T_EVAL,    0};
-            hmap_add(&rb->totals, &key, k->ok);
-            key.col = 1;
-            hmap_add(&rb->totals, &key, 1);
+            const int64_t days[3] = {k->day, SPAN_DAY(1, week_start(k->day)),
+                                     SPAN_DAY(2, month_start(k->day))};
+            for (int sp = 0; sp < 3; sp++) {
+                struct hkey key = {scopes[j], days[sp], k->subject, (int64_t)k->ind * 2 + k->dept,
+                                   T_EVAL,    0};
+                hmap_add(&rb->totals, &key, k->ok);
+                key.col = 1;
+                hmap_add(&rb->totals, &key, 1);
+            }
         }
     }
     for (size_t j = 0; !res && hot(c, &f) && j < nscopes; j++) {

@@ -74,5 +74,9 @@ int rollup_hour_of(int64_t ms);
  * ERR_INVALID otherwise (*day untouched). out holds 11 bytes. */
 enum err rollup_day_parse(const char *s, int64_t *day) MUST_CHECK;
 void rollup_day_format(int64_t day, char out[11]);
+/* The WHERE condition (pool memory, numbers only) selecting the rows of the local days
+ * [from, to] of a table kept per day, week and month (column span): whole months and weeks
+ * where they fit, days at the edges, so a year reads about 12 + 8 + 12 rows per key. */
+const char *rollup_period_sql(struct rctx *cx, int64_t from, int64_t to);
 
 #endif

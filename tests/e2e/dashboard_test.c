@@ -431,6 +431,17 @@ static void jurisdiction_scoping(void **state)
     j = get_json("admin", "/api/v1/dashboard/hotspots?from=2030-03-01&to=2030-03-08", &r);
     assert_int_equal(th_jint(j, "total"), 6);
     th_resp_free(&r);
+    /* Periods read from weeks and months: the same six. */
+    j = get_json("admin", "/api/v1/dashboard/hotspots?from=2030-02-25&to=2030-04-30", &r);
+    assert_int_equal(th_jint(j, "total"), 6);
+    assert_int_equal(th_jint(json_array_get(json_object_get(j, "categories"), 0), "count"), 6);
+    th_resp_free(&r);
+    j = get_json("admin", "/api/v1/dashboard/hotspots?from=2030-01-01&to=2030-12-31", &r);
+    assert_int_equal(th_jint(j, "total"), 6);
+    th_resp_free(&r);
+    j = get_json("admin", "/api/v1/dashboard/hotspots?from=2030-03-07&to=2030-12-31", &r);
+    assert_int_equal(th_jint(j, "total"), 0);
+    th_resp_free(&r);
     leader_in(city);
     j = get_json("leader", "/api/v1/dashboard/hotspots?from=2030-03-01&to=2030-03-08", &r);
     assert_int_equal(th_jint(j, "total"), 6);
@@ -742,15 +753,15 @@ static const struct {
      "new_inspector = 0 AND new_citizen = 0 AND new_hotline = 0 AND new_video_ai = 0 AND"
      " new_leader = 0 AND closed = 0 AND closed_on_time = 0 AND open_delta = 0 AND"
      " urgent_delta = 0 AND overdue_delta = 0"},
-    {"dash_category", "scope_id, day, category_id, n", "n = 0"},
-    {"dash_grid", "scope_id, day, grid_id, n", "n = 0"},
-    {"dash_hour", "scope_id, day, hour, n", "n = 0"},
-    {"dash_cell", "scope_id, day, cy, cx, n", "n = 0"},
+    {"dash_category", "scope_id, span, day, category_id, n", "n = 0"},
+    {"dash_grid", "scope_id, span, day, grid_id, n", "n = 0"},
+    {"dash_hour", "scope_id, span, day, hour, n", "n = 0"},
+    {"dash_cell", "scope_id, span, day, cy, cx, n", "n = 0"},
     {"dash_staff", "scope_id, day, user_id", "0"},
     {"dash_hot", "scope_id, case_id, due_at, urgent, overdue", "0"},
     {"eval_marks",
      "case_id, region_id, day, subject_type, subject_id, indicator, ok, reason, step_id", "0"},
-    {"eval_day", "scope_id, day, subject_type, subject_id, indicator, num, den",
+    {"eval_day", "scope_id, span, day, subject_type, subject_id, indicator, num, den",
      "num = 0 AND den = 0"},
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
@@ -791,7 +802,9 @@ static void straight_counts_match(long long scope)
                 scope),
         th_sqlf(&srv, "SELECT COUNT(*) FROM cases WHERE source = 'citizen'%s", in));
     assert_int_equal(
-        th_sqlf(&srv, "SELECT COALESCE(SUM(n), 0) FROM dash_category WHERE scope_id = %lld", scope),
+        th_sqlf(&srv,
+                "SELECT COALESCE(SUM(n), 0) FROM dash_category WHERE scope_id = %lld AND span = 0",
+                scope),
         th_sqlf(&srv, "SELECT COUNT(*) FROM cases WHERE 1 = 1%s", in));
     assert_int_equal(
         th_sqlf(&srv, "SELECT COALESCE(SUM(closed), 0) FROM dash_day WHERE scope_id = %lld", scope),
@@ -801,8 +814,8 @@ static void straight_counts_match(long long scope)
                 scope ? strstr(in, " AND") : ""));
     assert_int_equal(
         th_sqlf(&srv,
-                "SELECT COALESCE(SUM(den), 0) FROM eval_day WHERE scope_id = %lld AND indicator"
-                " = 'on_time_handle'",
+                "SELECT COALESCE(SUM(den), 0) FROM eval_day WHERE scope_id = %lld AND span = 0"
+                " AND indicator = 'on_time_handle'",
                 scope),
         th_sqlf(&srv,
                 "SELECT COUNT(*) FROM case_steps s JOIN cases c ON c.id = s.case_id WHERE"
@@ -810,13 +823,39 @@ static void straight_counts_match(long long scope)
                 scope ? strstr(in, " AND") : ""));
     assert_int_equal(
         th_sqlf(&srv,
-                "SELECT COALESCE(SUM(den), 0) FROM eval_day WHERE scope_id = %lld AND indicator"
-                " = 'on_time_check'",
+                "SELECT COALESCE(SUM(den), 0) FROM eval_day WHERE scope_id = %lld AND span = 0"
+                " AND indicator = 'on_time_check'",
                 scope),
         th_sqlf(&srv,
                 "SELECT COUNT(*) FROM case_steps s JOIN cases c ON c.id = s.case_id WHERE"
                 " s.action IN ('verify_pass', 'verify_fail')%s",
                 scope ? strstr(in, " AND") : ""));
+}
+
+/* Weeks and months hold the same totals as their days. */
+static void spans_match(long long scope)
+{
+    static const char *const t[] = {"dash_category", "dash_grid", "dash_hour", "dash_cell"};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        for (int span = 1; span <= 2; span++)
+            assert_int_equal(th_sqlf(&srv,
+                                     "SELECT COALESCE(SUM(n), 0) FROM %s WHERE scope_id = %lld AND"
+                                     " span = %d",
+                                     t[i], scope, span),
+                             th_sqlf(&srv,
+                                     "SELECT COALESCE(SUM(n), 0) FROM %s WHERE scope_id = %lld AND"
+                                     " span = 0",
+                                     t[i], scope));
+    for (int span = 1; span <= 2; span++)
+        assert_int_equal(
+            th_sqlf(&srv,
+                    "SELECT COALESCE(SUM(num) * 1000003 + SUM(den), 0) FROM eval_day WHERE"
+                    " scope_id = %lld AND span = %d",
+                    scope, span),
+            th_sqlf(&srv,
+                    "SELECT COALESCE(SUM(num) * 1000003 + SUM(den), 0) FROM eval_day WHERE"
+                    " scope_id = %lld AND span = 0",
+                    scope));
 }
 
 static void rollups_equal_rebuild_after_random_run(void **state)
@@ -848,6 +887,8 @@ static void rollups_equal_rebuild_after_random_run(void **state)
     straight_counts_match(d1);
     straight_counts_match(s1);
     straight_counts_match(d2);
+    spans_match(0);
+    spans_match(d1);
 
     for (size_t i = 0; i < NTABLES; i++)
         before[i] = table_sum(tables[i].table, tables[i].cols, tables[i].skip);
