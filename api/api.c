@@ -12,6 +12,7 @@
 #include <math.h>
 #include "api/domain/case.h"
 #include "api/domain/media.h"
+#include "api/domain/track.h"
 
 /* One table per line (a 17th entry made clang-format pack them in columns). */
 /* clang-format off */
@@ -35,6 +36,10 @@ const struct route *const api_tables[] = {
     api_dashboard_routes,
     api_evaluation_routes,
     api_docs_routes,
+    api_checkins_routes,
+    api_shifts_routes,
+    api_tracks_routes,
+    api_positions_routes,
     NULL,
 };
 /* clang-format on */
@@ -45,6 +50,8 @@ const struct api_job api_jobs[] = {
     /* media: expired tus uploads, orphan temp files, and the store sweep of files without a
      * row — at the first run after start-up, then hourly (media.h) */
     {"media_maintenance", media_maintenance_job, 10000},
+    /* GPS: day partitions of track_points ahead, and those past gps.retention_days dropped */
+    {"track_retention", track_retention_job, 10000},
     {NULL, NULL, 0},
 };
 

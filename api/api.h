@@ -43,6 +43,10 @@ extern const struct route api_docs_routes[];
 int api_docs_load(const char *dir, char *err, size_t errlen);
 /* Release what api_docs_load read. */
 void api_docs_unload(void);
+extern const struct route api_checkins_routes[];
+extern const struct route api_shifts_routes[];
+extern const struct route api_tracks_routes[];
+extern const struct route api_positions_routes[];
 
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include "api/domain/case.h"
 #include "api/domain/case_urge.h"
+#include "api/domain/track.h"
 #include "server/core/roles.h"
 
 /* ---- encoding -------------------------------------------------------------------------- */
@@ -27,6 +28,27 @@
 static bool is_staff(const struct rctx *cx)
 {
     return (cx->who.roles & ROLE_STAFF) != 0;
+}
+
+/* Operators, shift leads, dispatchers, leaders and admins see the photo-versus-track check
+ * (track.h) in a case read; it is left out when it cannot be made. */
+static void add_evidence(struct rctx *cx, json_t *j, int64_t id)
+{
+    struct track_evidence e;
+    json_t *o;
+
+    if (!(cx->who.roles &
+          (ROLE_OPERATOR | ROLE_SHIFT_LEAD | ROLE_DISPATCHER | ROLE_LEADER | ROLE_ADMIN)))
+        return;
+    if (track_evidence_check(cx, id, &e) != ERR_OK)
+        return;
+    o = json_pack("{s:s,s:o,s:o}", "status", e.status, "reason", api_json_str(e.reason), "taken_at",
+                  api_json_time(e.taken_at));
+    if (strcmp(e.status, "unknown") != 0) {
+        json_object_set_new(o, "distance_m", json_real(round(e.distance_m * 10) / 10));
+        json_object_set_new(o, "allowed_m", json_real(round(e.allowed_m * 10) / 10));
+    }
+    json_object_set_new(j, "evidence", o);
 }
 
 static json_t *case_json(struct rctx *cx, const struct case_rec *c)
@@ -149,7 +171,8 @@ static json_t *detail_json(struct rctx *cx, const struct case_detail *d)
 }
 
 static enum err reply_case(struct rctx *cx, struct resp *rs, int status, int64_t id, bool replay,
-                           json_t *extra_key_val_owner, const char *extra_key, bool acted)
+                           json_t *extra_key_val_owner, const char *extra_key, bool acted,
+                           bool evidence)
 {
     struct case_detail d;
     json_t *j;
@@ -160,6 +183,8 @@ static enum err reply_case(struct rctx *cx, struct resp *rs, int status, int64_t
         return res;
     }
     j = detail_json(cx, &d);
+    if (evidence)
+        add_evidence(cx, j, id);
     if (extra_key)
         json_object_set_new(j, extra_key, extra_key_val_owner);
     if (replay)
@@ -276,14 +301,15 @@ static enum err cases_create(struct rctx *cx, const struct req *rq, struct resp 
     res = case_report_create(cx, &in, key, rq->body, rq->body_len, &cr);
     if (res)
         return res;
-    return reply_case(cx, rs, 201, cr.id, cr.replay, dups_json(&cr), "possible_duplicates", false);
+    return reply_case(cx, rs, 201, cr.id, cr.replay, dups_json(&cr), "possible_duplicates", false,
+                      false);
 }
 
 /* ---- GET /api/v1/cases/{id} ------------------------------------------------------------ */
 
 static enum err cases_get(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    return reply_case(cx, rs, 200, req_param_i64(rq, "id"), false, NULL, NULL, false);
+    return reply_case(cx, rs, 200, req_param_i64(rq, "id"), false, NULL, NULL, false, true);
 }
 
 /* The same for the requests of one batch (ROUTE_BATCH): their cases and timelines are read
@@ -314,9 +340,11 @@ static void cases_get_batch(struct rctx *const *cxs, const struct req *const *rq
                     resp_body(rss[i + t], 200, rss[i + u]->content_type,
                               rctx_strndup(cxs[i + t], rss[i + u]->body, rss[i + u]->body_len),
                               rss[i + u]->body_len);
-            else
-                res[i + t] =
-                    api_json_reply(cxs[i + t], rss[i + t], 200, detail_json(cxs[i + t], &d[t]));
+            else {
+                json_t *j = detail_json(cxs[i + t], &d[t]);
+                add_evidence(cxs[i + t], j, ids[t]);
+                res[i + t] = api_json_reply(cxs[i + t], rss[i + t], 200, j);
+            }
         }
     }
 }
@@ -372,7 +400,7 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
     if (res)
         return res;
     /* A replay shows the case only while the caller may still see it, like a fresh GET. */
-    return reply_case(cx, rs, 200, id, replay, NULL, NULL, !replay);
+    return reply_case(cx, rs, 200, id, replay, NULL, NULL, !replay, false);
 }
 
 /* ---- GET /api/v1/cases ----------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 #include "api/api.h"
 #include "api/domain/media_svc.h"
+#include "api/domain/track.h"
 #include "api/domain/system.h"
 #include "media/image.h"
 #include "server/core/log.h"
@@ -392,6 +393,11 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         return 1;
     }
     api_testing_enabled = cfg->testing_clock_control;
+    gps_cfg = (struct gps_cfg){cfg->gps_retention_days,         cfg->gps_max_accuracy_m,
+                               cfg->gps_max_speed_kmh,          cfg->gps_max_age_s,
+                               cfg->gps_max_future_s,           cfg->gps_checkin_tolerance_m,
+                               cfg->gps_checkin_max_accuracy_m, cfg->gps_stop_min,
+                               cfg->gps_vehicle_active_s};
     if (api_testing_enabled)
         log_warn(NULL,
                  "testing.clock_control is on: admins can move the clock; never in production");

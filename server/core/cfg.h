@@ -70,6 +70,16 @@ struct cfg {
     int64_t media_max_pixels;
     int media_workers;
     bool media_watermark;
+    /* gps */
+    int gps_retention_days;
+    int gps_max_accuracy_m;
+    int gps_max_speed_kmh;
+    int gps_max_age_s;
+    int gps_max_future_s;
+    int gps_checkin_tolerance_m;
+    int gps_checkin_max_accuracy_m;
+    int gps_stop_min;
+    int gps_vehicle_active_s;
     /* log */
     char log_level[8];
     /* docs */

@@ -18,7 +18,7 @@
  * texts the cache starts over, so neither cityd nor the server's prepared-statement count
  * (max_prepared_stmt_count) can grow without bound. */
 #define STMT_CACHE_MAX 512
-#define MAX_ARGS 256 /* the batched token check binds 2 x 64 */
+#define MAX_ARGS 6144 /* a GPS batch binds 500 points x 12 (track.c) */
 /* After a failed connect, requests fail at once for this long instead of each waiting for
  * the connect timeout: a dead database must not hold every worker. */
 #define RECONNECT_BACKOFF_MS 300

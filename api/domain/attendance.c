@@ -1,0 +1,529 @@
+/* api/domain/attendance.c: see attendance.h. */
+#include "attendance.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "audit.h"
+#include "geo.h"
+#include "gps_int.h"
+#include "idempotency.h"
+#include "outbox.h"
+#include "track.h"
+#include "server/core/roles.h"
+#include "server/db/db.h"
+
+/* ---- shifts --------------------------------------------------------------------------------- */
+
+static enum err shift_check(struct rctx *cx, const struct shift_rec *in)
+{
+    size_t n = in->name ? strlen(in->name) : 0;
+
+    if (n < 1 || n > 64)
+        return rctx_fail(cx, ERR_INVALID, "name: 1 to 64 bytes");
+    if (in->days < 1 || in->days > 127)
+        return rctx_fail(cx, ERR_INVALID, "days: at least one of 1 (Monday) to 7 (Sunday)");
+    if (in->start_min < 0 || in->start_min > 1439 || in->end_min <= in->start_min ||
+        in->end_min > 1440)
+        return rctx_fail(cx, ERR_INVALID, "start/end: 00:00 <= start < end <= 24:00");
+    if (in->grace_min < 0 || in->grace_min > 240)
+        return rctx_fail(cx, ERR_INVALID, "grace_min: 0 to 240");
+    return ERR_OK;
+}
+
+enum err shift_create(struct rctx *cx, const struct shift_rec *in, int64_t *id)
+{
+    struct db_res r;
+    enum err res = shift_check(cx, in);
+
+    if (res)
+        return res;
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx,
+                  "INSERT INTO shifts (name, days, start_min, end_min, grace_min, active,"
+                  " created_at, updated_at) VALUES (?,?,?,?,?,?,FROM_UNIXTIME(? / 1000),"
+                  " FROM_UNIXTIME(? / 1000))",
+                  DB_ARGS(DBS(in->name), DBI(in->days), DBI(in->start_min), DBI(in->end_min),
+                          DBI(in->grace_min), DBI(in->active ? 1 : 0), DBI(cx->now_ms),
+                          DBI(cx->now_ms)),
+                  &r);
+    if (!res) {
+        *id = (int64_t)r.insert_id;
+        res = audit_write(cx, "shift.create", "shift", *id, AUDIT_OK, in->name);
+    }
+    return db_tx_end(cx, res);
+}
+
+enum err shift_update(struct rctx *cx, int64_t id, const struct shift_rec *in)
+{
+    struct db_res r;
+    enum err res = shift_check(cx, in);
+
+    if (res)
+        return res;
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx,
+                  "UPDATE shifts SET name = ?, days = ?, start_min = ?, end_min = ?, grace_min = ?,"
+                  " active = ?, updated_at = FROM_UNIXTIME(? / 1000) WHERE id = ?",
+                  DB_ARGS(DBS(in->name), DBI(in->days), DBI(in->start_min), DBI(in->end_min),
+                          DBI(in->grace_min), DBI(in->active ? 1 : 0), DBI(cx->now_ms), DBI(id)),
+                  &r);
+    if (!res && r.affected == 0)
+        res = rctx_fail(cx, ERR_NOTFOUND, "no such shift");
+    if (!res)
+        res = audit_write(cx, "shift.update", "shift", id, AUDIT_OK, in->name);
+    return db_tx_end(cx, res);
+}
+
+enum err shift_list(struct rctx *cx, struct shift_rec **rows, size_t *n)
+{
+    struct db_res r;
+    struct shift_rec *v;
+    enum err res = db_exec(cx,
+                           "SELECT id, name, days, start_min, end_min, grace_min, active FROM"
+                           " shifts ORDER BY id LIMIT 1000",
+                           DB_NOARGS, &r);
+    if (res)
+        return res;
+    v = rctx_zalloc(cx, (r.nrows + 1) * sizeof *v);
+    for (size_t i = 0; i < r.nrows; i++) {
+        v[i].id = db_cell_i64(&r, i, 0);
+        v[i].name = db_cell(&r, i, 1);
+        v[i].days = (unsigned)db_cell_i64(&r, i, 2);
+        v[i].start_min = (int)db_cell_i64(&r, i, 3);
+        v[i].end_min = (int)db_cell_i64(&r, i, 4);
+        v[i].grace_min = (int)db_cell_i64(&r, i, 5);
+        v[i].active = db_cell_i64(&r, i, 6) == 1;
+    }
+    *rows = v;
+    *n = r.nrows;
+    return ERR_OK;
+}
+
+enum err shift_assign(struct rctx *cx, int64_t id, int64_t user_id, int64_t department_id)
+{
+    struct db_res r;
+    char detail[64];
+    enum err res;
+
+    if ((user_id > 0) == (department_id > 0))
+        return rctx_fail(cx, ERR_INVALID, "exactly one of user_id and department_id");
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx, "SELECT 1 FROM shifts WHERE id = ?", DB_ARGS(DBI(id)), &r);
+    if (!res && r.nrows == 0)
+        res = rctx_fail(cx, ERR_NOTFOUND, "no such shift");
+    if (!res) {
+        res = db_exec(cx,
+                      user_id ? "SELECT 1 FROM users WHERE id = ?"
+                              : "SELECT 1 FROM departments WHERE id = ?",
+                      DB_ARGS(DBI(user_id ? user_id : department_id)), &r);
+        if (!res && r.nrows == 0)
+            res =
+                rctx_fail(cx, ERR_INVALID, "%s",
+                          user_id ? "user_id: no such user" : "department_id: no such department");
+    }
+    if (!res)
+        res = db_exec(cx,
+                      "INSERT INTO shift_assignments (shift_id, user_id, department_id,"
+                      " created_at) VALUES (?,?,?,FROM_UNIXTIME(? / 1000)) ON DUPLICATE KEY"
+                      " UPDATE shift_id = VALUES(shift_id), created_at = VALUES(created_at)",
+                      DB_ARGS(DBI(id), user_id ? DBI(user_id) : DBNULL,
+                              department_id ? DBI(department_id) : DBNULL, DBI(cx->now_ms)),
+                      NULL);
+    if (!res) {
+        snprintf(detail, sizeof detail, "%s=%lld", user_id ? "user" : "department",
+                 (long long)(user_id ? user_id : department_id));
+        res = audit_write(cx, "shift.assign", "shift", id, AUDIT_OK, detail);
+    }
+    return db_tx_end(cx, res);
+}
+
+/* ---- check-ins ------------------------------------------------------------------------------ */
+
+#define CHECKIN_COLS                                                                               \
+    "c.id, c.user_id, FLOOR(UNIX_TIMESTAMP(c.at) * 1000),"                                         \
+    " FLOOR(UNIX_TIMESTAMP(c.device_at) * 1000), c.type, c.status, c.flags,"                       \
+    " DATE_FORMAT(c.local_date, '%Y-%m-%d'), c.lat, c.lng, c.accuracy_m, c.shift_id, c.grid_id,"   \
+    " c.distance_m, c.selfie_media_id IS NOT NULL, u.display_name"
+
+static void checkin_from_row(const struct db_res *r, size_t i, struct checkin_rec *c)
+{
+    c->id = db_cell_i64(r, i, 0);
+    c->user_id = db_cell_i64(r, i, 1);
+    c->at = db_cell_i64(r, i, 2);
+    c->device_at = db_cell_i64(r, i, 3);
+    c->type = db_cell(r, i, 4);
+    c->status = db_cell(r, i, 5);
+    c->flags = db_cell(r, i, 6);
+    c->local_date = db_cell(r, i, 7);
+    c->lat = db_cell_f64(r, i, 8);
+    c->lng = db_cell_f64(r, i, 9);
+    c->accuracy = db_cell_f64(r, i, 10);
+    c->shift_id = db_cell_i64(r, i, 11);
+    c->grid_id = db_cell_i64(r, i, 12);
+    c->distance_m = db_cell_null(r, i, 13) ? -1 : db_cell_f64(r, i, 13);
+    c->has_selfie = db_cell_i64(r, i, 14) == 1;
+    c->user_name = db_cell(r, i, 15);
+}
+
+static enum err checkin_get(struct rctx *cx, int64_t id, struct checkin_rec *out)
+{
+    struct db_res r;
+    enum err res = db_exec(cx,
+                           "SELECT " CHECKIN_COLS " FROM checkins c JOIN users u ON u.id ="
+                           " c.user_id WHERE c.id = ?",
+                           DB_ARGS(DBI(id)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such check-in");
+    checkin_from_row(&r, 0, out);
+    return ERR_OK;
+}
+
+/* The shift that applies to the user: their own assignment, else their department's. */
+static enum err user_shift(struct rctx *cx, int64_t user_id, struct shift_rec *s, bool *found)
+{
+    struct db_res r;
+    enum err res = db_exec(
+        cx,
+        "SELECT s.id, s.days, s.start_min, s.end_min, s.grace_min FROM shift_assignments a JOIN"
+        " shifts s ON s.id = a.shift_id WHERE s.active = 1 AND (a.user_id = ? OR"
+        " a.department_id = (SELECT department_id FROM users WHERE id = ?))"
+        " ORDER BY a.user_id IS NULL LIMIT 1",
+        DB_ARGS(DBI(user_id), DBI(user_id)), &r);
+    if (res)
+        return res;
+    *found = r.nrows > 0;
+    if (*found) {
+        s->id = db_cell_i64(&r, 0, 0);
+        s->days = (unsigned)db_cell_i64(&r, 0, 1);
+        s->start_min = (int)db_cell_i64(&r, 0, 2);
+        s->end_min = (int)db_cell_i64(&r, 0, 3);
+        s->grace_min = (int)db_cell_i64(&r, 0, 4);
+    }
+    return ERR_OK;
+}
+
+enum err checkin_create(struct rctx *cx, const struct checkin_new *in, const char *key,
+                        const char *body, size_t body_len, struct checkin_rec *out)
+{
+    struct idem idem;
+    struct shift_rec sh = {0};
+    struct gps__rings rings;
+    struct db_res r;
+    bool in_type, has_shift = false, on_duty;
+    double lat = in->lat, lng = in->lng, dist = -1;
+    int64_t off, local, ms_of_day, day, selfie = 0, id = 0, grid = 0;
+    int wday;
+    char flags[96] = "", date[32], payload[64];
+    const char *status = "on_time";
+    long gi = -1;
+    enum err res;
+
+    if (!in->type || (strcmp(in->type, "in") != 0 && strcmp(in->type, "out") != 0))
+        return rctx_fail(cx, ERR_INVALID, "type: \"in\" or \"out\"");
+    in_type = in->type[0] == 'i';
+    if (in->gcj02 && isfinite(lat) && isfinite(lng))
+        geo_gcj_to_wgs(in->lat, in->lng, &lat, &lng);
+    if (!geo_valid(lat, lng))
+        return rctx_fail(cx, ERR_INVALID, "lat/lng: not a valid position");
+    if (!(in->accuracy >= 0 && in->accuracy <= 100000))
+        return rctx_fail(cx, ERR_INVALID, "accuracy: 0 to 100000 metres");
+    res = idem_begin(cx, &idem, key, "POST /api/v1/checkins", body, body_len);
+    if (res)
+        return res;
+    if (idem.replay) {
+        res = db_tx_end(cx, ERR_OK);
+        return res ? res : checkin_get(cx, idem.result_id, out);
+    }
+    if (in->selfie) {
+        res = db_exec(cx, "SELECT id FROM media WHERE public_id = ? AND owner_id = ?",
+                      DB_ARGS(DBS(in->selfie), DBI(cx->who.user_id)), &r);
+        if (!res && r.nrows == 0)
+            res = rctx_fail(cx, ERR_INVALID, "selfie: no such upload of yours");
+        if (!res)
+            selfie = db_cell_i64(&r, 0, 0);
+    }
+    if (!res)
+        res = db_exec(cx, "SELECT on_duty FROM duty WHERE user_id = ? FOR UPDATE",
+                      DB_ARGS(DBI(cx->who.user_id)), &r);
+    if (res)
+        goto out;
+    on_duty = r.nrows && db_cell_i64(&r, 0, 0) == 1;
+    if (in_type && on_duty) {
+        res = rctx_fail(cx, ERR_BAD_STATE, "already checked in: check out first");
+        goto out;
+    }
+    if (!in_type && !on_duty) {
+        res = rctx_fail(cx, ERR_BAD_STATE, "not checked in");
+        goto out;
+    }
+    res = gps__local_offset(cx, &off);
+    if (!res)
+        res = user_shift(cx, cx->who.user_id, &sh, &has_shift);
+    if (!res)
+        res = gps__user_rings(cx, cx->who.user_id, &rings);
+    if (res)
+        goto out;
+    local = cx->now_ms + off;
+    day = (local >= 0 ? local : local - GPS__DAY_MS + 1) / GPS__DAY_MS;
+    ms_of_day = local - day * GPS__DAY_MS;
+    wday = (int)(((day + 3) % 7 + 7) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
+    {
+        time_t s = (time_t)(day * 86400);
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        snprintf(date, sizeof date, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    }
+    /* Findings, each a flag; the status is the most serious one. */
+    if (rings.n) {
+        gi = gps__rings_find(&rings, lat, lng, gps_cfg.checkin_tolerance_m, &dist);
+        if (gi >= 0)
+            grid = rings.grid_id[gi];
+    }
+    if (has_shift && (sh.days & (1u << wday))) {
+        /* Whole minutes, as attendance is counted: 08:05:59 is still 08:05. */
+        int64_t minute = ms_of_day / 60000;
+        if (in_type && minute > sh.start_min + sh.grace_min) {
+            status = "late";
+            snprintf(flags, sizeof flags, "late");
+        } else if (!in_type && minute < sh.end_min - sh.grace_min) {
+            status = "early_leave";
+            snprintf(flags, sizeof flags, "early_leave");
+        }
+    }
+    if (rings.n && gi < 0) {
+        status = "outside_area";
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "%soutside_area",
+                 *flags ? "," : "");
+    }
+    if (in->accuracy > gps_cfg.checkin_max_accuracy_m) {
+        status = "low_accuracy";
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "%slow_accuracy",
+                 *flags ? "," : "");
+    }
+    res =
+        db_exec(cx,
+                "INSERT INTO checkins (user_id, type, at, device_at, local_date, lat, lng,"
+                " accuracy_m, status, flags, shift_id, grid_id, distance_m, selfie_media_id)"
+                " VALUES (?,?,FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),?,?,?,?,?,?,?,?,?,?)",
+                DB_ARGS(DBI(cx->who.user_id), DBS(in->type), DBI(cx->now_ms),
+                        in->device_time > 0 ? DBI(in->device_time) : DBNULL, DBS(date), DBF(lat),
+                        DBF(lng), DBF(in->accuracy), DBS(status), DBS(flags),
+                        has_shift ? DBI(sh.id) : DBNULL, grid ? DBI(grid) : DBNULL,
+                        rings.n ? DBF(dist) : DBNULL, selfie ? DBI(selfie) : DBNULL),
+                &r);
+    if (res)
+        goto out;
+    id = (int64_t)r.insert_id;
+    res = db_exec(cx,
+                  "INSERT INTO duty (user_id, on_duty, since) VALUES (?,?,FROM_UNIXTIME(? / 1000))"
+                  " ON DUPLICATE KEY UPDATE on_duty = VALUES(on_duty), since = VALUES(since)",
+                  DB_ARGS(DBI(cx->who.user_id), DBI(in_type ? 1 : 0), DBI(cx->now_ms)), NULL);
+    if (res)
+        goto out;
+    snprintf(payload, sizeof payload, "{\"type\":\"%s\",\"status\":\"%s\"}", in->type, status);
+    res = outbox_record_change(cx, "checkin.created", "checkin", id, payload,
+                               in_type ? "checkin.in" : "checkin.out", &idem, 201, id);
+out:
+    res = db_tx_end(cx, res);
+    return res ? res : checkin_get(cx, id, out);
+}
+
+/* WHERE part for "users the caller leads" over users t (binds the caller twice). */
+#define REACH_SQL                                                                                  \
+    "(t.region_id IN (" GPS__SUBTREE_SQL ") OR EXISTS (SELECT 1 FROM user_grids ug JOIN grids g"   \
+    " ON g.id = ug.grid_id WHERE ug.user_id = t.id AND g.region_id IN (" GPS__SUBTREE_SQL ")))"
+
+enum err checkin_list(struct rctx *cx, int64_t user_id, bool all_reach, int64_t from, int64_t to,
+                      struct checkin_rec **rows, size_t *n, bool *more)
+{
+    struct db_res r;
+    struct checkin_rec *v;
+    bool admin = (cx->who.roles & ROLE_ADMIN) != 0;
+    enum err res;
+
+    if (to < from)
+        return rctx_fail(cx, ERR_INVALID, "to: must not be before from");
+    if (all_reach) {
+        if (!(cx->who.roles & (ROLE_ADMIN | ROLE_LEADER | ROLE_SHIFT_LEAD)))
+            return rctx_fail(cx, ERR_FORBIDDEN, "only leaders and shift leads list others");
+        res = db_exec(cx,
+                      "SELECT " CHECKIN_COLS " FROM checkins c JOIN users u ON u.id = c.user_id"
+                      " WHERE c.at BETWEEN FROM_UNIXTIME(? / 1000) AND FROM_UNIXTIME(? / 1000)"
+                      " AND (? OR c.user_id IN (SELECT t.id FROM users t WHERE " REACH_SQL "))"
+                      " ORDER BY c.at DESC, c.id DESC LIMIT ?",
+                      DB_ARGS(DBI(from), DBI(to), DBI(admin ? 1 : 0), DBI(cx->who.user_id),
+                              DBI(cx->who.user_id), DBI(ATT_LIST_MAX + 1)),
+                      &r);
+    } else {
+        if (!user_id)
+            user_id = cx->who.user_id;
+        if (user_id != cx->who.user_id) {
+            res = track_may_see_user(cx, user_id);
+            if (res)
+                return res;
+        }
+        res = db_exec(cx,
+                      "SELECT " CHECKIN_COLS " FROM checkins c JOIN users u ON u.id = c.user_id"
+                      " WHERE c.user_id = ? AND c.at BETWEEN FROM_UNIXTIME(? / 1000) AND"
+                      " FROM_UNIXTIME(? / 1000) ORDER BY c.at DESC, c.id DESC LIMIT ?",
+                      DB_ARGS(DBI(user_id), DBI(from), DBI(to), DBI(ATT_LIST_MAX + 1)), &r);
+    }
+    if (res)
+        return res;
+    *more = r.nrows > ATT_LIST_MAX;
+    *n = *more ? ATT_LIST_MAX : r.nrows;
+    v = rctx_zalloc(cx, (*n + 1) * sizeof *v);
+    for (size_t i = 0; i < *n; i++)
+        checkin_from_row(&r, i, &v[i]);
+    *rows = v;
+    return ERR_OK;
+}
+
+/* ---- leave and the daily summary ------------------------------------------------------------ */
+
+static bool date_ok(const char *s, int *y, int *m, int *d)
+{
+    struct tm tm = {0};
+    time_t t;
+    char back[32];
+
+    if (!s || strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d", y, m, d) != 3)
+        return false;
+    tm.tm_year = *y - 1900;
+    tm.tm_mon = *m - 1;
+    tm.tm_mday = *d;
+    t = timegm(&tm);
+    gmtime_r(&t, &tm);
+    snprintf(back, sizeof back, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    return strcmp(back, s) == 0 && *y >= 1970 && *y <= 2037;
+}
+
+enum err leave_create(struct rctx *cx, int64_t user_id, const char *from, const char *to,
+                      const char *reason, int64_t *id)
+{
+    struct db_res r;
+    int y, m, d;
+    enum err res;
+
+    if (!date_ok(from, &y, &m, &d))
+        return rctx_fail(cx, ERR_INVALID, "from: a date YYYY-MM-DD");
+    if (!date_ok(to, &y, &m, &d) || strcmp(to, from) < 0)
+        return rctx_fail(cx, ERR_INVALID, "to: a date YYYY-MM-DD, not before from");
+    if (reason && strlen(reason) > 200)
+        return rctx_fail(cx, ERR_INVALID, "reason: at most 200 bytes");
+    res = track_may_see_user(cx, user_id);
+    if (res)
+        return res;
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = db_exec(cx,
+                  "INSERT INTO leaves (user_id, from_date, to_date, reason, created_by, created_at)"
+                  " VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
+                  DB_ARGS(DBI(user_id), DBS(from), DBS(to), DBS(reason ? reason : ""),
+                          DBI(cx->who.user_id), DBI(cx->now_ms)),
+                  &r);
+    if (!res) {
+        *id = (int64_t)r.insert_id;
+        res = audit_write(cx, "leave.create", "user", user_id, AUDIT_OK, NULL);
+    }
+    return db_tx_end(cx, res);
+}
+
+enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_id,
+                          struct att_person **people, size_t *npeople, struct att_dept **depts,
+                          size_t *ndepts)
+{
+    struct db_res r;
+    struct att_person *p;
+    struct att_dept *dv;
+    size_t nd = 0;
+    int y, m, d, wday;
+    struct tm tm = {0};
+    bool admin = (cx->who.roles & ROLE_ADMIN) != 0;
+    enum err res;
+
+    if (!date_ok(date, &y, &m, &d))
+        return rctx_fail(cx, ERR_INVALID, "date: a date YYYY-MM-DD");
+    tm.tm_year = y - 1900;
+    tm.tm_mon = m - 1;
+    tm.tm_mday = d;
+    wday = (int)(((timegm(&tm) / 86400 + 3) % 7 + 7) % 7);
+    res = db_exec(
+        cx,
+        "SELECT t.id, t.display_name, COALESCE(t.department_id, 0), COALESCE(dp.name, ''),"
+        " (SELECT s.days FROM shift_assignments a JOIN shifts s ON s.id = a.shift_id WHERE"
+        " s.active = 1 AND (a.user_id = t.id OR a.department_id = t.department_id)"
+        " ORDER BY a.user_id IS NULL LIMIT 1),"
+        " (SELECT FLOOR(UNIX_TIMESTAMP(MIN(c.at)) * 1000) FROM checkins c WHERE c.user_id = t.id"
+        " AND c.local_date = ? AND c.type = 'in'),"
+        " (SELECT c.flags FROM checkins c WHERE c.user_id = t.id AND c.local_date = ? AND"
+        " c.type = 'in' ORDER BY c.at LIMIT 1),"
+        " (SELECT FLOOR(UNIX_TIMESTAMP(MAX(c.at)) * 1000) FROM checkins c WHERE c.user_id = t.id"
+        " AND c.local_date = ? AND c.type = 'out'),"
+        " EXISTS (SELECT 1 FROM leaves l WHERE l.user_id = t.id AND ? BETWEEN l.from_date AND"
+        " l.to_date)"
+        " FROM users t LEFT JOIN departments dp ON dp.id = t.department_id"
+        " WHERE t.disabled = 0 AND (t.roles & ?) <> 0 AND (? = 0 OR t.department_id = ?)"
+        " AND (? OR " REACH_SQL ") ORDER BY t.department_id, t.id LIMIT ?",
+        DB_ARGS(DBS(date), DBS(date), DBS(date), DBS(date), DBI(ROLE_STAFF & ~ROLE_ADMIN),
+                DBI(department_id), DBI(department_id), DBI(admin ? 1 : 0), DBI(cx->who.user_id),
+                DBI(cx->who.user_id), DBI(ATT_DAILY_MAX)),
+        &r);
+    if (res)
+        return res;
+    p = rctx_zalloc(cx, (r.nrows + 1) * sizeof *p);
+    dv = rctx_zalloc(cx, (r.nrows + 1) * sizeof *dv);
+    for (size_t i = 0; i < r.nrows; i++) {
+        bool scheduled = !db_cell_null(&r, i, 4) && (db_cell_i64(&r, i, 4) & (1 << wday));
+        const char *first_status = db_cell(&r, i, 6);
+        struct att_dept *g = NULL;
+
+        p[i].user_id = db_cell_i64(&r, i, 0);
+        p[i].name = db_cell(&r, i, 1);
+        p[i].department_id = db_cell_i64(&r, i, 2);
+        p[i].department_name = db_cell(&r, i, 3);
+        p[i].first_in = db_cell_i64(&r, i, 5);
+        p[i].last_out = db_cell_i64(&r, i, 7);
+        if (db_cell_i64(&r, i, 8) == 1)
+            p[i].status = "on_leave";
+        else if (p[i].first_in)
+            p[i].status = first_status && strstr(first_status, "late") ? "late" : "present";
+        else
+            p[i].status = scheduled ? "absent" : "off";
+        for (size_t k = 0; k < nd; k++)
+            if (dv[k].department_id == p[i].department_id)
+                g = &dv[k];
+        if (!g) {
+            g = &dv[nd++];
+            g->department_id = p[i].department_id;
+            g->name = p[i].department_name;
+        }
+        if (!strcmp(p[i].status, "on_leave"))
+            g->on_leave++;
+        else if (!strcmp(p[i].status, "late"))
+            g->late++;
+        else if (!strcmp(p[i].status, "present"))
+            g->present++;
+        else if (!strcmp(p[i].status, "absent"))
+            g->absent++;
+        else
+            g->off++;
+    }
+    *people = p;
+    *npeople = r.nrows;
+    *depts = dv;
+    *ndepts = nd;
+    return ERR_OK;
+}

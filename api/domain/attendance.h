@@ -1,0 +1,100 @@
+/* api/domain/attendance.h: 移动考勤 — shifts, check-in/out, leave and the daily summary.
+ *
+ * Owns shifts, shift_assignments, checkins, duty and leaves (migrations/0010_gps.sql). The
+ * server's clock decides a check-in (the device's time is kept beside it): against the user's
+ * shift (own assignment, else the department's), the user's grids (inside, or within
+ * gps.checkin_tolerance_m of a boundary) and gps.checkin_max_accuracy_m. A check-in opens a
+ * duty interval and a check-out closes it; tracks are recorded only inside them (track.h).
+ * Every change is audited. Local times are at case_settings.utc_offset_min. This module never
+ * speaks HTTP or JSON. */
+#ifndef CITYD_DOMAIN_ATTENDANCE_H
+#define CITYD_DOMAIN_ATTENDANCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "server/core/err.h"
+#include "server/core/rctx.h"
+
+#define ATT_LIST_MAX 1000
+#define ATT_DAILY_MAX 5000
+
+/* ---- shifts --------------------------------------------------------------------------------- */
+
+struct shift_rec {
+    int64_t id;
+    const char *name;
+    unsigned days; /* bit 0 Monday … bit 6 Sunday */
+    int start_min, end_min, grace_min;
+    bool active;
+};
+
+/* ERR_INVALID: name 1..64 bytes, days 1..127, 0 <= start < end <= 1440, grace 0..240.
+ * Audited "shift.create". */
+enum err shift_create(struct rctx *cx, const struct shift_rec *in, int64_t *id) MUST_CHECK;
+/* Replace the fields of shift id (all of in but id). ERR_NOTFOUND. Audited "shift.update". */
+enum err shift_update(struct rctx *cx, int64_t id, const struct shift_rec *in) MUST_CHECK;
+enum err shift_list(struct rctx *cx, struct shift_rec **rows, size_t *n) MUST_CHECK;
+/* Assign shift id to a user or a department (exactly one of them non-zero), replacing what
+ * they had. ERR_NOTFOUND: shift; ERR_INVALID: no such user or department. Audited
+ * "shift.assign". */
+enum err shift_assign(struct rctx *cx, int64_t id, int64_t user_id,
+                      int64_t department_id) MUST_CHECK;
+
+/* ---- check-ins ------------------------------------------------------------------------------ */
+
+struct checkin_new {
+    const char *type; /* "in" or "out" */
+    double lat, lng, accuracy;
+    bool gcj02;          /* lat/lng are GCJ-02 */
+    int64_t device_time; /* ms, 0 = not given */
+    const char *selfie;  /* media public id of the caller's own upload, or NULL */
+};
+
+struct checkin_rec {
+    int64_t id, user_id, at, device_at, shift_id, grid_id;
+    const char *type, *status, *flags, *local_date, *user_name;
+    double lat, lng, accuracy, distance_m; /* distance_m < 0: not measured */
+    bool has_selfie;
+};
+
+/* Check the caller in or out. ERR_BAD_STATE: already checked in (in) or not checked in
+ * (out). ERR_INVALID: coordinates, accuracy, selfie. With an Idempotency-Key (key may be
+ * NULL; body is the request body) a retry gets the first check-in. *status_out is 201 or, on a
+ * replay, the first status. */
+enum err checkin_create(struct rctx *cx, const struct checkin_new *in, const char *key,
+                        const char *body, size_t body_len, struct checkin_rec *out) MUST_CHECK;
+
+/* Check-ins from from to to (ms), newest first: of user_id (0 = the caller; another user needs
+ * the caller's reach, else ERR_NOTFOUND), or with all_reach every user the caller leads
+ * (admins: everyone). */
+enum err checkin_list(struct rctx *cx, int64_t user_id, bool all_reach, int64_t from, int64_t to,
+                      struct checkin_rec **rows, size_t *n, bool *more) MUST_CHECK;
+
+/* ---- leave and the daily summary ------------------------------------------------------------ */
+
+/* Leave for user_id from..to (local dates inclusive). ERR_INVALID: dates, reason over 200
+ * bytes; ERR_NOTFOUND: user outside the caller's reach. Audited "leave.create". */
+enum err leave_create(struct rctx *cx, int64_t user_id, const char *from, const char *to,
+                      const char *reason, int64_t *id) MUST_CHECK;
+
+struct att_person {
+    int64_t user_id, department_id, first_in, last_out; /* 0 = none */
+    const char *name, *department_name;
+    const char *status; /* "present", "late", "absent", "on_leave" or "off" (no shift that day) */
+};
+
+struct att_dept {
+    int64_t department_id; /* 0: no department */
+    const char *name;
+    size_t present, late, absent, on_leave, off;
+};
+
+/* The attendance of date (local "YYYY-MM-DD") of every staff member the caller leads (admins:
+ * all), optionally of one department (0 = all), and the counts per department. "late" people
+ * are present too but counted only as late. */
+enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_id,
+                          struct att_person **people, size_t *npeople, struct att_dept **depts,
+                          size_t *ndepts) MUST_CHECK;
+
+#endif

@@ -1,0 +1,1134 @@
+/* api/domain/track.c: see track.h. */
+#include "track.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "audit.h"
+#include "geo.h"
+#include "gps_int.h"
+#include "outbox.h"
+#include "server/core/log.h"
+#include "server/core/roles.h"
+#include "server/db/db.h"
+
+#define MODULE "track"
+
+struct gps_cfg gps_cfg = {
+    .retention_days = 180,
+    .max_accuracy_m = 100,
+    .max_speed_kmh = 300,
+    .max_age_s = 7 * 86400,
+    .max_future_s = 300,
+    .checkin_tolerance_m = 30,
+    .checkin_max_accuracy_m = 100,
+    .stop_min = 5,
+    .vehicle_active_s = 600,
+};
+
+#define NEIGHBOUR_MS INT64_C(600000) /* stored fixes this close to a batch are its neighbours */
+#define NOTIFY_MS INT64_C(5000)      /* at most one position.updated per owner in this time */
+#define GAP_MS INT64_C(300000)       /* consecutive fixes farther apart: a gap in replays */
+#define STOP_RADIUS_M 50.0
+#define PHOTO_GPS_ERR_M 30.0 /* what a phone camera's own fix may be off by */
+#define PARTITION_AHEAD_DAYS 3
+
+static const char *const filter_names[TRACK_NFILTERS] = {
+    "ok", "invalid_coordinates", "accuracy", "speed", "duplicate_time", "future", "too_old",
+};
+
+const char *track_filter_name(enum track_filter f)
+{
+    return (unsigned)f < TRACK_NFILTERS ? filter_names[f] : "ok";
+}
+
+/* ---- shared helpers (gps_int.h) ------------------------------------------------------------- */
+
+enum err gps__local_offset(struct rctx *cx, int64_t *off_ms)
+{
+    struct db_res r;
+    enum err res =
+        db_exec(cx, "SELECT utc_offset_min FROM case_settings WHERE id = 1", DB_NOARGS, &r);
+    if (res)
+        return res;
+    *off_ms = (r.nrows ? db_cell_i64(&r, 0, 0) : 480) * 60000;
+    return ERR_OK;
+}
+
+/* "POLYGON((x y,x y,...))" of ST_AsText: the outer ring. */
+static size_t parse_ring(struct rctx *cx, const char *s, double (**out)[2])
+{
+    const char *p = strstr(s, "((");
+    size_t cap = 8, n = 0;
+    double(*v)[2];
+
+    if (!p)
+        return 0;
+    p += 2;
+    v = rctx_alloc(cx, cap * sizeof *v);
+    while (*p && *p != ')') {
+        char *e;
+        double x = strtod(p, &e), y;
+        if (e == p)
+            break;
+        p = e;
+        y = strtod(p, &e);
+        if (e == p)
+            break;
+        p = e;
+        if (n == cap) {
+            double(*w)[2] = rctx_alloc(cx, 2 * cap * sizeof *w);
+            memcpy(w, v, n * sizeof *v);
+            v = w;
+            cap *= 2;
+        }
+        v[n][0] = x;
+        v[n][1] = y;
+        n++;
+        if (*p == ',')
+            p++;
+    }
+    *out = v;
+    return n;
+}
+
+enum err gps__user_rings(struct rctx *cx, int64_t user_id, struct gps__rings *out)
+{
+    struct db_res r;
+    enum err res = db_exec(cx,
+                           "SELECT g.id, ST_AsText(g.boundary) FROM user_grids ug JOIN grids g ON"
+                           " g.id = ug.grid_id WHERE ug.user_id = ? ORDER BY g.id",
+                           DB_ARGS(DBI(user_id)), &r);
+    if (res)
+        return res;
+    out->n = r.nrows;
+    out->grid_id = rctx_alloc(cx, (r.nrows + 1) * sizeof *out->grid_id);
+    out->ring = rctx_alloc(cx, (r.nrows + 1) * sizeof *out->ring);
+    out->nring = rctx_alloc(cx, (r.nrows + 1) * sizeof *out->nring);
+    for (size_t i = 0; i < r.nrows; i++) {
+        out->grid_id[i] = db_cell_i64(&r, i, 0);
+        out->nring[i] = parse_ring(cx, db_cell(&r, i, 1) ? db_cell(&r, i, 1) : "", &out->ring[i]);
+    }
+    return ERR_OK;
+}
+
+long gps__rings_find(const struct gps__rings *g, double lat, double lng, double tol_m,
+                     double *dist_m)
+{
+    double best = INFINITY;
+
+    for (size_t i = 0; i < g->n; i++) {
+        double d;
+        if (geo_ring_within(lat, lng, (const double(*)[2])g->ring[i], g->nring[i], tol_m, &d)) {
+            if (dist_m)
+                *dist_m = d;
+            return (long)i;
+        }
+        if (d < best)
+            best = d;
+    }
+    if (dist_m)
+        *dist_m = best;
+    return -1;
+}
+
+enum err gps__duty_load(struct rctx *cx, int64_t user_id, int64_t from, int64_t to,
+                        struct gps__duty *out)
+{
+    struct db_res r;
+    size_t n = 0;
+    int64_t open = -1;
+    enum err res = db_exec(
+        cx,
+        "SELECT type, FLOOR(UNIX_TIMESTAMP(at) * 1000) FROM checkins WHERE user_id = ? AND"
+        " at <= FROM_UNIXTIME(? / 1000) AND at >= (SELECT COALESCE(MAX(c2.at), '1970-01-01')"
+        " FROM checkins c2 WHERE c2.user_id = ? AND c2.at <= FROM_UNIXTIME(? / 1000))"
+        " ORDER BY at, id",
+        DB_ARGS(DBI(user_id), DBI(to), DBI(user_id), DBI(from)), &r);
+
+    if (res)
+        return res;
+    out->on = rctx_alloc(cx, (r.nrows + 1) * sizeof *out->on);
+    out->off = rctx_alloc(cx, (r.nrows + 1) * sizeof *out->off);
+    for (size_t i = 0; i < r.nrows; i++) {
+        bool in = strcmp(db_cell(&r, i, 0), "in") == 0;
+        int64_t at = db_cell_i64(&r, i, 1);
+        if (in && open < 0) {
+            open = at;
+        } else if (!in && open >= 0) {
+            out->on[n] = open;
+            out->off[n++] = at;
+            open = -1;
+        }
+    }
+    if (open >= 0) {
+        out->on[n] = open;
+        out->off[n++] = INT64_MAX;
+    }
+    out->n = n;
+    return ERR_OK;
+}
+
+bool gps__duty_at(const struct gps__duty *d, int64_t t)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (t >= d->on[i] && t < d->off[i])
+            return true;
+    return false;
+}
+
+enum err gps__user_in_reach(struct rctx *cx, int64_t user_id, bool *yes)
+{
+    struct db_res r;
+    enum err res =
+        db_exec(cx,
+                "SELECT 1 FROM users t WHERE t.id = ? AND (t.region_id IN (" GPS__SUBTREE_SQL
+                ") OR EXISTS (SELECT 1 FROM user_grids ug JOIN grids g ON g.id = ug.grid_id WHERE"
+                " ug.user_id = t.id AND g.region_id IN (" GPS__SUBTREE_SQL ")))",
+                DB_ARGS(DBI(user_id), DBI(cx->who.user_id), DBI(cx->who.user_id)), &r);
+    if (res)
+        return res;
+    *yes = r.nrows > 0;
+    return ERR_OK;
+}
+
+enum err track_may_see_user(struct rctx *cx, int64_t user_id)
+{
+    struct db_res r;
+    bool yes = false;
+    enum err res;
+
+    if (user_id <= 0)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such user");
+    res = db_exec(cx, "SELECT roles FROM users WHERE id = ?", DB_ARGS(DBI(user_id)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0 || ((uint32_t)db_cell_i64(&r, 0, 0) & ROLE_STAFF) == 0)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such user");
+    if (user_id == cx->who.user_id || (cx->who.roles & ROLE_ADMIN))
+        return ERR_OK;
+    if (cx->who.roles & (ROLE_LEADER | ROLE_SHIFT_LEAD)) {
+        res = gps__user_in_reach(cx, user_id, &yes);
+        if (res)
+            return res;
+    }
+    return yes ? ERR_OK : rctx_fail(cx, ERR_NOTFOUND, "no such user");
+}
+
+/* ---- ingest --------------------------------------------------------------------------------- */
+
+/* A point of the merged, time-ordered view of a batch and its stored neighbours. */
+struct merged {
+    int64_t t, seq;
+    double lat, lng;
+    long idx; /* index in the batch, -1 for a stored point */
+    bool ok;  /* stored: usable; batch: decided while walking */
+};
+
+static int merged_cmp(const void *a, const void *b)
+{
+    const struct merged *x = a, *y = b;
+
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if ((x->idx < 0) != (y->idx < 0))
+        return x->idx < 0 ? -1 : 1; /* what is stored came first */
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Points timed outside [lo, hi] (implausible device times) are not among the neighbours read:
+ * look their primary keys up directly, so a resend of one counts as a duplicate. */
+static enum err outside_dups(struct rctx *cx, int64_t dev, const struct track_point_in *pts,
+                             size_t n, bool *skip, int64_t lo, int64_t hi, size_t *dups)
+{
+    struct db_val *v = rctx_alloc(cx, (2 * n + 1) * sizeof *v);
+    size_t k = 0;
+    size_t cap, len;
+    char *sql;
+    struct db_res r;
+    enum err res;
+
+    v[0] = DBI(dev);
+    for (size_t i = 0; i < n; i++)
+        if (!skip[i] && (pts[i].t < lo || pts[i].t > hi))
+            k++;
+    if (!k)
+        return ERR_OK;
+    cap = 128 + 8 * k;
+    sql = rctx_alloc(cx, cap);
+    len = (size_t)snprintf(sql, cap,
+                           "SELECT seq, t FROM track_points WHERE dev_id = ? AND"
+                           " (seq, t) IN (");
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!skip[i] && (pts[i].t < lo || pts[i].t > hi)) {
+            len += (size_t)snprintf(sql + len, cap - len, "%s(?,?)", k ? "," : "");
+            v[1 + 2 * k] = DBI(pts[i].seq);
+            v[2 + 2 * k] = DBI(pts[i].t);
+            k++;
+        }
+    snprintf(sql + len, cap - len, ")");
+    res = db_exec(cx, sql, v, 1 + 2 * k, &r);
+    if (res)
+        return res;
+    for (size_t j = 0; j < r.nrows; j++)
+        for (size_t i = 0; i < n; i++)
+            if (!skip[i] && pts[i].seq == db_cell_i64(&r, j, 0) &&
+                pts[i].t == db_cell_i64(&r, j, 1)) {
+                skip[i] = true;
+                (*dups)++;
+            }
+    return ERR_OK;
+}
+
+struct owner {
+    const char *type; /* "user" / "vehicle" */
+    int64_t id, dev_id, region_id;
+    bool on_duty;
+    int64_t since; /* on duty since (users) */
+};
+
+static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, struct owner *o)
+{
+    struct db_res r;
+    const char *dev = b->device && *b->device ? b->device : cx->who.device_id;
+    enum err res;
+
+    if (!*dev)
+        dev = "default";
+    if (cx->who.roles & ROLE_MACHINE) {
+        if (b->vehicle_id <= 0)
+            return rctx_fail(cx, ERR_INVALID, "vehicle_id: required for machine clients");
+        o->type = "vehicle";
+        o->id = b->vehicle_id;
+        res = db_exec(cx,
+                      "SELECT v.region_id, d.id FROM vehicles v LEFT JOIN track_devices d ON"
+                      " d.owner_type = 'vehicle' AND d.owner_id = v.id AND d.device = ?"
+                      " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?",
+                      DB_ARGS(DBS(dev), DBI(b->vehicle_id), DBI(cx->who.user_id)), &r);
+        if (res)
+            return res;
+        if (r.nrows == 0)
+            return rctx_fail(cx, ERR_NOTFOUND, "no such vehicle for this key");
+        o->region_id = db_cell_i64(&r, 0, 0);
+        o->dev_id = db_cell_i64(&r, 0, 1);
+        o->on_duty = true;
+    } else {
+        if (b->vehicle_id)
+            return rctx_fail(cx, ERR_INVALID, "vehicle_id: only vehicle terminals send it");
+        o->type = "user";
+        o->id = cx->who.user_id;
+        res = db_exec(cx,
+                      "SELECT COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug JOIN"
+                      " grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id"
+                      " LIMIT 1)), d.id, du.on_duty, FLOOR(UNIX_TIMESTAMP(du.since) * 1000)"
+                      " FROM users u LEFT JOIN track_devices d ON d.owner_type = 'user' AND"
+                      " d.owner_id = u.id AND d.device = ? LEFT JOIN duty du ON du.user_id = u.id"
+                      " WHERE u.id = ?",
+                      DB_ARGS(DBS(dev), DBI(o->id)), &r);
+        if (res)
+            return res;
+        if (r.nrows == 0)
+            return rctx_fail(cx, ERR_NOTFOUND, "no such user");
+        o->region_id = db_cell_i64(&r, 0, 0);
+        o->dev_id = db_cell_i64(&r, 0, 1);
+        o->on_duty = db_cell_i64(&r, 0, 2) == 1;
+        o->since = db_cell_i64(&r, 0, 3);
+    }
+    if (!o->dev_id) {
+        res = db_exec(cx,
+                      "INSERT INTO track_devices (owner_type, owner_id, device, created_at) VALUES"
+                      " (?,?,?,FROM_UNIXTIME(? / 1000)) ON DUPLICATE KEY UPDATE"
+                      " id = LAST_INSERT_ID(id)",
+                      DB_ARGS(DBS(o->type), DBI(o->id), DBS(dev), DBI(cx->now_ms)), &r);
+        if (res)
+            return res;
+        o->dev_id = (int64_t)r.insert_id;
+    }
+    return ERR_OK;
+}
+
+/* Row counts the multi-row insert is prepared for; a batch is padded up to one of them by
+ * repeating its last row (INSERT IGNORE drops the repeats), so a few statements serve all. */
+static const size_t insert_buckets[] = {1, 4, 16, 50, 100, 200, 500};
+
+static const char *insert_sql(struct rctx *cx, size_t rows)
+{
+    static const char head[] = "INSERT IGNORE INTO track_points (dev_id, seq, t, recv_ms, lat, lng,"
+                               " accuracy_m, speed, heading, altitude, battery, filtered) VALUES ";
+    static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?)";
+    size_t cap = sizeof head + rows * sizeof row + 1, len = sizeof head - 1;
+    char *s = rctx_alloc(cx, cap);
+
+    memcpy(s, head, len);
+    for (size_t i = 0; i < rows; i++) {
+        if (i)
+            s[len++] = ',';
+        memcpy(s + len, row, sizeof row - 1);
+        len += sizeof row - 1;
+    }
+    s[len] = '\0';
+    return s;
+}
+
+static void bind_point(struct db_val *v, int64_t dev, int64_t recv, const struct track_point_in *p,
+                       enum track_filter f)
+{
+    v[0] = DBI(dev);
+    v[1] = DBI(p->seq);
+    v[2] = DBI(p->t);
+    v[3] = DBI(recv);
+    v[4] = DBF(p->lat);
+    v[5] = DBF(p->lng);
+    v[6] = (p->has & TRACK_HAS_ACCURACY) ? DBF(p->accuracy) : DBNULL;
+    v[7] = (p->has & TRACK_HAS_SPEED) ? DBF(p->speed) : DBNULL;
+    v[8] = (p->has & TRACK_HAS_HEADING) ? DBF(p->heading) : DBNULL;
+    v[9] = (p->has & TRACK_HAS_ALTITUDE) ? DBF(p->altitude) : DBNULL;
+    v[10] = (p->has & TRACK_HAS_BATTERY) ? DBI(p->battery) : DBNULL;
+    v[11] = DBS(filter_names[f]);
+}
+
+static enum err insert_points(struct rctx *cx, int64_t dev, const struct track_point_in *pts,
+                              const enum track_filter *flt, const size_t *which, size_t n,
+                              size_t *inserted)
+{
+    size_t done = 0;
+
+    *inserted = 0;
+    while (done < n) {
+        size_t left = n - done,
+               rows = insert_buckets[sizeof insert_buckets / sizeof *insert_buckets - 1];
+        struct db_val *v;
+        struct db_res r;
+        enum err res;
+
+        for (size_t k = 0; k < sizeof insert_buckets / sizeof *insert_buckets; k++)
+            if (insert_buckets[k] >= left) {
+                rows = insert_buckets[k];
+                break;
+            }
+        v = rctx_alloc(cx, rows * 12 * sizeof *v);
+        for (size_t i = 0; i < rows; i++) {
+            size_t src = which[done + (i < left ? i : left - 1)];
+            bind_point(v + i * 12, dev, cx->now_ms, &pts[src], flt[src]);
+        }
+        res = db_exec(cx, insert_sql(cx, rows), v, rows * 12, &r);
+        if (res)
+            return res;
+        *inserted += (size_t)r.affected;
+        done += rows < left ? rows : left;
+    }
+    return ERR_OK;
+}
+
+static enum err update_latest(struct rctx *cx, const struct owner *o,
+                              const struct track_point_in *p)
+{
+    struct db_res r;
+    int64_t notified = 0;
+    bool notify;
+    char payload[96];
+    enum err res = db_exec(cx,
+                           "SELECT t, notified_ms FROM positions_latest WHERE owner_type = ? AND"
+                           " owner_id = ?",
+                           DB_ARGS(DBS(o->type), DBI(o->id)), &r);
+
+    if (res)
+        return res;
+    if (r.nrows) {
+        if (db_cell_i64(&r, 0, 0) >= p->t)
+            return ERR_OK;
+        notified = db_cell_i64(&r, 0, 1);
+    }
+    notify = cx->now_ms - notified >= NOTIFY_MS;
+    res = db_exec(
+        cx,
+        "INSERT INTO positions_latest (owner_type, owner_id, t, lat, lng, accuracy_m, speed,"
+        " heading, region_id, notified_ms) VALUES (?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE"
+        " t = VALUES(t), lat = VALUES(lat), lng = VALUES(lng), accuracy_m = VALUES(accuracy_m),"
+        " speed = VALUES(speed), heading = VALUES(heading), region_id = VALUES(region_id),"
+        " notified_ms = VALUES(notified_ms)",
+        DB_ARGS(DBS(o->type), DBI(o->id), DBI(p->t), DBF(p->lat), DBF(p->lng),
+                (p->has & TRACK_HAS_ACCURACY) ? DBF(p->accuracy) : DBNULL,
+                (p->has & TRACK_HAS_SPEED) ? DBF(p->speed) : DBNULL,
+                (p->has & TRACK_HAS_HEADING) ? DBF(p->heading) : DBNULL,
+                o->region_id ? DBI(o->region_id) : DBNULL, DBI(notify ? cx->now_ms : notified)),
+        NULL);
+    if (res || !notify)
+        return res;
+    /* The hook of the live map: the WebSocket gateway delivers position.updated events to
+     * the leaders who subscribed; the payload names the owner and the fix time only, the
+     * position itself is read from positions_latest with the reader's rights. */
+    snprintf(payload, sizeof payload, "{\"owner_type\":\"%s\",\"t\":%lld}", o->type,
+             (long long)p->t);
+    return outbox_add(cx, "position.updated", o->type, o->id, payload, NULL);
+}
+
+enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_ingest_out *out)
+{
+    struct owner o = {0};
+    struct gps__duty duty = {0};
+    struct track_point_in *pts = b->pts;
+    enum track_filter *flt;
+    struct merged *m;
+    size_t *which, nwhich = 0, nm = 0, inserted = 0, newest = (size_t)-1;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, tmin = INT64_MAX, tmax = INT64_MIN;
+    int64_t too_old = cx->now_ms - (int64_t)gps_cfg.max_age_s * 1000;
+    int64_t future = cx->now_ms + (int64_t)gps_cfg.max_future_s * 1000;
+    double vmax = gps_cfg.max_speed_kmh / 3.6;
+    bool *skip;
+    struct db_res r;
+    enum err res;
+
+    memset(out, 0, sizeof *out);
+    out->received = b->n;
+    if (b->n == 0)
+        return rctx_fail(cx, ERR_INVALID, "points: at least one point");
+    if (b->n > TRACK_BATCH_MAX)
+        return rctx_fail(cx, ERR_INVALID, "points: at most %d", TRACK_BATCH_MAX);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->gcj02 && isfinite(pts[i].lat) && isfinite(pts[i].lng))
+            geo_gcj_to_wgs(pts[i].lat, pts[i].lng, &pts[i].lat, &pts[i].lng);
+        if (pts[i].t < tmin)
+            tmin = pts[i].t;
+        if (pts[i].t > tmax)
+            tmax = pts[i].t;
+    }
+    flt = rctx_zalloc(cx, b->n * sizeof *flt);
+    skip = rctx_zalloc(cx, b->n * sizeof *skip);
+    which = rctx_alloc(cx, b->n * sizeof *which);
+    m = rctx_alloc(cx, b->n * sizeof *m);
+
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = resolve_owner(cx, b, &o);
+    if (res)
+        goto out;
+    /* PIPL: a person's points are kept only inside a check-in..check-out interval. */
+    if (!strcmp(o.type, "user") && !(o.on_duty && tmin >= o.since)) {
+        res = gps__duty_load(cx, o.id, tmin, tmax, &duty);
+        if (res)
+            goto out;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (!strcmp(o.type, "user") && !(o.on_duty && pts[i].t >= o.since) &&
+            !gps__duty_at(&duty, pts[i].t)) {
+            skip[i] = true;
+            out->off_duty++;
+            continue;
+        }
+    }
+    if (out->off_duty == b->n) {
+        res = rctx_fail(cx, ERR_OFF_DUTY,
+                        "not on duty at the time of these points: check in first (points"
+                        " outside a check-in..check-out interval are not recorded)");
+        goto out;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (skip[i])
+            continue;
+        for (size_t k = 0; k < i; k++)
+            if (!skip[k] && pts[k].seq == pts[i].seq) {
+                skip[i] = true;
+                out->duplicate++;
+                break;
+            }
+    }
+    /* The stored neighbours of the batch's plausible fixes: duplicates of earlier sends and the
+     * usable fixes the speed and duplicate-time filters compare with. */
+    for (size_t i = 0; i < b->n; i++)
+        if (!skip[i] && pts[i].t >= too_old && pts[i].t <= future) {
+            if (pts[i].t < lo)
+                lo = pts[i].t;
+            if (pts[i].t > hi)
+                hi = pts[i].t;
+        }
+    nm = 0;
+    if (lo <= hi) {
+        res = db_exec(cx,
+                      "SELECT seq, t, lat, lng, filtered = 'ok' FROM track_points WHERE"
+                      " dev_id = ? AND t BETWEEN ? AND ?",
+                      DB_ARGS(DBI(o.dev_id), DBI(lo - NEIGHBOUR_MS), DBI(hi + NEIGHBOUR_MS)), &r);
+        if (res)
+            goto out;
+        m = rctx_alloc(cx, (b->n + r.nrows) * sizeof *m);
+        for (size_t k = 0; k < r.nrows; k++) {
+            int64_t seq = db_cell_i64(&r, k, 0);
+            m[nm++] = (struct merged){.t = db_cell_i64(&r, k, 1),
+                                      .seq = seq,
+                                      .lat = db_cell_f64(&r, k, 2),
+                                      .lng = db_cell_f64(&r, k, 3),
+                                      .idx = -1,
+                                      .ok = db_cell_i64(&r, k, 4) == 1};
+            for (size_t i = 0; i < b->n; i++)
+                if (!skip[i] && pts[i].seq == seq && pts[i].t == m[nm - 1].t) {
+                    skip[i] = true;
+                    out->duplicate++;
+                }
+        }
+    }
+    res = outside_dups(cx, o.dev_id, pts, b->n, skip, lo, hi, &out->duplicate);
+    if (res)
+        goto out;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct track_point_in *p = &pts[i];
+        if (skip[i])
+            continue;
+        if (!geo_valid(p->lat, p->lng))
+            flt[i] = TRACK_INVALID;
+        else if (p->t > future)
+            flt[i] = TRACK_FUTURE;
+        else if (p->t < too_old)
+            flt[i] = TRACK_TOO_OLD;
+        else if ((p->has & TRACK_HAS_ACCURACY) &&
+                 (!isfinite(p->accuracy) || p->accuracy > gps_cfg.max_accuracy_m))
+            flt[i] = TRACK_ACCURACY;
+        if (flt[i] == TRACK_OK)
+            m[nm++] = (struct merged){
+                .t = p->t, .seq = p->seq, .lat = p->lat, .lng = p->lng, .idx = (long)i};
+    }
+    qsort(m, nm, sizeof *m, merged_cmp);
+    {
+        const struct merged *last = NULL;
+        for (size_t k = 0; k < nm; k++) {
+            struct merged *e = &m[k];
+            if (e->idx < 0) {
+                if (e->ok)
+                    last = e;
+                continue;
+            }
+            if (last && last->t == e->t) {
+                flt[e->idx] = TRACK_DUP_TIME;
+            } else if (last && geo_dist_m(last->lat, last->lng, e->lat, e->lng) >
+                                   vmax * (double)(e->t - last->t) / 1000.0) {
+                flt[e->idx] = TRACK_SPEED;
+            } else {
+                e->ok = true;
+                last = e;
+            }
+        }
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        if (skip[i])
+            continue;
+        which[nwhich++] = i;
+        if (flt[i] == TRACK_OK && (newest == (size_t)-1 || pts[i].t > pts[newest].t))
+            newest = i;
+    }
+    if (nwhich) {
+        res = insert_points(cx, o.dev_id, pts, flt, which, nwhich, &inserted);
+        if (res)
+            goto out;
+    }
+    /* Rows INSERT IGNORE dropped raced with a concurrent send of the same points: duplicates. */
+    for (size_t k = 0; k < nwhich; k++)
+        out->by_filter[flt[which[k]]]++;
+    for (size_t f = 1; f < TRACK_NFILTERS; f++)
+        out->filtered += out->by_filter[f];
+    if (inserted < nwhich) {
+        out->duplicate += nwhich - inserted;
+        out->filtered = out->filtered < inserted ? out->filtered : inserted;
+    }
+    out->fresh = inserted - out->filtered;
+    if (newest != (size_t)-1 && inserted)
+        res = update_latest(cx, &o, &pts[newest]);
+out:
+    return db_tx_end(cx, res);
+}
+
+/* ---- live map ------------------------------------------------------------------------------- */
+
+enum err track_latest_list(struct rctx *cx, double min_lat, double min_lng, double max_lat,
+                           double max_lng, struct track_latest **rows, size_t *n, bool *more)
+{
+    struct db_res r;
+    bool all = (cx->who.roles & ROLE_ADMIN) != 0;
+    struct track_latest *v;
+    enum err res;
+
+    if (!(min_lat <= max_lat && min_lng <= max_lng))
+        return rctx_fail(cx, ERR_INVALID, "bbox: min must not exceed max");
+    res = db_exec(
+        cx,
+        "SELECT p.owner_type, p.owner_id, COALESCE(u.display_name, v.plate), p.t, p.lat, p.lng,"
+        " p.accuracy_m, p.speed, p.heading FROM positions_latest p"
+        " LEFT JOIN duty d ON p.owner_type = 'user' AND d.user_id = p.owner_id"
+        " LEFT JOIN users u ON p.owner_type = 'user' AND u.id = p.owner_id"
+        " LEFT JOIN vehicles v ON p.owner_type = 'vehicle' AND v.id = p.owner_id"
+        " WHERE p.lat BETWEEN ? AND ? AND p.lng BETWEEN ? AND ?"
+        " AND ((p.owner_type = 'user' AND d.on_duty = 1)"
+        " OR (p.owner_type = 'vehicle' AND v.active = 1 AND p.t >= ?))"
+        " AND (? OR p.region_id IN (" GPS__SUBTREE_SQL "))"
+        " ORDER BY p.owner_type, p.owner_id LIMIT ?",
+        DB_ARGS(DBF(min_lat), DBF(max_lat), DBF(min_lng), DBF(max_lng),
+                DBI(cx->now_ms - (int64_t)gps_cfg.vehicle_active_s * 1000), DBI(all ? 1 : 0),
+                DBI(cx->who.user_id), DBI(TRACK_LATEST_MAX + 1)),
+        &r);
+    if (res)
+        return res;
+    *more = r.nrows > TRACK_LATEST_MAX;
+    *n = *more ? TRACK_LATEST_MAX : r.nrows;
+    v = rctx_zalloc(cx, (*n + 1) * sizeof *v);
+    for (size_t i = 0; i < *n; i++) {
+        v[i].owner_type = strcmp(db_cell(&r, i, 0), "user") == 0 ? "user" : "vehicle";
+        v[i].owner_id = db_cell_i64(&r, i, 1);
+        v[i].name = db_cell(&r, i, 2) ? db_cell(&r, i, 2) : "";
+        v[i].t = db_cell_i64(&r, i, 3);
+        v[i].lat = db_cell_f64(&r, i, 4);
+        v[i].lng = db_cell_f64(&r, i, 5);
+        v[i].has_accuracy = !db_cell_null(&r, i, 6);
+        v[i].accuracy = db_cell_f64(&r, i, 6);
+        v[i].has_speed = !db_cell_null(&r, i, 7);
+        v[i].speed = db_cell_f64(&r, i, 7);
+        v[i].has_heading = !db_cell_null(&r, i, 8);
+        v[i].heading = db_cell_f64(&r, i, 8);
+    }
+    *rows = v;
+    return ERR_OK;
+}
+
+/* ---- replay --------------------------------------------------------------------------------- */
+
+static void local_date(int64_t t, int64_t off, char out[11])
+{
+    time_t s = (time_t)((t + off) / 1000);
+    struct tm tm;
+
+    char buf[32];
+
+    gmtime_r(&s, &tm);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    memcpy(out, buf, 10);
+    out[10] = '\0';
+}
+
+static int64_t day_of(int64_t t, int64_t off)
+{
+    int64_t x = t + off;
+    return (x >= 0 ? x : x - GPS__DAY_MS + 1) / GPS__DAY_MS;
+}
+
+/* The track position at time t: interpolated between the fixes around it when both are
+ * within GAP_MS, else the nearest fix within GAP_MS. */
+static bool position_at(const struct track_pt *p, size_t n, int64_t t, double *lat, double *lng,
+                        double *acc)
+{
+    size_t lo = 0, hi = n;
+
+    if (n == 0)
+        return false;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (p[mid].t < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* p[lo] is the first fix at or after t. */
+    if (lo < n && lo > 0 && p[lo].t - t <= GAP_MS && t - p[lo - 1].t <= GAP_MS &&
+        p[lo].t > p[lo - 1].t) {
+        double f = (double)(t - p[lo - 1].t) / (double)(p[lo].t - p[lo - 1].t);
+        *lat = p[lo - 1].lat + f * (p[lo].lat - p[lo - 1].lat);
+        *lng = p[lo - 1].lng + f * (p[lo].lng - p[lo - 1].lng);
+        *acc = p[lo].accuracy > p[lo - 1].accuracy ? p[lo].accuracy : p[lo - 1].accuracy;
+        return true;
+    }
+    if (lo < n && p[lo].t - t <= GAP_MS && (lo == 0 || p[lo].t - t <= t - p[lo - 1].t)) {
+        *lat = p[lo].lat;
+        *lng = p[lo].lng;
+        *acc = p[lo].accuracy;
+        return true;
+    }
+    if (lo > 0 && t - p[lo - 1].t <= GAP_MS) {
+        *lat = p[lo - 1].lat;
+        *lng = p[lo - 1].lng;
+        *acc = p[lo - 1].accuracy;
+        return true;
+    }
+    return false;
+}
+
+static enum err load_points(struct rctx *cx, int64_t user_id, int64_t from, int64_t to,
+                            size_t limit, struct track_pt **pts, size_t *n, bool *more)
+{
+    struct db_res r;
+    struct track_pt *v;
+    enum err res = db_exec(cx,
+                           "SELECT p.t, p.lat, p.lng, COALESCE(p.accuracy_m, 0), p.speed FROM"
+                           " track_devices d JOIN track_points p ON p.dev_id = d.id WHERE"
+                           " d.owner_type = 'user' AND d.owner_id = ? AND p.t BETWEEN ? AND ?"
+                           " AND p.filtered = 'ok' ORDER BY p.t, p.seq LIMIT ?",
+                           DB_ARGS(DBI(user_id), DBI(from), DBI(to), DBI(limit + 1)), &r);
+    if (res)
+        return res;
+    *more = r.nrows > limit;
+    *n = *more ? limit : r.nrows;
+    v = rctx_alloc(cx, (*n + 1) * sizeof *v);
+    for (size_t i = 0; i < *n; i++) {
+        v[i].t = db_cell_i64(&r, i, 0);
+        v[i].lat = db_cell_f64(&r, i, 1);
+        v[i].lng = db_cell_f64(&r, i, 2);
+        v[i].accuracy = db_cell_f64(&r, i, 3);
+        v[i].speed = db_cell_null(&r, i, 4) ? -1 : db_cell_f64(&r, i, 4);
+    }
+    *pts = v;
+    return ERR_OK;
+}
+
+enum err track_read(struct rctx *cx, int64_t user_id, int64_t from, int64_t to, double simplify_m,
+                    struct track_view *out)
+{
+    struct track_pt *raw;
+    struct gps__duty duty;
+    struct gps__rings rings;
+    struct db_res r;
+    int64_t off, d0, d1;
+    double(*xy)[2];
+    bool *keep;
+    size_t *scratch, nraw, k;
+    char detail[96];
+    enum err res;
+
+    memset(out, 0, sizeof *out);
+    if (to <= from)
+        return rctx_fail(cx, ERR_INVALID, "to: must be after from");
+    if (to - from > (int64_t)TRACK_PERIOD_MAX_DAYS * GPS__DAY_MS)
+        return rctx_fail(cx, ERR_INVALID, "from/to: at most %d days apart", TRACK_PERIOD_MAX_DAYS);
+    if (!(simplify_m >= 0 && simplify_m <= 10000))
+        return rctx_fail(cx, ERR_INVALID, "simplify: 0 to 10000 metres");
+    res = track_may_see_user(cx, user_id);
+    if (res) {
+        audit_write_quiet(cx, "track.read", "user", user_id, AUDIT_DENIED, NULL);
+        return res;
+    }
+    res = gps__local_offset(cx, &off);
+    if (!res)
+        res = load_points(cx, user_id, from, to, TRACK_READ_MAX, &raw, &nraw, &out->truncated);
+    if (!res)
+        res = gps__duty_load(cx, user_id, from, to, &duty);
+    if (!res)
+        res = gps__user_rings(cx, user_id, &rings);
+    if (!res)
+        res = db_exec(cx,
+                      "SELECT s.id, s.case_id, s.action, FLOOR(UNIX_TIMESTAMP(s.created_at) * 1000)"
+                      " FROM case_steps s WHERE s.actor_id = ? AND s.created_at BETWEEN"
+                      " FROM_UNIXTIME(? / 1000) AND FROM_UNIXTIME(? / 1000)"
+                      " ORDER BY s.created_at, s.id LIMIT 1000",
+                      DB_ARGS(DBI(user_id), DBI(from), DBI(to)), &r);
+    if (res)
+        return res;
+    out->user_id = user_id;
+    out->nraw = nraw;
+
+    /* Simplified line. */
+    xy = rctx_alloc(cx, (nraw + 1) * sizeof *xy);
+    keep = rctx_alloc(cx, (nraw + 1) * sizeof *keep);
+    scratch = rctx_alloc(cx, (2 * nraw + 2) * sizeof *scratch);
+    for (size_t i = 0; i < nraw; i++) {
+        xy[i][0] = raw[i].lat;
+        xy[i][1] = raw[i].lng;
+    }
+    geo_simplify((const double(*)[2])xy, nraw, simplify_m, keep, scratch);
+    out->pts = rctx_alloc(cx, (nraw + 1) * sizeof *out->pts);
+    for (size_t i = 0; i < nraw; i++)
+        if (keep[i])
+            out->pts[out->npts++] = raw[i];
+
+    /* Days of the period. */
+    d0 = day_of(from, off);
+    d1 = day_of(to, off);
+    out->ndays = (size_t)(d1 - d0 + 1);
+    out->days = rctx_zalloc(cx, out->ndays * sizeof *out->days);
+    for (size_t i = 0; i < out->ndays; i++)
+        local_date(((d0 + (int64_t)i) * GPS__DAY_MS) - off, off, out->days[i].date);
+    for (size_t i = 0; i < duty.n; i++) {
+        int64_t a = duty.on[i] > from ? duty.on[i] : from;
+        int64_t b = duty.off[i] < to ? duty.off[i] : to;
+        while (a < b) {
+            int64_t day = day_of(a, off), end = (day + 1) * GPS__DAY_MS - off;
+            int64_t stop = end < b ? end : b;
+            out->days[day - d0].on_duty_ms += stop - a;
+            a = stop;
+        }
+    }
+    for (size_t i = 0; i + 1 < nraw; i++) {
+        int64_t dt = raw[i + 1].t - raw[i].t;
+        struct track_day *day = &out->days[day_of(raw[i].t, off) - d0];
+        day->distance_m += geo_dist_m(raw[i].lat, raw[i].lng, raw[i + 1].lat, raw[i + 1].lng);
+        if (dt <= GAP_MS && gps__duty_at(&duty, raw[i].t) &&
+            gps__rings_find(&rings, raw[i].lat, raw[i].lng, 0, NULL) >= 0)
+            day->inside_ms += dt;
+    }
+
+    /* Stops: fixes that stay within STOP_RADIUS_M of the first for longer than stop_min. */
+    out->stops = rctx_alloc(cx, (nraw / 2 + 1) * sizeof *out->stops);
+    for (size_t i = 0; i < nraw; i = k) {
+        double slat = 0, slng = 0;
+        for (k = i + 1; k < nraw && raw[k].t - raw[k - 1].t <= GAP_MS &&
+                        geo_dist_m(raw[i].lat, raw[i].lng, raw[k].lat, raw[k].lng) <= STOP_RADIUS_M;
+             k++)
+            ;
+        if (raw[k - 1].t - raw[i].t >= (int64_t)gps_cfg.stop_min * 60000 && k - i >= 2) {
+            struct track_stop *s = &out->stops[out->nstops++];
+            for (size_t j = i; j < k; j++) {
+                slat += raw[j].lat;
+                slng += raw[j].lng;
+            }
+            s->from = raw[i].t;
+            s->to = raw[k - 1].t;
+            s->lat = slat / (double)(k - i);
+            s->lng = slng / (double)(k - i);
+            out->days[day_of(s->from, off) - d0].stops++;
+        }
+    }
+
+    /* Case actions placed on the track. */
+    out->nactions = r.nrows;
+    out->actions = rctx_zalloc(cx, (r.nrows + 1) * sizeof *out->actions);
+    for (size_t i = 0; i < r.nrows; i++) {
+        struct track_action *a = &out->actions[i];
+        double acc;
+        a->step_id = db_cell_i64(&r, i, 0);
+        a->case_id = db_cell_i64(&r, i, 1);
+        a->action = db_cell(&r, i, 2);
+        a->at = db_cell_i64(&r, i, 3);
+        a->placed = position_at(raw, nraw, a->at, &a->lat, &a->lng, &acc);
+    }
+    snprintf(detail, sizeof detail, "from=%lld to=%lld points=%zu", (long long)from, (long long)to,
+             nraw);
+    return audit_write(cx, "track.read", "user", user_id, AUDIT_OK, detail);
+}
+
+/* ---- evidence ------------------------------------------------------------------------------- */
+
+enum err track_evidence_check(struct rctx *cx, int64_t case_id, struct track_evidence *out)
+{
+    struct db_res r;
+    struct track_pt *pts;
+    size_t n;
+    bool more, reach = true;
+    int64_t off, reporter;
+    double plat, plng, tlat, tlng, acc;
+    struct tm tm = {0};
+    const char *taken;
+    enum err res;
+
+    memset(out, 0, sizeof *out);
+    out->status = "unknown";
+    res = db_exec(cx,
+                  "SELECT c.reporter_id, m.taken_at, m.gps_lat, m.gps_lng, c.region_id FROM cases c"
+                  " LEFT JOIN media_attachments a ON a.owner_type = 'case' AND a.owner_id = c.id"
+                  " AND a.purpose = 'report' LEFT JOIN media m ON m.id = a.media_id AND"
+                  " m.taken_at IS NOT NULL AND m.gps_lat IS NOT NULL AND m.gps_lng IS NOT NULL"
+                  " WHERE c.id = ? ORDER BY m.id IS NULL, a.position LIMIT 1",
+                  DB_ARGS(DBI(case_id)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such case");
+    if (!(cx->who.roles & (ROLE_ADMIN | ROLE_OPERATOR | ROLE_SHIFT_LEAD | ROLE_DISPATCHER)) &&
+        (cx->who.roles & ROLE_LEADER)) {
+        struct db_res q;
+        res = db_exec(cx, "SELECT 1 FROM DUAL WHERE ? IN (" GPS__SUBTREE_SQL ")",
+                      DB_ARGS(DBI(db_cell_i64(&r, 0, 4)), DBI(cx->who.user_id)), &q);
+        if (res)
+            return res;
+        reach = q.nrows > 0;
+    }
+    if (!reach)
+        return rctx_fail(cx, ERR_NOTFOUND, "no such case");
+    reporter = db_cell_i64(&r, 0, 0);
+    taken = db_cell(&r, 0, 1);
+    if (!taken || sscanf(taken, "%d-%d-%d %d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                         &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6) {
+        out->reason = "no_photo_metadata";
+        return ERR_OK;
+    }
+    plat = db_cell_f64(&r, 0, 2);
+    plng = db_cell_f64(&r, 0, 3);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    res = gps__local_offset(cx, &off);
+    if (res)
+        return res;
+    out->taken_at = (int64_t)timegm(&tm) * 1000 - off;
+    if (!reporter) {
+        out->reason = "no_track";
+        return ERR_OK;
+    }
+    res = load_points(cx, reporter, out->taken_at - GAP_MS, out->taken_at + GAP_MS, 2000, &pts, &n,
+                      &more);
+    if (res)
+        return res;
+    if (!position_at(pts, n, out->taken_at, &tlat, &tlng, &acc)) {
+        out->reason = "no_track";
+        return ERR_OK;
+    }
+    out->distance_m = geo_dist_m(plat, plng, tlat, tlng);
+    out->allowed_m = acc + PHOTO_GPS_ERR_M;
+    out->status = out->distance_m <= out->allowed_m ? "consistent" : "inconsistent";
+    return ERR_OK;
+}
+
+/* ---- vehicles ------------------------------------------------------------------------------- */
+
+enum err vehicle_create(struct rctx *cx, const struct vehicle_new *in, int64_t *id)
+{
+    struct db_res r;
+    size_t pl = in->plate ? strlen(in->plate) : 0, nl = in->name ? strlen(in->name) : 0;
+    enum err res;
+
+    if (pl < 1 || pl > 16)
+        return rctx_fail(cx, ERR_INVALID, "plate: 1 to 16 bytes");
+    if (nl < 1 || nl > 64)
+        return rctx_fail(cx, ERR_INVALID, "name: 1 to 64 bytes");
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    if (in->user_id) {
+        res = db_exec(cx, "SELECT roles FROM users WHERE id = ? AND disabled = 0",
+                      DB_ARGS(DBI(in->user_id)), &r);
+        if (!res && (r.nrows == 0 || (uint32_t)db_cell_i64(&r, 0, 0) != ROLE_MACHINE))
+            res = rctx_fail(cx, ERR_INVALID, "user_id: not an enabled machine account");
+    }
+    if (!res && in->region_id) {
+        res = db_exec(cx, "SELECT 1 FROM regions WHERE id = ?", DB_ARGS(DBI(in->region_id)), &r);
+        if (!res && r.nrows == 0)
+            res = rctx_fail(cx, ERR_INVALID, "region_id: no such region");
+    }
+    if (!res && in->department_id) {
+        res = db_exec(cx, "SELECT 1 FROM departments WHERE id = ?", DB_ARGS(DBI(in->department_id)),
+                      &r);
+        if (!res && r.nrows == 0)
+            res = rctx_fail(cx, ERR_INVALID, "department_id: no such department");
+    }
+    if (!res) {
+        res = db_exec(cx,
+                      "INSERT INTO vehicles (plate, name, region_id, department_id, user_id,"
+                      " created_at) VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
+                      DB_ARGS(DBS(in->plate), DBS(in->name),
+                              in->region_id ? DBI(in->region_id) : DBNULL,
+                              in->department_id ? DBI(in->department_id) : DBNULL,
+                              in->user_id ? DBI(in->user_id) : DBNULL, DBI(cx->now_ms)),
+                      &r);
+        if (res == ERR_CONFLICT)
+            rctx_fail(cx, ERR_CONFLICT, "plate: already registered");
+    }
+    if (!res) {
+        *id = (int64_t)r.insert_id;
+        res = audit_write(cx, "vehicle.create", "vehicle", *id, AUDIT_OK, NULL);
+    }
+    return db_tx_end(cx, res);
+}
+
+enum err vehicle_list(struct rctx *cx, struct vehicle_rec **rows, size_t *n)
+{
+    struct db_res r;
+    struct vehicle_rec *v;
+    enum err res = db_exec(cx,
+                           "SELECT id, plate, name, region_id, department_id, user_id, active,"
+                           " DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') FROM vehicles"
+                           " ORDER BY id LIMIT 10000",
+                           DB_NOARGS, &r);
+    if (res)
+        return res;
+    v = rctx_zalloc(cx, (r.nrows + 1) * sizeof *v);
+    for (size_t i = 0; i < r.nrows; i++) {
+        v[i].id = db_cell_i64(&r, i, 0);
+        v[i].plate = db_cell(&r, i, 1);
+        v[i].name = db_cell(&r, i, 2);
+        v[i].region_id = db_cell_i64(&r, i, 3);
+        v[i].department_id = db_cell_i64(&r, i, 4);
+        v[i].user_id = db_cell_i64(&r, i, 5);
+        v[i].active = db_cell_i64(&r, i, 6) == 1;
+        v[i].created_at = db_cell(&r, i, 7);
+    }
+    *rows = v;
+    *n = r.nrows;
+    return ERR_OK;
+}
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+static void part_name(int64_t bound, char out[16])
+{
+    char d[11];
+    local_date(bound - GPS__DAY_MS, 0, d);
+    snprintf(out, 16, "p%.4s%.2s%.2s", d, d + 5, d + 8);
+}
+
+enum err track_retention_job(struct rctx *cx)
+{
+    struct db_res r;
+    int64_t today = day_of(cx->now_ms, 0) * GPS__DAY_MS,
+            want = today + (PARTITION_AHEAD_DAYS + 1) * GPS__DAY_MS;
+    int64_t cutoff = cx->now_ms - (int64_t)gps_cfg.retention_days * GPS__DAY_MS, last = 0;
+    size_t cap = 4096, len = 0, ndrop = 0;
+    char *sql;
+    enum err res = db_exec(cx,
+                           "SELECT partition_name, partition_description FROM"
+                           " information_schema.partitions WHERE table_schema = DATABASE() AND"
+                           " table_name = 'track_points' ORDER BY partition_ordinal_position",
+                           DB_NOARGS, &r);
+
+    if (res)
+        return res;
+    sql = rctx_alloc(cx, cap);
+    for (size_t i = 0; i < r.nrows; i++) {
+        const char *name = db_cell(&r, i, 0), *desc = db_cell(&r, i, 1);
+        if (!name || !desc || strcmp(name, "pmax") == 0 || strcmp(name, "p_old") == 0)
+            continue;
+        last = strtoll(desc, NULL, 10);
+        if (last <= cutoff) {
+            len += (size_t)snprintf(sql + len, cap - len, "%s%s", ndrop ? "," : "", name);
+            ndrop++;
+        }
+    }
+    /* Rows in pmax (no day partition for them yet: a fresh table, a new day, a moved clock)
+     * get day partitions, as far back as retention reaches so they age out with their day
+     * (older ones share the first new partition), and the days ahead. An empty pmax needs no
+     * DDL: a partition is added only when rows need it, so an idle server never alters the
+     * table. */
+    if (last < want) {
+        struct db_res q;
+        size_t k = 0, c2 = 65536;
+        char *add;
+        int64_t b, from;
+
+        res = db_exec(cx, "SELECT 1 FROM track_points PARTITION (pmax) LIMIT 1", DB_NOARGS, &q);
+        if (res)
+            return res;
+        if (q.nrows) {
+            from = day_of(cutoff, 0) * GPS__DAY_MS;
+            if (from < last + GPS__DAY_MS)
+                from = last + GPS__DAY_MS;
+            add = rctx_alloc(cx, c2);
+            k += (size_t)snprintf(add + k, c2 - k,
+                                  "ALTER TABLE track_points REORGANIZE PARTITION pmax INTO (");
+            for (b = from; b <= want && k + 128 < c2; b += GPS__DAY_MS) {
+                char pn[16];
+                part_name(b, pn);
+                k += (size_t)snprintf(add + k, c2 - k, "PARTITION %s VALUES LESS THAN (%lld),", pn,
+                                      (long long)b);
+            }
+            snprintf(add + k, c2 - k, "PARTITION pmax VALUES LESS THAN MAXVALUE)");
+            res = db_exec(cx, add, DB_NOARGS, NULL);
+            if (res)
+                return res;
+            log_info(cx, "track_points: day partitions added up to %lld", (long long)want);
+        }
+    }
+    if (ndrop) {
+        char *drop = rctx_printf(cx, "ALTER TABLE track_points DROP PARTITION %s", sql);
+        res = db_exec(cx, drop, DB_NOARGS, NULL);
+        if (res)
+            return res;
+        log_info(cx, "track_points: %zu day partitions past retention dropped", ndrop);
+    }
+    /* Fixes timed far in the future (filtered) sit in pmax; the few of them go row by row. */
+    return db_exec(cx, "DELETE FROM track_points PARTITION (pmax) WHERE recv_ms < ?",
+                   DB_ARGS(DBI(cutoff)), NULL);
+}

@@ -1,0 +1,144 @@
+/* api/positions.c: /api/v1/positions/latest — where on-duty people and active vehicles are now —
+ * and /api/v1/vehicles, the vehicles whose terminals send tracks. Handlers only (track.h). Live
+ * updates: ingest writes a position.updated event (at most one per owner per 5 s) for the
+ * WebSocket gateway to deliver. */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "api/domain/geo.h"
+#include "api/domain/track.h"
+#include "server/core/roles.h"
+
+/* bbox=minLng,minLat,maxLng,maxLat (GeoJSON order). */
+static enum err parse_bbox(struct rctx *cx, const char *v, double b[4])
+{
+    const char *p = v;
+
+    for (int i = 0; i < 4; i++) {
+        char *e;
+        b[i] = strtod(p, &e);
+        if (e == p || (i < 3 && *e != ',') || (i == 3 && *e != '\0'))
+            return rctx_fail(cx, ERR_INVALID, "bbox: minLng,minLat,maxLng,maxLat");
+        p = e + 1;
+    }
+    if (!(b[0] >= -180 && b[2] <= 180 && b[1] >= -90 && b[3] <= 90 && b[0] <= b[2] && b[1] <= b[3]))
+        return rctx_fail(cx, ERR_INVALID, "bbox: out of range or min above max");
+    return ERR_OK;
+}
+
+static enum err positions_latest(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    const char *bv = req_query(cx, rq, "bbox"), *crs = req_query(cx, rq, "crs");
+    double b[4] = {-180, -90, 180, 90};
+    bool gcj = crs && strcmp(crs, "gcj02") == 0, more;
+    struct track_latest *v;
+    size_t n;
+    json_t *items;
+    enum err res;
+
+    if (crs && !gcj && strcmp(crs, "wgs84") != 0)
+        return rctx_fail(cx, ERR_INVALID, "crs: \"wgs84\" or \"gcj02\"");
+    if (bv) {
+        res = parse_bbox(cx, bv, b);
+        if (res)
+            return res;
+        if (gcj) {
+            geo_gcj_to_wgs(b[1], b[0], &b[1], &b[0]);
+            geo_gcj_to_wgs(b[3], b[2], &b[3], &b[2]);
+        }
+    }
+    res = track_latest_list(cx, b[1], b[0], b[3], b[2], &v, &n, &more);
+    if (res)
+        return res;
+    items = json_array();
+    for (size_t i = 0; i < n; i++) {
+        double lat = v[i].lat, lng = v[i].lng;
+        json_t *o;
+        if (gcj)
+            geo_wgs_to_gcj(lat, lng, &lat, &lng);
+        o = json_pack("{s:s,s:I,s:s,s:o,s:f,s:f}", "owner_type", v[i].owner_type, "owner_id",
+                      (json_int_t)v[i].owner_id, "name", v[i].name, "t", api_json_time(v[i].t),
+                      "lat", lat, "lng", lng);
+        if (v[i].has_accuracy)
+            json_object_set_new(o, "accuracy", json_real(v[i].accuracy));
+        if (v[i].has_speed)
+            json_object_set_new(o, "speed", json_real(v[i].speed));
+        if (v[i].has_heading)
+            json_object_set_new(o, "heading", json_real(v[i].heading));
+        json_array_append_new(items, o);
+    }
+    resp_header(cx, rs, "cache-control", "no-store");
+    return api_json_reply(cx, rs, 200,
+                          json_pack("{s:s,s:o,s:b}", "crs", gcj ? "gcj02" : "wgs84", "items", items,
+                                    "truncated", more));
+}
+
+struct vehicle_body {
+    char *plate, *name;
+    int64_t region_id, department_id, user_id;
+};
+
+static const struct api_field vehicle_fields[] = {
+    {"plate", API_STR, true, offsetof(struct vehicle_body, plate), 16, 1, 0},
+    {"name", API_STR, true, offsetof(struct vehicle_body, name), 64, 1, 0},
+    {"region_id", API_I64, false, offsetof(struct vehicle_body, region_id), 0, 1, INT64_MAX},
+    {"department_id", API_I64, false, offsetof(struct vehicle_body, department_id), 0, 1,
+     INT64_MAX},
+    {"user_id", API_I64, false, offsetof(struct vehicle_body, user_id), 0, 1, INT64_MAX},
+    {0},
+};
+
+static enum err vehicles_create(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct vehicle_body b = {0};
+    struct vehicle_new in;
+    int64_t id = 0;
+    enum err res = api_json_input(cx, rq, vehicle_fields, &b, NULL);
+
+    if (res)
+        return res;
+    in = (struct vehicle_new){b.plate, b.name, b.region_id, b.department_id, b.user_id};
+    res = vehicle_create(cx, &in, &id);
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 201,
+                          json_pack("{s:I,s:s,s:s,s:o,s:o,s:o,s:b}", "id", (json_int_t)id, "plate",
+                                    b.plate, "name", b.name, "region_id", api_json_id(b.region_id),
+                                    "department_id", api_json_id(b.department_id), "user_id",
+                                    api_json_id(b.user_id), "active", 1));
+}
+
+static enum err vehicles_list(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct vehicle_rec *v;
+    size_t n;
+    json_t *items;
+    enum err res = vehicle_list(cx, &v, &n);
+
+    (void)rq;
+    if (res)
+        return res;
+    items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, json_pack("{s:I,s:s,s:s,s:o,s:o,s:o,s:b,s:s}", "id",
+                                               (json_int_t)v[i].id, "plate", v[i].plate, "name",
+                                               v[i].name, "region_id", api_json_id(v[i].region_id),
+                                               "department_id", api_json_id(v[i].department_id),
+                                               "user_id", api_json_id(v[i].user_id), "active",
+                                               v[i].active, "created_at", v[i].created_at));
+    return api_json_reply(cx, rs, 200, json_pack("{s:o}", "items", items));
+}
+
+#define MAP_READERS (ROLE_LEADER | ROLE_SHIFT_LEAD | ROLE_ADMIN)
+
+/* clang-format off */
+const struct route api_positions_routes[] = {
+    /* method  path                          handler           roles        body  flags timeout batch */
+    {"GET",  "/api/v1/positions/latest",     positions_latest, MAP_READERS, 0,    0, 0, NULL},
+    {"GET",  "/api/v1/vehicles",             vehicles_list,    ROLE_ADMIN,  0,    0, 0, NULL},
+    {"POST", "/api/v1/vehicles",             vehicles_create,  ROLE_ADMIN,  4096, 0, 0, NULL},
+    {0},
+};
+/* clang-format on */

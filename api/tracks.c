@@ -1,0 +1,285 @@
+/* api/tracks.c: /api/v1/tracks — GPS points from phones and vehicle terminals, and replays —
+ * and /api/v1/cases/{id}/evidence, the photo-versus-track check. Handlers only: decode, call
+ * api/domain/track.h, encode. */
+#include "api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "api/domain/geo.h"
+#include "api/domain/track.h"
+#include "server/core/roles.h"
+
+/* ?crs= or "crs": "wgs84" (default) or "gcj02". */
+static enum err parse_crs(struct rctx *cx, const char *v, bool *gcj)
+{
+    *gcj = false;
+    if (!v || strcmp(v, "wgs84") == 0)
+        return ERR_OK;
+    if (strcmp(v, "gcj02") == 0) {
+        *gcj = true;
+        return ERR_OK;
+    }
+    return rctx_fail(cx, ERR_INVALID, "crs: \"wgs84\" or \"gcj02\"");
+}
+
+static enum err num(struct rctx *cx, json_t *o, size_t i, const char *k, bool required, double *v,
+                    bool *present)
+{
+    json_t *x = json_object_get(o, k);
+
+    *present = false;
+    if (!x || json_is_null(x)) {
+        if (required)
+            return rctx_fail(cx, ERR_INVALID, "points[%zu].%s: required", i, k);
+        return ERR_OK;
+    }
+    if (!json_is_number(x))
+        return rctx_fail(cx, ERR_INVALID, "points[%zu].%s: expected a number", i, k);
+    *v = json_number_value(x);
+    *present = true;
+    return ERR_OK;
+}
+
+static const char *const point_keys[] = {"seq",   "device_time", "lat",      "lng",     "accuracy",
+                                         "speed", "heading",     "altitude", "battery", NULL};
+
+static enum err decode_point(struct rctx *cx, json_t *o, size_t i, struct track_point_in *p)
+{
+    const char *key;
+    json_t *v, *t;
+    bool has;
+    double battery = 0;
+    enum err res;
+
+    if (!json_is_object(o))
+        return rctx_fail(cx, ERR_INVALID, "points[%zu]: expected an object", i);
+    json_object_foreach(o, key, v)
+    {
+        size_t k;
+        for (k = 0; point_keys[k]; k++)
+            if (strcmp(point_keys[k], key) == 0)
+                break;
+        if (!point_keys[k])
+            return rctx_fail(cx, ERR_INVALID, "points[%zu]: field \"%.32s\" is not accepted", i,
+                             key);
+    }
+    v = json_object_get(o, "seq");
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return rctx_fail(cx, ERR_INVALID, "points[%zu].seq: a non-negative integer", i);
+    p->seq = json_integer_value(v);
+    t = json_object_get(o, "device_time");
+    if (json_is_integer(t)) {
+        p->t = json_integer_value(t);
+    } else if (json_is_string(t)) {
+        res = api_parse_time(cx, "device_time", json_string_value(t), false, &p->t);
+        if (res)
+            return res;
+    } else {
+        return rctx_fail(cx, ERR_INVALID,
+                         "points[%zu].device_time: ms since the epoch or an RFC 3339 time", i);
+    }
+    res = num(cx, o, i, "lat", true, &p->lat, &has);
+    if (!res)
+        res = num(cx, o, i, "lng", true, &p->lng, &has);
+    if (!res) {
+        res = num(cx, o, i, "accuracy", false, &p->accuracy, &has);
+        p->has |= has ? TRACK_HAS_ACCURACY : 0;
+    }
+    if (!res) {
+        res = num(cx, o, i, "speed", false, &p->speed, &has);
+        p->has |= has ? TRACK_HAS_SPEED : 0;
+    }
+    if (!res) {
+        res = num(cx, o, i, "heading", false, &p->heading, &has);
+        p->has |= has ? TRACK_HAS_HEADING : 0;
+    }
+    if (!res) {
+        res = num(cx, o, i, "altitude", false, &p->altitude, &has);
+        p->has |= has ? TRACK_HAS_ALTITUDE : 0;
+    }
+    if (!res) {
+        res = num(cx, o, i, "battery", false, &battery, &has);
+        if (!res && has && !(battery >= 0 && battery <= 100))
+            res = rctx_fail(cx, ERR_INVALID, "points[%zu].battery: 0 to 100", i);
+        p->battery = (int)battery;
+        p->has |= has ? TRACK_HAS_BATTERY : 0;
+    }
+    return res;
+}
+
+struct batch_body {
+    char *crs, *device;
+    int64_t vehicle_id;
+    json_t *points;
+};
+
+static const struct api_field batch_fields[] = {
+    {"crs", API_STR, false, offsetof(struct batch_body, crs), 8, 0, 0},
+    {"device", API_STR, false, offsetof(struct batch_body, device), 64, 1, 0},
+    {"vehicle_id", API_I64, false, offsetof(struct batch_body, vehicle_id), 0, 1, INT64_MAX},
+    {"points", API_JSON, true, offsetof(struct batch_body, points), 0, 0, 0},
+    {0},
+};
+
+static enum err tracks_post(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct batch_body b = {0};
+    struct track_batch tb = {0};
+    struct track_ingest_out o;
+    json_t *by;
+    enum err res;
+
+    res = api_json_input(cx, rq, batch_fields, &b, NULL);
+    if (!res)
+        res = parse_crs(cx, b.crs, &tb.gcj02);
+    if (res)
+        return res;
+    if (!json_is_array(b.points))
+        return rctx_fail(cx, ERR_INVALID, "points: expected an array");
+    tb.n = json_array_size(b.points);
+    if (tb.n > TRACK_BATCH_MAX)
+        return rctx_fail(cx, ERR_INVALID, "points: at most %d", TRACK_BATCH_MAX);
+    tb.pts = rctx_zalloc(cx, (tb.n + 1) * sizeof *tb.pts);
+    for (size_t i = 0; i < tb.n; i++) {
+        res = decode_point(cx, json_array_get(b.points, i), i, &tb.pts[i]);
+        if (res)
+            return res;
+    }
+    tb.vehicle_id = b.vehicle_id;
+    tb.device = b.device;
+    res = track_ingest(cx, &tb, &o);
+    if (res)
+        return res;
+    by = json_object();
+    for (size_t f = 1; f < TRACK_NFILTERS; f++)
+        if (o.by_filter[f])
+            json_object_set_new(by, track_filter_name((enum track_filter)f),
+                                json_integer((json_int_t)o.by_filter[f]));
+    return api_json_reply(cx, rs, 200,
+                          json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "received", (json_int_t)o.received,
+                                    "new", (json_int_t)o.fresh, "duplicate",
+                                    (json_int_t)o.duplicate, "filtered", (json_int_t)o.filtered,
+                                    "off_duty", (json_int_t)o.off_duty, "filtered_by", by));
+}
+
+static json_t *point_json(double lat, double lng, bool gcj)
+{
+    if (gcj)
+        geo_wgs_to_gcj(lat, lng, &lat, &lng);
+    return json_pack("{s:f,s:f}", "lat", lat, "lng", lng);
+}
+
+static void put_pos(json_t *o, double lat, double lng, bool gcj)
+{
+    if (gcj)
+        geo_wgs_to_gcj(lat, lng, &lat, &lng);
+    json_object_set_new(o, "lat", json_real(lat));
+    json_object_set_new(o, "lng", json_real(lng));
+}
+
+static enum err tracks_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    int64_t user = 0, from = 0, to = 0, simplify = 0;
+    struct track_view v;
+    bool gcj;
+    json_t *pts, *stops, *days, *acts;
+    enum err res;
+
+    res = api_query_i64(cx, rq, "user", 1, INT64_MAX, &user);
+    if (!res)
+        res = api_query_time(cx, rq, "from", &from);
+    if (!res)
+        res = api_query_time(cx, rq, "to", &to);
+    if (!res)
+        res = api_query_i64(cx, rq, "simplify", 0, 10000, &simplify);
+    if (!res)
+        res = parse_crs(cx, req_query(cx, rq, "crs"), &gcj);
+    if (res)
+        return res;
+    if (!user || !from || !to)
+        return rctx_fail(cx, ERR_INVALID, "user, from and to are required");
+    res = track_read(cx, user, from, to, (double)simplify, &v);
+    if (res)
+        return res;
+    pts = json_array();
+    for (size_t i = 0; i < v.npts; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "t", api_json_time(v.pts[i].t));
+        put_pos(o, v.pts[i].lat, v.pts[i].lng, gcj);
+        json_object_set_new(o, "accuracy", json_real(v.pts[i].accuracy));
+        if (v.pts[i].speed >= 0)
+            json_object_set_new(o, "speed", json_real(v.pts[i].speed));
+        json_array_append_new(pts, o);
+    }
+    stops = json_array();
+    for (size_t i = 0; i < v.nstops; i++) {
+        json_t *o = point_json(v.stops[i].lat, v.stops[i].lng, gcj);
+        json_object_set_new(o, "from", api_json_time(v.stops[i].from));
+        json_object_set_new(o, "to", api_json_time(v.stops[i].to));
+        json_object_set_new(o, "minutes",
+                            json_integer((json_int_t)((v.stops[i].to - v.stops[i].from) / 60000)));
+        json_array_append_new(stops, o);
+    }
+    days = json_array();
+    for (size_t i = 0; i < v.ndays; i++) {
+        const struct track_day *d = &v.days[i];
+        json_array_append_new(
+            days, json_pack("{s:s,s:f,s:I,s:I,s:I,s:o}", "date", d->date, "distance_m",
+                            round(d->distance_m * 10) / 10, "stops", (json_int_t)d->stops,
+                            "on_duty_minutes", (json_int_t)(d->on_duty_ms / 60000),
+                            "inside_minutes", (json_int_t)(d->inside_ms / 60000), "on_post_rate",
+                            d->on_duty_ms ? json_real((double)d->inside_ms / (double)d->on_duty_ms)
+                                          : json_null()));
+    }
+    acts = json_array();
+    for (size_t i = 0; i < v.nactions; i++) {
+        const struct track_action *a = &v.actions[i];
+        json_t *o = json_pack("{s:I,s:I,s:s,s:o}", "case_id", (json_int_t)a->case_id, "step_id",
+                              (json_int_t)a->step_id, "action", a->action ? a->action : "", "at",
+                              api_json_time(a->at));
+        if (a->placed)
+            put_pos(o, a->lat, a->lng, gcj);
+        json_object_set_new(o, "placed", json_boolean(a->placed));
+        json_array_append_new(acts, o);
+    }
+    resp_header(cx, rs, "cache-control", "no-store");
+    return api_json_reply(cx, rs, 200,
+                          json_pack("{s:I,s:s,s:I,s:I,s:b,s:o,s:o,s:o,s:o}", "user_id",
+                                    (json_int_t)v.user_id, "crs", gcj ? "gcj02" : "wgs84",
+                                    "simplify_m", (json_int_t)simplify, "raw_points",
+                                    (json_int_t)v.nraw, "truncated", v.truncated, "points", pts,
+                                    "stops", stops, "days", days, "case_actions", acts));
+}
+
+static enum err evidence_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct track_evidence e;
+    json_t *o;
+    enum err res = track_evidence_check(cx, req_param_i64(rq, "id"), &e);
+
+    if (res)
+        return res;
+    o = json_pack("{s:I,s:s,s:o}", "case_id", (json_int_t)req_param_i64(rq, "id"), "status",
+                  e.status, "reason", api_json_str(e.reason));
+    json_object_set_new(o, "taken_at", api_json_time(e.taken_at));
+    if (strcmp(e.status, "unknown") != 0) {
+        json_object_set_new(o, "distance_m", json_real(round(e.distance_m * 10) / 10));
+        json_object_set_new(o, "allowed_m", json_real(round(e.allowed_m * 10) / 10));
+    }
+    return api_json_reply(cx, rs, 200, o);
+}
+
+#define TRACK_READERS (ROLE_STAFF)
+#define EVIDENCE_READERS                                                                           \
+    (ROLE_OPERATOR | ROLE_SHIFT_LEAD | ROLE_DISPATCHER | ROLE_LEADER | ROLE_ADMIN)
+
+/* clang-format off */
+const struct route api_tracks_routes[] = {
+    /* method  path                              handler       roles                              body        flags timeout batch */
+    {"POST", "/api/v1/tracks",                   tracks_post,  ROLE_STAFF | ROLE_MACHINE,          512 * 1024, 0, 0, NULL},
+    {"GET",  "/api/v1/tracks",                   tracks_get,   TRACK_READERS,                      0,          0, 0, NULL},
+    {"GET",  "/api/v1/cases/{id}/evidence",      evidence_get, EVIDENCE_READERS,                   0,          0, 0, NULL},
+    {0},
+};
+/* clang-format on */

@@ -1,0 +1,99 @@
+// bench/tools/tracks_load.js: HTTP/2 (h2c) load for GPS: track batches from many phones, or
+// latest-position reads.
+//
+//   node tracks_load.js --port P --mode ingest --clients FILE [--batches B] [--size 100]
+//   node tracks_load.js --port P --mode latest --token T --path /api/v1/positions/latest?bbox=… [--n 300]
+//
+// ingest: FILE is a JSON array [{token, base}] (one checked-in person each; base = the first fix
+// time in ms, after the check-in). Every client has its own HTTP/2 connection and sends its B
+// batches of `size` points one after another (one in flight per phone, as a phone does), each
+// point 1 ms after the last at one place, so no filter fires. Every answer must be 200 with
+// all points new. Prints {points, seconds, points_per_s, statuses}.
+// latest: n sequential GETs on one connection; prints {n, p50_ms, p90_ms, p99_ms, max_ms,
+// items}.
+'use strict';
+const http2 = require('http2');
+const fs = require('fs');
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf('--' + name);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+const port = Number(arg('port'));
+const mode = arg('mode', 'ingest');
+
+function request(session, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = session.request(headers);
+    const chunks = [];
+    let status = 0;
+    req.on('response', (h) => { status = h[':status']; });
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function ingest() {
+  const clients = JSON.parse(fs.readFileSync(arg('clients'), 'utf8'));
+  const batches = Number(arg('batches', '100'));
+  const size = Number(arg('size', '100'));
+  const statuses = {};
+  let bad = null;
+  // Bodies are made before the clock starts: the load generator shares the cores.
+  const bodies = clients.map((c, k) => {
+    const out = [];
+    for (let b = 0; b < batches; b++) {
+      const pts = [];
+      for (let i = 0; i < size; i++) {
+        const seq = b * size + i;
+        pts.push({ seq, device_time: c.base + seq, lat: 31.3 + k * 0.001, lng: 120.6,
+                   accuracy: 5, speed: 0, heading: 0, altitude: 10, battery: 80 });
+      }
+      out.push(JSON.stringify({ device: 'bench', points: pts }));
+    }
+    return out;
+  });
+  const sessions = clients.map(() => http2.connect(`http://127.0.0.1:${port}`));
+  const t0 = process.hrtime.bigint();
+  await Promise.all(clients.map(async (c, k) => {
+    for (let b = 0; b < batches; b++) {
+      const r = await request(sessions[k], {
+        ':method': 'POST', ':path': '/api/v1/tracks', 'content-type': 'application/json',
+        authorization: 'Bearer ' + c.token }, bodies[k][b]);
+      statuses[r.status] = (statuses[r.status] || 0) + 1;
+      if (r.status !== 200 || JSON.parse(r.body).new !== size) bad = bad || r.body;
+    }
+  }));
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  sessions.forEach((x) => x.close());
+  const points = clients.length * batches * size;
+  console.log(JSON.stringify({ points, seconds: s, points_per_s: Math.round(points / s), statuses,
+                               error: bad }));
+  if (bad) process.exit(1);
+}
+
+async function latest() {
+  const n = Number(arg('n', '300'));
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const lat = [];
+  let items = -1;
+  for (let i = 0; i < n + 10; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await request(session, { ':method': 'GET', ':path': arg('path'),
+                                       authorization: 'Bearer ' + arg('token') });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 200) { console.error(r.body); process.exit(1); }
+    if (i >= 10) lat.push(ms); // the first ten warm the caches
+    items = JSON.parse(r.body).items.length;
+  }
+  session.close();
+  lat.sort((a, b) => a - b);
+  const q = (p) => Number(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(2));
+  console.log(JSON.stringify({ n, items, p50_ms: q(0.5), p90_ms: q(0.9), p99_ms: q(0.99),
+                               max_ms: q(1) }));
+}
+
+(mode === 'ingest' ? ingest() : latest()).catch((e) => { console.error(e); process.exit(1); });

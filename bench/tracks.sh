@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# bench/tracks.sh: GPS track ingest and the live map (issue 12).
+#  1. Ingest: C phones (checked-in inspectors) send B batches of 100 points each over h2c
+#     (bench/tools/tracks_load.js, one connection per phone, one batch in flight per phone),
+#     against the same rows written by C `mariadb` clients as plain multi-row INSERTs of 100 rows
+#     into the same table (autocommit: one durable commit per statement, as cityd commits once
+#     per batch; innodb_flush_log_at_trx_commit=1), alternately, ROUNDS times. Goal: >= 0.7x.
+#  2. Latest positions of 5000 on-duty people inside a box, read by a leader whose region holds
+#     them: p99 of N sequential reads. Goal: < 20 ms.
+# Knobs: C (16), B (60), ROUNDS (3), N (300).
+source "$(dirname "$0")/lib.sh"
+C=${C:-16}
+B=${B:-60}
+ROUNDS=${ROUNDS:-3}
+N=${N:-300}
+bench_build
+bench_db
+bench_cityd ""
+build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
+sql() { mariadb --no-defaults -uroot --socket="$db_sock" cityd_bench "$@"; }
+echo "machine: $(machine)"
+admin=$(bench_token admin)
+for r in $(seq 1 "$ROUNDS"); do
+  # Fresh people each round (new users, new devices), the same number of rows as the baseline.
+  sql -e "DELETE FROM positions_latest; DELETE FROM track_points; DELETE FROM track_devices"
+  sql -e "UPDATE duty SET on_duty = 0"
+  sql -e "DELETE FROM checkins; DELETE FROM duty"
+  base=$(python3 bench/tools/tracks_setup.py people "$port" "$admin" "$C" "$work/clients.json")
+  python3 bench/tools/tracks_setup.py baseline $((900000 + r * 1000)) "$C" "$B" 100 "$base" "$work"
+  t0=$(date +%s.%N)
+  cl=()
+  for k in $(seq 0 $((C - 1))); do sql <"$work/base.$k.sql" & cl+=($!); done
+  wait "${cl[@]}"
+  t1=$(date +%s.%N)
+  b=$(echo "scale=0; $C * $B * 100 / ($t1 - $t0)" | bc)
+  out=$(node bench/tools/tracks_load.js --port "$port" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100)
+  c=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["points_per_s"])' "$out")
+  echo "round $r: cityd $c points/s, mariadb multi-row INSERT $b points/s, ratio $(echo "scale=2; $c / $b" | bc)"
+done
+d1=$(sql -N -e "SELECT id FROM regions WHERE code = '999901'")
+python3 bench/tools/tracks_setup.py latest 5000 "$d1" | sql
+leader=$(bench_token leader)
+node bench/tools/tracks_load.js --port "$port" --mode latest --token "$leader" --n "$N" \
+  --path "/api/v1/positions/latest?bbox=120.50,31.20,120.70,31.40"

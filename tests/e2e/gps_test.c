@@ -1,0 +1,640 @@
+/* tests/e2e/gps_test.c: attendance and tracks through the real server — check-ins against a
+ * shift and the grids (inside, outside, at the edge, at the shift's boundaries), tracks stored
+ * once per sequence number whatever the order, every filter, the off-duty refusal, latest
+ * positions, replays with the audit row, a leader of another district (404), a citizen (no
+ * track), GCJ-02 in and out, the evidence check on and off the track, vehicles with machine
+ * keys, and retention with a moved clock. Its own server: the clock moves for everything. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+#include <sys/time.h>
+#include <time.h>
+#include <cmocka.h>
+#include "harness.h"
+#include "th_assert.h"
+
+#define PW "Gps-Tr4ck!2026x"
+
+static struct th_server srv;
+static long long inspector, district2, t0;
+static char leader2_tok[4096];
+
+static long long real_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Move cityd's clock to a China wall time (UTC+8); returns that instant in ms. */
+static long long clock_local(int y, int mo, int d, int h, int mi)
+{
+    struct tm tm = {0};
+    long long at;
+
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    at = ((long long)timegm(&tm) - 8 * 3600) * 1000;
+    th_clock_offset(&srv, at - real_now_ms());
+    json_object_clear(srv.tokens);
+    return at;
+}
+
+static void call_tok(const char *tok, const char *method, const char *path, const char *key,
+                     const char *body, struct th_resp *r)
+{
+    char auth[9000], idem[128];
+    const char *hs[] = {"Content-Type: application/json", auth, key ? idem : NULL, NULL};
+
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    snprintf(idem, sizeof idem, "Idempotency-Key: %s", key ? key : "");
+    th_request(&srv, method, path, hs, body, body ? strlen(body) : 0, 0, r);
+}
+
+static void call(const char *role, const char *method, const char *path, const char *body,
+                 struct th_resp *r)
+{
+    call_tok(th_token(&srv, role), method, path, NULL, body, r);
+}
+
+static long long sqlf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long sqlf(const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return th_sql_int(&srv, sql);
+}
+
+static void checkin(const char *type, double lat, double lng, double acc, long status,
+                    const char *want_status)
+{
+    struct th_resp r;
+    char body[256];
+
+    snprintf(body, sizeof body, "{\"type\":\"%s\",\"lat\":%.7f,\"lng\":%.7f,\"accuracy\":%.1f}",
+             type, lat, lng, acc);
+    call("inspector", "POST", "/api/v1/checkins", body, &r);
+    if (r.status != status || (want_status && strcmp(th_jstr(r.json, "status"), want_status) != 0))
+        fail_msg("check-in %s: expected %ld %s, got %ld: %s", type, status,
+                 want_status ? want_status : "", r.status, r.body);
+    th_resp_free(&r);
+}
+
+static int setup(void **state)
+{
+    struct th_resp r;
+    char body[512];
+    long long shift;
+
+    (void)state;
+    th_server_start(&srv, "testing.clock_control = true\ngps.max_age_s = 600\n");
+    th_seed(&srv);
+    inspector = th_sql_int(&srv, "SELECT id FROM users WHERE username = 'inspector'");
+    district2 = th_sql_int(&srv, "SELECT id FROM regions WHERE code = '999902'");
+    /* Monday 2026-12-07, 07:30 in the city. */
+    t0 = clock_local(2026, 12, 7, 7, 30);
+    call("admin", "POST", "/api/v1/shifts",
+         "{\"name\":\"白班\",\"days\":[1,2,3,4,5],\"start\":\"08:00\",\"end\":\"17:00\","
+         "\"grace_min\":5}",
+         &r);
+    th_expect(&r, 201, NULL);
+    shift = th_jint(r.json, "id");
+    th_resp_free(&r);
+    snprintf(body, sizeof body, "{\"user_id\":%lld}", inspector);
+    {
+        char path[64];
+        snprintf(path, sizeof path, "/api/v1/shifts/%lld/assignments", shift);
+        call("admin", "POST", path, body, &r);
+        th_expect(&r, 204, NULL);
+        th_resp_free(&r);
+    }
+    /* A leader of the other district. */
+    snprintf(body, sizeof body,
+             "{\"username\":\"leader2\",\"password\":\"%s\",\"display_name\":\"西城领导\","
+             "\"roles\":[\"leader\"],\"region_id\":%lld}",
+             PW, district2);
+    call("admin", "POST", "/api/v1/admin/users", body, &r);
+    th_expect(&r, 201, NULL);
+    th_resp_free(&r);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return th_server_stop(&srv);
+}
+
+static const char *leader2(void)
+{
+    struct th_resp r;
+
+    th_login(&srv, "leader2", PW, "leader2-phone", &r);
+    th_expect(&r, 200, NULL);
+    snprintf(leader2_tok, sizeof leader2_tok, "%s", th_jstr(r.json, "access_token"));
+    th_resp_free(&r);
+    return leader2_tok;
+}
+
+/* ---- attendance ----------------------------------------------------------------------------- */
+
+static void checkin_rules(void **state)
+{
+    struct th_resp r;
+    /* 10 m north of grid 1's north edge (31.31): inside with the 30 m tolerance. */
+    double edge_lat = 31.31 + 10.0 / 111195.0, far_lng = 120.60 - 0.003; /* ~285 m west */
+    (void)state;
+
+    /* Off duty: tracks are refused with their own code and nothing is stored. */
+    call("inspector", "POST", "/api/v1/tracks",
+         "{\"points\":[{\"seq\":1,\"device_time\":1796600000000,\"lat\":31.305,\"lng\":120.605}]}",
+         &r);
+    th_expect(&r, 409, "off_duty");
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points"), 0);
+    checkin("out", 31.305, 120.605, 10, 409, NULL);
+
+    /* 08:05 exactly is still on time (grace 5 min); 08:05 and a bit is late. */
+    clock_local(2026, 12, 7, 8, 5);
+    checkin("in", edge_lat, 120.605, 10, 201, "on_time");
+    checkin("in", 31.305, 120.605, 10, 409, NULL); /* twice in */
+    clock_local(2026, 12, 7, 16, 55);
+    checkin("out", 31.305, 120.605, 10, 201, "on_time"); /* 17:00 - 5 min */
+    clock_local(2026, 12, 8, 8, 6);
+    checkin("in", 31.305, far_lng, 10, 201, "outside_area");
+    call("inspector", "GET", "/api/v1/checkins", NULL, &r);
+    th_expect(&r, 200, NULL);
+    {
+        json_t *first = json_array_get(json_object_get(r.json, "items"), 0);
+        json_t *flags = json_object_get(first, "flags");
+        /* Late and outside: both findings are kept, the status is the more serious one. */
+        assert_int_equal(json_array_size(flags), 2);
+        assert_string_equal(json_string_value(json_array_get(flags, 0)), "late");
+        assert_true(json_real_value(json_object_get(first, "distance_m")) > 250);
+    }
+    th_resp_free(&r);
+    clock_local(2026, 12, 8, 16, 54);
+    checkin("out", 31.305, 120.605, 500, 201, "low_accuracy");
+    clock_local(2026, 12, 9, 8, 0);
+    checkin("in", 31.305, 120.605, 10, 201, "on_time");
+    clock_local(2026, 12, 9, 16, 54);
+    checkin("out", 31.305, 120.605, 10, 201, "early_leave");
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins WHERE user_id = %lld", inspector), 6);
+    assert_int_equal(
+        sqlf("SELECT COUNT(*) FROM audit_log WHERE action IN ('checkin.in','checkin.out')"), 6);
+
+    /* Daily summary of Tuesday: the inspector was late. */
+    call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-08", NULL, &r);
+    th_expect(&r, 200, NULL);
+    {
+        json_t *people = json_object_get(r.json, "people");
+        int found = 0;
+        for (size_t i = 0; i < json_array_size(people); i++) {
+            json_t *p = json_array_get(people, i);
+            if (th_jint(p, "user_id") == inspector) {
+                assert_string_equal(th_jstr(p, "status"), "late");
+                found = 1;
+            }
+        }
+        assert_true(found);
+    }
+    th_resp_free(&r);
+    /* Thursday nobody checked in: absent; on leave once a leave is recorded. */
+    call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-10", NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_non_null(strstr(r.body, "\"absent\""));
+    th_resp_free(&r);
+    {
+        char body[128];
+        snprintf(body, sizeof body,
+                 "{\"user_id\":%lld,\"from\":\"2026-12-10\",\"to\":\"2026-12-10\"}", inspector);
+        call("shift_lead", "POST", "/api/v1/leaves", body, &r);
+        th_expect(&r, 404, "not_found"); /* the seeded shift lead leads no region */
+        th_resp_free(&r);
+        call("leader", "POST", "/api/v1/leaves", body, &r);
+        th_expect(&r, 201, NULL);
+        th_resp_free(&r);
+    }
+    call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-10", NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_non_null(strstr(r.body, "\"on_leave\""));
+    th_resp_free(&r);
+}
+
+/* ---- tracks --------------------------------------------------------------------------------- */
+
+/* Points seq from..to (step 1 or -1), 10 s apart from base, walking east 10 m a step. */
+static char *batch(long long base, int from, int to, const char *extra)
+{
+    size_t cap = 200000, len = 0;
+    char *b = malloc(cap);
+    int step = from <= to ? 1 : -1;
+
+    len += (size_t)snprintf(b + len, cap - len, "{%s\"points\":[", extra ? extra : "");
+    for (int s = from;; s += step) {
+        len +=
+            (size_t)snprintf(b + len, cap - len,
+                             "%s{\"seq\":%d,\"device_time\":%lld,\"lat\":31.305,\"lng\":%.7f,"
+                             "\"accuracy\":8,\"speed\":1.0,\"battery\":80}",
+                             s == from ? "" : ",", s, base + s * 10000LL, 120.601 + s * 0.000105);
+        if (s == to)
+            break;
+    }
+    snprintf(b + len, cap - len, "]}");
+    return b;
+}
+
+static void post_batch(const char *tok, const char *body, long status, int fresh, int dup,
+                       int filtered)
+{
+    struct th_resp r;
+
+    call_tok(tok, "POST", "/api/v1/tracks", NULL, body, &r);
+    if (r.status != status ||
+        (status == 200 && (th_jint(r.json, "new") != fresh || th_jint(r.json, "duplicate") != dup ||
+                           th_jint(r.json, "filtered") != filtered)))
+        fail_msg("expected %ld new %d dup %d filtered %d, got %ld: %s", status, fresh, dup,
+                 filtered, r.status, r.body);
+    th_resp_free(&r);
+}
+
+static long long base; /* fix times of the main track */
+
+static void tracks_once_per_seq(void **state)
+{
+    char *b;
+    (void)state;
+
+    /* Friday 2026-12-11: check in at 07:40, walk from 08:00, send at 08:07. */
+    clock_local(2026, 12, 11, 7, 40);
+    checkin("in", 31.305, 120.601, 10, 201, "on_time");
+    base = clock_local(2026, 12, 11, 8, 7) - 7 * 60000;
+    b = batch(base, 1, 20, NULL);
+    post_batch(th_token(&srv, "inspector"), b, 200, 20, 0, 0);
+    post_batch(th_token(&srv, "inspector"), b, 200, 0, 20, 0); /* resend */
+    free(b);
+    /* Out of order and overlapping: 40..21 backwards, then 15..30. */
+    b = batch(base, 40, 21, NULL);
+    post_batch(th_token(&srv, "inspector"), b, 200, 20, 0, 0);
+    free(b);
+    b = batch(base, 15, 30, NULL);
+    post_batch(th_token(&srv, "inspector"), b, 200, 0, 16, 0);
+    free(b);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points"), 40);
+    assert_int_equal(sqlf("SELECT COUNT(DISTINCT seq) FROM track_points"), 40);
+}
+
+static void tracks_filters(void **state)
+{
+    struct th_resp r;
+    char body[4096];
+    long long now = clock_local(2026, 12, 11, 8, 10);
+    (void)state;
+
+    /* One point per filter, after the walk's last fix (seq 40 at base + 400 s). */
+    snprintf(body, sizeof body,
+             "{\"device\":\"filters\",\"points\":["
+             "{\"seq\":1,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.606},"
+             "{\"seq\":2,\"device_time\":%lld,\"lat\":0,\"lng\":0},"
+             "{\"seq\":3,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.606,\"accuracy\":500},"
+             "{\"seq\":4,\"device_time\":%lld,\"lat\":31.405,\"lng\":120.606},"
+             "{\"seq\":5,\"device_time\":%lld,\"lat\":31.3051,\"lng\":120.606},"
+             "{\"seq\":6,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.606},"
+             "{\"seq\":7,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.606},"
+             "{\"seq\":8,\"device_time\":%lld,\"lat\":31.3052,\"lng\":120.606}]}",
+             now - 60000, now - 50000, now - 40000, now - 30000, now - 60000, now + 3600000,
+             now - 700000, now - 20000);
+    call("inspector", "POST", "/api/v1/tracks", body, &r);
+    th_expect(&r, 200, NULL);
+    {
+        json_t *by = json_object_get(r.json, "filtered_by");
+        assert_int_equal(th_jint(r.json, "new"), 2); /* seq 1 and 8 */
+        assert_int_equal(th_jint(r.json, "filtered"), 6);
+        assert_int_equal(th_jint(by, "invalid_coordinates"), 1);
+        assert_int_equal(th_jint(by, "accuracy"), 1);
+        assert_int_equal(th_jint(by, "speed"), 1); /* 11 km in 30 s */
+        assert_int_equal(th_jint(by, "duplicate_time"), 1);
+        assert_int_equal(th_jint(by, "future"), 1);
+        assert_int_equal(th_jint(by, "too_old"), 1);
+    }
+    th_resp_free(&r);
+    /* Kept with their reasons, never dropped. */
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.device = 'filters' AND p.filtered <> 'ok'"),
+                     6);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.device = 'filters' AND p.filtered = 'speed' AND"
+                          " p.seq = 4"),
+                     1);
+    /* Resent, the batch is all duplicates (the filtered ones too). */
+    call("inspector", "POST", "/api/v1/tracks", body, &r);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "duplicate"), 8);
+    th_resp_free(&r);
+    /* A batch over 500 points changes nothing. */
+    {
+        char *big = batch(base, 1000, 1500, NULL);
+        call("inspector", "POST", "/api/v1/tracks", big, &r);
+        th_expect(&r, 400, "invalid_argument");
+        th_resp_free(&r);
+        free(big);
+    }
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points WHERE seq >= 1000"), 0);
+}
+
+static void latest_and_replay(void **state)
+{
+    struct th_resp r;
+    char path[256];
+    (void)state;
+
+    call("leader", "GET", "/api/v1/positions/latest?bbox=120.59,31.29,120.63,31.32", NULL, &r);
+    th_expect(&r, 200, NULL);
+    {
+        json_t *items = json_object_get(r.json, "items");
+        assert_int_equal(json_array_size(items), 1);
+        assert_int_equal(th_jint(json_array_get(items, 0), "owner_id"), inspector);
+    }
+    th_resp_free(&r);
+    call_tok(leader2(), "GET", "/api/v1/positions/latest?bbox=120.59,31.29,120.63,31.32", NULL,
+             NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    th_resp_free(&r);
+    call("leader", "GET", "/api/v1/positions/latest?bbox=121,31.29,122,31.32", NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
+    th_resp_free(&r);
+
+    snprintf(path, sizeof path, "/api/v1/tracks?user=%lld&from=%lld&to=%lld&simplify=5", inspector,
+             base - 3600000, base + 3600000);
+    call("leader", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    /* 40 fixes on a straight line east plus 2 from the filter batch (other device). */
+    assert_int_equal(th_jint(r.json, "raw_points"), 42);
+    assert_true(json_array_size(json_object_get(r.json, "points")) < 42);
+    {
+        json_t *day = json_array_get(json_object_get(r.json, "days"), 0);
+        double dist = json_real_value(json_object_get(day, "distance_m"));
+        assert_string_equal(th_jstr(day, "date"), "2026-12-11");
+        /* 39 steps of ~10 m, then the second device's fixes nearby. */
+        assert_true(dist > 380 && dist < 2000);
+        assert_true(th_jint(day, "on_duty_minutes") > 0);
+    }
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'track.read' AND"
+                          " object_id = %lld AND result = 'ok'",
+                          inspector),
+                     1);
+
+    /* Another district's leader: as if the person did not exist. A citizen: no track at all. */
+    call_tok(leader2_tok, "GET", path, NULL, NULL, &r);
+    th_expect(&r, 404, "not_found");
+    th_resp_free(&r);
+    call("citizen", "GET", path, NULL, &r);
+    th_expect(&r, 403, "permission_denied");
+    th_resp_free(&r);
+    call("handler", "GET", path, NULL, &r);
+    th_expect(&r, 404, "not_found");
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'track.read' AND"
+                          " object_id = %lld AND result = 'denied'",
+                          inspector),
+                     2);
+}
+
+static void gcj02_round_trip(void **state)
+{
+    struct th_resp r;
+    char body[512], path[256];
+    long long t = base + 420000;
+    (void)state;
+
+    /* GCJ-02 (45, 123) is WGS-84 (44.99804071, 122.99395597) by an independent implementation
+     * (hujiulong/gcoord's test suite). */
+    snprintf(body, sizeof body,
+             "{\"crs\":\"gcj02\",\"device\":\"gcj\",\"points\":[{\"seq\":1,\"device_time\":%lld,"
+             "\"lat\":45.0,\"lng\":123.0,\"accuracy\":5}]}",
+             t);
+    call("inspector", "POST", "/api/v1/tracks", body, &r);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "new"), 1);
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/tracks?user=%lld&from=%lld&to=%lld", inspector, t - 1,
+             t + 1);
+    call("inspector", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    {
+        json_t *p = json_array_get(json_object_get(r.json, "points"), 0);
+        double lat = json_real_value(json_object_get(p, "lat"));
+        double lng = json_real_value(json_object_get(p, "lng"));
+        double dy = (lat - 44.99804071) * 111195.0, dx = (lng - 122.99395597) * 111195.0 * 0.7071;
+        assert_true(dx * dx + dy * dy < 1.0);
+    }
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/tracks?user=%lld&from=%lld&to=%lld&crs=gcj02", inspector,
+             t - 1, t + 1);
+    call("inspector", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    {
+        json_t *p = json_array_get(json_object_get(r.json, "points"), 0);
+        double dy = (json_real_value(json_object_get(p, "lat")) - 45.0) * 111195.0;
+        double dx = (json_real_value(json_object_get(p, "lng")) - 123.0) * 111195.0 * 0.7071;
+        assert_string_equal(th_jstr(r.json, "crs"), "gcj02");
+        assert_true(dx * dx + dy * dy < 1.0);
+    }
+    th_resp_free(&r);
+}
+
+/* A case reported by the inspector whose report photo says where and when it was taken (as
+ * media stores it from EXIF before stripping): on the track, then far from it. */
+static void evidence(void **state)
+{
+    struct th_resp r;
+    long long cat, case_id, media;
+    char body[512], path[64];
+    (void)state;
+
+    cat = th_sql_int(&srv, "SELECT id FROM categories WHERE code_set = 'gbt30428' AND"
+                           " kind = 'event' AND full_code = '0102'");
+    assert_true(cat > 0);
+    snprintf(body, sizeof body,
+             "{\"code_set\":\"gbt30428\",\"full_code\":\"0102\",\"kind\":\"event\","
+             "\"description\":\"暴露垃圾\",\"location\":{\"lat\":31.305,\"lng\":120.603}}");
+    call("inspector", "POST", "/api/v1/cases", body, &r);
+    th_expect(&r, 201, NULL);
+    case_id = th_jint(r.json, "id");
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/cases/%lld/evidence", case_id);
+    call("operator", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "status"), "unknown");
+    assert_string_equal(th_jstr(r.json, "reason"), "no_photo_metadata");
+    th_resp_free(&r);
+
+    /* Taken at fix 20 (base + 200 s = 08:03:20 local), where the walk was then. */
+    {
+        char sql[1024];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO media (public_id, kind, mime, bytes, sha_original, upload_sha,"
+                 " taken_at, gps_lat, gps_lng, owner_id) VALUES ('evidencephoto000000001',"
+                 " 'image', 'image/jpeg', 1, REPEAT('a', 64), REPEAT('b', 64),"
+                 " '2026-12-11 08:03:20', 31.305, %.7f, %lld)",
+                 120.601 + 20 * 0.000105, inspector);
+        th_sql_exec(&srv, sql);
+        media = th_sql_int(&srv, "SELECT MAX(id) FROM media");
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO media_attachments (media_id, owner_type, owner_id, purpose)"
+                 " VALUES (%lld, 'case', %lld, 'report')",
+                 media, case_id);
+        th_sql_exec(&srv, sql);
+    }
+    call("operator", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "status"), "consistent");
+    assert_true(json_real_value(json_object_get(r.json, "distance_m")) < 5);
+    th_resp_free(&r);
+    /* The same photo claimed 500 m away from where the phone was. */
+    th_sql_exec(&srv, "UPDATE media SET gps_lat = 31.3095 WHERE public_id ="
+                      " 'evidencephoto000000001'");
+    call("operator", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(r.json, "status"), "inconsistent");
+    assert_true(json_real_value(json_object_get(r.json, "distance_m")) > 400);
+    th_resp_free(&r);
+    call_tok(leader2_tok, "GET", path, NULL, NULL, &r);
+    th_expect(&r, 404, "not_found");
+    th_resp_free(&r);
+    call("citizen", "GET", path, NULL, &r);
+    th_expect(&r, 403, NULL);
+    th_resp_free(&r);
+    /* The case read carries it for operators and leaders, not for the reporter. */
+    snprintf(path, sizeof path, "/api/v1/cases/%lld", case_id);
+    call("operator", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(json_object_get(r.json, "evidence"), "status"), "inconsistent");
+    th_resp_free(&r);
+    call("leader", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_string_equal(th_jstr(json_object_get(r.json, "evidence"), "status"), "inconsistent");
+    th_resp_free(&r);
+    call("inspector", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_null(json_object_get(r.json, "evidence"));
+    th_resp_free(&r);
+}
+
+static void vehicles(void **state)
+{
+    struct th_resp r;
+    char body[1024];
+    long long machine, vehicle;
+    const char *key;
+    char tok[4096];
+    (void)state;
+
+    call("admin", "POST", "/api/v1/admin/api-keys",
+         "{\"name\":\"渣土车终端\",\"scopes\":[\"tracks:write\"]}", &r);
+    th_expect(&r, 201, NULL);
+    machine = th_jint(r.json, "user_id");
+    key = th_jstr(r.json, "api_key");
+    snprintf(body, sizeof body, "{\"api_key\":\"%s\"}", key);
+    th_resp_free(&r);
+    {
+        struct th_resp t;
+        const char *hs[] = {"Content-Type: application/json", NULL};
+        th_request(&srv, "POST", "/api/v1/auth/token", hs, body, strlen(body), 0, &t);
+        th_expect(&t, 200, NULL);
+        snprintf(tok, sizeof tok, "%s", th_jstr(t.json, "access_token"));
+        th_resp_free(&t);
+    }
+    snprintf(body, sizeof body,
+             "{\"plate\":\"苏E12345\",\"name\":\"渣土车1号\",\"region_id\":%lld,\"user_id\":%lld}",
+             district2, machine);
+    call("admin", "POST", "/api/v1/vehicles", body, &r);
+    th_expect(&r, 201, NULL);
+    vehicle = th_jint(r.json, "id");
+    th_resp_free(&r);
+    snprintf(body, sizeof body,
+             "{\"vehicle_id\":%lld,\"points\":[{\"seq\":1,\"device_time\":%lld,\"lat\":31.305,"
+             "\"lng\":120.585,\"speed\":8}]}",
+             vehicle, base + 590000);
+    post_batch(tok, body, 200, 1, 0, 0);
+    post_batch(tok, body, 200, 0, 1, 0);
+    /* Not its vehicle: 404. */
+    snprintf(body, sizeof body,
+             "{\"vehicle_id\":%lld,\"points\":[{\"seq\":1,\"device_time\":%lld,\"lat\":31.305,"
+             "\"lng\":120.585}]}",
+             vehicle + 100, base + 590000);
+    post_batch(tok, body, 404, 0, 0, 0);
+    call_tok(leader2_tok, "GET", "/api/v1/positions/latest?bbox=120.57,31.29,120.63,31.32", NULL,
+             NULL, &r);
+    th_expect(&r, 200, NULL);
+    {
+        json_t *items = json_object_get(r.json, "items");
+        assert_int_equal(json_array_size(items), 1);
+        assert_string_equal(th_jstr(json_array_get(items, 0), "owner_type"), "vehicle");
+    }
+    th_resp_free(&r);
+    /* The live-map hook: a position.updated event per owner. */
+    assert_true(sqlf("SELECT COUNT(*) FROM events WHERE type = 'position.updated' AND"
+                     " subject_type = 'vehicle' AND subject_id = %lld",
+                     vehicle) == 1);
+}
+
+static void retention(void **state)
+{
+    long long before = sqlf("SELECT COUNT(*) FROM track_points"), clock_cutoff;
+    int waited = 0;
+    (void)state;
+
+    assert_true(before > 40);
+    /* 182 days later the job drops the day partitions of December. */
+    clock_cutoff = clock_local(2027, 6, 11, 9, 0) - 180LL * 86400000;
+    while (sqlf("SELECT COUNT(*) FROM track_points WHERE t BETWEEN %lld AND %lld",
+                base - 86400000LL, base + 86400000LL) > 0 &&
+           waited < 40) {
+        sleep(1);
+        waited++;
+    }
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points WHERE t BETWEEN %lld AND %lld",
+                          base - 86400000LL, base + 86400000LL),
+                     0);
+    /* Whole partitions went: none is left that ends before the retention cutoff, and the
+     * days ahead exist. */
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM information_schema.partitions WHERE"
+                          " table_schema = DATABASE() AND table_name = 'track_points' AND"
+                          " partition_name NOT IN ('p_old', 'pmax') AND"
+                          " CAST(partition_description AS SIGNED) <= %lld",
+                          clock_cutoff),
+                     0);
+    /* New points still have a place: pmax and the day partitions to come. */
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM information_schema.partitions WHERE"
+                          " table_schema = DATABASE() AND table_name = 'track_points' AND"
+                          " partition_name = 'pmax'"),
+                     1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(checkin_rules),    cmocka_unit_test(tracks_once_per_seq),
+        cmocka_unit_test(tracks_filters),   cmocka_unit_test(latest_and_replay),
+        cmocka_unit_test(gcj02_round_trip), cmocka_unit_test(evidence),
+        cmocka_unit_test(vehicles),         cmocka_unit_test(retention),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
