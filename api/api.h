@@ -37,16 +37,16 @@ extern const struct route api_settings_routes[];
 extern const struct route api_dashboard_routes[];
 extern const struct route api_evaluation_routes[];
 extern const struct route api_docs_routes[];
+extern const struct route api_checkins_routes[];
+extern const struct route api_shifts_routes[];
+extern const struct route api_tracks_routes[];
+extern const struct route api_positions_routes[];
 
 /* /docs (api/docs.c): read the rendered API reference from dir (docs.dir) into memory, once,
  * before serving. "" = not served (404). -1 with a reason in err when a file is missing. */
 int api_docs_load(const char *dir, char *err, size_t errlen);
 /* Release what api_docs_load read. */
 void api_docs_unload(void);
-extern const struct route api_checkins_routes[];
-extern const struct route api_shifts_routes[];
-extern const struct route api_tracks_routes[];
-extern const struct route api_positions_routes[];
 
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;

@@ -1087,39 +1087,40 @@ enum err track_retention_job(struct rctx *cx)
             ndrop++;
         }
     }
-    /* Rows in pmax (no day partition for them yet: a fresh table, a new day, a moved clock)
-     * get day partitions, as far back as retention reaches so they age out with their day
-     * (older ones share the first new partition), and the days ahead. An empty pmax needs no
-     * DDL: a partition is added only when rows need it, so an idle server never alters the
-     * table. */
-    if (last < want) {
+    /* Day partitions are kept PARTITION_AHEAD_DAYS ahead, so points land in pmax only when
+     * the job could not run for days (a stopped server, a moved clock). Splitting an empty pmax
+     * is cheap; rows waiting there get partitions from the day of the oldest of them (older
+     * ones share the first new partition), so they age out with their day. */
+    if (last < today + 2 * GPS__DAY_MS) {
         struct db_res q;
-        size_t k = 0, c2 = 65536;
-        char *add;
-        int64_t b, from;
+        size_t k = 0, c2 = 16384;
+        char *add = rctx_alloc(cx, c2);
+        int64_t b, from = today;
 
-        res = db_exec(cx, "SELECT 1 FROM track_points PARTITION (pmax) LIMIT 1", DB_NOARGS, &q);
+        res = db_exec(cx, "SELECT MIN(t) FROM track_points PARTITION (pmax) WHERE t < ?",
+                      DB_ARGS(DBI(want)), &q);
         if (res)
             return res;
-        if (q.nrows) {
-            from = day_of(cutoff, 0) * GPS__DAY_MS;
-            if (from < last + GPS__DAY_MS)
-                from = last + GPS__DAY_MS;
-            add = rctx_alloc(cx, c2);
-            k += (size_t)snprintf(add + k, c2 - k,
-                                  "ALTER TABLE track_points REORGANIZE PARTITION pmax INTO (");
-            for (b = from; b <= want && k + 128 < c2; b += GPS__DAY_MS) {
-                char pn[16];
-                part_name(b, pn);
-                k += (size_t)snprintf(add + k, c2 - k, "PARTITION %s VALUES LESS THAN (%lld),", pn,
-                                      (long long)b);
-            }
-            snprintf(add + k, c2 - k, "PARTITION pmax VALUES LESS THAN MAXVALUE)");
-            res = db_exec(cx, add, DB_NOARGS, NULL);
-            if (res)
-                return res;
-            log_info(cx, "track_points: day partitions added up to %lld", (long long)want);
+        if (!db_cell_null(&q, 0, 0)) {
+            int64_t oldest = day_of(db_cell_i64(&q, 0, 0), 0) * GPS__DAY_MS + GPS__DAY_MS;
+            int64_t floor = day_of(cutoff, 0) * GPS__DAY_MS;
+            from = oldest > floor ? oldest : floor;
         }
+        if (from <= last)
+            from = last + GPS__DAY_MS;
+        k += (size_t)snprintf(add + k, c2 - k,
+                              "ALTER TABLE track_points REORGANIZE PARTITION pmax INTO (");
+        for (b = from; b <= want && k + 128 < c2; b += GPS__DAY_MS) {
+            char pn[16];
+            part_name(b, pn);
+            k += (size_t)snprintf(add + k, c2 - k, "PARTITION %s VALUES LESS THAN (%lld),", pn,
+                                  (long long)b);
+        }
+        snprintf(add + k, c2 - k, "PARTITION pmax VALUES LESS THAN MAXVALUE)");
+        res = db_exec(cx, add, DB_NOARGS, NULL);
+        if (res)
+            return res;
+        log_info(cx, "track_points: day partitions added up to %lld", (long long)want);
     }
     if (ndrop) {
         char *drop = rctx_printf(cx, "ALTER TABLE track_points DROP PARTITION %s", sql);
