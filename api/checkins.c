@@ -196,10 +196,10 @@ static enum err leaves_create(struct rctx *cx, const struct req *rq, struct resp
 /* clang-format off */
 const struct route api_checkins_routes[] = {
     /* method  path                           handler          roles       body  flags timeout batch */
-    {"POST", "/api/v1/checkins",              checkins_create, ROLE_STAFF, 4096, 0, 0, NULL},
-    {"GET",  "/api/v1/checkins",              checkins_list,   ROLE_STAFF, 0,    0, 0, NULL},
-    {"GET",  "/api/v1/attendance/daily",      attendance_get,  LEADS,      0,    0, 0, NULL},
-    {"POST", "/api/v1/leaves",                leaves_create,   LEADS,      1024, 0, 0, NULL},
+    {"POST", "/api/v1/checkins",              checkins_create, ROLE_STAFF, 4096, 0, 0, NULL, NULL},
+    {"GET",  "/api/v1/checkins",              checkins_list,   ROLE_STAFF, 0,    0, 0, NULL, NULL},
+    {"GET",  "/api/v1/attendance/daily",      attendance_get,  LEADS,      0,    0, 0, NULL, NULL},
+    {"POST", "/api/v1/leaves",                leaves_create,   LEADS,      1024, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -136,9 +136,9 @@ static enum err vehicles_list(struct rctx *cx, const struct req *rq, struct resp
 /* clang-format off */
 const struct route api_positions_routes[] = {
     /* method  path                          handler           roles        body  flags timeout batch */
-    {"GET",  "/api/v1/positions/latest",     positions_latest, MAP_READERS, 0,    0, 0, NULL},
-    {"GET",  "/api/v1/vehicles",             vehicles_list,    ROLE_ADMIN,  0,    0, 0, NULL},
-    {"POST", "/api/v1/vehicles",             vehicles_create,  ROLE_ADMIN,  4096, 0, 0, NULL},
+    {"GET",  "/api/v1/positions/latest",     positions_latest, MAP_READERS, 0,    0, 0, NULL, NULL},
+    {"GET",  "/api/v1/vehicles",             vehicles_list,    ROLE_ADMIN,  0,    0, 0, NULL, NULL},
+    {"POST", "/api/v1/vehicles",             vehicles_create,  ROLE_ADMIN,  4096, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -140,10 +140,10 @@ static enum err shifts_assign(struct rctx *cx, const struct req *rq, struct resp
 /* clang-format off */
 const struct route api_shifts_routes[] = {
     /* method  path                                  handler        roles       body  flags timeout batch */
-    {"GET",   "/api/v1/shifts",                      shifts_list,   ROLE_ADMIN | ROLE_SHIFT_LEAD | ROLE_LEADER, 0, 0, 0, NULL},
-    {"POST",  "/api/v1/shifts",                      shifts_create, ROLE_ADMIN, 4096, 0, 0, NULL},
-    {"PUT",   "/api/v1/shifts/{id}",                 shifts_update, ROLE_ADMIN, 4096, 0, 0, NULL},
-    {"POST",  "/api/v1/shifts/{id}/assignments",     shifts_assign, ROLE_ADMIN, 1024, 0, 0, NULL},
+    {"GET",   "/api/v1/shifts",                      shifts_list,   ROLE_ADMIN | ROLE_SHIFT_LEAD | ROLE_LEADER, 0, 0, 0, NULL, NULL},
+    {"POST",  "/api/v1/shifts",                      shifts_create, ROLE_ADMIN, 4096, 0, 0, NULL, NULL},
+    {"PUT",   "/api/v1/shifts/{id}",                 shifts_update, ROLE_ADMIN, 4096, 0, 0, NULL, NULL},
+    {"POST",  "/api/v1/shifts/{id}/assignments",     shifts_assign, ROLE_ADMIN, 1024, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

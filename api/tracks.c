@@ -277,9 +277,9 @@ static enum err evidence_get(struct rctx *cx, const struct req *rq, struct resp 
 /* clang-format off */
 const struct route api_tracks_routes[] = {
     /* method  path                              handler       roles                              body        flags timeout batch */
-    {"POST", "/api/v1/tracks",                   tracks_post,  ROLE_STAFF | ROLE_MACHINE,          512 * 1024, 0, 0, NULL},
-    {"GET",  "/api/v1/tracks",                   tracks_get,   TRACK_READERS,                      0,          0, 0, NULL},
-    {"GET",  "/api/v1/cases/{id}/evidence",      evidence_get, EVIDENCE_READERS,                   0,          0, 0, NULL},
+    {"POST", "/api/v1/tracks",                   tracks_post,  ROLE_STAFF | ROLE_MACHINE,          512 * 1024, 0, 0, NULL, "tracks:write"},
+    {"GET",  "/api/v1/tracks",                   tracks_get,   TRACK_READERS,                      0,          0, 0, NULL, NULL},
+    {"GET",  "/api/v1/cases/{id}/evidence",      evidence_get, EVIDENCE_READERS,                   0,          0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */
