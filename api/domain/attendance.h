@@ -1,6 +1,6 @@
 /* api/domain/attendance.h: 移动考勤 — shifts, check-in/out, leave and the daily summary.
  *
- * Owns shifts, shift_assignments, checkins, duty and leaves (migrations/0010_gps.sql). The
+ * Owns shifts, shift_assignments, checkins, duty and leaves (migrations/0011_gps.sql). The
  * server's clock decides a check-in (the device's time is kept beside it): against the user's
  * shift (own assignment, else the department's), the user's grids (inside, or within
  * gps.checkin_tolerance_m of a boundary) and gps.checkin_max_accuracy_m. A check-in opens a

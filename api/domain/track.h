@@ -1,7 +1,7 @@
 /* api/domain/track.h: GPS tracks of people and vehicles — ingest with filters, the latest
  * positions for the live map, replay with statistics, the photo evidence check, and retention.
  *
- * Owns track_devices, track_points, positions_latest and vehicles (migrations/0010_gps.sql).
+ * Owns track_devices, track_points, positions_latest and vehicles (migrations/0011_gps.sql).
  * Points are stored once per (device, sequence number): phones resend and reorder, so a batch
  * answers how many points were new, duplicates, set aside by a filter (kept with the reason)
  * or refused because their owner was off duty at that time (PIPL: people are tracked only

@@ -1,4 +1,4 @@
--- 0010_gps: attendance (shifts, check-ins, leave), vehicles and GPS tracks.
+-- 0011_gps: attendance (shifts, check-ins, leave), vehicles and GPS tracks.
 --
 -- shifts: a schedule — days is a bit mask (bit 0 Monday … bit 6 Sunday), start_min/end_min are
 --   minutes after local midnight (UTC+8 unless case_settings.utc_offset_min says otherwise),
