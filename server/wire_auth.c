@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "api/domain/audit.h"
+#include "api/domain/bearer.h"
 #include "api/domain/lockout.h"
 #include "api/domain/session.h"
 #include "server/auth/jwt.h"
@@ -49,65 +50,12 @@ static void kid_of(const unsigned char *s, size_t n, char out[17])
     out[16] = '\0';
 }
 
-/* Apps send the same access token with every request for its whole life. Each loop thread
- * keeps the claims of tokens it verified, keyed by the whole token text, until they expire:
- * the signature, base64 and JSON work then happens once per token instead of per request.
- * Revocation is unaffected (token version, session and account are checked in the database on
- * every request). */
-#define TOKEN_CACHE 64
-#define TOKEN_CACHE_MAX_LEN 1536
-
-struct cached_token {
-    size_t len;
-    char text[TOKEN_CACHE_MAX_LEN];
-    struct auth_claims claims;
-};
-
-static _Thread_local struct cached_token *token_cache;
-
-static size_t token_slot(const char *t, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)t[i]) * 1099511628211ull;
-    return (size_t)(h % TOKEN_CACHE);
-}
-
+/* Signature and claims on the loop thread; the claims → actor rule and the per-thread cache of
+ * verified tokens are the domain's (api/domain/bearer.h). */
 static enum err authenticate(const char *token, size_t len, struct actor *who, char *why,
                              size_t whylen)
 {
-    struct auth_claims c;
-    struct cached_token *slot = NULL;
-    int64_t now = clock_now_s();
-    enum err res;
-
-    if (len <= TOKEN_CACHE_MAX_LEN) {
-        if (!token_cache)
-            token_cache = calloc(TOKEN_CACHE, sizeof *token_cache);
-        if (token_cache)
-            slot = &token_cache[token_slot(token, len)];
-    }
-    /* exp without leeway: a cached token is never accepted later than a fresh check would. */
-    if (slot && slot->len == len && memcmp(slot->text, token, len) == 0 &&
-        now <= slot->claims.exp && now + policy.leeway_s >= slot->claims.nbf) {
-        c = slot->claims;
-    } else {
-        res = auth_jwt_verify(keys, &policy, token, len, now, AUTH_TYP_ACCESS, &c, why, whylen);
-        if (res)
-            return ERR_UNAUTH;
-        if (slot) {
-            slot->len = len;
-            memcpy(slot->text, token, len);
-            slot->claims = c;
-        }
-    }
-    who->user_id = c.sub;
-    who->roles = c.roles;
-    who->token_version = c.tv;
-    snprintf(who->device_id, sizeof who->device_id, "%s", c.device);
-    snprintf(who->family, sizeof who->family, "%s", c.family);
-    who->api_key_id = c.akid; /* set by the server only: never from the device text */
-    return ERR_OK;
+    return bearer_authenticate(keys, &policy, token, len, clock_now_s(), who, why, whylen);
 }
 
 _Static_assert(HTTP_BATCH_MAX <= SESSION_CHECK_MAX, "a batch is checked in one call");
@@ -243,8 +191,7 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
 
 void wire__auth_thread_done(void)
 {
-    free(token_cache);
-    token_cache = NULL;
+    bearer_thread_done();
 }
 
 void wire__disconnect_auth(void)
