@@ -45,8 +45,8 @@ static enum err check_fields(struct rctx *cx, json_t *fields)
             return rctx_fail(cx, ERR_INVALID, "fields[%zu]: expected an object", i);
         json_object_foreach(f, key, v)
         {
-            if (strcmp(key, "name") && strcmp(key, "label") && strcmp(key, "type") &&
-                strcmp(key, "required") && strcmp(key, "options"))
+            if (strcmp(key, "name") != 0 && strcmp(key, "label") != 0 && strcmp(key, "type") != 0 &&
+                strcmp(key, "required") != 0 && strcmp(key, "options") != 0)
                 return rctx_fail(cx, ERR_INVALID, "fields[%zu]: \"%.32s\" is not accepted", i, key);
         }
         name = json_string_value(json_object_get(f, "name"));

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake pkg-config clang-format
+  build-essential cmake pkg-config clang-format clang-tidy clang
   libh2o-dev libuv1-dev libssl-dev libwebsockets-dev libmariadb-dev libjwt-dev
   libvips-dev libvips-tools libjansson-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev
   libsystemd-dev

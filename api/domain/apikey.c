@@ -116,14 +116,15 @@ enum err apikey_list(struct rctx *cx, struct apikey_rec **rows, size_t *n)
 {
     struct db_res r;
     struct apikey_rec *v;
+    /* clang-format off */
     enum err res =
         db_exec(cx,
                 "SELECT k.id, k.name, k.prefix, k.user_id, u.display_name, k.scopes,"
-                " COALESCE(k.created_by, 0), " ISO_AT("k.created_at") ", " ISO_AT(
-                    "k.last_used_at") ", " ISO_AT("k.revoked_at") " FROM api_keys k JOIN users u "
-                                                                  "ON u.id = k.user_id"
-                                                                  " ORDER BY k.id DESC LIMIT ?",
+                " COALESCE(k.created_by, 0), " ISO_AT("k.created_at") ", "
+                ISO_AT("k.last_used_at") ", " ISO_AT("k.revoked_at")
+                " FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id DESC LIMIT ?",
                 DB_ARGS(DBI(APIKEY_LIST_MAX)), &r);
+    /* clang-format on */
 
     if (res)
         return res;

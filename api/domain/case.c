@@ -387,16 +387,16 @@ static enum err find_dups(struct rctx *cx, int64_t id, struct deadline_ctx *d,
         struct db_sqlb b;
 
         /* Only cases the reporter may see: a citizen gets their own, never other people's. */
-        db_sqlb_init(
-            cx, &b, 0,
-            "SELECT c.id, c.state, ST_Distance_Sphere(c.pt, ST_GeomFromText(?)) AS dist,"
-            " " CASE__MS(
-                "c.created_at") " FROM cases c"
-                                " WHERE MBRContains(ST_GeomFromText(?), c.pt) AND c.category_id = ?"
-                                " AND c.id <> ? AND c.state IN ('reported','accepted','registered',"
-                                "'dispatched','handled','verified','suspended')"
-                                " AND c.created_at >= FROM_UNIXTIME(? / 1000)"
-                                " AND c.created_at <= FROM_UNIXTIME(? / 1000) AND ");
+        /* clang-format off */
+        db_sqlb_init(cx, &b, 0,
+                     "SELECT c.id, c.state, ST_Distance_Sphere(c.pt, ST_GeomFromText(?)) AS dist, "
+                     CASE__MS("c.created_at") " FROM cases c"
+                     " WHERE MBRContains(ST_GeomFromText(?), c.pt) AND c.category_id = ?"
+                     " AND c.id <> ? AND c.state IN ('reported','accepted','registered',"
+                     "'dispatched','handled','verified','suspended')"
+                     " AND c.created_at >= FROM_UNIXTIME(? / 1000)"
+                     " AND c.created_at <= FROM_UNIXTIME(? / 1000) AND ");
+        /* clang-format on */
         db_sqlb_arg(&b, DBS(pt));
         db_sqlb_arg(&b, DBS(box));
         db_sqlb_arg(&b, DBI(cat));
@@ -614,11 +614,13 @@ static enum err load_locked(struct rctx *cx, int64_t id, struct case_change *w)
     if (r.nrows == 0)
         return rctx_fail(cx, ERR_NOTFOUND, "no such case");
     /* A locking read sees the latest committed row whatever the transaction's snapshot. */
+    /* clang-format off */
     res = db_exec(cx,
-                  "SELECT " CASE__COLS ", " CAT_LIMIT_COLS ", " CASE__MS(
-                      "c.remind50_at") ", " CASE__MS("c.remind80_at") ", " CASE__MS("c.escalate_at")
-                      CASE__FROM " WHERE c.id = ? LOCK IN SHARE MODE",
+                  "SELECT " CASE__COLS ", " CAT_LIMIT_COLS ", " CASE__MS("c.remind50_at") ", "
+                  CASE__MS("c.remind80_at") ", " CASE__MS("c.escalate_at")
+                  CASE__FROM " WHERE c.id = ? LOCK IN SHARE MODE",
                   DB_ARGS(DBI(id)), &r);
+    /* clang-format on */
     if (res)
         return res;
     if (r.nrows == 0)

@@ -15,24 +15,24 @@ enum err case_events_list(struct rctx *cx, int64_t after, int limit, size_t *n,
         return rctx_fail(cx, ERR_INVALID, "limit: 1 to 500");
     if (after < 0)
         return rctx_fail(cx, ERR_INVALID, "after: must not be negative");
+    /* clang-format off */
     if (case__sees_all(cx)) {
         res = db_exec(cx,
-                      "SELECT e.id, e.subject_id, e.actor_id, e.type, e.subject_type, e.payload,"
-                      " " CASE__MS("e.created_at") " FROM events e WHERE e.id > ? ORDER BY e.id"
-                                                   " LIMIT ?",
+                      "SELECT e.id, e.subject_id, e.actor_id, e.type, e.subject_type, e.payload, "
+                      CASE__MS("e.created_at")
+                      " FROM events e WHERE e.id > ? ORDER BY e.id LIMIT ?",
                       DB_ARGS(DBI(after), DBI(limit)), &r);
     } else if (cx->who.roles & ROLE_STAFF) {
         /* Handlers, inspectors and leaders: the events of cases they may open (the one rule of
          * case__visible), and those of other subjects (surveys). */
         struct db_sqlb b;
 
-        db_sqlb_init(
-            cx, &b, 0,
-            "SELECT e.id, e.subject_id, e.actor_id, e.type, e.subject_type, e.payload,"
-            " " CASE__MS("e.created_at") " FROM events e LEFT JOIN cases c ON"
-                                         " e.subject_type = 'case' AND c.id = e.subject_id WHERE "
-                                         "e.id > ? AND"
-                                         " (e.subject_type <> 'case' OR (c.id IS NOT NULL AND ");
+        db_sqlb_init(cx, &b, 0,
+                     "SELECT e.id, e.subject_id, e.actor_id, e.type, e.subject_type, e.payload, "
+                     CASE__MS("e.created_at")
+                     " FROM events e LEFT JOIN cases c ON e.subject_type = 'case' AND"
+                     " c.id = e.subject_id WHERE e.id > ? AND"
+                     " (e.subject_type <> 'case' OR (c.id IS NOT NULL AND ");
         db_sqlb_arg(&b, DBI(after));
         case__visible(cx, &b);
         db_sqlb_add(&b, ")) ORDER BY e.id LIMIT ?");
@@ -41,17 +41,16 @@ enum err case_events_list(struct rctx *cx, int64_t after, int limit, size_t *n,
     } else
         /* Reporters follow their own cases' progress; internal supervision (reminders,
          * overdue marks, escalations, 督办) is not theirs to read. */
-        res = db_exec(
-            cx,
-            "SELECT e.id, e.subject_id, NULL, e.type, e.subject_type, e.payload,"
-            " " CASE__MS(
-                "e.created_at") " FROM cases c JOIN events e ON"
-                                " e.subject_type = 'case' AND e.subject_id = c.id WHERE "
-                                "c.reporter_id = ?"
-                                " AND e.id > ? AND e.type NOT IN ('case.reminder', 'case.overdue',"
-                                " 'case.escalated', 'case.urged', 'case.urging_acknowledged')"
-                                " ORDER BY e.id LIMIT ?",
-            DB_ARGS(DBI(cx->who.user_id), DBI(after), DBI(limit)), &r);
+        res = db_exec(cx,
+                      "SELECT e.id, e.subject_id, NULL, e.type, e.subject_type, e.payload, "
+                      CASE__MS("e.created_at")
+                      " FROM cases c JOIN events e ON e.subject_type = 'case' AND"
+                      " e.subject_id = c.id WHERE c.reporter_id = ?"
+                      " AND e.id > ? AND e.type NOT IN ('case.reminder', 'case.overdue',"
+                      " 'case.escalated', 'case.urged', 'case.urging_acknowledged')"
+                      " ORDER BY e.id LIMIT ?",
+                      DB_ARGS(DBI(cx->who.user_id), DBI(after), DBI(limit)), &r);
+    /* clang-format on */
     if (res)
         return res;
     *n = r.nrows;

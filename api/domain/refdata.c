@@ -300,7 +300,7 @@ static bool wkb_polygon(const unsigned char *p, size_t len, struct grid *g)
         rg->xy = xcalloc(2 * (size_t)npts, sizeof *rg->xy);
         rg->n = npts;
         g->nrings++;
-        for (uint32_t i = 0; i < npts; i++, off += 16) {
+        for (size_t i = 0; i < npts; i++, off += 16) {
             double x = wkb_f64(p + off, le), y = wkb_f64(p + off + 8, le);
             rg->xy[2 * i] = x;
             rg->xy[2 * i + 1] = y;
@@ -402,7 +402,7 @@ static void view_release(void *p)
 
 enum err refdata_open(struct rctx *cx, struct refdata_view *v)
 {
-    struct refdata_view *held = rctx_zalloc(cx, sizeof *held);
+    struct refdata_view *held = rctx_zalloc(cx, sizeof *held), got = {0};
     int64_t cv, sv, wv, gv, day;
     struct db_res r;
     enum err res;
@@ -425,48 +425,49 @@ enum err refdata_open(struct rctx *cx, struct refdata_view *v)
     pthread_mutex_lock(&lock);
     if (cur_cats && cur_cats->version == cv) {
         snap_ref(cur_cats);
-        held->cats = cur_cats;
+        got.cats = cur_cats;
     }
     if (cur_settings && cur_settings->settings_version == sv &&
         cur_settings->calendar_version == wv && cur_settings->day == day) {
         snap_ref(cur_settings);
-        held->settings = cur_settings;
+        got.settings = cur_settings;
     }
     if (cur_grids && cur_grids->version == gv) {
         snap_ref(cur_grids);
-        held->grids = cur_grids;
+        got.grids = cur_grids;
     }
     pthread_mutex_unlock(&lock);
     /* From here on the references are released with the request, whatever happens. */
+    *held = got;
     rctx_defer(cx, view_release, held);
 
     /* Reloads read after the counters, so a copy is never older than its label. */
-    if (!held->cats) {
+    if (!got.cats) {
         struct refdata_cats *c;
         res = cats_load(cx, cv, &c);
         if (res)
             return res;
-        held->cats = c;
+        held->cats = got.cats = c;
         INSTALL(cur_cats, c, cur_cats->version < cv);
     }
-    if (!held->settings) {
+    if (!got.settings) {
         struct refdata_settings *s;
         res = settings_load(cx, sv, wv, day, &s);
         if (res)
             return res;
-        held->settings = s;
+        held->settings = got.settings = s;
         INSTALL(cur_settings, s,
                 cur_settings->settings_version <= sv && cur_settings->calendar_version <= wv);
     }
-    if (!held->grids) {
+    if (!got.grids) {
         struct refdata_grids *g;
         res = grids_load(cx, gv, &g);
         if (res)
             return res;
-        held->grids = g;
+        held->grids = got.grids = g;
         INSTALL(cur_grids, g, cur_grids->version < gv);
     }
-    *v = *held;
+    *v = got;
     return ERR_OK;
 }
 
@@ -477,6 +478,8 @@ enum err refdata_deadline_load(struct rctx *cx, struct deadline_ctx *d)
 
     if (res)
         return res;
+    if (!v.settings) /* refdata_open fills every kind when it succeeds */
+        return rctx_fail(cx, ERR_INTERNAL, "refdata: no settings");
     refdata_deadline_ctx(&v, d);
     return ERR_OK;
 }

@@ -74,9 +74,11 @@ static bool sees_all_surveys(const struct rctx *cx)
             (ROLE_DISPATCHER | ROLE_OPERATOR | ROLE_SHIFT_LEAD | ROLE_LEADER | ROLE_ADMIN)) != 0;
 }
 
+/* clang-format off */
 #define SURVEY_COLS                                                                                \
-    "s.id, s.created_by, " CASE__MS("s.starts_at") ", " CASE__MS("s.ends_at") ", " CASE__MS(       \
-        "s.created_at") ", s.title, s.fields"
+    "s.id, s.created_by, " CASE__MS("s.starts_at") ", " CASE__MS("s.ends_at") ", "                 \
+    CASE__MS("s.created_at") ", s.title, s.fields"
+/* clang-format on */
 
 static void survey_row(const struct db_res *r, size_t i, struct survey_rec *s)
 {

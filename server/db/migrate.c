@@ -176,11 +176,9 @@ int migrate_split(const char *sql, size_t len, int (*fn)(const char *, size_t, v
             i++;
             continue;
         }
-        if (c == '-' && i + 2 < len && sql[i + 1] == '-' &&
-            (sql[i + 2] == ' ' || sql[i + 2] == '\t' || sql[i + 2] == '\n')) {
-            while (i < len && sql[i] != '\n')
-                i++;
-        } else if (c == '#') {
+        if (c == '#' || (c == '-' && i + 2 < len && sql[i + 1] == '-' &&
+                         (sql[i + 2] == ' ' || sql[i + 2] == '\t' || sql[i + 2] == '\n'))) {
+            /* "-- " and "#" comments run to the end of the line */
             while (i < len && sql[i] != '\n')
                 i++;
         } else if (c == '/' && i + 1 < len && sql[i + 1] == '*') {

@@ -238,7 +238,8 @@ static void flush_pending(struct http_loop *l)
         if (b) {
             b->work.run = run_batch;
             b->n = n;
-            memcpy(b->jobs, l->pending, n * sizeof *b->jobs);
+            /* an array of job pointers, copied as such */
+            memcpy(b->jobs, l->pending, n * sizeof *b->jobs); // NOLINT(bugprone-sizeof-expression)
             res = workpool_submit(l->g->hc->db_pool, &b->work);
         }
     }
