@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 #include "api/domain/session.h"
+#include "api/domain/signup.h"
 #include "api/domain/user.h"
 #include "api/domain/wechat.h"
 #include "server/core/metrics.h"
@@ -146,12 +147,39 @@ static enum err auth_logout_all(struct rctx *cx, const struct req *rq, struct re
     return resp_empty(rs, 204);
 }
 
+struct register_code_body {
+    char *phone;
+};
+
+static const struct api_field register_code_fields[] = {
+    {"phone", API_STR, true, offsetof(struct register_code_body, phone), 20, 5, 0},
+    {0},
+};
+
+/* Step 1 of a citizen's registration: a code by text message. The answer is the same whether
+ * or not the number has an account (api/domain/signup.h). */
+static enum err auth_register_code(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct register_code_body b = {0};
+    int expires_in = 0;
+    enum err res;
+
+    res = api_json_input(cx, rq, register_code_fields, &b, NULL);
+    if (!res)
+        res = signup_request_code(cx, b.phone, &expires_in);
+    if (res)
+        return res;
+    resp_header(cx, rs, "cache-control", "no-store");
+    return api_json_reply(cx, rs, 202, json_pack("{s:i}", "expires_in", expires_in));
+}
+
 struct register_body {
-    char *phone, *password, *display_name, *device_id, *platform;
+    char *phone, *code, *password, *display_name, *device_id, *platform;
 };
 
 static const struct api_field register_fields[] = {
     {"phone", API_STR, true, offsetof(struct register_body, phone), 20, 5, 0},
+    {"code", API_STR, true, offsetof(struct register_body, code), 16, 1, 0},
     {"password", API_STR, true, offsetof(struct register_body, password), 128, 1, 0},
     {"display_name", API_STR, true, offsetof(struct register_body, display_name), 64, 1, 0},
     {"device_id", API_STR, true, offsetof(struct register_body, device_id), 64, 1, 0},
@@ -159,12 +187,15 @@ static const struct api_field register_fields[] = {
     {0},
 };
 
-/* Citizens register with phone + password. (An SMS one-time code belongs here once an SMS
- * gateway is configured; none can be reached from this deployment yet.) */
+/* Step 2: phone + the code of step 1 + password. The code is checked before the password is
+ * hashed; the account and its first session are one transaction. Not ROUTE_PASSWORD: a flood
+ * of registrations without a valid code must not queue in front of staff log-ins on the
+ * password workers. Only a valid code leads to a hash (codes are throttled per address and
+ * globally), and auth_password_hash itself lets only AUTH_PW_CONCURRENT run at once. */
 static enum err auth_register(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct register_body b = {0};
-    struct user_new u = {0};
+    struct signup_in in;
     struct token_pair *tp;
     enum err res;
 
@@ -175,11 +206,13 @@ static enum err auth_register(struct rctx *cx, const struct req *rq, struct resp
         res = check_device(cx, b.device_id);
     if (res)
         return res;
-    u.phone = b.phone;
-    u.password = b.password;
-    u.display_name = b.display_name;
-    u.roles = ROLE_CITIZEN;
-    res = session_register(cx, &u, b.device_id, b.platform, &tp);
+    in.phone = b.phone;
+    in.code = b.code;
+    in.password = b.password;
+    in.display_name = b.display_name;
+    in.device_id = b.device_id;
+    in.platform = b.platform;
+    res = signup_register(cx, &in, &tp);
     if (res)
         return res;
     return reply_tokens(cx, rs, 201, tp);
@@ -244,7 +277,8 @@ const struct route api_auth_routes[] = {
     {"POST", "/api/v1/auth/refresh",     auth_refresh,    ROLE_PUBLIC, 4096, 0, 0, NULL, NULL},
     {"POST", "/api/v1/auth/logout",      auth_logout,     ROLE_ANY,    0,    0, 0, NULL, "auth:write"},
     {"POST", "/api/v1/auth/logout-all",  auth_logout_all, ROLE_USER,   0,    0, 0, NULL, NULL},
-    {"POST", "/api/v1/auth/register",    auth_register,   ROLE_PUBLIC, 4096, ROUTE_PASSWORD, 0, NULL, NULL},
+    {"POST", "/api/v1/auth/register",    auth_register,   ROLE_PUBLIC, 4096, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/auth/register/code", auth_register_code, ROLE_PUBLIC, 1024, ROUTE_OUTSIDE, 0, NULL, NULL},
     {"POST", "/api/v1/auth/token",       auth_token,      ROLE_PUBLIC, 4096, 0, 0, NULL, NULL},
     {"POST", "/api/v1/auth/wechat",      auth_wechat,     ROLE_PUBLIC, 1024, ROUTE_OUTSIDE, 0, NULL, NULL},
     {0},

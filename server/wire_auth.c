@@ -11,11 +11,13 @@
 #include "api/domain/bearer.h"
 #include "api/domain/lockout.h"
 #include "api/domain/session.h"
+#include "api/domain/signup.h"
 #include "server/auth/jwt.h"
 #include "server/core/clock.h"
 #include "server/core/log.h"
 #include "server/core/metrics.h"
 #include "server/db/db.h"
+#include "server/ext/sms.h"
 #include "server/ext/wechat.h"
 #include <openssl/evp.h>
 
@@ -184,6 +186,9 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
     lockout_configure(&(struct lockout_config){
         cfg->auth_lockout_threshold, cfg->auth_lockout_window_s, cfg->auth_lockout_duration_s});
     ext_wechat_configure(cfg->wechat_base_url, cfg->wechat_appid, cfg->wechat_secret);
+    ext_sms_configure(cfg->sms_url, cfg->sms_token);
+    signup_configure(&(struct signup_config){cfg->auth_register_per_address_hour,
+                                             cfg->auth_register_global_minute});
     hc->authenticate = authenticate;
     hc->authorize = authorize;
     hc->auth_failed = auth_failed;

@@ -63,6 +63,10 @@ struct cfg {
     int wechat_workers;
     char wechat_appid[64];
     char wechat_secret[128];
+    char sms_url[256];
+    char sms_token[256];
+    int auth_register_per_address_hour;
+    int auth_register_global_minute;
     /* media */
     char media_dir[512];
     int64_t media_max_image_bytes;

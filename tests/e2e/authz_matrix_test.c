@@ -34,6 +34,7 @@ static const char *const public_allowlist[] = {
     "POST /api/v1/auth/login",
     "POST /api/v1/auth/refresh",
     "POST /api/v1/auth/register",
+    "POST /api/v1/auth/register/code", /* a text-message code; answers alike for every number */
     "POST /api/v1/auth/token",
     "POST /api/v1/auth/wechat", /* WeChat mini-program login: the code is the credential */
     "OPTIONS /api/v1/uploads",  /* tus 1.0.0 capability discovery: clients ask before logging in */
