@@ -777,10 +777,59 @@ static void registration_flood_leaves_logins_served(void **state)
     assert_string_equal(sms_last("13811110004"), "");
 }
 
+/* Item 7, the per-address throttle. Before: it counted the full IPv6 address, so a client
+ * rotating through its /64 (one subscriber's usual allocation) was never throttled. Behind a
+ * trusted proxy the address comes from X-Forwarded-For. */
+static long login_from(const char *xff, const char *account, const char *password)
+{
+    char hdr[128], *body;
+    const char *hs[] = {"Content-Type: application/json", hdr, NULL};
+    struct th_resp r;
+    long st;
+
+    snprintf(hdr, sizeof hdr, "X-Forwarded-For: %s", xff);
+    body = th_xprintf("{\"account\":\"%s\",\"password\":\"%s\",\"device_id\":\"d\","
+                      "\"platform\":\"android\"}",
+                      account, password);
+    th_request(&own, "POST", "/api/v1/auth/login", hs, body, strlen(body), 0, &r);
+    free(body);
+    st = r.status;
+    th_resp_free(&r);
+    return st;
+}
+
+static void throttle_groups_ipv6_by_64(void **state)
+{
+    char ip[64], acct[32];
+
+    th_server_start(&own, "auth.lockout_threshold = 2\nhttp.trusted_proxies = 127.0.0.1\n");
+    th_seed(&own);
+    /* 2 * 4 = 8 failures, each from another address of 2001:db8:1:2::/64. */
+    for (int i = 0; i < 8; i++) {
+        snprintf(ip, sizeof ip, "2001:db8:1:2:%x::%x", i * 7 + 1, i + 1);
+        snprintf(acct, sizeof acct, "ghost-%d", i);
+        assert_int_equal(login_from(ip, acct, "Wrong-Password-1"), 401);
+    }
+    assert_int_equal(login_from("2001:db8:1:2:ffff::1", th_username(&own, "operator"),
+                                th_password(&own, "operator")),
+                     429);
+    /* Another /64, and an IPv4 client, are not affected. */
+    assert_int_equal(
+        login_from("2001:db8:1:3::1", th_username(&own, "operator"), th_password(&own, "operator")),
+        200);
+    assert_int_equal(
+        login_from("198.51.100.7", th_username(&own, "operator"), th_password(&own, "operator")),
+        200);
+    assert_int_equal(th_sqlf(&own, "SELECT COUNT(DISTINCT ip) FROM login_attempts WHERE ip LIKE"
+                                   " '2001:db8:1:2:%%'"),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
         cmocka_unit_test_teardown(lockout_key_cannot_be_spelled, stop_own),
+        cmocka_unit_test_teardown(throttle_groups_ipv6_by_64, stop_own),
         cmocka_unit_test_teardown(registration_flood_leaves_logins_served, stop_own),
         cmocka_unit_test_teardown(refresh_retry_within_grace, stop_own),
         cmocka_unit_test_teardown(refresh_reuse_after_grace_revokes, stop_own),
