@@ -38,6 +38,9 @@ static const char *const public_allowlist[] = {
     "POST /api/v1/auth/token",
     "POST /api/v1/auth/wechat", /* WeChat mini-program login: the code is the credential */
     "OPTIONS /api/v1/uploads",  /* tus 1.0.0 capability discovery: clients ask before logging in */
+    "GET /docs",                /* the API reference page (openapi.yaml is public by design) */
+    "GET /docs/redoc.standalone.js",
+    "GET /docs/openapi.yaml",
     NULL,
 };
 
