@@ -143,12 +143,12 @@ static enum err admin_users_create(struct rctx *cx, const struct req *rq, struct
 {
     struct create_body b = {0};
     struct admin_user_new in = {0};
-    const char *key;
+    struct idem idem;
     int64_t id;
     bool replay;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 201, &idem);
     if (!res)
         res = api_json_input(cx, rq, create_fields, &b, NULL);
     if (!res)
@@ -163,7 +163,7 @@ static enum err admin_users_create(struct rctx *cx, const struct req *rq, struct
     in.u.region_id = b.region_id;
     in.ngrids = b.grid_ids.n;
     in.grid_ids = b.grid_ids.v;
-    res = admin_user_create(cx, &in, key, rq->body, rq->body_len, &id, &replay);
+    res = admin_user_create(cx, &in, &idem, &id, &replay);
     if (res)
         return res;
     if (replay)

@@ -439,6 +439,30 @@ enum err api_idempotency_key(struct rctx *cx, const struct req *rq, const char *
     return ERR_OK;
 }
 
+/* The idempotency_keys.route column holds 128 characters; routes are far shorter. */
+#define IDEM_ROUTE_MAX 128
+
+enum err api_idem_body(struct rctx *cx, const struct req *rq, int status, const void *body,
+                       size_t len, struct idem *out)
+{
+    const char *key, *route;
+    enum err res = api_idempotency_key(cx, rq, &key);
+
+    if (res)
+        return res;
+    route =
+        rctx_printf(cx, "%.*s %.*s", (int)rq->method_len, rq->method, (int)rq->path_len, rq->path);
+    if (strlen(route) > IDEM_ROUTE_MAX)
+        route = rctx_strndup(cx, route, IDEM_ROUTE_MAX);
+    idem_init(out, key, route, status, body, len);
+    return ERR_OK;
+}
+
+enum err api_idem(struct rctx *cx, const struct req *rq, int status, struct idem *out)
+{
+    return api_idem_body(cx, rq, status, rq->body, rq->body_len, out);
+}
+
 enum err api_query_i64(struct rctx *cx, const struct req *rq, const char *name, int64_t min,
                        int64_t max, int64_t *out)
 {

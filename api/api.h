@@ -14,6 +14,7 @@
 #include "server/core/err.h"
 #include "server/core/rctx.h"
 #include "server/http/http.h"
+#include "api/domain/idempotency.h"
 
 #define API_JSON_MAX_DEPTH 32
 
@@ -150,5 +151,15 @@ const char *api_cursor(struct rctx *cx, const char *prefix, int64_t id);
 /* Idempotency-Key header: NULL when absent; ERR_INVALID when malformed (1..64 of
  * [A-Za-z0-9_.:-]). */
 enum err api_idempotency_key(struct rctx *cx, const struct req *rq, const char **key) MUST_CHECK;
+
+/* The request's idempotency record (api/domain/idempotency.h), built once here and passed down
+ * to the domain: the Idempotency-Key header (ERR_INVALID when malformed; absent: every
+ * idempotency step is a no-op), the route as requested ("POST /api/v1/cases/7/actions"), the
+ * body hashed, and status — what the handler answers on success, kept with the result. */
+enum err api_idem(struct rctx *cx, const struct req *rq, int status, struct idem *out) MUST_CHECK;
+/* The same with another body than the request's (an upload's file without its multipart
+ * wrapping); body is borrowed only during the call. */
+enum err api_idem_body(struct rctx *cx, const struct req *rq, int status, const void *body,
+                       size_t len, struct idem *out) MUST_CHECK;
 
 #endif

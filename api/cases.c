@@ -271,11 +271,11 @@ static enum err cases_create(struct rctx *cx, const struct req *rq, struct resp 
     struct case_report in = {0};
     struct case_created cr;
     const char **photos = NULL;
-    const char *key;
+    struct idem idem;
     enum err res;
 
     loc.accuracy = -1;
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 201, &idem);
     if (!res)
         res = api_json_input(cx, rq, report_fields, &b, NULL);
     if (!res && !json_is_object(b.location))
@@ -298,7 +298,7 @@ static enum err cases_create(struct rctx *cx, const struct req *rq, struct resp 
     in.address = loc.address;
     in.urgency = b.urgency;
     in.source = b.source;
-    res = case_report_create(cx, &in, key, rq->body, rq->body_len, &cr);
+    res = case_report_create(cx, &in, &idem, &cr);
     if (res)
         return res;
     return reply_case(cx, rs, 201, cr.id, cr.replay, dups_json(&cr), "possible_duplicates", false,
@@ -376,11 +376,11 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
     struct case_action_in in = {0};
     int64_t id = req_param_i64(rq, "id");
     const char **photos = NULL;
-    const char *key;
+    struct idem idem;
     bool replay = false;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 200, &idem);
     if (!res)
         res = api_json_input(cx, rq, action_fields, &b, NULL);
     if (!res)
@@ -396,7 +396,7 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
     in.duplicate_of = b.duplicate_of;
     in.extension_hours = b.extension_hours;
     in.has_photos = b.photos != NULL;
-    res = case_act(cx, id, &in, key, rq->body, rq->body_len, &replay);
+    res = case_act(cx, id, &in, &idem, &replay);
     if (res)
         return res;
     /* A replay shows the case only while the caller may still see it, like a fresh GET. */
@@ -502,15 +502,15 @@ static enum err urging_reply(struct rctx *cx, struct resp *rs, int status, int64
 static enum err cases_urge(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct urge_body b = {0};
-    const char *key;
+    struct idem idem;
     int64_t id = 0;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 201, &idem);
     if (!res)
         res = api_json_input(cx, rq, urge_fields, &b, NULL);
     if (!res)
-        res = case_urge(cx, req_param_i64(rq, "id"), b.note, key, rq->body, rq->body_len, &id);
+        res = case_urge(cx, req_param_i64(rq, "id"), b.note, &idem, &id);
     if (res)
         return res;
     return urging_reply(cx, rs, 201, id);
@@ -529,17 +529,17 @@ static enum err urgings_ack(struct rctx *cx, const struct req *rq, struct resp *
 {
     struct ack_body b = {0};
     struct case_urging_rec u;
-    const char *key;
+    struct idem idem;
     json_t *j;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 200, &idem);
     if (!res)
         res = api_json_body(cx, rq, true, &j);
     if (!res)
         res = api_json_decode(cx, j, ack_fields, &b, NULL);
     if (!res)
-        res = case_urging_ack(cx, req_param_i64(rq, "id"), b.text, key, rq->body, rq->body_len, &u);
+        res = case_urging_ack(cx, req_param_i64(rq, "id"), b.text, &idem, &u);
     if (res)
         return res;
     return api_json_reply(cx, rs, 200, urging_json(&u));
@@ -583,14 +583,14 @@ static enum err cases_rate(struct rctx *cx, const struct req *rq, struct resp *r
 {
     struct rating_body b = {0};
     int64_t id = req_param_i64(rq, "id");
-    const char *key;
+    struct idem idem;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 201, &idem);
     if (!res)
         res = api_json_input(cx, rq, rating_fields, &b, NULL);
     if (!res)
-        res = case_rate(cx, id, (int)b.score, b.text, key, rq->body, rq->body_len);
+        res = case_rate(cx, id, (int)b.score, b.text, &idem);
     if (res)
         return res;
     return api_json_reply(cx, rs, 201,

@@ -63,10 +63,10 @@ static enum err checkins_create(struct rctx *cx, const struct req *rq, struct re
     struct checkin_body b = {0};
     struct checkin_new in = {0};
     struct checkin_rec c;
-    const char *key;
+    struct idem idem;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 201, &idem);
     if (!res)
         res = api_json_input(cx, rq, checkin_fields, &b, NULL);
     if (res)
@@ -90,7 +90,7 @@ static enum err checkins_create(struct rctx *cx, const struct req *rq, struct re
     in.accuracy = b.accuracy;
     in.gcj02 = b.crs && strcmp(b.crs, "gcj02") == 0;
     in.selfie = b.selfie;
-    res = checkin_create(cx, &in, key, rq->body, rq->body_len, &c);
+    res = checkin_create(cx, &in, &idem, &c);
     if (res)
         return res;
     return api_json_reply(cx, rs, 201, checkin_json(&c, in.gcj02));

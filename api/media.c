@@ -119,23 +119,24 @@ static json_t *media_json(struct rctx *cx, const struct media_rec *m)
 
 static enum err media_upload(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    const char *data = rq->body, *key;
+    const char *data = rq->body;
     size_t len = rq->body_len, ctl = 0;
     const char *ctype = req_header(rq, "content-type", &ctl);
     struct media_rec m;
+    struct idem idem;
     bool created;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
-    if (res)
-        return res;
     /* The Content-Type only says how the body is wrapped; what the file is, its bytes say. */
     if (ctype && ctl >= 19 && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
         res = multipart_file(cx, rq, ctype, ctl, &data, &len);
         if (res)
             return res;
     }
-    res = media_ingest(cx, data, len, key, "POST /api/v1/media", &m, &created);
+    /* The key covers the file, not its multipart wrapping (a retry may pick a new boundary). */
+    res = api_idem_body(cx, rq, 201, data, len, &idem);
+    if (!res)
+        res = media_ingest(cx, data, len, &idem, &m, &created);
     if (res)
         return res;
     resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/media/%s", m.public_id));

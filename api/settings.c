@@ -213,12 +213,12 @@ static enum err rules_create(struct rctx *cx, const struct req *rq, struct resp 
     struct rule_body b = {0};
     struct settings_rule_new in;
     struct settings_rule rule;
-    const char *key;
+    struct idem idem;
     int64_t id = 0;
     bool replay = false;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 201, &idem);
     if (!res)
         res = api_json_input(cx, rq, rule_fields, &b, NULL);
     if (res)
@@ -227,7 +227,7 @@ static enum err rules_create(struct rctx *cx, const struct req *rq, struct resp 
     in.category_id = b.category_id;
     in.department_id = b.department_id;
     in.autom = b.autom;
-    res = settings_rule_create(cx, &in, key, rq->body, rq->body_len, &id, &replay);
+    res = settings_rule_create(cx, &in, &idem, &id, &replay);
     if (!res)
         res = settings_rule_get(cx, id, &rule);
     if (res)

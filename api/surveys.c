@@ -153,12 +153,12 @@ static enum err surveys_create(struct rctx *cx, const struct req *rq, struct res
     struct create_body b = {0};
     struct survey_new in = {0};
     struct survey_rec s;
-    const char *key;
+    struct idem idem;
     int64_t id;
     size_t n;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 201, &idem);
     if (!res)
         res = api_json_input(cx, rq, create_fields, &b, NULL);
     if (!res)
@@ -175,7 +175,7 @@ static enum err surveys_create(struct rctx *cx, const struct req *rq, struct res
     in.title = b.title;
     in.grid_ids = b.grid_ids.v;
     in.ngrids = b.grid_ids.n;
-    res = survey_create(cx, &in, key, rq->body, rq->body_len, &id);
+    res = survey_create(cx, &in, &idem, &id);
     if (!res)
         res = survey_get(cx, id, &s);
     if (res)
@@ -237,12 +237,12 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
     struct survey_item_new in = {0};
     struct survey_rec s;
     const char **photos = NULL;
-    const char *key;
+    struct idem idem;
     size_t n;
     json_t *fields;
     enum err res;
 
-    res = api_idempotency_key(cx, rq, &key);
+    res = api_idem(cx, rq, 201, &idem);
     if (!res)
         res = api_json_input(cx, rq, item_fields, &b, NULL);
     if (!res && !json_is_object(b.location))
@@ -277,7 +277,7 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
     in.lat = loc.lat;
     in.lng = loc.lng;
     in.photos = photos;
-    res = survey_item_add(cx, sid, &in, key, rq->body, rq->body_len, &item, &grid);
+    res = survey_item_add(cx, sid, &in, &idem, &item, &grid);
     if (res)
         return res;
     return api_json_reply(cx, rs, 201,

@@ -162,11 +162,10 @@ enum err admin_user_list(struct rctx *cx, const struct admin_user_filter *f,
     return ERR_OK;
 }
 
-enum err admin_user_create(struct rctx *cx, const struct admin_user_new *in, const char *idem_key,
-                           const char *body, size_t body_len, int64_t *id, bool *replay)
+enum err admin_user_create(struct rctx *cx, const struct admin_user_new *in, struct idem *idem,
+                           int64_t *id, bool *replay)
 {
     const struct user_new *u = &in->u;
-    struct idem idem;
     int64_t uid = 0;
     enum err res;
 
@@ -182,11 +181,11 @@ enum err admin_user_create(struct rctx *cx, const struct admin_user_new *in, con
         return rctx_fail(cx, ERR_INVALID, "password: machine accounts log in with API keys");
     if (u->roles != ROLE_MACHINE && !u->password)
         return rctx_fail(cx, ERR_INVALID, "password: required");
-    res = idem_begin(cx, &idem, idem_key, "POST /api/v1/admin/users", body, body_len);
+    res = idem_begin(cx, idem);
     if (res)
         return res;
-    if (idem.replay) {
-        uid = idem.result_id;
+    if (idem->replay) {
+        uid = idem->result_id;
         *replay = true;
         goto out;
     }
@@ -196,7 +195,7 @@ enum err admin_user_create(struct rctx *cx, const struct admin_user_new *in, con
     if (!res)
         res = set_grids(cx, uid, in->ngrids, in->grid_ids);
     if (!res)
-        res = idem_complete(cx, &idem, 201, uid);
+        res = idem_complete(cx, idem, uid);
 out:
     res = db_tx_end(cx, res);
     if (!res)

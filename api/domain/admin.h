@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include "server/core/err.h"
 #include "server/core/rctx.h"
+
+struct idem; /* idempotency.h: the request's Idempotency-Key record, built by api/ */
 #include "user.h"
 
 #define ADMIN_LIST_MAX 200
@@ -49,11 +51,11 @@ struct admin_user_new {
     const int64_t *grid_ids;
 };
 
-/* Create a staff or machine account. idem_key (may be NULL) with the request body makes a
+/* Create a staff or machine account. idem (idempotency.h) with a key makes a
  * retry return the first user (*replay set) instead of a 409. ERR_INVALID: the rules above,
  * an unknown department, region or grid (named); ERR_CONFLICT: username or phone taken. */
-enum err admin_user_create(struct rctx *cx, const struct admin_user_new *in, const char *idem_key,
-                           const char *body, size_t body_len, int64_t *id, bool *replay) MUST_CHECK;
+enum err admin_user_create(struct rctx *cx, const struct admin_user_new *in, struct idem *idem,
+                           int64_t *id, bool *replay) MUST_CHECK;
 
 /* A partial update; has_* says which fields were sent. phone NULL with has_phone clears it;
  * department_id / region_id 0 clear them; grid_ids replaces the whole set. */

@@ -213,10 +213,9 @@ static enum err user_shift(struct rctx *cx, int64_t user_id, struct shift_rec *s
     return ERR_OK;
 }
 
-enum err checkin_create(struct rctx *cx, const struct checkin_new *in, const char *key,
-                        const char *body, size_t body_len, struct checkin_rec *out)
+enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct idem *idem,
+                        struct checkin_rec *out)
 {
-    struct idem idem;
     struct shift_rec sh = {0};
     struct gps__rings rings;
     struct db_res r;
@@ -238,12 +237,12 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, const cha
         return rctx_fail(cx, ERR_INVALID, "lat/lng: not a valid position");
     if (!(in->accuracy >= 0 && in->accuracy <= 100000))
         return rctx_fail(cx, ERR_INVALID, "accuracy: 0 to 100000 metres");
-    res = idem_begin(cx, &idem, key, "POST /api/v1/checkins", body, body_len);
+    res = idem_begin(cx, idem);
     if (res)
         return res;
-    if (idem.replay) {
+    if (idem->replay) {
         res = db_tx_end(cx, ERR_OK);
-        return res ? res : checkin_get(cx, idem.result_id, out);
+        return res ? res : checkin_get(cx, idem->result_id, out);
     }
     if (in->selfie) {
         res = db_exec(cx, "SELECT id FROM media WHERE public_id = ? AND owner_id = ?",
@@ -333,7 +332,7 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, const cha
         goto out;
     snprintf(payload, sizeof payload, "{\"type\":\"%s\",\"status\":\"%s\"}", in->type, status);
     res = outbox_record_change(cx, "checkin.created", "checkin", id, payload,
-                               in_type ? "checkin.in" : "checkin.out", &idem, 201, id);
+                               in_type ? "checkin.in" : "checkin.out", idem, id);
 out:
     res = db_tx_end(cx, res);
     return res ? res : checkin_get(cx, id, out);

@@ -16,6 +16,8 @@
 #include "server/core/err.h"
 #include "server/core/rctx.h"
 
+struct idem; /* idempotency.h: the request's Idempotency-Key record, built by api/ */
+
 #define ATT_LIST_MAX 1000
 #define ATT_DAILY_MAX 5000
 
@@ -59,11 +61,10 @@ struct checkin_rec {
 };
 
 /* Check the caller in or out. ERR_BAD_STATE: already checked in (in) or not checked in
- * (out). ERR_INVALID: coordinates, accuracy, selfie. With an Idempotency-Key (key may be
- * NULL; body is the request body) a retry gets the first check-in. *status_out is 201 or, on a
- * replay, the first status. */
-enum err checkin_create(struct rctx *cx, const struct checkin_new *in, const char *key,
-                        const char *body, size_t body_len, struct checkin_rec *out) MUST_CHECK;
+ * (out). ERR_INVALID: coordinates, accuracy, selfie. With a key in idem (the request's
+ * Idempotency-Key record, idempotency.h) a retry gets the first check-in. */
+enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct idem *idem,
+                        struct checkin_rec *out) MUST_CHECK;
 
 /* Check-ins from from to to (ms), newest first: of user_id (0 = the caller; another user needs
  * the caller's reach, else ERR_NOTFOUND), or with all_reach every user the caller leads

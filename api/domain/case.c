@@ -125,14 +125,6 @@ enum err case__my_department(struct rctx *cx, int64_t *dept)
     return ERR_OK;
 }
 
-const char *case__route(struct rctx *cx, const char *fmt, int64_t id)
-{
-    char buf[128];
-
-    snprintf(buf, sizeof buf, "POST /api/v1/cases/%lld/%s", (long long)id, fmt);
-    return rctx_strdup(cx, buf);
-}
-
 void case__urging_row(const struct db_res *r, size_t i, struct case_urging_rec *u)
 {
     u->id = db_cell_i64(r, i, 0);
@@ -424,15 +416,14 @@ static enum err find_dups(struct rctx *cx, int64_t id, struct deadline_ctx *d,
     return ERR_OK;
 }
 
-enum err case_report_create(struct rctx *cx, const struct case_report *in, const char *idem_key,
-                            const char *body, size_t body_len, struct case_created *out)
+enum err case_report_create(struct rctx *cx, const struct case_report *in, struct idem *idem,
+                            struct case_created *out)
 {
     struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
     struct deadline_points pts;
     struct refdata_view ref;
     struct dup_probe probe;
     struct cat_limits cat;
-    struct idem idem;
     struct db_res r;
     const char *source = NULL, *photos_json = "[]";
     char wkt[96], payload[256];
@@ -448,16 +439,15 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, const
     if (res)
         return res;
     snprintf(wkt, sizeof wkt, "POINT(%.7f %.7f)", in->lng, in->lat);
-    idem_init(&idem, idem_key, "POST /api/v1/cases", body, body_len);
 
     res = db_tx_begin(cx);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
+    res = idem_claim(cx, idem);
     if (res)
         goto out;
-    if (idem.replay) {
-        id = idem.result_id;
+    if (idem->replay) {
+        id = idem->result_id;
         out->replay = true;
         goto out;
     }
@@ -508,8 +498,7 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, const
              "{\"case_id\":%lld,\"category_id\":%lld,\"source\":\"%s\",\"grid_id\":%lld,"
              "\"state\":\"reported\"}",
              (long long)id, (long long)cat.id, source, (long long)grid);
-    res = outbox_record_change(cx, "case.reported", "case", id, payload, "case.report", &idem, 201,
-                               id);
+    res = outbox_record_change(cx, "case.reported", "case", id, payload, "case.report", idem, id);
 out:
     res = db_tx_end(cx, res);
     if (res)
@@ -846,14 +835,13 @@ static enum err auto_dispatch(struct rctx *cx, struct deadline_ctx *d, struct ca
 }
 
 enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in *in,
-                  const char *idem_key, const char *body, size_t body_len, bool *replay)
+                  struct idem *idem, bool *replay)
 {
     struct deadline_ctx *d = rctx_alloc(cx, sizeof *d);
     struct case_change *w = rctx_zalloc(cx, sizeof *w);
     const struct workflow_rule *rule;
     enum case_action a;
     enum case_state from, to;
-    struct idem idem;
     const char *photos_json = NULL;
     bool pending_after = false;
     char detail[96];
@@ -867,15 +855,14 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
         res = check_photos(cx, in->photos, in->nphotos, &photos_json);
     if (res)
         return res;
-    idem_init(&idem, idem_key, case__route(cx, "actions", case_id), body, body_len);
 
     res = db_tx_begin(cx);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
+    res = idem_claim(cx, idem);
     if (res)
         goto out;
-    if (idem.replay) {
+    if (idem->replay) {
         *replay = true;
         goto out;
     }
@@ -974,7 +961,7 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
     if (!res && a == CASE_ACT_REGISTER)
         res = auto_dispatch(cx, d, w);
     if (!res)
-        res = idem_complete(cx, &idem, 200, case_id);
+        res = idem_complete(cx, idem, case_id);
 out:
     res = db_tx_end(cx, res);
     if (res == ERR_FORBIDDEN)

@@ -25,6 +25,8 @@
 #include "server/core/err.h"
 #include "server/core/rctx.h"
 
+struct idem; /* idempotency.h: the request's Idempotency-Key record, built by api/ */
+
 #define CASE_DESC_MAX 1000
 #define CASE_ADDR_MAX 256
 #define CASE_TEXT_MAX 1000
@@ -71,11 +73,11 @@ struct case_created {
 /* Create a case in state "reported" with its first deadline, timeline row, photos, event
  * case.reported and audit row. The source defaults by role: citizen → citizen, inspector →
  * inspector, leader → leader, machine → hotline, operator → hotline; a caller may only name a
- * source its role allows (machine: hotline or video_ai). idem_key may be NULL; body is hashed
- * for it. ERR_INVALID for bad input (message names the field), ERR_CONFLICT for a reused key
- * with another body. */
-enum err case_report_create(struct rctx *cx, const struct case_report *in, const char *idem_key,
-                            const char *body, size_t body_len, struct case_created *out) MUST_CHECK;
+ * source its role allows (machine: hotline or video_ai). idem is the request's record
+ * (idempotency.h; no key: no replay). ERR_INVALID for bad input (message names the field),
+ * ERR_CONFLICT for a reused key with another body. */
+enum err case_report_create(struct rctx *cx, const struct case_report *in, struct idem *idem,
+                            struct case_created *out) MUST_CHECK;
 
 /* ---- workflow actions ------------------------------------------------------------------ */
 
@@ -105,7 +107,7 @@ struct case_action_in {
  * department's cases, an inspector verifies only in its grids). After 立案, an auto dispatch
  * rule (dispatch_rules.auto) dispatches in the same transaction. */
 enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in *in,
-                  const char *idem_key, const char *body, size_t body_len, bool *replay) MUST_CHECK;
+                  struct idem *idem, bool *replay) MUST_CHECK;
 
 /* ---- reading --------------------------------------------------------------------------- */
 

@@ -48,9 +48,6 @@ void case__number(int64_t id, int64_t created_ms, char out[24]);
 /* The caller's department (0 = none). */
 enum err case__my_department(struct rctx *cx, int64_t *dept) MUST_CHECK;
 
-/* Shared idempotency route text for a case sub-resource ("POST /api/v1/cases/7/actions"). */
-const char *case__route(struct rctx *cx, const char *fmt, int64_t id);
-
 /* Timeline row; photos_json may be NULL ("[]"). */
 enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, const char *from,
                         const char *to, const char *actor_role, const char *text, int64_t dept,

@@ -17,10 +17,9 @@ static bool is_open(const char *state)
            strcmp(state, "merged") != 0;
 }
 
-enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const char *idem_key,
-                   const char *body, size_t body_len, int64_t *urging_id)
+enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, struct idem *idem,
+                   int64_t *urging_id)
 {
-    struct idem idem;
     struct db_sqlb b;
     struct db_res r;
     char payload[160];
@@ -30,11 +29,11 @@ enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const cha
 
     if (!note || !note[0] || strlen(note) > CASE_NOTE_MAX)
         return rctx_fail(cx, ERR_INVALID, "note: 1 to %d bytes", CASE_NOTE_MAX);
-    res = idem_begin(cx, &idem, idem_key, case__route(cx, "urge", case_id), body, body_len);
+    res = idem_begin(cx, idem);
     if (res)
         return res;
-    if (idem.replay) {
-        id = idem.result_id;
+    if (idem->replay) {
+        id = idem->result_id;
         goto out;
     }
     db_sqlb_init(cx, &b, 0,
@@ -67,8 +66,8 @@ enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const cha
              (long long)id, (long long)dept);
     res = case__step_add(cx, case_id, "urge", state, state, "leader", note, dept, 0, NULL, 0, NULL);
     if (!res)
-        res = outbox_record_change(cx, "case.urged", "case", case_id, payload, "case.urge", &idem,
-                                   201, id);
+        res =
+            outbox_record_change(cx, "case.urged", "case", case_id, payload, "case.urge", idem, id);
 out:
     res = db_tx_end(cx, res);
     if (!res)
@@ -92,23 +91,20 @@ static enum err load_urging(struct rctx *cx, int64_t id, bool lock, struct case_
     return ERR_OK;
 }
 
-enum err case_urging_ack(struct rctx *cx, int64_t urging_id, const char *text, const char *idem_key,
-                         const char *body, size_t body_len, struct case_urging_rec *out)
+enum err case_urging_ack(struct rctx *cx, int64_t urging_id, const char *text, struct idem *idem,
+                         struct case_urging_rec *out)
 {
-    struct idem idem;
-    char route[96], payload[160];
+    char payload[160];
     int64_t dept = 0;
     enum err res;
 
     if (text && strlen(text) > CASE_NOTE_MAX)
         return rctx_fail(cx, ERR_INVALID, "text: at most %d bytes", CASE_NOTE_MAX);
-    snprintf(route, sizeof route, "POST /api/v1/urgings/%lld/ack", (long long)urging_id);
-    idem_init(&idem, idem_key, route, body, body_len);
     res = db_tx_begin(cx);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
-    if (res || idem.replay)
+    res = idem_claim(cx, idem);
+    if (res || idem->replay)
         goto out;
     res = case__my_department(cx, &dept);
     if (!res)
@@ -134,7 +130,7 @@ enum err case_urging_ack(struct rctx *cx, int64_t urging_id, const char *text, c
     if (!res)
         res = audit_write(cx, "case.urging_ack", "urging", urging_id, AUDIT_OK, NULL);
     if (!res)
-        res = idem_complete(cx, &idem, 200, urging_id);
+        res = idem_complete(cx, idem, urging_id);
 out:
     res = db_tx_end(cx, res);
     if (!res)
@@ -172,10 +168,8 @@ enum err case_urgings_list(struct rctx *cx, bool open_only, int limit, size_t *n
     return ERR_OK;
 }
 
-enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text,
-                   const char *idem_key, const char *body, size_t body_len)
+enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text, struct idem *idem)
 {
-    struct idem idem;
     struct db_res r;
     char payload[96];
     enum err res;
@@ -184,12 +178,11 @@ enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text
         return rctx_fail(cx, ERR_INVALID, "score: 1 to 5");
     if (text && strlen(text) > CASE_NOTE_MAX)
         return rctx_fail(cx, ERR_INVALID, "text: at most %d bytes", CASE_NOTE_MAX);
-    idem_init(&idem, idem_key, case__route(cx, "rating", case_id), body, body_len);
     res = db_tx_begin(cx);
     if (res)
         return res;
-    res = idem_claim(cx, &idem);
-    if (res || idem.replay)
+    res = idem_claim(cx, idem);
+    if (res || idem->replay)
         goto out;
     res = db_exec(cx, "SELECT state FROM cases WHERE id = ? AND reporter_id = ? FOR UPDATE",
                   DB_ARGS(DBI(case_id), DBI(cx->who.user_id)), &r);
@@ -214,8 +207,8 @@ enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text
         res = case__step_add(cx, case_id, "rate", "closed", "closed", "citizen", text, 0, 0, NULL,
                              0, NULL);
     if (!res)
-        res = outbox_record_change(cx, "case.rated", "case", case_id, payload, "case.rate", &idem,
-                                   201, case_id);
+        res = outbox_record_change(cx, "case.rated", "case", case_id, payload, "case.rate", idem,
+                                   case_id);
 out:
     return db_tx_end(cx, res);
 }

@@ -12,15 +12,17 @@
 #include "server/core/err.h"
 #include "server/core/rctx.h"
 
+struct idem; /* idempotency.h: the request's Idempotency-Key record, built by api/ */
+
 /* A leader urges a visible, open case: an urging row addressed to the department holding it,
  * event case.urged, audit. ERR_BAD_STATE for a closed, invalid or merged case. */
-enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, const char *idem_key,
-                   const char *body, size_t body_len, int64_t *urging_id) MUST_CHECK;
+enum err case_urge(struct rctx *cx, int64_t case_id, const char *note, struct idem *idem,
+                   int64_t *urging_id) MUST_CHECK;
 /* The department addressed (a handler in it) acknowledges; marks read too. ERR_NOTFOUND when
  * not addressed to the caller, ERR_BAD_STATE when already acknowledged (a retry with the same
  * Idempotency-Key replays instead). */
-enum err case_urging_ack(struct rctx *cx, int64_t urging_id, const char *text, const char *idem_key,
-                         const char *body, size_t body_len, struct case_urging_rec *out) MUST_CHECK;
+enum err case_urging_ack(struct rctx *cx, int64_t urging_id, const char *text, struct idem *idem,
+                         struct case_urging_rec *out) MUST_CHECK;
 /* Urgings the caller sent (leader) or that are addressed to the caller's department
  * (handler), newest first, at most limit. */
 enum err case_urgings_list(struct rctx *cx, bool open_only, int limit, size_t *n,
@@ -29,6 +31,6 @@ enum err case_urgings_list(struct rctx *cx, bool open_only, int limit, size_t *n
 /* The reporting citizen rates a closed case once: score 1..5, text optional. ERR_NOTFOUND when
  * the caller did not report it, ERR_BAD_STATE before closing, ERR_CONFLICT when already rated. */
 enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text,
-                   const char *idem_key, const char *body, size_t body_len) MUST_CHECK;
+                   struct idem *idem) MUST_CHECK;
 
 #endif

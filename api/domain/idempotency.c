@@ -1,4 +1,4 @@
-/* api/domain/idempotency.c */
+/* api/domain/idempotency.c: Idempotency-Key records (see idempotency.h). */
 #include "idempotency.h"
 
 #include <stdio.h>
@@ -14,12 +14,16 @@ static void principal_of(const struct rctx *cx, char *out, size_t n)
         snprintf(out, n, "u:%lld", (long long)cx->who.user_id);
 }
 
-void idem_init(struct idem *i, const char *key, const char *route, const char *body, size_t len)
+void idem_init(struct idem *i, const char *key, const char *route, int status, const void *body,
+               size_t len)
 {
     memset(i, 0, sizeof *i);
     i->key = key;
     i->route = route;
-    auth_secret_hash(body ? body : "", body ? len : 0, i->hash);
+    i->status = status;
+    /* Without a key nothing is claimed: a photo upload is not hashed a second time. */
+    if (key)
+        auth_secret_hash(body ? (const char *)body : "", body ? len : 0, i->hash);
 }
 
 enum err idem_claim(struct rctx *cx, struct idem *i)
@@ -58,7 +62,7 @@ enum err idem_claim(struct rctx *cx, struct idem *i)
     return ERR_OK;
 }
 
-enum err idem_complete(struct rctx *cx, struct idem *i, int status, int64_t result_id)
+enum err idem_complete(struct rctx *cx, struct idem *i, int64_t result_id)
 {
     char principal[32], json[48];
 
@@ -69,15 +73,13 @@ enum err idem_complete(struct rctx *cx, struct idem *i, int status, int64_t resu
     return db_exec(cx,
                    "UPDATE idempotency_keys SET status = ?, response = ? WHERE principal = ? AND"
                    " idem_key = ?",
-                   DB_ARGS(DBI(status), DBS(json), DBS(principal), DBS(i->key)), NULL);
+                   DB_ARGS(DBI(i->status), DBS(json), DBS(principal), DBS(i->key)), NULL);
 }
 
-enum err idem_begin(struct rctx *cx, struct idem *i, const char *key, const char *route,
-                    const char *body, size_t len)
+enum err idem_begin(struct rctx *cx, struct idem *i)
 {
     enum err res;
 
-    idem_init(i, key, route, body, len);
     res = db_tx_begin(cx);
     if (res)
         return res;

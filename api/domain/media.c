@@ -226,11 +226,10 @@ enum err media__store_row(struct rctx *cx, const void *buf, size_t len, const ch
     return res;
 }
 
-enum err media_ingest(struct rctx *cx, const void *buf, size_t len, const char *idem_key,
-                      const char *route, struct media_rec *out, bool *created)
+enum err media_ingest(struct rctx *cx, const void *buf, size_t len, struct idem *idem,
+                      struct media_rec *out, bool *created)
 {
     char upload_sha[MEDIA_SHA_HEX];
-    struct idem idem;
     struct media_rec m;
     int64_t limit;
     bool image, found, made = false;
@@ -248,7 +247,7 @@ enum err media_ingest(struct rctx *cx, const void *buf, size_t len, const char *
     if (res)
         return rctx_fail(cx, res, "media: cannot hash the upload");
     /* A retry of bytes already stored costs one indexed read, not a decode. */
-    if (!idem_key) {
+    if (!idem->key) {
         res = find_same(cx, upload_sha, out, &found);
         if (res || found) {
             *created = false;
@@ -256,18 +255,18 @@ enum err media_ingest(struct rctx *cx, const void *buf, size_t len, const char *
         }
     }
     /* Without a key nothing is claimed: skip hashing the body a second time. */
-    res = idem_begin(cx, &idem, idem_key, route, idem_key ? buf : NULL, idem_key ? len : 0);
+    res = idem_begin(cx, idem);
     if (res)
         return res;
-    if (idem.replay) {
-        res = media__load_id(cx, idem.result_id, &m);
+    if (idem->replay) {
+        res = media__load_id(cx, idem->result_id, &m);
         goto out;
     }
     /* Decoding inside the transaction keeps the key claimed: a retry that arrives meanwhile
      * waits for this one and replays it instead of decoding the photo a second time. */
     res = media__store_row(cx, buf, len, upload_sha, &m, &made);
     if (!res)
-        res = idem_complete(cx, &idem, made ? 201 : 200, m.id);
+        res = idem_complete(cx, idem, m.id);
 out:
     res = db_tx_end(cx, res);
     if (res)

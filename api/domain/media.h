@@ -33,6 +33,8 @@
 #include "server/core/err.h"
 #include "server/core/rctx.h"
 
+struct idem; /* idempotency.h: the request's Idempotency-Key record, built by api/ */
+
 #define MEDIA_PUBLIC_ID_LEN 22
 /* Largest request body the upload routes accept: the default image limit plus room for a
  * multipart envelope. Route tables are constants; a larger media.max_image_bytes is capped by
@@ -72,10 +74,10 @@ struct media_rec {
  * existing row for the same bytes (returned with *created false), and only then the
  * decoding (media_image_process / media_voice_probe errors: ERR_TOOBIG for a pixel bomb,
  * ERR_INVALID for truncated or corrupt data, ERR_BUSY when no decode slot freed up), the
- * files, and the row. idem_key may be NULL; route names the endpoint for the key. buf is
+ * files, and the row. idem is the request's record (idempotency.h; body: these bytes). buf is
  * borrowed. On success fills *out; *created says whether this call made the row. */
-enum err media_ingest(struct rctx *cx, const void *buf, size_t len, const char *idem_key,
-                      const char *route, struct media_rec *out, bool *created) MUST_CHECK;
+enum err media_ingest(struct rctx *cx, const void *buf, size_t len, struct idem *idem,
+                      struct media_rec *out, bool *created) MUST_CHECK;
 
 /* The medium public_id if the caller may read it (uploader, or reader of an owner it is
  * attached to). ERR_NOTFOUND otherwise, and for ids that are malformed or absent. */

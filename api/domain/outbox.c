@@ -24,13 +24,12 @@ enum err outbox_add(struct rctx *cx, const char *type, const char *subject_type,
 
 enum err outbox_record_change(struct rctx *cx, const char *type, const char *subject_type,
                               int64_t subject_id, const char *payload_json,
-                              const char *audit_action, struct idem *idem, int status,
-                              int64_t result_id)
+                              const char *audit_action, struct idem *idem, int64_t result_id)
 {
     enum err res = outbox_add(cx, type, subject_type, subject_id, payload_json, NULL);
     if (!res)
         res = audit_write(cx, audit_action, subject_type, subject_id, AUDIT_OK, NULL);
     if (!res)
-        res = idem_complete(cx, idem, status, result_id);
+        res = idem_complete(cx, idem, result_id);
     return res;
 }

@@ -23,7 +23,7 @@ struct idem;
  * (status, result_id). Stops at the first error. */
 enum err outbox_record_change(struct rctx *cx, const char *type, const char *subject_type,
                               int64_t subject_id, const char *payload_json,
-                              const char *audit_action, struct idem *idem, int status,
+                              const char *audit_action, struct idem *idem,
                               int64_t result_id) MUST_CHECK;
 
 #endif

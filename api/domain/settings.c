@@ -520,10 +520,8 @@ static enum err check_rule_refs(struct rctx *cx, const struct settings_rule_new 
 }
 
 enum err settings_rule_create(struct rctx *cx, const struct settings_rule_new *in,
-                              const char *idem_key, const char *body, size_t body_len, int64_t *id,
-                              bool *replay)
+                              struct idem *idem, int64_t *id, bool *replay)
 {
-    struct idem idem;
     struct db_res r;
     int64_t rid = 0;
     char detail[128];
@@ -534,11 +532,11 @@ enum err settings_rule_create(struct rctx *cx, const struct settings_rule_new *i
         return rctx_fail(cx, ERR_INVALID, "grid_id, category_id: give at least one");
     if (in->grid_id < 0 || in->category_id < 0 || in->department_id <= 0)
         return rctx_fail(cx, ERR_INVALID, "ids must be positive");
-    res = idem_begin(cx, &idem, idem_key, "POST /api/v1/dispatch-rules", body, body_len);
+    res = idem_begin(cx, idem);
     if (res)
         return res;
-    if (idem.replay) {
-        rid = idem.result_id;
+    if (idem->replay) {
+        rid = idem->result_id;
         *replay = true;
         goto out;
     }
@@ -560,7 +558,7 @@ enum err settings_rule_create(struct rctx *cx, const struct settings_rule_new *i
              in->autom ? 1 : 0);
     res = audit_write(cx, "dispatch_rule.create", "dispatch_rule", rid, AUDIT_OK, detail);
     if (!res)
-        res = idem_complete(cx, &idem, 201, rid);
+        res = idem_complete(cx, idem, rid);
 out:
     res = db_tx_end(cx, res);
     if (!res)

@@ -21,6 +21,8 @@
 #include "server/core/err.h"
 #include "server/core/rctx.h"
 
+struct idem; /* idempotency.h: the request's Idempotency-Key record, built by api/ */
+
 #define SETTINGS_DATE_MIN "1970-01-01"
 #define SETTINGS_DATE_MAX "2037-12-31"
 #define SETTINGS_DAY_NAME_MAX 64 /* characters (work_calendar_days.note is VARCHAR(64)) */
@@ -125,14 +127,13 @@ enum err settings_rule_list(struct rctx *cx, const struct settings_rule_filter *
 /* One rule. ERR_NOTFOUND. */
 enum err settings_rule_get(struct rctx *cx, int64_t id, struct settings_rule *out) MUST_CHECK;
 
-/* Add a rule; with idem_key (Idempotency-Key, idempotency.h) a retry with the same body answers
- * the first rule (*replay set) and adds nothing. ERR_INVALID: neither grid nor category given,
- * or a grid, category or active department that does not exist. ERR_CONFLICT: a rule for the
+/* Add a rule; with a key in idem (Idempotency-Key, idempotency.h) a retry with the same body
+ * answers the first rule (*replay set) and adds nothing. ERR_INVALID: neither grid nor category
+ * given, or a grid, category or active department that does not exist. ERR_CONFLICT: a rule for the
  * same grid and category exists (the message names it), or the key was used with another
  * body. Audited "dispatch_rule.create". */
 enum err settings_rule_create(struct rctx *cx, const struct settings_rule_new *in,
-                              const char *idem_key, const char *body, size_t body_len, int64_t *id,
-                              bool *replay) MUST_CHECK;
+                              struct idem *idem, int64_t *id, bool *replay) MUST_CHECK;
 
 /* Change a rule's department and/or whether it dispatches by itself (has_* say which). A rule's
  * grid and category are what it matches: to match something else, delete it and add another.

@@ -12,10 +12,8 @@
 #include "server/core/roles.h"
 #include "server/db/db.h"
 
-enum err survey_create(struct rctx *cx, const struct survey_new *in, const char *idem_key,
-                       const char *body, size_t body_len, int64_t *id)
+enum err survey_create(struct rctx *cx, const struct survey_new *in, struct idem *idem, int64_t *id)
 {
-    struct idem idem;
     struct db_res r;
     char payload[64];
     int64_t sid = 0;
@@ -27,11 +25,11 @@ enum err survey_create(struct rctx *cx, const struct survey_new *in, const char 
         return rctx_fail(cx, ERR_INVALID, "grid_ids: 1 to %d grids", SURVEY_GRIDS_MAX);
     if (in->ends_ms <= in->starts_ms)
         return rctx_fail(cx, ERR_INVALID, "ends_at: must be after starts_at");
-    res = idem_begin(cx, &idem, idem_key, "POST /api/v1/surveys", body, body_len);
+    res = idem_begin(cx, idem);
     if (res)
         return res;
-    if (idem.replay) {
-        sid = idem.result_id;
+    if (idem->replay) {
+        sid = idem->result_id;
         goto out;
     }
     res = db_exec(cx,
@@ -59,7 +57,7 @@ enum err survey_create(struct rctx *cx, const struct survey_new *in, const char 
     snprintf(payload, sizeof payload, "{\"survey_id\":%lld}", (long long)sid);
     if (!res)
         res = outbox_record_change(cx, "survey.created", "survey", sid, payload, "survey.create",
-                                   &idem, 201, sid);
+                                   idem, sid);
 out:
     res = db_tx_end(cx, res);
     if (!res)
@@ -143,13 +141,11 @@ enum err survey_get(struct rctx *cx, int64_t id, struct survey_rec *out)
 }
 
 enum err survey_item_add(struct rctx *cx, int64_t survey_id, const struct survey_item_new *in,
-                         const char *idem_key, const char *body, size_t body_len, int64_t *item_id,
-                         int64_t *grid_id)
+                         struct idem *idem, int64_t *item_id, int64_t *grid_id)
 {
     struct survey_rec s;
-    struct idem idem;
     struct db_res r;
-    char wkt[96], route[96];
+    char wkt[96];
     const char *photos_json = "[]";
     int64_t iid = 0, gid = 0;
     enum err res;
@@ -160,12 +156,11 @@ enum err survey_item_add(struct rctx *cx, int64_t survey_id, const struct survey
     if (in->nphotos > ATTACH_MAX)
         return rctx_fail(cx, ERR_INVALID, "photos: at most %d", ATTACH_MAX);
     snprintf(wkt, sizeof wkt, "POINT(%.7f %.7f)", in->lng, in->lat);
-    snprintf(route, sizeof route, "POST /api/v1/surveys/%lld/items", (long long)survey_id);
-    res = idem_begin(cx, &idem, idem_key, route, body, body_len);
+    res = idem_begin(cx, idem);
     if (res)
         return res;
-    if (idem.replay) {
-        iid = idem.result_id;
+    if (idem->replay) {
+        iid = idem->result_id;
         res = db_exec(cx, "SELECT grid_id FROM survey_items WHERE id = ?", DB_ARGS(DBI(iid)), &r);
         if (!res && r.nrows)
             gid = db_cell_i64(&r, 0, 0);
@@ -225,7 +220,7 @@ enum err survey_item_add(struct rctx *cx, int64_t survey_id, const struct survey
     if (!res)
         res = audit_write(cx, "survey.item", "survey", survey_id, AUDIT_OK, NULL);
     if (!res)
-        res = idem_complete(cx, &idem, 201, iid);
+        res = idem_complete(cx, idem, iid);
 out:
     res = db_tx_end(cx, res);
     if (!res) {

@@ -14,6 +14,8 @@
 #include "server/core/err.h"
 #include "server/core/rctx.h"
 
+struct idem; /* idempotency.h: the request's Idempotency-Key record, built by api/ */
+
 #define SURVEY_TITLE_MAX 128
 #define SURVEY_GRIDS_MAX 200
 
@@ -27,8 +29,8 @@ struct survey_new {
 
 /* ERR_INVALID for an empty title, no grids, an unknown grid or ends <= starts. Idempotent by
  * key like every mutating POST. */
-enum err survey_create(struct rctx *cx, const struct survey_new *in, const char *idem_key,
-                       const char *body, size_t body_len, int64_t *id) MUST_CHECK;
+enum err survey_create(struct rctx *cx, const struct survey_new *in, struct idem *idem,
+                       int64_t *id) MUST_CHECK;
 
 struct survey_progress {
     int64_t grid_id;
@@ -60,7 +62,6 @@ struct survey_item_new {
  * period; ERR_INVALID when the point is in no target grid of the caller's. *grid_id gets the
  * grid it counted for. */
 enum err survey_item_add(struct rctx *cx, int64_t survey_id, const struct survey_item_new *in,
-                         const char *idem_key, const char *body, size_t body_len, int64_t *item_id,
-                         int64_t *grid_id) MUST_CHECK;
+                         struct idem *idem, int64_t *item_id, int64_t *grid_id) MUST_CHECK;
 
 #endif
