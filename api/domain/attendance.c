@@ -328,6 +328,8 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
                   "INSERT INTO duty (user_id, on_duty, since) VALUES (?,?,FROM_UNIXTIME(? / 1000))"
                   " ON DUPLICATE KEY UPDATE on_duty = VALUES(on_duty), since = VALUES(since)",
                   DB_ARGS(DBI(cx->who.user_id), DBI(in_type ? 1 : 0), DBI(cx->now_ms)), NULL);
+    if (!res)
+        res = track_latest_duty(cx, cx->who.user_id, in_type);
     if (res)
         goto out;
     snprintf(payload, sizeof payload, "{\"type\":\"%s\",\"status\":\"%s\"}", in->type, status);

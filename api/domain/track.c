@@ -285,6 +285,7 @@ static enum err outside_dups(struct rctx *cx, int64_t dev, const struct track_po
 
 struct owner {
     const char *type; /* "user" / "vehicle" */
+    const char *name; /* display name or plate */
     int64_t id, dev_id, region_id;
     bool on_duty;
     int64_t since; /* on duty since (users) */
@@ -303,17 +304,19 @@ static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, stru
             return rctx_fail(cx, ERR_INVALID, "vehicle_id: required for machine clients");
         o->type = "vehicle";
         o->id = b->vehicle_id;
-        res = db_exec(cx,
-                      "SELECT v.region_id, d.id FROM vehicles v LEFT JOIN track_devices d ON"
-                      " d.owner_type = 'vehicle' AND d.owner_id = v.id AND d.device = ?"
-                      " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?",
-                      DB_ARGS(DBS(dev), DBI(b->vehicle_id), DBI(cx->who.user_id)), &r);
+        res =
+            db_exec(cx,
+                    "SELECT v.region_id, d.id, v.plate FROM vehicles v LEFT JOIN track_devices d ON"
+                    " d.owner_type = 'vehicle' AND d.owner_id = v.id AND d.device = ?"
+                    " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?",
+                    DB_ARGS(DBS(dev), DBI(b->vehicle_id), DBI(cx->who.user_id)), &r);
         if (res)
             return res;
         if (r.nrows == 0)
             return rctx_fail(cx, ERR_NOTFOUND, "no such vehicle for this key");
         o->region_id = db_cell_i64(&r, 0, 0);
         o->dev_id = db_cell_i64(&r, 0, 1);
+        o->name = db_cell(&r, 0, 2);
         o->on_duty = true;
     } else {
         if (b->vehicle_id)
@@ -323,7 +326,8 @@ static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, stru
         res = db_exec(cx,
                       "SELECT COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug JOIN"
                       " grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id"
-                      " LIMIT 1)), d.id, du.on_duty, FLOOR(UNIX_TIMESTAMP(du.since) * 1000)"
+                      " LIMIT 1)), d.id, du.on_duty, FLOOR(UNIX_TIMESTAMP(du.since) * 1000),"
+                      " u.display_name"
                       " FROM users u LEFT JOIN track_devices d ON d.owner_type = 'user' AND"
                       " d.owner_id = u.id AND d.device = ? LEFT JOIN duty du ON du.user_id = u.id"
                       " WHERE u.id = ?",
@@ -336,6 +340,7 @@ static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, stru
         o->dev_id = db_cell_i64(&r, 0, 1);
         o->on_duty = db_cell_i64(&r, 0, 2) == 1;
         o->since = db_cell_i64(&r, 0, 3);
+        o->name = db_cell(&r, 0, 4);
     }
     if (!o->dev_id) {
         res = db_exec(cx,
@@ -423,13 +428,80 @@ static enum err insert_points(struct rctx *cx, int64_t dev, const struct track_p
     return ERR_OK;
 }
 
+/* "2026-11-23T08:30:00.000Z" (the API's time format). */
+static void iso_time(int64_t ms, char out[32])
+{
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+
+    char buf[96];
+
+    gmtime_r(&t, &tm);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(ms - (int64_t)t * 1000));
+    snprintf(out, 32, "%.31s", buf);
+}
+
+/* s as a JSON string body (no quotes) into out, at most cap - 1 bytes, cut on a whole
+ * character. Control characters become \u00XX. */
+static void text_escape(const char *s, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (; s && *s && n + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    /* Never end inside a UTF-8 sequence. */
+    if (s && *s)
+        while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80)
+            n--;
+    if (s && *s && n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0xC0)
+        n--;
+    out[n] = '\0';
+}
+
+/* The live-map entry of a fix (positions_latest.item), in GCJ-02 when gcj. */
+static void render_item(const struct owner *o, const struct track_point_in *p, bool gcj, char *out,
+                        size_t cap)
+{
+    char name[200], t[32];
+    double lat = p->lat, lng = p->lng;
+    size_t n;
+
+    if (gcj)
+        geo_wgs_to_gcj(lat, lng, &lat, &lng);
+    text_escape(o->name, name, sizeof name);
+    iso_time(p->t, t);
+    n = (size_t)snprintf(out, cap,
+                         "{\"owner_type\":\"%s\",\"owner_id\":%lld,\"name\":\"%s\",\"t\":\"%s\","
+                         "\"lat\":%.7f,\"lng\":%.7f",
+                         o->type, (long long)o->id, name, t, lat, lng);
+    if ((p->has & TRACK_HAS_ACCURACY) && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, ",\"accuracy\":%.1f", p->accuracy);
+    if ((p->has & TRACK_HAS_SPEED) && isfinite(p->speed) && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, ",\"speed\":%.2f", p->speed);
+    if ((p->has & TRACK_HAS_HEADING) && isfinite(p->heading) && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, ",\"heading\":%.1f", p->heading);
+    if (n < cap)
+        snprintf(out + n, cap - n, "}");
+}
+
 static enum err update_latest(struct rctx *cx, const struct owner *o,
                               const struct track_point_in *p)
 {
     struct db_res r;
     int64_t notified = 0;
     bool notify;
-    char payload[96];
+    char payload[96], item[512], item_gcj[512];
     enum err res = db_exec(cx,
                            "SELECT t, notified_ms FROM positions_latest WHERE owner_type = ? AND"
                            " owner_id = ?",
@@ -443,18 +515,23 @@ static enum err update_latest(struct rctx *cx, const struct owner *o,
         notified = db_cell_i64(&r, 0, 1);
     }
     notify = cx->now_ms - notified >= NOTIFY_MS;
+    render_item(o, p, false, item, sizeof item);
+    render_item(o, p, true, item_gcj, sizeof item_gcj);
     res = db_exec(
         cx,
         "INSERT INTO positions_latest (owner_type, owner_id, t, lat, lng, accuracy_m, speed,"
-        " heading, region_id, notified_ms) VALUES (?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE"
+        " heading, region_id, notified_ms, on_duty, item, item_gcj) VALUES"
+        " (?,?,?,?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE"
         " t = VALUES(t), lat = VALUES(lat), lng = VALUES(lng), accuracy_m = VALUES(accuracy_m),"
         " speed = VALUES(speed), heading = VALUES(heading), region_id = VALUES(region_id),"
-        " notified_ms = VALUES(notified_ms)",
+        " notified_ms = VALUES(notified_ms), on_duty = VALUES(on_duty), item = VALUES(item),"
+        " item_gcj = VALUES(item_gcj)",
         DB_ARGS(DBS(o->type), DBI(o->id), DBI(p->t), DBF(p->lat), DBF(p->lng),
                 (p->has & TRACK_HAS_ACCURACY) ? DBF(p->accuracy) : DBNULL,
                 (p->has & TRACK_HAS_SPEED) ? DBF(p->speed) : DBNULL,
                 (p->has & TRACK_HAS_HEADING) ? DBF(p->heading) : DBNULL,
-                o->region_id ? DBI(o->region_id) : DBNULL, DBI(notify ? cx->now_ms : notified)),
+                o->region_id ? DBI(o->region_id) : DBNULL, DBI(notify ? cx->now_ms : notified),
+                DBI(o->on_duty ? 1 : 0), DBS(item), DBS(item_gcj)),
         NULL);
     if (res || !notify)
         return res;
@@ -641,53 +718,61 @@ out:
 
 /* ---- live map ------------------------------------------------------------------------------- */
 
-enum err track_latest_list(struct rctx *cx, double min_lat, double min_lng, double max_lat,
-                           double max_lng, struct track_latest **rows, size_t *n, bool *more)
+enum err track_latest_items(struct rctx *cx, double min_lat, double min_lng, double max_lat,
+                            double max_lng, bool gcj, const char **json, size_t *len, size_t *n,
+                            bool *more)
 {
     struct db_res r;
     bool all = (cx->who.roles & ROLE_ADMIN) != 0;
-    struct track_latest *v;
+    size_t total = 2, k = 0;
+    char *out;
     enum err res;
 
     if (!(min_lat <= max_lat && min_lng <= max_lng))
         return rctx_fail(cx, ERR_INVALID, "bbox: min must not exceed max");
-    res = db_exec(
-        cx,
-        "SELECT p.owner_type, p.owner_id, COALESCE(u.display_name, v.plate), p.t, p.lat, p.lng,"
-        " p.accuracy_m, p.speed, p.heading FROM positions_latest p"
-        " LEFT JOIN duty d ON p.owner_type = 'user' AND d.user_id = p.owner_id"
-        " LEFT JOIN users u ON p.owner_type = 'user' AND u.id = p.owner_id"
-        " LEFT JOIN vehicles v ON p.owner_type = 'vehicle' AND v.id = p.owner_id"
-        " WHERE p.lat BETWEEN ? AND ? AND p.lng BETWEEN ? AND ?"
-        " AND ((p.owner_type = 'user' AND d.on_duty = 1)"
-        " OR (p.owner_type = 'vehicle' AND v.active = 1 AND p.t >= ?))"
-        " AND (? OR p.region_id IN (" GPS__SUBTREE_SQL "))"
-        " ORDER BY p.owner_type, p.owner_id LIMIT ?",
-        DB_ARGS(DBF(min_lat), DBF(max_lat), DBF(min_lng), DBF(max_lng),
-                DBI(cx->now_ms - (int64_t)gps_cfg.vehicle_active_s * 1000), DBI(all ? 1 : 0),
-                DBI(cx->who.user_id), DBI(TRACK_LATEST_MAX + 1)),
-        &r);
+    res = db_exec(cx,
+                  gcj ? "SELECT p.item_gcj FROM positions_latest p WHERE p.on_duty = 1 AND"
+                        " p.lat BETWEEN ? AND ? AND p.lng BETWEEN ? AND ? AND"
+                        " (p.owner_type = 'user' OR p.t >= ?) AND"
+                        " (? OR p.region_id IN (" GPS__SUBTREE_SQL "))"
+                        " ORDER BY p.owner_type, p.owner_id LIMIT ?"
+                      : "SELECT p.item FROM positions_latest p WHERE p.on_duty = 1 AND"
+                        " p.lat BETWEEN ? AND ? AND p.lng BETWEEN ? AND ? AND"
+                        " (p.owner_type = 'user' OR p.t >= ?) AND"
+                        " (? OR p.region_id IN (" GPS__SUBTREE_SQL "))"
+                        " ORDER BY p.owner_type, p.owner_id LIMIT ?",
+                  DB_ARGS(DBF(min_lat), DBF(max_lat), DBF(min_lng), DBF(max_lng),
+                          DBI(cx->now_ms - (int64_t)gps_cfg.vehicle_active_s * 1000),
+                          DBI(all ? 1 : 0), DBI(cx->who.user_id), DBI(TRACK_LATEST_MAX + 1)),
+                  &r);
     if (res)
         return res;
     *more = r.nrows > TRACK_LATEST_MAX;
     *n = *more ? TRACK_LATEST_MAX : r.nrows;
-    v = rctx_zalloc(cx, (*n + 1) * sizeof *v);
+    for (size_t i = 0; i < *n; i++)
+        total += db_cell_len(&r, i, 0) + 1;
+    out = rctx_alloc(cx, total + 1);
+    out[k++] = '[';
     for (size_t i = 0; i < *n; i++) {
-        v[i].owner_type = strcmp(db_cell(&r, i, 0), "user") == 0 ? "user" : "vehicle";
-        v[i].owner_id = db_cell_i64(&r, i, 1);
-        v[i].name = db_cell(&r, i, 2) ? db_cell(&r, i, 2) : "";
-        v[i].t = db_cell_i64(&r, i, 3);
-        v[i].lat = db_cell_f64(&r, i, 4);
-        v[i].lng = db_cell_f64(&r, i, 5);
-        v[i].has_accuracy = !db_cell_null(&r, i, 6);
-        v[i].accuracy = db_cell_f64(&r, i, 6);
-        v[i].has_speed = !db_cell_null(&r, i, 7);
-        v[i].speed = db_cell_f64(&r, i, 7);
-        v[i].has_heading = !db_cell_null(&r, i, 8);
-        v[i].heading = db_cell_f64(&r, i, 8);
+        size_t l = db_cell_len(&r, i, 0);
+        if (i)
+            out[k++] = ',';
+        memcpy(out + k, db_cell(&r, i, 0), l);
+        k += l;
     }
-    *rows = v;
+    out[k++] = ']';
+    out[k] = '\0';
+    *json = out;
+    *len = k;
     return ERR_OK;
+}
+
+enum err track_latest_duty(struct rctx *cx, int64_t user_id, bool on_duty)
+{
+    return db_exec(cx,
+                   "UPDATE positions_latest SET on_duty = ? WHERE owner_type = 'user' AND"
+                   " owner_id = ?",
+                   DB_ARGS(DBI(on_duty ? 1 : 0), DBI(user_id)), NULL);
 }
 
 /* ---- replay --------------------------------------------------------------------------------- */

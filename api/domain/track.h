@@ -91,20 +91,19 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b,
 
 /* ---- live map ------------------------------------------------------------------------------- */
 
-struct track_latest {
-    const char *owner_type; /* "user" or "vehicle" (static) */
-    int64_t owner_id;
-    const char *name; /* display name or plate */
-    int64_t t;
-    double lat, lng, accuracy, speed, heading;
-    bool has_accuracy, has_speed, has_heading;
-};
-
 /* The latest usable position of every on-duty person (checked in) and active vehicle inside
- * the box (WGS-84 degrees) within the caller's jurisdiction (admins: everything). */
-enum err track_latest_list(struct rctx *cx, double min_lat, double min_lng, double max_lat,
-                           double max_lng, struct track_latest **rows, size_t *n,
-                           bool *more) MUST_CHECK;
+ * the box (WGS-84 degrees) within the caller's jurisdiction (admins: everything), as the
+ * JSON text of the answer's "items" array (pool memory): each entry was rendered at ingest
+ * (owner_type, owner_id, name, t, lat, lng and, when known, accuracy, speed, heading), in
+ * GCJ-02 when gcj. *n counts the entries; *more tells that TRACK_LATEST_MAX were cut. The one
+ * place this module hands out JSON: reading the live map must not decode and re-encode
+ * thousands of rows per request. */
+enum err track_latest_items(struct rctx *cx, double min_lat, double min_lng, double max_lat,
+                            double max_lng, bool gcj, const char **json, size_t *len, size_t *n,
+                            bool *more) MUST_CHECK;
+
+/* Mark a person's live-map entry on or off duty (check-in/out, attendance.c). */
+enum err track_latest_duty(struct rctx *cx, int64_t user_id, bool on_duty) MUST_CHECK;
 
 /* ---- replay --------------------------------------------------------------------------------- */
 

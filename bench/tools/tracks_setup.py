@@ -76,10 +76,18 @@ def latest(n, region):
           + ",".join(f"('live{i}','在岗{i}',2,{region})" for i in range(n)) + ";")
     print("INSERT INTO duty (user_id, on_duty, since) SELECT id, 1, NOW(3) FROM users"
           " WHERE username LIKE 'live%';")
+    # The entries as ingest renders them (track.c render_item), for the same rows.
     print("INSERT INTO positions_latest (owner_type, owner_id, t, lat, lng, accuracy_m, speed,"
-          " heading, region_id) SELECT 'user', id, UNIX_TIMESTAMP() * 1000,"
-          " 31.25 + (id % 100) * 0.001, 120.55 + (id DIV 100 % 100) * 0.001, 8, 1.2, 90, region_id"
+          " heading, region_id, on_duty, item, item_gcj) SELECT 'user', id,"
+          " UNIX_TIMESTAMP() * 1000, 31.25 + (id % 100) * 0.001,"
+          " 120.55 + (id DIV 100 % 100) * 0.001, 8, 1.2, 90, region_id, 1, '', ''"
           " FROM users WHERE username LIKE 'live%';")
+    print("UPDATE positions_latest p JOIN users u ON u.id = p.owner_id SET p.item = CONCAT("
+          "'{\"owner_type\":\"user\",\"owner_id\":', p.owner_id, ',\"name\":\"',"
+          " u.display_name, '\",\"t\":\"', DATE_FORMAT(FROM_UNIXTIME(p.t / 1000),"
+          " '%Y-%m-%dT%H:%i:%s.000Z'), '\",\"lat\":', FORMAT(p.lat, 7, 'en_US'),"
+          " ',\"lng\":', FORMAT(p.lng, 7, 'en_US'), ',\"accuracy\":8.0,\"speed\":1.20,"
+          "\"heading\":90.0}'), p.item_gcj = p.item WHERE u.username LIKE 'live%';")
 
 
 if __name__ == "__main__":

@@ -296,7 +296,22 @@ static void tracks_once_per_seq(void **state)
 
     /* Friday 2026-12-11: check in at 07:40, walk from 08:00, send at 08:07. */
     wait_partitions(clock_local(2026, 12, 11, 7, 40));
-    checkin("in", 31.305, 120.601, 10, 201, "on_time");
+    {
+        /* A retried check-in (same Idempotency-Key, same body) is the first one. */
+        struct th_resp r;
+        const char *body = "{\"type\":\"in\",\"lat\":31.305,\"lng\":120.601,\"accuracy\":10}";
+        long long n = sqlf("SELECT COUNT(*) FROM checkins"), id;
+        call_tok(th_token(&srv, "inspector"), "POST", "/api/v1/checkins", "gps-in-1211", body, &r);
+        th_expect(&r, 201, NULL);
+        assert_string_equal(th_jstr(r.json, "status"), "on_time");
+        id = th_jint(r.json, "id");
+        th_resp_free(&r);
+        call_tok(th_token(&srv, "inspector"), "POST", "/api/v1/checkins", "gps-in-1211", body, &r);
+        th_expect(&r, 201, NULL);
+        assert_int_equal(th_jint(r.json, "id"), id);
+        th_resp_free(&r);
+        assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins"), n + 1);
+    }
     base = clock_local(2026, 12, 11, 8, 7) - 7 * 60000;
     b = batch(base, 1, 20, NULL);
     post_batch(th_token(&srv, "inspector"), b, 200, 20, 0, 0);
