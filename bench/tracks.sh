@@ -6,7 +6,8 @@
 #     into the same table (autocommit: one durable commit per statement, as cityd commits once
 #     per batch; innodb_flush_log_at_trx_commit=1), alternately, ROUNDS times. Goal: >= 0.7x.
 #  2. Latest positions of 5000 on-duty people inside a box, read by a leader whose region holds
-#     them: p99 of N sequential reads. Goal: < 20 ms.
+#     them: p99 of N sequential reads, with the default 1 s answer cache and without it
+#     (gps.latest_cache_ms = 0). Goal: < 20 ms.
 # Knobs: C (16), B (60), ROUNDS (3), N (300).
 source "$(dirname "$0")/lib.sh"
 C=${C:-16}
@@ -40,5 +41,12 @@ done
 d1=$(sql -N -e "SELECT id FROM regions WHERE code = '999901'")
 python3 bench/tools/tracks_setup.py latest 5000 "$d1" | sql
 leader=$(bench_token leader)
+echo "latest positions, gps.latest_cache_ms = 1000 (default):"
+node bench/tools/tracks_load.js --port "$port" --mode latest --token "$leader" --n "$N" \
+  --path "/api/v1/positions/latest?bbox=120.50,31.20,120.70,31.40"
+# The same reads against the database every time (a second cityd on the same database).
+bench_cityd "gps.latest_cache_ms = 0"
+leader=$(bench_token leader)
+echo "latest positions, gps.latest_cache_ms = 0 (every read from MariaDB):"
 node bench/tools/tracks_load.js --port "$port" --mode latest --token "$leader" --n "$N" \
   --path "/api/v1/positions/latest?bbox=120.50,31.20,120.70,31.40"

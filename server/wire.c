@@ -397,7 +397,7 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
                                cfg->gps_max_speed_kmh,          cfg->gps_max_age_s,
                                cfg->gps_max_future_s,           cfg->gps_checkin_tolerance_m,
                                cfg->gps_checkin_max_accuracy_m, cfg->gps_stop_min,
-                               cfg->gps_vehicle_active_s};
+                               cfg->gps_vehicle_active_s,       cfg->gps_latest_cache_ms};
     if (api_testing_enabled)
         log_warn(NULL,
                  "testing.clock_control is on: admins can move the clock; never in production");
@@ -513,6 +513,7 @@ out:
     workpool_free(W.password_pool);
     W.password_pool = NULL;
     media_svc_stop();
+    track_cache_free();
     for (int i = 0; i < W.nloops; i++) {
         if (W.loops[i].http) /* start-up failed before the loop ran: nothing is open */
             http_loop_free(W.loops[i].http, false);

@@ -2,6 +2,7 @@
 #include "track.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct gps_cfg gps_cfg = {
     .checkin_max_accuracy_m = 100,
     .stop_min = 5,
     .vehicle_active_s = 600,
+    .latest_cache_ms = 1000,
 };
 
 #define NEIGHBOUR_MS INT64_C(600000) /* stored fixes this close to a batch are its neighbours */
@@ -718,10 +720,84 @@ out:
 
 /* ---- live map ------------------------------------------------------------------------------- */
 
+/* Recent live-map answers, per caller and box (see track.h). */
+#define LATEST_SLOTS 16
+static struct latest_slot {
+    char key[160];
+    int64_t at;
+    char *json; /* malloc'd */
+    size_t len, n;
+    bool more;
+} latest_cache[LATEST_SLOTS];
+static pthread_mutex_t latest_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool latest_cached(struct rctx *cx, const char *key, const char **json, size_t *len,
+                          size_t *n, bool *more)
+{
+    bool hit = false;
+
+    pthread_mutex_lock(&latest_mu);
+    for (size_t i = 0; i < LATEST_SLOTS && !hit; i++) {
+        struct latest_slot *s = &latest_cache[i];
+        if (s->json && strcmp(s->key, key) == 0 && cx->now_ms >= s->at &&
+            cx->now_ms - s->at < gps_cfg.latest_cache_ms) {
+            char *copy = rctx_alloc(cx, s->len + 1);
+            memcpy(copy, s->json, s->len + 1);
+            *json = copy;
+            *len = s->len;
+            *n = s->n;
+            *more = s->more;
+            hit = true;
+        }
+    }
+    pthread_mutex_unlock(&latest_mu);
+    return hit;
+}
+
+static void latest_store(struct rctx *cx, const char *key, const char *json, size_t len, size_t n,
+                         bool more)
+{
+    struct latest_slot *s = &latest_cache[0];
+    char *copy = malloc(len + 1);
+
+    if (!copy)
+        return;
+    memcpy(copy, json, len + 1);
+    pthread_mutex_lock(&latest_mu);
+    for (size_t i = 0; i < LATEST_SLOTS; i++) {
+        if (strcmp(latest_cache[i].key, key) == 0 || !latest_cache[i].json) {
+            s = &latest_cache[i];
+            break;
+        }
+        if (latest_cache[i].at < s->at)
+            s = &latest_cache[i];
+    }
+    free(s->json);
+    snprintf(s->key, sizeof s->key, "%s", key);
+    s->at = cx->now_ms;
+    s->json = copy;
+    s->len = len;
+    s->n = n;
+    s->more = more;
+    pthread_mutex_unlock(&latest_mu);
+}
+
+void track_cache_free(void)
+{
+    pthread_mutex_lock(&latest_mu);
+    for (size_t i = 0; i < LATEST_SLOTS; i++) {
+        free(latest_cache[i].json);
+        latest_cache[i].json = NULL;
+        latest_cache[i].key[0] = '\0';
+    }
+    pthread_mutex_unlock(&latest_mu);
+}
+
 enum err track_latest_items(struct rctx *cx, double min_lat, double min_lng, double max_lat,
                             double max_lng, bool gcj, const char **json, size_t *len, size_t *n,
                             bool *more)
 {
+    char key[160];
     struct db_res r;
     bool all = (cx->who.roles & ROLE_ADMIN) != 0;
     size_t total = 2, k = 0;
@@ -730,6 +806,10 @@ enum err track_latest_items(struct rctx *cx, double min_lat, double min_lng, dou
 
     if (!(min_lat <= max_lat && min_lng <= max_lng))
         return rctx_fail(cx, ERR_INVALID, "bbox: min must not exceed max");
+    snprintf(key, sizeof key, "%lld/%u/%d/%.7f,%.7f,%.7f,%.7f", (long long)cx->who.user_id,
+             (unsigned)cx->who.roles, gcj ? 1 : 0, min_lat, min_lng, max_lat, max_lng);
+    if (gps_cfg.latest_cache_ms > 0 && latest_cached(cx, key, json, len, n, more))
+        return ERR_OK;
     res = db_exec(cx,
                   gcj ? "SELECT p.item_gcj FROM positions_latest p WHERE p.on_duty = 1 AND"
                         " p.lat BETWEEN ? AND ? AND p.lng BETWEEN ? AND ? AND"
@@ -764,6 +844,8 @@ enum err track_latest_items(struct rctx *cx, double min_lat, double min_lng, dou
     out[k] = '\0';
     *json = out;
     *len = k;
+    if (gps_cfg.latest_cache_ms > 0)
+        latest_store(cx, key, out, k, *n, *more);
     return ERR_OK;
 }
 

@@ -36,6 +36,8 @@ struct gps_cfg {
     int checkin_max_accuracy_m; /* a check-in less accurate than this is low_accuracy */
     int stop_min;               /* a dwell longer than this is a stop in replays */
     int vehicle_active_s;       /* a vehicle counts as on duty this long after its last fix */
+    int latest_cache_ms;        /* a caller's same live-map read is answered from memory this
+                                   long (0: never) */
 };
 extern struct gps_cfg gps_cfg;
 
@@ -95,12 +97,17 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b,
  * the box (WGS-84 degrees) within the caller's jurisdiction (admins: everything), as the
  * JSON text of the answer's "items" array (pool memory): each entry was rendered at ingest
  * (owner_type, owner_id, name, t, lat, lng and, when known, accuracy, speed, heading), in
- * GCJ-02 when gcj. *n counts the entries; *more tells that TRACK_LATEST_MAX were cut. The one
+ * GCJ-02 when gcj. *n counts the entries; *more tells that TRACK_LATEST_MAX were cut. The same
+ * caller asking for the same box within gps.latest_cache_ms gets the answer of the first read
+ * (per process, at most 16 answers kept; fixes arrive every few seconds anyway). The one
  * place this module hands out JSON: reading the live map must not decode and re-encode
  * thousands of rows per request. */
 enum err track_latest_items(struct rctx *cx, double min_lat, double min_lng, double max_lat,
                             double max_lng, bool gcj, const char **json, size_t *len, size_t *n,
                             bool *more) MUST_CHECK;
+
+/* Free the answers kept by track_latest_items (at shutdown). */
+void track_cache_free(void);
 
 /* Mark a person's live-map entry on or off duty (check-in/out, attendance.c). */
 enum err track_latest_duty(struct rctx *cx, int64_t user_id, bool on_duty) MUST_CHECK;

@@ -102,6 +102,7 @@ static const struct cfg_key keys[] = {
     I("gps.checkin_max_accuracy_m",  gps_checkin_max_accuracy_m,"100", 1, 100000),
     I("gps.stop_min",                gps_stop_min,              "5", 1, 1440),
     I("gps.vehicle_active_s",        gps_vehicle_active_s,      "600", 10, 86400),
+    I("gps.latest_cache_ms",         gps_latest_cache_ms,       "1000", 0, 60000),
     S("log.level",                   log_level,                 "info"),
     S("docs.dir",                    docs_dir,                  ""),
     S("metrics.listen",              metrics_listen,            ""),

@@ -84,6 +84,7 @@ struct cfg {
     int gps_checkin_max_accuracy_m;
     int gps_stop_min;
     int gps_vehicle_active_s;
+    int gps_latest_cache_ms;
     /* log */
     char log_level[8];
     /* docs */
