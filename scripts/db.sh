@@ -7,12 +7,16 @@
 #   db.sh sql DIR ...   run the mariadb client as root on it
 #   db.sh freeze|thaw DIR   SIGSTOP / SIGCONT the server (fault tests)
 # The server listens on the unix socket only (no TCP), with durable commits
-# (innodb_flush_log_at_trx_commit=1).
+# (innodb_flush_log_at_trx_commit=1). DIR is mode 0700: MariaDB's root has no password and is
+# reachable by the directory's owner only.
 set -euo pipefail
 
 cmd=${1:?usage: db.sh start|stop|wipe|status|sql|freeze|thaw DIR}
 dir=${2:?usage: db.sh $cmd DIR}
 mkdir -p "$dir"
+# The socket lives here and root logs in over it without a password: only the owner may reach
+# it (connecting to a unix socket needs search permission on its directory).
+chmod 700 "$dir"
 dir=$(cd "$dir" && pwd)
 sock=$dir/mysqld.sock
 pidf=$dir/mysqld.pid

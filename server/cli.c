@@ -1,7 +1,10 @@
 /* server/cli.c: administrative commands of the binary. */
 #include "cli.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 #include "api/api.h"
 #include "api/domain/rollup.h"
@@ -131,17 +134,31 @@ static int cmd_seed_demo(const struct cfg *cfg, int argc, char **argv)
     }
     if (wire_with_db(cfg, seed_fn, &a))
         return 1;
-    f = file ? fopen(file, "w") : stdout;
+    f = stdout;
+    if (file) {
+        /* Passwords: readable by the owner only, whatever the umask. */
+        int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0 && fchmod(fd, 0600) == 0)
+            f = fdopen(fd, "w");
+        else
+            f = NULL;
+        if (!f && fd >= 0)
+            close(fd);
+    }
     if (!f) {
         fprintf(stderr, "cityd: cannot write %s\n", file);
         return 1;
     }
     fprintf(f, "[\n");
-    for (size_t i = 0; i < a.n; i++)
-        fprintf(f, "  {\"role\": \"%s\", \"username\": \"%s\", \"password\": \"%s\"}%s\n",
-                a.logins[i].role, a.logins[i].username, a.logins[i].password,
-                i + 1 < a.n ? "," : "");
-    fprintf(f, "]\n");
+    for (size_t i = 0, k = 0; i < a.n; i++) {
+        if (!a.logins[i].password[0]) { /* existed already: left as it is */
+            fprintf(stderr, "cityd: seed-demo: %s exists; left unchanged\n", a.logins[i].username);
+            continue;
+        }
+        fprintf(f, "%s  {\"role\": \"%s\", \"username\": \"%s\", \"password\": \"%s\"}",
+                k++ ? ",\n" : "", a.logins[i].role, a.logins[i].username, a.logins[i].password);
+    }
+    fprintf(f, "\n]\n");
     if (file)
         fclose(f);
     return 0;

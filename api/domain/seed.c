@@ -64,29 +64,37 @@ static void demo_password(char *out, size_t cap)
     snprintf(out, cap, "Cd-%s7a", t);
 }
 
+/* A demo user is created once: an existing one (matched by username) is left exactly as an
+ * admin left it — password, roles, department, disabled — and *created is false. */
 static enum err upsert_user(struct rctx *cx, const char *username, const char *display,
                             uint32_t roles, int64_t dept, int64_t region, const char *password,
-                            int64_t *id)
+                            int64_t *id, bool *created)
 {
     char hash[AUTH_PW_HASH_MAX];
     struct db_res r;
     enum err res;
 
+    *created = false;
+    res = db_exec(cx, "SELECT id FROM users WHERE username = ?", DB_ARGS(DBS(username)), &r);
+    if (res)
+        return res;
+    if (r.nrows) {
+        *id = db_cell_i64(&r, 0, 0);
+        return ERR_OK;
+    }
     if (auth_password_hash(password, hash))
         return rctx_fail(cx, ERR_INTERNAL, "password hashing failed");
     res =
         db_exec(cx,
                 "INSERT INTO users (username, display_name, password_hash, roles, department_id,"
-                " region_id, password_changed_at) VALUES (?,?,?,?,?,?,FROM_UNIXTIME(? / 1000))"
-                " ON DUPLICATE KEY UPDATE password_hash = VALUES(password_hash),"
-                " roles = VALUES(roles), department_id = VALUES(department_id),"
-                " region_id = VALUES(region_id), disabled = 0,"
-                " token_version = token_version + 1, id = LAST_INSERT_ID(id)",
+                " region_id, password_changed_at) VALUES (?,?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
                 DB_ARGS(DBS(username), DBS(display), DBS(hash), DBI(roles),
                         dept ? DBI(dept) : DBNULL, region ? DBI(region) : DBNULL, DBI(cx->now_ms)),
                 &r);
-    if (!res)
+    if (!res) {
         *id = (int64_t)r.insert_id;
+        *created = true;
+    }
     return res;
 }
 
@@ -141,10 +149,14 @@ enum err seed_demo_city(struct rctx *cx, struct seed_login out[SEED_LOGINS], siz
         int64_t region = demo[i].roles == ROLE_LEADER ? d1 : 0;
         out[i].role = demo[i].role;
         out[i].username = demo[i].username;
+        bool created = false;
+
         demo_password(out[i].password, sizeof out[i].password);
         res = upsert_user(cx, demo[i].username, demo[i].display, demo[i].roles, dept, region,
-                          out[i].password, &uid);
-        if (!res && demo[i].roles == ROLE_INSPECTOR)
+                          out[i].password, &uid, &created);
+        if (!created)
+            explicit_bzero(out[i].password, sizeof out[i].password); /* kept: none to tell */
+        if (!res && created && demo[i].roles == ROLE_INSPECTOR)
             res =
                 db_exec(cx, "INSERT IGNORE INTO user_grids (user_id, grid_id) VALUES (?,?), (?,?)",
                         DB_ARGS(DBI(uid), DBI(g1), DBI(uid), DBI(g2)), NULL);

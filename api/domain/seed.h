@@ -1,8 +1,10 @@
 /* api/domain/seed.h: the demo city that ./run creates — regions, grids, departments and one
  * user per role — so that a fresh install can be tried from the apps at once.
  *
- * Idempotent: existing rows are kept (matched by code or username) and demo users get a new
- * random password on every run, which is returned to be printed and written for scripts. */
+ * Idempotent: existing rows are kept (matched by code or username). A demo user is created
+ * once, with a random password that is returned to be printed and written for scripts; a demo
+ * user that exists already is left as it is (an admin's changes stay) and its password is
+ * returned empty. */
 #ifndef CITYD_DOMAIN_SEED_H
 #define CITYD_DOMAIN_SEED_H
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -825,10 +826,57 @@ static void throttle_groups_ipv6_by_64(void **state)
                      1);
 }
 
+/* ---- item 13: set-up secrets ------------------------------------------------------------ */
+
+/* Before: the demo logins file was world-readable, MariaDB's password-less root sat behind a
+ * world-readable socket directory (this suite's own database, made by scripts/db.sh, is one),
+ * and every seed-demo reset the demo accounts (password, roles, re-enabling a disabled one). */
+static void setup_secrets_and_seeding_once(void **state)
+{
+    char path[400], dbdir[512], *slash;
+    struct stat st;
+    long long tv;
+
+    snprintf(dbdir, sizeof dbdir, "%s", getenv("CITYD_TEST_DB_SOCKET"));
+    slash = strrchr(dbdir, '/');
+    assert_non_null(slash);
+    *slash = '\0';
+    assert_int_equal(stat(dbdir, &st), 0);
+    assert_int_equal(st.st_mode & 0077, 0); /* the socket's directory: owner only */
+
+    th_server_start(&own, NULL);
+    th_seed(&own);
+    snprintf(path, sizeof path, "%s/logins2.json", own.dir);
+    /* An admin disables the demo handler and changes the operator's roles. */
+    th_sql_execf(&own, "UPDATE users SET disabled = 1 WHERE username = '%s'",
+                 th_username(&own, "handler"));
+    th_sql_execf(&own, "UPDATE users SET roles = 1 WHERE username = '%s'",
+                 th_username(&own, "operator"));
+    tv = th_sqlf(&own, "SELECT SUM(token_version) FROM users");
+    {
+        char args[512];
+        snprintf(args, sizeof args, "seed-demo --logins %s", path);
+        assert_int_equal(th_cityd(&own, args), 0);
+    }
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(th_sqlf(&own, "SELECT disabled FROM users WHERE username = '%s'",
+                             th_username(&own, "handler")),
+                     1);
+    assert_int_equal(th_sqlf(&own, "SELECT roles FROM users WHERE username = '%s'",
+                             th_username(&own, "operator")),
+                     1);
+    assert_int_equal(th_sqlf(&own, "SELECT SUM(token_version) FROM users"), tv);
+    /* The first passwords still work. */
+    assert_int_equal(
+        login_status(&own, th_username(&own, "admin"), th_password(&own, "admin"), "d"), 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
         cmocka_unit_test_teardown(lockout_key_cannot_be_spelled, stop_own),
+        cmocka_unit_test_teardown(setup_secrets_and_seeding_once, stop_own),
         cmocka_unit_test_teardown(throttle_groups_ipv6_by_64, stop_own),
         cmocka_unit_test_teardown(registration_flood_leaves_logins_served, stop_own),
         cmocka_unit_test_teardown(refresh_retry_within_grace, stop_own),
