@@ -85,12 +85,14 @@ char *metrics_render(size_t *len);
 /* The class of an HTTP status: "1xx".."5xx". */
 const char *metrics_status_class(int status);
 
-/* One answered HTTP request: counts cityd_http_requests_total{method,route,code} and observes
- * cityd_http_request_duration_seconds{method,route}. route is the route template from the
- * route table ("/api/v1/cases/{id}") or NULL when nothing matched (route="unmatched"). method
- * is reduced to the standard methods ("other" for the rest). Lock-free after the first request
- * of each route and status class. */
+/* One answered HTTP request: counts cityd_http_requests_total{method,route,code}, observes
+ * cityd_http_request_duration_seconds{method,route} and counts
+ * cityd_http_version_requests_total{version}. route is the route template from the route
+ * table ("/api/v1/cases/{id}"; the pointer must stay valid for the process) or NULL when
+ * nothing matched (route="unmatched"). method is reduced to the standard methods ("other"
+ * for the rest). http_version: 0x101, 0x200. After the first request of a route, method and
+ * status class on a thread, a call is a few compares and relaxed atomic adds. */
 void metrics_http_request(const char *method, size_t method_len, const char *route, int status,
-                          double seconds);
+                          int http_version, double seconds);
 
 #endif

@@ -49,10 +49,7 @@ void http__log_access(const struct http_job *j, int status, const char *ecode, u
     a.user_id = user;
     log_access_emit(&a);
     metrics_http_request(a.method, a.method_len, j->rq.match.route ? j->rq.match.route->path : NULL,
-                         status, a.duration_ms / 1e3);
-    metrics_inc(metrics_counter("cityd_http_version_requests_total",
-                                "HTTP requests answered, by protocol version.",
-                                j->rq.http_version >= 0x200 ? "version=\"2\"" : "version=\"1.1\""));
+                         status, j->rq.http_version, a.duration_ms / 1e3);
 }
 
 /* ---- sending ------------------------------------------------------------------------------ */

@@ -127,7 +127,7 @@ static void *hammer(void *arg)
     struct metrics_series *c = arg;
     for (int i = 0; i < 100000; i++) {
         metrics_inc(c);
-        metrics_http_request("GET", 3, "/t/{id}", 200, 0.001);
+        metrics_http_request("GET", 3, "/t/{id}", 200, 0x200, 0.001);
     }
     return NULL;
 }
@@ -150,8 +150,20 @@ static void test_threads(void **state)
         strstr(s, "cityd_http_request_duration_seconds_count{method=\"GET\",route=\"/t/{id}\"} "
                   "400000\n"));
     free(s);
-    metrics_http_request("BREW", 4, NULL, 418, 0.1);
+    metrics_http_request("BREW", 4, NULL, 418, 0x101, 0.1);
+    /* The same route with another class or method is another series (the per-thread cache
+     * keys on all three). */
+    metrics_http_request("GET", 3, "/t/{id}", 503, 0x101, 0.2);
+    metrics_http_request("POST", 4, "/t/{id}", 201, 0x101, 0.2);
     s = render();
+    assert_non_null(
+        strstr(s, "cityd_http_requests_total{method=\"GET\",route=\"/t/{id}\",code=\"5xx\"} 1\n"));
+    assert_non_null(
+        strstr(s, "cityd_http_requests_total{method=\"POST\",route=\"/t/{id}\",code=\"2xx\"} 1\n"));
+    assert_non_null(strstr(
+        s, "cityd_http_requests_total{method=\"GET\",route=\"/t/{id}\",code=\"2xx\"} 400000\n"));
+    assert_non_null(strstr(s, "cityd_http_version_requests_total{version=\"2\"} 400000\n"));
+    assert_non_null(strstr(s, "cityd_http_version_requests_total{version=\"1.1\"} 3\n"));
     assert_non_null(strstr(
         s, "cityd_http_requests_total{method=\"other\",route=\"unmatched\",code=\"4xx\"} 1\n"));
     free(s);
