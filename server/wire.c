@@ -104,6 +104,11 @@ static void fill_db_opts(const struct cfg *c, struct db_opts *o)
     o->connect_timeout_s = c->db_connect_timeout_s;
     o->read_timeout_s = c->db_read_timeout_s;
     o->write_timeout_s = c->db_write_timeout_s;
+    o->tls = c->db_tls || c->db_tls_ca[0];
+    o->tls_ca = c->db_tls_ca;
+    o->tls_cert = c->db_tls_cert;
+    o->tls_key = c->db_tls_key;
+    o->tls_verify = c->db_tls_ca[0] && c->db_tls_verify_server;
 }
 
 enum err wire_with_db(const struct cfg *cfg, enum err (*fn)(struct rctx *cx, void *arg), void *arg)

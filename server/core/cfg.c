@@ -53,6 +53,11 @@ static const struct cfg_key keys[] = {
     S("db.host",                     db_host,                   "localhost"),
     I("db.port",                     db_port,                   "3306", 1, 65535),
     S("db.socket",                   db_socket,                 ""),
+    B("db.tls",                      db_tls,                    "false"),
+    S("db.tls_ca",                   db_tls_ca,                 ""),
+    B("db.tls_verify_server",        db_tls_verify_server,      "true"),
+    S("db.tls_cert",                 db_tls_cert,               ""),
+    S("db.tls_key",                  db_tls_key,                ""),
     S("db.user",                     db_user,                   "cityd"),
     S("db.password",                 db_password,               ""),
     S("db.name",                     db_name,                   "cityd"),
@@ -295,6 +300,23 @@ enum err cfg_load(struct cfg *c, const char *path, char *errbuf, size_t errlen)
     }
     if (strcmp(c->auth_jwt_alg, "HS256") != 0 && strcmp(c->auth_jwt_alg, "ES256") != 0) {
         snprintf(errbuf, errlen, "config: auth.jwt_alg: expected HS256 or ES256");
+        return ERR_INVALID;
+    }
+    if ((c->db_tls || c->db_tls_ca[0] || c->db_tls_cert[0]) && c->db_socket[0]) {
+        snprintf(errbuf, errlen,
+                 "config: db.tls: TLS is for MariaDB over TCP (db.host, db.port); a local "
+                 "db.socket needs none: unset one of them");
+        return ERR_INVALID;
+    }
+    if ((c->db_tls_cert[0] != '\0') != (c->db_tls_key[0] != '\0')) {
+        snprintf(errbuf, errlen, "config: db.tls_key: tls_cert and tls_key go together");
+        return ERR_INVALID;
+    }
+    if (c->db_tls && !c->db_tls_ca[0] && c->db_tls_verify_server) {
+        snprintf(errbuf, errlen,
+                 "config: db.tls_ca: verifying the server certificate needs the CA that "
+                 "signed it (or db.tls_verify_server = false, which an attacker in the path "
+                 "can exploit)");
         return ERR_INVALID;
     }
     if ((c->http_tls_cert[0] != '\0') != (c->http_tls_key[0] != '\0')) {

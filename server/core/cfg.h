@@ -30,6 +30,11 @@ struct cfg {
     char db_host[256];
     int db_port;
     char db_socket[512];
+    bool db_tls;
+    char db_tls_ca[512];
+    bool db_tls_verify_server;
+    char db_tls_cert[512];
+    char db_tls_key[512];
     char db_user[64];
     char db_password[256];
     char db_name[64];

@@ -38,7 +38,7 @@ struct db_conn {
     struct stmt_entry *buckets[STMT_BUCKETS];
     size_t nstmts;
     /* Owned copies of the options. */
-    char *host, *socket, *user, *password, *name;
+    char *host, *socket, *user, *password, *name, *tls_ca, *tls_cert, *tls_key;
     struct db_opts opts;
 };
 
@@ -78,11 +78,17 @@ struct db_conn *db_conn_new(const struct db_opts *opts)
     c->user = dup_or_null(opts->user);
     c->password = dup_or_null(opts->password);
     c->name = dup_or_null(opts->name);
+    c->tls_ca = dup_or_null(opts->tls_ca);
+    c->tls_cert = dup_or_null(opts->tls_cert);
+    c->tls_key = dup_or_null(opts->tls_key);
     c->opts.host = c->host;
     c->opts.socket = c->socket;
     c->opts.user = c->user;
     c->opts.password = c->password;
     c->opts.name = c->name;
+    c->opts.tls_ca = c->tls_ca;
+    c->opts.tls_cert = c->tls_cert;
+    c->opts.tls_key = c->tls_key;
     return c;
 }
 
@@ -123,6 +129,9 @@ void db_conn_free(struct db_conn *c)
     free(c->user);
     free(c->password);
     free(c->name);
+    free(c->tls_ca);
+    free(c->tls_cert);
+    free(c->tls_key);
     free(c);
 }
 
@@ -147,6 +156,18 @@ static enum err connect_now(struct rctx *cx, struct db_conn *c)
     mysql_options(c->my, MYSQL_OPT_WRITE_TIMEOUT, &t);
     mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_options(c->my, MYSQL_INIT_COMMAND, init);
+    if (c->opts.tls && !c->opts.socket) {
+        /* Connector/C 3.3 neither requires TLS nor verifies the server by default. */
+        my_bool on = 1, verify = c->opts.tls_verify ? 1 : 0;
+        if (c->opts.tls_ca)
+            mysql_options(c->my, MYSQL_OPT_SSL_CA, c->opts.tls_ca);
+        if (c->opts.tls_cert)
+            mysql_options(c->my, MYSQL_OPT_SSL_CERT, c->opts.tls_cert);
+        if (c->opts.tls_key)
+            mysql_options(c->my, MYSQL_OPT_SSL_KEY, c->opts.tls_key);
+        mysql_options(c->my, MYSQL_OPT_SSL_ENFORCE, &on);
+        mysql_options(c->my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    }
     if (!mysql_real_connect(c->my, c->opts.socket ? NULL : c->opts.host, c->opts.user,
                             c->opts.password, c->opts.name, (unsigned)c->opts.port, c->opts.socket,
                             0)) {

@@ -28,6 +28,11 @@ struct db_opts {
     int connect_timeout_s;
     int read_timeout_s;
     int write_timeout_s;
+    /* TLS over TCP (ignored with a socket): enforced when tls or tls_ca is set; the server's
+     * certificate and host name are verified against tls_ca when verify is true. */
+    bool tls;
+    const char *tls_ca, *tls_cert, *tls_key; /* "" or NULL: none */
+    bool tls_verify;
 };
 
 enum db_type { DB_NULL = 0, DB_I64, DB_F64, DB_STR };

@@ -381,6 +381,37 @@ static void test_long_comment_line(void **state)
         assert_string_equal(c.db_user, "carol");
 }
 
+/* db.tls_*: TLS to a MariaDB on another host, verified by default once a CA is given; the
+ * combinations that would silently not protect anything are refused (issue 17 item 15). */
+static void test_db_tls_rules(void **state)
+{
+    struct cfg c;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(
+        load(&c, "db.host = db.internal\ndb.tls_ca = /etc/cityd/db-ca.pem\n", err, sizeof err),
+        ERR_OK);
+    assert_string_equal(c.db_tls_ca, "/etc/cityd/db-ca.pem");
+    assert_true(c.db_tls_verify_server); /* on by default */
+    assert_false(c.db_tls);              /* implied by the CA when the options are filled */
+    assert_int_equal(load(&c, "db.tls = true\n", err, sizeof err), ERR_INVALID);
+    assert_contains(err, "db.tls_ca");
+    assert_int_equal(load(&c, "db.tls = true\ndb.tls_verify_server = false\n", err, sizeof err),
+                     ERR_OK);
+    assert_int_equal(
+        load(&c, "db.socket = /run/mysqld/mysqld.sock\ndb.tls_ca = /ca.pem\n", err, sizeof err),
+        ERR_INVALID);
+    assert_contains(err, "db.tls");
+    assert_int_equal(load(&c, "db.tls_ca = /ca.pem\ndb.tls_cert = /c.pem\n", err, sizeof err),
+                     ERR_INVALID);
+    assert_contains(err, "db.tls_key");
+    assert_int_equal(load(&c, "db.tls_ca = /ca.pem\ndb.tls_cert = /c.pem\ndb.tls_key = /k.pem\n",
+                          err, sizeof err),
+                     ERR_OK);
+    assert_int_equal(load(&c, "db.tls_verify_server = maybe\n", err, sizeof err), ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +423,7 @@ int main(void)
         cmocka_unit_test_setup(test_out_of_range, setup),
         cmocka_unit_test_setup(test_env_override, setup),
         cmocka_unit_test_setup(test_cross_key_rules, setup),
+        cmocka_unit_test_setup(test_db_tls_rules, setup),
         cmocka_unit_test_setup(test_long_comment_line, setup),
     };
     char tmpl[] = "/tmp/cityd-test-cfg-XXXXXX";
