@@ -4,14 +4,14 @@
 # h2c with `h2load -c 50 -m 10`, HTTP/1.1 with `wrk -c 50`. Runs alternate A/B five times; the
 # figure is the ratio of medians. Goal (issue 2): at least 0.8x.
 source "$(dirname "$0")/lib.sh"
-bench_build
+[[ -n ${SKIP_BUILD:-} ]] || bench_build
 bench_db
 bench_cityd "http.threads = 2"
 curl -s "http://127.0.0.1:$port/api/v1/version" >"$work/version.json"
 mkdir -p "$work/static"
 chmod 755 "$work" "$work/static" # h2o started as root serves files as nobody
 cp "$work/version.json" "$work/static/version.json"
-hport=$((port + 1))
+hport=$(python3 -c "import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])")
 cat >"$work/h2o.conf" <<CONF
 listen:
   port: $hport
@@ -26,19 +26,42 @@ hosts:
 CONF
 h2o -c "$work/h2o.conf" >"$work/h2o.log" 2>&1 &
 pids+=($!)
+h2o_pid=$!
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$hport/api/v1/version.json" >/dev/null && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$hport/api/v1/version.json" >/dev/null || { cat "$work/h2o.log"; exit 1; }
 
+cityd_pid=${pids[0]}
 n=${N:-200000}
-h2() { h2load -n "$n" -c 50 -m 10 -t 1 "$1" 2>/dev/null | awk '/^finished in/ {gsub(/,/,""); print $4}'; }
-h1() { wrk -t 1 -c 50 -d "${WRK_SECONDS:-5}s" "$1" 2>/dev/null | awk '/Requests\/sec/ {print $2}'; }
-for i in 1 2 3 4 5; do
-  echo "$(h2 "http://127.0.0.1:$port/api/v1/version") $(h2 "http://127.0.0.1:$hport/api/v1/version.json")" >>"$work/h2"
-  echo "$(h1 "http://127.0.0.1:$port/api/v1/version") $(h1 "http://127.0.0.1:$hport/api/v1/version.json")" >>"$work/h1"
+rounds=${ROUNDS:-5}
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+# run PID KIND URL: prints "req/s µs-of-server-CPU-per-request"
+run() {
+  local t0 t1 rate reqs
+  t0=$(ticks "$1")
+  if [[ $2 == h2 ]]; then
+    rate=$(h2load -n "$n" -c 50 -m 10 -t 1 "$3" 2>/dev/null | awk '/^finished in/ {gsub(/,/,""); print $4}')
+    reqs=$n
+  else
+    read -r rate reqs < <(wrk -t 1 -c 50 -d "${WRK_SECONDS:-5}s" "$3" 2>/dev/null |
+      awk '/Requests\/sec/ {r=$2} /requests in/ {q=$1} END {print r, q}')
+  fi
+  t1=$(ticks "$1")
+  echo "$rate $(echo "scale=2; ($t1 - $t0) * 1000000 / $hz / $reqs" | bc)"
+}
+cu="http://127.0.0.1:$port/api/v1/version"
+hu="http://127.0.0.1:$hport/api/v1/version.json"
+for i in $(seq 1 "$rounds"); do
+  echo "$(run "$cityd_pid" h2 "$cu") $(run "$h2o_pid" h2 "$hu")" >>"$work/h2"
+  echo "$(run "$cityd_pid" h1 "$cu") $(run "$h2o_pid" h1 "$hu")" >>"$work/h1"
 done
-c2=$(awk '{print $1}' "$work/h2" | median); b2=$(awk '{print $2}' "$work/h2" | median)
-c1=$(awk '{print $1}' "$work/h1" | median); b1=$(awk '{print $2}' "$work/h1" | median)
 echo "machine: $(machine)"
-echo "h2c  h2load -n $n -c 50 -m 10: cityd $c2 req/s, h2o static $b2 req/s, ratio $(echo "scale=2; $c2/$b2" | bc)"
-echo "h1   wrk -t1 -c50: cityd $c1 req/s, h2o static $b1 req/s, ratio $(echo "scale=2; $c1/$b1" | bc)"
-echo "raw runs (cityd h2o):"; sed 's/^/  h2c /' "$work/h2"; sed 's/^/  h1  /' "$work/h1"
+for p in h2 h1; do
+  c=$(awk '{print $1}' "$work/$p" | median); b=$(awk '{print $3}' "$work/$p" | median)
+  cc=$(awk '{print $2}' "$work/$p" | median); bc_=$(awk '{print $4}' "$work/$p" | median)
+  [[ $p == h2 ]] && what="h2c  h2load -n $n -c 50 -m 10" || what="h1   wrk -t1 -c50"
+  echo "$what: cityd $c req/s, h2o static $b req/s, ratio $(echo "scale=2; $c/$b" | bc);" \
+    "server CPU/request cityd $cc µs, h2o $bc_ µs, ratio $(echo "scale=2; $bc_/$cc" | bc)"
+done
+echo "raw runs (cityd req/s, µs/req; h2o req/s, µs/req):"
+sed 's/^/  h2c /' "$work/h2"; sed 's/^/  h1  /' "$work/h1"

@@ -38,7 +38,7 @@ auth.jwt_secret_file = $work/jwt.key
 media.dir = $work/media
 ${1:-}
 CONF
-  build/release/server/cityd -c "$work/cityd.conf" serve --port-file "$work/port" 2>"$work/cityd.log" &
+  "${CITYD_BIN:-build/release/server/cityd}" -c "$work/cityd.conf" serve --port-file "$work/port" 2>"$work/cityd.log" &
   pids+=($!)
   for _ in $(seq 1 100); do [[ -s $work/port ]] && break; sleep 0.1; done
   port=$(cat "$work/port")

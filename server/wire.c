@@ -74,13 +74,30 @@ static struct {
 
 static int cores(void);
 
+#ifdef CITYD_JEMALLOC
+/* Read by jemalloc at its first allocation. Loops allocate and free small objects per request
+ * (h2o's pools and streams, jobs): jemalloc serves those from a cache of the thread's own, so a
+ * request answered on a loop takes no lock another thread holds and wakes nobody; glibc with
+ * two arenas for some twenty threads made a fifth of a loop's CPU futex wake-ups (issue 9).
+ * Image decodes free tens of MiB at a time on the media workers: blocks of 1 MiB and more come
+ * from jemalloc's arena for oversize requests, which returns freed pages at once (glibc's
+ * mmap threshold below did the same); smaller ones within a second, by jemalloc's background
+ * thread (muzzy decay 0: no lazy-free stage). bench/media.sh: peak RSS with 4 uploads in
+ * flight 133 MiB (glibc 148), 31 MiB growth for one (glibc 21; see docs/benchmarks.md). */
+const char *malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,"
+                          "oversize_threshold:1048576";
+#endif
+
 void wire_init(void)
 {
+#ifndef CITYD_JEMALLOC
     /* Image decodes free tens of MiB at a time from every worker thread; with glibc's default
      * one arena per thread and a 32 MiB mmap threshold that memory stays in per-thread pools
-     * (bench/media.sh: 250 MiB RSS with 4 uploads in flight, 195 MiB with these). */
+     * (bench/media.sh: 250 MiB RSS with 4 uploads in flight, 195 MiB with these). The cost:
+     * loops share two arenas with the workers (see malloc_conf above for the shipped build). */
     mallopt(M_ARENA_MAX, 2);
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
     db_global_init();
     ext_global_init();
 }

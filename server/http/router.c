@@ -19,14 +19,27 @@ struct seg {
 
 struct compiled {
     const struct route *route;
+    size_t method_len;
+    size_t path_len;
     size_t nseg;
+    bool literal; /* no parameter: matched by the exact table */
     struct seg segs[MAX_SEGMENTS];
 };
+
+/* Exact-path table size (a power of two, at least twice MAX_ROUTES). */
+#define EXACT_SLOTS 1024
 
 struct router {
     size_t n;
     struct compiled routes[MAX_ROUTES];
     size_t max_body;
+    /* Fast paths, built once: routes without parameters by method + path (an exact hit is
+     * always the best match: it has the most literal segments there can be), and the others
+     * grouped by segment count in table order, so the scan sees only routes of the request's
+     * length. */
+    int16_t exact[EXACT_SLOTS];             /* index + 1; 0 = empty */
+    size_t by_nseg_start[MAX_SEGMENTS + 3]; /* requests may have MAX_SEGMENTS + 1 */
+    uint16_t by_nseg[MAX_ROUTES];
 };
 
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
@@ -60,6 +73,9 @@ static int compile(const struct route *rt, struct compiled *c, char *errbuf, siz
         return -1;
     }
     c->route = rt;
+    c->method_len = strlen(rt->method);
+    c->path_len = strlen(rt->path);
+    c->literal = true;
     c->nseg = 0;
     while (*p == '/') {
         const char *s = ++p;
@@ -87,6 +103,7 @@ static int compile(const struct route *rt, struct compiled *c, char *errbuf, siz
                 return -1;
             }
             sg->param = true;
+            c->literal = false;
             sg->text = s + 1;
             sg->len = (size_t)(p - s) - 2;
             for (size_t k = 0; k < sg->len; k++) {
@@ -136,6 +153,42 @@ static bool same_shape(const struct compiled *a, const struct compiled *b)
     return true;
 }
 
+static uint32_t hash_route(const char *method, size_t mlen, const char *path, size_t plen)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (size_t i = 0; i < mlen; i++)
+        h = (h ^ (unsigned char)method[i]) * 16777619u;
+    h = (h ^ ' ') * 16777619u;
+    for (size_t i = 0; i < plen; i++)
+        h = (h ^ (unsigned char)path[i]) * 16777619u;
+    return h;
+}
+
+static void index_routes(struct router *r)
+{
+    size_t pos = 0;
+
+    for (size_t k = 0; k < r->n; k++) {
+        const struct compiled *c = &r->routes[k];
+        uint32_t h;
+
+        if (!c->literal)
+            continue;
+        h = hash_route(c->route->method, c->method_len, c->route->path, c->path_len);
+        while (r->exact[h % EXACT_SLOTS])
+            h++;
+        r->exact[h % EXACT_SLOTS] = (int16_t)(k + 1);
+    }
+    for (size_t len = 0; len <= MAX_SEGMENTS + 1; len++) {
+        r->by_nseg_start[len] = pos;
+        for (size_t k = 0; k < r->n; k++)
+            if (r->routes[k].nseg == len)
+                r->by_nseg[pos++] = (uint16_t)k;
+    }
+    r->by_nseg_start[MAX_SEGMENTS + 2] = pos;
+}
+
 struct router *router_new(const struct route *const *tables, char *errbuf, size_t errlen)
 {
     struct router *r = calloc(1, sizeof *r);
@@ -173,6 +226,7 @@ struct router *router_new(const struct route *const *tables, char *errbuf, size_
             r->n++;
         }
     }
+    index_routes(r);
     return r;
 fail:
     free(r);
@@ -242,6 +296,24 @@ enum err router_match(const struct router *r, const char *method, size_t method_
 
     if (path_len == 0 || path[0] != '/')
         return ERR_NOTFOUND;
+    {
+        uint32_t h = hash_route(method, method_len, path, path_len);
+        int16_t k;
+
+        while ((k = r->exact[h % EXACT_SLOTS]) != 0) {
+            const struct compiled *c = &r->routes[k - 1];
+            if (c->path_len == path_len && c->method_len == method_len &&
+                memcmp(c->route->path, path, path_len) == 0 &&
+                memcmp(c->route->method, method, method_len) == 0) {
+                if (m) {
+                    m->route = c->route;
+                    m->nparams = 0;
+                }
+                return ERR_OK;
+            }
+            h++;
+        }
+    }
     /* Split; a trailing slash is a different path (strict, like the tables). */
     if (path_len > 1) {
         while (i < path_len) {
@@ -260,14 +332,13 @@ enum err router_match(const struct router *r, const char *method, size_t method_
     }
     if (allow && allow_len)
         allow[0] = '\0';
-    for (size_t k = 0; k < r->n; k++) {
-        const struct compiled *c = &r->routes[k];
+    for (size_t b = r->by_nseg_start[n]; b < r->by_nseg_start[n + 1]; b++) {
+        const struct compiled *c = &r->routes[r->by_nseg[b]];
         int score = match_one(c, segs, lens, n, NULL);
         if (score < 0)
             continue;
         path_exists = true;
-        if (strlen(c->route->method) == method_len &&
-            memcmp(c->route->method, method, method_len) == 0) {
+        if (c->method_len == method_len && memcmp(c->route->method, method, method_len) == 0) {
             if (score > best) {
                 best = score;
                 winner = c;
