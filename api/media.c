@@ -231,25 +231,6 @@ static enum err parse_range(struct rctx *cx, const char *v, size_t n, uint64_t s
     return ERR_OK;
 }
 
-static enum err read_at(struct rctx *cx, int fd, uint64_t off, size_t n, char **out)
-{
-    char *buf = rctx_alloc(cx, n ? n : 1);
-    size_t got = 0;
-
-    while (got < n) {
-        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            log_error(cx, "media: read failed: %s", r < 0 ? strerror(errno) : "short file");
-            return rctx_fail(cx, ERR_INTERNAL, "media: storage error");
-        }
-        got += (size_t)r;
-    }
-    *out = buf;
-    return ERR_OK;
-}
-
 static enum err media_serve(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct media_rec m;
@@ -259,7 +240,6 @@ static enum err media_serve(struct rctx *cx, const struct req *rq, struct resp *
     size_t hl = 0;
     bool ranged = false;
     int status = 200, fd = -1;
-    char *body = NULL;
     enum err res;
 
     res = media_get(cx, req_param(cx, rq, "ref"), &m);
@@ -290,19 +270,21 @@ static enum err media_serve(struct rctx *cx, const struct req *rq, struct resp *
             resp_header(cx, rs, "content-range",
                         rctx_printf(cx, "bytes */%llu", (unsigned long long)size));
     }
-    if (!res && ranged) {
+    if (res) {
+        close(fd);
+        return res;
+    }
+    if (ranged) {
         status = 206;
         resp_header(cx, rs, "content-range",
                     rctx_printf(cx, "bytes %llu-%llu/%llu", (unsigned long long)from,
                                 (unsigned long long)to, (unsigned long long)size));
-        res = read_at(cx, fd, from, (size_t)(to - from + 1), &body);
-    } else if (!res) {
-        res = read_at(cx, fd, 0, (size_t)size, &body);
+    } else {
+        to = size ? size - 1 : 0;
     }
-    close(fd);
-    if (res)
-        return res;
-    return resp_body(rs, status, mime, body, ranged ? (size_t)(to - from + 1) : (size_t)size);
+    /* Sent from the file as the client reads (issue 17 item 2): never read whole into memory,
+     * however many ask for a large original at once. server/http closes fd. */
+    return resp_file(rs, status, mime, fd, from, size ? to - from + 1 : 0);
 }
 
 /* clang-format off */

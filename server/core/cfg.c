@@ -48,6 +48,7 @@ static const struct cfg_key keys[] = {
     I("http.shutdown_timeout_ms",    http_shutdown_timeout_ms,  "5000", 0, 600000),
     I("http.max_inflight_per_conn",  http_max_inflight_per_conn, "64", 1, 10000),
     I("http.conn_reset_budget",      http_conn_reset_budget,    "100", 1, 1000000),
+    I("http.conn_reset_window_s",    http_conn_reset_window_s,  "60", 1, 86400),
     I("http.body_timeout_ms",        http_body_timeout_ms,      "120000", 1000, 3600000),
     S("http.trusted_proxies",        http_trusted_proxies,      ""),
     S("db.host",                     db_host,                   "localhost"),

@@ -24,6 +24,7 @@ struct cfg {
     int http_shutdown_timeout_ms;
     int http_max_inflight_per_conn;
     int http_conn_reset_budget;
+    int http_conn_reset_window_s;
     int http_body_timeout_ms;
     char http_trusted_proxies[512];
     /* db */

@@ -125,6 +125,20 @@ enum err resp_body(struct resp *rs, int status, const char *content_type, const 
     return ERR_OK;
 }
 
+enum err resp_file(struct resp *rs, int status, const char *content_type, int fd, uint64_t off,
+                   uint64_t len)
+{
+    rs->status = status;
+    rs->content_type = content_type;
+    rs->body = NULL;
+    rs->body_len = 0;
+    rs->file = true;
+    rs->file_fd = fd;
+    rs->file_off = off;
+    rs->file_len = len;
+    return ERR_OK;
+}
+
 enum err resp_empty(struct resp *rs, int status)
 {
     rs->status = status;

@@ -51,6 +51,10 @@ struct resp {
         const char *name;
         const char *value;
     } headers[RESP_MAX_HEADERS];
+    /* Set by resp_file: the body is file_len bytes of file_fd from file_off. */
+    bool file;
+    int file_fd;
+    uint64_t file_off, file_len;
 };
 
 /* Header value by lower-case name, NULL when absent; *len gets its length. */
@@ -69,6 +73,11 @@ void resp_header(struct rctx *cx, struct resp *rs, const char *name, const char 
 enum err resp_body(struct resp *rs, int status, const char *content_type, const char *data,
                    size_t len);
 enum err resp_empty(struct resp *rs, int status);
+/* Body from an open file: len bytes from off. server/http sends it in chunks of 64 KiB as the
+ * client takes them, so a file is never read whole into memory however many ask for it. Takes
+ * ownership of fd: server/http closes it whatever happens (sent, client gone, error). */
+enum err resp_file(struct resp *rs, int status, const char *content_type, int fd, uint64_t off,
+                   uint64_t len);
 
 /* Process-wide HTTP settings that handlers may read (set once at start-up). */
 struct http_info {

@@ -23,19 +23,19 @@
 #include "server/http/http.h"
 #include "server/http/server.h"
 
-#define CONN_SLOTS 1024
-#define CONN_PROBE 8
 #define MAX_TIMEOUTS 4
 #define SPARE_JOBS 256
 #define MAX_HEADERS 100
 /* Request line + headers; h2o 2.2.5's own HTTP/1 cap is about 400 KiB. */
 #define MAX_HEADER_BYTES (16u << 10)
 
+/* One open connection's accounting (conn.c); indexed by its socket's descriptor. */
 struct conn_state {
-    uint64_t id;       /* h2o connection id; 0 = free slot */
-    uint32_t inflight; /* jobs queued or running */
-    uint32_t abandoned;
-    bool poisoned;
+    uint64_t gen;      /* which connection holds the descriptor; 0 = none */
+    uint32_t inflight; /* jobs queued or running (only those that went to a worker) */
+    bool poisoned;     /* past its reset budget: being closed */
+    uint64_t resets;   /* abandoned requests in thousandths, leaking over time */
+    uint64_t reset_at; /* uv_now of the last update of resets */
 };
 
 struct http_global {
@@ -77,7 +77,9 @@ struct http_loop {
     uv_prepare_t *flush; /* runs before the loop polls again: queues the pending batch */
     struct http_job *pending[HTTP_BATCH_MAX];
     size_t npending;
-    struct conn_state conns[CONN_SLOTS];
+    struct conn_state *conns; /* by descriptor (conn.c), nconns long */
+    size_t nconns;
+    uint64_t conn_gen;
 };
 
 /* Requests of ROUTE_BATCH routes queued together (see server.h). */
@@ -87,6 +89,12 @@ struct http_batch {
     struct http_job *jobs[HTTP_BATCH_MAX];
 };
 
+/* Whether a job's handler may still run. The loop cancels only a job that is still QUEUED; a
+ * worker runs a handler only after moving its job from QUEUED to RUNNING. So when the loop
+ * wins, the request certainly never takes effect (503, retry); when the worker won, it may
+ * commit after the deadline (504, outcome unknown). */
+enum job_state { JOB_QUEUED = 0, JOB_RUNNING, JOB_CANCELLED };
+
 struct http_job {
     struct work work;
     h2o_multithread_message_t msg;
@@ -94,18 +102,21 @@ struct http_job {
     h2o_req_t *req; /* NULL once h2o disposed the request */
     h2o_generator_t gen;
     h2o_timeout_entry_t timeout;
-    struct rctx cx;
     struct req rq; /* method and path are set first thing (borrowed until copied) */
     struct resp rs;
     enum err res;
-    atomic_int cancelled;
+    atomic_int state; /* enum job_state: the loop and the worker race for it with a CAS */
     bool in_worker, responded, auth_failed;
-    uint64_t conn_id;
+    bool counted; /* took one of its connection's in-flight places */
+    int conn_fd;  /* its connection's state: descriptor and generation */
+    uint64_t conn_gen;
     uint64_t t0_ns;
     unsigned batch;      /* size of the batch it ran in (worker writes, loop reads after) */
     int64_t submit_user; /* who.user_id when queued: the loop never reads cx while a worker may
                             write it */
     char why[96];
+    char *file_buf; /* a file body's chunk (req's pool), see resp_file */
+    struct rctx cx; /* last: http__job_new clears what comes before, rctx_init the rest */
 };
 
 /* ---- server.c ---- */
@@ -119,6 +130,8 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req);
 void http__send_error(struct http_job *j, enum err e, const char *message, int64_t user);
 /* Answer j's request with what its handler produced (j->res, j->rs). */
 void http__send_response(struct http_job *j);
+/* Close a file body's descriptor if it is still open (resp_file). */
+void http__file_close(struct http_job *j);
 /* The access log line of j; the one place it is filled. */
 void http__log_access(const struct http_job *j, int status, const char *ecode, uint64_t bytes,
                       int64_t user);
@@ -142,9 +155,18 @@ void http__jobs_dispose(struct http_loop *l);
 
 /* ---- conn.c ---- */
 
-/* The accounting slot of connection id; create = take a free slot when it has none. NULL
- * when untracked. */
-struct conn_state *http__conn_get(struct http_loop *l, uint64_t id, bool create);
+/* A socket was accepted on fd: make its state; *gen tells it apart from later holders of the
+ * descriptor. False when out of memory (the connection is then served untracked). */
+bool http__conn_open(struct http_loop *l, int fd, uint64_t *gen);
+/* Its socket is closed: release the state, unless a newer connection already holds fd. */
+void http__conn_closed(struct http_loop *l, int fd, uint64_t gen);
+/* The state of connection (fd, gen), NULL once it is gone. */
+struct conn_state *http__conn_find(struct http_loop *l, int fd, uint64_t gen);
+/* The state of req's connection (NULL when untracked); fills *fd and *gen. */
+struct conn_state *http__conn_of(struct http_loop *l, h2o_req_t *req, int *fd, uint64_t *gen);
+/* A request of the connection was abandoned by its client: count it (decaying over time).
+ * True when that put the connection past its budget: it has been shut down. */
+bool http__conn_abandoned(struct http_loop *l, struct conn_state *cs, int fd);
 /* Close the connection of req (abusive client). */
 void http__conn_close(h2o_req_t *req);
 

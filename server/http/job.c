@@ -3,6 +3,7 @@
  * loop through h2o's multithread queue. See server.h for the path of a request. */
 #include "http_int.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "server/core/clock.h"
@@ -13,13 +14,14 @@
 
 void http__job_free(struct http_job *j)
 {
-    struct conn_state *cs = http__conn_get(j->loop, j->conn_id, false);
     struct http_loop *l = j->loop;
+    struct conn_state *cs = j->counted ? http__conn_find(l, j->conn_fd, j->conn_gen) : NULL;
 
-    if (cs && cs->inflight)
+    if (cs && cs->inflight) /* only a job that took a place gives one back */
         cs->inflight--;
 
     l->jobs--;
+    http__file_close(j);
     rctx_dispose(&j->cx);
     /* A small cache of job structs spares a calloc/free pair per request. */
     if (l->nspare < SPARE_JOBS) {
@@ -38,10 +40,25 @@ struct http_job *http__job_new(struct http_loop *l)
     if (j) {
         l->spare = (struct http_job *)j->work.next;
         l->nspare--;
-        memset(j, 0, sizeof *j);
+        memset(j, 0, offsetof(struct http_job, cx));
         return j;
     }
     return calloc(1, sizeof *j);
+}
+
+/* Loop thread: true when j will certainly not run (it had not started). */
+static bool job_cancel(struct http_job *j)
+{
+    int expect = JOB_QUEUED;
+    return atomic_compare_exchange_strong(&j->state, &expect, JOB_CANCELLED) ||
+           expect == JOB_CANCELLED;
+}
+
+/* Worker thread: true when j may run (the loop had not cancelled it). */
+static bool job_start(struct http_job *j)
+{
+    int expect = JOB_QUEUED;
+    return atomic_compare_exchange_strong(&j->state, &expect, JOB_RUNNING) || expect == JOB_RUNNING;
 }
 
 void http__job_on_dispose(void *p)
@@ -54,11 +71,11 @@ void http__job_on_dispose(void *p)
     if (!j->responded) {
         /* The client gave up before the answer: cancel, and count it against the
          * connection (HTTP/2 rapid reset). */
-        struct conn_state *cs = http__conn_get(j->loop, j->conn_id, false);
+        struct conn_state *cs = http__conn_find(j->loop, j->conn_fd, j->conn_gen);
 
-        atomic_store(&j->cancelled, 1);
-        if (cs && ++cs->abandoned > (uint32_t)j->loop->g->hc->cfg->http_conn_reset_budget)
-            cs->poisoned = true;
+        (void)job_cancel(j); /* nobody is left to answer: skip it if it has not started */
+        if (cs && http__conn_abandoned(j->loop, cs, j->conn_fd))
+            log_warn(&j->cx, "connection past its reset budget (rapid reset): closed");
         /* Like nginx's 499: the client closed the request before the answer. */
         http__log_access(j, 499, "client_closed_request", 0, j->submit_user);
     }
@@ -72,9 +89,26 @@ static void on_timeout(h2o_timeout_entry_t *entry)
 
     if (j->responded || !j->req)
         return;
-    atomic_store(&j->cancelled, 1);
-    log_warn(&j->cx, "request deadline passed before a worker answered");
-    http__send_error(j, ERR_BUSY, "the server did not answer in time; retry", j->submit_user);
+    if (job_cancel(j)) {
+        log_warn(&j->cx, "request deadline passed before a worker started it");
+        http__send_error(j, ERR_BUSY, "the server did not start this request in time; retry",
+                         j->submit_user);
+        return;
+    }
+    if (strcmp(j->rq.match.route->method, "GET") == 0) {
+        /* A read changes nothing: repeating it is always safe. */
+        log_warn(&j->cx, "request deadline passed while its handler ran (a read)");
+        http__send_error(j, ERR_BUSY, "the server did not answer in time; retry", j->submit_user);
+        return;
+    }
+    /* The handler is running and may still commit: "retry" would make an honest client do
+     * it twice. Say that the outcome is unknown; a retry with the same Idempotency-Key
+     * answers what happened. */
+    log_warn(&j->cx, "request deadline passed while its handler ran; outcome unknown");
+    http__send_error(j, ERR_OUTCOME,
+                     "the request did not finish in time and may still take effect; repeat it "
+                     "with the same Idempotency-Key, or read the resource, to learn the outcome",
+                     j->submit_user);
 }
 
 void http__job_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
@@ -131,7 +165,7 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
         j->cx.now_ms = now;
         j->batch = (unsigned)n;
         j->res = ERR_OK;
-        if (atomic_load(&j->cancelled)) {
+        if (atomic_load(&j->state) == JOB_CANCELLED) {
             j->res = ERR_BUSY;
         } else if (j->auth_failed) {
             if (hc->auth_failed)
@@ -148,9 +182,11 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
         for (size_t k = 0; k < m; k++)
             jobs[idx[k]]->res = res[k];
     }
+    /* From here a handler runs only for a job this worker has moved to RUNNING: one whose
+     * deadline passed while the tokens were checked is skipped, and its 503 was true. */
     for (size_t i = 0; i < n; i++)
-        if (jobs[i]->res == ERR_OK && atomic_load(&jobs[i]->cancelled))
-            jobs[i]->res = ERR_BUSY; /* its deadline passed while the tokens were checked */
+        if (jobs[i]->res == ERR_OK && !job_start(jobs[i]))
+            jobs[i]->res = ERR_BUSY;
     for (size_t i = 0; i < n; i++) {
         struct http_job *j = jobs[i];
         const struct route *rt = j->rq.match.route;

@@ -60,16 +60,20 @@ struct http_sock {
     uv_tcp_t tcp;
     struct http_loop *loop;
     struct metrics_series *open; /* cityd_connections_open of its listener */
+    int fd;
+    uint64_t gen; /* its accounting state (conn.c); 0 = none */
 };
 
 static void on_sock_closed(uv_handle_t *h)
 {
     struct http_sock *s = H2O_STRUCT_FROM_MEMBER(struct http_sock, tcp, (uv_tcp_t *)h);
 
-    if (s->loop)
+    if (s->loop) {
         s->loop->socks--;
-    if (s->open)
-        metrics_gauge_add(s->open, -1);
+        if (s->open)
+            metrics_gauge_add(s->open, -1);
+        http__conn_closed(s->loop, s->fd, s->gen);
+    }
     free(s);
 }
 
@@ -101,6 +105,9 @@ static void on_accept(uv_stream_t *listener, int status)
         metrics_inc(metrics_counter("cityd_connections_accepted_total",
                                     "Client connections accepted, by protocol.", lb));
     }
+    s->fd = -1;
+    if (uv_fileno((uv_handle_t *)&s->tcp, &s->fd) != 0 || !http__conn_open(s->loop, s->fd, &s->gen))
+        s->gen = 0;
     uv_tcp_nodelay(&s->tcp, 1);
     sock = h2o_uv_socket_create((uv_stream_t *)&s->tcp, on_sock_closed);
     h2o_accept(lis->actx, sock);
@@ -250,6 +257,7 @@ static void loop_release(struct http_loop *l)
     http__jobs_dispose(l);
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->receiver);
     h2o_context_dispose(&l->ctx);
+    free(l->conns);
     free(l);
 }
 

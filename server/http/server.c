@@ -4,11 +4,13 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <jansson.h>
 #include "http_int.h"
 #include "server/core/clock.h"
@@ -106,6 +108,55 @@ void http__send_error(struct http_job *j, enum err e, const char *message, int64
     send_body(req, &gen, body);
 }
 
+#define FILE_CHUNK (64u << 10)
+
+void http__file_close(struct http_job *j)
+{
+    if (j->rs.file && j->rs.file_fd >= 0) {
+        close(j->rs.file_fd);
+        j->rs.file_fd = -1;
+    }
+}
+
+/* h2o asks for the next part of a file body once the previous one has gone out: one chunk
+ * per request in memory, paced by the client (HTTP/2 flow control). The read is a pread on
+ * the loop, from the page cache in the common case, as h2o's own file handler does. */
+static void file_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    struct http_job *j = H2O_STRUCT_FROM_MEMBER(struct http_job, gen, gen);
+    struct resp *rs = &j->rs;
+    size_t n = rs->file_len > FILE_CHUNK ? FILE_CHUNK : (size_t)rs->file_len;
+    h2o_iovec_t buf = h2o_iovec_init(j->file_buf, 0);
+
+    while (buf.len < n) {
+        ssize_t r =
+            pread(rs->file_fd, j->file_buf + buf.len, n - buf.len, (off_t)(rs->file_off + buf.len));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            log_error(&j->cx, "file body: read failed: %s", r < 0 ? strerror(errno) : "short file");
+            http__file_close(j);
+            h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+            return;
+        }
+        buf.len += (size_t)r;
+    }
+    rs->file_off += n;
+    rs->file_len -= n;
+    if (rs->file_len == 0) {
+        http__file_close(j);
+        h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void file_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    (void)req;
+    http__file_close(H2O_STRUCT_FROM_MEMBER(struct http_job, gen, gen));
+}
+
 void http__send_response(struct http_job *j)
 {
     h2o_req_t *req = j->req;
@@ -119,6 +170,7 @@ void http__send_response(struct http_job *j)
                 add_header(req, rs->headers[i].name, rs->headers[i].value);
         if (j->res == ERR_INTERNAL) /* the cause goes to the log, the client gets the id */
             log_error(&j->cx, "internal error: %s", rctx_detail(&j->cx, j->res));
+        http__file_close(j);
         http__send_error(j, j->res, rctx_message(&j->cx, j->res), j->cx.who.user_id);
         return;
     }
@@ -132,6 +184,21 @@ void http__send_response(struct http_job *j)
     add_header(req, "x-request-id", j->cx.id);
     for (size_t i = 0; i < rs->nheaders; i++)
         add_header(req, rs->headers[i].name, rs->headers[i].value);
+    if (rs->file) {
+        http__log_access(j, req->res.status, NULL, rs->file_len, j->cx.who.user_id);
+        req->res.content_length = rs->file_len;
+        j->gen.proceed = file_proceed;
+        j->gen.stop = file_stop;
+        h2o_start_response(req, &j->gen);
+        if (rs->file_len == 0 || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+            http__file_close(j);
+            h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+            return;
+        }
+        j->file_buf = h2o_mem_alloc_pool(&req->pool, FILE_CHUNK);
+        file_proceed(&j->gen, req);
+        return;
+    }
     http__log_access(j, req->res.status, NULL, rs->body_len, j->cx.who.user_id);
     /* The body stays in the job's pool, which lives until h2o disposes the request. */
     j->gen.proceed = NULL;
@@ -159,7 +226,22 @@ static void peer_ip(const struct http_global *g, h2o_req_t *req, char *out, size
         a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
     if (!a)
         return;
-    inet_ntop(ss.ss_family, a, out, (socklen_t)len);
+    if (ss.ss_family == AF_INET && len >= 16) {
+        /* inet_ntop formats IPv4 through sprintf: a visible share of a loop request. */
+        const unsigned char *b = a;
+        char *o = out;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = b[i];
+            if (v >= 100)
+                *o++ = (char)('0' + v / 100);
+            if (v >= 10)
+                *o++ = (char)('0' + v / 10 % 10);
+            *o++ = (char)('0' + v % 10);
+            *o++ = i < 3 ? '.' : '\0';
+        }
+    } else {
+        inet_ntop(ss.ss_family, a, out, (socklen_t)len);
+    }
     if (g->ntrusted == 0 || !cidr_match(g->trusted, g->ntrusted, ss.ss_family, a))
         return;
     /* Several X-Forwarded-For fields are one list in order: walk them from the last. */
@@ -229,7 +311,10 @@ static void take_request(struct http_job *j, h2o_req_t *req, const char *q, bool
 {
     const char *path = j->rq.path;
     size_t n = req->headers.size < MAX_HEADERS ? req->headers.size : MAX_HEADERS;
-    struct req_header *hs = rctx_alloc(&j->cx, (n ? n : 1) * sizeof *hs);
+    /* A loop route's request lives in h2o's pool, which already has memory: the job's own
+     * pool then stays empty (no chunk to allocate and free per request). */
+    struct req_header *hs = deep ? rctx_alloc(&j->cx, (n ? n : 1) * sizeof *hs)
+                                 : h2o_mem_alloc_pool(&req->pool, (n ? n : 1) * sizeof *hs);
 
     j->rq.method = keep(j, deep, j->rq.method, j->rq.method_len);
     j->rq.path = keep(j, deep, path, j->rq.path_len);
@@ -278,7 +363,7 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
     rctx_init(&j->cx);
     j->loop = l;
     j->t0_ns = clock_mono_ns();
-    j->conn_id = req->conn->id;
+    j->conn_fd = -1;
     l->jobs++;
     peer_ip(l->g, req, j->cx.ip, sizeof j->cx.ip);
     /* room for one pointer to the job */
@@ -317,7 +402,7 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
         }
     }
     rt = j->rq.match.route;
-    cs = http__conn_get(l, j->conn_id, true);
+    cs = http__conn_of(l, req, &j->conn_fd, &j->conn_gen);
     if (cs && cs->poisoned) {
         http__conn_close(req);
         return reject(j, ERR_RATELIMIT, "too many abandoned requests on this connection");
@@ -361,9 +446,9 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
         return reject(j, ERR_BUSY, "too many requests in flight on this connection");
     if (http__job_queue(j))
         return reject(j, ERR_BUSY, "server busy; retry");
-    if (cs)
+    if (cs) {
         cs->inflight++;
-    else
-        j->conn_id = 0; /* untracked: job_free must not decrement a slot it never took */
+        j->counted = true;
+    }
     return 0;
 }

@@ -412,10 +412,14 @@ static void wechat_outage_holds_no_database_worker(void **state)
     }
     res = th_burst_wait(p, 12);
     print_message("GET /api/v1/me during the outage: worst %.3f s\n", worst);
-    assert_true(worst < 2.0);       /* a held worker would make it 4 s or more */
-    for (size_t i = 0; i < 12; i++) /* each WeChat log-in gave up: 503 (its deadline or WeChat's) */
-        assert_int_equal(json_integer_value(json_object_get(json_array_get(res, i), "status")),
-                         503);
+    assert_true(worst < 2.0); /* a held worker would make it 4 s or more */
+    /* Each WeChat log-in gave up: 503 when WeChat's own timeout or the deadline came before
+     * the call started, 504 outcome_unknown when the deadline passed while the call ran (it
+     * might still have made a session: issue 17 item 9). */
+    for (size_t i = 0; i < 12; i++) {
+        json_int_t st = json_integer_value(json_object_get(json_array_get(res, i), "status"));
+        assert_true(st == 503 || st == 504);
+    }
     json_decref(res);
 }
 
