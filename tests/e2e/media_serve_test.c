@@ -111,7 +111,8 @@ static void unread_downloads_hold_no_copies(void **state)
     assert_non_null(p);
     assert_non_null(fgets(line, sizeof line, p));
     during = rss_kb();
-    print_message("%s; RSS %ld -> %ld KiB\n", strtok(line, "\n"), before, during);
+    line[strcspn(line, "\n")] = '\0';
+    print_message("%s; RSS %ld -> %ld KiB\n", line, before, during);
     assert_true(strncmp(line, "ready 200", 9) == 0);
     while (fgets(line, sizeof line, p))
         ;
