@@ -11,6 +11,7 @@
 #include <string.h>
 #include <math.h>
 #include "api/domain/case.h"
+#include "api/domain/inbox.h"
 #include "api/domain/media.h"
 #include "api/domain/track.h"
 
@@ -40,6 +41,7 @@ const struct route *const api_tables[] = {
     api_shifts_routes,
     api_tracks_routes,
     api_positions_routes,
+    api_announcements_routes,
     NULL,
 };
 /* clang-format on */
@@ -52,6 +54,8 @@ const struct api_job api_jobs[] = {
     {"media_maintenance", media_maintenance_job, 10000},
     /* GPS: day partitions of track_points ahead, and those past gps.retention_days dropped */
     {"track_retention", track_retention_job, 10000},
+    /* inbox and stream items past ws.retention_days (inbox.h) */
+    {"inbox_retention", inbox_retention_job, 3600000},
     {NULL, NULL, 0},
 };
 

@@ -48,6 +48,10 @@ extern const struct route api_positions_routes[];
 int api_docs_load(const char *dir, char *err, size_t errlen);
 /* Release what api_docs_load read. */
 void api_docs_unload(void);
+extern const struct route api_announcements_routes[];
+/* The database side of the WebSocket frames (api/ws.c), handed to server/ws by the wiring. */
+struct ws_ops;
+extern const struct ws_ops api_ws_ops;
 
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;

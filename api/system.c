@@ -34,6 +34,8 @@ static void version_encode(void)
 {
     json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "name", "cityd", "version", http_info.version,
                           "commit", http_info.commit, "api", "v1");
+    if (j && http_info.ws_url)
+        json_object_set_new(j, "ws_url", json_string(http_info.ws_url));
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
     if (s && strlen(s) < sizeof version_body) {

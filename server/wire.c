@@ -11,6 +11,7 @@
 #include <uv.h>
 #include <systemd/sd-daemon.h>
 #include "api/api.h"
+#include "api/domain/inbox.h"
 #include "api/domain/media_svc.h"
 #include "api/domain/track.h"
 #include "api/domain/system.h"
@@ -27,6 +28,7 @@
 #include "server/ext/ext.h"
 #include "server/http/http.h"
 #include "server/http/server.h"
+#include "server/ws/ws.h"
 #include "wire_int.h"
 
 #define MAX_LOOPS 64
@@ -63,6 +65,12 @@ static struct {
     struct workpool *outside_pool;
     struct workpool *password_pool;
     struct metrics_http *metrics;
+    struct workpool *inbox_pool; /* one thread: the inbox dispatcher */
+    struct work dispatch_work;
+    atomic_bool dispatch_stop;
+    struct ws_config wsc;
+    struct ws_server *ws;
+    char ws_url[300];
     int nloops;
     struct loop_thread loops[MAX_LOOPS];
     uv_signal_t sigterm, sigint;
@@ -233,6 +241,107 @@ static void media_thread_fini(void *value)
 static void after_handler(struct rctx *cx)
 {
     db__abandon(cx);
+    /* An event committed by this handler: turn it into inbox items now, not at the next poll. */
+    if (inbox__take_written())
+        inbox_poke();
+}
+
+/* ---- the inbox dispatcher and the gateway ---------------------------------------------- */
+
+/* Runs for the life of the process on the inbox pool's one thread: dispatch until nothing is
+ * left, then wait to be poked (a handler wrote an event) or 200 ms (events written by other
+ * processes, deadline scans, triggers). */
+static void run_dispatcher(struct work *w, void *thread_arg)
+{
+    int idle_ms = 200, backoff = 0;
+
+    while (!atomic_load(&W.dispatch_stop)) {
+        struct rctx cx;
+        int done = 0;
+        enum err res;
+
+        rctx_init(&cx);
+        cx.db = thread_arg;
+        res = inbox_dispatch(&cx, 256, &done);
+        if (res && backoff++ % 50 == 0)
+            log_error(&cx, "inbox dispatcher: %s", rctx_message(&cx, res));
+        if (!res)
+            backoff = 0;
+        db__abandon(&cx);
+        rctx_dispose(&cx);
+        if (res || done == 0)
+            inbox_dispatcher_wait(res ? 1000 : idle_ms);
+    }
+}
+
+static void sink_items(const struct inbox_item *v, size_t n)
+{
+    int64_t users[64];
+    struct ws_item items[64];
+
+    while (n) {
+        size_t k = n < 64 ? n : 64;
+        for (size_t i = 0; i < k; i++) {
+            users[i] = v[i].user_id;
+            items[i] = (struct ws_item){v[i].seq, v[i].type, v[i].payload, v[i].created_ms};
+        }
+        ws_notify_items(W.ws, users, items, k);
+        v += k;
+        n -= k;
+    }
+}
+
+static void sink_stream(const char *stream, const struct inbox_item *it)
+{
+    struct ws_item item = {it->seq, it->type, it->payload, it->created_ms};
+    ws_notify_stream(W.ws, stream, &item);
+}
+
+static void sink_revoked(int64_t user_id, int64_t tv, bool disabled, const char *family)
+{
+    ws_notify_revoked(W.ws, user_id, tv, disabled, family);
+}
+
+static void ws_auth_failed(struct rctx *cx, const char *why)
+{
+    wire__auth_failed(cx, "GET", "/ws", why);
+}
+
+static int start_gateway(const struct cfg *cfg, uv_loop_t *loop, char *err, size_t errlen)
+{
+    static const struct inbox_sink sink = {sink_items, sink_stream, sink_revoked};
+    char host[128];
+    const char *colon = strrchr(cfg->ws_listen, ':');
+
+    inbox_configure((int64_t)cfg->ws_retention_days * 86400 * 1000);
+    W.wsc.cfg = cfg;
+    W.wsc.db_pool = W.db_pool;
+    W.wsc.ops = api_ws_ops;
+    W.wsc.authenticate = wire__ws_authenticate;
+    W.wsc.auth_failed = ws_auth_failed;
+    W.wsc.after = after_handler;
+    W.ws = ws_server_new(&W.wsc, loop, err, errlen);
+    if (!W.ws)
+        return -1;
+    snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - cfg->ws_listen) : 0, cfg->ws_listen);
+    if (cfg->ws_public_url[0])
+        snprintf(W.ws_url, sizeof W.ws_url, "%s", cfg->ws_public_url);
+    else
+        snprintf(W.ws_url, sizeof W.ws_url, "ws://%s:%d/ws",
+                 strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, ws_server_port(W.ws));
+    http_info.ws_url = W.ws_url;
+    inbox_set_sink(&sink);
+    W.inbox_pool = workpool_new("inbox", 1, 1, db_thread_init, db_thread_fini, NULL);
+    if (!W.inbox_pool) {
+        snprintf(err, errlen, "cannot start the inbox dispatcher");
+        return -1;
+    }
+    W.dispatch_work.run = run_dispatcher;
+    if (workpool_submit(W.inbox_pool, &W.dispatch_work)) {
+        snprintf(err, errlen, "cannot start the inbox dispatcher");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- loops and shutdown ----------------------------------------------------------------- */
@@ -307,6 +416,8 @@ static void on_stop(uv_async_t *a)
 
     if (lt->deadline_ms)
         return;
+    if (lt->idx == 0)
+        ws_server_shutdown(W.ws);
     http_loop_shutdown(lt->http);
     lt->deadline_ms = uv_now(&lt->loop) + (uint64_t)W.cfg->http_shutdown_timeout_ms;
     uv_timer_start(&lt->drain, on_drain, 0, 50);
@@ -494,6 +605,10 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
             goto out;
         }
     }
+    if (start_gateway(cfg, &W.loops[0].loop, err, sizeof err)) {
+        fprintf(stderr, "cityd: %s\n", err);
+        goto out;
+    }
     uv_signal_init(&W.loops[0].loop, &W.sigterm);
     uv_signal_init(&W.loops[0].loop, &W.sigint);
     uv_signal_start(&W.sigterm, on_signal, SIGTERM);
@@ -510,6 +625,7 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
     }
     log_info(NULL, "listening on %s (port %d), %d loops, %d database workers", cfg->http_listen,
              http_global_port(W.g), W.nloops, cfg->db_pool_size);
+    log_info(NULL, "websocket gateway on %s", W.ws_url);
     /* Type=notify (etc/cityd.service): listening, migrated, workers up. No-op outside systemd. */
     sd_notifyf(0, "READY=1\nSTATUS=serving on port %d", http_global_port(W.g));
     for (int i = 1; i < W.nloops; i++)
@@ -526,6 +642,10 @@ out:
         log_warn(NULL, "stopped with requests still open");
         return rc;
     }
+    atomic_store(&W.dispatch_stop, true);
+    inbox_poke();
+    workpool_free(W.inbox_pool);
+    W.inbox_pool = NULL;
     workpool_free(W.db_pool); /* lets queued jobs finish, closes the connections */
     W.db_pool = NULL;
     workpool_free(W.media_pool);
@@ -536,6 +656,13 @@ out:
     W.password_pool = NULL;
     media_svc_stop();
     track_cache_free();
+    {
+        static const struct inbox_sink none = {0};
+        inbox_set_sink(&none);
+    }
+    ws_server_free(W.ws); /* after the workers: none of them will notify it again */
+    W.ws = NULL;
+    http_info.ws_url = NULL;
     for (int i = 0; i < W.nloops; i++) {
         if (W.loops[i].http) /* start-up failed before the loop ran: nothing is open */
             http_loop_free(W.loops[i].http, false);

@@ -60,6 +60,22 @@ static enum err authenticate(const char *token, size_t len, struct actor *who, c
     return bearer_authenticate(keys, &policy, token, len, clock_now_s(), who, why, whylen);
 }
 
+enum err wire__ws_authenticate(const char *token, size_t len, struct actor *who, int64_t *exp_s,
+                               char *why, size_t whylen)
+{
+    struct auth_claims c;
+    int64_t now = clock_now_s();
+    enum err res = bearer_authenticate(keys, &policy, token, len, now, who, why, whylen);
+
+    /* A socket outlives requests: it needs the expiry, which the actor does not carry. Once
+     * per connection, so verifying again is cheap. */
+    if (!res)
+        res = auth_jwt_verify(keys, &policy, token, len, now, AUTH_TYP_ACCESS, &c, why, whylen);
+    if (!res)
+        *exp_s = c.exp;
+    return res ? ERR_UNAUTH : ERR_OK;
+}
+
 _Static_assert(HTTP_BATCH_MAX <= SESSION_CHECK_MAX, "a batch is checked in one call");
 
 static void authorize(struct rctx *const *cxs, const struct route *const *rts, size_t n,
@@ -112,7 +128,7 @@ static const char *reject_reason(const char *why)
     return "other";
 }
 
-static void auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)
+void wire__auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)
 {
     char detail[200], lb[40];
 
@@ -191,7 +207,7 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
                                              cfg->auth_register_global_minute});
     hc->authenticate = authenticate;
     hc->authorize = authorize;
-    hc->auth_failed = auth_failed;
+    hc->auth_failed = wire__auth_failed;
 }
 
 void wire__auth_thread_done(void)

@@ -3,6 +3,7 @@
 
 #include "audit.h"
 #include "idempotency.h"
+#include "inbox.h"
 #include "server/db/db.h"
 
 enum err outbox_add(struct rctx *cx, const char *type, const char *subject_type, int64_t subject_id,
@@ -17,6 +18,8 @@ enum err outbox_add(struct rctx *cx, const char *type, const char *subject_type,
                         cx->who.user_id ? DBI(cx->who.user_id) : DBNULL,
                         DBS(payload_json ? payload_json : "{}"), DBI(cx->now_ms)),
                 &r);
+    if (!res)
+        inbox__note_written();
     if (!res && event_id)
         *event_id = (int64_t)r.insert_id;
     return res;

@@ -91,6 +91,16 @@ struct cfg {
     int gps_stop_min;
     int gps_vehicle_active_s;
     int gps_latest_cache_ms;
+    /* ws: the WebSocket gateway */
+    char ws_listen[128];
+    int ws_max_message_bytes;
+    int ws_max_queued_bytes;
+    int ws_max_msgs_per_s;
+    int ws_ping_interval_s;
+    int ws_idle_timeout_s;
+    int ws_rx_buffer_bytes;
+    int ws_retention_days;
+    char ws_public_url[256];
     /* log */
     char log_level[8];
     /* docs */

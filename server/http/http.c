@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-struct http_info http_info = {"0.0.0", "unknown"};
+struct http_info http_info = {"0.0.0", "unknown", NULL};
 
 const char *req_header(const struct req *rq, const char *name, size_t *len)
 {

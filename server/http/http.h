@@ -83,6 +83,7 @@ enum err resp_file(struct resp *rs, int status, const char *content_type, int fd
 struct http_info {
     const char *version;
     const char *commit;
+    const char *ws_url; /* the WebSocket gateway's URL for clients; NULL when none */
 };
 extern struct http_info http_info;
 

@@ -202,6 +202,7 @@ void th_server_start_on(struct th_server *s, const char *socket, const char *ext
     fprintf(f,
             "http.listen = 127.0.0.1:0\n"
             "http.threads = 2\n"
+            "ws.listen = 127.0.0.1:0\n"
             "db.socket = %s\n"
             "db.user = root\n"
             "db.name = %s\n"

@@ -1,0 +1,1388 @@
+/* server/ws/ws.c: the WebSocket gateway on libwebsockets 4.1 (see ws.h).
+ *
+ * libwebsockets traps handled here (notes/libraries.md §1): the context is created on a
+ * foreign libuv loop with explicit vhosts (a failed bind then shows as a NULL vhost); messages
+ * arrive in chunks and are reassembled here; only lws_cancel_service() may be called from
+ * another thread; the listener offers http/1.1 only and LWS_CALLBACK_HTTP_CONFIRM_UPGRADE is
+ * not handled (CVE-2025-11677); no extensions are offered, so no permessage-deflate. */
+#include "ws.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+#include "server/core/clock.h"
+#include "server/core/log.h"
+
+#define MODULE "ws"
+#define SESS_BUCKETS 16384 /* power of two */
+#define USER_BUCKETS 16384
+#define PENDING_MAX 8 /* client requests waiting while one runs */
+#define BAD_FRAMES_MAX 20
+#define AUTH_TIMEOUT_MS 5000
+#define EXPIRING_NOTICE_S 60
+#define READ_PAGE 200
+#define TEXT_MAX 4000 /* characters of a direct message */
+#define TOKEN_MAX 4096
+
+/* One encoded frame with libwebsockets' headroom; shared by every socket it goes to. Only the
+ * loop thread touches refs once the frame is handed over. */
+struct ws_frame {
+    uint32_t refs;
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE + len */
+};
+
+struct ws_stream;
+struct ws_sess;
+
+enum sub_state { SUB_IDLE, SUB_WANT, SUB_LIVE };
+
+struct ws_sub {
+    struct ws_stream *st; /* NULL: the user's inbox */
+    struct ws_sub *prev, *next;
+    struct ws_sess *s;
+    int64_t sent;  /* last position queued to this socket; -1: from the device's stored one */
+    int64_t known; /* newest position heard of */
+    uint8_t state;
+};
+
+struct ws_stream {
+    struct ws_stream *next;
+    struct ws_sub *subs;
+    char name[WS_STREAM_NAME];
+};
+
+enum sess_state { S_NEW, S_AUTHED, S_CLOSING };
+
+struct ws_sess {
+    struct lws *wsi;
+    struct ws_server *w;
+    uint64_t sid;
+    struct ws_sess *prev, *next; /* all sessions */
+    struct ws_sess *snext;       /* sid bucket */
+    struct ws_sess *unext;       /* user bucket (authed only) */
+    struct actor who;
+    int64_t exp_s;
+    int64_t deadline_ms; /* auth deadline */
+    int64_t last_rx_ms;
+    int64_t last_ping_ms;
+    double tokens;
+    int64_t tokens_ms;
+    uint32_t bad_frames;
+    uint32_t excess;
+    uint8_t state;
+    bool busy, rx_paused, in_users, warned_expiry, header_auth, close_sent, ping_due;
+    int8_t busy_sub; /* sub being read by the job in flight, -1 none */
+    uint8_t nsubs, npending;
+    uint16_t close_code;
+    char *rx;
+    size_t rx_len;
+    struct ws_frame **q;
+    uint32_t qhead, qlen, qcap;
+    size_t qbytes;
+    char *pending[PENDING_MAX];
+    struct ws_sub *subs;
+};
+
+enum job_kind { JOB_HELLO, JOB_READ, JOB_ACK, JOB_SEND };
+
+struct ws_job {
+    struct work work;
+    struct ws_job *next;
+    struct ws_server *w;
+    uint64_t sid;
+    enum job_kind kind;
+    struct actor who;
+    int64_t exp_s;
+    char ref[72]; /* the client's "id", echoed */
+    char stream[WS_STREAM_NAME];
+    int64_t pos, to;
+    size_t budget; /* bytes of frames one read may queue */
+    bool read_mark;
+    char *text;
+    char client_id[72];
+    /* results */
+    enum err res;
+    char msg[RCTX_MSG_MAX];
+    char streams[WS_STREAMS_MAX][WS_STREAM_NAME];
+    size_t nstreams;
+    struct ws_frame **frames;
+    size_t nframes;
+    int64_t last, head, unread, rseq, sseq;
+    bool more, resync;
+};
+
+enum note_kind { NOTE_JOB, NOTE_ITEM, NOTE_STREAM, NOTE_REVOKED };
+
+struct note {
+    struct note *next;
+    enum note_kind kind;
+    struct ws_job *job;
+    int64_t user_id, seq, tv;
+    bool disabled;
+    struct ws_frame *frame;
+    char name[WS_STREAM_NAME]; /* stream, or session family */
+};
+
+struct ws_server {
+    const struct ws_config *wc;
+    struct ws_config cfgcopy;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    uv_loop_t *loop;
+    uv_timer_t sweep;
+    int port;
+    bool stopping;
+    uint64_t next_sid;
+    struct ws_sess *all;
+    struct ws_sess *by_sid[SESS_BUCKETS];
+    struct ws_sess *by_user[USER_BUCKETS];
+    struct ws_stream *streams;
+    size_t nsess, nauthed;
+    atomic_uint_fast64_t frames_built;
+    uint64_t deliveries;
+    uv_mutex_t mu; /* guards notes */
+    struct note *notes, **notes_tail;
+    lws_retry_bo_t retry;
+    struct lws_protocols protocols[3];
+};
+
+static struct ws_server *the_server; /* for lws callbacks without user data */
+
+/* ---- frames ------------------------------------------------------------------------------ */
+
+static struct ws_frame *frame_new(const char *text, size_t len)
+{
+    struct ws_frame *f = malloc(sizeof *f + LWS_PRE + len);
+    if (!f)
+        abort();
+    f->refs = 1;
+    f->len = len;
+    memcpy(f->buf + LWS_PRE, text, len);
+    return f;
+}
+
+static void frame_unref(struct ws_frame *f)
+{
+    if (f && --f->refs == 0)
+        free(f);
+}
+
+static struct ws_frame *frame_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    struct ws_frame *f;
+    json_decref(j);
+    if (!s)
+        abort();
+    f = frame_new(s, strlen(s));
+    free(s);
+    return f;
+}
+
+/* The item frame: {"type":"item","stream":S,"seq":N,"kind":K,"at":ms,"data":{...}}. data is
+ * stored JSON written by cityd; it is embedded as is. */
+static struct ws_frame *frame_item(struct ws_server *w, const char *stream,
+                                   const struct ws_item *it)
+{
+    size_t dl = strlen(it->data), kl = strlen(it->kind), sl = strlen(stream);
+    size_t cap = dl + kl + sl + 128;
+    struct ws_frame *f = malloc(sizeof *f + LWS_PRE + cap);
+    int n;
+
+    if (!f)
+        abort();
+    n = snprintf((char *)f->buf + LWS_PRE, cap,
+                 "{\"type\":\"item\",\"stream\":\"%s\",\"seq\":%lld,\"kind\":\"%s\",\"at\":%lld,"
+                 "\"data\":%s}",
+                 stream, (long long)it->seq, it->kind, (long long)it->created_ms, it->data);
+    f->refs = 1;
+    f->len = (size_t)n < cap ? (size_t)n : cap - 1;
+    atomic_fetch_add(&w->frames_built, 1);
+    return f;
+}
+
+/* ---- cross-thread notes ------------------------------------------------------------------ */
+
+static void note_push(struct ws_server *w, struct note *n)
+{
+    n->next = NULL;
+    uv_mutex_lock(&w->mu);
+    *w->notes_tail = n;
+    w->notes_tail = &n->next;
+    uv_mutex_unlock(&w->mu);
+    lws_cancel_service(w->ctx);
+}
+
+static struct note *note_new(enum note_kind k)
+{
+    struct note *n = calloc(1, sizeof *n);
+    if (!n)
+        abort();
+    n->kind = k;
+    return n;
+}
+
+/* ---- session lookup ---------------------------------------------------------------------- */
+
+static struct ws_sess *sess_by_sid(struct ws_server *w, uint64_t sid)
+{
+    for (struct ws_sess *s = w->by_sid[sid & (SESS_BUCKETS - 1)]; s; s = s->snext)
+        if (s->sid == sid)
+            return s;
+    return NULL;
+}
+
+static size_t user_bucket(int64_t uid)
+{
+    return (size_t)((uint64_t)uid * 11400714819323198485ull >> 50) & (USER_BUCKETS - 1);
+}
+
+static struct ws_stream *stream_get(struct ws_server *w, const char *name, bool create)
+{
+    struct ws_stream *st;
+    for (st = w->streams; st; st = st->next)
+        if (strcmp(st->name, name) == 0)
+            return st;
+    if (!create)
+        return NULL;
+    st = calloc(1, sizeof *st);
+    if (!st)
+        abort();
+    snprintf(st->name, sizeof st->name, "%s", name);
+    st->next = w->streams;
+    w->streams = st;
+    return st;
+}
+
+static const char *sub_name(const struct ws_sub *sub)
+{
+    return sub->st ? sub->st->name : "inbox";
+}
+
+/* ---- sending and closing ----------------------------------------------------------------- */
+
+static void sess_kill(struct ws_sess *s)
+{
+    s->state = S_CLOSING;
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* Send a close frame with code (at the next writable moment) and drop the socket; a peer that
+ * does not take it is cut two seconds later. */
+static void sess_close(struct ws_sess *s, uint16_t code)
+{
+    if (s->state == S_CLOSING)
+        return;
+    s->state = S_CLOSING;
+    s->close_code = code;
+    lws_callback_on_writable(s->wsi);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+}
+
+static void sess_queue(struct ws_sess *s, struct ws_frame *f)
+{
+    if (s->state == S_CLOSING)
+        return;
+    if (s->qbytes + f->len > (size_t)s->w->wc->cfg->ws_max_queued_bytes) {
+        /* A client that does not read: its socket is not writable, so no close frame would
+         * get through; cut it and keep nothing for it. */
+        log_warn(NULL, "ws: user %lld does not read (%zu bytes queued): disconnected",
+                 (long long)s->who.user_id, s->qbytes);
+        sess_kill(s);
+        return;
+    }
+    if (s->qlen == s->qcap) {
+        uint32_t ncap = s->qcap ? s->qcap * 2 : 8;
+        struct ws_frame **nq = malloc(ncap * sizeof *nq);
+        if (!nq)
+            abort();
+        for (uint32_t i = 0; i < s->qlen; i++)
+            nq[i] = s->q[(s->qhead + i) % s->qcap];
+        free(s->q);
+        s->q = nq;
+        s->qcap = ncap;
+        s->qhead = 0;
+    }
+    f->refs++;
+    s->q[(s->qhead + s->qlen) % s->qcap] = f;
+    s->qlen++;
+    s->qbytes += f->len;
+    s->w->deliveries++;
+    lws_callback_on_writable(s->wsi);
+}
+
+static void sess_send_json(struct ws_sess *s, json_t *j)
+{
+    struct ws_frame *f = frame_json(j);
+    sess_queue(s, f);
+    frame_unref(f);
+}
+
+static void sess_error(struct ws_sess *s, const char *ref, enum err e, const char *msg)
+{
+    json_t *j = json_pack("{s:s,s:s,s:s}", "type", "error", "code", err_code(e), "message",
+                          msg ? msg : err_code(e));
+    if (ref && ref[0])
+        json_object_set_new(j, "id", json_string(ref));
+    sess_send_json(s, j);
+}
+
+/* ---- jobs on the database workers ------------------------------------------------------- */
+
+static void job_run(struct work *wk, void *thread_arg);
+static void pump(struct ws_sess *s);
+
+static struct ws_job *job_new(struct ws_sess *s, enum job_kind k, const char *ref)
+{
+    struct ws_job *j = calloc(1, sizeof *j);
+    if (!j)
+        abort();
+    j->w = s->w;
+    j->sid = s->sid;
+    j->kind = k;
+    j->who = s->who;
+    j->work.run = job_run;
+    snprintf(j->ref, sizeof j->ref, "%s", ref ? ref : "");
+    return j;
+}
+
+static void job_free(struct ws_job *j)
+{
+    for (size_t i = 0; i < j->nframes; i++)
+        frame_unref(j->frames[i]);
+    free(j->frames);
+    free(j->text);
+    free(j);
+}
+
+static bool job_submit(struct ws_sess *s, struct ws_job *j)
+{
+    if (workpool_submit(s->w->wc->db_pool, &j->work)) {
+        sess_error(s, j->ref, ERR_BUSY, "server busy, retry");
+        job_free(j);
+        return false;
+    }
+    s->busy = true;
+    return true;
+}
+
+static void job_run(struct work *wk, void *thread_arg)
+{
+    struct ws_job *j = (struct ws_job *)wk;
+    const struct ws_ops *ops = &j->w->wc->ops;
+    struct rctx cx;
+    struct note *n;
+
+    rctx_init(&cx);
+    cx.db = thread_arg;
+    cx.who = j->who;
+    switch (j->kind) {
+    case JOB_HELLO: {
+        const char *names[WS_STREAMS_MAX];
+        size_t k = 0;
+        j->res = ops->hello(&cx, names, &k);
+        if (j->res == ERR_UNAUTH && j->w->wc->auth_failed)
+            j->w->wc->auth_failed(&cx, "token revoked or account disabled");
+        for (size_t i = 0; !j->res && i < k && i < WS_STREAMS_MAX - 1; i++)
+            snprintf(j->streams[j->nstreams++], WS_STREAM_NAME, "%s", names[i]);
+        break;
+    }
+    case JOB_READ: {
+        struct ws_page p;
+        j->res = ops->read(&cx, j->stream, j->pos, READ_PAGE, &p);
+        if (j->res)
+            break;
+        j->head = p.head;
+        j->more = p.more;
+        j->resync = p.resync;
+        j->last = p.from;
+        if (p.n) {
+            size_t bytes = 0;
+            j->frames = malloc(p.n * sizeof *j->frames);
+            if (!j->frames)
+                abort();
+            /* A page never fills more than its share of the send queue: a long backlog goes
+             * out page by page as the client reads. */
+            for (size_t i = 0; i < p.n && (i == 0 || bytes < j->budget); i++) {
+                j->frames[i] = frame_item(j->w, j->stream, &p.v[i]);
+                bytes += j->frames[i]->len;
+                j->nframes = i + 1;
+                j->last = p.v[i].seq;
+            }
+            if (j->nframes < p.n)
+                j->more = true;
+        }
+        break;
+    }
+    case JOB_ACK:
+        j->res = ops->ack(&cx, j->stream, j->pos, &j->unread);
+        break;
+    case JOB_SEND:
+        j->res = ops->send(&cx, j->to, j->text, j->client_id, &j->rseq, &j->sseq);
+        break;
+    }
+    if (j->res)
+        snprintf(j->msg, sizeof j->msg, "%s", rctx_message(&cx, j->res));
+    if (j->w->wc->after)
+        j->w->wc->after(&cx);
+    rctx_dispose(&cx);
+    n = note_new(NOTE_JOB);
+    n->job = j;
+    note_push(j->w, n);
+}
+
+/* ---- subscriptions ----------------------------------------------------------------------- */
+
+static void subs_attach(struct ws_sess *s, char (*names)[WS_STREAM_NAME], size_t n)
+{
+    s->subs = calloc(n + 1, sizeof *s->subs);
+    if (!s->subs)
+        abort();
+    s->nsubs = (uint8_t)(n + 1);
+    for (size_t i = 0; i <= n; i++) {
+        struct ws_sub *sub = &s->subs[i];
+        sub->s = s;
+        sub->sent = -1;
+        if (i == 0)
+            continue;
+        sub->st = stream_get(s->w, names[i - 1], true);
+        sub->next = sub->st->subs;
+        if (sub->next)
+            sub->next->prev = sub;
+        sub->st->subs = sub;
+    }
+}
+
+static void subs_detach(struct ws_sess *s)
+{
+    for (size_t i = 1; i < s->nsubs; i++) {
+        struct ws_sub *sub = &s->subs[i];
+        if (sub->prev)
+            sub->prev->next = sub->next;
+        else
+            sub->st->subs = sub->next;
+        if (sub->next)
+            sub->next->prev = sub->prev;
+    }
+    free(s->subs);
+    s->subs = NULL;
+    s->nsubs = 0;
+}
+
+/* A live socket got word of position pos on sub, with its frame when known. */
+static void sub_offer(struct ws_sub *sub, int64_t pos, struct ws_frame *f)
+{
+    struct ws_sess *s = sub->s;
+    if (pos > sub->known)
+        sub->known = pos;
+    if (sub->state != SUB_LIVE || s->state != S_AUTHED)
+        return;
+    if (f && pos == sub->sent + 1 && !(s->busy && s->busy_sub == sub - s->subs)) {
+        sess_queue(s, f);
+        sub->sent = pos;
+        return;
+    }
+    if (pos > sub->sent)
+        pump(s); /* a gap: read the missing items */
+}
+
+/* Start the next piece of work of a socket: a waiting client request, else a read for a
+ * stream that is behind (only while its send queue is at most half full). */
+static void handle_text(struct ws_sess *s, char *text, size_t len);
+
+static void pump(struct ws_sess *s)
+{
+    while (!s->busy && s->npending && s->state != S_CLOSING) {
+        char *t = s->pending[0];
+        memmove(s->pending, s->pending + 1, (size_t)(s->npending - 1) * sizeof *s->pending);
+        s->npending--;
+        handle_text(s, t, strlen(t));
+        free(t);
+    }
+    if (s->busy || s->state != S_AUTHED ||
+        s->qbytes > (size_t)s->w->wc->cfg->ws_max_queued_bytes / 2)
+        return;
+    for (int i = 0; i < s->nsubs; i++) {
+        struct ws_sub *sub = &s->subs[i];
+        struct ws_job *j;
+        if (sub->state == SUB_IDLE || (sub->state == SUB_LIVE && sub->known <= sub->sent))
+            continue;
+        j = job_new(s, JOB_READ, NULL);
+        snprintf(j->stream, sizeof j->stream, "%s", sub_name(sub));
+        j->pos = sub->sent;
+        j->budget = (size_t)s->w->wc->cfg->ws_max_queued_bytes / 4;
+        if (job_submit(s, j))
+            s->busy_sub = (int8_t)i;
+        return;
+    }
+}
+
+/* ---- results of jobs --------------------------------------------------------------------- */
+
+static void user_link(struct ws_sess *s)
+{
+    size_t b = user_bucket(s->who.user_id);
+    s->unext = s->w->by_user[b];
+    s->w->by_user[b] = s;
+    s->in_users = true;
+    s->w->nauthed++;
+}
+
+static void user_unlink(struct ws_sess *s)
+{
+    struct ws_sess **pp = &s->w->by_user[user_bucket(s->who.user_id)];
+    if (!s->in_users)
+        return;
+    while (*pp && *pp != s)
+        pp = &(*pp)->unext;
+    if (*pp)
+        *pp = s->unext;
+    s->in_users = false;
+    s->w->nauthed--;
+}
+
+static void job_done(struct ws_server *w, struct ws_job *j)
+{
+    struct ws_sess *s = sess_by_sid(w, j->sid);
+    json_t *o;
+
+    if (!s) /* the socket went away meanwhile */
+        goto out;
+    s->busy = false;
+    s->busy_sub = -1;
+    if (s->state == S_CLOSING)
+        goto out;
+    switch (j->kind) {
+    case JOB_HELLO:
+        if (j->res == ERR_UNAUTH) {
+            sess_close(s, WS_CLOSE_UNAUTH);
+            goto out;
+        }
+        if (j->res) {
+            sess_error(s, j->ref, j->res, j->msg);
+            if (s->state != S_AUTHED)
+                sess_close(s, WS_CLOSE_INTERNAL);
+            goto out;
+        }
+        if (s->state == S_AUTHED && s->who.user_id != j->who.user_id) {
+            sess_close(s, WS_CLOSE_UNAUTH); /* a socket stays with its user */
+            goto out;
+        }
+        s->who = j->who;
+        s->exp_s = j->exp_s;
+        s->warned_expiry = false;
+        if (s->state != S_AUTHED) {
+            s->state = S_AUTHED;
+            subs_attach(s, j->streams, j->nstreams);
+            user_link(s);
+        }
+        o = json_pack("{s:s,s:I,s:s,s:I}", "type", "auth_ok", "user_id", (json_int_t)s->who.user_id,
+                      "device_id", s->who.device_id, "expires_at", (json_int_t)s->exp_s);
+        {
+            json_t *a = json_array();
+            for (int i = 0; i < s->nsubs; i++)
+                json_array_append_new(a, json_string(sub_name(&s->subs[i])));
+            json_object_set_new(o, "streams", a);
+        }
+        if (j->ref[0])
+            json_object_set_new(o, "id", json_string(j->ref));
+        sess_send_json(s, o);
+        break;
+    case JOB_READ: {
+        struct ws_sub *sub = NULL;
+        for (int i = 0; i < s->nsubs; i++)
+            if (strcmp(sub_name(&s->subs[i]), j->stream) == 0)
+                sub = &s->subs[i];
+        if (!sub || sub->state == SUB_IDLE)
+            break;
+        if (j->res) {
+            /* The database is away: the sweep tries again. A position past the head is the
+             * client's mistake: it must sync again. */
+            sess_error(s, NULL, j->res, j->msg);
+            if (j->res != ERR_BUSY)
+                sub->state = SUB_IDLE;
+            break;
+        }
+        if (j->resync) {
+            sub->sent = j->head;
+            sub->known = j->head > sub->known ? j->head : sub->known;
+            sub->state = SUB_LIVE;
+            sess_send_json(s, json_pack("{s:s,s:s,s:I}", "type", "resync_required", "stream",
+                                        j->stream, "head", (json_int_t)j->head));
+            break;
+        }
+        for (size_t i = 0; i < j->nframes; i++)
+            sess_queue(s, j->frames[i]);
+        sub->sent = j->last;
+        if (j->head > sub->known)
+            sub->known = j->head;
+        if (sub->state == SUB_WANT && !j->more && sub->known <= sub->sent) {
+            sub->state = SUB_LIVE;
+            sess_send_json(s, json_pack("{s:s,s:s,s:I}", "type", "synced", "stream", j->stream,
+                                        "position", (json_int_t)sub->sent));
+        }
+        break;
+    }
+    case JOB_ACK:
+        if (j->res) {
+            sess_error(s, j->ref, j->res, j->msg);
+            break;
+        }
+        o = json_pack("{s:s,s:s,s:I,s:I}", "type", j->read_mark ? "read_ok" : "acked", "stream",
+                      j->stream, "position", (json_int_t)j->pos, "unread", (json_int_t)j->unread);
+        if (j->ref[0])
+            json_object_set_new(o, "id", json_string(j->ref));
+        sess_send_json(s, o);
+        if (j->read_mark) { /* the user's other sockets here update their badges */
+            for (struct ws_sess *t = w->by_user[user_bucket(s->who.user_id)]; t; t = t->unext)
+                if (t != s && t->who.user_id == s->who.user_id && t->state == S_AUTHED)
+                    sess_send_json(t, json_pack("{s:s,s:s,s:I}", "type", "read", "stream",
+                                                j->stream, "position", (json_int_t)j->pos));
+        }
+        break;
+    case JOB_SEND:
+        if (j->res) {
+            sess_error(s, j->ref, j->res, j->msg);
+            break;
+        }
+        o = json_pack("{s:s,s:s,s:I}", "type", "sent", "client_id", j->client_id, "seq",
+                      (json_int_t)j->sseq);
+        if (j->ref[0])
+            json_object_set_new(o, "id", json_string(j->ref));
+        sess_send_json(s, o);
+        break;
+    }
+    pump(s);
+out:
+    job_free(j);
+}
+
+/* ---- notifications ----------------------------------------------------------------------- */
+
+void ws_notify_items(struct ws_server *w, const int64_t *users, const struct ws_item *items,
+                     size_t n)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct note *nt = note_new(NOTE_ITEM);
+        nt->user_id = users[i];
+        nt->seq = items[i].seq;
+        nt->frame = frame_item(w, "inbox", &items[i]);
+        note_push(w, nt);
+    }
+}
+
+void ws_notify_stream(struct ws_server *w, const char *stream, const struct ws_item *item)
+{
+    struct note *nt;
+    if (!w)
+        return;
+    nt = note_new(NOTE_STREAM);
+    snprintf(nt->name, sizeof nt->name, "%s", stream);
+    nt->seq = item->seq;
+    nt->frame = frame_item(w, stream, item);
+    note_push(w, nt);
+}
+
+void ws_notify_revoked(struct ws_server *w, int64_t user_id, int64_t token_version, bool disabled,
+                       const char *family)
+{
+    struct note *nt;
+    if (!w)
+        return;
+    nt = note_new(NOTE_REVOKED);
+    nt->user_id = user_id;
+    nt->tv = token_version;
+    nt->disabled = disabled;
+    if (family)
+        snprintf(nt->name, sizeof nt->name, "%s", family);
+    note_push(w, nt);
+}
+
+static void note_apply(struct ws_server *w, struct note *n)
+{
+    switch (n->kind) {
+    case NOTE_JOB:
+        job_done(w, n->job);
+        break;
+    case NOTE_ITEM:
+        for (struct ws_sess *s = w->by_user[user_bucket(n->user_id)]; s; s = s->unext)
+            if (s->who.user_id == n->user_id && s->nsubs)
+                sub_offer(&s->subs[0], n->seq, n->frame);
+        break;
+    case NOTE_STREAM: {
+        struct ws_stream *st = stream_get(w, n->name, false);
+        for (struct ws_sub *sub = st ? st->subs : NULL, *nx; sub; sub = nx) {
+            nx = sub->next; /* sub_offer may kill a slow socket, never unlink it here */
+            sub_offer(sub, n->seq, n->frame);
+        }
+        break;
+    }
+    case NOTE_REVOKED:
+        for (struct ws_sess *s = w->by_user[user_bucket(n->user_id)]; s; s = s->unext) {
+            if (s->who.user_id != n->user_id)
+                continue;
+            if (n->name[0] ? strcmp(s->who.family, n->name) == 0
+                           : (n->disabled || s->who.token_version < n->tv))
+                sess_close(s, WS_CLOSE_REVOKED);
+        }
+        break;
+    }
+    frame_unref(n->frame);
+    free(n);
+}
+
+static void notes_drain(struct ws_server *w)
+{
+    struct note *n;
+    uv_mutex_lock(&w->mu);
+    n = w->notes;
+    w->notes = NULL;
+    w->notes_tail = &w->notes;
+    uv_mutex_unlock(&w->mu);
+    while (n) {
+        struct note *nx = n->next;
+        note_apply(w, n);
+        n = nx;
+    }
+}
+
+/* ---- client frames ----------------------------------------------------------------------- */
+
+static void start_auth(struct ws_sess *s, const char *token, size_t len, const char *ref)
+{
+    struct actor who;
+    int64_t exp = 0;
+    char why[128] = "";
+    struct ws_job *j;
+
+    memset(&who, 0, sizeof who);
+    if (len == 0 || len > TOKEN_MAX ||
+        s->w->wc->authenticate(token, len, &who, &exp, why, sizeof why)) {
+        log_warn(NULL, "ws: token rejected: %s", why[0] ? why : "malformed");
+        sess_close(s, WS_CLOSE_UNAUTH);
+        return;
+    }
+    if (who.api_key_id) {
+        sess_close(s, WS_CLOSE_UNAUTH); /* machine keys have no inbox */
+        return;
+    }
+    j = job_new(s, JOB_HELLO, ref);
+    j->who = who;
+    j->exp_s = exp;
+    job_submit(s, j);
+}
+
+static bool needs_job(const char *type)
+{
+    return strcmp(type, "auth") == 0 || strcmp(type, "ack") == 0 || strcmp(type, "read") == 0 ||
+           strcmp(type, "send") == 0;
+}
+
+static void bad_frame(struct ws_sess *s, const char *ref, const char *msg)
+{
+    sess_error(s, ref, ERR_INVALID, msg);
+    if (++s->bad_frames > BAD_FRAMES_MAX)
+        sess_close(s, WS_CLOSE_BAD_FRAME);
+}
+
+static int64_t jint(json_t *o, const char *k, int64_t def)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+static void handle_sync(struct ws_sess *s, json_t *o, const char *ref)
+{
+    json_t *pos = json_object_get(o, "positions");
+    if (pos && !json_is_object(pos)) {
+        bad_frame(s, ref, "positions: an object of stream name to position");
+        return;
+    }
+    for (int i = 0; i < s->nsubs; i++) {
+        struct ws_sub *sub = &s->subs[i];
+        json_t *v = pos ? json_object_get(pos, sub_name(sub)) : NULL;
+        int64_t p = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+        if (v && (!json_is_integer(v) || p < 0)) {
+            bad_frame(s, ref, "positions: integers >= 0");
+            return;
+        }
+        if (s->busy && s->busy_sub == i)
+            continue; /* a read for it is running: its result continues the sync */
+        sub->sent = p;
+        sub->state = SUB_WANT;
+    }
+    pump(s);
+}
+
+static void handle_presence(struct ws_sess *s, json_t *o, const char *ref)
+{
+    json_t *users = json_object_get(o, "users"), *v, *on = json_array(), *out;
+    size_t i;
+
+    if (!json_is_array(users) || json_array_size(users) > 100) {
+        json_decref(on);
+        bad_frame(s, ref, "users: an array of at most 100 user ids");
+        return;
+    }
+    json_array_foreach(users, i, v)
+    {
+        int64_t uid = json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+        for (struct ws_sess *t = s->w->by_user[user_bucket(uid)]; uid && t; t = t->unext)
+            if (t->who.user_id == uid && t->state == S_AUTHED) {
+                json_array_append_new(on, json_integer(uid));
+                break;
+            }
+    }
+    out = json_pack("{s:s,s:o}", "type", "presence", "online", on);
+    if (ref && ref[0])
+        json_object_set_new(out, "id", json_string(ref));
+    sess_send_json(s, out);
+}
+
+static void handle_typing(struct ws_sess *s, json_t *o, const char *ref)
+{
+    int64_t to = jint(o, "to", 0);
+    if (to <= 0) {
+        bad_frame(s, ref, "to: a user id");
+        return;
+    }
+    for (struct ws_sess *t = s->w->by_user[user_bucket(to)]; t; t = t->unext)
+        if (t->who.user_id == to && t->state == S_AUTHED)
+            sess_send_json(
+                t, json_pack("{s:s,s:I}", "type", "typing", "from", (json_int_t)s->who.user_id));
+}
+
+static void handle_text(struct ws_sess *s, char *text, size_t len)
+{
+    json_error_t je;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    const char *type, *ref = NULL;
+    json_t *idv;
+
+    if (!json_is_object(o)) {
+        json_decref(o);
+        bad_frame(s, NULL, "a frame is one JSON object");
+        return;
+    }
+    idv = json_object_get(o, "id");
+    if (idv && (!json_is_string(idv) || json_string_length(idv) > 64)) {
+        bad_frame(s, NULL, "id: a string of at most 64 characters");
+        goto out;
+    }
+    ref = idv ? json_string_value(idv) : NULL;
+    type = json_string_value(json_object_get(o, "type"));
+    if (!type) {
+        bad_frame(s, ref, "type: required");
+        goto out;
+    }
+    /* While a job runs, requests that need one wait their turn; so does everything sent
+     * right after the upgrade while the header's token is still being checked. */
+    if (s->busy && (needs_job(type) || (s->state != S_AUTHED && strcmp(type, "ping") != 0))) {
+        if (s->npending == PENDING_MAX) {
+            sess_error(s, ref, ERR_RATELIMIT, "too many requests in flight");
+            goto out;
+        }
+        s->pending[s->npending] = strndup(text, len);
+        if (!s->pending[s->npending])
+            abort();
+        s->npending++;
+        goto out;
+    }
+    if (strcmp(type, "ping") == 0) {
+        json_t *p = json_pack("{s:s}", "type", "pong");
+        if (ref)
+            json_object_set_new(p, "id", json_string(ref));
+        sess_send_json(s, p);
+        goto out;
+    }
+    if (strcmp(type, "auth") == 0) {
+        const char *tok = json_string_value(json_object_get(o, "token"));
+        if (!tok) {
+            bad_frame(s, ref, "token: required");
+            goto out;
+        }
+        start_auth(s, tok, strlen(tok), ref);
+        goto out;
+    }
+    if (s->state != S_AUTHED) {
+        sess_error(s, ref, ERR_UNAUTH, "send an auth frame first");
+        goto out;
+    }
+    if (strcmp(type, "sync") == 0) {
+        handle_sync(s, o, ref);
+    } else if (strcmp(type, "ack") == 0 || strcmp(type, "read") == 0) {
+        const char *st = json_string_value(json_object_get(o, "stream"));
+        int64_t p = jint(o, "position", -1);
+        bool known = false;
+        struct ws_job *j;
+        if (!st)
+            st = "inbox";
+        for (int i = 0; i < s->nsubs; i++)
+            known |= strcmp(sub_name(&s->subs[i]), st) == 0;
+        if (!known || p < 0) {
+            bad_frame(s, ref, "stream: one of the auth_ok streams; position: an integer >= 0");
+            goto out;
+        }
+        j = job_new(s, JOB_ACK, ref);
+        snprintf(j->stream, sizeof j->stream, "%s", st);
+        j->pos = p;
+        j->read_mark = type[0] == 'r';
+        if (j->read_mark) /* read marks are per user: a device id no app uses */
+            snprintf(j->who.device_id, sizeof j->who.device_id, "*read*");
+        job_submit(s, j);
+    } else if (strcmp(type, "send") == 0) {
+        const char *txt = json_string_value(json_object_get(o, "text"));
+        const char *cid = json_string_value(json_object_get(o, "client_id"));
+        int64_t to = jint(o, "to", 0);
+        struct ws_job *j;
+        if (to <= 0 || !txt || !cid || !cid[0] || strlen(cid) > 64 ||
+            json_string_length(json_object_get(o, "text")) == 0 ||
+            json_string_length(json_object_get(o, "text")) > TEXT_MAX * 4 ||
+            strlen(txt) != json_string_length(json_object_get(o, "text"))) {
+            bad_frame(s, ref, "send: to (user id), text (1..4000 characters), client_id (1..64)");
+            goto out;
+        }
+        j = job_new(s, JOB_SEND, ref);
+        j->to = to;
+        j->text = strdup(txt);
+        if (!j->text)
+            abort();
+        snprintf(j->client_id, sizeof j->client_id, "%s", cid);
+        job_submit(s, j);
+    } else if (strcmp(type, "typing") == 0) {
+        handle_typing(s, o, ref);
+    } else if (strcmp(type, "presence") == 0) {
+        handle_presence(s, o, ref);
+    } else {
+        bad_frame(s, ref, "type: unknown");
+    }
+out:
+    json_decref(o);
+}
+
+/* Token bucket: ws.max_msgs_per_s per second, the same as burst. Over it, the socket is not
+ * read any more until the bucket refills (TCP pushes back on the sender); far over it (a
+ * client that keeps its queue full for ten seconds) it is closed. */
+static void rate_take(struct ws_sess *s, int64_t now)
+{
+    double rate = s->w->wc->cfg->ws_max_msgs_per_s;
+    s->tokens += (double)(now - s->tokens_ms) * rate / 1000.0;
+    if (s->tokens > rate)
+        s->tokens = rate;
+    s->tokens_ms = now;
+    s->tokens -= 1.0;
+    if (s->tokens < 1.0 && !s->rx_paused) {
+        s->rx_paused = true;
+        lws_rx_flow_control(s->wsi, 0);
+    }
+}
+
+static int on_receive(struct ws_sess *s, const char *in, size_t len)
+{
+    size_t cap = (size_t)s->w->wc->cfg->ws_max_message_bytes;
+    size_t remain = lws_remaining_packet_payload(s->wsi);
+    bool final = lws_is_final_fragment(s->wsi) && remain == 0;
+    int64_t now = clock_now_ms();
+
+    s->last_rx_ms = now;
+    if (s->state == S_CLOSING)
+        return 0;
+    if (lws_frame_is_binary(s->wsi)) {
+        sess_close(s, WS_CLOSE_BAD_FRAME);
+        return 0;
+    }
+    if (s->rx_len + len + remain > cap) {
+        sess_close(s, WS_CLOSE_TOO_BIG); /* the rest of the message is read and dropped */
+        return 0;
+    }
+    if (final && s->rx_len == 0) {
+        rate_take(s, now);
+        handle_text(s, (char *)(uintptr_t)in, len);
+        return 0;
+    }
+    if (!s->rx) {
+        s->rx = malloc(cap + 1);
+        if (!s->rx)
+            abort();
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (final) {
+        rate_take(s, now);
+        handle_text(s, s->rx, s->rx_len);
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_len = 0;
+    }
+    return 0;
+}
+
+static int on_writeable(struct ws_sess *s)
+{
+    if (s->close_code) {
+        /* The close frame is written here rather than left to lws_close_reason(): a close
+         * started from WRITEABLE went out without its code in lws 4.1 (clients saw 1006). */
+        static const char *const why[] = {"", "unauthenticated", "token expired", "revoked"};
+        const char *r = s->close_code >= 4001 && s->close_code <= 4003 ? why[s->close_code - 4000]
+                        : s->close_code == WS_CLOSE_TOO_BIG            ? "message too big"
+                                                                       : "closing";
+        unsigned char buf[LWS_PRE + 2 + 32];
+        size_t n = strlen(r);
+        buf[LWS_PRE] = (unsigned char)(s->close_code >> 8);
+        buf[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
+        memcpy(buf + LWS_PRE + 2, r, n);
+        if (s->close_sent)
+            return 0;
+        s->close_sent = true;
+        lws_write(s->wsi, buf + LWS_PRE, 2 + n, (enum lws_write_protocol)4 /* LWS_WRITE_CLOSE */);
+        /* Keep reading (and dropping) until the client answers with its close frame, so it
+         * reads ours before the connection goes; at most two seconds. */
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
+        return 0;
+    }
+    if (s->ping_due && !lws_send_pipe_choked(s->wsi)) {
+        /* With a payload: lws 4.1 (built with extensions) drops the callback of an empty
+         * PONG, so an empty ping would never count as an answer. */
+        unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'c', 'i', 't', 'y'};
+        s->ping_due = false;
+        if (lws_write(s->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+            return -1;
+    }
+    while (s->qlen && !lws_send_pipe_choked(s->wsi)) {
+        struct ws_frame *f = s->q[s->qhead];
+        s->qhead = (s->qhead + 1) % s->qcap;
+        s->qlen--;
+        s->qbytes -= f->len;
+        if (lws_write(s->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len) {
+            frame_unref(f);
+            return -1;
+        }
+        frame_unref(f);
+    }
+    if (s->qlen)
+        lws_callback_on_writable(s->wsi);
+    else if (s->qcap > 8) { /* give back a queue that grew for a backlog */
+        free(s->q);
+        s->q = NULL;
+        s->qcap = 0;
+        s->qhead = 0;
+    }
+    pump(s); /* a sync that waited for the queue to drain goes on */
+    return 0;
+}
+
+static void sess_open(struct ws_server *w, struct ws_sess *s, struct lws *wsi)
+{
+    char auth[TOKEN_MAX + 16];
+    int n;
+
+    memset(s, 0, sizeof *s);
+    s->wsi = wsi;
+    s->w = w;
+    s->sid = ++w->next_sid;
+    s->busy_sub = -1;
+    s->last_rx_ms = s->tokens_ms = clock_now_ms();
+    s->deadline_ms = s->last_rx_ms + AUTH_TIMEOUT_MS;
+    s->tokens = w->wc->cfg->ws_max_msgs_per_s;
+    s->next = w->all;
+    if (s->next)
+        s->next->prev = s;
+    w->all = s;
+    s->snext = w->by_sid[s->sid & (SESS_BUCKETS - 1)];
+    w->by_sid[s->sid & (SESS_BUCKETS - 1)] = s;
+    w->nsess++;
+    n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 0 && n < (int)sizeof auth &&
+        lws_hdr_copy(wsi, auth, (int)sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+        s->header_auth = true;
+        if (strncasecmp(auth, "Bearer ", 7) == 0)
+            start_auth(s, auth + 7, strlen(auth + 7), NULL);
+        else
+            sess_close(s, WS_CLOSE_UNAUTH);
+        memset(auth, 0, sizeof auth);
+    }
+}
+
+static void sess_closed(struct ws_server *w, struct ws_sess *s)
+{
+    struct ws_sess **pp;
+
+    if (!s->w)
+        return;
+    user_unlink(s);
+    subs_detach(s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->all = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    for (pp = &w->by_sid[s->sid & (SESS_BUCKETS - 1)]; *pp && *pp != s; pp = &(*pp)->snext)
+        ;
+    if (*pp)
+        *pp = s->snext;
+    while (s->qlen) {
+        frame_unref(s->q[s->qhead]);
+        s->qhead = (s->qhead + 1) % s->qcap;
+        s->qlen--;
+    }
+    free(s->q);
+    free(s->rx);
+    for (int i = 0; i < s->npending; i++)
+        free(s->pending[i]);
+    w->nsess--;
+    s->w = NULL;
+}
+
+/* Path check before the upgrade completes: only /ws. Query strings (where a browser client
+ * might put a token) are never logged. */
+static int path_ok(struct lws *wsi)
+{
+    char uri[64];
+    int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    return n == 3 && memcmp(uri, "/ws", 3) == 0;
+}
+
+static int cb_cityd(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct ws_server *w = the_server;
+    struct ws_sess *s = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return w->stopping || !path_ok(wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        sess_open(w, s, wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        return s && s->w ? on_receive(s, in, len) : -1;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (s && s->w)
+            s->last_rx_ms = clock_now_ms();
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return s && s->w ? on_writeable(s) : -1;
+    case LWS_CALLBACK_CLOSED:
+        if (s)
+            sess_closed(w, s);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (w)
+            notes_drain(w);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* protocols[0] serves plain HTTP on this port (404 for everything) and refuses an upgrade that
+ * names no subprotocol, so every socket speaks cityd.v1. */
+static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+    if (reason == LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION)
+        return -1;
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- the sweep: auth deadline, token expiry, idle peers, rate limits -------------------- */
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct ws_server *w = t->data;
+    int64_t now = clock_now_ms(), now_s = now / 1000;
+    const struct cfg *c = w->wc->cfg;
+
+    for (struct ws_sess *s = w->all; s; s = s->next) {
+        if (s->state == S_CLOSING)
+            continue;
+        if (s->state == S_NEW && now > s->deadline_ms && !s->busy) {
+            sess_close(s, WS_CLOSE_UNAUTH);
+            continue;
+        }
+        if (s->state == S_AUTHED && now_s > s->exp_s) {
+            sess_close(s, WS_CLOSE_EXPIRED);
+            continue;
+        }
+        if (s->state == S_AUTHED && !s->warned_expiry && now_s > s->exp_s - EXPIRING_NOTICE_S) {
+            s->warned_expiry = true;
+            sess_send_json(s, json_pack("{s:s,s:I}", "type", "token_expiring", "expires_at",
+                                        (json_int_t)s->exp_s));
+        }
+        if (s->state == S_AUTHED && now - s->last_rx_ms > (int64_t)c->ws_idle_timeout_s * 1000) {
+            sess_close(s, WS_CLOSE_GOING_AWAY);
+            continue;
+        }
+        /* Heartbeat: a PING after ws.ping_interval_s of silence, then every interval; any
+         * frame or PONG from the client counts as life. */
+        if (now - s->last_rx_ms > (int64_t)c->ws_ping_interval_s * 1000 &&
+            now - s->last_ping_ms > (int64_t)c->ws_ping_interval_s * 1000) {
+            s->last_ping_ms = now;
+            s->ping_due = true;
+            lws_callback_on_writable(s->wsi);
+        }
+        if (s->rx_paused) {
+            double tokens = s->tokens + (double)(now - s->tokens_ms) * c->ws_max_msgs_per_s / 1e3;
+            if (tokens >= 1.0) {
+                s->rx_paused = false;
+                lws_rx_flow_control(s->wsi, 1);
+            }
+        }
+        if (s->state == S_AUTHED && !s->busy)
+            pump(s); /* retries a read that failed while the database was away */
+    }
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+static void lws_log(int level, const char *line)
+{
+    /* Never a URI or header: lws logs those at info/debug only, which are off. */
+    if (level & LLL_ERR)
+        log_warn(NULL, "libwebsockets: %.*s", (int)strcspn(line, "\n"), line);
+}
+
+struct ws_server *ws_server_new(const struct ws_config *wc, uv_loop_t *loop, char *errbuf,
+                                size_t errlen)
+{
+    struct lws_context_creation_info info;
+    struct ws_server *w = calloc(1, sizeof *w);
+    void *loops[1] = {loop};
+    char host[128];
+    const char *colon;
+
+    if (!w)
+        abort();
+    w->cfgcopy = *wc;
+    w->wc = &w->cfgcopy;
+    w->loop = loop;
+    w->notes_tail = &w->notes;
+    uv_mutex_init(&w->mu);
+    the_server = w;
+    lws_set_log_level(LLL_ERR, lws_log);
+
+    colon = strrchr(wc->cfg->ws_listen, ':');
+    if (!colon || (size_t)(colon - wc->cfg->ws_listen) >= sizeof host) {
+        snprintf(errbuf, errlen, "config: ws.listen: host:port expected");
+        goto fail;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - wc->cfg->ws_listen), wc->cfg->ws_listen);
+
+    w->protocols[0] = (struct lws_protocols){"http", cb_http, 0, 0, 0, NULL, 0};
+    w->protocols[1] = (struct lws_protocols){
+        "cityd.v1", cb_cityd, sizeof(struct ws_sess), (size_t)wc->cfg->ws_rx_buffer_bytes, 0,
+        NULL,       0};
+    w->retry.secs_since_valid_ping = (uint16_t)wc->cfg->ws_ping_interval_s;
+    /* Our own sweep pings and closes idle peers with a code; lws' hangup is only a backstop. */
+    w->retry.secs_since_valid_hangup = (uint16_t)(wc->cfg->ws_idle_timeout_s + 30);
+
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.foreign_loops = loops;
+    info.count_threads = 1;
+    info.fd_limit_per_thread = 0;
+    w->ctx = lws_create_context(&info);
+    if (!w->ctx) {
+        snprintf(errbuf, errlen, "ws: cannot create the libwebsockets context");
+        goto fail;
+    }
+    memset(&info, 0, sizeof info);
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+    {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || port < 0 || port > 65535) {
+            snprintf(errbuf, errlen, "config: ws.listen: bad port");
+            lws_context_destroy(w->ctx);
+            w->ctx = NULL;
+            goto fail;
+        }
+        info.port = (int)port;
+    }
+    info.iface = host;
+    info.protocols = w->protocols;
+    info.vhost_name = "cityd-ws";
+    info.alpn = "http/1.1";
+    info.retry_and_idle_policy = &w->retry;
+    info.timeout_secs = 10;
+    w->vh = lws_create_vhost(w->ctx, &info);
+    if (!w->vh) {
+        snprintf(errbuf, errlen, "ws: cannot listen on %s", wc->cfg->ws_listen);
+        lws_context_destroy(w->ctx);
+        w->ctx = NULL; /* the loop will close its handles */
+        goto fail;
+    }
+    w->port = lws_get_vhost_listen_port(w->vh);
+    uv_timer_init(loop, &w->sweep);
+    w->sweep.data = w;
+    uv_timer_start(&w->sweep, on_sweep, 250, 250);
+    return w;
+fail:
+    the_server = NULL;
+    uv_mutex_destroy(&w->mu);
+    free(w);
+    return NULL;
+}
+
+int ws_server_port(const struct ws_server *w)
+{
+    return w->port;
+}
+
+void ws_server_shutdown(struct ws_server *w)
+{
+    if (!w || w->stopping)
+        return;
+    w->stopping = true;
+    uv_timer_stop(&w->sweep);
+    uv_close((uv_handle_t *)&w->sweep, NULL);
+    for (struct ws_sess *s = w->all; s; s = s->next) {
+        lws_close_reason(s->wsi, (enum lws_close_status)WS_CLOSE_GOING_AWAY,
+                         (unsigned char *)"shutdown", 8);
+        s->state = S_CLOSING;
+    }
+    lws_context_destroy(w->ctx); /* first call: closes sockets and lws' uv handles */
+}
+
+void ws_server_free(struct ws_server *w)
+{
+    struct note *n;
+    if (!w)
+        return;
+    if (w->ctx)
+        lws_context_destroy(w->ctx); /* second call, after the loop stopped: frees it */
+    the_server = NULL;
+    n = w->notes;
+    while (n) {
+        struct note *nx = n->next;
+        if (n->job)
+            job_free(n->job);
+        frame_unref(n->frame);
+        free(n);
+        n = nx;
+    }
+    while (w->streams) {
+        struct ws_stream *nx = w->streams->next;
+        free(w->streams);
+        w->streams = nx;
+    }
+    uv_mutex_destroy(&w->mu);
+    free(w);
+}
+
+void ws_server_stats(const struct ws_server *w, struct ws_stats *out)
+{
+    out->sessions = w->nsess;
+    out->authed = w->nauthed;
+    out->frames_built = atomic_load(&w->frames_built);
+    out->deliveries = w->deliveries;
+}
