@@ -393,6 +393,9 @@ static void on_drain(uv_timer_t *t)
         return;
     if (!idle)
         log_warn(NULL, "loop %d: drain deadline passed with requests or connections open", lt->idx);
+    /* lws_context_destroy() may stop the loop (uv_stop): only once HTTP is drained. */
+    if (lt->idx == 0)
+        ws_server_release(W.ws);
     uv_close((uv_handle_t *)&lt->drain, NULL);
     uv_close((uv_handle_t *)&lt->stop, NULL);
     uv_close((uv_handle_t *)&lt->flush, NULL);
@@ -417,7 +420,7 @@ static void on_stop(uv_async_t *a)
     if (lt->deadline_ms)
         return;
     if (lt->idx == 0)
-        ws_server_shutdown(W.ws);
+        ws_server_shutdown(W.ws); /* closes the sockets (1001); lws itself goes at the end */
     http_loop_shutdown(lt->http);
     lt->deadline_ms = uv_now(&lt->loop) + (uint64_t)W.cfg->http_shutdown_timeout_ms;
     uv_timer_start(&lt->drain, on_drain, 0, 50);
@@ -631,6 +634,8 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
     for (int i = 1; i < W.nloops; i++)
         uv_thread_create(&W.loops[i].tid, loop_main, &W.loops[i]);
     loop_main(&W.loops[0]);
+    /* Let the close callbacks of lws' handles run if its destroy stopped the loop early. */
+    uv_run(&W.loops[0].loop, UV_RUN_DEFAULT);
     for (int i = 1; i < W.nloops; i++)
         uv_thread_join(&W.loops[i].tid);
     rc = 0;

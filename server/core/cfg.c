@@ -117,6 +117,7 @@ static const struct cfg_key keys[] = {
     I("ws.ping_interval_s",          ws_ping_interval_s,        "30", 1, 3600),
     I("ws.idle_timeout_s",           ws_idle_timeout_s,         "75", 2, 7200),
     I("ws.rx_buffer_bytes",          ws_rx_buffer_bytes,        "1024", 128, 65536),
+    I("ws.socket_send_buffer",       ws_socket_send_buffer,     "0", 0, 16777216),
     I("ws.retention_days",           ws_retention_days,         "30", 1, 3650),
     S("log.level",                   log_level,                 "info"),
     S("docs.dir",                    docs_dir,                  ""),

@@ -99,6 +99,7 @@ struct cfg {
     int ws_ping_interval_s;
     int ws_idle_timeout_s;
     int ws_rx_buffer_bytes;
+    int ws_socket_send_buffer;
     int ws_retention_days;
     char ws_public_url[256];
     /* log */

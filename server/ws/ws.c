@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <jansson.h>
 #include <libwebsockets.h>
 #include "server/core/clock.h"
@@ -69,6 +70,7 @@ struct ws_sess {
     int64_t deadline_ms; /* auth deadline */
     int64_t last_rx_ms;
     int64_t last_ping_ms;
+    int64_t last_tx_ms; /* the last time the socket took bytes, or its queue was empty */
     double tokens;
     int64_t tokens_ms;
     uint32_t bad_frames;
@@ -135,7 +137,7 @@ struct ws_server {
     uv_loop_t *loop;
     uv_timer_t sweep;
     int port;
-    bool stopping;
+    bool stopping, released;
     uint64_t next_sid;
     struct ws_sess *all;
     struct ws_sess *by_sid[SESS_BUCKETS];
@@ -308,6 +310,8 @@ static void sess_queue(struct ws_sess *s, struct ws_frame *f)
         s->qhead = 0;
     }
     f->refs++;
+    if (s->qlen == 0)
+        s->last_tx_ms = clock_now_ms();
     s->q[(s->qhead + s->qlen) % s->qcap] = f;
     s->qlen++;
     s->qbytes += f->len;
@@ -362,7 +366,12 @@ static void job_free(struct ws_job *j)
 static bool job_submit(struct ws_sess *s, struct ws_job *j)
 {
     if (workpool_submit(s->w->wc->db_pool, &j->work)) {
-        sess_error(s, j->ref, ERR_BUSY, "server busy, retry");
+        /* A full database queue (a reconnect storm): a socket that is not authenticated yet
+         * is told to come back later; an authenticated one gets an error frame. */
+        if (j->kind == JOB_HELLO && s->state != S_AUTHED)
+            sess_close(s, WS_CLOSE_TRY_LATER);
+        else
+            sess_error(s, j->ref, ERR_BUSY, "server busy, retry");
         job_free(j);
         return false;
     }
@@ -1054,6 +1063,7 @@ static int on_writeable(struct ws_sess *s)
         if (lws_write(s->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
             return -1;
     }
+    s->last_tx_ms = clock_now_ms();
     while (s->qlen && !lws_send_pipe_choked(s->wsi)) {
         struct ws_frame *f = s->q[s->qhead];
         s->qhead = (s->qhead + 1) % s->qcap;
@@ -1097,6 +1107,11 @@ static void sess_open(struct ws_server *w, struct ws_sess *s, struct lws *wsi)
     s->snext = w->by_sid[s->sid & (SESS_BUCKETS - 1)];
     w->by_sid[s->sid & (SESS_BUCKETS - 1)] = s;
     w->nsess++;
+    if (w->wc->cfg->ws_socket_send_buffer > 0) {
+        int sz = w->wc->cfg->ws_socket_send_buffer;
+        if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz) != 0)
+            log_warn(NULL, "ws: SO_SNDBUF %d refused", sz);
+    }
     n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (n > 0 && n < (int)sizeof auth &&
         lws_hdr_copy(wsi, auth, (int)sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
@@ -1215,6 +1230,16 @@ static void on_sweep(uv_timer_t *t)
             s->warned_expiry = true;
             sess_send_json(s, json_pack("{s:s,s:I}", "type", "token_expiring", "expires_at",
                                         (json_int_t)s->exp_s));
+        }
+        /* Frames waiting and the socket not writable for the idle timeout: a client that
+         * does not read (even one that keeps writing) is cut. A backlog read page by page
+         * keeps memory bounded meanwhile, so this is about not holding the slot forever. */
+        if (s->qlen && now - s->last_tx_ms > (int64_t)c->ws_idle_timeout_s * 1000) {
+            log_warn(NULL,
+                     "ws: user %lld does not read (%zu bytes queued for %lld ms): disconnected",
+                     (long long)s->who.user_id, s->qbytes, (long long)(now - s->last_tx_ms));
+            sess_kill(s);
+            continue;
         }
         if (s->state == S_AUTHED && now - s->last_rx_ms > (int64_t)c->ws_idle_timeout_s * 1000) {
             sess_close(s, WS_CLOSE_GOING_AWAY);
@@ -1342,14 +1367,19 @@ void ws_server_shutdown(struct ws_server *w)
 {
     if (!w || w->stopping)
         return;
+    w->stopping = true; /* new upgrades are refused */
+    for (struct ws_sess *s = w->all; s; s = s->next)
+        sess_close(s, WS_CLOSE_GOING_AWAY);
+}
+
+void ws_server_release(struct ws_server *w)
+{
+    if (!w || w->released)
+        return;
+    w->released = true;
     w->stopping = true;
     uv_timer_stop(&w->sweep);
     uv_close((uv_handle_t *)&w->sweep, NULL);
-    for (struct ws_sess *s = w->all; s; s = s->next) {
-        lws_close_reason(s->wsi, (enum lws_close_status)WS_CLOSE_GOING_AWAY,
-                         (unsigned char *)"shutdown", 8);
-        s->state = S_CLOSING;
-    }
     lws_context_destroy(w->ctx); /* first call: closes sockets and lws' uv handles */
 }
 

@@ -36,6 +36,7 @@ enum ws_close {
     WS_CLOSE_POLICY = 1008,     /* path or subprotocol refused */
     WS_CLOSE_TOO_BIG = 1009,    /* message over ws.max_message_bytes */
     WS_CLOSE_INTERNAL = 1011,   /* server error */
+    WS_CLOSE_TRY_LATER = 1013,  /* database queue full while authenticating */
     WS_CLOSE_UNAUTH = 4001,     /* no, bad or rejected token; no auth within 5 s */
     WS_CLOSE_EXPIRED = 4002,    /* the token expired and no new one came */
     WS_CLOSE_REVOKED = 4003,    /* logged out everywhere, password changed, disabled */
@@ -96,8 +97,11 @@ struct ws_server *ws_server_new(const struct ws_config *wc, uv_loop_t *loop, cha
                                 size_t errlen);
 /* The bound port (ws.listen may say 0). */
 int ws_server_port(const struct ws_server *w);
-/* Loop thread: close every socket (1001) and start closing libwebsockets' handles. */
+/* Loop thread, at the start of a shutdown: refuse new sockets, close every socket (1001). */
 void ws_server_shutdown(struct ws_server *w);
+/* Loop thread, at the end of the drain: start closing libwebsockets' handles (its destroy may
+ * stop the loop, so not while HTTP requests are still being answered). */
+void ws_server_release(struct ws_server *w);
 /* After the loop has stopped: release everything. NULL is a no-op. */
 void ws_server_free(struct ws_server *w);
 

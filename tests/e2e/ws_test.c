@@ -51,10 +51,11 @@ static int setup(void **state)
     char extra[256];
     /* A small ASan quarantine, so that freed memory shows as freed in the RSS checks. */
     setenv("ASAN_OPTIONS", "detect_leaks=1:quarantine_size_mb=4", 1);
-    snprintf(extra, sizeof extra,
-             "ws.max_msgs_per_s = %d\nws.max_queued_bytes = 262144\nws.ping_interval_s = 1\n"
-             "ws.idle_timeout_s = 10\ntesting.clock_control = true\n",
-             MSGS_PER_S);
+    snprintf(
+        extra, sizeof extra,
+        "ws.max_msgs_per_s = %d\nws.max_queued_bytes = 262144\nws.ping_interval_s = 1\n"
+        "ws.idle_timeout_s = 10\nws.socket_send_buffer = 65536\ntesting.clock_control = true\n",
+        MSGS_PER_S);
     th_server_start(&srv, extra);
     th_seed(&srv);
     th_token(&srv, "admin");
