@@ -20,7 +20,7 @@ static const char *device_of(const struct rctx *cx)
  * the shared streams the user belongs to. */
 static enum err ws_hello(struct rctx *cx, const char **streams, size_t *n)
 {
-    struct actor_check v = {cx, "GET", "/ws", false, ERR_OK};
+    struct actor_check v = {cx, NULL, false, ERR_OK}; /* no API keys on sockets */
 
     session_check_actors(&v, 1);
     if (v.res)
@@ -122,7 +122,7 @@ static enum err announcements_create(struct rctx *cx, const struct req *rq, stru
 const struct route api_announcements_routes[] = {
     /* method  path                     handler               roles */
     {"POST", "/api/v1/announcements", announcements_create,
-     ROLE_ADMIN | ROLE_LEADER | ROLE_DISPATCHER | ROLE_SHIFT_LEAD, 16 * 1024, 0, 0, NULL},
+     ROLE_ADMIN | ROLE_LEADER | ROLE_DISPATCHER | ROLE_SHIFT_LEAD, 16 * 1024, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */
