@@ -2,11 +2,11 @@
 # bench/report_ceiling.sh: a durable report through cityd against the floor of its own
 # statements, measured in the same run.
 #   floor   16 mariadb clients over the unix socket send exactly the statements one report
-#           sends (bench/tools/report_sql.py now: 13 statements, values inlined), report after
+#           sends (bench/tools/report_sql.py now: 26 statements, values inlined), report after
 #           report: what the database alone can take, with no HTTP, JSON, thread hop or load
 #           generator. No cityd can do better than this with these statements.
 #   before  the same with the statement list a report sent before the read-mostly data moved
-#           into memory (report_sql.py before: 17 statements): how much the floor moved.
+#           into memory (report_sql.py before: 30 statements): how much the floor moved.
 #   cityd   POST /api/v1/cases through cityd (bench/tools/cases_load.js, 4 connections x 16
 #           streams, each report its own Idempotency-Key and place), same places and categories.
 # Rounds alternate the three; the figures are medians. Every commit is durable
@@ -52,7 +52,7 @@ for i in $(seq 1 "$ROUNDS"); do
   b=$(floor before "$i")
   cj=$(node bench/tools/cases_load.js --port "$port" --token "$tok" --n "$NR" --c 4 --m 16 --prefix "r$i")
   c=$(echo "$cj" | jget 'd["rps"]')
-  echo "round $i: floor (13 statements) $f/s, floor before (17) $b/s, cityd $c/s" \
+  echo "round $i: floor (26 statements) $f/s, floor before (30) $b/s, cityd $c/s" \
     "(p50 $(echo "$cj" | jget 'd["p50_ms"]') ms, p99 $(echo "$cj" | jget 'd["p99_ms"]') ms)"
   echo "$f" >>"$work/f"; echo "$b" >>"$work/b"; echo "$c" >>"$work/c"
 done

@@ -7,13 +7,14 @@ reports a second the database alone can take: the floor of a report's cost, belo
 cityd can go.
 
 LIST is which statement list:
-  now     what a report sends since the read-mostly data is kept in memory (13 statements:
+  now     what a report sends since the read-mostly data is kept in memory (26 statements:
           token check, START TRANSACTION, idempotency claim, refdata_versions counters, case,
-          timeline row, event, audit row, idempotency result, COMMIT, duplicate search, the
-          case and its timeline for the answer)
-  before  what it sent before (17: the same without the counters, with the category, grid,
-          case settings and work calendar read in the transaction, and the new case read back
-          before the duplicate search)
+          timeline row, the 13 dashboard and 考评 rollup statements, event, audit row,
+          idempotency result, COMMIT, duplicate search, the case and its timeline for the
+          answer)
+  before  what it would send with the reads of before (30: the same without the counters,
+          with the category, grid, case settings and work calendar read in the transaction,
+          and the new case read back before the duplicate search)
 
 Places and categories are drawn as bench/tools/cases_load.js draws them (a 0.2 x 0.1 degree box
 around the demo city, five 小类 in turn). cityd gets the new case id from the protocol; here
@@ -46,6 +47,54 @@ CASE_COLS = (
     " (r.grid_id = c.grid_id OR r.grid_id IS NULL)  ORDER BY (r.category_id IS NOT NULL) DESC,"
     " (r.grid_id IS NOT NULL) DESC, r.id  LIMIT 1)"
 )
+
+
+ROLLUP_READ = 'SELECT s.case_id, s.action, s.from_state, s.to_state, COALESCE(s.actor_id, 0), s.actor_role, COALESCE(s.department_id, 0), s.step, CAST(UNIX_TIMESTAMP(s.due_at) * 1000 AS SIGNED), CAST(UNIX_TIMESTAMP(s.created_at) * 1000 AS SIGNED), COALESCE(c.region_id, 0), COALESCE(c.grid_id, 0), c.category_id, COALESCE(c.reporter_id, 0), c.source, c.urgency, CAST(UNIX_TIMESTAMP(c.created_at) * 1000 AS SIGNED), c.lat, c.lng, f.case_id, f.state, f.step, CAST(UNIX_TIMESTAMP(f.due_at) * 1000 AS SIGNED), f.overdue, f.late, COALESCE(f.department_id, 0), COALESCE(f.dispatcher_id, 0), r0.id, r1.id, r2.id, r3.id FROM case_steps s JOIN cases c ON c.id = s.case_id LEFT JOIN rollup_cases f ON f.case_id = s.case_id LEFT JOIN regions r0 ON r0.id = c.region_id LEFT JOIN regions r1 ON r1.id = r0.parent_id LEFT JOIN regions r2 ON r2.id = r1.parent_id LEFT JOIN regions r3 ON r3.id = r2.parent_id WHERE s.id = (@s := LAST_INSERT_ID());'
+
+
+def dashboard(t, lat, lng, cat, uid):
+    """The dashboard and 考评 rollups a report writes in its transaction (migrations 0009/0010),
+    as captured for a report outside every grid (city scope 0 only; the places drawn here are
+    almost all outside the four demo grids): day, week and month spans."""
+    day = t // 86400000 + 719528  # TO_DAYS of the UTC date
+    local = t // 1000 + 8 * 3600
+    hour = (local // 3600) % 24
+    week = day - ((day - 719528 + 3) % 7)  # the Monday
+    month = day - (time.gmtime(local).tm_mday - 1)
+    spans = [(0, day), (1, week), (2, month)]
+    cy, cx = int(lat * 445.28), int(lng * 380.6)
+
+    def rows(fmt):
+        return ",".join(fmt.format(span=sp, d=d) for sp, d in spans)
+    upd = " ON DUPLICATE KEY UPDATE n = n + VALUES(n);"
+    return [
+        ROLLUP_READ,
+        "INSERT INTO rollup_cases (case_id, state, step, due_at, overdue, late, department_id, dispatcher_id)"
+        f" VALUES (@c,'reported','register',FROM_UNIXTIME({t + 1800000}/1000),0,0,NULL,NULL) ON DUPLICATE KEY"
+        " UPDATE state = VALUES(state), step = VALUES(step), due_at = VALUES(due_at), overdue = VALUES(overdue),"
+        " late = VALUES(late), department_id = VALUES(department_id), dispatcher_id = VALUES(dispatcher_id);",
+        "INSERT INTO eval_marks (case_id, region_id, day, subject_type, subject_id, indicator, ok, reason, step_id)"
+        f" VALUES (@c,NULL,FROM_DAYS({day}),'user',{uid},'valid_report',0,'待立案',@s);",
+        "DELETE FROM dash_hot WHERE case_id = @c AND scope_id IN (0,0,0,0,0);",
+        f"INSERT INTO dash_day (scope_id, day, new_inspector) VALUES (0,FROM_DAYS({day}),1) ON DUPLICATE KEY"
+        " UPDATE new_inspector = new_inspector + VALUES(new_inspector);",
+        f"INSERT INTO dash_day (scope_id, day, open_delta) VALUES (0,FROM_DAYS({day}),1) ON DUPLICATE KEY"
+        " UPDATE open_delta = open_delta + VALUES(open_delta);",
+        "INSERT INTO dash_category (scope_id, span, day, category_id, n) VALUES "
+        + rows("(0,{span},FROM_DAYS({d})," + str(cat) + ",1)") + upd,
+        "INSERT INTO dash_grid (scope_id, span, day, grid_id, n) VALUES "
+        + rows("(0,{span},FROM_DAYS({d}),0,1)") + upd,
+        "INSERT INTO dash_hour (scope_id, span, day, hour, n) VALUES "
+        + rows("(0,{span},FROM_DAYS({d})," + str(hour) + ",1)") + upd,
+        "INSERT INTO dash_cell (scope_id, span, day, cy, cx, n) VALUES "
+        + rows("(0,{span},FROM_DAYS({d})," + f"{cy},{cx}" + ",1)") + upd,
+        f"INSERT IGNORE INTO dash_staff (scope_id, day, user_id) VALUES (0,FROM_DAYS({day}),{uid});",
+        "INSERT INTO eval_day (scope_id, span, day, subject_type, subject_id, indicator, num, den) VALUES "
+        + rows("(0,{span},FROM_DAYS({d}),'user'," + str(uid) + ",'valid_report',0,1)")
+        + " ON DUPLICATE KEY UPDATE num = num + VALUES(num), den = den + VALUES(den);",
+        f"INSERT INTO dash_tiles (scope_id, changed_at) VALUES (0, FROM_UNIXTIME({t}/1000)) ON DUPLICATE KEY"
+        " UPDATE changed_at = GREATEST(changed_at, VALUES(changed_at));",
+    ]
 
 
 def fu(ms):
@@ -95,6 +144,9 @@ for i in range(n):
         " assignee_id, step, due_at, photos, created_at) VALUES"
         f" (@c := LAST_INSERT_ID(),'report',NULL,'reported',{uid},'inspector',NULL,NULL,NULL,'register',"
         f"{fu(t + 1800000)},'[]',{fu(t)});",
+    ]
+    s += dashboard(t, lat, lng, cat, uid)
+    s += [
         "INSERT INTO events (type, subject_type, subject_id, actor_id, payload, created_at) VALUES"
         f" ('case.reported','case',@c,{uid},CONCAT('{{\"case_id\":',@c,',\"category_id\":{cat},"
         f"\"source\":\"inspector\",\"grid_id\":0,\"state\":\"reported\"}}'),{fu(t)});",
