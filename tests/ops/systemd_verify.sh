@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/ops/systemd_verify.sh ROOT CITYD: ops.systemd_verify.
-# `systemd-analyze verify` on etc/cityd.service, with ExecStart pointed at the built binary
+# `systemd-analyze verify` on etc/cityd.service (and the backup service and timer), with ExecStart pointed at the built binary
 # (verify checks that the program exists). verify exits 0 on unknown keys and bad values, so any
 # line it prints fails the test too. Then `systemd-analyze security --offline` must rate the
 # sandbox at most 2.0 ("OK"; 10 = no sandbox at all).
@@ -15,6 +15,19 @@ rc=0
 out=$(cd "$tmp" && systemd-analyze verify --man=no ./cityd.service 2>&1) || rc=$?
 if [[ $rc -ne 0 || -n $out ]]; then
   echo "systemd_verify: systemd-analyze verify etc/cityd.service (exit $rc):"
+  echo "$out"
+  exit 1
+fi
+# The nightly backup unit and its timer, with ExecStart pointed at the repository's script.
+sed "s|^ExecStart=/usr/local/share/cityd/backup.sh |ExecStart=$root/scripts/backup.sh |" \
+  "$root/etc/cityd-backup.service" > "$tmp/cityd-backup.service"
+grep -q "^ExecStart=$root/scripts/backup.sh " "$tmp/cityd-backup.service" || {
+  echo "systemd_verify: etc/cityd-backup.service: ExecStart is not /usr/local/share/cityd/backup.sh"; exit 1; }
+cp "$root/etc/cityd-backup.timer" "$tmp/"
+rc=0
+out=$(cd "$tmp" && systemd-analyze verify --man=no ./cityd-backup.service ./cityd-backup.timer 2>&1) || rc=$?
+if [[ $rc -ne 0 || -n $out ]]; then
+  echo "systemd_verify: systemd-analyze verify etc/cityd-backup.{service,timer} (exit $rc):"
   echo "$out"
   exit 1
 fi
