@@ -14,7 +14,7 @@ N=${N:-5000}
 RATES=${RATES:-1,2,5,10,20,40}
 SECS=${SECS:-5}
 gen=$root/bench/tools/ws_fanout.js
-ulimit -n 200000
+ulimit -n "$(ulimit -Hn)" # as high as this machine allows
 
 scripts/npm-tools.sh
 bench_build
@@ -40,7 +40,7 @@ allow_anonymous true
 max_queued_messages 100000
 CONF
 echo "== mosquitto $(mosquitto -h 2>/dev/null | awk 'NR==1{print $3}') (websockets), $N subscribers"
-unshare -n bash -c "ip link set lo up; ulimit -n 200000
+unshare -n bash -c "ip link set lo up; ulimit -n \$(ulimit -Hn)
   mosquitto -c '$work/mosquitto.conf' 2>'$work/mosquitto.log' & m=\$!; sleep 0.5
   node '$gen' mqtt ws://127.0.0.1:9001 - - '$N' '$RATES' '$SECS'
   echo \"mosquitto RSS after: \$(awk '/VmRSS/{print \$2}' /proc/\$m/status) KiB\"
@@ -65,7 +65,7 @@ http {
 }
 CONF
 echo "== nginx $(nginx -v 2>&1 | cut -d/ -f2) + nchan (one worker), $N subscribers"
-unshare -n bash -c "ip link set lo up; ulimit -n 200000
+unshare -n bash -c "ip link set lo up; ulimit -n \$(ulimit -Hn)
   nginx -c '$work/nginx.conf' -p '$work/nginx' -g 'daemon off;' & m=\$!; sleep 0.5
   node '$gen' nchan ws://127.0.0.1:9002/sub/all - http://127.0.0.1:9002/pub/all '$N' '$RATES' '$SECS'
   kill \$m" | tee "$work/nchan.jsonl"

@@ -10,6 +10,7 @@ PACKAGES=(
   libsystemd-dev libjemalloc-dev
   mariadb-server mariadb-client
   fonts-droid-fallback curl nghttp2-client wrk h2o bc nodejs npm python3 python3-jwt python3-yaml libimage-exiftool-perl faketime
+  mosquitto nginx-light libnginx-mod-nchan  # baselines of bench/ws_*.sh
   python3-prometheus-client chromium systemd
 )
 

@@ -469,7 +469,7 @@ enum err inbox_stream_publish(struct rctx *cx, const char *stream, const char *t
 {
     struct db_res r;
     struct inbox_item it;
-    int64_t off;
+    int64_t off = 0;
     enum err res;
 
     if (!inbox_stream_name_ok(stream))
