@@ -872,10 +872,48 @@ static void setup_secrets_and_seeding_once(void **state)
         login_status(&own, th_username(&own, "admin"), th_password(&own, "admin"), "d"), 200);
 }
 
+/* ---- item 15: TLS to a MariaDB over TCP ------------------------------------------------- */
+
+/* A MariaDB that accepts TCP on 127.0.0.1 only with TLS (tests/e2e/tools/tls_mariadb.sh).
+ * Before: cityd gave Connector/C no TLS options, so it could not connect at all (the server
+ * requires TLS; 3.3 does not use it unless asked), and nothing verified a server. Now
+ * db.tls_ca makes cityd serve through it, and a certificate from another CA is refused. */
+static void db_over_tls_verified(void **state)
+{
+    char dir[96], extra[600], sock[128];
+    int port = 20000 + (int)(getpid() % 20000);
+
+    snprintf(dir, sizeof dir, "/tmp/cityd-abuse-tlsdb-%d", (int)getpid());
+    if (th_sh("%s start %s %d", th_source_path("tests/e2e/tools/tls_mariadb.sh"), dir, port) != 0)
+        fail_msg("the TLS MariaDB did not start");
+    snprintf(sock, sizeof sock, "%s/sock", dir);
+    snprintf(extra, sizeof extra,
+             "db.socket = \"\"\ndb.host = 127.0.0.1\ndb.port = %d\ndb.user = cityd\n"
+             "db.password = cityd-tls-pw\ndb.tls_ca = %s/ca.pem\n",
+             port, dir);
+    th_server_start_on(&own, sock, extra);
+    th_seed(&own);
+    assert_int_equal(
+        login_status(&own, th_username(&own, "admin"), th_password(&own, "admin"), "d"), 200);
+    /* The same server presenting a certificate the configured CA did not sign: refused. */
+    assert_int_not_equal(th_sh("sed 's#%s/ca.pem#%s/other-ca.pem#' %s > %s/bad.conf && "
+                               "%s -c %s/bad.conf migrate >%s/bad.log 2>&1",
+                               dir, dir, own.cfgpath, own.dir, th_cityd_bin(), own.dir, own.dir),
+                         0);
+    assert_int_equal(
+        th_sh("grep -q 'other-ca' %s/bad.conf && grep -qiE 'ssl|tls|certif' %s/bad.log", own.dir,
+              own.dir),
+        0);
+    assert_int_equal(th_server_stop(&own), 0);
+    memset(&own, 0, sizeof own);
+    th_sh("%s stop %s", th_source_path("tests/e2e/tools/tls_mariadb.sh"), dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
         cmocka_unit_test_teardown(lockout_key_cannot_be_spelled, stop_own),
+        cmocka_unit_test_teardown(db_over_tls_verified, stop_own),
         cmocka_unit_test_teardown(setup_secrets_and_seeding_once, stop_own),
         cmocka_unit_test_teardown(throttle_groups_ipv6_by_64, stop_own),
         cmocka_unit_test_teardown(registration_flood_leaves_logins_served, stop_own),
