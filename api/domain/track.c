@@ -616,8 +616,10 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
                 break;
             }
     }
-    /* The stored neighbours of the batch's plausible fixes: duplicates of earlier sends and the
-     * usable fixes the speed and duplicate-time filters compare with. */
+    /* The stored points among the batch's plausible fix times (earlier sends: duplicates, and
+     * interleaved fixes of an out-of-order send) and the last usable fix before them (what the
+     * speed and duplicate-time filters compare the first new fix with). A phone sending in
+     * order has nothing stored in its batch's span, so this reads one row. */
     for (size_t i = 0; i < b->n; i++)
         if (!skip[i] && pts[i].t >= too_old && pts[i].t <= future) {
             if (pts[i].t < lo)
@@ -628,9 +630,13 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
     nm = 0;
     if (lo <= hi) {
         res = db_exec(cx,
-                      "SELECT seq, t, lat, lng, filtered = 'ok' FROM track_points WHERE"
-                      " dev_id = ? AND t BETWEEN ? AND ?",
-                      DB_ARGS(DBI(o.dev_id), DBI(lo - NEIGHBOUR_MS), DBI(hi + NEIGHBOUR_MS)), &r);
+                      "(SELECT seq, t, lat, lng, filtered = 'ok' FROM track_points WHERE"
+                      " dev_id = ? AND t BETWEEN ? AND ?) UNION ALL (SELECT seq, t, lat, lng, 1"
+                      " FROM track_points WHERE dev_id = ? AND t >= ? AND t < ? AND"
+                      " filtered = 'ok' ORDER BY t DESC LIMIT 1)",
+                      DB_ARGS(DBI(o.dev_id), DBI(lo), DBI(hi), DBI(o.dev_id),
+                              DBI(lo - NEIGHBOUR_MS), DBI(lo)),
+                      &r);
         if (res)
             goto out;
         m = rctx_alloc(cx, (b->n + r.nrows) * sizeof *m);

@@ -80,7 +80,7 @@ async function latest() {
   // A map client takes the whole answer (~0.8 MB for 5000 people) without waiting for window
   // updates, as curl does.
   const session = http2.connect(`http://127.0.0.1:${port}`,
-                                { settings: { initialWindowSize: 16 << 20 } });
+                                { settings: { initialWindowSize: 16 << 20, maxFrameSize: (1 << 24) - 1 } });
   session.on('connect', () => session.setLocalWindowSize(16 << 20));
   const lat = [];
   let items = -1;
