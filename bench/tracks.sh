@@ -16,7 +16,8 @@ ROUNDS=${ROUNDS:-3}
 N=${N:-300}
 bench_build
 bench_db
-bench_cityd ""
+# As many database connections as the baseline has clients (the default pool is 8).
+bench_cityd "db.pool_size = $C"
 build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
 sql() { mariadb --no-defaults -uroot --socket="$db_sock" cityd_bench "$@"; }
 echo "machine: $(machine)"

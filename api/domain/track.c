@@ -290,7 +290,8 @@ struct owner {
     const char *name; /* display name or plate */
     int64_t id, dev_id, region_id;
     bool on_duty;
-    int64_t since; /* on duty since (users) */
+    int64_t since;              /* on duty since (users) */
+    int64_t latest_t, notified; /* positions_latest as read (0: no row) */
 };
 
 static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, struct owner *o)
@@ -306,12 +307,13 @@ static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, stru
             return rctx_fail(cx, ERR_INVALID, "vehicle_id: required for machine clients");
         o->type = "vehicle";
         o->id = b->vehicle_id;
-        res =
-            db_exec(cx,
-                    "SELECT v.region_id, d.id, v.plate FROM vehicles v LEFT JOIN track_devices d ON"
-                    " d.owner_type = 'vehicle' AND d.owner_id = v.id AND d.device = ?"
-                    " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?",
-                    DB_ARGS(DBS(dev), DBI(b->vehicle_id), DBI(cx->who.user_id)), &r);
+        res = db_exec(cx,
+                      "SELECT v.region_id, d.id, v.plate, pl.t, pl.notified_ms FROM vehicles v"
+                      " LEFT JOIN track_devices d ON d.owner_type = 'vehicle' AND"
+                      " d.owner_id = v.id AND d.device = ? LEFT JOIN positions_latest pl ON"
+                      " pl.owner_type = 'vehicle' AND pl.owner_id = v.id"
+                      " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?",
+                      DB_ARGS(DBS(dev), DBI(b->vehicle_id), DBI(cx->who.user_id)), &r);
         if (res)
             return res;
         if (r.nrows == 0)
@@ -319,6 +321,8 @@ static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, stru
         o->region_id = db_cell_i64(&r, 0, 0);
         o->dev_id = db_cell_i64(&r, 0, 1);
         o->name = db_cell(&r, 0, 2);
+        o->latest_t = db_cell_i64(&r, 0, 3);
+        o->notified = db_cell_i64(&r, 0, 4);
         o->on_duty = true;
     } else {
         if (b->vehicle_id)
@@ -329,10 +333,11 @@ static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, stru
                       "SELECT COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug JOIN"
                       " grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id"
                       " LIMIT 1)), d.id, du.on_duty, FLOOR(UNIX_TIMESTAMP(du.since) * 1000),"
-                      " u.display_name"
+                      " u.display_name, pl.t, pl.notified_ms"
                       " FROM users u LEFT JOIN track_devices d ON d.owner_type = 'user' AND"
                       " d.owner_id = u.id AND d.device = ? LEFT JOIN duty du ON du.user_id = u.id"
-                      " WHERE u.id = ?",
+                      " LEFT JOIN positions_latest pl ON pl.owner_type = 'user' AND"
+                      " pl.owner_id = u.id WHERE u.id = ?",
                       DB_ARGS(DBS(dev), DBI(o->id)), &r);
         if (res)
             return res;
@@ -343,6 +348,8 @@ static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, stru
         o->on_duty = db_cell_i64(&r, 0, 2) == 1;
         o->since = db_cell_i64(&r, 0, 3);
         o->name = db_cell(&r, 0, 4);
+        o->latest_t = db_cell_i64(&r, 0, 5);
+        o->notified = db_cell_i64(&r, 0, 6);
     }
     if (!o->dev_id) {
         res = db_exec(cx,
@@ -497,26 +504,19 @@ static void render_item(const struct owner *o, const struct track_point_in *p, b
         snprintf(out + n, cap - n, "}");
 }
 
+/* The owner's live-map row, when p is newer than what it shows. o->latest_t was read with the
+ * owner; a concurrent batch of another device of the same owner may have moved it since, so
+ * the statement itself keeps the newer fix (t is assigned last: the IFs see the old t). */
 static enum err update_latest(struct rctx *cx, const struct owner *o,
                               const struct track_point_in *p)
 {
-    struct db_res r;
-    int64_t notified = 0;
     bool notify;
     char payload[96], item[512], item_gcj[512];
-    enum err res = db_exec(cx,
-                           "SELECT t, notified_ms FROM positions_latest WHERE owner_type = ? AND"
-                           " owner_id = ?",
-                           DB_ARGS(DBS(o->type), DBI(o->id)), &r);
+    enum err res;
 
-    if (res)
-        return res;
-    if (r.nrows) {
-        if (db_cell_i64(&r, 0, 0) >= p->t)
-            return ERR_OK;
-        notified = db_cell_i64(&r, 0, 1);
-    }
-    notify = cx->now_ms - notified >= NOTIFY_MS;
+    if (o->latest_t >= p->t)
+        return ERR_OK;
+    notify = cx->now_ms - o->notified >= NOTIFY_MS;
     render_item(o, p, false, item, sizeof item);
     render_item(o, p, true, item_gcj, sizeof item_gcj);
     res = db_exec(
@@ -524,15 +524,21 @@ static enum err update_latest(struct rctx *cx, const struct owner *o,
         "INSERT INTO positions_latest (owner_type, owner_id, t, lat, lng, accuracy_m, speed,"
         " heading, region_id, notified_ms, on_duty, item, item_gcj) VALUES"
         " (?,?,?,?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE"
-        " t = VALUES(t), lat = VALUES(lat), lng = VALUES(lng), accuracy_m = VALUES(accuracy_m),"
-        " speed = VALUES(speed), heading = VALUES(heading), region_id = VALUES(region_id),"
-        " notified_ms = VALUES(notified_ms), on_duty = VALUES(on_duty), item = VALUES(item),"
-        " item_gcj = VALUES(item_gcj)",
+        " lat = IF(VALUES(t) > t, VALUES(lat), lat), lng = IF(VALUES(t) > t, VALUES(lng), lng),"
+        " accuracy_m = IF(VALUES(t) > t, VALUES(accuracy_m), accuracy_m),"
+        " speed = IF(VALUES(t) > t, VALUES(speed), speed),"
+        " heading = IF(VALUES(t) > t, VALUES(heading), heading),"
+        " region_id = IF(VALUES(t) > t, VALUES(region_id), region_id),"
+        " notified_ms = IF(VALUES(t) > t, VALUES(notified_ms), notified_ms),"
+        " on_duty = IF(VALUES(t) > t, VALUES(on_duty), on_duty),"
+        " item = IF(VALUES(t) > t, VALUES(item), item),"
+        " item_gcj = IF(VALUES(t) > t, VALUES(item_gcj), item_gcj),"
+        " t = GREATEST(t, VALUES(t))",
         DB_ARGS(DBS(o->type), DBI(o->id), DBI(p->t), DBF(p->lat), DBF(p->lng),
                 (p->has & TRACK_HAS_ACCURACY) ? DBF(p->accuracy) : DBNULL,
                 (p->has & TRACK_HAS_SPEED) ? DBF(p->speed) : DBNULL,
                 (p->has & TRACK_HAS_HEADING) ? DBF(p->heading) : DBNULL,
-                o->region_id ? DBI(o->region_id) : DBNULL, DBI(notify ? cx->now_ms : notified),
+                o->region_id ? DBI(o->region_id) : DBNULL, DBI(notify ? cx->now_ms : o->notified),
                 DBI(o->on_duty ? 1 : 0), DBS(item), DBS(item_gcj)),
         NULL);
     if (res || !notify)
