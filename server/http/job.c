@@ -114,12 +114,14 @@ static void on_timeout(h2o_timeout_entry_t *entry)
 void http__job_on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     (void)receiver;
-    while (!h2o_linklist_is_empty(messages)) {
+    /* The next node is read before this one is unlinked (and its job perhaps freed). */
+    for (h2o_linklist_t *node = messages->next, *next; node != messages; node = next) {
         h2o_multithread_message_t *m =
-            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, node);
         struct http_job *j = H2O_STRUCT_FROM_MEMBER(struct http_job, msg, m);
 
-        h2o_linklist_unlink(&m->link);
+        next = node->next;
+        h2o_linklist_unlink(node);
         j->in_worker = false;
         if (!j->req) {
             http__job_free(j);
