@@ -19,6 +19,7 @@
 
 /* Qualities: the original is kept close to the camera's; the renditions are for phones. */
 #define Q_ORIGINAL 90
+#define Q_BOUNDED 75 /* an original re-encoded to fit its bound (bound_original) */
 #define Q_DISPLAY 82
 #define Q_THUMB 75
 
@@ -503,6 +504,47 @@ static enum err encode(struct rctx *cx, VipsImage *im, enum media_out_format f, 
     return ERR_OK;
 }
 
+/* A small upload must not become a huge stored original (issue 17 item 2): repeated random
+ * tiles compress well as PNG and not at all as JPEG (a 460 KB PNG became a 7.5 MB original at
+ * Q90, and up to ~94 MB at the pixel limit, stored and served). The original may take at most
+ * MEDIA_ORIGINAL_GROWTH times the upload's bytes (never less than MEDIA_ORIGINAL_FLOOR); a
+ * larger one is encoded again from up (upright, in memory) at Q_BOUNDED, then smaller in
+ * steps of 0.7 per side, until it fits. A camera photo never comes near the bound. */
+static enum err bound_original(struct rctx *cx, VipsImage *up, enum media_out_format f,
+                               size_t upload_len, struct media_image_blob *b)
+{
+    size_t cap = upload_len > MEDIA_ORIGINAL_FLOOR / MEDIA_ORIGINAL_GROWTH
+                     ? upload_len * MEDIA_ORIGINAL_GROWTH
+                     : MEDIA_ORIGINAL_FLOOR;
+    double scale = 1.0;
+
+    for (int i = 0; i < 8 && b->len > cap; i++) {
+        VipsImage *small = NULL;
+        struct media_image_blob nb = {0};
+        enum err e;
+
+        if (i > 0) {
+            scale *= 0.7;
+            if (vips_resize(up, &small, scale, NULL))
+                return vips_fail(cx, ERR_INTERNAL, "resizing failed");
+        }
+        e = encode(cx, small ? small : up, f, Q_BOUNDED, false, &nb);
+        if (small)
+            g_object_unref(small);
+        if (e)
+            return e;
+        log_info(cx,
+                 "image: original of %zu bytes over its bound (%zu) for a %zu-byte upload: "
+                 "encoded again as %zu bytes (%dx%d)",
+                 b->len, cap, upload_len, nb.len, nb.width, nb.height);
+        g_free(b->data);
+        *b = nb;
+    }
+    if (b->len > cap)
+        return rctx_fail(cx, ERR_TOOBIG, "image: its stored size would be out of proportion");
+    return ERR_OK;
+}
+
 /* Text the watermark may carry: valid UTF-8, bounded, no control characters but newlines
  * (pango would draw them as boxes, and they have no business in evidence text). */
 static enum err check_watermark(struct rctx *cx, const char *s)
@@ -641,6 +683,27 @@ enum err media_image_process(struct rctx *cx, const void *buf, size_t len,
             e = vips_fail(cx, ERR_INVALID, "the image data is truncated or corrupt");
             goto out;
         }
+        if (res.original.len > len * MEDIA_ORIGINAL_GROWTH &&
+            res.original.len > MEDIA_ORIGINAL_FLOOR) {
+            /* Rare (a JPEG saved at a very low quality): decode once more, into memory. */
+            t[6] = vips_image_new_from_buffer(buf, len, "", NULL);
+            if (!t[6]) {
+                e = vips_fail(cx, ERR_INVALID, "the image data is truncated or corrupt");
+                goto out;
+            }
+            e = normalise(cx, ctx, t[6], &im);
+            if (e)
+                goto out;
+            t[7] = vips_image_copy_memory(im);
+            if (!t[7]) {
+                e = vips_fail(cx, ERR_INVALID, "the image data is truncated or corrupt");
+                goto out;
+            }
+            drop_metadata(t[7]);
+            e = bound_original(cx, t[7], opts->format, len, &res.original);
+            if (e)
+                goto out;
+        }
         if (vips_thumbnail_buffer((void *)(uintptr_t)buf, len, &t[1], MEDIA_IMAGE_DISPLAY_SIDE,
                                   "height", MEDIA_IMAGE_DISPLAY_SIDE, "size", VIPS_SIZE_DOWN,
                                   "option_string", "fail_on=truncated", NULL)) {
@@ -675,6 +738,8 @@ enum err media_image_process(struct rctx *cx, const void *buf, size_t len,
          * 290 ms (a second pass) to save 9 %; the renditions, served often, are small enough
          * for it to cost almost nothing. */
         e = encode(cx, up, opts->format, Q_ORIGINAL, false, &res.original);
+        if (!e)
+            e = bound_original(cx, up, opts->format, len, &res.original);
         if (e)
             goto out;
         if (vips_thumbnail_image(up, &t[3], MEDIA_IMAGE_DISPLAY_SIDE, "height",

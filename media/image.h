@@ -38,6 +38,10 @@ struct rctx;
 #define MEDIA_IMAGE_MAX_SIDE 20000
 /* Longest side of the display and thumbnail renditions; smaller photos are not enlarged. */
 #define MEDIA_IMAGE_DISPLAY_SIDE 1280
+/* The stored original takes at most this many times the upload's bytes, and never less than
+ * the floor may be allowed (issue 17 item 2): beyond, it is encoded again smaller. */
+#define MEDIA_ORIGINAL_GROWTH 2
+#define MEDIA_ORIGINAL_FLOOR (1u << 20)
 #define MEDIA_IMAGE_THUMB_SIDE 320
 /* Longest watermark text accepted, in bytes of UTF-8. */
 #define MEDIA_WATERMARK_MAX 256
@@ -109,7 +113,7 @@ struct media_image_blob {
 struct media_image_out {
     struct media_image_info info;     /* the header, as media_image_probe reports it */
     enum media_type type;             /* MEDIA_TYPE_JPEG or MEDIA_TYPE_WEBP: the renditions' type */
-    struct media_image_blob original; /* full size, quality 90 */
+    struct media_image_blob original; /* full size, quality 90; smaller over its bound */
     struct media_image_blob display;  /* longest side <= 1280, watermark if requested */
     struct media_image_blob thumb;    /* longest side <= 320, made from the display pixels */
 };

@@ -121,11 +121,65 @@ static void unread_downloads_hold_no_copies(void **state)
     assert_true(during - before < 60 * 1024);
 }
 
+/* A PNG of one random tile repeated compresses well; as a JPEG at Q90 it would not (about
+ * 15 MB from under 1 MB here). The stored original stays within twice the upload. */
+static void tiled_png_original_is_bounded(void **state)
+{
+    const char *tok = th_token(&srv, "inspector");
+    char out[400], *idp;
+    long long up, orig;
+    FILE *f;
+    json_t *j;
+
+    assert_int_equal(th_sh("cd %s && vips gaussnoise t.v 64 64 --mean 128 --sigma 60 && "
+                           "vips cast t.v tc.v uchar && vips bandjoin 'tc.v tc.v tc.v' t3.v && "
+                           "vips replicate t3.v tiled.v 60 60 && vips copy tiled.v tiled.png && "
+                           "rm -f t.v tc.v t3.v tiled.v",
+                           dir),
+                     0);
+    snprintf(out, sizeof out, "%s/tiled.json", dir);
+    assert_int_equal(th_sh("curl -s --http2-prior-knowledge -H 'Authorization: Bearer %s' "
+                           "-H 'Content-Type: image/png' --data-binary @%s/tiled.png "
+                           "%s/api/v1/media > %s",
+                           tok, dir, srv.base, out),
+                     0);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(out, sizeof out, f));
+    fclose(f);
+    j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    assert_true(json_is_string(json_object_get(j, "id")));
+    idp = strdup(json_string_value(json_object_get(j, "id")));
+    json_decref(j);
+    assert_int_equal(
+        th_sh("cd %s && curl -sf --http2-prior-knowledge -H 'Authorization: Bearer %s' "
+              "-o tiled-orig.jpg '%s/api/v1/media/%s?variant=original' && "
+              "stat -c %%s tiled.png > up.size && stat -c %%s tiled-orig.jpg > orig.size",
+              dir, tok, srv.base, idp),
+        0);
+    free(idp);
+    snprintf(out, sizeof out, "%s/up.size", dir);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%lld", &up), 1);
+    fclose(f);
+    snprintf(out, sizeof out, "%s/orig.size", dir);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%lld", &orig), 1);
+    fclose(f);
+    print_message("tiled PNG %lld bytes -> stored original %lld bytes\n", up, orig);
+    assert_true(orig <= (up * 2 > (1 << 20) ? up * 2 : (1 << 20)));
+    assert_int_equal(th_sh("vipsheader %s/tiled-orig.jpg >/dev/null", dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(whole_and_ranged_downloads_are_exact),
         cmocka_unit_test(unread_downloads_hold_no_copies),
+        cmocka_unit_test(tiled_png_original_is_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
