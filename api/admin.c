@@ -174,71 +174,49 @@ static enum err admin_users_create(struct rctx *cx, const struct req *rq, struct
 
 /* ---- update ------------------------------------------------------------------------------- */
 
-struct patch_body {
-    char *display_name, *phone;
-    json_t *roles;
-    int64_t department_id, region_id;
-    struct api_i64s grid_ids;
-};
+static enum err roles_field(struct rctx *cx, const char *name, json_t *v, void *base)
+{
+    return decode_roles(cx, v, &((struct admin_user_patch *)base)->roles);
+}
 
-enum { P_NAME, P_PHONE, P_ROLES, P_DEPT, P_REGION, P_GRIDS };
+static enum err grids_field(struct rctx *cx, const char *name, json_t *v, void *base)
+{
+    static const struct api_field f = {"grid_ids", API_I64S, false, 0, ADMIN_GRIDS_MAX, 0, 0};
+    struct admin_user_patch *p = base;
+    struct api_i64s ids;
+    enum err res = api_json_decode_value(cx, &f, v, &ids);
 
-static const struct api_field patch_fields[] = {
-    [P_NAME] = {"display_name", API_STR, false, offsetof(struct patch_body, display_name), 64, 1,
-                0},
-    [P_PHONE] = {"phone", API_STR, false, offsetof(struct patch_body, phone), 20, 5, 0},
-    [P_ROLES] = {"roles", API_JSON, false, offsetof(struct patch_body, roles), 0, 0, 0},
-    [P_DEPT] = {"department_id", API_I64, false, offsetof(struct patch_body, department_id), 0, 1,
-                INT64_MAX},
-    [P_REGION] = {"region_id", API_I64, false, offsetof(struct patch_body, region_id), 0, 1,
-                  INT64_MAX},
-    [P_GRIDS] = {"grid_ids", API_I64S, false, offsetof(struct patch_body, grid_ids),
-                 ADMIN_GRIDS_MAX, 0, 0},
+    if (res)
+        return res;
+    p->ngrids = ids.n;
+    p->grid_ids = ids.v;
+    return ERR_OK;
+}
+
+#define P(name, type, null, m, has, max_len, min, max)                                             \
+    API_PATCH(struct admin_user_patch, name, type, null, m, has, max_len, min, max)
+static const struct api_patch_field patch_fields[] = {
+    P("display_name", API_STR, API_NULL_REFUSED, display_name, has_display_name, 64, 1, 0),
+    P("phone", API_STR, API_NULL_CLEARS, phone, has_phone, 20, 5, 0),
+    {"roles", API_JSON, API_NULL_REFUSED, 0, offsetof(struct admin_user_patch, has_roles), 0, 0, 0,
+     roles_field},
+    P("department_id", API_I64, API_NULL_CLEARS, department_id, has_department, 0, 1, INT64_MAX),
+    P("region_id", API_I64, API_NULL_CLEARS, region_id, has_region, 0, 1, INT64_MAX),
+    {"grid_ids", API_I64S, API_NULL_REFUSED, 0, offsetof(struct admin_user_patch, has_grids), 0, 0,
+     0, grids_field},
     {0},
 };
-
-/* A field sent as null: api_json_decode skips those, but here null means "clear it". */
-static bool sent_null(json_t *j, const char *name)
-{
-    json_t *v = json_object_get(j, name);
-    return v && json_is_null(v);
-}
+#undef P
 
 static enum err admin_users_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct patch_body b = {0};
     struct admin_user_patch p = {0};
     int64_t id = req_param_i64(rq, "id");
-    uint64_t seen = 0;
-    json_t *j;
     enum err res;
 
-    res = api_json_input_obj(cx, rq, patch_fields, &b, &seen, &j);
-    if (res)
-        return res;
-    if (sent_null(j, "display_name") || sent_null(j, "roles") || sent_null(j, "grid_ids"))
-        return rctx_fail(cx, ERR_INVALID, "only phone, department_id and region_id may be null");
-    p.has_display_name = seen & (1u << P_NAME);
-    p.display_name = b.display_name;
-    p.has_phone = (seen & (1u << P_PHONE)) || sent_null(j, "phone");
-    p.phone = b.phone;
-    p.has_roles = seen & (1u << P_ROLES);
-    if (p.has_roles) {
-        res = decode_roles(cx, b.roles, &p.roles);
-        if (res)
-            return res;
-    }
-    p.has_department = (seen & (1u << P_DEPT)) || sent_null(j, "department_id");
-    p.department_id = b.department_id;
-    p.has_region = (seen & (1u << P_REGION)) || sent_null(j, "region_id");
-    p.region_id = b.region_id;
-    p.has_grids = seen & (1u << P_GRIDS);
-    p.ngrids = b.grid_ids.n;
-    p.grid_ids = b.grid_ids.v;
-    if (!p.has_display_name && !p.has_phone && !p.has_roles && !p.has_department && !p.has_region &&
-        !p.has_grids)
-        return rctx_fail(cx, ERR_INVALID, "nothing to change");
-    res = admin_user_update(cx, id, &p);
+    res = api_json_patch_input(cx, rq, patch_fields, &p, false);
+    if (!res)
+        res = admin_user_update(cx, id, &p);
     if (res)
         return res;
     return reply_user(cx, rs, 200, id);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 #include <math.h>
+#include <limits.h>
 #include "api/domain/case.h"
 #include "api/domain/inbox.h"
 #include "api/domain/media.h"
@@ -191,6 +192,17 @@ static enum err decode_one(struct rctx *cx, const struct api_field *f, json_t *v
     case API_JSON:
         *(json_t **)dst = v;
         return ERR_OK;
+    case API_INT: {
+        json_int_t i;
+        if (!json_is_integer(v))
+            return rctx_fail(cx, ERR_INVALID, "%s: expected an integer", f->name);
+        i = json_integer_value(v);
+        if (i < f->min || i > f->max || i < INT_MIN || i > INT_MAX)
+            return rctx_fail(cx, ERR_INVALID, "%s: must be between %lld and %lld", f->name,
+                             (long long)f->min, (long long)f->max);
+        *(int *)dst = (int)i;
+        return ERR_OK;
+    }
     }
     return rctx_fail(cx, ERR_INTERNAL, "bad field table");
 }
@@ -406,6 +418,89 @@ enum err api_json_text(struct rctx *cx, json_t *j, const char **out, size_t *len
     *out = b.p;
     *len = b.len;
     return ERR_OK;
+}
+
+enum err api_json_decode_value(struct rctx *cx, const struct api_field *f, json_t *v, void *dst)
+{
+    struct api_field g = *f;
+
+    g.offset = 0;
+    return decode_one(cx, &g, v, dst);
+}
+
+/* Bytes a NULL / 0 value takes for a type, for API_NULL_CLEARS. */
+static size_t type_size(enum api_ftype t)
+{
+    switch (t) {
+    case API_STR:
+        return sizeof(char *);
+    case API_I64:
+        return sizeof(int64_t);
+    case API_F64:
+        return sizeof(double);
+    case API_BOOL:
+        return sizeof(bool);
+    case API_I64S:
+        return sizeof(struct api_i64s);
+    case API_JSON:
+        return sizeof(json_t *);
+    case API_INT:
+        return sizeof(int);
+    }
+    return 0;
+}
+
+enum err api_json_patch(struct rctx *cx, json_t *obj, const struct api_patch_field *fields,
+                        void *out, bool nothing_ok)
+{
+    const char *key;
+    json_t *v;
+    size_t nsent = 0;
+    enum err res;
+
+    json_object_foreach(obj, key, v)
+    {
+        const struct api_patch_field *pf;
+        for (pf = fields; pf->name; pf++)
+            if (strcmp(pf->name, key) == 0)
+                break;
+        if (!pf->name)
+            return rctx_fail(cx, ERR_INVALID, "field \"%.64s\" is not accepted here", key);
+        if (json_is_null(v)) {
+            if (pf->null == API_NULL_ABSENT)
+                continue;
+            if (pf->null == API_NULL_REFUSED)
+                return rctx_fail(cx, ERR_INVALID, "%s: may not be null", pf->name);
+            if (!pf->decode)
+                memset((char *)out + pf->offset, 0, type_size(pf->type));
+        } else if (pf->decode) {
+            res = pf->decode(cx, pf->name, v, out);
+            if (res)
+                return res;
+        } else {
+            const struct api_field f = {pf->name,    pf->type, false,  pf->offset,
+                                        pf->max_len, pf->min,  pf->max};
+            res = decode_one(cx, &f, v, out);
+            if (res)
+                return res;
+        }
+        *(bool *)((char *)out + pf->sent) = true;
+        nsent++;
+    }
+    if (!nsent && !nothing_ok)
+        return rctx_fail(cx, ERR_INVALID, "nothing to change");
+    return ERR_OK;
+}
+
+enum err api_json_patch_input(struct rctx *cx, const struct req *rq,
+                              const struct api_patch_field *fields, void *out, bool nothing_ok)
+{
+    json_t *j;
+    enum err res = api_json_body(cx, rq, false, &j);
+
+    if (!res)
+        res = api_json_patch(cx, j, fields, out, nothing_ok);
+    return res;
 }
 
 enum err api_json_reply(struct rctx *cx, struct resp *rs, int status, json_t *j)

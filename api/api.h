@@ -85,6 +85,7 @@ enum api_ftype {
     API_BOOL, /* bool */
     API_I64S, /* struct api_i64s, up to max_len items, each >= 1 */
     API_JSON, /* json_t * borrowed from the object (objects/arrays checked by the handler) */
+    API_INT,  /* int within [min, max] (both must fit an int) */
 };
 
 struct api_i64s {
@@ -105,6 +106,49 @@ struct api_field {
  * rejected with ERR_INVALID naming it; *present gets a bit per table row found. */
 enum err api_json_decode(struct rctx *cx, json_t *obj, const struct api_field *fields, void *out,
                          uint64_t *present) MUST_CHECK;
+
+/* ---- PATCH bodies, decoded straight into the domain's patch struct ---- */
+
+/* What a JSON null means for a PATCH field. */
+enum api_null {
+    API_NULL_ABSENT = 0, /* as if the field were not sent */
+    API_NULL_CLEARS,     /* sent: the value becomes NULL / 0 (the domain reads 0 as "none") */
+    API_NULL_REFUSED,    /* ERR_INVALID "<name>: may not be null" */
+};
+
+/* One field of a PATCH body. offset is the value's place in the domain's patch struct and sent
+ * the place of its bool "was it sent" (has_x); type, max_len, min and max as in api_field.
+ * With decode set the value is decoded by it instead (base is the whole patch struct): for a
+ * value the domain holds in another shape (role names → bits). */
+struct api_patch_field {
+    const char *name;
+    enum api_ftype type;
+    enum api_null null;
+    size_t offset, sent;
+    size_t max_len;
+    int64_t min, max;
+    enum err (*decode)(struct rctx *cx, const char *name, json_t *v, void *base);
+};
+
+/* A row of a PATCH table over struct type T: value member m, sent flag member has. */
+#define API_PATCH(T, name, type, null, m, has, max_len, min, max)                                  \
+    {                                                                                              \
+        (name), (type), (null), offsetof(T, m), offsetof(T, has), (max_len), (min), (max), NULL    \
+    }
+
+/* Decode obj into the patch struct out by fields (ended by a {NULL} row): every value goes to
+ * its member and sets its sent flag. Unknown fields are refused (ERR_INVALID naming them), and
+ * so is a body that changes nothing when nothing_ok is false ("nothing to change"). */
+enum err api_json_patch(struct rctx *cx, json_t *obj, const struct api_patch_field *fields,
+                        void *out, bool nothing_ok) MUST_CHECK;
+/* The body (a JSON object) decoded by api_json_patch. */
+enum err api_json_patch_input(struct rctx *cx, const struct req *rq,
+                              const struct api_patch_field *fields, void *out,
+                              bool nothing_ok) MUST_CHECK;
+
+/* One value v decoded by field f into dst (f->offset ignored), as api_json_decode would. */
+enum err api_json_decode_value(struct rctx *cx, const struct api_field *f, json_t *v,
+                               void *dst) MUST_CHECK;
 
 /* Small JSON values every resource uses. */
 json_t *api_json_roles(uint32_t roles); /* ["inspector", …] in role order */

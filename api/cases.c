@@ -219,37 +219,39 @@ static enum err photo_list(struct rctx *cx, json_t *arr, const char ***out, size
 
 /* ---- POST /api/v1/cases ---------------------------------------------------------------- */
 
-struct report_body {
-    int64_t category_id;
-    char *code_set, *full_code, *kind, *description, *urgency, *source;
+/* The report decodes straight into the domain's struct; location and photos are borrowed
+ * beside it and decoded in a second step. The limits (lengths, coordinate ranges) are
+ * case_report_create's alone, but for accuracy: the domain reads a negative one as "not
+ * given", so only this table can refuse it. */
+struct report_in {
+    struct case_report r;
     json_t *location, *photos;
 };
 
+#define R(m) offsetof(struct report_in, r.m)
+/* clang-format off */
 static const struct api_field report_fields[] = {
-    {"category_id", API_I64, false, offsetof(struct report_body, category_id), 0, 1, INT64_MAX},
-    {"code_set", API_STR, false, offsetof(struct report_body, code_set), 16, 1, 0},
-    {"full_code", API_STR, false, offsetof(struct report_body, full_code), 8, 1, 0},
-    {"kind", API_STR, false, offsetof(struct report_body, kind), 16, 1, 0},
-    {"description", API_STR, true, offsetof(struct report_body, description), CASE_DESC_MAX, 1, 0},
-    {"location", API_JSON, true, offsetof(struct report_body, location), 0, 0, 0},
-    {"photos", API_JSON, false, offsetof(struct report_body, photos), 0, 0, 0},
-    {"urgency", API_STR, false, offsetof(struct report_body, urgency), 16, 1, 0},
-    {"source", API_STR, false, offsetof(struct report_body, source), 16, 1, 0},
+    {"category_id", API_I64,  false, R(category_id), 0,  1, INT64_MAX},
+    {"code_set",    API_STR,  false, R(code_set),    16, 1, 0},
+    {"full_code",   API_STR,  false, R(full_code),   8,  1, 0},
+    {"kind",        API_STR,  false, R(kind),        16, 1, 0},
+    {"description", API_STR,  true,  R(description), 0,  0, 0},
+    {"location",    API_JSON, true,  offsetof(struct report_in, location), 0, 0, 0},
+    {"photos",      API_JSON, false, offsetof(struct report_in, photos),   0, 0, 0},
+    {"urgency",     API_STR,  false, R(urgency),     16, 1, 0},
+    {"source",      API_STR,  false, R(source),      16, 1, 0},
     {0},
 };
-
-struct location_body {
-    double lat, lng, accuracy;
-    char *address;
-};
+#undef R
 
 static const struct api_field location_fields[] = {
-    {"lat", API_F64, true, offsetof(struct location_body, lat), 0, -90, 90},
-    {"lng", API_F64, true, offsetof(struct location_body, lng), 0, -180, 180},
-    {"accuracy", API_F64, false, offsetof(struct location_body, accuracy), 0, 0, 100000},
-    {"address", API_STR, false, offsetof(struct location_body, address), CASE_ADDR_MAX, 0, 0},
+    {"lat",      API_F64, true,  offsetof(struct case_report, lat),        0, 0, 0},
+    {"lng",      API_F64, true,  offsetof(struct case_report, lng),        0, 0, 0},
+    {"accuracy", API_F64, false, offsetof(struct case_report, accuracy_m), 0, 0, 100000},
+    {"address",  API_STR, false, offsetof(struct case_report, address),    0, 0, 0},
     {0},
 };
+/* clang-format on */
 
 static json_t *dups_json(const struct case_created *cr)
 {
@@ -266,39 +268,26 @@ static json_t *dups_json(const struct case_created *cr)
 
 static enum err cases_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct report_body b = {0};
-    struct location_body loc = {0};
-    struct case_report in = {0};
+    struct report_in in = {0};
     struct case_created cr;
     const char **photos = NULL;
     struct idem idem;
     enum err res;
 
-    loc.accuracy = -1;
+    in.r.accuracy_m = -1; /* not given */
     res = api_idem(cx, rq, 201, &idem);
     if (!res)
-        res = api_json_input(cx, rq, report_fields, &b, NULL);
-    if (!res && !json_is_object(b.location))
+        res = api_json_input(cx, rq, report_fields, &in, NULL);
+    if (!res && !json_is_object(in.location))
         res = rctx_fail(cx, ERR_INVALID, "location: expected an object {lat, lng}");
     if (!res)
-        res = api_json_decode(cx, b.location, location_fields, &loc, NULL);
+        res = api_json_decode(cx, in.location, location_fields, &in.r, NULL);
     if (!res)
-        res = photo_list(cx, b.photos, &photos, &in.nphotos);
+        res = photo_list(cx, in.photos, &photos, &in.r.nphotos);
     if (res)
         return res;
-    in.photos = photos;
-    in.category_id = b.category_id;
-    in.code_set = b.code_set;
-    in.full_code = b.full_code;
-    in.kind = b.kind;
-    in.description = b.description;
-    in.lat = loc.lat;
-    in.lng = loc.lng;
-    in.accuracy_m = loc.accuracy;
-    in.address = loc.address;
-    in.urgency = b.urgency;
-    in.source = b.source;
-    res = case_report_create(cx, &in, &idem, &cr);
+    in.r.photos = photos;
+    res = case_report_create(cx, &in.r, &idem, &cr);
     if (res)
         return res;
     return reply_case(cx, rs, 201, cr.id, cr.replay, dups_json(&cr), "possible_duplicates", false,
@@ -351,29 +340,31 @@ static void cases_get_batch(struct rctx *const *cxs, const struct req *const *rq
 
 /* ---- POST /api/v1/cases/{id}/actions --------------------------------------------------- */
 
-struct action_body {
-    char *action, *text;
-    int64_t version, department_id, assignee_id, duplicate_of, extension_hours;
+/* Straight into the domain's struct, with the photos borrowed beside it. */
+struct action_in {
+    struct case_action_in a;
     json_t *photos;
 };
 
+#define A(m) offsetof(struct action_in, a.m)
+/* clang-format off */
 static const struct api_field action_fields[] = {
-    {"action", API_STR, true, offsetof(struct action_body, action), 32, 1, 0},
-    {"version", API_I64, true, offsetof(struct action_body, version), 0, 1, INT32_MAX},
-    {"text", API_STR, false, offsetof(struct action_body, text), CASE_TEXT_MAX, 0, 0},
-    {"department_id", API_I64, false, offsetof(struct action_body, department_id), 0, 1, INT64_MAX},
-    {"assignee_id", API_I64, false, offsetof(struct action_body, assignee_id), 0, 1, INT64_MAX},
-    {"duplicate_of", API_I64, false, offsetof(struct action_body, duplicate_of), 0, 1, INT64_MAX},
-    {"extension_hours", API_I64, false, offsetof(struct action_body, extension_hours), 0, 1,
-     CASE_EXT_HOURS_MAX},
-    {"photos", API_JSON, false, offsetof(struct action_body, photos), 0, 0, 0},
+    {"action",          API_STR,  true,  A(action),          32,            1, 0},
+    {"version",         API_I64,  true,  A(version),         0,             1, INT32_MAX},
+    {"text",            API_STR,  false, A(text),            CASE_TEXT_MAX, 0, 0},
+    {"department_id",   API_I64,  false, A(department_id),   0,             1, INT64_MAX},
+    {"assignee_id",     API_I64,  false, A(assignee_id),     0,             1, INT64_MAX},
+    {"duplicate_of",    API_I64,  false, A(duplicate_of),    0,             1, INT64_MAX},
+    {"extension_hours", API_I64,  false, A(extension_hours), 0,             1, CASE_EXT_HOURS_MAX},
+    {"photos",          API_JSON, false, offsetof(struct action_in, photos), 0, 0, 0},
     {0},
 };
+/* clang-format on */
+#undef A
 
 static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct action_body b = {0};
-    struct case_action_in in = {0};
+    struct action_in in = {0};
     int64_t id = req_param_i64(rq, "id");
     const char **photos = NULL;
     struct idem idem;
@@ -382,21 +373,14 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
 
     res = api_idem(cx, rq, 200, &idem);
     if (!res)
-        res = api_json_input(cx, rq, action_fields, &b, NULL);
+        res = api_json_input(cx, rq, action_fields, &in, NULL);
     if (!res)
-        res = photo_list(cx, b.photos, &photos, &in.nphotos);
+        res = photo_list(cx, in.photos, &photos, &in.a.nphotos);
     if (res)
         return res;
-    in.photos = photos;
-    in.action = b.action;
-    in.version = b.version;
-    in.text = b.text;
-    in.department_id = b.department_id;
-    in.assignee_id = b.assignee_id;
-    in.duplicate_of = b.duplicate_of;
-    in.extension_hours = b.extension_hours;
-    in.has_photos = b.photos != NULL;
-    res = case_act(cx, id, &in, &idem, &replay);
+    in.a.photos = photos;
+    in.a.has_photos = in.photos != NULL;
+    res = case_act(cx, id, &in.a, &idem, &replay);
     if (res)
         return res;
     /* A replay shows the case only while the caller may still see it, like a fresh GET. */

@@ -58,68 +58,37 @@ static enum err categories_list(struct rctx *cx, const struct req *rq, struct re
     return api_json_reply(cx, rs, 200, json_pack("{s:o}", "items", a));
 }
 
-struct patch_body {
-    int64_t department_id;
-    bool urgent, active;
-    int64_t register_min, dispatch_min, handle, verify_min, close_min;
-    char *unit, *register_condition, *close_condition;
-};
-
 #define LIMIT_MAX (60 * 24 * 365) /* a year of minutes */
 
-/* Row order gives the `present` bits used below. */
-static const struct api_field patch_fields[] = {
-    {"department_id", API_I64, false, offsetof(struct patch_body, department_id), 0, 0, INT64_MAX},
-    {"urgent", API_BOOL, false, offsetof(struct patch_body, urgent), 0, 0, 0},
-    {"active", API_BOOL, false, offsetof(struct patch_body, active), 0, 0, 0},
-    {"limit_register_min", API_I64, false, offsetof(struct patch_body, register_min), 0, 1,
-     LIMIT_MAX},
-    {"limit_dispatch_min", API_I64, false, offsetof(struct patch_body, dispatch_min), 0, 1,
-     LIMIT_MAX},
-    {"limit_handle", API_I64, false, offsetof(struct patch_body, handle), 0, 1, LIMIT_MAX},
-    {"limit_handle_unit", API_STR, false, offsetof(struct patch_body, unit), 16, 1, 0},
-    {"limit_verify_min", API_I64, false, offsetof(struct patch_body, verify_min), 0, 1, LIMIT_MAX},
-    {"limit_close_min", API_I64, false, offsetof(struct patch_body, close_min), 0, 1, LIMIT_MAX},
-    {"register_condition", API_STR, false, offsetof(struct patch_body, register_condition), 2000, 0,
-     0},
-    {"close_condition", API_STR, false, offsetof(struct patch_body, close_condition), 2000, 0, 0},
+#define P(name, type, m, has, max_len, min, max)                                                   \
+    API_PATCH(struct case_category_patch, name, type, API_NULL_ABSENT, m, has, max_len, min, max)
+/* clang-format off */
+static const struct api_patch_field patch_fields[] = {
+    P("department_id",      API_I64,  department_id,      has_department,         0,    0, INT64_MAX),
+    P("urgent",             API_BOOL, urgent,             has_urgent,             0,    0, 0),
+    P("active",             API_BOOL, active,             has_active,             0,    0, 0),
+    P("limit_register_min", API_INT,  limit_register_min, has_register,           0,    1, LIMIT_MAX),
+    P("limit_dispatch_min", API_INT,  limit_dispatch_min, has_dispatch,           0,    1, LIMIT_MAX),
+    P("limit_handle",       API_INT,  limit_handle,       has_handle,             0,    1, LIMIT_MAX),
+    P("limit_handle_unit",  API_STR,  limit_handle_unit,  has_unit,               16,   1, 0),
+    P("limit_verify_min",   API_INT,  limit_verify_min,   has_verify,             0,    1, LIMIT_MAX),
+    P("limit_close_min",    API_INT,  limit_close_min,    has_close,              0,    1, LIMIT_MAX),
+    P("register_condition", API_STR,  register_condition, has_register_condition, 2000, 0, 0),
+    P("close_condition",    API_STR,  close_condition,    has_close_condition,    2000, 0, 0),
     {0},
 };
+/* clang-format on */
+#undef P
 
 static enum err categories_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct patch_body b = {0};
     struct case_category_patch p = {0};
     struct case_category out;
-    uint64_t present = 0;
     enum err res;
 
-    res = api_json_input(cx, rq, patch_fields, &b, &present);
-    if (res)
-        return res;
-    p.has_department = present & (1u << 0);
-    p.department_id = b.department_id;
-    p.has_urgent = present & (1u << 1);
-    p.urgent = b.urgent;
-    p.has_active = present & (1u << 2);
-    p.active = b.active;
-    p.has_register = present & (1u << 3);
-    p.limit_register_min = (int)b.register_min;
-    p.has_dispatch = present & (1u << 4);
-    p.limit_dispatch_min = (int)b.dispatch_min;
-    p.has_handle = present & (1u << 5);
-    p.limit_handle = (int)b.handle;
-    p.has_unit = present & (1u << 6);
-    p.limit_handle_unit = b.unit;
-    p.has_verify = present & (1u << 7);
-    p.limit_verify_min = (int)b.verify_min;
-    p.has_close = present & (1u << 8);
-    p.limit_close_min = (int)b.close_min;
-    p.has_register_condition = present & (1u << 9);
-    p.register_condition = b.register_condition;
-    p.has_close_condition = present & (1u << 10);
-    p.close_condition = b.close_condition;
-    res = case_category_patch(cx, req_param_i64(rq, "id"), &p, &out);
+    res = api_json_patch_input(cx, rq, patch_fields, &p, true);
+    if (!res)
+        res = case_category_patch(cx, req_param_i64(rq, "id"), &p, &out);
     if (res)
         return res;
     return api_json_reply(cx, rs, 200, category_json(&out));

@@ -54,72 +54,48 @@ static enum err depts_get(struct rctx *cx, const struct req *rq, struct resp *rs
     return reply_dept(cx, rs, 200, req_param_i64(rq, "id"));
 }
 
-struct dept_body {
-    char *code, *name;
-    int64_t region_id;
-    bool active;
-};
-
+/* Straight into the domain's struct. */
 static const struct api_field dept_create_fields[] = {
-    {"code", API_STR, true, offsetof(struct dept_body, code), 32, 1, 0},
-    {"name", API_STR, true, offsetof(struct dept_body, name), 64, 1, 0},
-    {"region_id", API_I64, false, offsetof(struct dept_body, region_id), 0, 1, INT64_MAX},
+    {"code", API_STR, true, offsetof(struct dept_new, code), 32, 1, 0},
+    {"name", API_STR, true, offsetof(struct dept_new, name), 64, 1, 0},
+    {"region_id", API_I64, false, offsetof(struct dept_new, region_id), 0, 1, INT64_MAX},
     {0},
 };
 
 static enum err depts_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct dept_body b = {0};
-    struct dept_new in;
+    struct dept_new in = {0};
     int64_t id;
     enum err res;
 
-    res = api_json_input(cx, rq, dept_create_fields, &b, NULL);
-    if (res)
-        return res;
-    in.code = b.code;
-    in.name = b.name;
-    in.region_id = b.region_id;
-    res = org_dept_create(cx, &in, &id);
+    res = api_json_input(cx, rq, dept_create_fields, &in, NULL);
+    if (!res)
+        res = org_dept_create(cx, &in, &id);
     if (res)
         return res;
     resp_header(cx, rs, "location", rctx_printf(cx, "/api/v1/departments/%lld", (long long)id));
     return reply_dept(cx, rs, 201, id);
 }
 
-enum { DP_NAME, DP_REGION, DP_ACTIVE };
-
-static const struct api_field dept_patch_fields[] = {
-    [DP_NAME] = {"name", API_STR, false, offsetof(struct dept_body, name), 64, 1, 0},
-    [DP_REGION] = {"region_id", API_I64, false, offsetof(struct dept_body, region_id), 0, 1,
-                   INT64_MAX},
-    [DP_ACTIVE] = {"active", API_BOOL, false, offsetof(struct dept_body, active), 0, 0, 0},
+#define P(name, type, null, m, has, max_len, min, max)                                             \
+    API_PATCH(struct dept_patch, name, type, null, m, has, max_len, min, max)
+static const struct api_patch_field dept_patch_fields[] = {
+    P("name", API_STR, API_NULL_REFUSED, name, has_name, 64, 1, 0),
+    /* null: city-wide */
+    P("region_id", API_I64, API_NULL_CLEARS, region_id, has_region, 0, 1, INT64_MAX),
+    P("active", API_BOOL, API_NULL_REFUSED, active, has_active, 0, 0, 0),
     {0},
 };
+#undef P
 
 static enum err depts_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct dept_body b = {0};
     struct dept_patch p = {0};
-    uint64_t seen = 0;
-    json_t *j, *rv;
     enum err res;
 
-    res = api_json_input_obj(cx, rq, dept_patch_fields, &b, &seen, &j);
-    if (res)
-        return res;
-    rv = json_object_get(j, "region_id");
-    if (json_is_null(json_object_get(j, "name")) || json_is_null(json_object_get(j, "active")))
-        return rctx_fail(cx, ERR_INVALID, "only region_id may be null");
-    p.has_name = seen & (1u << DP_NAME);
-    p.name = b.name;
-    p.has_region = (seen & (1u << DP_REGION)) || json_is_null(rv); /* null: city-wide */
-    p.region_id = b.region_id;
-    p.has_active = seen & (1u << DP_ACTIVE);
-    p.active = b.active;
-    if (!p.has_name && !p.has_region && !p.has_active)
-        return rctx_fail(cx, ERR_INVALID, "nothing to change");
-    res = org_dept_update(cx, req_param_i64(rq, "id"), &p);
+    res = api_json_patch_input(cx, rq, dept_patch_fields, &p, false);
+    if (!res)
+        res = org_dept_update(cx, req_param_i64(rq, "id"), &p);
     if (res)
         return res;
     return reply_dept(cx, rs, 200, req_param_i64(rq, "id"));
@@ -160,35 +136,25 @@ static enum err regions_get(struct rctx *cx, const struct req *rq, struct resp *
     return api_json_reply(cx, rs, 200, region_json(&r));
 }
 
-struct region_body {
-    int64_t parent_id;
-    char *level, *code, *name;
-};
-
+/* Straight into the domain's struct. */
 static const struct api_field region_fields[] = {
-    {"parent_id", API_I64, false, offsetof(struct region_body, parent_id), 0, 1, INT64_MAX},
-    {"level", API_STR, true, offsetof(struct region_body, level), 16, 1, 0},
-    {"code", API_STR, true, offsetof(struct region_body, code), 12, 1, 0},
-    {"name", API_STR, true, offsetof(struct region_body, name), 64, 1, 0},
+    {"parent_id", API_I64, false, offsetof(struct region_new, parent_id), 0, 1, INT64_MAX},
+    {"level", API_STR, true, offsetof(struct region_new, level), 16, 1, 0},
+    {"code", API_STR, true, offsetof(struct region_new, code), 12, 1, 0},
+    {"name", API_STR, true, offsetof(struct region_new, name), 64, 1, 0},
     {0},
 };
 
 static enum err regions_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct region_body b = {0};
-    struct region_new in;
+    struct region_new in = {0};
     struct region_rec r;
     int64_t id;
     enum err res;
 
-    res = api_json_input(cx, rq, region_fields, &b, NULL);
-    if (res)
-        return res;
-    in.parent_id = b.parent_id;
-    in.level = b.level;
-    in.code = b.code;
-    in.name = b.name;
-    res = org_region_create(cx, &in, &id);
+    res = api_json_input(cx, rq, region_fields, &in, NULL);
+    if (!res)
+        res = org_region_create(cx, &in, &id);
     if (!res)
         res = org_region_get(cx, id, &r);
     if (res)

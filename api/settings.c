@@ -98,50 +98,30 @@ static enum err case_settings_get(struct rctx *cx, const struct req *rq, struct 
     return api_json_reply(cx, rs, 200, case_settings_json(&s));
 }
 
-struct case_settings_body {
-    int64_t dup_radius_m, dup_window_h, escalate_pct, utc_offset_min;
-    char *work_periods;
-};
-
-enum { CS_RADIUS, CS_WINDOW, CS_ESCALATE, CS_PERIODS, CS_OFFSET };
-
 /* Integers are decoded unbounded here: the ranges are the domain's, with its messages. */
-static const struct api_field case_settings_fields[] = {
-    [CS_RADIUS] = {"dup_radius_m", API_I64, false,
-                   offsetof(struct case_settings_body, dup_radius_m), 0, 0, 0},
-    [CS_WINDOW] = {"dup_window_h", API_I64, false,
-                   offsetof(struct case_settings_body, dup_window_h), 0, 0, 0},
-    [CS_ESCALATE] = {"escalate_pct", API_I64, false,
-                     offsetof(struct case_settings_body, escalate_pct), 0, 0, 0},
-    [CS_PERIODS] = {"work_periods", API_STR, false,
-                    offsetof(struct case_settings_body, work_periods), SETTINGS_PERIODS_MAX, 1, 0},
-    [CS_OFFSET] = {"utc_offset_min", API_I64, false,
-                   offsetof(struct case_settings_body, utc_offset_min), 0, 0, 0},
+#define P(name, type, m, has, max_len, min, max)                                                   \
+    API_PATCH(struct settings_case_patch, name, type, API_NULL_ABSENT, m, has, max_len, min, max)
+/* clang-format off */
+static const struct api_patch_field case_settings_fields[] = {
+    P("dup_radius_m",   API_I64, dup_radius_m,   has_dup_radius, 0,                    0, 0),
+    P("dup_window_h",   API_I64, dup_window_h,   has_dup_window, 0,                    0, 0),
+    P("escalate_pct",   API_I64, escalate_pct,   has_escalate,   0,                    0, 0),
+    P("work_periods",   API_STR, work_periods,   has_periods,    SETTINGS_PERIODS_MAX, 1, 0),
+    P("utc_offset_min", API_I64, utc_offset_min, has_utc_offset, 0,                    0, 0),
     {0},
 };
+/* clang-format on */
+#undef P
 
 static enum err case_settings_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct case_settings_body b = {0};
     struct settings_case_patch p = {0};
     struct settings_case out;
-    uint64_t seen = 0;
     enum err res;
 
-    res = api_json_input(cx, rq, case_settings_fields, &b, &seen);
-    if (res)
-        return res;
-    p.has_dup_radius = seen & (1u << CS_RADIUS);
-    p.dup_radius_m = b.dup_radius_m;
-    p.has_dup_window = seen & (1u << CS_WINDOW);
-    p.dup_window_h = b.dup_window_h;
-    p.has_escalate = seen & (1u << CS_ESCALATE);
-    p.escalate_pct = b.escalate_pct;
-    p.has_periods = seen & (1u << CS_PERIODS);
-    p.work_periods = b.work_periods;
-    p.has_utc_offset = seen & (1u << CS_OFFSET);
-    p.utc_offset_min = b.utc_offset_min;
-    res = settings_case_update(cx, &p, &out);
+    res = api_json_patch_input(cx, rq, case_settings_fields, &p, true);
+    if (!res)
+        res = settings_case_update(cx, &p, &out);
     if (res)
         return res;
     return api_json_reply(cx, rs, 200, case_settings_json(&out));
@@ -195,23 +175,20 @@ static enum err rules_list(struct rctx *cx, const struct req *rq, struct resp *r
     return api_json_reply(cx, rs, 200, out);
 }
 
-struct rule_body {
-    int64_t grid_id, category_id, department_id;
-    bool autom;
-};
-
+/* Straight into the domain's struct. */
 static const struct api_field rule_fields[] = {
-    {"grid_id", API_I64, false, offsetof(struct rule_body, grid_id), 0, 1, INT64_MAX},
-    {"category_id", API_I64, false, offsetof(struct rule_body, category_id), 0, 1, INT64_MAX},
-    {"department_id", API_I64, true, offsetof(struct rule_body, department_id), 0, 1, INT64_MAX},
-    {"auto", API_BOOL, false, offsetof(struct rule_body, autom), 0, 0, 0},
+    {"grid_id", API_I64, false, offsetof(struct settings_rule_new, grid_id), 0, 1, INT64_MAX},
+    {"category_id", API_I64, false, offsetof(struct settings_rule_new, category_id), 0, 1,
+     INT64_MAX},
+    {"department_id", API_I64, true, offsetof(struct settings_rule_new, department_id), 0, 1,
+     INT64_MAX},
+    {"auto", API_BOOL, false, offsetof(struct settings_rule_new, autom), 0, 0, 0},
     {0},
 };
 
 static enum err rules_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct rule_body b = {0};
-    struct settings_rule_new in;
+    struct settings_rule_new in = {0};
     struct settings_rule rule;
     struct idem idem;
     int64_t id = 0;
@@ -220,14 +197,9 @@ static enum err rules_create(struct rctx *cx, const struct req *rq, struct resp 
 
     res = api_idem(cx, rq, 201, &idem);
     if (!res)
-        res = api_json_input(cx, rq, rule_fields, &b, NULL);
-    if (res)
-        return res;
-    in.grid_id = b.grid_id;
-    in.category_id = b.category_id;
-    in.department_id = b.department_id;
-    in.autom = b.autom;
-    res = settings_rule_create(cx, &in, &idem, &id, &replay);
+        res = api_json_input(cx, rq, rule_fields, &in, NULL);
+    if (!res)
+        res = settings_rule_create(cx, &in, &idem, &id, &replay);
     if (!res)
         res = settings_rule_get(cx, id, &rule);
     if (res)
@@ -238,34 +210,23 @@ static enum err rules_create(struct rctx *cx, const struct req *rq, struct resp 
     return api_json_reply(cx, rs, 201, rule_json(&rule));
 }
 
-enum { RP_DEPT, RP_AUTO };
-
-static const struct api_field rule_patch_fields[] = {
-    [RP_DEPT] = {"department_id", API_I64, false, offsetof(struct rule_body, department_id), 0, 1,
-                 INT64_MAX},
-    [RP_AUTO] = {"auto", API_BOOL, false, offsetof(struct rule_body, autom), 0, 0, 0},
+#define P(name, type, m, has, max_len, min, max)                                                   \
+    API_PATCH(struct settings_rule_patch, name, type, API_NULL_REFUSED, m, has, max_len, min, max)
+static const struct api_patch_field rule_patch_fields[] = {
+    P("department_id", API_I64, department_id, has_department, 0, 1, INT64_MAX),
+    P("auto", API_BOOL, autom, has_autom, 0, 0, 0),
     {0},
 };
+#undef P
 
 static enum err rules_patch(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct rule_body b = {0};
     struct settings_rule_patch p = {0};
     struct settings_rule rule;
-    uint64_t seen = 0;
-    json_t *j;
-    enum err res = api_json_input_obj(cx, rq, rule_patch_fields, &b, &seen, &j);
+    enum err res = api_json_patch_input(cx, rq, rule_patch_fields, &p, true);
 
-    if (res)
-        return res;
-    if (json_is_null(json_object_get(j, "department_id")) ||
-        json_is_null(json_object_get(j, "auto")))
-        return rctx_fail(cx, ERR_INVALID, "department_id, auto: may not be null");
-    p.has_department = seen & (1u << RP_DEPT);
-    p.department_id = b.department_id;
-    p.has_autom = seen & (1u << RP_AUTO);
-    p.autom = b.autom;
-    res = settings_rule_update(cx, req_param_i64(rq, "id"), &p);
+    if (!res)
+        res = settings_rule_update(cx, req_param_i64(rq, "id"), &p);
     if (!res)
         res = settings_rule_get(cx, req_param_i64(rq, "id"), &rule);
     if (res)

@@ -219,13 +219,10 @@ static const struct api_field item_fields[] = {
     {0},
 };
 
-struct loc_body {
-    double lat, lng;
-};
-
+/* Straight into the domain's struct; the ranges are survey_item_add's. */
 static const struct api_field loc_fields[] = {
-    {"lat", API_F64, true, offsetof(struct loc_body, lat), 0, -90, 90},
-    {"lng", API_F64, true, offsetof(struct loc_body, lng), 0, -180, 180},
+    {"lat", API_F64, true, offsetof(struct survey_item_new, lat), 0, 0, 0},
+    {"lng", API_F64, true, offsetof(struct survey_item_new, lng), 0, 0, 0},
     {0},
 };
 
@@ -233,7 +230,6 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
 {
     int64_t sid = req_param_i64(rq, "id"), item = 0, grid = 0;
     struct item_body b = {0};
-    struct loc_body loc = {0};
     struct survey_item_new in = {0};
     struct survey_rec s;
     const char **photos = NULL;
@@ -248,7 +244,7 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
     if (!res && !json_is_object(b.location))
         res = rctx_fail(cx, ERR_INVALID, "location: expected an object {lat, lng}");
     if (!res)
-        res = api_json_decode(cx, b.location, loc_fields, &loc, NULL);
+        res = api_json_decode(cx, b.location, loc_fields, &in, NULL);
     if (!res && b.photos && (!json_is_array(b.photos) || json_array_size(b.photos) > 9))
         res = rctx_fail(cx, ERR_INVALID, "photos: an array of at most 9 media ids");
     if (!res)
@@ -274,8 +270,6 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
     res = api_json_text(cx, b.answers, &in.answers_json, &n);
     if (res)
         return res;
-    in.lat = loc.lat;
-    in.lng = loc.lng;
     in.photos = photos;
     res = survey_item_add(cx, sid, &in, &idem, &item, &grid);
     if (res)

@@ -311,8 +311,6 @@ static enum err check_report(struct rctx *cx, const struct case_report *in)
         return rctx_fail(cx, ERR_INVALID, "location.lat: must be between -90 and 90");
     if (!isfinite(in->lng) || in->lng < -180 || in->lng > 180)
         return rctx_fail(cx, ERR_INVALID, "location.lng: must be between -180 and 180");
-    if (in->accuracy_m >= 0 && (!isfinite(in->accuracy_m) || in->accuracy_m > 100000))
-        return rctx_fail(cx, ERR_INVALID, "location.accuracy: at most 100000 m");
     if (in->address && strlen(in->address) > CASE_ADDR_MAX)
         return rctx_fail(cx, ERR_INVALID, "location.address: at most %d bytes", CASE_ADDR_MAX);
     if (in->urgency && strcmp(in->urgency, "normal") != 0 && strcmp(in->urgency, "urgent") != 0)

@@ -46,7 +46,7 @@ struct case_report {
     const char *code_set, *full_code, *kind;
     const char *description; /* 1..CASE_DESC_MAX bytes */
     double lat, lng;         /* WGS-84 */
-    double accuracy_m;       /* < 0: not given */
+    double accuracy_m;       /* < 0: not given; api/ bounds it (0..100000) */
     const char *address;     /* NULL: none */
     const char *urgency;     /* NULL = "normal"; or "urgent" */
     const char *source;      /* NULL = the caller's default (see case_report_create) */

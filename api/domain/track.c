@@ -14,6 +14,10 @@
 #include "server/core/log.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
+#include "server/db/sqlb.h"
+
+/* The statement that adds day partitions: about a hundred days at most per run. */
+#define ADD_SQL_MAX 16384
 
 #define MODULE "track"
 
@@ -247,8 +251,7 @@ static enum err outside_dups(struct rctx *cx, int64_t dev, const struct track_po
 {
     struct db_val *v = rctx_alloc(cx, (2 * n + 1) * sizeof *v);
     size_t k = 0;
-    size_t cap, len;
-    char *sql;
+    struct db_sqlb sql;
     struct db_res r;
     enum err res;
 
@@ -258,21 +261,20 @@ static enum err outside_dups(struct rctx *cx, int64_t dev, const struct track_po
             k++;
     if (!k)
         return ERR_OK;
-    cap = 128 + 8 * k;
-    sql = rctx_alloc(cx, cap);
-    len = (size_t)snprintf(sql, cap,
-                           "SELECT seq, t FROM track_points WHERE dev_id = ? AND"
-                           " (seq, t) IN (");
+    db_sqlb_init(cx, &sql, 0, "SELECT seq, t FROM track_points WHERE dev_id = ? AND (seq, t) IN (");
     k = 0;
     for (size_t i = 0; i < n; i++)
         if (!skip[i] && (pts[i].t < lo || pts[i].t > hi)) {
-            len += (size_t)snprintf(sql + len, cap - len, "%s(?,?)", k ? "," : "");
+            db_sqlb_add(&sql, k ? ",(?,?)" : "(?,?)");
             v[1 + 2 * k] = DBI(pts[i].seq);
             v[2 + 2 * k] = DBI(pts[i].t);
             k++;
         }
-    snprintf(sql + len, cap - len, ")");
-    res = db_exec(cx, sql, v, 1 + 2 * k, &r);
+    db_sqlb_add(&sql, ")");
+    res = db_sqlb_check(&sql);
+    if (res)
+        return res;
+    res = db_exec(cx, sql.sql, v, 1 + 2 * k, &r);
     if (res)
         return res;
     for (size_t j = 0; j < r.nrows; j++)
@@ -1245,8 +1247,8 @@ enum err track_retention_job(struct rctx *cx)
     int64_t today = day_of(cx->now_ms, 0) * GPS__DAY_MS,
             want = today + (PARTITION_AHEAD_DAYS + 1) * GPS__DAY_MS;
     int64_t cutoff = cx->now_ms - (int64_t)gps_cfg.retention_days * GPS__DAY_MS, last = 0;
-    size_t cap = 4096, len = 0, ndrop = 0;
-    char *sql;
+    size_t ndrop = 0;
+    struct db_sqlb drop;
     enum err res = db_exec(cx,
                            "SELECT partition_name, partition_description FROM"
                            " information_schema.partitions WHERE table_schema = DATABASE() AND"
@@ -1255,14 +1257,14 @@ enum err track_retention_job(struct rctx *cx)
 
     if (res)
         return res;
-    sql = rctx_alloc(cx, cap);
+    db_sqlb_init(cx, &drop, 0, "ALTER TABLE track_points DROP PARTITION ");
     for (size_t i = 0; i < r.nrows; i++) {
         const char *name = db_cell(&r, i, 0), *desc = db_cell(&r, i, 1);
         if (!name || !desc || strcmp(name, "pmax") == 0 || strcmp(name, "p_old") == 0)
             continue;
         last = strtoll(desc, NULL, 10);
         if (last <= cutoff) {
-            len += (size_t)snprintf(sql + len, cap - len, "%s%s", ndrop ? "," : "", name);
+            db_sqlb_addf(&drop, "%s%s", ndrop ? "," : "", name);
             ndrop++;
         }
     }
@@ -1272,8 +1274,7 @@ enum err track_retention_job(struct rctx *cx)
      * ones share the first new partition), so they age out with their day. */
     if (last < today + 2 * GPS__DAY_MS) {
         struct db_res q;
-        size_t k = 0, c2 = 16384;
-        char *add = rctx_alloc(cx, c2);
+        struct db_sqlb add;
         int64_t b, from = today;
 
         res = db_exec(cx, "SELECT MIN(t) FROM track_points PARTITION (pmax) WHERE t < ?",
@@ -1287,23 +1288,22 @@ enum err track_retention_job(struct rctx *cx)
         }
         if (from <= last)
             from = last + GPS__DAY_MS;
-        k += (size_t)snprintf(add + k, c2 - k,
-                              "ALTER TABLE track_points REORGANIZE PARTITION pmax INTO (");
-        for (b = from; b <= want && k + 128 < c2; b += GPS__DAY_MS) {
+        db_sqlb_init(cx, &add, ADD_SQL_MAX,
+                     "ALTER TABLE track_points REORGANIZE PARTITION pmax INTO (");
+        /* At most what fits the statement per run; the next run adds the rest. */
+        for (b = from; b <= want && add.len + 128 < ADD_SQL_MAX; b += GPS__DAY_MS) {
             char pn[16];
             part_name(b, pn);
-            k += (size_t)snprintf(add + k, c2 - k, "PARTITION %s VALUES LESS THAN (%lld),", pn,
-                                  (long long)b);
+            db_sqlb_addf(&add, "PARTITION %s VALUES LESS THAN (%lld),", pn, (long long)b);
         }
-        snprintf(add + k, c2 - k, "PARTITION pmax VALUES LESS THAN MAXVALUE)");
-        res = db_exec(cx, add, DB_NOARGS, NULL);
+        db_sqlb_add(&add, "PARTITION pmax VALUES LESS THAN MAXVALUE)");
+        res = db_sqlb_exec(&add, NULL);
         if (res)
             return res;
         log_info(cx, "track_points: day partitions added up to %lld", (long long)want);
     }
     if (ndrop) {
-        char *drop = rctx_printf(cx, "ALTER TABLE track_points DROP PARTITION %s", sql);
-        res = db_exec(cx, drop, DB_NOARGS, NULL);
+        res = db_sqlb_exec(&drop, NULL);
         if (res)
             return res;
         log_info(cx, "track_points: %zu day partitions past retention dropped", ndrop);

@@ -357,6 +357,86 @@ static void test_json_time_matches_gmtime(void **state)
     }
 }
 
+/* Declarative PATCH (issue 9 item 5): values land in the domain's struct with their sent flags,
+ * and null means what the row says. */
+struct patch {
+    bool has_name, has_region, has_active, has_limit;
+    const char *name;
+    int64_t region_id;
+    bool active;
+    int limit;
+};
+
+#define P(name, type, null, m, has, max_len, min, max)                                             \
+    API_PATCH(struct patch, name, type, null, m, has, max_len, min, max)
+static const struct api_patch_field patch_fields[] = {
+    P("name", API_STR, API_NULL_REFUSED, name, has_name, 8, 1, 0),
+    P("region_id", API_I64, API_NULL_CLEARS, region_id, has_region, 0, 1, INT64_MAX),
+    P("active", API_BOOL, API_NULL_ABSENT, active, has_active, 0, 0, 0),
+    P("limit", API_INT, API_NULL_REFUSED, limit, has_limit, 0, 1, 525600),
+    {0},
+};
+#undef P
+
+static enum err patch_run(const char *text, bool nothing_ok, struct patch *p, char *msg)
+{
+    struct rctx cx;
+    json_t *j = json_loads(text, 0, NULL);
+    enum err res;
+
+    assert_non_null(j);
+    memset(p, 0, sizeof *p);
+    p->region_id = 99;
+    rctx_init(&cx);
+    res = api_json_patch(&cx, j, patch_fields, p, nothing_ok);
+    snprintf(msg, RCTX_MSG_MAX, "%s", res ? rctx_message(&cx, res) : "");
+    if (p->name)
+        p->name = strcmp(p->name, "东城") == 0 ? "东城" : "?"; /* pool memory ends below */
+    rctx_dispose(&cx);
+    json_decref(j);
+    return res;
+}
+
+static void test_patch_declarative(void **state)
+{
+    struct patch p;
+    char msg[RCTX_MSG_MAX];
+
+    (void)state;
+    assert_int_equal(patch_run("{\"name\":\"东城\",\"limit\":60}", false, &p, msg), ERR_OK);
+    assert_true(p.has_name && p.has_limit);
+    assert_false(p.has_region || p.has_active);
+    assert_string_equal(p.name, "东城");
+    assert_int_equal(p.limit, 60);
+    assert_int_equal(p.region_id, 99); /* untouched */
+
+    /* null: clears region_id (sent, 0), is as if absent for active, refused for name. */
+    assert_int_equal(patch_run("{\"region_id\":null,\"active\":null}", false, &p, msg), ERR_OK);
+    assert_true(p.has_region);
+    assert_int_equal(p.region_id, 0);
+    assert_false(p.has_active);
+    assert_int_equal(patch_run("{\"name\":null}", false, &p, msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "name: may not be null"));
+
+    /* Nothing sent: refused unless allowed; active:null alone sends nothing. */
+    assert_int_equal(patch_run("{}", false, &p, msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "nothing to change"));
+    assert_int_equal(patch_run("{\"active\":null}", false, &p, msg), ERR_INVALID);
+    assert_int_equal(patch_run("{}", true, &p, msg), ERR_OK);
+
+    /* Types, ranges (an int field refuses what does not fit), unknown fields. */
+    assert_int_equal(patch_run("{\"limit\":0}", false, &p, msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "limit: must be between 1 and 525600"));
+    assert_int_equal(patch_run("{\"limit\":4294967297}", false, &p, msg), ERR_INVALID);
+    assert_int_equal(p.limit, 0);
+    assert_int_equal(patch_run("{\"limit\":\"60\"}", false, &p, msg), ERR_INVALID);
+    assert_int_equal(patch_run("{\"name\":\"123456789\"}", false, &p, msg), ERR_INVALID);
+    assert_int_equal(patch_run("{\"owner\":1}", false, &p, msg), ERR_INVALID);
+    assert_non_null(strstr(msg, "\"owner\" is not accepted"));
+    assert_int_equal(patch_run("{\"active\":true,\"region_id\":0}", false, &p, msg),
+                     ERR_INVALID); /* region_id min 1 */
+}
+
 /* Issue 9 item 7: a report at 31.3 N came back as 31.300000000000001. */
 static void test_real_text_shortest(void **state)
 {
@@ -536,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_real_text_shortest),
         cmocka_unit_test(test_json_text_matches_jansson),
         cmocka_unit_test(test_parse_time_refuses_impossible_dates),
+        cmocka_unit_test(test_patch_declarative),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
