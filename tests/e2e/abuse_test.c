@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +42,7 @@ static void sms_start(void)
     if (sms_pid < 0)
         th_die("fork failed");
     if (sms_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlives a test program that died */
         execl("/usr/bin/python3", "python3", th_source_path("tests/e2e/tools/sms_standin.py"),
               "--port-file", portfile, "--log", sms_log, "--token", "sms-test-token", (char *)NULL);
         _exit(127);
