@@ -120,29 +120,32 @@ static enum err admin_users_get(struct rctx *cx, const struct req *rq, struct re
 
 /* ---- create ------------------------------------------------------------------------------- */
 
-struct create_body {
-    char *username, *password, *display_name, *phone;
+/* Straight into the domain's struct, with roles and grids borrowed beside it. */
+struct create_in {
+    struct admin_user_new n;
     json_t *roles;
-    int64_t department_id, region_id;
     struct api_i64s grid_ids;
 };
 
+#define U(m) offsetof(struct create_in, n.u.m)
+/* clang-format off */
 static const struct api_field create_fields[] = {
-    {"username", API_STR, true, offsetof(struct create_body, username), 32, 3, 0},
-    {"password", API_STR, false, offsetof(struct create_body, password), 128, 1, 0},
-    {"display_name", API_STR, true, offsetof(struct create_body, display_name), 64, 1, 0},
-    {"phone", API_STR, false, offsetof(struct create_body, phone), 20, 5, 0},
-    {"roles", API_JSON, true, offsetof(struct create_body, roles), 0, 0, 0},
-    {"department_id", API_I64, false, offsetof(struct create_body, department_id), 0, 1, INT64_MAX},
-    {"region_id", API_I64, false, offsetof(struct create_body, region_id), 0, 1, INT64_MAX},
-    {"grid_ids", API_I64S, false, offsetof(struct create_body, grid_ids), ADMIN_GRIDS_MAX, 0, 0},
+    {"username",      API_STR,  true,  U(username),      32,  3, 0},
+    {"password",      API_STR,  false, U(password),      128, 1, 0},
+    {"display_name",  API_STR,  true,  U(display_name),  64,  1, 0},
+    {"phone",         API_STR,  false, U(phone),         20,  5, 0},
+    {"roles",         API_JSON, true,  offsetof(struct create_in, roles), 0, 0, 0},
+    {"department_id", API_I64,  false, U(department_id), 0,   1, INT64_MAX},
+    {"region_id",     API_I64,  false, U(region_id),     0,   1, INT64_MAX},
+    {"grid_ids",      API_I64S, false, offsetof(struct create_in, grid_ids), ADMIN_GRIDS_MAX, 0, 0},
     {0},
 };
+/* clang-format on */
+#undef U
 
 static enum err admin_users_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct create_body b = {0};
-    struct admin_user_new in = {0};
+    struct create_in in = {0};
     struct idem idem;
     int64_t id;
     bool replay;
@@ -150,20 +153,14 @@ static enum err admin_users_create(struct rctx *cx, const struct req *rq, struct
 
     res = api_idem(cx, rq, 201, &idem);
     if (!res)
-        res = api_json_input(cx, rq, create_fields, &b, NULL);
+        res = api_json_input(cx, rq, create_fields, &in, NULL);
     if (!res)
-        res = decode_roles(cx, b.roles, &in.u.roles);
+        res = decode_roles(cx, in.roles, &in.n.u.roles);
     if (res)
         return res;
-    in.u.username = b.username;
-    in.u.password = b.password;
-    in.u.display_name = b.display_name;
-    in.u.phone = b.phone;
-    in.u.department_id = b.department_id;
-    in.u.region_id = b.region_id;
-    in.ngrids = b.grid_ids.n;
-    in.grid_ids = b.grid_ids.v;
-    res = admin_user_create(cx, &in, &idem, &id, &replay);
+    in.n.ngrids = in.grid_ids.n;
+    in.n.grid_ids = in.grid_ids.v;
+    res = admin_user_create(cx, &in.n, &idem, &id, &replay);
     if (res)
         return res;
     if (replay)

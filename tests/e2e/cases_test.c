@@ -1018,6 +1018,23 @@ static void coordinates_come_back_as_typed(void **state)
     th_resp_free(&r);
 }
 
+/* Issue 9 item 5: 2026-02-31 was read as March 3rd; now it is refused, and a real date passes. */
+static void impossible_dates_are_refused(void **state)
+{
+    struct th_resp r;
+
+    th_get_as(&srv, "dispatcher", "/api/v1/cases?from=2026-02-31T00:00:00Z", &r);
+    th_expect(&r, 400, "invalid_argument");
+    assert_non_null(strstr(r.body, "from: 2026-02 has no day 31"));
+    th_resp_free(&r);
+    th_get_as(&srv, "dispatcher", "/api/v1/cases?to=2025-02-29T08:00:00%2B08:00", &r);
+    th_expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    th_get_as(&srv, "dispatcher", "/api/v1/cases?from=2024-02-29T00:00:00Z&limit=1", &r);
+    th_expect(&r, 200, NULL);
+    th_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1041,6 +1058,7 @@ int main(void)
         cmocka_unit_test(auto_dispatch_rule),
         cmocka_unit_test(batched_reads_answer_like_single_reads),
         cmocka_unit_test(coordinates_come_back_as_typed),
+        cmocka_unit_test(impossible_dates_are_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
