@@ -261,11 +261,16 @@ enum err evaluation_marks(struct rctx *cx, const struct dash_scope *sc,
     res = dashboard__subtree_sql(cx, sc, &sub);
     if (res)
         return res;
-    db_sqlb_init(
-        cx, &b, 0,
-        "SELECT m.id, m.case_id, m.step_id, TO_DAYS(m.day) - 719528, m.indicator, m.reason,"
-        " m.ok, CAST(UNIX_TIMESTAMP(c.created_at) * 1000 AS SIGNED) FROM eval_marks m"
-        " JOIN cases c ON c.id = m.case_id WHERE m.subject_type = ? AND m.subject_id = ?");
+    /* The index is forced: for ORDER BY id DESC LIMIT the optimizer may otherwise walk the
+     * primary key backwards over every subject's marks (seconds at a million cases, measured). */
+    db_sqlb_init(cx, &b, 0,
+                 "SELECT m.id, m.case_id, m.step_id, TO_DAYS(m.day) - 719528, m.indicator,"
+                 " m.reason, m.ok, CAST(UNIX_TIMESTAMP(c.created_at) * 1000 AS SIGNED)"
+                 " FROM eval_marks m");
+    db_sqlb_add(&b, q->indicator >= 0 ? " FORCE INDEX (eval_marks_subject)"
+                                      : " FORCE INDEX (eval_marks_subject_newest)");
+    db_sqlb_add(&b, " JOIN cases c ON c.id = m.case_id WHERE m.subject_type = ? AND"
+                    " m.subject_id = ?");
     db_sqlb_arg(&b, DBS(q->subject_type));
     db_sqlb_arg(&b, DBI(q->subject_id));
     if (q->indicator >= 0) {
