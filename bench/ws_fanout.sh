@@ -33,7 +33,10 @@ node "$gen" cityd "$wsurl" "$token" "http://127.0.0.1:$port" "$N" "$RATES" "$SEC
 cityd_pid=${pids[0]}
 echo "cityd RSS after: $(awk '/VmRSS/{print $2}' /proc/"$cityd_pid"/status) KiB"
 
+# Debian's mosquitto 2.0.11 exits ("Unable to start any listening sockets") when its only
+# listener is a websockets one: a plain MQTT listener goes first.
 cat >"$work/mosquitto.conf" <<CONF
+listener 1883 127.0.0.1
 listener 9001 127.0.0.1
 protocol websockets
 allow_anonymous true

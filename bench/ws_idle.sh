@@ -41,7 +41,10 @@ echo "cityd: $(cat "$work/idle.out") RSS $before -> $after KiB:" \
 exec 8>&- 7>&-
 wait 2>/dev/null || true
 
+# Debian's mosquitto 2.0.11 exits ("Unable to start any listening sockets") when its only
+# listener is a websockets one: a plain MQTT listener goes first.
 cat >"$work/mosquitto.conf" <<CONF
+listener 1883 127.0.0.1
 listener 9001 127.0.0.1
 protocol websockets
 allow_anonymous true
