@@ -26,12 +26,14 @@ echo "machine: $(machine)"
 # counted per connection.
 mkfifo "$work/hold"
 node "$gen" cityd "$wsurl" "$token" "http://127.0.0.1:$port" 1 0 0 <"$work/hold" >/dev/null &
+warm=$!
 exec 7>"$work/hold"
 sleep 2
 before=$(rss "$cityd_pid")
 mkfifo "$work/hold2"
 node --max-old-space-size=8192 "$gen" cityd "$wsurl" "$token" "http://127.0.0.1:$port" "$N" 0 0 \
   <"$work/hold2" >"$work/idle.out" &
+idle=$!
 exec 8>"$work/hold2"
 for _ in $(seq 1 600); do [[ -s $work/idle.out ]] && break; sleep 1; done
 sleep 3
@@ -39,7 +41,7 @@ after=$(rss "$cityd_pid")
 echo "cityd: $(cat "$work/idle.out") RSS $before -> $after KiB:" \
   "$(( (after - before) * 1024 / N )) bytes per connection"
 exec 8>&- 7>&-
-wait 2>/dev/null || true
+wait "$warm" "$idle" 2>/dev/null || true # not cityd: lib.sh stops it at exit
 
 # Debian's mosquitto 2.0.11 exits ("Unable to start any listening sockets") when its only
 # listener is a websockets one: a plain MQTT listener goes first.
