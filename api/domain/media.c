@@ -1,6 +1,7 @@
 /* api/domain/media.c: ingesting one uploaded file, reading media rows, access. See media.h. */
 #include "media.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "api/domain/case.h"
@@ -176,6 +177,35 @@ static enum err store_voice(struct rctx *cx, const void *buf, size_t len, struct
     return ERR_OK;
 }
 
+/* Per-user quotas (issue 17 item 2), checked before any decoding: the bytes a user has
+ * stored (413) and the media a user made in the last hour (429). One indexed read. */
+static enum err check_quota(struct rctx *cx, size_t len)
+{
+    const struct media_limits *l = media_svc_limits();
+    struct db_res r;
+    long long stored, recent;
+    enum err res;
+
+    if (l->quota_bytes <= 0 && l->uploads_per_hour <= 0)
+        return ERR_OK;
+    res = db_exec(cx,
+                  "SELECT COALESCE(SUM(bytes), 0),"
+                  " COALESCE(SUM(created_at > NOW(3) - INTERVAL 1 HOUR), 0)"
+                  " FROM media WHERE owner_id = ?",
+                  DB_ARGS(DBI(cx->who.user_id)), &r);
+    if (res)
+        return res;
+    stored = r.nrows ? strtoll(r.cells[0], NULL, 10) : 0;
+    recent = r.nrows ? strtoll(r.cells[1], NULL, 10) : 0;
+    if (l->uploads_per_hour > 0 && recent >= l->uploads_per_hour)
+        return rctx_fail(cx, ERR_RATELIMIT, "upload quota: at most %d new media per hour",
+                         l->uploads_per_hour);
+    if (l->quota_bytes > 0 && stored + (long long)len > l->quota_bytes)
+        return rctx_fail(cx, ERR_TOOBIG, "storage quota: %lld of %lld bytes used", stored,
+                         (long long)l->quota_bytes);
+    return ERR_OK;
+}
+
 enum err media__store_row(struct rctx *cx, const void *buf, size_t len, const char *upload_sha,
                           struct media_rec *out, bool *created)
 {
@@ -189,6 +219,9 @@ enum err media__store_row(struct rctx *cx, const void *buf, size_t len, const ch
         *created = false;
         return res;
     }
+    res = check_quota(cx, len);
+    if (res)
+        return res;
     memset(&m, 0, sizeof m);
     res = media_type_is_image(media_sniff(buf, len)) ? store_image(cx, buf, len, &m)
                                                      : store_voice(cx, buf, len, &m);

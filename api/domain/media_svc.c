@@ -20,6 +20,8 @@ enum err media_svc_start(const struct cfg *cfg, char *errbuf, size_t errlen)
     limits.max_image_bytes = cfg->media_max_image_bytes;
     limits.max_voice_bytes = cfg->media_max_voice_bytes;
     limits.max_pixels = cfg->media_max_pixels;
+    limits.quota_bytes = cfg->media_quota_bytes;
+    limits.uploads_per_hour = cfg->media_uploads_per_hour;
     limits.watermark = cfg->media_watermark;
     if (limits.watermark && !media_image_can_watermark()) {
         snprintf(errbuf, errlen,

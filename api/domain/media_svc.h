@@ -14,7 +14,9 @@ struct media_limits {
     int64_t max_image_bytes;
     int64_t max_voice_bytes;
     int64_t max_pixels;
-    bool watermark; /* evidence text on the display rendition (media.watermark) */
+    bool watermark;       /* evidence text on the display rendition (media.watermark) */
+    int64_t quota_bytes;  /* media.quota_bytes: what one user may have stored; 0 = no limit */
+    int uploads_per_hour; /* media.uploads_per_hour: new media per user per hour; 0 = no limit */
 };
 
 /* Open the store under cfg->media_dir and remember the limits. One line in errbuf on failure. */

@@ -97,6 +97,8 @@ static const struct cfg_key keys[] = {
     L("media.max_image_bytes",       media_max_image_bytes,     "20971520", 1024, 1073741824),
     L("media.max_voice_bytes",       media_max_voice_bytes,     "5242880", 1024, 1073741824),
     L("media.max_pixels",            media_max_pixels,          "50000000", 1, 1000000000),
+    L("media.quota_bytes",           media_quota_bytes,         "10737418240", 0, 1099511627776),
+    I("media.uploads_per_hour",      media_uploads_per_hour,    "600", 0, 1000000),
     I("media.workers",               media_workers,             "0", 0, 64),
     B("media.watermark",             media_watermark,           "false"),
     I("gps.retention_days",          gps_retention_days,        "180", 1, 3650),

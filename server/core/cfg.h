@@ -78,6 +78,8 @@ struct cfg {
     int64_t media_max_image_bytes;
     int64_t media_max_voice_bytes;
     int64_t media_max_pixels;
+    int64_t media_quota_bytes;
+    int media_uploads_per_hour;
     int media_workers;
     bool media_watermark;
     /* gps */
