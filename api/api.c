@@ -12,6 +12,7 @@
 #include <math.h>
 #include <limits.h>
 #include "api/domain/case.h"
+#include "api/domain/dashboard.h"
 #include "api/domain/inbox.h"
 #include "api/domain/media.h"
 #include "api/domain/track.h"
@@ -57,6 +58,8 @@ const struct api_job api_jobs[] = {
     {"track_retention", track_retention_job, 10000},
     /* inbox and stream items past ws.retention_days (inbox.h) */
     {"inbox_retention", inbox_retention_job, 3600000},
+    /* 领导通 live tiles: changed scopes' summaries to the "tiles" stream (dashboard.h) */
+    {"dashboard_tiles", dashboard_tiles_job, 1000},
     {NULL, NULL, 0},
 };
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "api/domain/case_int.h"
+#include "api/domain/inbox.h"
 #include "api/domain/rollup.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
@@ -418,4 +419,43 @@ enum err dashboard_tiles_changed(struct rctx *cx, int64_t since_ms, size_t max, 
             *latest_ms = db_cell_i64(&r, i, 1);
     }
     return ERR_OK;
+}
+
+/* The live tiles: the summary of every scope changed since the last run, as a "latest value"
+ * item of the leaders' stream "tiles" (inbox.h). Runs every second as a job, so a scope is
+ * published at most once a second; a client keeps the newest item per scope_id. */
+#define TILES_PER_RUN 64
+static int64_t tiles_since_ms = -1;
+
+enum err dashboard_tiles_job(struct rctx *cx)
+{
+    int64_t *scopes = NULL, latest = 0, since = __atomic_load_n(&tiles_since_ms, __ATOMIC_ACQUIRE);
+    size_t n = 0;
+    enum err res;
+
+    if (since < 0) /* a new process starts with what changed in the last minute */
+        since = cx->now_ms - 60000;
+    res = dashboard_tiles_changed(cx, since, TILES_PER_RUN, &n, &scopes, &latest);
+    for (size_t i = 0; !res && i < n; i++) {
+        struct dash_scope sc = {.region_id = scopes[i], .level = "", .name = ""};
+        struct dash_summary s;
+        int64_t offset = 0;
+        const struct dash_counts *t = &s.today;
+        res = dashboard_summary(cx, &sc, &s);
+        if (res)
+            break;
+        res = inbox_stream_publish(
+            cx, "tiles", "dashboard.summary",
+            rctx_printf(cx,
+                        "{\"scope_id\":%lld,\"new_total\":%lld,\"open\":%lld,\"urgent\":%lld,"
+                        "\"overdue\":%lld,\"closed\":%lld,\"closed_on_time\":%lld,"
+                        "\"staff_on_duty\":%lld}",
+                        (long long)scopes[i], (long long)t->new_total, (long long)t->open,
+                        (long long)t->urgent, (long long)t->overdue, (long long)t->closed,
+                        (long long)t->closed_on_time, (long long)t->staff_on_duty),
+            &offset);
+    }
+    if (!res)
+        __atomic_store_n(&tiles_since_ms, latest, __ATOMIC_RELEASE);
+    return res;
 }

@@ -9,9 +9,8 @@
  * Staff on duty: until the attendance module lands, the number of staff who acted on a case of
  * the scope that day (dash_staff); dashboard_staff_on_duty() is the one place to change.
  *
- * Live tiles: rollup_step() stamps dash_tiles for each scope it touched; dashboard_tiles_changed()
- * lists the scopes changed since an instant, for a publisher that sends each scope's summary as a
- * "latest value" topic at most once a second.
+ * Live tiles: rollup_step() stamps dash_tiles for each scope it touched; dashboard_tiles_job()
+ * publishes each changed scope's summary to the gateway's "tiles" stream at most once a second.
  *
  * Everything returned is pool memory of cx. No HTTP, no JSON. */
 #ifndef CITYD_DOMAIN_DASHBOARD_H
@@ -122,6 +121,11 @@ enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, i
 /* Scopes whose summary changed after since_ms (at most max), for the live-tile publisher. */
 enum err dashboard_tiles_changed(struct rctx *cx, int64_t since_ms, size_t max, size_t *n,
                                  int64_t **scopes, int64_t *latest_ms) MUST_CHECK;
+
+/* Periodic job (every second): publish the summary of each scope changed since the last run
+ * to the leaders' stream "tiles" as item type "dashboard.summary" (payload: scope_id and
+ * today's counts). */
+enum err dashboard_tiles_job(struct rctx *cx) MUST_CHECK;
 
 /* Regions in the scope's subtree (the scope itself included), for the SQL of lists: the text
  * "(id,id,…)" (pool memory); NULL for scope 0 (no filter). */
