@@ -345,6 +345,9 @@ const scenarios = {
       // It still writes (so it is not idle), it only does not read.
       if (!s.closed && s.ws.readyState === WebSocket.OPEN) s.send({ type: 'ping' });
     }
+    // Still not reading for longer than ws.idle_timeout_s (10 s in the test): whether its queue
+    // overflowed or a backlog waits page by page, the server must have cut it by then.
+    await sleep(13000);
     s.ws._socket.resume(); // what was buffered arrives, then the end
     const cl = await s.waitClose(30000); // it reads what the kernel holds first
     const got = (s.items.all || []).length;
