@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "server/core/log.h"
+#include "server/core/metrics.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
 
@@ -280,6 +281,20 @@ out:
     if (res)
         return res;
     *done = (int)nev;
+    if (nev) {
+        /* Inbox lag: how long each event waited between its commit and its inbox items. */
+        struct metrics_series *lag = metrics_histogram(
+            "cityd_inbox_dispatch_lag_seconds",
+            "Time from an event's commit to its dispatch into inboxes.", "", NULL, 0);
+        for (size_t i = 0; i < nev; i++) {
+            int64_t ms = cx->now_ms - db_cell_i64(&ev, i, 6);
+            metrics_observe(lag, ms > 0 ? (double)ms / 1000.0 : 0.0);
+        }
+        metrics_add(metrics_counter("cityd_inbox_events_dispatched_total",
+                                    "Events turned into inbox items by the dispatcher.", ""),
+                    nev);
+        metrics_add(metrics_counter("cityd_inbox_items_total", "Inbox items stored.", ""), nitems);
+    }
     if (nitems && sink.items) {
         struct inbox_item *v = rctx_alloc(cx, nitems * sizeof *v);
         for (size_t i = 0; i < nitems; i++)

@@ -16,6 +16,7 @@
 #include <libwebsockets.h>
 #include "server/core/clock.h"
 #include "server/core/log.h"
+#include "server/core/metrics.h"
 
 #define MODULE "ws"
 #define SESS_BUCKETS 16384 /* power of two */
@@ -154,6 +155,20 @@ struct ws_server {
 
 static struct ws_server *the_server; /* for lws callbacks without user data */
 
+/* Prometheus series (docs/deployment.md): looked up once in ws_server_new, updated with relaxed
+ * atomic adds, so a scrape never reads the loop's own fields. */
+static struct metrics_series *m_open, *m_accepted, *m_frames, *m_deliveries;
+
+/* Closes by code: the codes are ours (docs/ws-protocol.md) or RFC 6455's, a bounded set. */
+static void count_close(uint16_t code)
+{
+    char lb[32];
+
+    snprintf(lb, sizeof lb, "code=\"%u\"", (unsigned)code);
+    metrics_inc(metrics_counter("cityd_ws_closes_total",
+                                "WebSocket sessions closed by the server, by close code.", lb));
+}
+
 /* ---- frames ------------------------------------------------------------------------------ */
 
 static struct ws_frame *frame_new(const char *text, size_t len)
@@ -204,6 +219,7 @@ static struct ws_frame *frame_item(struct ws_server *w, const char *stream,
     f->refs = 1;
     f->len = (size_t)n < cap ? (size_t)n : cap - 1;
     atomic_fetch_add(&w->frames_built, 1);
+    metrics_inc(m_frames);
     return f;
 }
 
@@ -281,6 +297,7 @@ static void sess_close(struct ws_sess *s, uint16_t code)
         return;
     s->state = S_CLOSING;
     s->close_code = code;
+    count_close(code);
     lws_callback_on_writable(s->wsi);
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
 }
@@ -316,6 +333,7 @@ static void sess_queue(struct ws_sess *s, struct ws_frame *f)
     s->qlen++;
     s->qbytes += f->len;
     s->w->deliveries++;
+    metrics_inc(m_deliveries);
     lws_callback_on_writable(s->wsi);
 }
 
@@ -1107,6 +1125,8 @@ static void sess_open(struct ws_server *w, struct ws_sess *s, struct lws *wsi)
     s->snext = w->by_sid[s->sid & (SESS_BUCKETS - 1)];
     w->by_sid[s->sid & (SESS_BUCKETS - 1)] = s;
     w->nsess++;
+    metrics_gauge_add(m_open, 1);
+    metrics_inc(m_accepted);
     if (w->wc->cfg->ws_socket_send_buffer > 0) {
         int sz = w->wc->cfg->ws_socket_send_buffer;
         if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz) != 0)
@@ -1152,6 +1172,7 @@ static void sess_closed(struct ws_server *w, struct ws_sess *s)
     for (int i = 0; i < s->npending; i++)
         free(s->pending[i]);
     w->nsess--;
+    metrics_gauge_add(m_open, -1);
     s->w = NULL;
 }
 
@@ -1291,6 +1312,17 @@ struct ws_server *ws_server_new(const struct ws_config *wc, uv_loop_t *loop, cha
     w->notes_tail = &w->notes;
     uv_mutex_init(&w->mu);
     the_server = w;
+    m_open = metrics_gauge("cityd_connections_open", "Open client connections by protocol.",
+                           "protocol=\"websocket\"");
+    m_accepted =
+        metrics_counter("cityd_connections_accepted_total",
+                        "Client connections accepted, by protocol.", "protocol=\"websocket\"");
+    m_frames =
+        metrics_counter("cityd_ws_frames_built_total",
+                        "WebSocket item frames built (one per item, shared by its sockets).", "");
+    m_deliveries =
+        metrics_counter("cityd_ws_deliveries_total",
+                        "WebSocket frames queued to sockets (one per recipient socket).", "");
     lws_set_log_level(LLL_ERR, lws_log);
 
     colon = strrchr(wc->cfg->ws_listen, ':');

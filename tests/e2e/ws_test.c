@@ -51,11 +51,11 @@ static int setup(void **state)
     char extra[256];
     /* A small ASan quarantine, so that freed memory shows as freed in the RSS checks. */
     setenv("ASAN_OPTIONS", "detect_leaks=1:quarantine_size_mb=4", 1);
-    snprintf(
-        extra, sizeof extra,
-        "ws.max_msgs_per_s = %d\nws.max_queued_bytes = 262144\nws.ping_interval_s = 1\n"
-        "ws.idle_timeout_s = 10\nws.socket_send_buffer = 65536\ntesting.clock_control = true\n",
-        MSGS_PER_S);
+    snprintf(extra, sizeof extra,
+             "ws.max_msgs_per_s = %d\nws.max_queued_bytes = 262144\nws.ping_interval_s = 1\n"
+             "ws.idle_timeout_s = 10\nws.socket_send_buffer = 65536\ntesting.clock_control = true\n"
+             "metrics.listen = 127.0.0.1:0\n",
+             MSGS_PER_S);
     th_server_start(&srv, extra);
     th_seed(&srv);
     th_token(&srv, "admin");
@@ -106,9 +106,53 @@ static void version_names_the_gateway(void **state)
     th_resp_free(&r);
 }
 
+/* The gateway's series on /metrics (metrics.listen), parsed by the Prometheus client's parser. */
+static json_t *scrape(const char *tag)
+{
+    char path[512], out[512];
+    int api = 0, port = 0;
+    json_t *j;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/port", srv.dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%d metrics %d", &api, &port), 2);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/metrics-%s.txt", srv.dir, tag);
+    snprintf(out, sizeof out, "%s/metrics-%s.json", srv.dir, tag);
+    assert_int_equal(
+        th_sh("curl -sf http://127.0.0.1:%d/metrics > %s && /usr/bin/python3 %s %s > %s", port,
+              path, th_source_path("tests/e2e/tools/prom_parse.py"), path, out),
+        0);
+    j = json_load_file(out, 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static double metric(json_t *m, const char *key)
+{
+    json_t *v = json_object_get(m, key);
+    return v ? json_number_value(v) : 0;
+}
+
 static void dispatch_reaches_handler(void **state)
 {
+    json_t *before = scrape("before"), *after;
+
     assert_int_equal(scenario("dispatch_reaches_handler"), 0);
+    after = scrape("after");
+    /* The sockets, the frames and the dispatch the scenario caused are counted. */
+    assert_true(metric(after, "cityd_connections_accepted_total{protocol=websocket}") >
+                metric(before, "cityd_connections_accepted_total{protocol=websocket}"));
+    assert_true(metric(after, "cityd_ws_deliveries_total{}") >
+                metric(before, "cityd_ws_deliveries_total{}"));
+    assert_true(metric(after, "cityd_inbox_events_dispatched_total{}") >
+                metric(before, "cityd_inbox_events_dispatched_total{}"));
+    assert_true(metric(after, "cityd_inbox_dispatch_lag_seconds_count{}") >
+                metric(before, "cityd_inbox_dispatch_lag_seconds_count{}"));
+    json_decref(before);
+    json_decref(after);
     /* The item was stored before it was sent: the handler's inbox holds it. */
     assert_true(th_sql_int(&srv, "SELECT COUNT(*) FROM inbox_items i JOIN users u ON"
                                  " u.id = i.user_id WHERE u.username = 'handler' AND"
