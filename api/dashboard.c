@@ -12,7 +12,6 @@
 #include "server/core/roles.h"
 
 #define ROLE_DASH (ROLE_LEADER | ROLE_ADMIN)
-#define DEFAULT_PERIOD_DAYS 30
 
 static enum err scope_of(struct rctx *cx, const struct req *rq, struct dash_scope *sc)
 {
@@ -37,23 +36,10 @@ static json_t *day_json(int64_t day)
     return json_string(buf);
 }
 
-/* ?from=&to= as local days; defaults: the last `def` days up to today. */
-static enum err period_of(struct rctx *cx, const struct req *rq, int def, int64_t *from,
-                          int64_t *to)
+/* ?from=&to= as local days (dashboard_period). */
+static enum err period_of(struct rctx *cx, const struct req *rq, int64_t *from, int64_t *to)
 {
-    const char *f = req_query(cx, rq, "from"), *t = req_query(cx, rq, "to");
-
-    *to = rollup_day_of(cx->now_ms);
-    if (t && rollup_day_parse(t, to))
-        return rctx_fail(cx, ERR_INVALID, "to: a date YYYY-MM-DD");
-    *from = *to - (def - 1);
-    if (f && rollup_day_parse(f, from))
-        return rctx_fail(cx, ERR_INVALID, "from: a date YYYY-MM-DD");
-    if (*from > *to)
-        return rctx_fail(cx, ERR_INVALID, "from must not be after to");
-    if (*to - *from + 1 > DASH_PERIOD_MAX_DAYS)
-        return rctx_fail(cx, ERR_INVALID, "period: at most %d days", DASH_PERIOD_MAX_DAYS);
-    return ERR_OK;
+    return dashboard_period(cx, req_query(cx, rq, "from"), req_query(cx, rq, "to"), from, to);
 }
 
 static json_t *counts_json(const struct dash_counts *c)
@@ -108,7 +94,7 @@ static enum err dash_hotspots(struct rctx *cx, const struct req *rq, struct resp
     enum err res = scope_of(cx, rq, &sc);
 
     if (!res)
-        res = period_of(cx, rq, DEFAULT_PERIOD_DAYS, &from, &to);
+        res = period_of(cx, rq, &from, &to);
     if (!res)
         res = api_query_i64(cx, rq, "top", 1, DASH_TOP_MAX, &top);
     if (!res)
@@ -184,7 +170,7 @@ static enum err dash_urgings(struct rctx *cx, const struct req *rq, struct resp 
     enum err res = scope_of(cx, rq, &sc);
 
     if (!res)
-        res = period_of(cx, rq, DEFAULT_PERIOD_DAYS, &from, &to);
+        res = period_of(cx, rq, &from, &to);
     if (!res)
         res = api_query_i64(cx, rq, "limit", 1, DASH_LIST_MAX, &limit);
     if (!res)

@@ -11,7 +11,6 @@
 #include "server/core/roles.h"
 
 #define ROLE_EVAL (ROLE_LEADER | ROLE_ADMIN)
-#define DEFAULT_PERIOD_DAYS 30
 #define CSV_MAX_BYTES (8u << 20)
 
 static enum err scope_of(struct rctx *cx, const struct req *rq, struct dash_scope *sc)
@@ -31,21 +30,10 @@ static json_t *day_json(int64_t day)
     return json_string(buf);
 }
 
+/* ?from=&to= as local days (dashboard_period). */
 static enum err period_of(struct rctx *cx, const struct req *rq, int64_t *from, int64_t *to)
 {
-    const char *f = req_query(cx, rq, "from"), *t = req_query(cx, rq, "to");
-
-    *to = rollup_day_of(cx->now_ms);
-    if (t && rollup_day_parse(t, to))
-        return rctx_fail(cx, ERR_INVALID, "to: a date YYYY-MM-DD");
-    *from = *to - (DEFAULT_PERIOD_DAYS - 1);
-    if (f && rollup_day_parse(f, from))
-        return rctx_fail(cx, ERR_INVALID, "from: a date YYYY-MM-DD");
-    if (*from > *to)
-        return rctx_fail(cx, ERR_INVALID, "from must not be after to");
-    if (*to - *from + 1 > DASH_PERIOD_MAX_DAYS)
-        return rctx_fail(cx, ERR_INVALID, "period: at most %d days", DASH_PERIOD_MAX_DAYS);
-    return ERR_OK;
+    return dashboard_period(cx, req_query(cx, rq, "from"), req_query(cx, rq, "to"), from, to);
 }
 
 static json_t *settings_json(const struct eval_settings *st)

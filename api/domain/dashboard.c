@@ -48,6 +48,22 @@ static enum err region_chain(struct rctx *cx, int64_t id, int64_t ids[4], const 
     return ERR_OK;
 }
 
+enum err dashboard_period(struct rctx *cx, const char *from_text, const char *to_text,
+                          int64_t *from, int64_t *to)
+{
+    *to = rollup_day_of(cx->now_ms);
+    if (to_text && rollup_day_parse(to_text, to))
+        return rctx_fail(cx, ERR_INVALID, "to: a date YYYY-MM-DD");
+    *from = *to - (DASH_PERIOD_DEFAULT_DAYS - 1);
+    if (from_text && rollup_day_parse(from_text, from))
+        return rctx_fail(cx, ERR_INVALID, "from: a date YYYY-MM-DD");
+    if (*from > *to)
+        return rctx_fail(cx, ERR_INVALID, "from must not be after to");
+    if (*to - *from + 1 > DASH_PERIOD_MAX_DAYS)
+        return rctx_fail(cx, ERR_INVALID, "period: at most %d days", DASH_PERIOD_MAX_DAYS);
+    return ERR_OK;
+}
+
 enum err dashboard_scope(struct rctx *cx, int64_t region_id, struct dash_scope *out)
 {
     int64_t ids[4] = {0}, mine = 0;

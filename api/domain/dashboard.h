@@ -27,6 +27,15 @@
 #define DASH_CELLS_MAX 2000
 #define DASH_LIST_MAX 200
 #define DASH_PERIOD_MAX_DAYS 366
+#define DASH_PERIOD_DEFAULT_DAYS 30
+
+/* The period [*from, *to] in local days (rollup_day_of) from the texts "YYYY-MM-DD" of its
+ * first and last day; either may be NULL: `to` defaults to today (cx->now_ms), `from` to
+ * DASH_PERIOD_DEFAULT_DAYS days up to `to`. ERR_INVALID naming the field for a bad date, a
+ * reversed period or one longer than DASH_PERIOD_MAX_DAYS; the out-parameters are then
+ * unspecified. */
+enum err dashboard_period(struct rctx *cx, const char *from_text, const char *to_text,
+                          int64_t *from, int64_t *to) MUST_CHECK;
 
 struct dash_scope {
     int64_t region_id; /* 0: everything */
