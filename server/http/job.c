@@ -277,7 +277,7 @@ static void flush_pending(struct http_loop *l)
             b->work.run = run_batch;
             b->n = n;
             /* an array of job pointers, copied as such */
-            memcpy(b->jobs, l->pending, n * sizeof *b->jobs); // NOLINT(bugprone-sizeof-expression)
+            memcpy(b->jobs, l->pending, n * sizeof *b->jobs);
             res = workpool_submit(l->g->hc->db_pool, &b->work);
         }
     }

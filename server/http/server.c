@@ -367,8 +367,7 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
     l->jobs++;
     peer_ip(l->g, req, j->cx.ip, sizeof j->cx.ip);
     /* room for one pointer to the job */
-    slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, // NOLINT(bugprone-sizeof-expression)
-                                http__job_on_dispose);
+    slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, http__job_on_dispose);
     *slot = j;
     j->req = req;
     /* Borrowed until take_request: what the access log needs from the first moment. */
