@@ -244,43 +244,45 @@ static int merged_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Points timed outside [lo, hi] (implausible device times) are not among the neighbours read:
- * look their primary keys up directly, so a resend of one counts as a duplicate. */
-static enum err outside_dups(struct rctx *cx, int64_t dev, const struct track_point_in *pts,
-                             size_t n, bool *skip, int64_t lo, int64_t hi, size_t *dups)
+/* A point is stored once per (device, seq), whatever its fix time (a phone may re-stamp a
+ * queued fix). The device's row is locked for the batch, so concurrent sends of one device
+ * take turns; points above the device's max_seq are new by definition, the others are looked
+ * up by seq (migrations/0015_track_seq.sql). *max_seq gets the stored maximum (-1: none). */
+static enum err seq_dups(struct rctx *cx, int64_t dev, const struct track_point_in *pts, size_t n,
+                         bool *skip, size_t *dups, int64_t *max_seq)
 {
-    struct db_val *v = rctx_alloc(cx, (2 * n + 1) * sizeof *v);
+    struct db_val *v = rctx_alloc(cx, (n + 1) * sizeof *v);
     size_t k = 0;
     struct db_sqlb sql;
     struct db_res r;
     enum err res;
 
+    res = db_exec(cx, "SELECT max_seq FROM track_devices WHERE id = ? FOR UPDATE",
+                  DB_ARGS(DBI(dev)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_INTERNAL, "track device %lld vanished", (long long)dev);
+    *max_seq = db_cell_i64(&r, 0, 0);
     v[0] = DBI(dev);
+    db_sqlb_init(cx, &sql, 0, "SELECT seq FROM track_points WHERE dev_id = ? AND seq IN (");
     for (size_t i = 0; i < n; i++)
-        if (!skip[i] && (pts[i].t < lo || pts[i].t > hi))
-            k++;
+        if (!skip[i] && pts[i].seq <= *max_seq) {
+            db_sqlb_add(&sql, k ? ",?" : "?");
+            v[1 + k++] = DBI(pts[i].seq);
+        }
     if (!k)
         return ERR_OK;
-    db_sqlb_init(cx, &sql, 0, "SELECT seq, t FROM track_points WHERE dev_id = ? AND (seq, t) IN (");
-    k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!skip[i] && (pts[i].t < lo || pts[i].t > hi)) {
-            db_sqlb_add(&sql, k ? ",(?,?)" : "(?,?)");
-            v[1 + 2 * k] = DBI(pts[i].seq);
-            v[2 + 2 * k] = DBI(pts[i].t);
-            k++;
-        }
     db_sqlb_add(&sql, ")");
     res = db_sqlb_check(&sql);
     if (res)
         return res;
-    res = db_exec(cx, sql.sql, v, 1 + 2 * k, &r);
+    res = db_exec(cx, sql.sql, v, 1 + k, &r);
     if (res)
         return res;
     for (size_t j = 0; j < r.nrows; j++)
         for (size_t i = 0; i < n; i++)
-            if (!skip[i] && pts[i].seq == db_cell_i64(&r, j, 0) &&
-                pts[i].t == db_cell_i64(&r, j, 1)) {
+            if (!skip[i] && pts[i].seq == db_cell_i64(&r, j, 0)) {
                 skip[i] = true;
                 (*dups)++;
             }
@@ -562,6 +564,7 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
     struct merged *m;
     size_t *which, nwhich = 0, nm = 0, inserted = 0, newest = (size_t)-1;
     int64_t lo = INT64_MAX, hi = INT64_MIN, tmin = INT64_MAX, tmax = INT64_MIN;
+    int64_t max_seq = -1, top = -1;
     int64_t too_old = cx->now_ms - (int64_t)gps_cfg.max_age_s * 1000;
     int64_t future = cx->now_ms + (int64_t)gps_cfg.max_future_s * 1000;
     double vmax = gps_cfg.max_speed_kmh / 3.6;
@@ -624,6 +627,9 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
                 break;
             }
     }
+    res = seq_dups(cx, o.dev_id, pts, b->n, skip, &out->duplicate, &max_seq);
+    if (res)
+        goto out;
     /* The stored points among the batch's plausible fix times (earlier sends: duplicates, and
      * interleaved fixes of an out-of-order send) and the last usable fix before them (what the
      * speed and duplicate-time filters compare the first new fix with). A phone sending in
@@ -649,23 +655,14 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
             goto out;
         m = rctx_alloc(cx, (b->n + r.nrows) * sizeof *m);
         for (size_t k = 0; k < r.nrows; k++) {
-            int64_t seq = db_cell_i64(&r, k, 0);
             m[nm++] = (struct merged){.t = db_cell_i64(&r, k, 1),
-                                      .seq = seq,
+                                      .seq = db_cell_i64(&r, k, 0),
                                       .lat = db_cell_f64(&r, k, 2),
                                       .lng = db_cell_f64(&r, k, 3),
                                       .idx = -1,
                                       .ok = db_cell_i64(&r, k, 4) == 1};
-            for (size_t i = 0; i < b->n; i++)
-                if (!skip[i] && pts[i].seq == seq && pts[i].t == m[nm - 1].t) {
-                    skip[i] = true;
-                    out->duplicate++;
-                }
         }
     }
-    res = outside_dups(cx, o.dev_id, pts, b->n, skip, lo, hi, &out->duplicate);
-    if (res)
-        goto out;
     for (size_t i = 0; i < b->n; i++) {
         const struct track_point_in *p = &pts[i];
         if (skip[i])
@@ -715,6 +712,15 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
         res = insert_points(cx, o.dev_id, pts, flt, which, nwhich, &inserted);
         if (res)
             goto out;
+        for (size_t k = 0; k < nwhich; k++)
+            if (pts[which[k]].seq > top)
+                top = pts[which[k]].seq;
+        if (top > max_seq) {
+            res = db_exec(cx, "UPDATE track_devices SET max_seq = ? WHERE id = ?",
+                          DB_ARGS(DBI(top), DBI(o.dev_id)), NULL);
+            if (res)
+                goto out;
+        }
     }
     /* Rows INSERT IGNORE dropped raced with a concurrent send of the same points: duplicates. */
     for (size_t k = 0; k < nwhich; k++)

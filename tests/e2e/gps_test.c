@@ -326,6 +326,12 @@ static void tracks_once_per_seq(void **state)
     free(b);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points"), 40);
     assert_int_equal(sqlf("SELECT COUNT(DISTINCT seq) FROM track_points"), 40);
+    /* A phone that re-stamps queued fixes: seqs 38..40 again with device times 3 s later are
+     * duplicates all the same. */
+    b = batch(base + 3000, 38, 40, NULL);
+    post_batch(th_token(&srv, "inspector"), b, 200, 0, 3, 0);
+    free(b);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points"), 40);
 }
 
 static void tracks_filters(void **state)
