@@ -44,6 +44,7 @@ const struct route *const api_tables[] = {
     api_tracks_routes,
     api_positions_routes,
     api_announcements_routes,
+    api_citizen_routes,
     NULL,
 };
 /* clang-format on */

@@ -24,6 +24,7 @@ extern const struct route api_auth_routes[];
 extern const struct route api_me_routes[];
 extern const struct route api_testing_routes[];
 extern const struct route api_cases_routes[];
+extern const struct route api_citizen_routes[];
 extern const struct route api_tasks_routes[];
 extern const struct route api_categories_routes[];
 extern const struct route api_events_routes[];

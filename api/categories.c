@@ -25,6 +25,7 @@ static json_t *category_json(const struct case_category *c)
                         c->department_id ? json_integer(c->department_id) : json_null());
     json_object_set_new(j, "urgent", json_boolean(c->urgent));
     json_object_set_new(j, "active", json_boolean(c->active));
+    json_object_set_new(j, "photo_required", json_boolean(c->photo_required));
     json_object_set_new(lim, "register_min", json_integer(c->limit_register_min));
     json_object_set_new(lim, "dispatch_min", json_integer(c->limit_dispatch_min));
     json_object_set_new(lim, "handle", json_integer(c->limit_handle));
@@ -67,6 +68,7 @@ static const struct api_patch_field patch_fields[] = {
     P("department_id",      API_I64,  department_id,      has_department,         0,    0, INT64_MAX),
     P("urgent",             API_BOOL, urgent,             has_urgent,             0,    0, 0),
     P("active",             API_BOOL, active,             has_active,             0,    0, 0),
+    P("photo_required",     API_BOOL, photo_required,     has_photo_required,     0,    0, 0),
     P("limit_register_min", API_INT,  limit_register_min, has_register,           0,    1, LIMIT_MAX),
     P("limit_dispatch_min", API_INT,  limit_dispatch_min, has_dispatch,           0,    1, LIMIT_MAX),
     P("limit_handle",       API_INT,  limit_handle,       has_handle,             0,    1, LIMIT_MAX),

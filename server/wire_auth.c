@@ -11,6 +11,7 @@
 #include "api/domain/bearer.h"
 #include "api/domain/lockout.h"
 #include "api/domain/session.h"
+#include "api/domain/citizen.h"
 #include "api/domain/signup.h"
 #include "server/auth/jwt.h"
 #include "server/core/clock.h"
@@ -205,6 +206,9 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
     ext_sms_configure(cfg->sms_url, cfg->sms_token);
     signup_configure(&(struct signup_config){cfg->auth_register_per_address_hour,
                                              cfg->auth_register_global_minute});
+    citizen_configure(&(struct citizen_config){
+        cfg->citizen_reports_per_hour, cfg->citizen_reports_per_day,
+        cfg->citizen_address_reports_per_hour, cfg->citizen_address_reports_per_day});
     hc->authenticate = authenticate;
     hc->authorize = authorize;
     hc->auth_failed = wire__auth_failed;

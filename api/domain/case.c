@@ -10,8 +10,10 @@
 #include "api/domain/attach.h"
 #include "api/domain/audit.h"
 #include "api/domain/case_int.h"
+#include "api/domain/citizen.h"
 #include "api/domain/deadline.h"
 #include "api/domain/idempotency.h"
+#include "api/domain/lockout.h"
 #include "api/domain/outbox.h"
 #include "api/domain/refdata.h"
 #include "api/domain/rollup.h"
@@ -424,7 +426,7 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
     struct cat_limits cat;
     struct db_res r;
     const char *source = NULL, *photos_json = "[]";
-    char wkt[96], payload[256];
+    char wkt[96], payload[256], src[LOCKOUT_SOURCE_MAX] = "";
     int64_t grid = 0, region = 0, id = 0;
     enum err res;
 
@@ -449,6 +451,13 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
         out->replay = true;
         goto out;
     }
+    /* 随手拍 limits (citizen.h): new reports only, a replay never gets here. */
+    if (strcmp(source, "citizen") == 0) {
+        lockout_source(cx->ip, src);
+        res = citizen_report_check(cx, src);
+        if (res)
+            goto out;
+    }
     /* Category, grid, settings and calendar come from the in-process copies, checked against
      * the change counters by one statement (refdata.h). */
     res = refdata_open(cx, &ref);
@@ -456,6 +465,14 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
         res = find_category(cx, &ref, in, &cat);
     if (res)
         goto out;
+    if (in->nphotos == 0 && (strcmp(source, "citizen") == 0 || strcmp(source, "inspector") == 0)) {
+        res = db_exec(cx, "SELECT photo_required FROM categories WHERE id = ?",
+                      DB_ARGS(DBI(cat.id)), &r);
+        if (!res && r.nrows && db_cell_i64(&r, 0, 0))
+            res = rctx_fail(cx, ERR_INVALID, "photos: this category needs at least one photo");
+        if (res)
+            goto out;
+    }
     if (in->urgency && strcmp(in->urgency, "urgent") == 0)
         cat.lim.urgent = true;
     if (!refdata_grid_of(&ref, in->lat, in->lng, &grid, &region))
@@ -469,11 +486,11 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
         cx,
         "INSERT INTO cases (code_set, category_id, kind, urgency, source, description, lat, lng,"
         " accuracy_m, address, pt, grid_id, region_id, reporter_id, state, step, step_started_at,"
-        " due_at, remind50_at, remind80_at, escalate_at, next_alert_at, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,ST_GeomFromText(?),?,?,?,'reported',?,"
+        " due_at, remind50_at, remind80_at, escalate_at, next_alert_at, created_at, updated_at,"
+        " source_ip) VALUES (?,?,?,?,?,?,?,?,?,?,ST_GeomFromText(?),?,?,?,'reported',?,"
         "FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),"
         "FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),"
-        "FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000))",
+        "FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),?)",
         DB_ARGS(DBS(cat.code_set), DBI(cat.id), DBS(cat.kind),
                 DBS(in->urgency ? in->urgency : "normal"), DBS(source), DBS(in->description),
                 DBF(in->lat), DBF(in->lng), in->accuracy_m >= 0 ? DBF(in->accuracy_m) : DBNULL,
@@ -481,7 +498,8 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
                 region ? DBI(region) : DBNULL, cx->who.user_id ? DBI(cx->who.user_id) : DBNULL,
                 DBS(workflow_step_name(WORKFLOW_STEP_REGISTER)), DBI(pts.start_ms),
                 ms_val(pts.due_ms), ms_val(pts.remind50_ms), ms_val(pts.remind80_ms),
-                ms_val(pts.escalate_ms), ms_val(pts.remind50_ms), DBI(cx->now_ms), DBI(cx->now_ms)),
+                ms_val(pts.escalate_ms), ms_val(pts.remind50_ms), DBI(cx->now_ms), DBI(cx->now_ms),
+                src[0] ? DBS(src) : DBNULL),
         &r);
     if (res)
         goto out;
@@ -537,6 +555,7 @@ static const struct {
     [CASE_ACT_RESUME] = {F_TEXT, 0, NULL},
     [CASE_ACT_REOPEN] = {F_TEXT, F_TEXT, NULL},
     [CASE_ACT_MERGE] = {F_TEXT | F_DUP, F_DUP, NULL},
+    [CASE_ACT_NOT_FIXED] = {F_TEXT | F_PHOTOS, F_TEXT, "not_fixed"},
 };
 
 static enum err check_action_fields(struct rctx *cx, enum case_action a,
@@ -944,6 +963,26 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
     case CASE_ACT_REOPEN:
         w->closed_ms = 0;
         break;
+    case CASE_ACT_NOT_FIXED:
+        /* The reporter's own case only (a citizen sees no other), within the window; back to
+         * the department that handled it, assignee kept (返工). */
+        if (w->c.reporter_id != cx->who.user_id) {
+            res = rctx_fail(cx, ERR_NOTFOUND, "no such case");
+            break;
+        }
+        if (cx->now_ms - w->c.closed_ms > (int64_t)CITIZEN_REWORK_DAYS * 86400000) {
+            res = rctx_fail(cx, ERR_BAD_STATE,
+                            "the case was closed more than %d days ago: \"still not fixed\" is "
+                            "accepted within %d days of closing; please report it again",
+                            CITIZEN_REWORK_DAYS, CITIZEN_REWORK_DAYS);
+            break;
+        }
+        if (!w->dept) {
+            res = rctx_fail(cx, ERR_BAD_STATE, "the case has no handling department to return to");
+            break;
+        }
+        w->closed_ms = 0;
+        break;
     default:
         break;
     }
@@ -966,4 +1005,25 @@ out:
         audit_write_quiet(cx, rctx_printf(cx, "case.%s", case_action_name(a)), "case", case_id,
                           AUDIT_DENIED, cx->err.message);
     return res;
+}
+
+enum err case_not_fixed(struct rctx *cx, int64_t case_id, const char *text,
+                        const char *const *photos, size_t nphotos, struct idem *idem, bool *replay)
+{
+    struct case_action_in in;
+    struct db_res r;
+    enum err res;
+
+    res = db_exec(cx, "SELECT version FROM cases WHERE id = ? AND reporter_id = ?",
+                  DB_ARGS(DBI(case_id), DBI(cx->who.user_id)), &r);
+    if (res)
+        return res;
+    memset(&in, 0, sizeof in);
+    in.action = "not_fixed";
+    in.version = r.nrows ? db_cell_i64(&r, 0, 0) : 0;
+    in.text = text;
+    in.photos = photos;
+    in.nphotos = nphotos;
+    in.has_photos = nphotos > 0;
+    return case_act(cx, case_id, &in, idem, replay);
 }

@@ -13,7 +13,7 @@
     "id, department_id, code_set, kind, major_code, major_name, minor_code, minor_name,"           \
     " full_code, typical_department, limit_handle_unit, register_condition, close_condition,"      \
     " urgent, active, limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min,"     \
-    " limit_close_min"
+    " limit_close_min, photo_required"
 
 static void category_row(const struct db_res *r, size_t i, struct case_category *c)
 {
@@ -37,6 +37,7 @@ static void category_row(const struct db_res *r, size_t i, struct case_category 
     c->limit_handle = (int)db_cell_i64(r, i, 17);
     c->limit_verify_min = (int)db_cell_i64(r, i, 18);
     c->limit_close_min = (int)db_cell_i64(r, i, 19);
+    c->photo_required = db_cell_i64(r, i, 20) != 0;
 }
 
 enum err case_category_list(struct rctx *cx, const char *code_set, const char *kind, bool all,
@@ -117,6 +118,7 @@ enum err case_category_patch(struct rctx *cx, int64_t id, const struct case_cate
     }
     set_int(&b, p->has_urgent, "urgent", p->urgent);
     set_int(&b, p->has_active, "active", p->active);
+    set_int(&b, p->has_photo_required, "photo_required", p->photo_required);
     set_int(&b, p->has_register, "limit_register_min", p->limit_register_min);
     set_int(&b, p->has_dispatch, "limit_dispatch_min", p->limit_dispatch_min);
     set_int(&b, p->has_handle, "limit_handle", p->limit_handle);

@@ -15,6 +15,7 @@ struct case_category {
     const char *code_set, *kind, *major_code, *major_name, *minor_code, *minor_name, *full_code;
     const char *typical_department, *limit_handle_unit, *register_condition, *close_condition;
     bool urgent, active;
+    bool photo_required; /* a citizen's or inspector's report of it needs a photo */
     int limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min, limit_close_min;
 };
 
@@ -26,9 +27,9 @@ enum err case_category_list(struct rctx *cx, const char *code_set, const char *k
  * department, unit). Audited. */
 struct case_category_patch {
     bool has_department, has_urgent, has_active, has_register, has_dispatch, has_handle, has_unit,
-        has_verify, has_close, has_register_condition, has_close_condition;
+        has_verify, has_close, has_register_condition, has_close_condition, has_photo_required;
     int64_t department_id; /* 0 clears */
-    bool urgent, active;
+    bool urgent, active, photo_required;
     int limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min, limit_close_min;
     const char *limit_handle_unit, *register_condition, *close_condition;
 };

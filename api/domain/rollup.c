@@ -512,6 +512,12 @@ static void apply(const struct rcase *c, struct fact *f, const struct step *s, s
             mark_new(m, day, false, actor, EVAL_ON_TIME_CHECK, on_time, why, s->id);
         if (f->dept)
             mark_new(m, day, true, f->dept, EVAL_REWORK, pass, pass ? "" : "核查不通过", s->id);
+    } else if (strcmp(a, "not_fixed") == 0) {
+        /* The reporter says the closed case is not fixed: one 返工 against the department that
+         * handled it, and its 结案 no longer stands until it closes again. */
+        if (f->dept)
+            mark_new(m, day, true, f->dept, EVAL_REWORK, false, "市民反映未解决", s->id);
+        mark_set(mark_last(m, EVAL_CLOSE_RATE, 0, false), false, "返工未结案");
     } else if (strcmp(a, "close") == 0) {
         if (actor)
             mark_new(m, day, false, actor, EVAL_ON_TIME_CLOSE, on_time, why, s->id);

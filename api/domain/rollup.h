@@ -41,7 +41,7 @@ enum eval_indicator {
     EVAL_ON_TIME_DISPATCH,  /* 派遣员 按时派遣率 */
     EVAL_ACCURATE_DISPATCH, /* 派遣员 准确派遣率: not returned (回退) nor re-dispatched (改派) */
     EVAL_ON_TIME_HANDLE, /* 专业部门 按期处置率 */
-    EVAL_REWORK,         /* 专业部门 返工率: 核查不通过 / 核查 outcomes */
+    EVAL_REWORK,         /* 专业部门 返工率: 核查不通过 or 市民未解决 */
     EVAL_CLOSE_RATE,     /* 专业部门 结案率: dispatched to it (and kept) and closed */
     EVAL__COUNT
 };

@@ -32,8 +32,11 @@
  *   the dispatcher's queue.
  * - REOPEN (值班长) re-registers a closed case, e.g. after a complaint; invalid and merged cases
  *   are final (report again instead).
- * - admin, leader, citizen and machine act in no row: admins configure, leaders supervise
- *   (督办 is a message, not a step), and nothing bypasses the table. */
+ * - NOT_FIXED is the reporting citizen's "still not fixed" within 7 days of closing (case.c
+ *   checks the reporter and the window): 返工 straight back to the department that handled
+ *   it, with a fresh handle deadline and one rework counted against it (返工率).
+ * - admin, leader and machine act in no row: admins configure, leaders supervise (督办 is a
+ *   message, not a step), and nothing bypasses the table. */
 /* clang-format off */
 static const struct workflow_rule rules[] = {
     /* columns: action, from, to, roles, starts, ext, rework */
@@ -63,6 +66,7 @@ static const struct workflow_rule rules[] = {
 
     {A(RESUME),            S(SUSPENDED),  S(REGISTERED), R(DISPATCHER), T(DISPATCH), X(DROP),    0},
     {A(REOPEN),            S(CLOSED),     S(REGISTERED), R(SHIFT_LEAD), T(DISPATCH), X(DROP),    0},
+    {A(NOT_FIXED),         S(CLOSED),     S(DISPATCHED), R(CITIZEN),    T(HANDLE),   X(DROP),    1},
 };
 /* clang-format on */
 
@@ -96,6 +100,7 @@ static const struct {
     [CASE_ACT_RESUME] = {"resume", "case.resumed"},
     [CASE_ACT_REOPEN] = {"reopen", "case.reopened"},
     [CASE_ACT_MERGE] = {"merge", "case.merged"},
+    [CASE_ACT_NOT_FIXED] = {"not_fixed", "case.not_fixed"},
 };
 
 static const char *const step_names[WORKFLOW_STEP__COUNT] = {

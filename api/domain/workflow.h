@@ -50,6 +50,7 @@ enum case_action {
     CASE_ACT_RESUME,            /* "resume"            挂账恢复 */
     CASE_ACT_REOPEN,            /* "reopen"            重新立案 after close */
     CASE_ACT_MERGE,             /* "merge"             合并 into the case it duplicates */
+    CASE_ACT_NOT_FIXED, /* "not_fixed"         市民反映未解决 → 返工 (reporter, 7 days) */
     CASE_ACTION__COUNT
 };
 

@@ -82,6 +82,11 @@ struct cfg {
     int media_uploads_per_hour;
     int media_workers;
     bool media_watermark;
+    /* citizen: 随手拍 limits */
+    int citizen_reports_per_hour;
+    int citizen_reports_per_day;
+    int citizen_address_reports_per_hour;
+    int citizen_address_reports_per_day;
     /* gps */
     int gps_retention_days;
     int gps_max_accuracy_m;

@@ -96,6 +96,20 @@ enum err rctx_fail(struct rctx *cx, enum err e, const char *fmt, ...)
     return e;
 }
 
+enum err rctx_fail_retry(struct rctx *cx, int retry_after_s, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (cx->err.code == ERR_RATELIMIT)
+        return ERR_RATELIMIT;
+    cx->err.code = ERR_RATELIMIT;
+    cx->err.retry_after_s = retry_after_s < 1 ? 1 : retry_after_s;
+    va_start(ap, fmt);
+    vsnprintf(cx->err.message, sizeof cx->err.message, fmt, ap);
+    va_end(ap);
+    return ERR_RATELIMIT;
+}
+
 const char *rctx_detail(const struct rctx *cx, enum err e)
 {
     if (cx->err.code == e && cx->err.message[0])

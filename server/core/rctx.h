@@ -33,6 +33,7 @@ struct actor {
 struct err_info {
     enum err code;
     char message[RCTX_MSG_MAX];
+    int retry_after_s; /* ERR_RATELIMIT: seconds until a retry can succeed (0: the default) */
 };
 
 struct db_conn;
@@ -64,6 +65,10 @@ void rctx_defer(struct rctx *cx, void (*fn)(void *), void *p);
 /* Record the first error and its message; returns e so callers can `return rctx_fail(...)`.
  * A later failure does not overwrite an earlier message of the same request. */
 enum err rctx_fail(struct rctx *cx, enum err e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* rctx_fail for ERR_RATELIMIT with the seconds until a retry can succeed (the Retry-After
+ * header; at least 1). */
+enum err rctx_fail_retry(struct rctx *cx, int retry_after_s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Message for the client: the recorded one if it belongs to e, else a generic text. */
 const char *rctx_message(const struct rctx *cx, enum err e);

@@ -102,7 +102,11 @@ void http__send_error(struct http_job *j, enum err e, const char *message, int64
         add_header(req, "www-authenticate", "Bearer realm=\"cityd\"");
     if (e == ERR_BUSY)
         add_header(req, "retry-after", "1");
-    else if (e == ERR_RATELIMIT || e == ERR_LOCKED)
+    else if (e == ERR_RATELIMIT && j->cx.err.code == e && j->cx.err.retry_after_s > 0) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", j->cx.err.retry_after_s);
+        add_header(req, "retry-after", secs);
+    } else if (e == ERR_RATELIMIT || e == ERR_LOCKED)
         add_header(req, "retry-after", "60");
     http__log_access(j, req->res.status, err_code(e), body.len, user);
     send_body(req, &gen, body);
