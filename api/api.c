@@ -11,6 +11,7 @@
 #include <string.h>
 #include <math.h>
 #include <limits.h>
+#include "api/domain/audit.h"
 #include "api/domain/case.h"
 #include "api/domain/dashboard.h"
 #include "api/domain/inbox.h"
@@ -61,6 +62,8 @@ const struct api_job api_jobs[] = {
     {"inbox_retention", inbox_retention_job, 3600000},
     /* 领导通 live tiles: changed scopes' summaries to the "tiles" stream (dashboard.h) */
     {"dashboard_tiles", dashboard_tiles_job, 1000},
+    /* summary audit rows of rejected bearer tokens past the per-window burst (audit.h) */
+    {"auth_rejections", audit_rejections_flush, 1000},
     {NULL, NULL, 0},
 };
 

@@ -11,6 +11,7 @@
 #include <uv.h>
 #include <systemd/sd-daemon.h>
 #include "api/api.h"
+#include "api/domain/audit.h"
 #include "api/domain/inbox.h"
 #include "api/domain/media_svc.h"
 #include "api/domain/track.h"
@@ -302,11 +303,6 @@ static void sink_revoked(int64_t user_id, int64_t tv, bool disabled, const char 
     ws_notify_revoked(W.ws, user_id, tv, disabled, family);
 }
 
-static void ws_auth_failed(struct rctx *cx, const char *why)
-{
-    wire__auth_failed(cx, "GET", "/ws", why);
-}
-
 static int start_gateway(const struct cfg *cfg, uv_loop_t *loop, char *err, size_t errlen)
 {
     static const struct inbox_sink sink = {sink_items, sink_stream, sink_revoked};
@@ -318,7 +314,7 @@ static int start_gateway(const struct cfg *cfg, uv_loop_t *loop, char *err, size
     W.wsc.db_pool = W.db_pool;
     W.wsc.ops = api_ws_ops;
     W.wsc.authenticate = wire__ws_authenticate;
-    W.wsc.auth_failed = ws_auth_failed;
+    W.wsc.auth_failed = wire__ws_auth_failed;
     W.wsc.after = after_handler;
     W.ws = ws_server_new(&W.wsc, loop, err, errlen);
     if (!W.ws)
@@ -360,6 +356,20 @@ static void run_periodic(struct work *w, void *thread_arg)
     db__abandon(&cx);
     rctx_dispose(&cx);
     atomic_store(&p->running, 0);
+}
+
+/* At shutdown, after the loops: the counts of rejected tokens not yet written (audit.h). */
+static void run_final_flush(struct work *w, void *thread_arg)
+{
+    struct rctx cx;
+    (void)w;
+
+    rctx_init(&cx);
+    cx.db = thread_arg;
+    if (audit_rejections_flush_final(&cx))
+        log_error(&cx, "rejected-token counts not audited: %s", rctx_detail(&cx, cx.err.code));
+    db__abandon(&cx);
+    rctx_dispose(&cx);
 }
 
 static void on_periodic(uv_timer_t *t)
@@ -651,6 +661,11 @@ out:
     inbox_poke();
     workpool_free(W.inbox_pool);
     W.inbox_pool = NULL;
+    {
+        static struct work final_flush = {.run = run_final_flush};
+        if (workpool_submit(W.db_pool, &final_flush))
+            log_warn(NULL, "rejected-token counts not audited: the database pool is full");
+    }
     workpool_free(W.db_pool); /* lets queued jobs finish, closes the connections */
     W.db_pool = NULL;
     workpool_free(W.media_pool);

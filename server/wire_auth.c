@@ -129,13 +129,23 @@ static const char *reject_reason(const char *why)
     return "other";
 }
 
-void wire__auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)
+/* Any thread: counts the rejection; true when it gets an audit row of its own (written by
+ * wire__auth_failed on a worker), false when it only counts for the window's summary row. */
+static bool auth_rejected(const char *ip, const char *why)
 {
-    char detail[200], lb[40];
+    char lb[40];
+    const char *reason = reject_reason(why);
 
-    metrics_labels(lb, sizeof lb, "reason", reject_reason(why), (const char *)NULL);
+    metrics_labels(lb, sizeof lb, "reason", reason, (const char *)NULL);
     metrics_inc(metrics_counter("cityd_auth_tokens_rejected_total",
                                 "Bearer tokens refused before the handler, by reason.", lb));
+    return audit_rejection_note(ip, reason, clock_now_ms());
+}
+
+void wire__auth_failed(struct rctx *cx, const char *method, const char *path, const char *why)
+{
+    char detail[200];
+
     snprintf(detail, sizeof detail, "%s %s: %s", method, path, why);
     log_warn(cx, "token rejected: %s", why);
     audit_write_quiet(cx, "auth.token_rejected", NULL, 0, AUDIT_DENIED, detail);
@@ -211,7 +221,15 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
         cfg->citizen_address_reports_per_hour, cfg->citizen_address_reports_per_day});
     hc->authenticate = authenticate;
     hc->authorize = authorize;
+    hc->auth_rejected = auth_rejected;
     hc->auth_failed = wire__auth_failed;
+    audit_rejections_configure(cfg->auth_rejected_audit_window_s, cfg->auth_rejected_audit_burst);
+}
+
+void wire__ws_auth_failed(struct rctx *cx, const char *why)
+{
+    if (auth_rejected(cx->ip, why))
+        wire__auth_failed(cx, "GET", "/ws", why);
 }
 
 void wire__auth_thread_done(void)

@@ -14,6 +14,8 @@ enum err wire__ws_authenticate(const char *token, size_t len, struct actor *who,
                                char *why, size_t whylen);
 /* Audit a rejected token (worker thread). */
 void wire__auth_failed(struct rctx *cx, const char *method, const char *path, const char *why);
+/* The gateway's rejected tokens (worker thread): counted, audited as HTTP's are. */
+void wire__ws_auth_failed(struct rctx *cx, const char *why);
 /* A loop thread is about to exit: free its verified-token cache. */
 void wire__auth_thread_done(void);
 

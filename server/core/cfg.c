@@ -85,6 +85,8 @@ static const struct cfg_key keys[] = {
     I("auth.lockout_threshold",      auth_lockout_threshold,    "5", 1, 1000),
     I("auth.lockout_window_s",       auth_lockout_window_s,     "900", 10, 86400),
     I("auth.lockout_duration_s",     auth_lockout_duration_s,   "900", 10, 86400),
+    I("auth.rejected_audit_window_s", auth_rejected_audit_window_s, "60", 1, 3600),
+    I("auth.rejected_audit_burst",   auth_rejected_audit_burst, "10", 0, 100000),
     S("wechat.base_url",             wechat_base_url,           "https://api.weixin.qq.com"),
     S("wechat.appid",                wechat_appid,              ""),
     S("wechat.secret",               wechat_secret,             ""),

@@ -64,6 +64,8 @@ struct cfg {
     int auth_lockout_threshold;
     int auth_lockout_window_s;
     int auth_lockout_duration_s;
+    int auth_rejected_audit_window_s;
+    int auth_rejected_audit_burst;
     /* wechat */
     char wechat_base_url[256];
     int wechat_workers;

@@ -433,9 +433,13 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
         } else if (hc->authenticate(v->base + 7, v->len - 7, &j->cx.who, j->why, sizeof j->why)) {
             j->auth_failed = true;
             memset(&j->cx.who, 0, sizeof j->cx.who);
-        } else if (!(j->cx.who.roles & rt->roles)) {
-            return reject(j, ERR_FORBIDDEN, "your role may not call this endpoint");
         }
+        /* A flood of bad tokens is counted, not written one row each: past the audit burst
+         * the answer comes from the loop, no worker involved. */
+        if (j->auth_failed && hc->auth_rejected && !hc->auth_rejected(j->cx.ip, j->why))
+            return reject(j, ERR_UNAUTH, "invalid or expired token");
+        if (!j->auth_failed && !(j->cx.who.roles & rt->roles))
+            return reject(j, ERR_FORBIDDEN, "your role may not call this endpoint");
     }
 
     /* Only public routes run on the loop: any route with roles needs the per-request token

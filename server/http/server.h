@@ -50,6 +50,10 @@ struct http_config {
      * database connection. May be NULL. */
     void (*authorize)(struct rctx *const *cxs, const struct route *const *rts, size_t n,
                       enum err *res);
+    /* Loop thread, when a token is rejected: counts it; true when the rejection needs its own
+     * audit row (auth_failed on a worker), false to answer 401 on the loop. May be NULL
+     * (every rejection goes to auth_failed). */
+    bool (*auth_rejected)(const char *ip, const char *why);
     /* Worker thread, after a rejected token: records the failure. May be NULL. */
     void (*auth_failed)(struct rctx *cx, const char *method, const char *path, const char *why);
     /* Worker thread, after every handler (rolls back a transaction left open). May be NULL. */

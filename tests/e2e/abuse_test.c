@@ -911,10 +911,64 @@ static void db_over_tls_verified(void **state)
     th_sh("%s stop %s", th_source_path("tests/e2e/tools/tls_mariadb.sh"), dir);
 }
 
+/* ---- item 3: failed tokens are counted, not written one durable row each ------------------ */
+
+/* Before: every request with a garbage token went to a database worker for its own audit
+ * INSERT. Now the first auth.rejected_audit_burst per source and reason and window get a row
+ * each, the rest are answered on the loop and summed into one row when the window ends (or at
+ * shutdown): 50 rejections make 3 + 1 rows that account for all 50. */
+#define SINGLE_ROWS                                                                                \
+    "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.token_rejected' AND detail LIKE"          \
+    " 'GET /api/v1/me:%%'"
+static void rejected_tokens_audited_in_aggregate(void **state)
+{
+    struct th_resp r;
+    long long summary = 0;
+    (void)state;
+
+    th_server_start(&own, "auth.rejected_audit_burst = 3\nauth.rejected_audit_window_s = 2\n");
+    for (int i = 0; i < 50; i++) {
+        th_call_tok(&own, "GET", "/api/v1/me", "not.a.token", NULL, NULL, NULL, &r);
+        th_expect(&r, 401, "unauthenticated");
+        th_resp_free(&r);
+    }
+    assert_int_equal(sql_int(&own, SINGLE_ROWS), 3);
+    for (int waited = 0; waited < 100 && !summary; waited++) {
+        summary =
+            sql_int(&own, "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.token_rejected'"
+                          " AND detail LIKE '47 more rejected tokens (malformed) from 127.0.0.1"
+                          " within %% s' AND ip = '127.0.0.1'");
+        if (!summary)
+            usleep(100000);
+    }
+    assert_int_equal(summary, 1);
+    assert_int_equal(sql_int(&own, SINGLE_ROWS), 3);
+
+    /* A window still open at shutdown is written then: 3 rows and "7 more". */
+    assert_int_equal(th_server_stop(&own), 0);
+    memset(&own, 0, sizeof own);
+    th_server_start(&own, "auth.rejected_audit_burst = 3\nauth.rejected_audit_window_s = 3600\n");
+    for (int i = 0; i < 10; i++) {
+        th_call_tok(&own, "GET", "/api/v1/me", "still.not.valid", NULL, NULL, NULL, &r);
+        th_expect(&r, 401, "unauthenticated");
+        th_resp_free(&r);
+    }
+    assert_int_equal(sql_int(&own, SINGLE_ROWS), 3);
+    assert_int_equal(sql_int(&own, "SELECT COUNT(*) FROM audit_log WHERE detail LIKE '%% more"
+                                   " rejected tokens%%'"),
+                     0);
+    assert_int_equal(th_server_stop(&own), 0); /* SIGTERM: a clean shutdown */
+    assert_int_equal(sql_int(&own, "SELECT COUNT(*) FROM audit_log WHERE detail LIKE '7 more"
+                                   " rejected tokens (malformed) from 127.0.0.1 within %% s'"),
+                     1);
+    memset(&own, 0, sizeof own);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
         cmocka_unit_test_teardown(lockout_key_cannot_be_spelled, stop_own),
+        cmocka_unit_test_teardown(rejected_tokens_audited_in_aggregate, stop_own),
         cmocka_unit_test_teardown(db_over_tls_verified, stop_own),
         cmocka_unit_test_teardown(setup_secrets_and_seeding_once, stop_own),
         cmocka_unit_test_teardown(throttle_groups_ipv6_by_64, stop_own),

@@ -29,7 +29,8 @@ static struct th_server own; /* a test's own server (lockout tests), stopped by 
 
 static int setup(void **state)
 {
-    th_server_start(&srv, NULL);
+    /* One audit row per rejected token (expect_rejected), not the per-window summary. */
+    th_server_start(&srv, "auth.rejected_audit_burst = 1000\n");
     th_seed(&srv);
     return 0;
 }

@@ -68,7 +68,8 @@ static json_t *cache; /* role -> token not yet used on an allowed route */
 
 static int setup(void **state)
 {
-    th_server_start(&srv, "testing.clock_control = true\n");
+    /* One audit row per rejected token (counted below), not the per-window summary. */
+    th_server_start(&srv, "testing.clock_control = true\nauth.rejected_audit_burst = 100000\n");
     cache = json_object();
     return 0;
 }
