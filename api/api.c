@@ -46,6 +46,8 @@ const struct route *const api_tables[] = {
     api_positions_routes,
     api_announcements_routes,
     api_citizen_routes,
+    api_points_routes,
+    api_pois_routes,
     NULL,
 };
 /* clang-format on */

@@ -25,6 +25,8 @@ extern const struct route api_me_routes[];
 extern const struct route api_testing_routes[];
 extern const struct route api_cases_routes[];
 extern const struct route api_citizen_routes[];
+extern const struct route api_points_routes[];
+extern const struct route api_pois_routes[];
 extern const struct route api_tasks_routes[];
 extern const struct route api_categories_routes[];
 extern const struct route api_events_routes[];

@@ -12,6 +12,7 @@
 #include "api/domain/lockout.h"
 #include "api/domain/session.h"
 #include "api/domain/citizen.h"
+#include "api/domain/points.h"
 #include "api/domain/signup.h"
 #include "server/auth/jwt.h"
 #include "server/core/clock.h"
@@ -219,6 +220,7 @@ void wire__connect_auth(const struct cfg *cfg, struct http_config *hc)
     citizen_configure(&(struct citizen_config){
         cfg->citizen_reports_per_hour, cfg->citizen_reports_per_day,
         cfg->citizen_address_reports_per_hour, cfg->citizen_address_reports_per_day});
+    points_configure(&(struct points_config){cfg->points_per_report, cfg->points_daily_cap});
     hc->authenticate = authenticate;
     hc->authorize = authorize;
     hc->auth_rejected = auth_rejected;

@@ -15,6 +15,7 @@
 #include "api/domain/idempotency.h"
 #include "api/domain/lockout.h"
 #include "api/domain/outbox.h"
+#include "api/domain/points.h"
 #include "api/domain/refdata.h"
 #include "api/domain/rollup.h"
 #include "api/domain/workflow.h"
@@ -995,6 +996,9 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
         res = audit_write(cx, rctx_printf(cx, "case.%s", case_action_name(a)), "case", case_id,
                           AUDIT_OK, detail);
     }
+    /* 积分: a citizen's report accepted as a real case (points.h). */
+    if (!res && a == CASE_ACT_REGISTER && strcmp(w->c.source, "citizen") == 0)
+        res = points_award_report(cx, w->c.reporter_id, case_id);
     if (!res && a == CASE_ACT_REGISTER)
         res = auto_dispatch(cx, d, w);
     if (!res)

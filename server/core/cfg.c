@@ -107,6 +107,8 @@ static const struct cfg_key keys[] = {
     I("citizen.reports_per_day",     citizen_reports_per_day,   "30", 0, 100000),
     I("citizen.address_reports_per_hour", citizen_address_reports_per_hour, "60", 0, 1000000),
     I("citizen.address_reports_per_day", citizen_address_reports_per_day, "300", 0, 1000000),
+    I("points.per_report",           points_per_report,         "10", 0, 100000),
+    I("points.daily_cap",            points_daily_cap,          "50", 0, 10000000),
     I("gps.retention_days",          gps_retention_days,        "180", 1, 3650),
     I("gps.max_accuracy_m",          gps_max_accuracy_m,        "100", 1, 100000),
     I("gps.max_speed_kmh",           gps_max_speed_kmh,         "300", 1, 5000),

@@ -89,6 +89,8 @@ struct cfg {
     int citizen_reports_per_day;
     int citizen_address_reports_per_hour;
     int citizen_address_reports_per_day;
+    int points_per_report;
+    int points_daily_cap;
     /* gps */
     int gps_retention_days;
     int gps_max_accuracy_m;
