@@ -10,6 +10,7 @@
 #include <time.h>
 #include <vips/vips.h>
 #include "server/core/clock.h"
+#include "server/core/crashpoint.h"
 #include "server/core/log.h"
 #include "server/core/metrics.h"
 #include "server/core/rctx.h"
@@ -683,6 +684,7 @@ enum err media_image_process(struct rctx *cx, const void *buf, size_t len,
             e = vips_fail(cx, ERR_INVALID, "the image data is truncated or corrupt");
             goto out;
         }
+        crashpoint_hit("media_processing"); /* test-only (testing.crash_at) */
         if (res.original.len > len * MEDIA_ORIGINAL_GROWTH &&
             res.original.len > MEDIA_ORIGINAL_FLOOR) {
             /* Rare (a JPEG saved at a very low quality): decode once more, into memory. */

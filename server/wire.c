@@ -19,6 +19,7 @@
 #include "media/image.h"
 #include "server/core/log.h"
 #include "server/core/clock.h"
+#include "server/core/crashpoint.h"
 #include "server/core/metrics.h"
 #include "server/core/metrics_http.h"
 #include "server/core/workpool.h"
@@ -547,6 +548,14 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
     if (api_testing_enabled)
         log_warn(NULL,
                  "testing.clock_control is on: admins can move the clock; never in production");
+    if (!crashpoint_arm(cfg->testing_crash_at)) {
+        fprintf(stderr, "cityd: testing.crash_at: unknown crash point \"%s\"\n",
+                cfg->testing_crash_at);
+        return 1;
+    }
+    if (crashpoint_armed())
+        log_warn(NULL, "testing.crash_at = %s: cityd kills itself there; never in production",
+                 crashpoint_armed());
     W.router = router_new(api_tables, err, sizeof err);
     if (!W.router) {
         fprintf(stderr, "cityd: %s\n", err);

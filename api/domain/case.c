@@ -19,6 +19,7 @@
 #include "api/domain/refdata.h"
 #include "api/domain/rollup.h"
 #include "api/domain/workflow.h"
+#include "server/core/crashpoint.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
 
@@ -1003,6 +1004,8 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
         res = auto_dispatch(cx, d, w);
     if (!res)
         res = idem_complete(cx, idem, case_id);
+    if (!res)
+        crashpoint_hit("action_before_commit"); /* test-only (testing.crash_at) */
 out:
     res = db_tx_end(cx, res);
     if (res == ERR_FORBIDDEN)

@@ -10,6 +10,7 @@
 #include "media/image.h"
 #include "media/sniff.h"
 #include "media/store.h"
+#include "server/core/crashpoint.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/roles.h"
@@ -228,6 +229,7 @@ enum err media__store_row(struct rctx *cx, const void *buf, size_t len, const ch
     if (res)
         return res;
     /* The files are durable now; only then may a row point at them. */
+    crashpoint_hit("media_before_commit"); /* test-only (testing.crash_at) */
     ids_token(m.public_id, MEDIA_PUBLIC_ID_LEN);
     res = db_exec(cx,
                   "INSERT INTO media (public_id, kind, mime, bytes, sha_original, sha_display,"

@@ -134,6 +134,7 @@ static const struct cfg_key keys[] = {
     S("metrics.listen",              metrics_listen,            ""),
     S("metrics.allow",               metrics_allow,             "127.0.0.1,::1"),
     B("testing.clock_control",       testing_clock_control,     "false"),
+    S("testing.crash_at",            testing_crash_at,          ""),
 };
 /* clang-format on */
 

@@ -122,6 +122,7 @@ struct cfg {
     char metrics_allow[512];
     /* testing */
     bool testing_clock_control;
+    char testing_crash_at[32];
 };
 
 /* Fill cfg with defaults. */

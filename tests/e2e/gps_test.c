@@ -17,6 +17,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "ledger.h"
 #include "th_assert.h"
 
 #define PW "Gps-Tr4ck!2026x"
@@ -332,6 +333,14 @@ static void tracks_once_per_seq(void **state)
     post_batch(th_token(&srv, "inspector"), b, 200, 0, 3, 0);
     free(b);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points"), 40);
+    {
+        /* The fault suite's ledger (tests/lib/ledger.h): each acknowledged point stored once. */
+        struct ledger *led = ledger_new();
+        for (int q = 1; q <= 40; q++)
+            ledger_gps(led, "user", inspector, "test-device", q);
+        ledger_assert_clean(led, &srv);
+        ledger_free(led);
+    }
 }
 
 static void tracks_filters(void **state)
