@@ -146,6 +146,10 @@ static void rel_path(const char *sha, char rel[REL_LEN])
 static enum err io_fail(struct rctx *cx, const char *what, const char *path, int err)
 {
     log_error(cx, "store: %s %s: %s", what, path, strerror(err));
+    /* A full disk is the operator's to fix and the client's to retry: 507, not a bug (500). */
+    if (err == ENOSPC || err == EDQUOT)
+        return rctx_fail(cx, ERR_NOSPACE,
+                         "media: the store is full; nothing was kept, retry later");
     return rctx_fail(cx, ERR_INTERNAL, "media: storage failed");
 }
 
