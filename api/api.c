@@ -17,6 +17,7 @@
 #include "api/domain/inbox.h"
 #include "api/domain/media.h"
 #include "api/domain/track.h"
+#include "api/domain/webhook.h"
 
 /* One table per line (a 17th entry made clang-format pack them in columns). */
 /* clang-format off */
@@ -48,6 +49,8 @@ const struct route *const api_tables[] = {
     api_citizen_routes,
     api_points_routes,
     api_pois_routes,
+    api_webhooks_routes,
+    api_open311_routes,
     NULL,
 };
 /* clang-format on */
@@ -66,6 +69,8 @@ const struct api_job api_jobs[] = {
     {"dashboard_tiles", dashboard_tiles_job, 1000},
     /* summary audit rows of rejected bearer tokens past the per-window burst (audit.h) */
     {"auth_rejections", audit_rejections_flush, 1000},
+    /* webhook delivery log rows past 30 days (webhook.h) */
+    {"webhook_retention", webhook_retention_job, 3600000},
     {NULL, NULL, 0},
 };
 

@@ -52,6 +52,8 @@ int api_docs_load(const char *dir, char *err, size_t errlen);
 /* Release what api_docs_load read. */
 void api_docs_unload(void);
 extern const struct route api_announcements_routes[];
+extern const struct route api_webhooks_routes[];
+extern const struct route api_open311_routes[];
 /* The database side of the WebSocket frames (api/ws.c), handed to server/ws by the wiring. */
 struct ws_ops;
 extern const struct ws_ops api_ws_ops;

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config clang-format clang-tidy clang
   libh2o-dev libuv1-dev libssl-dev libwebsockets-dev libmariadb-dev libjwt-dev
-  libvips-dev libvips-tools libjansson-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev
+  libvips-dev libvips-tools libjansson-dev libxml2-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev
   libsystemd-dev libjemalloc-dev
   mariadb-server mariadb-client
   fonts-droid-fallback curl nghttp2-client wrk h2o bc nodejs npm python3 python3-jwt python3-yaml libimage-exiftool-perl faketime

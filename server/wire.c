@@ -2,11 +2,13 @@
 #include "wire.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 #include <systemd/sd-daemon.h>
@@ -15,6 +17,7 @@
 #include "api/domain/inbox.h"
 #include "api/domain/media_svc.h"
 #include "api/domain/track.h"
+#include "api/domain/webhook.h"
 #include "api/domain/system.h"
 #include "media/image.h"
 #include "server/core/log.h"
@@ -67,7 +70,9 @@ static struct {
     struct workpool *outside_pool;
     struct workpool *password_pool;
     struct metrics_http *metrics;
-    struct workpool *inbox_pool; /* one thread: the inbox dispatcher */
+    struct workpool *inbox_pool;   /* one thread: the inbox dispatcher */
+    struct workpool *webhook_pool; /* webhook.workers threads: the webhook deliverers */
+    struct work webhook_work[16];
     struct work dispatch_work;
     atomic_bool dispatch_stop;
     struct ws_config wsc;
@@ -339,6 +344,101 @@ static int start_gateway(const struct cfg *cfg, uv_loop_t *loop, char *err, size
         return -1;
     }
     return 0;
+}
+
+/* ---- webhook deliverers ------------------------------------------------------------------ */
+
+/* Each runs for the life of the process on a thread of the webhook pool, with its own database
+ * connection: passes until nothing moves, then waits webhook.poll_ms (1 s after a database
+ * error) or until shutdown. The receivers' time is spent here, never on a database worker; the
+ * threads share the webhooks through their leases (webhook.h), as other processes do. */
+static pthread_mutex_t webhook_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t webhook_cv = PTHREAD_COND_INITIALIZER;
+static bool webhook_stop;
+
+static void webhook_wait(int ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&webhook_mu);
+    while (!webhook_stop)
+        if (pthread_cond_timedwait(&webhook_cv, &webhook_mu, &ts) != 0)
+            break;
+    pthread_mutex_unlock(&webhook_mu);
+}
+
+static bool webhook_stopping(void)
+{
+    bool v;
+
+    pthread_mutex_lock(&webhook_mu);
+    v = webhook_stop;
+    pthread_mutex_unlock(&webhook_mu);
+    return v;
+}
+
+static void run_webhooks(struct work *w, void *thread_arg)
+{
+    int errors = 0;
+
+    (void)w;
+    while (!webhook_stopping()) {
+        struct rctx cx;
+        int worked = 0;
+        enum err res;
+
+        rctx_init(&cx);
+        cx.db = thread_arg;
+        res = webhook_deliver_pass(&cx, &worked);
+        if (res && errors++ % 50 == 0)
+            log_error(&cx, "webhook deliverer: %s", rctx_message(&cx, res));
+        if (!res)
+            errors = 0;
+        db__abandon(&cx);
+        rctx_dispose(&cx);
+        if (res || worked == 0)
+            webhook_wait(res ? 1000 : W.cfg->webhook_poll_ms);
+    }
+}
+
+static int start_webhooks(const struct cfg *cfg, char *err, size_t errlen)
+{
+    int n = cfg->webhook_workers;
+
+    webhook_configure(&(struct webhook_config){cfg->webhook_timeout_ms, cfg->webhook_retry_base_ms,
+                                               cfg->webhook_retry_max_ms});
+    if (n == 0)
+        return 0;
+    W.webhook_pool = workpool_new("webhook", n, (size_t)n, db_thread_init, db_thread_fini, NULL);
+    if (!W.webhook_pool) {
+        snprintf(err, errlen, "cannot start the webhook deliverers");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        W.webhook_work[i].run = run_webhooks;
+        if (workpool_submit(W.webhook_pool, &W.webhook_work[i])) {
+            snprintf(err, errlen, "cannot start the webhook deliverers");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void stop_webhooks(void)
+{
+    pthread_mutex_lock(&webhook_mu);
+    webhook_stop = true;
+    pthread_cond_broadcast(&webhook_cv);
+    pthread_mutex_unlock(&webhook_mu);
+    workpool_free(W.webhook_pool);
+    W.webhook_pool = NULL;
 }
 
 /* ---- loops and shutdown ----------------------------------------------------------------- */
@@ -631,6 +731,10 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         fprintf(stderr, "cityd: %s\n", err);
         goto out;
     }
+    if (start_webhooks(cfg, err, sizeof err)) {
+        fprintf(stderr, "cityd: %s\n", err);
+        goto out;
+    }
     uv_signal_init(&W.loops[0].loop, &W.sigterm);
     uv_signal_init(&W.loops[0].loop, &W.sigint);
     uv_signal_start(&W.sigterm, on_signal, SIGTERM);
@@ -675,6 +779,7 @@ out:
         if (workpool_submit(W.db_pool, &final_flush))
             log_warn(NULL, "rejected-token counts not audited: the database pool is full");
     }
+    stop_webhooks();
     workpool_free(W.db_pool); /* lets queued jobs finish, closes the connections */
     W.db_pool = NULL;
     workpool_free(W.media_pool);

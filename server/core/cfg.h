@@ -73,6 +73,8 @@ struct cfg {
     char wechat_secret[128];
     char sms_url[256];
     char sms_token[256];
+    int webhook_workers; /* webhook deliverer threads (api/domain/webhook.h); 0 = none */
+    int webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_max_ms, webhook_poll_ms;
     int auth_register_per_address_hour;
     int auth_register_global_minute;
     /* media */
