@@ -1,4 +1,4 @@
--- 0017_webhooks: case progress pushed to machine clients (the 12345 hotline bridge and other
+-- 0019_webhooks: case progress pushed to machine clients (the 12345 hotline bridge and other
 -- systems), one webhook per API key.
 --
 -- webhooks: where and how to deliver. position is the id of the last event (events table) this
