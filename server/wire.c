@@ -700,7 +700,11 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         fprintf(stderr, "cityd: cannot start the password workers\n");
         goto out;
     }
+    W.nloops = cfg->http_threads ? cfg->http_threads : cores();
+    if (W.nloops > MAX_LOOPS)
+        W.nloops = MAX_LOOPS;
     W.hc.cfg = cfg;
+    W.hc.loops = W.nloops;
     W.hc.router = W.router;
     W.hc.db_pool = W.db_pool;
     W.hc.media_pool = W.media_pool;
@@ -717,9 +721,6 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         fprintf(stderr, "cityd: %s\n", err);
         goto out;
     }
-    W.nloops = cfg->http_threads ? cfg->http_threads : cores();
-    if (W.nloops > MAX_LOOPS)
-        W.nloops = MAX_LOOPS;
     for (int i = 0; i < W.nloops; i++) {
         if (start_loop(&W.loops[i], i, err, sizeof err)) {
             fprintf(stderr, "cityd: %s\n", err);

@@ -26,6 +26,9 @@ struct cfg {
     int http_conn_reset_budget;
     int http_conn_reset_window_s;
     int http_body_timeout_ms;
+    int http_body_buffer_per_conn_mb;
+    int http_body_buffer_per_address_mb;
+    int http_unauthenticated_body_kb;
     char http_trusted_proxies[512];
     /* db */
     char db_host[256];

@@ -78,6 +78,9 @@ struct http_loop {
     struct http_job *pending[HTTP_BATCH_MAX];
     size_t npending;
     struct conn_state *conns; /* by descriptor (conn.c), nconns long */
+    struct http_guard *guard; /* guard.c: bodies still arriving */
+    uv_timer_t guard_timer;
+    bool guard_on;
     size_t nconns;
     uint64_t conn_gen;
 };
@@ -157,6 +160,12 @@ void http__jobs_dispose(struct http_loop *l);
 
 /* A socket was accepted on fd: make its state; *gen tells it apart from later holders of the
  * descriptor. False when out of memory (the connection is then served untracked). */
+/* guard.c: the scan of bodies still arriving (per-connection and per-address caps, tokens
+ * checked before a body is complete). Started with the loop; stopped before it is released. */
+int http__guard_start(struct http_loop *l);
+void http__guard_stop(struct http_loop *l);
+void http__guard_free(struct http_loop *l);
+
 bool http__conn_open(struct http_loop *l, int fd, uint64_t *gen);
 /* Its socket is closed: release the state, unless a newer connection already holds fd. */
 void http__conn_closed(struct http_loop *l, int fd, uint64_t gen);

@@ -254,9 +254,11 @@ int http_global_port(const struct http_global *g)
 static void loop_release(struct http_loop *l)
 {
     close_listeners(l);
+    http__guard_stop(l);
     http__jobs_dispose(l);
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->receiver);
     h2o_context_dispose(&l->ctx);
+    http__guard_free(l);
     free(l->conns);
     free(l);
 }
@@ -280,6 +282,10 @@ struct http_loop *http_loop_new(struct http_global *g, uv_loop_t *loop, char *er
     l->lis.actx = &l->actx;
     l->lis_tls.actx = &l->actx_tls;
     http__jobs_init(l);
+    if (http__guard_start(l)) {
+        snprintf(errbuf, errlen, "http: out of memory");
+        goto fail;
+    }
     if (listen_on(l, &l->lis, &g->addr, g->addrlen, errbuf, errlen))
         goto fail;
     if (g->ssl && listen_on(l, &l->lis_tls, &g->tls_addr, g->tls_addrlen, errbuf, errlen))

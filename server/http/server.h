@@ -36,6 +36,7 @@
 
 struct http_config {
     const struct cfg *cfg;
+    int loops; /* how many loops serve (the per-address body cap is shared out among them) */
     struct router *router; /* borrowed; outlives the server */
     struct workpool *db_pool;
     struct workpool *media_pool;    /* NULL: ROUTE_MEDIA jobs go to db_pool */

@@ -964,11 +964,106 @@ static void rejected_tokens_audited_in_aggregate(void **state)
     memset(&own, 0, sizeof own);
 }
 
+/* ---- item 3: bodies held before a handler runs ------------------------------------------ */
+
+/* Run tests/e2e/tools/body_hold.js; returns its JSON (an array of connections). */
+static json_t *body_hold(struct th_server *s, const char *proto, const char *auth, int conns,
+                         int streams, int kib, int hold_ms)
+{
+    char cmd[2048], line[8192];
+    FILE *p;
+    json_t *j;
+
+    snprintf(cmd, sizeof cmd, "node %s %d %s /api/v1/media '%s' %d %d %d %d",
+             th_source_path("tests/e2e/tools/body_hold.js"), s->port, proto, auth, conns, streams,
+             kib, hold_ms);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    if (!fgets(line, sizeof line, p))
+        line[0] = '\0';
+    pclose(p);
+    print_message("body_hold %s %d x %d x %d KiB: %s", proto, conns, streams, kib, line);
+    j = json_loads(line, 0, NULL);
+    assert_non_null(j);
+    assert_true(json_is_array(j));
+    return j;
+}
+
+static int closed_conns(json_t *j)
+{
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(j); i++)
+        n += json_is_true(json_object_get(json_array_get(j, i), "closed"));
+    return n;
+}
+
+static json_t *stream_of(json_t *j, size_t conn, size_t stream)
+{
+    return json_array_get(json_object_get(json_array_get(j, conn), "streams"), stream);
+}
+
+/* Before: h2o buffered every body whole (20 MiB for media, 100 streams a connection) before a
+ * token was checked. Now a body arriving with a token that fails is refused past 64 KiB (the
+ * HTTP/2 stream reset with CANCEL, the HTTP/1.1 connection closed), while the same upload with
+ * a valid token is left alone; one connection holds at most http.body_buffer_per_conn_mb and
+ * one address http.body_buffer_per_address_mb, and other clients stay served. */
+static void bodies_bounded_before_handlers(void **state)
+{
+    char auth[1200];
+    json_t *j;
+    struct th_resp r;
+    (void)state;
+
+    th_server_start(&own, "http.body_buffer_per_conn_mb = 2\n"
+                          "http.body_buffer_per_address_mb = 3\n");
+    th_seed(&own);
+    snprintf(auth, sizeof auth, "Bearer %s", th_token(&own, "inspector"));
+
+    /* A bad token: the stream is reset long before its 1 MiB is in; the connection stays. */
+    j = body_hold(&own, "h2", "Bearer not.a.token", 1, 1, 1024, 500);
+    assert_int_equal(json_integer_value(json_object_get(stream_of(j, 0, 0), "reset")), 8);
+    assert_int_equal(closed_conns(j), 0);
+    json_decref(j);
+    /* No token at all: the same. */
+    j = body_hold(&own, "h2", "-", 1, 1, 1024, 500);
+    assert_int_equal(json_integer_value(json_object_get(stream_of(j, 0, 0), "reset")), 8);
+    json_decref(j);
+    /* A valid token: 1 MiB of a 20 MiB upload is held, nothing reset or closed. */
+    j = body_hold(&own, "h2", auth, 1, 1, 1024, 500);
+    assert_true(json_is_null(json_object_get(stream_of(j, 0, 0), "reset")));
+    assert_int_equal(json_integer_value(json_object_get(stream_of(j, 0, 0), "kib")), 1024);
+    assert_int_equal(closed_conns(j), 0);
+    json_decref(j);
+    /* HTTP/1.1 with a bad token: the connection is closed. */
+    j = body_hold(&own, "h1", "Bearer not.a.token", 1, 1, 1024, 500);
+    assert_int_equal(closed_conns(j), 1);
+    json_decref(j);
+    /* One connection, four valid uploads of 1 MiB: over its 2 MiB, it is closed. */
+    j = body_hold(&own, "h2", auth, 1, 4, 1024, 500);
+    assert_int_equal(closed_conns(j), 1);
+    json_decref(j);
+    /* Four connections of 1 MiB each from one address: over its 3 MiB, the biggest are closed
+     * until it is under (each of the two loops holds it to 1.5 MiB of the connections it
+     * got, so one to three go); at least one stays. */
+    j = body_hold(&own, "h2", auth, 4, 1, 1024, 500);
+    assert_true(closed_conns(j) >= 1 && closed_conns(j) <= 3);
+    json_decref(j);
+    /* Everyone else is served all along, and the refusals were counted and logged. */
+    th_get(&own, "/api/v1/me", th_token(&own, "inspector"), &r);
+    th_expect(&r, 200, NULL);
+    th_resp_free(&r);
+    assert_int_equal(th_sh("grep -q 'stream .* refused: its body arrives with a token that fails'"
+                           " %s && grep -q 'more request bodies buffered than' %s",
+                           own.log, own.log),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest own_server[] = {
         cmocka_unit_test_teardown(lockout_key_cannot_be_spelled, stop_own),
         cmocka_unit_test_teardown(rejected_tokens_audited_in_aggregate, stop_own),
+        cmocka_unit_test_teardown(bodies_bounded_before_handlers, stop_own),
         cmocka_unit_test_teardown(db_over_tls_verified, stop_own),
         cmocka_unit_test_teardown(setup_secrets_and_seeding_once, stop_own),
         cmocka_unit_test_teardown(throttle_groups_ipv6_by_64, stop_own),
