@@ -10,6 +10,7 @@
 #include "server/core/clock.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
+#include "server/core/metrics.h"
 #include "server/db/db.h"
 #include "server/db/sqlb.h"
 #include "server/ext/webhook.h"
@@ -558,6 +559,14 @@ enum err webhook_deliver_pass(struct rctx *cx, int *worked)
                               cx->now_ms / 1000, conf.timeout_ms, &x) == ERR_OK;
         cx->err.code = ERR_OK; /* a failed attempt is recorded, not this pass's error */
         cx->now_ms = clock_now_ms();
+        metrics_inc(metrics_counter("cityd_webhook_attempts_total",
+                                    "Webhook delivery attempts by result.",
+                                    ok ? "result=\"ok\"" : "result=\"failed\""));
+        if (ok)
+            metrics_observe(
+                metrics_histogram("cityd_webhook_delivery_lag_seconds",
+                                  "Time from an event's commit to its webhook's 2xx.", "", NULL, 0),
+                cx->now_ms > a.created_ms ? (double)(cx->now_ms - a.created_ms) / 1000 : 0.0);
         res = finish(cx, &a, ok, &x);
         if (res)
             return res;

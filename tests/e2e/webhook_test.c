@@ -9,8 +9,9 @@
  * event order, all signed and fresh, and none of another reporter's case; the delivery log shows
  * the two failures and the success; replay from a position sends the same events again in
  * order; events written while the receiver is down and cityd restarts arrive once afterwards;
- * a changed secret is used at once (the receiver refuses the old one); bad admin input changes
- * nothing; only admins reach the webhook routes. */
+ * a changed secret is used at once (the receiver refuses the old one); two cityd processes
+ * deliver each event once, in order; bad admin input changes nothing; only admins reach the
+ * webhook routes. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -421,6 +422,57 @@ static void changed_secret_is_used_at_once(void **state)
     assert_int_equal(rx_wait(got, 128, before + 1), before + 1);
 }
 
+/* Two cityd processes on one database, two deliverer threads each: the leases keep one attempt
+ * per webhook at a time, so every event still arrives once, in order. */
+static void two_processes_deliver_each_event_once(void **state)
+{
+    struct th_server twin;
+    long long got[256], first, ids[6];
+    size_t before, ngot;
+    char key[64];
+    struct th_resp r;
+    (void)state;
+
+    before = rx_accepted(got, 256);
+    first = th_sqlf(&srv, "SELECT MAX(id) FROM events");
+    th_server_twin(&twin, &srv);
+    for (int i = 0; i < 6; i++) {
+        snprintf(key, sizeof key, "12345-T20261202-1%03d", i);
+        /* Half of the tickets through each process. */
+        th_call_tok(i % 2 ? &twin : &srv, "POST", "/api/v1/cases", machine_tok, key, NULL,
+                    ticket_body("两个进程"), &r);
+        th_expect(&r, 201, NULL);
+        ids[i] = th_jint(r.json, "id");
+        th_resp_free(&r);
+    }
+    for (int i = 0; i < 6; i++)
+        th_act(&srv, "operator", ids[i], NULL, "\"action\":\"accept\"");
+    {
+        long long want[32];
+        size_t nwant = 0;
+        for (long long id = th_sqlf(&srv,
+                                    "SELECT COALESCE(MIN(id), 0) FROM events WHERE id > %lld AND"
+                                    " subject_type = 'case' AND subject_id IN (SELECT id FROM"
+                                    " cases WHERE reporter_id = %lld)",
+                                    first, machine_id);
+             id && nwant < 32;
+             id = th_sqlf(&srv,
+                          "SELECT COALESCE(MIN(id), 0) FROM events WHERE id > %lld AND"
+                          " subject_type = 'case' AND subject_id IN (SELECT id FROM cases WHERE"
+                          " reporter_id = %lld)",
+                          id, machine_id))
+            want[nwant++] = id;
+        assert_int_equal(nwant, 12);
+        ngot = rx_wait(got, 256, before + nwant);
+        usleep(500000); /* a duplicate would come now */
+        ngot = rx_accepted(got, 256);
+        assert_int_equal(ngot, before + nwant);
+        for (size_t i = 0; i < nwant; i++)
+            assert_int_equal(got[before + i], want[i]);
+    }
+    assert_int_equal(th_server_stop(&twin), 0);
+}
+
 static void bad_admin_input_changes_nothing(void **state)
 {
     struct th_resp r;
@@ -466,6 +518,7 @@ int main(void)
         cmocka_unit_test(replay_from_a_position_sends_again_in_order),
         cmocka_unit_test(outage_and_restart_lose_nothing),
         cmocka_unit_test(changed_secret_is_used_at_once),
+        cmocka_unit_test(two_processes_deliver_each_event_once),
         cmocka_unit_test(bad_admin_input_changes_nothing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
