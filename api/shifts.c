@@ -137,6 +137,21 @@ static enum err shifts_assign(struct rctx *cx, const struct req *rq, struct resp
     return resp_empty(rs, 204);
 }
 
+/* DELETE /api/v1/shifts/{id}/assignments?user_id=|department_id= */
+static enum err shifts_unassign(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    int64_t user_id = 0, department_id = 0;
+    enum err res = api_query_i64(cx, rq, "user_id", 1, INT64_MAX, &user_id);
+
+    if (!res)
+        res = api_query_i64(cx, rq, "department_id", 1, INT64_MAX, &department_id);
+    if (!res)
+        res = shift_unassign(cx, req_param_i64(rq, "id"), user_id, department_id);
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
 /* clang-format off */
 const struct route api_shifts_routes[] = {
     /* method  path                                  handler        roles       body  flags timeout batch */
@@ -144,6 +159,7 @@ const struct route api_shifts_routes[] = {
     {"POST",  "/api/v1/shifts",                      shifts_create, ROLE_ADMIN, 4096, 0, 0, NULL, NULL},
     {"PUT",   "/api/v1/shifts/{id}",                 shifts_update, ROLE_ADMIN, 4096, 0, 0, NULL, NULL},
     {"POST",  "/api/v1/shifts/{id}/assignments",     shifts_assign, ROLE_ADMIN, 1024, 0, 0, NULL, NULL},
+    {"DELETE", "/api/v1/shifts/{id}/assignments",    shifts_unassign, ROLE_ADMIN, 0, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

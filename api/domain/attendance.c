@@ -146,6 +146,33 @@ enum err shift_assign(struct rctx *cx, int64_t id, int64_t user_id, int64_t depa
     return db_tx_end(cx, res);
 }
 
+enum err shift_unassign(struct rctx *cx, int64_t id, int64_t user_id, int64_t department_id)
+{
+    struct db_res r;
+    char detail[64];
+    enum err res;
+
+    if ((user_id > 0) == (department_id > 0))
+        return rctx_fail(cx, ERR_INVALID, "exactly one of user_id and department_id");
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res =
+        db_exec(cx,
+                user_id ? "DELETE FROM shift_assignments WHERE shift_id = ? AND user_id = ?"
+                        : "DELETE FROM shift_assignments WHERE shift_id = ? AND department_id = ?",
+                DB_ARGS(DBI(id), DBI(user_id ? user_id : department_id)), &r);
+    if (!res && r.affected == 0)
+        res = rctx_fail(cx, ERR_NOTFOUND, "this shift is not assigned to that %s",
+                        user_id ? "user" : "department");
+    if (!res) {
+        snprintf(detail, sizeof detail, "%s=%lld", user_id ? "user" : "department",
+                 (long long)(user_id ? user_id : department_id));
+        res = audit_write(cx, "shift.unassign", "shift", id, AUDIT_OK, detail);
+    }
+    return db_tx_end(cx, res);
+}
+
 /* ---- check-ins ------------------------------------------------------------------------------ */
 
 #define CHECKIN_COLS                                                                               \

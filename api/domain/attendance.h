@@ -42,6 +42,11 @@ enum err shift_list(struct rctx *cx, struct shift_rec **rows, size_t *n) MUST_CH
  * "shift.assign". */
 enum err shift_assign(struct rctx *cx, int64_t id, int64_t user_id,
                       int64_t department_id) MUST_CHECK;
+/* End the assignment of shift id to a user or a department (exactly one of them non-zero):
+ * they have no shift of their own from then on (a user falls back to the department's).
+ * ERR_NOTFOUND when it is not assigned to them. Audited "shift.unassign". */
+enum err shift_unassign(struct rctx *cx, int64_t id, int64_t user_id,
+                        int64_t department_id) MUST_CHECK;
 
 /* ---- check-ins ------------------------------------------------------------------------------ */
 

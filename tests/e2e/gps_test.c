@@ -674,13 +674,76 @@ static void retention(void **state)
                      1);
 }
 
+/* A selfie with a check-in must be the user's own upload; an admin ends an assignment. */
+#define SELFIE_BODY                                                                                \
+    "{\"type\":\"in\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10,\"selfie\":\"%s\"}"
+static void selfie_and_unassign(void **state)
+{
+    struct th_resp r;
+    long long handler = sqlf("SELECT id FROM users WHERE username = 'handler'");
+    long long shift = sqlf("SELECT id FROM shifts WHERE name = '白班'");
+    char sql[512], path[128];
+    char b[256];
+    (void)state;
+
+    snprintf(sql, sizeof sql,
+             "INSERT INTO media (public_id, kind, mime, bytes, sha_original, upload_sha, owner_id)"
+             " VALUES ('selfiehandler000000001', 'image', 'image/jpeg', 1, REPEAT('c', 64),"
+             " REPEAT('d', 64), %lld), ('selfieinspector0000001', 'image', 'image/jpeg', 1,"
+             " REPEAT('e', 64), REPEAT('f', 64), %lld)",
+             handler, inspector);
+    th_sql_exec(&srv, sql);
+    /* Someone else's photo is no selfie: refused, nothing stored. */
+    snprintf(b, sizeof b, SELFIE_BODY, "selfieinspector0000001");
+    call("handler", "POST", "/api/v1/checkins", b, &r);
+    th_expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins WHERE user_id = %lld", handler), 0);
+    snprintf(b, sizeof b, SELFIE_BODY, "selfiehandler000000001");
+    call("handler", "POST", "/api/v1/checkins", b, &r);
+    th_expect(&r, 201, NULL);
+    assert_true(json_is_true(json_object_get(r.json, "selfie")));
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins c JOIN media m ON m.id ="
+                          " c.selfie_media_id WHERE c.user_id = %lld AND m.public_id ="
+                          " 'selfiehandler000000001'",
+                          handler),
+                     1);
+
+    /* Unassign: exactly one of user_id and department_id; once, then 404. */
+    snprintf(path, sizeof path, "/api/v1/shifts/%lld/assignments", shift);
+    call("admin", "DELETE", path, NULL, &r);
+    th_expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    snprintf(path, sizeof path, "/api/v1/shifts/%lld/assignments?user_id=%lld", shift, inspector);
+    call("inspector", "DELETE", path, NULL, &r);
+    th_expect(&r, 403, "permission_denied");
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM shift_assignments WHERE user_id = %lld", inspector),
+                     1);
+    call("admin", "DELETE", path, NULL, &r);
+    th_expect(&r, 204, NULL);
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM shift_assignments WHERE user_id = %lld", inspector),
+                     0);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM audit_log WHERE action = 'shift.unassign'"), 1);
+    call("admin", "DELETE", path, NULL, &r);
+    th_expect(&r, 404, "not_found");
+    th_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(checkin_rules),    cmocka_unit_test(tracks_once_per_seq),
-        cmocka_unit_test(tracks_filters),   cmocka_unit_test(latest_and_replay),
-        cmocka_unit_test(gcj02_round_trip), cmocka_unit_test(evidence),
-        cmocka_unit_test(vehicles),         cmocka_unit_test(retention),
+        cmocka_unit_test(checkin_rules),
+        cmocka_unit_test(tracks_once_per_seq),
+        cmocka_unit_test(tracks_filters),
+        cmocka_unit_test(latest_and_replay),
+        cmocka_unit_test(gcj02_round_trip),
+        cmocka_unit_test(evidence),
+        cmocka_unit_test(vehicles),
+        cmocka_unit_test(retention),
+        cmocka_unit_test(selfie_and_unassign),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
