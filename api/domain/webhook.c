@@ -390,7 +390,7 @@ static enum err next_event(struct rctx *cx, int64_t user_id, int64_t *pos, struc
  * moved or an attempt is to be made (a->event_id set). */
 static enum err claim(struct rctx *cx, int64_t id, struct attempt *a, bool *worked)
 {
-    struct db_res r;
+    struct db_res r, k;
     int64_t pos, start, user_id;
     bool found = false;
     enum err res;
@@ -405,11 +405,10 @@ static enum err claim(struct rctx *cx, int64_t id, struct attempt *a, bool *work
     if (res)
         return res;
     res = db_exec(cx,
-                  "SELECT w.position, w.generation, w.attempts, w.url, w.secret, k.user_id,"
-                  " k.revoked_at IS NOT NULL FROM webhooks w JOIN api_keys k ON k.id ="
-                  " w.api_key_id WHERE w.id = ? AND w.enabled = 1 AND w.next_attempt_at <="
-                  " FROM_UNIXTIME(? / 1000) AND (w.lease_until IS NULL OR w.lease_until <"
-                  " FROM_UNIXTIME(? / 1000)) FOR UPDATE SKIP LOCKED",
+                  "SELECT position, generation, attempts, url, secret, api_key_id FROM webhooks"
+                  " WHERE id = ? AND enabled = 1 AND next_attempt_at <= FROM_UNIXTIME(? / 1000)"
+                  " AND (lease_until IS NULL OR lease_until < FROM_UNIXTIME(? / 1000))"
+                  " FOR UPDATE SKIP LOCKED",
                   DB_ARGS(DBI(id), DBI(cx->now_ms), DBI(cx->now_ms)), &r);
     if (res || r.nrows == 0)
         goto out; /* another process has it, or it is no longer due */
@@ -419,8 +418,13 @@ static enum err claim(struct rctx *cx, int64_t id, struct attempt *a, bool *work
     a->attempts = db_cell_i64(&r, 0, 2);
     a->url = db_cell(&r, 0, 3);
     a->secret = db_cell(&r, 0, 4);
-    user_id = db_cell_i64(&r, 0, 5);
-    if (db_cell_i64(&r, 0, 6)) {
+    /* The key is read without a lock: a token exchange updating it never waits for this. */
+    res = db_exec(cx, "SELECT user_id, revoked_at IS NOT NULL FROM api_keys WHERE id = ?",
+                  DB_ARGS(DBI(db_cell_i64(&r, 0, 5))), &k);
+    if (res || k.nrows == 0)
+        goto out;
+    user_id = db_cell_i64(&k, 0, 0);
+    if (db_cell_i64(&k, 0, 1)) {
         /* A revoked key's webhook rests; an admin deletes it or the key is replaced. */
         res = db_exec(cx,
                       "UPDATE webhooks SET next_attempt_at = FROM_UNIXTIME(? / 1000), last_error ="
