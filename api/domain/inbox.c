@@ -83,7 +83,10 @@ bool inbox_dispatcher_wait(int timeout_ms)
 
 /* Who an event about a case is for: its reporter, its assignee (or, while a department holds
  * it without an assignee, that department's handlers), everyone who acted on it, and for a
- * 督办 every member of the department urged. Never the actor of the event itself. */
+ * 督办 every member of the department urged. Never the actor of the event itself, and never a
+ * user who is only a citizen for the centre's internal events (督办, deadline reminders,
+ * extensions: staff_only, see internal_event): a citizen follows the progress of their report,
+ * not the supervision of the staff working on it. */
 static const char case_recipients_sql[] =
     "SELECT DISTINCT uid FROM ("
     " SELECT reporter_id AS uid FROM cases WHERE id = ?"
@@ -93,7 +96,16 @@ static const char case_recipients_sql[] =
     "  WHERE c.id = ? AND u.disabled = 0 AND (? = 1 OR (c.assignee_id IS NULL"
     "  AND (u.roles & ?) <> 0))"
     ") x JOIN users uu ON uu.id = x.uid WHERE uu.disabled = 0 AND x.uid <> ?"
+    " AND (? = 0 OR (uu.roles & ?) <> 0)"
     " ORDER BY uid LIMIT " /* RECIPIENTS_MAX */ "512";
+
+/* Events about a case that only staff are told of (case_recipients_sql). */
+static bool internal_event(const char *type)
+{
+    return strncmp(type, "case.urg", 8) == 0 || strcmp(type, "case.reminder") == 0 ||
+           strcmp(type, "case.overdue") == 0 || strcmp(type, "case.escalated") == 0 ||
+           strncmp(type, "case.extension_", 15) == 0;
+}
 
 struct pending {
     int64_t user_id;
@@ -228,7 +240,8 @@ enum err inbox_dispatch(struct rctx *cx, int max_events, int *done)
             continue;
         res = db_exec(cx, case_recipients_sql,
                       DB_ARGS(DBI(sid), DBI(sid), DBI(sid), DBI(sid), DBI(urged ? 1 : 0),
-                              DBI(ROLE_HANDLER), DBI(actor)),
+                              DBI(ROLE_HANDLER), DBI(actor), DBI(internal_event(type) ? 1 : 0),
+                              DBI(ROLE_STAFF | ROLE_MACHINE)),
                       &r);
         if (res)
             goto out;

@@ -222,6 +222,22 @@ static long long handler_items(long long id)
                    th_username(&srv, "handler"), id);
 }
 
+/* Inbox items of user (username) about case id, of type (NULL: any). */
+static long long items_of(const char *user, long long id, const char *type)
+{
+    return th_sqlf(&srv,
+                   "SELECT COUNT(*) FROM inbox_items i JOIN users u ON u.id = i.user_id"
+                   " WHERE u.username = '%s' AND (%d OR i.type = '%s')"
+                   " AND i.payload LIKE '%%\"case_id\":%lld,%%'",
+                   user, type ? 0 : 1, type ? type : "", id);
+}
+
+static void wait_items(const char *user, long long id, const char *type)
+{
+    for (int t = 0; t < 100 && items_of(user, id, type) == 0; t++)
+        usleep(100000);
+}
+
 static void my_reports_and_not_fixed_within_7_days(void **state)
 {
     long long id, marks;
@@ -309,6 +325,26 @@ static void my_reports_and_not_fixed_within_7_days(void **state)
     for (int t = 0; t < 100 && handler_items(id) == 0; t++)
         usleep(100000);
     assert_int_equal(handler_items(id), 1);
+    /* The reporter follows the progress through the inbox; the centre's 督办 is not theirs. */
+    {
+        char upath[64];
+        snprintf(upath, sizeof upath, "/api/v1/cases/%lld/urge", id);
+        th_post(&srv, "leader", upath, NULL, "{\"note\":\"请尽快返工\"}", &r);
+        th_expect(&r, 201, NULL);
+        th_resp_free(&r);
+    }
+    wait_items(th_username(&srv, "handler"), id, "case.urged");
+    assert_int_equal(items_of(th_username(&srv, "handler"), id, "case.urged"), 1);
+    wait_items(names[0], id, "case.closed");
+    assert_int_equal(items_of(names[0], id, "case.closed"), 1);
+    assert_int_equal(items_of(names[0], id, "case.handled"), 1);
+    assert_int_equal(items_of(names[0], id, "case.urged"), 0);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM inbox_items i JOIN users u ON u.id = i.user_id"
+                             " WHERE u.username = '%s' AND (i.payload LIKE '%%assignee%%' OR"
+                             " i.payload LIKE '%%actor%%' OR i.payload LIKE '%%phone%%')",
+                             names[0]),
+                     0);
     /* While it is open again, a second "not fixed" is refused by the workflow. */
     not_fixed(0, id, NULL, &r);
     th_expect(&r, 409, "invalid_state");
