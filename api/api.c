@@ -51,6 +51,7 @@ const struct route *const api_tables[] = {
     api_pois_routes,
     api_webhooks_routes,
     api_open311_routes,
+    api_conversations_routes,
     NULL,
 };
 /* clang-format on */

@@ -54,6 +54,7 @@ void api_docs_unload(void);
 extern const struct route api_announcements_routes[];
 extern const struct route api_webhooks_routes[];
 extern const struct route api_open311_routes[];
+extern const struct route api_conversations_routes[];
 /* The database side of the WebSocket frames (api/ws.c), handed to server/ws by the wiring. */
 struct ws_ops;
 extern const struct ws_ops api_ws_ops;

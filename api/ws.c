@@ -4,12 +4,17 @@
 #include "api.h"
 
 #include <string.h>
+#include "api/domain/conversation.h"
 #include "api/domain/inbox.h"
 #include "api/domain/session.h"
+#include "server/core/log.h"
 #include "server/core/roles.h"
 #include "server/ws/ws.h"
 
 #define WS_STREAM_FIRST_SYNC 20
+
+/* The IM frames (api/conversations.c). */
+extern const struct ws_call api_conversations_ws[];
 
 static const char *device_of(const struct rctx *cx)
 {
@@ -22,10 +27,22 @@ static enum err ws_hello(struct rctx *cx, const char **streams, size_t *n)
 {
     struct actor_check v = {cx, NULL, false, ERR_OK}; /* no API keys on sockets */
 
+    enum err res;
+
     session_check_actors(&v, 1);
     if (v.res)
         return v.res == ERR_BUSY ? ERR_BUSY : ERR_UNAUTH;
-    return inbox_member_streams(cx, streams, n);
+    res = inbox_member_streams(cx, streams, n);
+    if (!res && (cx->who.roles & ROLE_STAFF))
+        res = conv_seen(cx); /* presence: last seen, durable and the same on every node */
+    return res;
+}
+
+static void ws_bye(struct rctx *cx)
+{
+    if ((cx->who.roles & ROLE_STAFF) && conv_seen(cx))
+        log_warn(cx, "ws: last seen of user %lld not stored: %s", (long long)cx->who.user_id,
+                 rctx_message(cx, ERR_BUSY));
 }
 
 static enum err ws_read(struct rctx *cx, const char *stream, int64_t after, int limit,
@@ -63,15 +80,7 @@ static enum err ws_ack(struct rctx *cx, const char *stream, int64_t position, in
     return inbox_ack(cx, device_of(cx), stream, position, unread);
 }
 
-static enum err ws_send(struct rctx *cx, int64_t to, const char *text, const char *client_id,
-                        int64_t *recipient_seq, int64_t *sender_seq)
-{
-    if (!(cx->who.roles & ROLE_STAFF))
-        return rctx_fail(cx, ERR_FORBIDDEN, "only staff send direct messages");
-    return inbox_send(cx, to, text, client_id, recipient_seq, sender_seq);
-}
-
-const struct ws_ops api_ws_ops = {ws_hello, ws_read, ws_ack, ws_send};
+const struct ws_ops api_ws_ops = {ws_hello, ws_read, ws_ack, ws_bye, api_conversations_ws};
 
 /* POST /api/v1/announcements: one item stored once in a shared stream; every member's sockets
  * get it live, offline ones on their next sync. */
@@ -90,32 +99,50 @@ static const struct api_field announce_fields[] = {
 static enum err announcements_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct announce_in in = {0};
-    int64_t offset = 0;
-    const char *kind;
-    json_t *payload;
-    char *text;
+    int64_t id = 0, offset = 0, recipients = 0;
     enum err res = api_json_input(cx, rq, announce_fields, &in, NULL);
 
     if (res)
         return res;
-    if (!inbox_stream_name_ok(in.stream) || strcmp(in.stream, INBOX_STREAM) == 0)
-        return rctx_fail(cx, ERR_INVALID, "stream: \"all\", \"tiles\" or \"dept.<id>\"");
-    if (strcmp(in.stream, "all") != 0 && strcmp(in.stream, "tiles") != 0 &&
-        strncmp(in.stream, "dept.", 5) != 0)
-        return rctx_fail(cx, ERR_INVALID, "stream: \"all\", \"tiles\" or \"dept.<id>\"");
-    kind = in.kind ? in.kind : "announcement";
-    payload =
-        api_json_own(cx, json_pack("{s:s,s:s,s:I}", "title", in.title, "body",
-                                   in.body ? in.body : "", "by", (json_int_t)cx->who.user_id));
-    text = json_dumps(payload, JSON_COMPACT);
-    if (!text)
-        return rctx_fail(cx, ERR_INTERNAL, "cannot encode");
-    rctx_defer(cx, free, text);
-    res = inbox_stream_publish(cx, in.stream, kind, text, &offset);
+    res = conv_announce(cx, in.stream, in.kind ? in.kind : "announcement", in.title, in.body, &id,
+                        &offset, &recipients);
     if (res)
         return res;
+    return api_json_reply(cx, rs, 201,
+                          json_pack("{s:I,s:s,s:I,s:I}", "id", (json_int_t)id, "stream", in.stream,
+                                    "offset", (json_int_t)offset, "recipients",
+                                    (json_int_t)recipients));
+}
+
+/* POST /api/v1/announcements/{id}/read: the caller's read receipt (a recipient). */
+static enum err announcements_read(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    enum err res = conv_announcement_read(cx, req_param_i64(rq, "id"));
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+/* GET /api/v1/announcements/{id}: read statistics for the sender (and admins, leaders). */
+static enum err announcements_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct conv_announcement_stats st;
+    json_t *a;
+    enum err res = conv_announcement_stats(cx, req_param_i64(rq, "id"), &st);
+
+    if (res)
+        return res;
+    a = json_array();
+    for (size_t i = 0; i < st.nunread; i++)
+        json_array_append_new(a, json_integer(st.unread_ids[i]));
     return api_json_reply(
-        cx, rs, 201, json_pack("{s:s,s:I}", "stream", in.stream, "offset", (json_int_t)offset));
+        cx, rs, 200,
+        json_pack("{s:I,s:s,s:I,s:s,s:s,s:I,s:o,s:I,s:I,s:I,s:o}", "id", (json_int_t)st.id,
+                  "stream", st.stream, "offset", (json_int_t)st.offset, "kind", st.kind, "title",
+                  st.title, "created_by", (json_int_t)st.created_by, "created_at",
+                  api_json_time(st.created_ms), "recipients", (json_int_t)st.recipients, "read",
+                  (json_int_t)st.read, "unread", (json_int_t)(st.recipients - st.read),
+                  "unread_user_ids", a));
 }
 
 /* clang-format off */
@@ -123,6 +150,9 @@ const struct route api_announcements_routes[] = {
     /* method  path                     handler               roles */
     {"POST", "/api/v1/announcements", announcements_create,
      ROLE_ADMIN | ROLE_LEADER | ROLE_DISPATCHER | ROLE_SHIFT_LEAD, 16 * 1024, 0, 0, NULL, NULL},
+    {"GET", "/api/v1/announcements/{id}", announcements_get, ROLE_STAFF, 0, 0, 0, NULL, NULL},
+    {"POST", "/api/v1/announcements/{id}/read", announcements_read, ROLE_STAFF, 0, 0, 0, NULL,
+     NULL},
     {0},
 };
 /* clang-format on */

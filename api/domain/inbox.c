@@ -11,6 +11,7 @@
 #include "server/core/metrics.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
+#include "api/domain/conversation.h"
 
 #define MODULE "inbox"
 #define MS(col) "CAST(UNIX_TIMESTAMP(" col ") * 1000 AS SIGNED)"
@@ -176,6 +177,8 @@ enum err inbox_dispatch(struct rctx *cx, int max_events, int *done)
     struct pending *items = NULL;
     struct revocation *revs = NULL;
     size_t nitems = 0, cap = 0, nrevs = 0;
+    struct inbox_item *room = NULL; /* case rooms' join/leave items (conv_case_sync) */
+    size_t nroom = 0;
     int64_t pos, last = 0;
     size_t nev = 0;
     enum err res;
@@ -238,6 +241,11 @@ enum err inbox_dispatch(struct rctx *cx, int max_events, int *done)
         }
         if (strcmp(subject, "case") != 0)
             continue;
+        /* The case's chat room (if it has one) follows its participants in this transaction,
+         * so a crash never leaves the room out of step with a committed dispatch. */
+        res = conv_case_sync(cx, sid, &room, &nroom);
+        if (res)
+            goto out;
         res = db_exec(cx, case_recipients_sql,
                       DB_ARGS(DBI(sid), DBI(sid), DBI(sid), DBI(sid), DBI(urged ? 1 : 0),
                               DBI(ROLE_HANDLER), DBI(actor), DBI(internal_event(type) ? 1 : 0),
@@ -315,6 +323,7 @@ out:
                                        items[i].payload, items[i].created_ms};
         sink.items(v, nitems);
     }
+    inbox_notify_items(room, nroom);
     for (size_t i = 0; i < nrevs && sink.revoked; i++)
         sink.revoked(revs[i].user_id, revs[i].tv, revs[i].disabled, revs[i].family);
     return ERR_OK;
@@ -416,6 +425,17 @@ enum err inbox_member_streams(struct rctx *cx, const char **names, size_t *n)
         names[k++] = rctx_printf(cx, "dept.%lld", (long long)db_cell_i64(&r, 0, 1));
     if (roles & (ROLE_LEADER | ROLE_ADMIN))
         names[k++] = "tiles";
+    if (roles & ROLE_STAFF) {
+        /* 公文通知 to a grid: the grids the user works in (at most INBOX_GRIDS_MAX streams). */
+        res = db_exec(cx,
+                      "SELECT grid_id FROM user_grids WHERE user_id = ? ORDER BY grid_id LIMIT"
+                      " " /* INBOX_GRIDS_MAX */ "4",
+                      DB_ARGS(DBI(cx->who.user_id)), &r);
+        if (res)
+            return res;
+        for (size_t i = 0; i < r.nrows && k < INBOX_MEMBER_MAX - 1; i++)
+            names[k++] = rctx_printf(cx, "grid.%lld", (long long)db_cell_i64(&r, i, 0));
+    }
     *n = k;
     return ERR_OK;
 }
@@ -492,10 +512,36 @@ enum err inbox_unread(struct rctx *cx, const char *device_id, const char *stream
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
+enum err inbox_stream_publish_tx(struct rctx *cx, const char *stream, const char *type,
+                                 const char *payload_json, int64_t *offset)
+{
+    struct db_res r;
+    int64_t off;
+    enum err res;
+
+    if (!inbox_stream_name_ok(stream))
+        return rctx_fail(cx, ERR_INVALID, "stream: a-z, 0-9, '.', '_', at most 63");
+    res = db_exec(cx,
+                  "INSERT INTO streams (name, head) VALUES (?, 1) ON DUPLICATE KEY UPDATE"
+                  " head = LAST_INSERT_ID(head + 1)",
+                  DB_ARGS(DBS(stream)), &r);
+    if (res)
+        return res;
+    off = r.insert_id ? (int64_t)r.insert_id : 1;
+    res = db_exec(cx,
+                  "INSERT INTO stream_items (stream, offset_no, type, payload, created_by,"
+                  " created_at) VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
+                  DB_ARGS(DBS(stream), DBI(off), DBS(type), DBS(payload_json),
+                          cx->who.user_id ? DBI(cx->who.user_id) : DBNULL, DBI(cx->now_ms)),
+                  NULL);
+    if (!res)
+        *offset = off;
+    return res;
+}
+
 enum err inbox_stream_publish(struct rctx *cx, const char *stream, const char *type,
                               const char *payload_json, int64_t *offset)
 {
-    struct db_res r;
     struct inbox_item it;
     int64_t off = 0;
     enum err res;
@@ -505,33 +551,18 @@ enum err inbox_stream_publish(struct rctx *cx, const char *stream, const char *t
     res = db_tx_begin(cx);
     if (res)
         return res;
-    res = db_exec(cx,
-                  "INSERT INTO streams (name, head) VALUES (?, 1) ON DUPLICATE KEY UPDATE"
-                  " head = LAST_INSERT_ID(head + 1)",
-                  DB_ARGS(DBS(stream)), &r);
-    if (res)
-        goto out;
-    off = r.insert_id ? (int64_t)r.insert_id : 1;
-    res = db_exec(cx,
-                  "INSERT INTO stream_items (stream, offset_no, type, payload, created_by,"
-                  " created_at) VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
-                  DB_ARGS(DBS(stream), DBI(off), DBS(type), DBS(payload_json),
-                          cx->who.user_id ? DBI(cx->who.user_id) : DBNULL, DBI(cx->now_ms)),
-                  NULL);
-out:
+    res = inbox_stream_publish_tx(cx, stream, type, payload_json, &off);
     res = db_tx_end(cx, res);
     if (res)
         return res;
     *offset = off;
     it = (struct inbox_item){0, off, type, payload_json, cx->now_ms};
-    if (sink.stream_item)
-        sink.stream_item(stream, &it);
+    inbox_notify_stream(stream, &it);
     return ERR_OK;
 }
 
-/* Give user the next seq and store one item; *seq gets it. */
-static enum err append(struct rctx *cx, int64_t user, const char *type, const char *payload,
-                       const char *dedupe, int64_t *seq)
+enum err inbox_append(struct rctx *cx, int64_t user, const char *type, const char *payload,
+                      const char *dedupe, int64_t *seq)
 {
     struct db_res r;
     enum err res = db_exec(cx,
@@ -541,92 +572,24 @@ static enum err append(struct rctx *cx, int64_t user, const char *type, const ch
     if (res)
         return res;
     *seq = r.insert_id ? (int64_t)r.insert_id : 1;
-    return db_exec(
-        cx,
-        "INSERT INTO inbox_items (user_id, seq, type, dedupe, payload, created_at)"
-        " VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
-        DB_ARGS(DBI(user), DBI(*seq), DBS(type), DBS(dedupe), DBS(payload), DBI(cx->now_ms)), NULL);
+    return db_exec(cx,
+                   "INSERT INTO inbox_items (user_id, seq, type, dedupe, payload, created_at)"
+                   " VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
+                   DB_ARGS(DBI(user), DBI(*seq), DBS(type), dedupe ? DBS(dedupe) : DBNULL,
+                           DBS(payload), DBI(cx->now_ms)),
+                   NULL);
 }
 
-static const char *quote_text(struct rctx *cx, const char *s)
+void inbox_notify_items(const struct inbox_item *v, size_t n)
 {
-    size_t n = strlen(s), k = 0;
-    char *o = rctx_alloc(cx, n * 6 + 3);
-
-    o[k++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            o[k++] = '\\';
-            o[k++] = (char)*p;
-        } else if (*p < 0x20) {
-            k += (size_t)snprintf(o + k, 7, "\\u%04x", *p);
-        } else {
-            o[k++] = (char)*p;
-        }
-    }
-    o[k++] = '"';
-    o[k] = '\0';
-    return o;
+    if (n && sink.items)
+        sink.items(v, n);
 }
 
-enum err inbox_send(struct rctx *cx, int64_t to_user, const char *text, const char *client_id,
-                    int64_t *recipient_seq, int64_t *sender_seq)
+void inbox_notify_stream(const char *stream, const struct inbox_item *it)
 {
-    struct db_res r;
-    const char *payload, *dto, *dfrom;
-    int64_t rs = 0, ss = 0;
-    enum err res;
-
-    dto = rctx_printf(cx, "m:%lld:%s", (long long)cx->who.user_id, client_id);
-    dfrom = rctx_printf(cx, "s:%s", client_id);
-    res = db_exec(cx,
-                  "SELECT a.seq, b.seq FROM inbox_items a JOIN inbox_items b ON b.user_id = ?"
-                  " AND b.dedupe = ? WHERE a.user_id = ? AND a.dedupe = ?",
-                  DB_ARGS(DBI(cx->who.user_id), DBS(dfrom), DBI(to_user), DBS(dto)), &r);
-    if (res)
-        return res;
-    if (r.nrows) { /* a retry: the first result */
-        *recipient_seq = db_cell_i64(&r, 0, 0);
-        *sender_seq = db_cell_i64(&r, 0, 1);
-        return ERR_OK;
-    }
-    res =
-        db_exec(cx, "SELECT 1 FROM users WHERE id = ? AND disabled = 0", DB_ARGS(DBI(to_user)), &r);
-    if (res)
-        return res;
-    if (r.nrows == 0)
-        return rctx_fail(cx, ERR_NOTFOUND, "to: no such user");
-    payload = rctx_printf(cx, "{\"from\":%lld,\"to\":%lld,\"client_id\":%s,\"text\":%s}",
-                          (long long)cx->who.user_id, (long long)to_user, quote_text(cx, client_id),
-                          quote_text(cx, text));
-    res = db_tx_begin(cx);
-    if (res)
-        return res;
-    /* Lock both heads in id order: two users messaging each other never deadlock. */
-    if (to_user < cx->who.user_id) {
-        res = append(cx, to_user, "message", payload, dto, &rs);
-        if (!res && to_user != cx->who.user_id)
-            res = append(cx, cx->who.user_id, "message", payload, dfrom, &ss);
-    } else {
-        res = append(cx, cx->who.user_id, "message", payload, dfrom, &ss);
-        if (!res && to_user != cx->who.user_id)
-            res = append(cx, to_user, "message", payload, dto, &rs);
-    }
-    res = db_tx_end(cx, res);
-    if (res == ERR_CONFLICT) /* the same message raced itself: report the winner */
-        return rctx_fail(cx, ERR_BUSY, "retry");
-    if (res)
-        return res;
-    if (to_user == cx->who.user_id)
-        rs = ss;
-    *recipient_seq = rs;
-    *sender_seq = ss;
-    if (sink.items) {
-        struct inbox_item v[2] = {{to_user, rs, "message", payload, cx->now_ms},
-                                  {cx->who.user_id, ss, "message", payload, cx->now_ms}};
-        sink.items(v, to_user == cx->who.user_id ? 1 : 2);
-    }
-    return ERR_OK;
+    if (sink.stream_item)
+        sink.stream_item(stream, it);
 }
 
 /* ---- retention -------------------------------------------------------------------------- */

@@ -26,6 +26,7 @@
 #define INBOX_STREAM_MAX 64  /* bytes of a stream name */
 #define INBOX_PAGE_MAX 500   /* items per read */
 #define INBOX_MEMBER_MAX 8   /* streams one user belongs to */
+#define INBOX_GRIDS_MAX 4    /* "grid.<id>" streams one user follows (its first grids by id) */
 
 /* One stored item (of the inbox or of a stream). Strings are pool memory of the reader. */
 struct inbox_item {
@@ -68,7 +69,8 @@ enum err inbox_read(struct rctx *cx, const char *stream, int64_t after, int limi
                     struct inbox_page *out) MUST_CHECK;
 
 /* Streams the caller belongs to, from its roles and department: "all" for staff, "dept.<id>"
- * for a department's members, "tiles" for leaders. names[i] are pool memory. */
+ * for a department's members, "tiles" for leaders, "grid.<id>" for staff working in a grid
+ * (up to INBOX_GRIDS_MAX). names[i] are pool memory. */
 enum err inbox_member_streams(struct rctx *cx, const char **names, size_t *n) MUST_CHECK;
 bool inbox_stream_name_ok(const char *s);
 
@@ -85,11 +87,19 @@ enum err inbox_unread(struct rctx *cx, const char *device_id, const char *stream
 enum err inbox_stream_publish(struct rctx *cx, const char *stream, const char *type,
                               const char *payload_json, int64_t *offset) MUST_CHECK;
 
-/* A direct message (the `send` frame): stored in the recipient's inbox and in the sender's
- * (for the sender's other devices), each with its own seq; a retry with the same client id
- * returns the first result. ERR_NOTFOUND when the recipient does not exist or is disabled. */
-enum err inbox_send(struct rctx *cx, int64_t to_user, const char *text, const char *client_id,
-                    int64_t *recipient_seq, int64_t *sender_seq) MUST_CHECK;
+/* The same inside the caller's transaction, without telling anyone: the caller commits, then
+ * calls inbox_notify_stream with the item. */
+enum err inbox_stream_publish_tx(struct rctx *cx, const char *stream, const char *type,
+                                 const char *payload_json, int64_t *offset) MUST_CHECK;
+/* Give user the next seq and store one item, inside the caller's transaction (dedupe may be
+ * NULL; a duplicate (user, dedupe) gives ERR_CONFLICT). *seq gets it. Lock users' heads in
+ * ascending id order within one transaction, as the dispatcher does. */
+enum err inbox_append(struct rctx *cx, int64_t user, const char *type, const char *payload,
+                      const char *dedupe, int64_t *seq) MUST_CHECK;
+/* After the commit of items written with inbox_append (or by other modules' batched writes):
+ * tell the sink. Never blocks. */
+void inbox_notify_items(const struct inbox_item *v, size_t n);
+void inbox_notify_stream(const char *stream, const struct inbox_item *it);
 
 /* Periodic job: purge items past the retention and raise the floors. */
 enum err inbox_retention_job(struct rctx *cx) MUST_CHECK;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 #include "api/domain/case.h"
+#include "api/domain/conversation.h"
 #include "api/domain/idempotency.h"
 #include "api/domain/media_svc.h"
 #include "media/image.h"
@@ -338,7 +339,9 @@ static enum err owner_readable(struct rctx *cx, const char *owner_type, int64_t 
     /* The cases module's one visibility rule, so a photo is exactly as visible as its case. */
     if (strcmp(owner_type, "case") == 0)
         return case_can_read(cx, owner_id, ok);
-    /* TODO(chat): owner_type "message" — readable by the members of its conversation. */
+    /* A chat photo or voice clip: readable by the current members of its conversation. */
+    if (strcmp(owner_type, "message") == 0)
+        return conv_message_readable(cx, owner_id, ok);
     return ERR_OK;
 }
 

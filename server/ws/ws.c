@@ -26,7 +26,7 @@
 #define AUTH_TIMEOUT_MS 5000
 #define EXPIRING_NOTICE_S 60
 #define READ_PAGE 200
-#define TEXT_MAX 4000 /* characters of a direct message */
+#define SUBS_CONV_MAX 16 /* conversations one socket follows for typing */
 #define TOKEN_MAX 4096
 
 /* One encoded frame with libwebsockets' headroom; shared by every socket it goes to. Only the
@@ -88,9 +88,11 @@ struct ws_sess {
     size_t qbytes;
     char *pending[PENDING_MAX];
     struct ws_sub *subs;
+    int64_t convs[SUBS_CONV_MAX]; /* subscribed conversations (typing), oldest first */
+    uint8_t nconvs;
 };
 
-enum job_kind { JOB_HELLO, JOB_READ, JOB_ACK, JOB_SEND };
+enum job_kind { JOB_HELLO, JOB_READ, JOB_ACK, JOB_CALL, JOB_BYE };
 
 struct ws_job {
     struct work work;
@@ -105,8 +107,8 @@ struct ws_job {
     int64_t pos, to;
     size_t budget; /* bytes of frames one read may queue */
     bool read_mark;
-    char *text;
-    char client_id[72];
+    const struct ws_call *call;
+    json_t *in, *out; /* JOB_CALL: the frame and the answer (one thread at a time) */
     /* results */
     enum err res;
     char msg[RCTX_MSG_MAX];
@@ -114,7 +116,7 @@ struct ws_job {
     size_t nstreams;
     struct ws_frame **frames;
     size_t nframes;
-    int64_t last, head, unread, rseq, sseq;
+    int64_t last, head, unread;
     bool more, resync;
 };
 
@@ -377,7 +379,8 @@ static void job_free(struct ws_job *j)
     for (size_t i = 0; i < j->nframes; i++)
         frame_unref(j->frames[i]);
     free(j->frames);
-    free(j->text);
+    json_decref(j->in);
+    json_decref(j->out);
     free(j);
 }
 
@@ -448,8 +451,14 @@ static void job_run(struct work *wk, void *thread_arg)
     case JOB_ACK:
         j->res = ops->ack(&cx, j->stream, j->pos, &j->unread);
         break;
-    case JOB_SEND:
-        j->res = ops->send(&cx, j->to, j->text, j->client_id, &j->rseq, &j->sseq);
+    case JOB_CALL:
+        j->res = j->call->fn(&cx, j->in, &j->out);
+        if (!j->res && !json_is_object(j->out))
+            j->res = rctx_fail(&cx, ERR_INTERNAL, "%s: no answer", j->call->type);
+        break;
+    case JOB_BYE:
+        if (ops->bye)
+            ops->bye(&cx);
         break;
     }
     if (j->res)
@@ -572,6 +581,48 @@ static void user_unlink(struct ws_sess *s)
     s->w->nauthed--;
 }
 
+static bool user_online(struct ws_server *w, int64_t uid)
+{
+    for (struct ws_sess *t = w->by_user[user_bucket(uid)]; uid && t; t = t->unext)
+        if (t->who.user_id == uid && t->state == S_AUTHED)
+            return true;
+    return false;
+}
+
+/* The loop thread's part of some answers (see struct ws_call). */
+static void call_done(struct ws_sess *s, json_t *out)
+{
+    const char *type = json_string_value(json_object_get(out, "type"));
+
+    if (!type)
+        return;
+    if (strcmp(type, "subscribed") == 0) {
+        int64_t conv = (int64_t)json_integer_value(json_object_get(out, "conversation_id"));
+        for (int i = 0; i < s->nconvs; i++)
+            if (s->convs[i] == conv)
+                return;
+        if (s->nconvs == SUBS_CONV_MAX) {
+            memmove(s->convs, s->convs + 1, (SUBS_CONV_MAX - 1) * sizeof *s->convs);
+            s->nconvs--;
+        }
+        s->convs[s->nconvs++] = conv;
+    } else if (strcmp(type, "presence") == 0) {
+        /* "online" is this node's sockets (docs/ws-protocol.md); "last_seen" came from the
+         * database, the same on every node. */
+        json_t *users = json_object_get(out, "users"), *u, *on = json_array();
+        size_t i;
+        json_array_foreach(users, i, u)
+        {
+            int64_t uid = (int64_t)json_integer_value(json_object_get(u, "id"));
+            bool online = user_online(s->w, uid);
+            json_object_set_new(u, "online", json_boolean(online));
+            if (online)
+                json_array_append_new(on, json_integer(uid));
+        }
+        json_object_set_new(out, "online", on);
+    }
+}
+
 static void job_done(struct ws_server *w, struct ws_job *j)
 {
     struct ws_sess *s = sess_by_sid(w, j->sid);
@@ -671,16 +722,19 @@ static void job_done(struct ws_server *w, struct ws_job *j)
                                                 j->stream, "position", (json_int_t)j->pos));
         }
         break;
-    case JOB_SEND:
+    case JOB_CALL:
         if (j->res) {
             sess_error(s, j->ref, j->res, j->msg);
             break;
         }
-        o = json_pack("{s:s,s:s,s:I}", "type", "sent", "client_id", j->client_id, "seq",
-                      (json_int_t)j->sseq);
+        call_done(s, j->out);
+        o = j->out;
+        j->out = NULL;
         if (j->ref[0])
             json_object_set_new(o, "id", json_string(j->ref));
         sess_send_json(s, o);
+        break;
+    case JOB_BYE:
         break;
     }
     pump(s);
@@ -805,10 +859,18 @@ static void start_auth(struct ws_sess *s, const char *token, size_t len, const c
     job_submit(s, j);
 }
 
-static bool needs_job(const char *type)
+static const struct ws_call *call_find(const struct ws_server *w, const char *type)
+{
+    for (const struct ws_call *c = w->wc->ops.calls; c && c->type; c++)
+        if (strcmp(c->type, type) == 0)
+            return c;
+    return NULL;
+}
+
+static bool needs_job(const struct ws_server *w, const char *type)
 {
     return strcmp(type, "auth") == 0 || strcmp(type, "ack") == 0 || strcmp(type, "read") == 0 ||
-           strcmp(type, "send") == 0;
+           call_find(w, type) != NULL;
 }
 
 static void bad_frame(struct ws_sess *s, const char *ref, const char *msg)
@@ -847,36 +909,34 @@ static void handle_sync(struct ws_sess *s, json_t *o, const char *ref)
     pump(s);
 }
 
-static void handle_presence(struct ws_sess *s, json_t *o, const char *ref)
-{
-    json_t *users = json_object_get(o, "users"), *v, *on = json_array(), *out;
-    size_t i;
-
-    if (!json_is_array(users) || json_array_size(users) > 100) {
-        json_decref(on);
-        bad_frame(s, ref, "users: an array of at most 100 user ids");
-        return;
-    }
-    json_array_foreach(users, i, v)
-    {
-        int64_t uid = json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
-        for (struct ws_sess *t = s->w->by_user[user_bucket(uid)]; uid && t; t = t->unext)
-            if (t->who.user_id == uid && t->state == S_AUTHED) {
-                json_array_append_new(on, json_integer(uid));
-                break;
-            }
-    }
-    out = json_pack("{s:s,s:o}", "type", "presence", "online", on);
-    if (ref && ref[0])
-        json_object_set_new(out, "id", json_string(ref));
-    sess_send_json(s, out);
-}
-
 static void handle_typing(struct ws_sess *s, json_t *o, const char *ref)
 {
-    int64_t to = jint(o, "to", 0);
+    int64_t to = jint(o, "to", 0), conv = jint(o, "conversation_id", 0);
+    if (conv > 0) {
+        /* To this node's sockets that subscribed to the conversation (subscribing checked the
+         * membership of each, this one included). */
+        bool mine = false;
+        for (int i = 0; i < s->nconvs; i++)
+            mine |= s->convs[i] == conv;
+        if (!mine) {
+            bad_frame(s, ref, "conversation_id: subscribe to it first");
+            return;
+        }
+        for (struct ws_sess *t = s->w->all; t; t = t->next) {
+            if (t == s || t->state != S_AUTHED || t->who.user_id == s->who.user_id)
+                continue;
+            for (int i = 0; i < t->nconvs; i++)
+                if (t->convs[i] == conv) {
+                    sess_send_json(t, json_pack("{s:s,s:I,s:I}", "type", "typing", "from",
+                                                (json_int_t)s->who.user_id, "conversation_id",
+                                                (json_int_t)conv));
+                    break;
+                }
+        }
+        return;
+    }
     if (to <= 0) {
-        bad_frame(s, ref, "to: a user id");
+        bad_frame(s, ref, "to: a user id, or conversation_id");
         return;
     }
     for (struct ws_sess *t = s->w->by_user[user_bucket(to)]; t; t = t->unext)
@@ -890,6 +950,7 @@ static void handle_text(struct ws_sess *s, char *text, size_t len)
     json_error_t je;
     json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     const char *type, *ref = NULL;
+    const struct ws_call *call = NULL;
     json_t *idv;
 
     if (!json_is_object(o)) {
@@ -910,7 +971,7 @@ static void handle_text(struct ws_sess *s, char *text, size_t len)
     }
     /* While a job runs, requests that need one wait their turn; so does everything sent
      * right after the upgrade while the header's token is still being checked. */
-    if (s->busy && (needs_job(type) || (s->state != S_AUTHED && strcmp(type, "ping") != 0))) {
+    if (s->busy && (needs_job(s->w, type) || (s->state != S_AUTHED && strcmp(type, "ping") != 0))) {
         if (s->npending == PENDING_MAX) {
             sess_error(s, ref, ERR_RATELIMIT, "too many requests in flight");
             goto out;
@@ -943,6 +1004,18 @@ static void handle_text(struct ws_sess *s, char *text, size_t len)
     }
     if (strcmp(type, "sync") == 0) {
         handle_sync(s, o, ref);
+    } else if ((call = call_find(s->w, type)) != NULL ||
+               (strcmp(type, "read") == 0 && json_object_get(o, "conversation_id") &&
+                (call = call_find(s->w, "read.conversation")) != NULL)) {
+        struct ws_job *j;
+        if (!(s->who.roles & call->roles)) {
+            sess_error(s, ref, ERR_FORBIDDEN, "not for your role");
+            goto out;
+        }
+        j = job_new(s, JOB_CALL, ref);
+        j->call = call;
+        j->in = json_incref(o);
+        job_submit(s, j);
     } else if (strcmp(type, "ack") == 0 || strcmp(type, "read") == 0) {
         const char *st = json_string_value(json_object_get(o, "stream"));
         int64_t p = jint(o, "position", -1);
@@ -963,29 +1036,8 @@ static void handle_text(struct ws_sess *s, char *text, size_t len)
         if (j->read_mark) /* read marks are per user: a device id no app uses */
             snprintf(j->who.device_id, sizeof j->who.device_id, "*read*");
         job_submit(s, j);
-    } else if (strcmp(type, "send") == 0) {
-        const char *txt = json_string_value(json_object_get(o, "text"));
-        const char *cid = json_string_value(json_object_get(o, "client_id"));
-        int64_t to = jint(o, "to", 0);
-        struct ws_job *j;
-        if (to <= 0 || !txt || !cid || !cid[0] || strlen(cid) > 64 ||
-            json_string_length(json_object_get(o, "text")) == 0 ||
-            json_string_length(json_object_get(o, "text")) > TEXT_MAX * 4 ||
-            strlen(txt) != json_string_length(json_object_get(o, "text"))) {
-            bad_frame(s, ref, "send: to (user id), text (1..4000 characters), client_id (1..64)");
-            goto out;
-        }
-        j = job_new(s, JOB_SEND, ref);
-        j->to = to;
-        j->text = strdup(txt);
-        if (!j->text)
-            abort();
-        snprintf(j->client_id, sizeof j->client_id, "%s", cid);
-        job_submit(s, j);
     } else if (strcmp(type, "typing") == 0) {
         handle_typing(s, o, ref);
-    } else if (strcmp(type, "presence") == 0) {
-        handle_presence(s, o, ref);
     } else {
         bad_frame(s, ref, "type: unknown");
     }
@@ -1150,6 +1202,13 @@ static void sess_closed(struct ws_server *w, struct ws_sess *s)
 
     if (!s->w)
         return;
+    if (s->state != S_NEW && s->who.user_id && !w->stopping && w->wc->ops.bye) {
+        /* Last seen, stored (not tied to this node); the job outlives the session. */
+        struct ws_job *j = job_new(s, JOB_BYE, NULL);
+        j->sid = 0;
+        if (workpool_submit(w->wc->db_pool, &j->work))
+            job_free(j);
+    }
     user_unlink(s);
     subs_detach(s);
     if (s->prev)

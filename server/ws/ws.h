@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <uv.h>
 #include "server/core/cfg.h"
 #include "server/core/rctx.h"
@@ -64,6 +65,19 @@ struct ws_page {
     bool more, resync;
 };
 
+/* A request frame answered on a database worker (the IM frames of api/ws.c: send, recall,
+ * read of a conversation, subscribe, presence). fn gets the frame (borrowed) with cx->who the
+ * socket's actor and sets *out to the answer frame (a new object with its "type"; the gateway
+ * adds the client's "id"). An error becomes an error frame. Answers the gateway completes on
+ * the loop thread: "subscribed" (with "conversation_id") makes the socket follow that
+ * conversation's typing; "presence" (with "users": [{"id", ...}]) gets each user's "online"
+ * from this node's sockets and an "online" array. */
+struct ws_call {
+    const char *type;
+    enum err (*fn)(struct rctx *cx, json_t *in, json_t **out);
+    uint32_t roles; /* role bits allowed (others get permission_denied) */
+};
+
 /* Database work, run on a worker with cx->db lent and cx->who the socket's actor. The
  * strings handed in are valid for the call only. */
 struct ws_ops {
@@ -74,8 +88,9 @@ struct ws_ops {
     enum err (*read)(struct rctx *cx, const char *stream, int64_t after, int limit,
                      struct ws_page *out);
     enum err (*ack)(struct rctx *cx, const char *stream, int64_t position, int64_t *unread);
-    enum err (*send)(struct rctx *cx, int64_t to, const char *text, const char *client_id,
-                     int64_t *recipient_seq, int64_t *sender_seq);
+    /* A socket of cx->who closed (presence: last seen). May be NULL. */
+    void (*bye)(struct rctx *cx);
+    const struct ws_call *calls; /* ended by a {NULL} row */
 };
 
 struct ws_config {
