@@ -43,16 +43,16 @@ static enum err apikeys_list(struct rctx *cx, const struct req *rq, struct resp 
     return api_json_reply(cx, rs, 200, json_pack("{s:o}", "items", items));
 }
 
-struct create_body {
-    char *name;
+/* The key as decoded: the domain's fields, and the scopes as sent (checked below). */
+struct create_in {
+    struct apikey_new k;
     json_t *scopes;
-    int64_t user_id;
 };
 
 static const struct api_field create_fields[] = {
-    {"name", API_STR, true, offsetof(struct create_body, name), 64, 1, 0},
-    {"scopes", API_JSON, false, offsetof(struct create_body, scopes), 0, 0, 0},
-    {"user_id", API_I64, false, offsetof(struct create_body, user_id), 0, 1, INT64_MAX},
+    {"name", API_STR, true, offsetof(struct create_in, k.name), 64, 1, 0},
+    {"scopes", API_JSON, false, offsetof(struct create_in, scopes), 0, 0, 0},
+    {"user_id", API_I64, false, offsetof(struct create_in, k.user_id), 0, 1, INT64_MAX},
     {0},
 };
 
@@ -60,8 +60,8 @@ static const struct api_field create_fields[] = {
  * a duplicate key from a retry is harmless — the admin sees both in the list and revokes one. */
 static enum err apikeys_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct create_body b = {0};
-    struct apikey_new in = {0};
+    struct create_in b = {0};
+    struct apikey_new *in = &b.k;
     struct apikey_created k;
     const char **scopes;
     json_t *out;
@@ -72,23 +72,21 @@ static enum err apikeys_create(struct rctx *cx, const struct req *rq, struct res
         return res;
     if (b.scopes && !json_is_array(b.scopes))
         return rctx_fail(cx, ERR_INVALID, "scopes: expected an array of strings");
-    in.nscopes = b.scopes ? json_array_size(b.scopes) : 0;
-    if (in.nscopes > APIKEY_SCOPES_MAX)
+    in->nscopes = b.scopes ? json_array_size(b.scopes) : 0;
+    if (in->nscopes > APIKEY_SCOPES_MAX)
         return rctx_fail(cx, ERR_INVALID, "scopes: at most %d", APIKEY_SCOPES_MAX);
-    scopes = rctx_zalloc(cx, (in.nscopes + 1) * sizeof *scopes);
-    for (size_t i = 0; i < in.nscopes; i++) {
+    scopes = rctx_zalloc(cx, (in->nscopes + 1) * sizeof *scopes);
+    for (size_t i = 0; i < in->nscopes; i++) {
         json_t *s = json_array_get(b.scopes, i);
         if (!json_is_string(s))
             return rctx_fail(cx, ERR_INVALID, "scopes[%zu]: expected a string", i);
         scopes[i] = json_string_value(s);
     }
-    in.name = b.name;
-    in.scopes = scopes;
-    in.user_id = b.user_id;
-    res = apikey_create(cx, &in, &k);
+    in->scopes = scopes;
+    res = apikey_create(cx, in, &k);
     if (res)
         return res;
-    out = json_pack("{s:I,s:s,s:s,s:I,s:o,s:s}", "id", (json_int_t)k.id, "name", b.name, "prefix",
+    out = json_pack("{s:I,s:s,s:s,s:I,s:o,s:s}", "id", (json_int_t)k.id, "name", in->name, "prefix",
                     k.prefix, "user_id", (json_int_t)k.user_id, "scopes",
                     b.scopes ? json_incref(b.scopes) : json_array(), "api_key", k.key);
     explicit_bzero(k.key, sizeof k.key);

@@ -45,15 +45,11 @@ static enum err reply_tokens(struct rctx *cx, struct resp *rs, int status,
     return api_json_reply(cx, rs, status, j);
 }
 
-struct login_body {
-    char *account, *password, *device_id, *platform;
-};
-
 static const struct api_field login_fields[] = {
-    {"account", API_STR, true, offsetof(struct login_body, account), 64, 1, 0},
-    {"password", API_STR, true, offsetof(struct login_body, password), 128, 1, 0},
-    {"device_id", API_STR, true, offsetof(struct login_body, device_id), 64, 1, 0},
-    {"platform", API_STR, true, offsetof(struct login_body, platform), 16, 1, 0},
+    {"account", API_STR, true, offsetof(struct login_in, account), 64, 1, 0},
+    {"password", API_STR, true, offsetof(struct login_in, password), 128, 1, 0},
+    {"device_id", API_STR, true, offsetof(struct login_in, device_id), 64, 1, 0},
+    {"platform", API_STR, true, offsetof(struct login_in, platform), 16, 1, 0},
     {0},
 };
 
@@ -85,22 +81,17 @@ static void count_login(enum err res)
 
 static enum err auth_login(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct login_body b = {0};
-    struct login_in in;
+    struct login_in in = {0};
     struct token_pair *tp;
     enum err res;
 
-    res = api_json_input(cx, rq, login_fields, &b, NULL);
+    res = api_json_input(cx, rq, login_fields, &in, NULL);
     if (!res)
-        res = check_platform(cx, b.platform);
+        res = check_platform(cx, in.platform);
     if (!res)
-        res = check_device(cx, b.device_id);
+        res = check_device(cx, in.device_id);
     if (res)
         return res;
-    in.account = b.account;
-    in.password = b.password;
-    in.device_id = b.device_id;
-    in.platform = b.platform;
     res = session_login(cx, &in, &tp);
     count_login(res);
     if (res)
@@ -173,17 +164,13 @@ static enum err auth_register_code(struct rctx *cx, const struct req *rq, struct
     return api_json_reply(cx, rs, 202, json_pack("{s:i}", "expires_in", expires_in));
 }
 
-struct register_body {
-    char *phone, *code, *password, *display_name, *device_id, *platform;
-};
-
 static const struct api_field register_fields[] = {
-    {"phone", API_STR, true, offsetof(struct register_body, phone), 20, 5, 0},
-    {"code", API_STR, true, offsetof(struct register_body, code), 16, 1, 0},
-    {"password", API_STR, true, offsetof(struct register_body, password), 128, 1, 0},
-    {"display_name", API_STR, true, offsetof(struct register_body, display_name), 64, 1, 0},
-    {"device_id", API_STR, true, offsetof(struct register_body, device_id), 64, 1, 0},
-    {"platform", API_STR, true, offsetof(struct register_body, platform), 16, 1, 0},
+    {"phone", API_STR, true, offsetof(struct signup_in, phone), 20, 5, 0},
+    {"code", API_STR, true, offsetof(struct signup_in, code), 16, 1, 0},
+    {"password", API_STR, true, offsetof(struct signup_in, password), 128, 1, 0},
+    {"display_name", API_STR, true, offsetof(struct signup_in, display_name), 64, 1, 0},
+    {"device_id", API_STR, true, offsetof(struct signup_in, device_id), 64, 1, 0},
+    {"platform", API_STR, true, offsetof(struct signup_in, platform), 16, 1, 0},
     {0},
 };
 
@@ -194,24 +181,17 @@ static const struct api_field register_fields[] = {
  * globally), and auth_password_hash itself lets only AUTH_PW_CONCURRENT run at once. */
 static enum err auth_register(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct register_body b = {0};
-    struct signup_in in;
+    struct signup_in in = {0};
     struct token_pair *tp;
     enum err res;
 
-    res = api_json_input(cx, rq, register_fields, &b, NULL);
+    res = api_json_input(cx, rq, register_fields, &in, NULL);
     if (!res)
-        res = check_platform(cx, b.platform);
+        res = check_platform(cx, in.platform);
     if (!res)
-        res = check_device(cx, b.device_id);
+        res = check_device(cx, in.device_id);
     if (res)
         return res;
-    in.phone = b.phone;
-    in.code = b.code;
-    in.password = b.password;
-    in.display_name = b.display_name;
-    in.device_id = b.device_id;
-    in.platform = b.platform;
     res = signup_register(cx, &in, &tp);
     if (res)
         return res;

@@ -8,22 +8,26 @@
 #include "api/domain/geo.h"
 #include "server/core/roles.h"
 
-struct checkin_body {
-    char *type, *crs, *selfie;
-    double lat, lng, accuracy;
+/* A check-in as decoded: the domain's fields, and what still needs converting (the
+ * coordinate system's name, the device time as ms or RFC 3339). */
+struct checkin_in {
+    struct checkin_new c;
+    char *crs;
     json_t *device_time;
 };
 
+#define C(m) offsetof(struct checkin_in, c.m)
 static const struct api_field checkin_fields[] = {
-    {"type", API_STR, true, offsetof(struct checkin_body, type), 3, 2, 0},
-    {"lat", API_F64, true, offsetof(struct checkin_body, lat), 0, -90, 90},
-    {"lng", API_F64, true, offsetof(struct checkin_body, lng), 0, -180, 180},
-    {"accuracy", API_F64, true, offsetof(struct checkin_body, accuracy), 0, 0, 100000},
-    {"device_time", API_JSON, false, offsetof(struct checkin_body, device_time), 0, 0, 0},
-    {"crs", API_STR, false, offsetof(struct checkin_body, crs), 8, 0, 0},
-    {"selfie", API_STR, false, offsetof(struct checkin_body, selfie), 32, 1, 0},
+    {"type", API_STR, true, C(type), 3, 2, 0},
+    {"lat", API_F64, true, C(lat), 0, -90, 90},
+    {"lng", API_F64, true, C(lng), 0, -180, 180},
+    {"accuracy", API_F64, true, C(accuracy), 0, 0, 100000},
+    {"device_time", API_JSON, false, offsetof(struct checkin_in, device_time), 0, 0, 0},
+    {"crs", API_STR, false, offsetof(struct checkin_in, crs), 8, 0, 0},
+    {"selfie", API_STR, false, C(selfie), 32, 1, 0},
     {0},
 };
+#undef C
 
 static json_t *checkin_json(const struct checkin_rec *c, bool gcj)
 {
@@ -60,8 +64,8 @@ static json_t *checkin_json(const struct checkin_rec *c, bool gcj)
 
 static enum err checkins_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct checkin_body b = {0};
-    struct checkin_new in = {0};
+    struct checkin_in b = {0};
+    struct checkin_new *in = &b.c;
     struct checkin_rec c;
     struct idem idem;
     enum err res;
@@ -75,25 +79,20 @@ static enum err checkins_create(struct rctx *cx, const struct req *rq, struct re
         return rctx_fail(cx, ERR_INVALID, "crs: \"wgs84\" or \"gcj02\"");
     if (b.device_time) {
         if (json_is_integer(b.device_time))
-            in.device_time = json_integer_value(b.device_time);
+            in->device_time = json_integer_value(b.device_time);
         else if (json_is_string(b.device_time))
             res = api_parse_time(cx, "device_time", json_string_value(b.device_time), false,
-                                 &in.device_time);
+                                 &in->device_time);
         else
             res = rctx_fail(cx, ERR_INVALID, "device_time: ms or an RFC 3339 time");
         if (res)
             return res;
     }
-    in.type = b.type;
-    in.lat = b.lat;
-    in.lng = b.lng;
-    in.accuracy = b.accuracy;
-    in.gcj02 = b.crs && strcmp(b.crs, "gcj02") == 0;
-    in.selfie = b.selfie;
-    res = checkin_create(cx, &in, &idem, &c);
+    in->gcj02 = b.crs && strcmp(b.crs, "gcj02") == 0;
+    res = checkin_create(cx, in, &idem, &c);
     if (res)
         return res;
-    return api_json_reply(cx, rs, 201, checkin_json(&c, in.gcj02));
+    return api_json_reply(cx, rs, 201, checkin_json(&c, in->gcj02));
 }
 
 static enum err checkins_list(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -246,37 +246,33 @@ static enum err decode_polygon(struct rctx *cx, json_t *g, struct geo_ring *out)
     return ERR_OK;
 }
 
-struct grid_body {
-    char *code, *name;
-    int64_t region_id;
+/* A grid as decoded: the domain's fields, and the boundary as sent (decode_polygon). */
+struct grid_in {
+    struct grid_new g;
     json_t *boundary;
 };
 
 static const struct api_field grid_fields[] = {
-    {"code", API_STR, true, offsetof(struct grid_body, code), 15, 1, 0},
-    {"name", API_STR, true, offsetof(struct grid_body, name), 64, 1, 0},
-    {"region_id", API_I64, true, offsetof(struct grid_body, region_id), 0, 1, INT64_MAX},
-    {"boundary", API_JSON, true, offsetof(struct grid_body, boundary), 0, 0, 0},
+    {"code", API_STR, true, offsetof(struct grid_in, g.code), 15, 1, 0},
+    {"name", API_STR, true, offsetof(struct grid_in, g.name), 64, 1, 0},
+    {"region_id", API_I64, true, offsetof(struct grid_in, g.region_id), 0, 1, INT64_MAX},
+    {"boundary", API_JSON, true, offsetof(struct grid_in, boundary), 0, 0, 0},
     {0},
 };
 
 static enum err grids_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct grid_body b = {0};
-    struct grid_new in = {0};
+    struct grid_in b = {0};
     struct grid_rec g;
     int64_t id;
     enum err res;
 
     res = api_json_input(cx, rq, grid_fields, &b, NULL);
     if (!res)
-        res = decode_polygon(cx, b.boundary, &in.ring);
+        res = decode_polygon(cx, b.boundary, &b.g.ring);
     if (res)
         return res;
-    in.code = b.code;
-    in.name = b.name;
-    in.region_id = b.region_id;
-    res = org_grid_create(cx, &in, &id);
+    res = org_grid_create(cx, &b.g, &id);
     if (!res)
         res = org_grid_get(cx, id, &g);
     if (res)

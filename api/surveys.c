@@ -133,25 +133,28 @@ static json_t *survey_json(const struct survey_rec *s, bool with_progress)
     return j;
 }
 
-struct create_body {
-    char *title, *starts_at, *ends_at;
+/* A survey as decoded: the domain's fields, and what still needs converting (times as sent,
+ * the form's fields as JSON, the grid list). */
+struct create_in {
+    struct survey_new s;
+    char *starts_at, *ends_at;
     json_t *fields;
     struct api_i64s grid_ids;
 };
 
 static const struct api_field create_fields[] = {
-    {"title", API_STR, true, offsetof(struct create_body, title), SURVEY_TITLE_MAX, 1, 0},
-    {"fields", API_JSON, true, offsetof(struct create_body, fields), 0, 0, 0},
-    {"grid_ids", API_I64S, true, offsetof(struct create_body, grid_ids), SURVEY_GRIDS_MAX, 0, 0},
-    {"starts_at", API_STR, true, offsetof(struct create_body, starts_at), 40, 1, 0},
-    {"ends_at", API_STR, true, offsetof(struct create_body, ends_at), 40, 1, 0},
+    {"title", API_STR, true, offsetof(struct create_in, s.title), SURVEY_TITLE_MAX, 1, 0},
+    {"fields", API_JSON, true, offsetof(struct create_in, fields), 0, 0, 0},
+    {"grid_ids", API_I64S, true, offsetof(struct create_in, grid_ids), SURVEY_GRIDS_MAX, 0, 0},
+    {"starts_at", API_STR, true, offsetof(struct create_in, starts_at), 40, 1, 0},
+    {"ends_at", API_STR, true, offsetof(struct create_in, ends_at), 40, 1, 0},
     {0},
 };
 
 static enum err surveys_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct create_body b = {0};
-    struct survey_new in = {0};
+    struct create_in b = {0};
+    struct survey_new *in = &b.s;
     struct survey_rec s;
     struct idem idem;
     int64_t id;
@@ -164,18 +167,17 @@ static enum err surveys_create(struct rctx *cx, const struct req *rq, struct res
     if (!res)
         res = check_fields(cx, b.fields);
     if (!res)
-        res = parse_time(cx, "starts_at", b.starts_at, &in.starts_ms);
+        res = parse_time(cx, "starts_at", b.starts_at, &in->starts_ms);
     if (!res)
-        res = parse_time(cx, "ends_at", b.ends_at, &in.ends_ms);
+        res = parse_time(cx, "ends_at", b.ends_at, &in->ends_ms);
     if (res)
         return res;
-    res = api_json_text(cx, b.fields, &in.fields_json, &n);
+    res = api_json_text(cx, b.fields, &in->fields_json, &n);
     if (res)
         return res;
-    in.title = b.title;
-    in.grid_ids = b.grid_ids.v;
-    in.ngrids = b.grid_ids.n;
-    res = survey_create(cx, &in, &idem, &id);
+    in->grid_ids = b.grid_ids.v;
+    in->ngrids = b.grid_ids.n;
+    res = survey_create(cx, in, &idem, &id);
     if (!res)
         res = survey_get(cx, id, &s);
     if (res)

@@ -108,47 +108,47 @@ static enum err decode_point(struct rctx *cx, json_t *o, size_t i, struct track_
     return res;
 }
 
-struct batch_body {
-    char *crs, *device;
-    int64_t vehicle_id;
+/* A batch as decoded: the domain's fields, and what still needs converting (the coordinate
+ * system's name, the points as JSON). */
+struct batch_in {
+    struct track_batch b;
+    char *crs;
     json_t *points;
 };
 
 static const struct api_field batch_fields[] = {
-    {"crs", API_STR, false, offsetof(struct batch_body, crs), 8, 0, 0},
-    {"device", API_STR, false, offsetof(struct batch_body, device), 64, 1, 0},
-    {"vehicle_id", API_I64, false, offsetof(struct batch_body, vehicle_id), 0, 1, INT64_MAX},
-    {"points", API_JSON, true, offsetof(struct batch_body, points), 0, 0, 0},
+    {"crs", API_STR, false, offsetof(struct batch_in, crs), 8, 0, 0},
+    {"device", API_STR, false, offsetof(struct batch_in, b.device), 64, 1, 0},
+    {"vehicle_id", API_I64, false, offsetof(struct batch_in, b.vehicle_id), 0, 1, INT64_MAX},
+    {"points", API_JSON, true, offsetof(struct batch_in, points), 0, 0, 0},
     {0},
 };
 
 static enum err tracks_post(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct batch_body b = {0};
-    struct track_batch tb = {0};
+    struct batch_in b = {0};
+    struct track_batch *tb = &b.b;
     struct track_ingest_out o;
     json_t *by;
     enum err res;
 
     res = api_json_input(cx, rq, batch_fields, &b, NULL);
     if (!res)
-        res = parse_crs(cx, b.crs, &tb.gcj02);
+        res = parse_crs(cx, b.crs, &tb->gcj02);
     if (res)
         return res;
     if (!json_is_array(b.points))
         return rctx_fail(cx, ERR_INVALID, "points: expected an array");
-    tb.n = json_array_size(b.points);
-    if (tb.n > TRACK_BATCH_MAX)
+    tb->n = json_array_size(b.points);
+    if (tb->n > TRACK_BATCH_MAX)
         return rctx_fail(cx, ERR_INVALID, "points: at most %d", TRACK_BATCH_MAX);
-    tb.pts = rctx_zalloc(cx, (tb.n + 1) * sizeof *tb.pts);
-    for (size_t i = 0; i < tb.n; i++) {
-        res = decode_point(cx, json_array_get(b.points, i), i, &tb.pts[i]);
+    tb->pts = rctx_zalloc(cx, (tb->n + 1) * sizeof *tb->pts);
+    for (size_t i = 0; i < tb->n; i++) {
+        res = decode_point(cx, json_array_get(b.points, i), i, &tb->pts[i]);
         if (res)
             return res;
     }
-    tb.vehicle_id = b.vehicle_id;
-    tb.device = b.device;
-    res = track_ingest(cx, &tb, &o);
+    res = track_ingest(cx, tb, &o);
     if (res)
         return res;
     by = json_object();
