@@ -698,3 +698,135 @@ enum err media_voice_probe(struct rctx *cx, const void *buf, size_t len,
     out->duration_ms = ms;
     return ERR_OK;
 }
+
+/* ---- stripping metadata ----------------------------------------------------------------- */
+
+static void bmff_scrub(uint8_t *p, size_t len, int depth)
+{
+    size_t off = 0;
+
+    while (len - off >= 8) {
+        uint64_t size = be32(p + off);
+        size_t hdr = 8;
+        uint32_t type = be32(p + off + 4);
+
+        if (size == 1) {
+            if (len - off < 16)
+                return;
+            size = be64(p + off + 8);
+            hdr = 16;
+        } else if (size == 0) {
+            size = len - off;
+        }
+        if (size < hdr || size > len - off)
+            return;
+        if (type == fourcc("udta") || type == fourcc("meta") || type == fourcc("uuid") ||
+            type == fourcc("XMP_")) {
+            memcpy(p + off + 4, "free", 4);
+            memset(p + off + hdr, 0, (size_t)size - hdr);
+        } else if (depth < 3 &&
+                   (type == fourcc("moov") || type == fourcc("trak") || type == fourcc("mdia"))) {
+            bmff_scrub(p + off + hdr, (size_t)size - hdr, depth + 1);
+        }
+        off += (size_t)size;
+    }
+}
+
+static uint32_t ogg_crc(const uint8_t *p, size_t n)
+{
+    uint32_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (uint32_t)p[i] << 24;
+        for (int k = 0; k < 8; k++)
+            crc = crc & 0x80000000u ? crc << 1 ^ 0x04c11db7u : crc << 1;
+    }
+    return crc;
+}
+
+/* The comment header is the second packet; it starts the second page. */
+static void ogg_scrub(uint8_t *p, size_t len)
+{
+    size_t off, nseg, hdr, body = 0, pkt = 0, at;
+    bool ends = false;
+    uint8_t *pg, *b;
+    uint32_t vendor, crc;
+
+    if (len < 27)
+        return;
+    nseg = p[26];
+    if (len < 27 + nseg)
+        return;
+    for (size_t i = 0; i < nseg; i++)
+        body += p[27 + i];
+    off = 27 + nseg + body;
+    if (len - off < 27 || memcmp(p + off, "OggS", 4) != 0 || (p[off + 5] & 0x01))
+        return;
+    pg = p + off;
+    nseg = pg[26];
+    hdr = 27 + nseg;
+    if (len - off < hdr)
+        return;
+    for (size_t i = 0; i < nseg && !ends; i++) {
+        pkt += pg[27 + i];
+        ends = pg[27 + i] < 255;
+    }
+    body = 0;
+    for (size_t i = 0; i < nseg; i++)
+        body += pg[27 + i];
+    if (!ends || len - off - hdr < body)
+        return; /* the comment header goes on past this page: left as it is */
+    b = pg + hdr;
+    if (pkt >= 16 && memcmp(b, "OpusTags", 8) == 0)
+        at = 8;
+    else if (pkt >= 16 && memcmp(b, "\x03vorbis", 7) == 0)
+        at = 7;
+    else
+        return;
+    vendor = le32(b + at);
+    if (vendor > pkt - at - 8)
+        return;
+    at += 4 + vendor; /* the comment count */
+    memset(b + at, 0, pkt - at);
+    if (b[0] == 0x03 && at + 4 < pkt)
+        b[at + 4] = 1; /* Vorbis' framing bit */
+    memset(pg + 22, 0, 4);
+    crc = ogg_crc(pg, hdr + body);
+    pg[22] = (uint8_t)crc;
+    pg[23] = (uint8_t)(crc >> 8);
+    pg[24] = (uint8_t)(crc >> 16);
+    pg[25] = (uint8_t)(crc >> 24);
+}
+
+size_t media_voice_strip(uint8_t *buf, size_t len, enum media_type t)
+{
+    size_t off = 0, n;
+
+    switch (t) {
+    case MEDIA_TYPE_MP3:
+        while ((n = id3_len(buf + off, len - off)) > 0 && n <= len - off)
+            off += n;
+        if (off) {
+            memmove(buf, buf + off, len - off);
+            len -= off;
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            if (len >= 128 && memcmp(buf + len - 128, "TAG", 3) == 0)
+                len -= 128;
+            if (len >= 32 && memcmp(buf + len - 32, "APETAGEX", 8) == 0) {
+                size_t size = le32(buf + len - 32 + 12);
+                size_t total = size + (le32(buf + len - 32 + 20) & 0x80000000u ? 32 : 0);
+                if (size >= 32 && total <= len)
+                    len -= total;
+            }
+        }
+        return len;
+    case MEDIA_TYPE_M4A:
+        bmff_scrub(buf, len, 0);
+        return len;
+    case MEDIA_TYPE_OGG:
+        ogg_scrub(buf, len);
+        return len;
+    default:
+        return len;
+    }
+}

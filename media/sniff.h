@@ -63,4 +63,17 @@ const char *media_type_ext(enum media_type t);
 MUST_CHECK enum err media_voice_probe(struct rctx *cx, const void *buf, size_t len,
                                       struct media_voice_info *out);
 
+/* Drop what the container carries besides the sound, in place, for a clip that passed
+ * media_voice_probe; returns the new length (<= len). The stored clip is then served without
+ * container metadata (recording device, encoder settings, titles, location):
+ * - MP3: leading ID3v2 tags, a trailing ID3v1 tag and a trailing APEv2 tag are cut;
+ * - MP4/M4A/3GP: every udta, meta, uuid and XMP_ box at the top level and inside moov, trak
+ *   and mdia becomes a zero-filled free box of the same size (no offset moves, so the sample
+ *   tables stay valid);
+ * - Ogg Opus/Vorbis: the comment header keeps its vendor string and loses every comment (the
+ *   freed bytes become zero padding, the page CRC is recomputed) when it lies in one page, as
+ *   encoders write it;
+ * - AMR has no metadata. */
+size_t media_voice_strip(uint8_t *buf, size_t len, enum media_type t);
+
 #endif

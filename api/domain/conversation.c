@@ -629,7 +629,7 @@ static enum err own_copy(struct rctx *cx, int64_t message_id, int64_t *seq)
 
 static enum err send_once(struct rctx *cx, int64_t id, const struct conv_msg_in *in,
                           const char *fields, int64_t media_row, struct inbox_item **items,
-                          size_t *nitems, int64_t *mid, int64_t *self_seq)
+                          size_t *nitems, int64_t *mid, int64_t *seq_out, int64_t *self_seq)
 {
     struct db_res r;
     const char *kind = kind_names[in->kind], *payload;
@@ -660,6 +660,7 @@ static enum err send_once(struct rctx *cx, int64_t id, const struct conv_msg_in 
         goto out;
     }
     seq = db_cell_i64(&r, 0, 0);
+    *seq_out = seq;
     peer = db_cell_i64(&r, 0, 1);
     res = db_exec(cx,
                   "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body,"
@@ -703,7 +704,7 @@ enum err conv_send(struct rctx *cx, int64_t id, const struct conv_msg_in *in, st
     struct inbox_item *items = NULL;
     size_t nitems = 0;
     const char *fields = NULL;
-    int64_t media_row = 0, mid = 0, self = 0;
+    int64_t media_row = 0, mid = 0, seq = 0, self = 0;
     bool found = false;
     enum err res;
 
@@ -711,13 +712,20 @@ enum err conv_send(struct rctx *cx, int64_t id, const struct conv_msg_in *in, st
     if (!in->client_id || !in->client_id[0] || strlen(in->client_id) > CONV_CLIENT_ID_MAX)
         return rctx_fail(cx, ERR_INVALID, "client_id: 1 to %d characters", CONV_CLIENT_ID_MAX);
     for (int attempt = 0;; attempt++) {
-        /* A retry (the same client id) answers with the first message, whatever it says. */
-        res = db_exec(cx, "SELECT id FROM messages WHERE sender_id = ? AND client_id = ?",
-                      DB_ARGS(DBI(cx->who.user_id), DBS(in->client_id)), &r);
+        /* One read: a retry (the same client id) answers with the first message, whatever it
+         * says; otherwise the caller must be a member. */
+        res = db_exec(cx,
+                      "SELECT COALESCE((SELECT id FROM messages WHERE sender_id = ? AND"
+                      " client_id = ?), 0), (SELECT COUNT(*) FROM conversations WHERE id = ?),"
+                      " (SELECT COUNT(*) FROM conversation_members WHERE conversation_id = ? AND"
+                      " user_id = ? AND left_at IS NULL)",
+                      DB_ARGS(DBI(cx->who.user_id), DBS(in->client_id), DBI(id), DBI(id),
+                              DBI(cx->who.user_id)),
+                      &r);
         if (res)
             return res;
-        if (r.nrows) {
-            mid = db_cell_i64(&r, 0, 0);
+        mid = db_cell_i64(&r, 0, 0);
+        if (mid) {
             res = load_msg(cx, mid, out, &found);
             if (!res && found && out->conversation_id != id)
                 return rctx_fail(cx, ERR_CONFLICT,
@@ -726,14 +734,16 @@ enum err conv_send(struct rctx *cx, int64_t id, const struct conv_msg_in *in, st
                 res = own_copy(cx, mid, sender_seq);
             return res;
         }
+        if (db_cell_i64(&r, 0, 1) == 0)
+            return rctx_fail(cx, ERR_NOTFOUND, "no such conversation");
+        if (db_cell_i64(&r, 0, 2) == 0)
+            return rctx_fail(cx, ERR_FORBIDDEN, "not a member of this conversation");
         if (!fields) {
-            res = conv_check_member(cx, id);
-            if (!res)
-                res = content_of(cx, in, &fields, &media_row);
+            res = content_of(cx, in, &fields, &media_row);
             if (res)
                 return res;
         }
-        res = send_once(cx, id, in, fields, media_row, &items, &nitems, &mid, &self);
+        res = send_once(cx, id, in, fields, media_row, &items, &nitems, &mid, &seq, &self);
         if (res == ERR_CONFLICT || (res == ERR_BUSY && attempt + 1 < SEND_TRIES)) {
             /* The same client id raced itself (the loser finds the winner above), or two
              * fan-outs deadlocked on inbox heads (InnoDB rolled this one back). */
@@ -747,10 +757,18 @@ enum err conv_send(struct rctx *cx, int64_t id, const struct conv_msg_in *in, st
     inbox_notify_items(items, nitems);
     *created = true;
     *sender_seq = self;
-    res = load_msg(cx, mid, out, &found);
-    if (!res && !found)
-        res = rctx_fail(cx, ERR_INTERNAL, "message %lld vanished", (long long)mid);
-    return res;
+    /* What was just stored, without reading it back. */
+    *out = (struct conv_msg){mid,
+                             id,
+                             seq,
+                             cx->who.user_id,
+                             rctx_strdup(cx, in->client_id),
+                             kind_names[in->kind],
+                             rctx_printf(cx, "{%s}", fields),
+                             cx->now_ms,
+                             0,
+                             0};
+    return ERR_OK;
 }
 
 enum err conv_messages(struct rctx *cx, int64_t id, int64_t before, int limit,

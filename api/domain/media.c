@@ -160,16 +160,21 @@ out:
     return res;
 }
 
-/* A voice clip is stored as uploaded (clients play it as it is): check it and measure it. */
+/* A voice clip is stored as uploaded less its container metadata (media_voice_strip: device,
+ * encoder, titles, location): check it, measure it, strip it. */
 static enum err store_voice(struct rctx *cx, const void *buf, size_t len, struct media_rec *m)
 {
     struct media_voice_info vi;
     char *sha = rctx_alloc(cx, MEDIA_SHA_HEX);
+    uint8_t *clean;
     enum err res = media_voice_probe(cx, buf, len, &vi);
 
     if (res)
         return res;
-    res = put(cx, buf, len, sha);
+    clean = rctx_alloc(cx, len ? len : 1);
+    memcpy(clean, buf, len);
+    len = media_voice_strip(clean, len, vi.type);
+    res = put(cx, clean, len, sha);
     if (res)
         return res;
     m->image = false;

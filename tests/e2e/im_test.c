@@ -160,6 +160,16 @@ static void announcement_stats(void **state)
                      1);
 }
 
+static void attachments(void **state)
+{
+    assert_int_equal(scenario("attachments"), 0);
+    /* The recall detached the clip from the message: no member reaches it any more. */
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM media_attachments a JOIN messages m ON"
+                             " a.owner_type = 'message' AND a.owner_id = m.id WHERE"
+                             " m.client_id = 'at-1'"),
+                     0);
+}
+
 static void write_url_file(const char *path)
 {
     struct th_resp r;
@@ -258,7 +268,8 @@ int main(void)
         cmocka_unit_test(offline_replay),     cmocka_unit_test(idempotent),
         cmocka_unit_test(non_member),         cmocka_unit_test(recall),
         cmocka_unit_test(case_room),          cmocka_unit_test(presence),
-        cmocka_unit_test(announcement_stats), cmocka_unit_test(kill9_conversation),
+        cmocka_unit_test(announcement_stats), cmocka_unit_test(attachments),
+        cmocka_unit_test(kill9_conversation),
     };
     if (getenv("IM_TEST_ONLY")) /* one test while debugging: IM_TEST_ONLY=recall */
         cmocka_set_test_filter(getenv("IM_TEST_ONLY"));

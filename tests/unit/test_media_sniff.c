@@ -703,6 +703,132 @@ static void test_voice_parsers_stay_in_bounds(void **state)
     bb_free(&b);
 }
 
+/* ---- stripping container metadata ---- */
+
+static bool has_bytes(const struct bb *b, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(b->p + i, needle, k) == 0)
+            return true;
+    return false;
+}
+
+static void test_strip_mp3(void **state)
+{
+    struct bb b = {0};
+    struct media_voice_info vi;
+    size_t n, before;
+    (void)state;
+
+    make_mp3(&b, true, NULL, 0, 40);
+    memcpy(b.p + 20, "TXXX:GPS 31.30,120.60", 21); /* inside the ID3v2 tag */
+    bb_str(&b, "TAG");                             /* ID3v1 */
+    bb_str(&b, "recorded at 东华路");
+    bb_fill(&b, 0, 128 - 3 - strlen("recorded at 东华路"));
+    assert_int_equal(probe(&b, &vi, NULL, 0), ERR_OK);
+    before = vi.duration_ms;
+    n = media_voice_strip(b.p, b.n, MEDIA_TYPE_MP3);
+    assert_int_equal(n, b.n - 138 - 128);
+    b.n = n;
+    assert_false(has_bytes(&b, n, "GPS") || has_bytes(&b, n, "ID3") || has_bytes(&b, n, "TAG"));
+    assert_int_equal(b.p[0], 0xFF); /* the first frame's sync */
+    assert_int_equal(probe(&b, &vi, NULL, 0), ERR_OK);
+    assert_int_equal(vi.duration_ms, before);
+    bb_free(&b);
+}
+
+static void test_strip_m4a(void **state)
+{
+    struct bb b = {0};
+    struct media_voice_info vi;
+    size_t moov = 0, n, at;
+    uint32_t size;
+    (void)state;
+
+    make_mp4(&b, "M4A ", "soun", "mp4a", 44100, 44100 * 7 + 22050);
+    /* moov is the last box: give it a udta with a location, as phones write it. */
+    for (size_t i = 0; i + 4 <= b.n; i++)
+        if (memcmp(b.p + i, "moov", 4) == 0)
+            moov = i - 4;
+    at = box_begin(&b, "udta");
+    bb_be32(&b, 26);
+    bb_str(&b, "\xA9xyz+31.3051+120.6052/\x00\x00");
+    box_end(&b, at);
+    size = (uint32_t)(b.n - moov);
+    b.p[moov] = (unsigned char)(size >> 24);
+    b.p[moov + 1] = (unsigned char)(size >> 16);
+    b.p[moov + 2] = (unsigned char)(size >> 8);
+    b.p[moov + 3] = (unsigned char)size;
+    at = box_begin(&b, "meta"); /* and a top-level one */
+    bb_str(&b, "Apple iPhone 15");
+    box_end(&b, at);
+    assert_int_equal(probe(&b, &vi, NULL, 0), ERR_OK);
+    n = media_voice_strip(b.p, b.n, MEDIA_TYPE_M4A);
+    assert_int_equal(n, b.n); /* same size: boxes become free, nothing moves */
+    assert_false(has_bytes(&b, n, "+31.3051") || has_bytes(&b, n, "iPhone") ||
+                 has_bytes(&b, n, "udta") || has_bytes(&b, n, "meta"));
+    assert_true(has_bytes(&b, n, "free"));
+    assert_int_equal(probe(&b, &vi, NULL, 0), ERR_OK);
+    assert_int_equal(vi.duration_ms, 7500);
+    bb_free(&b);
+}
+
+static uint32_t crc_of(const unsigned char *pg, size_t n)
+{
+    uint32_t crc = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = i >= 22 && i < 26 ? 0 : pg[i];
+        crc ^= (uint32_t)c << 24;
+        for (int k = 0; k < 8; k++)
+            crc = crc & 0x80000000u ? crc << 1 ^ 0x04c11db7u : crc << 1;
+    }
+    return crc;
+}
+
+static void test_strip_ogg(void **state)
+{
+    static const char comment[] = "LOCATION=31.3051,120.6052";
+    unsigned char head[19] = {'O',  'p',  'u',  's',  'H', 'e', 'a', 'd', 1, 1,
+                              0x38, 0x01, 0x80, 0xBB, 0,   0,   0,   0,   0};
+    unsigned char tags[64], audio[300];
+    struct bb b = {0};
+    struct media_voice_info vi;
+    size_t k = 0, page2, len2;
+    (void)state;
+
+    memcpy(tags, "OpusTags", 8);
+    k = 8;
+    tags[k++] = 4, tags[k++] = 0, tags[k++] = 0, tags[k++] = 0;
+    memcpy(tags + k, "test", 4);
+    k += 4;
+    tags[k++] = 1, tags[k++] = 0, tags[k++] = 0, tags[k++] = 0;
+    tags[k++] = (unsigned char)strlen(comment), tags[k++] = 0, tags[k++] = 0, tags[k++] = 0;
+    memcpy(tags + k, comment, strlen(comment));
+    k += strlen(comment);
+    memset(audio, 0x11, sizeof audio);
+    ogg_page(&b, 0x02, 0, 7, 0, head, sizeof head);
+    page2 = b.n;
+    ogg_page(&b, 0x00, 0, 7, 1, tags, k);
+    len2 = b.n - page2;
+    ogg_page(&b, 0x04, 48000 * 2 + 312, 7, 2, audio, sizeof audio);
+    assert_int_equal(probe(&b, &vi, NULL, 0), ERR_OK);
+    assert_int_equal(media_voice_strip(b.p, b.n, MEDIA_TYPE_OGG), b.n);
+    assert_false(has_bytes(&b, b.n, "LOCATION"));
+    assert_true(has_bytes(&b, b.n, "OpusTags") && has_bytes(&b, b.n, "test"));
+    /* The comment count is 0 now, and the page's CRC is right for its new bytes. */
+    assert_int_equal(b.p[page2 + 28 + 16], 0);
+    {
+        uint32_t want = crc_of(b.p + page2, len2);
+        uint32_t got = (uint32_t)b.p[page2 + 22] | (uint32_t)b.p[page2 + 23] << 8 |
+                       (uint32_t)b.p[page2 + 24] << 16 | (uint32_t)b.p[page2 + 25] << 24;
+        assert_int_equal(got, want);
+    }
+    assert_int_equal(probe(&b, &vi, NULL, 0), ERR_OK);
+    assert_int_equal(vi.duration_ms, 2000);
+    bb_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -720,6 +846,9 @@ int main(void)
         cmocka_unit_test(test_voice_mp3),
         cmocka_unit_test(test_voice_rejects_images_and_junk),
         cmocka_unit_test(test_voice_parsers_stay_in_bounds),
+        cmocka_unit_test(test_strip_mp3),
+        cmocka_unit_test(test_strip_m4a),
+        cmocka_unit_test(test_strip_ogg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

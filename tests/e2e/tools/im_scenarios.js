@@ -444,6 +444,61 @@ const scenarios = {
     check(r.status === 403, 'stats by another: ' + r.text);
     h.close();
   },
+
+  // Attachments: a voice clip with an ID3 tag naming a place is served without it; a chat
+  // photo or clip is readable by the conversation's members only, and by nobody else after a
+  // recall (but its uploader).
+  async attachments() {
+    const ta = await loginRole('dispatcher', 'at-a');
+    const tb = await loginRole('inspector', 'at-b');
+    const tc = await loginRole('operator', 'at-c');
+    const conv = await direct(ta, await me(tb));
+    // MP3: an ID3v2.4 tag (128 bytes) with a location, 40 frames of 128 kbit/s at 44.1 kHz.
+    const tag = Buffer.alloc(138);
+    Buffer.from('ID3\x04\x00\x00\x00\x00\x01\x00', 'latin1').copy(tag);
+    Buffer.from('TXXX GPS=31.3051,120.6052 东华路', 'utf8').copy(tag, 10);
+    const frames = [];
+    for (let i = 0; i < 40; i++) {
+      const f = Buffer.alloc(417, 0x55);
+      Buffer.from([0xFF, 0xFB, 0x90, 0x00]).copy(f);
+      frames.push(f);
+    }
+    const clip = Buffer.concat([tag, ...frames]);
+    let r = await fetch(cfg.base + '/api/v1/media', { method: 'POST', body: clip,
+      headers: { authorization: 'Bearer ' + ta, 'content-type': 'audio/mpeg' } });
+    const up = await r.json();
+    check(r.status === 201 && up.kind === 'voice', 'upload: ' + r.status + ' ' + JSON.stringify(up));
+    r = await rest('POST', `/api/v1/conversations/${conv.id}/messages`, ta,
+      { client_id: 'at-1', kind: 'voice', media_id: up.id });
+    check(r.status === 201 && r.json.media_id === up.id && Math.abs(r.json.duration_ms - 1045) <= 5,
+      'voice message: ' + r.text);
+    const msgId = r.json.id;
+    // An image kind with a voice clip is refused; someone else's upload too.
+    r = await rest('POST', `/api/v1/conversations/${conv.id}/messages`, ta,
+      { client_id: 'at-2', kind: 'image', media_id: up.id });
+    check(r.status === 400, 'voice as image: ' + r.text);
+    r = await rest('POST', `/api/v1/conversations/${conv.id}/messages`, tb,
+      { client_id: 'at-3', kind: 'voice', media_id: up.id });
+    check(r.status === 400, "another's upload: " + r.text);
+    const get = async (tok) => {
+      const x = await fetch(cfg.base + '/api/v1/media/' + up.id,
+        { headers: { authorization: 'Bearer ' + tok } });
+      return { status: x.status, body: Buffer.from(await x.arrayBuffer()) };
+    };
+    let g = await get(tb);
+    check(g.status === 200, 'member reads the clip: ' + g.status);
+    check(g.body.length === 40 * 417 && g.body[0] === 0xFF &&
+      !g.body.includes(Buffer.from('GPS')) && !g.body.includes(Buffer.from('ID3')),
+    'served with its tag: ' + g.body.length);
+    g = await get(tc);
+    check(g.status === 404, 'non-member reads the clip: ' + g.status);
+    r = await rest('POST', `/api/v1/messages/${msgId}/recall`, ta);
+    check(r.status === 200 && r.json.recalled === true, 'recall: ' + r.text);
+    g = await get(tb);
+    check(g.status === 404, 'member reads a recalled clip: ' + g.status);
+    g = await get(ta);
+    check(g.status === 200, 'the uploader still reads it: ' + g.status);
+  },
 };
 
 // kill -9 test (driven by im_test.c): the sender sends COUNT messages one after another,
