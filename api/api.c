@@ -15,6 +15,7 @@
 #include "api/domain/case.h"
 #include "api/domain/dashboard.h"
 #include "api/domain/inbox.h"
+#include "api/domain/push.h"
 #include "api/domain/media.h"
 #include "api/domain/track.h"
 #include "api/domain/webhook.h"
@@ -52,6 +53,7 @@ const struct route *const api_tables[] = {
     api_webhooks_routes,
     api_open311_routes,
     api_conversations_routes,
+    api_push_routes,
     NULL,
 };
 /* clang-format on */
@@ -72,6 +74,8 @@ const struct api_job api_jobs[] = {
     {"auth_rejections", audit_rejections_flush, 1000},
     /* webhook delivery log rows past 30 days (webhook.h) */
     {"webhook_retention", webhook_retention_job, 3600000},
+    /* push: queued pushes past push.max_age_s to dead letters, old send records (push.h) */
+    {"push_maintenance", push_maintenance_job, 60000},
     {NULL, NULL, 0},
 };
 

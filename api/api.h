@@ -55,6 +55,7 @@ extern const struct route api_announcements_routes[];
 extern const struct route api_webhooks_routes[];
 extern const struct route api_open311_routes[];
 extern const struct route api_conversations_routes[];
+extern const struct route api_push_routes[];
 /* The database side of the WebSocket frames (api/ws.c), handed to server/ws by the wiring. */
 struct ws_ops;
 extern const struct ws_ops api_ws_ops;

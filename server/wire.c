@@ -16,6 +16,7 @@
 #include "api/domain/audit.h"
 #include "api/domain/inbox.h"
 #include "api/domain/media_svc.h"
+#include "api/domain/push.h"
 #include "api/domain/track.h"
 #include "api/domain/webhook.h"
 #include "api/domain/system.h"
@@ -31,6 +32,7 @@
 #include "server/db/db_int.h"
 #include "server/db/migrate.h"
 #include "server/ext/ext.h"
+#include "server/ext/push.h"
 #include "server/http/http.h"
 #include "server/http/server.h"
 #include "server/ws/ws.h"
@@ -75,6 +77,9 @@ static struct {
     struct work webhook_work[16];
     struct work dispatch_work;
     atomic_bool dispatch_stop;
+    struct workpool *push_pool; /* one thread: vendor push (push.h) */
+    struct work push_work;
+    atomic_bool push_stop;
     struct ws_config wsc;
     struct ws_server *ws;
     char ws_url[300];
@@ -441,6 +446,69 @@ static void stop_webhooks(void)
     W.webhook_pool = NULL;
 }
 
+/* ---- vendor push ------------------------------------------------------------------------ */
+
+/* Runs for the life of the process on the push pool's one thread, with a database connection
+ * of its own (never one of the database workers): claim due pushes, send them to the vendors
+ * with no transaction open, record what came of them; when nothing is due, look again in
+ * 250 ms (pushes become due by time: the acknowledgement grace, back-off, quiet hours). */
+static void run_pusher(struct work *w, void *thread_arg)
+{
+    struct ext_push *sender = ext_push_new();
+    int backoff = 0;
+
+    if (!sender) {
+        log_error(NULL, "push: out of memory: vendor push is off");
+        return;
+    }
+    while (!atomic_load(&W.push_stop)) {
+        struct rctx cx;
+        int handled = 0;
+        enum err res;
+
+        rctx_init(&cx);
+        cx.db = thread_arg;
+        res = push_run(&cx, sender, &handled);
+        if (res && backoff++ % 50 == 0)
+            log_error(&cx, "push: %s", rctx_detail(&cx, res));
+        if (!res)
+            backoff = 0;
+        db__abandon(&cx);
+        rctx_dispose(&cx);
+        if (res || handled == 0)
+            push_wait(res ? 1000 : 250);
+    }
+    ext_push_free(sender);
+}
+
+static int start_push(const struct cfg *cfg, char *err, size_t errlen)
+{
+    struct push_conf pc = {
+        .ack_grace_ms = (int64_t)cfg->push_ack_grace_s * 1000,
+        .max_age_ms = (int64_t)cfg->push_max_age_s * 1000,
+        .retry_max_ms = (int64_t)cfg->push_retry_max_s * 1000,
+        .batch = cfg->push_batch,
+        .rate = {cfg->push_apns_rate, cfg->push_huawei_rate, cfg->push_xiaomi_rate,
+                 cfg->push_oppo_rate, cfg->push_vivo_rate, cfg->push_honor_rate,
+                 cfg->push_wechat_rate},
+        .receipt_key = cfg->push_receipt_key,
+    };
+
+    if (ext_push_configure(cfg, err, errlen))
+        return -1;
+    push_configure(&pc);
+    W.push_pool = workpool_new("push", 1, 1, db_thread_init, db_thread_fini, NULL);
+    W.push_work.run = run_pusher;
+    if (!W.push_pool || workpool_submit(W.push_pool, &W.push_work)) {
+        snprintf(err, errlen, "cannot start the push thread");
+        return -1;
+    }
+    for (int v = 0; v < EXT_PUSH_NVENDORS; v++)
+        if (ext_push_configured(v))
+            log_info(NULL, "push through %s enabled", ext_push_vendor_name(v));
+    return 0;
+}
+
 /* ---- loops and shutdown ----------------------------------------------------------------- */
 
 static void run_periodic(struct work *w, void *thread_arg)
@@ -736,6 +804,10 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         fprintf(stderr, "cityd: %s\n", err);
         goto out;
     }
+    if (start_push(cfg, err, sizeof err)) {
+        fprintf(stderr, "cityd: %s\n", err);
+        goto out;
+    }
     uv_signal_init(&W.loops[0].loop, &W.sigterm);
     uv_signal_init(&W.loops[0].loop, &W.sigint);
     uv_signal_start(&W.sigterm, on_signal, SIGTERM);
@@ -771,6 +843,10 @@ out:
         log_warn(NULL, "stopped with requests still open");
         return rc;
     }
+    atomic_store(&W.push_stop, true);
+    push_poke();
+    workpool_free(W.push_pool); /* waits for a batch in flight (push.timeout_ms at most) */
+    W.push_pool = NULL;
     atomic_store(&W.dispatch_stop, true);
     inbox_poke();
     workpool_free(W.inbox_pool);

@@ -613,7 +613,7 @@ static enum err fanout(struct rctx *cx, int64_t conv, const char *type, const ch
             *self_seq = (*items)[i].seq;
     }
     *n = r.nrows;
-    return ERR_OK;
+    return inbox__stored(cx, *items, *n); /* their vendor pushes, in this transaction */
 }
 
 static enum err own_copy(struct rctx *cx, int64_t message_id, int64_t *seq)

@@ -12,6 +12,7 @@
 #include "server/core/roles.h"
 #include "server/db/db.h"
 #include "api/domain/conversation.h"
+#include "push.h"
 
 #define MODULE "inbox"
 #define MS(col) "CAST(UNIX_TIMESTAMP(" col ") * 1000 AS SIGNED)"
@@ -289,6 +290,11 @@ enum err inbox_dispatch(struct rctx *cx, int max_events, int *done)
                                   DBI(items[k].event_id), DBS(items[k].payload),
                                   DBI(items[k].created_ms)),
                           NULL);
+            if (!res) {
+                struct inbox_item it = {items[k].user_id, items[k].seq, items[k].type,
+                                        items[k].payload, items[k].created_ms};
+                res = inbox__stored(cx, &it, 1);
+            }
             if (res)
                 goto out;
         }
@@ -572,12 +578,24 @@ enum err inbox_append(struct rctx *cx, int64_t user, const char *type, const cha
     if (res)
         return res;
     *seq = r.insert_id ? (int64_t)r.insert_id : 1;
-    return db_exec(cx,
-                   "INSERT INTO inbox_items (user_id, seq, type, dedupe, payload, created_at)"
-                   " VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
-                   DB_ARGS(DBI(user), DBI(*seq), DBS(type), dedupe ? DBS(dedupe) : DBNULL,
-                           DBS(payload), DBI(cx->now_ms)),
-                   NULL);
+    res = db_exec(cx,
+                  "INSERT INTO inbox_items (user_id, seq, type, dedupe, payload, created_at)"
+                  " VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
+                  DB_ARGS(DBI(user), DBI(*seq), DBS(type), dedupe ? DBS(dedupe) : DBNULL,
+                          DBS(payload), DBI(cx->now_ms)),
+                  NULL);
+    if (!res) {
+        struct inbox_item it = {user, *seq, type, payload, cx->now_ms};
+        res = inbox__stored(cx, &it, 1);
+    }
+    return res;
+}
+
+enum err inbox__stored(struct rctx *cx, const struct inbox_item *v, size_t n)
+{
+    /* Vendor push (push.h): the item's pushes are queued in its own transaction, so an item
+     * exists if and only if its pushes do. */
+    return push_enqueue_items(cx, v, n);
 }
 
 void inbox_notify_items(const struct inbox_item *v, size_t n)

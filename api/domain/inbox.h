@@ -112,6 +112,10 @@ bool inbox_dispatcher_wait(int timeout_ms);
 /* outbox_add notes that this thread wrote an event; the wiring takes the note after each
  * handler and pokes the dispatcher, so a committed action reaches sockets at once. */
 void inbox__note_written(void);
+/* Every writer of inbox_items calls this with the items it stored, inside the transaction that
+ * stores them (the dispatcher, inbox_append, conversation fan-out): it queues their vendor
+ * pushes (push.h). A new way of writing items must call it too. */
+enum err inbox__stored(struct rctx *cx, const struct inbox_item *v, size_t n) MUST_CHECK;
 bool inbox__take_written(void);
 
 #endif

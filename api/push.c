@@ -1,0 +1,271 @@
+/* api/push.c: offline push — the caller's device registration (/api/v1/me/devices/push), quiet
+ * hours (/api/v1/me/push/quiet-hours) and the dead letters admins list
+ * (/api/v1/admin/push/dead-letters). Routing and sending live in the domain (push.h). */
+#include "api.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "api/domain/push.h"
+#include "server/core/roles.h"
+
+static const struct api_field device_fields[] = {
+    {"platform", API_STR, true, offsetof(struct push_device_in, platform), 16, 1, 0},
+    {"vendor", API_STR, true, offsetof(struct push_device_in, vendor), 16, 1, 0},
+    {"token", API_STR, false, offsetof(struct push_device_in, token), PUSH_TOKEN_MAX, 0, 0},
+    {"app_version", API_STR, true, offsetof(struct push_device_in, app_version),
+     PUSH_APP_VERSION_MAX, 1, 0},
+    {"locale", API_STR, true, offsetof(struct push_device_in, locale), PUSH_LOCALE_MAX, 1, 0},
+    {0},
+};
+
+static enum err push_register(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct push_device_in in = {0};
+    struct push_device_rec d;
+    enum err res;
+
+    res = api_json_input(cx, rq, device_fields, &in, NULL);
+    if (!res)
+        res = push_device_register(cx, &in, &d);
+    if (res)
+        return res;
+    /* The token is not echoed: it is the device's address, the client has it. */
+    return api_json_reply(cx, rs, d.created ? 201 : 200,
+                          json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "id", (json_int_t)d.id,
+                                    "device_id", d.device_id, "platform", d.platform, "vendor",
+                                    d.vendor, "app_version", d.app_version, "locale", d.locale,
+                                    "created_at", d.created_at, "updated_at", d.updated_at));
+}
+
+static enum err push_unregister(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    enum err res = push_device_unregister(cx);
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+/* "HH:MM" to minutes of the day, -1 when malformed. */
+static int hhmm(const char *s)
+{
+    if (strlen(s) != 5 || s[2] != ':' || s[0] < '0' || s[0] > '2' || s[1] < '0' || s[1] > '9' ||
+        s[3] < '0' || s[3] > '5' || s[4] < '0' || s[4] > '9')
+        return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    return h > 23 ? -1 : h * 60 + m;
+}
+
+static json_t *quiet_json(const struct push_quiet *q)
+{
+    char a[24], b[24];
+
+    if (q->start_min < 0)
+        return json_pack("{s:n,s:n,s:s}", "start", "end", "zone", "+08:00");
+    snprintf(a, sizeof a, "%02d:%02d", q->start_min / 60, q->start_min % 60);
+    snprintf(b, sizeof b, "%02d:%02d", q->end_min / 60, q->end_min % 60);
+    return json_pack("{s:s,s:s,s:s}", "start", a, "end", b, "zone", "+08:00");
+}
+
+static enum err quiet_get(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct push_quiet q;
+    enum err res = push_quiet_get(cx, &q);
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 200, quiet_json(&q));
+}
+
+struct quiet_body {
+    char *start, *end;
+};
+
+static const struct api_field quiet_fields[] = {
+    {"start", API_STR, true, offsetof(struct quiet_body, start), 5, 5, 0},
+    {"end", API_STR, true, offsetof(struct quiet_body, end), 5, 5, 0},
+    {0},
+};
+
+static enum err quiet_put(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct quiet_body b = {0};
+    struct push_quiet q;
+    enum err res;
+
+    res = api_json_input(cx, rq, quiet_fields, &b, NULL);
+    if (res)
+        return res;
+    q.start_min = hhmm(b.start);
+    q.end_min = hhmm(b.end);
+    if (q.start_min < 0 || q.end_min < 0)
+        return rctx_fail(cx, ERR_INVALID, "start, end: times of day as HH:MM (UTC+8)");
+    res = push_quiet_set(cx, &q);
+    if (res)
+        return res;
+    return api_json_reply(cx, rs, 200, quiet_json(&q));
+}
+
+static enum err quiet_delete(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct push_quiet q = {-1, -1};
+    enum err res = push_quiet_set(cx, &q);
+    if (res)
+        return res;
+    return resp_empty(rs, 204);
+}
+
+static enum err dead_list(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    struct push_dead_page pg;
+    int64_t limit = 50, before = 0;
+    json_t *items, *j;
+    enum err res;
+
+    res = api_query_cursor(cx, rq, "p1", &before);
+    if (!res)
+        res = api_query_i64(cx, rq, "limit", 1, PUSH_DEAD_PAGE_MAX, &limit);
+    if (!res)
+        res = push_dead_list(cx, before, (int)limit, &pg);
+    if (res)
+        return res;
+    items = json_array();
+    for (size_t i = 0; i < pg.n; i++) {
+        const struct push_dead *d = &pg.v[i];
+        json_array_append_new(
+            items, json_pack("{s:I,s:I,s:s,s:s,s:I,s:s,s:i,s:s,s:o,s:o}", "id", (json_int_t)d->id,
+                             "user_id", (json_int_t)d->user_id, "device_id", d->device_id, "vendor",
+                             d->vendor, "seq", (json_int_t)d->seq, "kind", d->kind, "attempts",
+                             d->attempts, "reason", d->reason, "created_at",
+                             api_json_time(d->created_ms), "dead_at", api_json_time(d->dead_ms)));
+    }
+    j = json_pack("{s:o}", "items", items);
+    json_object_set_new(j, "next_cursor",
+                        pg.next ? json_string(api_cursor(cx, "p1", pg.next)) : json_null());
+    return api_json_reply(cx, rs, 200, j);
+}
+
+/* ---- receipts: vendors call these (the URL carries push.receipt_key) ---------------------- */
+
+static enum err receipt_auth(struct rctx *cx, const struct req *rq)
+{
+    if (!push_receipt_key_ok(req_query(cx, rq, "key")))
+        return rctx_fail(cx, ERR_NOTFOUND, "no such receipt endpoint");
+    return ERR_OK;
+}
+
+/* Percent-decoding of one form value (+ is a space); pool memory. */
+static char *form_value(struct rctx *cx, const char *body, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *p = body, *end = body + len;
+
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            char *out = rctx_alloc(cx, (size_t)(stop - p) + 1), *o = out;
+            for (const char *q = p + nl + 1; q < stop; q++) {
+                if (*q == '+') {
+                    *o++ = ' ';
+                } else if (*q == '%' && stop - q > 2 && isxdigit((unsigned char)q[1]) &&
+                           isxdigit((unsigned char)q[2])) {
+                    char hex[3] = {q[1], q[2], 0};
+                    *o++ = (char)strtol(hex, NULL, 16);
+                    q += 2;
+                } else {
+                    *o++ = *q;
+                }
+            }
+            *o = '\0';
+            return out;
+        }
+        p = stop + 1;
+    }
+    return NULL;
+}
+
+/* Xiaomi's receipt callback: a form with data = {"<msg id>":{"type":1|2|16,"targets":
+ * "<regId>,…","param":…},…}. type 1 delivered, 2 clicked, 16 invalid target. */
+static enum err receipt_xiaomi(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    const char *key, *data;
+    json_t *j, *v;
+    enum err res = receipt_auth(cx, rq);
+
+    if (res)
+        return res;
+    data = form_value(cx, rq->body ? rq->body : "", rq->body_len, "data");
+    j = data ? api_json_own(cx, json_loads(data, 0, NULL)) : NULL;
+    if (!json_is_object(j))
+        return rctx_fail(cx, ERR_INVALID, "data: the receipt JSON object");
+    json_object_foreach(j, key, v)
+    {
+        json_int_t type = json_integer_value(json_object_get(v, "type"));
+        const char *targets = json_string_value(json_object_get(v, "targets"));
+        enum push_receipt_kind kind = type == 16  ? PUSH_RECEIPT_INVALID
+                                      : type == 2 ? PUSH_RECEIPT_CLICKED
+                                                  : PUSH_RECEIPT_DELIVERED;
+        if (type != 1 && type != 2 && type != 16)
+            continue;
+        if (kind != PUSH_RECEIPT_INVALID) {
+            res = push_receipt(cx, "xiaomi", key, NULL, kind);
+        } else if (targets) {
+            const char *t = targets;
+            for (int n = 0; *t && n < 1000 && !res; n++) {
+                size_t k = strcspn(t, ",");
+                res = push_receipt(cx, "xiaomi", key, rctx_strndup(cx, t, k), kind);
+                t += k + (t[k] == ',');
+            }
+        }
+        if (res)
+            return res;
+    }
+    return api_json_reply(cx, rs, 200, json_pack("{s:i}", "code", 0));
+}
+
+/* Huawei's receipt callback: {"statuses":[{"biTag","token","status","requestId",…}]}; status
+ * 0 delivered, 2 app not installed and 5 token unknown (the token is dead). */
+static enum err receipt_huawei(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    json_t *j, *st, *v;
+    size_t i;
+    enum err res = receipt_auth(cx, rq);
+
+    if (res)
+        return res;
+    j = api_json_own(cx, json_loadb(rq->body ? rq->body : "", rq->body_len, 0, NULL));
+    st = json_object_get(j, "statuses");
+    if (!json_is_array(st))
+        return rctx_fail(cx, ERR_INVALID, "statuses: an array");
+    json_array_foreach(st, i, v)
+    {
+        json_int_t s = json_integer_value(json_object_get(v, "status"));
+        const char *rid = json_string_value(json_object_get(v, "requestId"));
+        const char *tok = json_string_value(json_object_get(v, "token"));
+        if (s == 0)
+            res = push_receipt(cx, "huawei", rid, tok, PUSH_RECEIPT_DELIVERED);
+        else if (s == 2 || s == 5)
+            res = push_receipt(cx, "huawei", rid, tok, PUSH_RECEIPT_INVALID);
+        if (res)
+            return res;
+    }
+    return api_json_reply(cx, rs, 200, json_pack("{s:s,s:s}", "code", "0", "msg", "ok"));
+}
+
+/* clang-format off */
+const struct route api_push_routes[] = {
+    /* method    path                               handler          roles       body  flags  timeout batch */
+    {"POST",   "/api/v1/me/devices/push",         push_register,   ROLE_USER,  2048, 0, 0, NULL, NULL},
+    {"DELETE", "/api/v1/me/devices/push",         push_unregister, ROLE_USER,  0,    0, 0, NULL, NULL},
+    {"GET",    "/api/v1/me/push/quiet-hours",     quiet_get,       ROLE_USER,  0,    0, 0, NULL, NULL},
+    {"PUT",    "/api/v1/me/push/quiet-hours",     quiet_put,       ROLE_USER,  256,  0, 0, NULL, NULL},
+    {"DELETE", "/api/v1/me/push/quiet-hours",     quiet_delete,    ROLE_USER,  0,    0, 0, NULL, NULL},
+    {"GET",    "/api/v1/admin/push/dead-letters", dead_list,       ROLE_ADMIN, 0,    0, 0, NULL, NULL},
+    {"POST",   "/api/v1/push/receipts/xiaomi",    receipt_xiaomi,  ROLE_PUBLIC, 65536, ROUTE_RAW_BODY, 0, NULL, NULL},
+    {"POST",   "/api/v1/push/receipts/huawei",    receipt_huawei,  ROLE_PUBLIC, 65536, 0, 0, NULL, NULL},
+    {0},
+};
+/* clang-format on */
