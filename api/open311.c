@@ -538,7 +538,8 @@ static enum err create_in(struct rctx *cx, const struct form *f, struct open311_
     if (in->urgency && strcmp(in->urgency, "normal") != 0 && strcmp(in->urgency, "urgent") != 0)
         return rctx_fail(cx, ERR_INVALID, "attribute[urgency]: normal or urgent");
     for (size_t i = 0; i < f->n; i++)
-        if (strncmp(f->key[i], "attribute[", 10) == 0 && strcmp(f->key[i], "attribute[urgency]"))
+        if (strncmp(f->key[i], "attribute[", 10) == 0 &&
+            strcmp(f->key[i], "attribute[urgency]") != 0)
             return rctx_fail(cx, ERR_INVALID, "%s: no such attribute (see the service definition)",
                              f->key[i]);
     return ERR_OK;
