@@ -152,6 +152,38 @@ static void limits_per_user_and_address(void **state)
     assert_int_equal(cases_of(0), 6);
 }
 
+/* Parallel reports of one citizen are counted one at a time: exactly the limit passes. */
+static void parallel_reports_counted_exactly(void **state)
+{
+    json_t *reqs = json_array(), *res;
+    char *auth;
+    int ok = 0, limited = 0;
+
+    clock_at(2030, 3, 5, 2, 0);
+    auth = th_xprintf("Bearer %s", cit(2));
+    for (int k = 0; k < 12; k++)
+        json_array_append_new(reqs, json_pack("{s:s,s:s,s:s,s:s}", "path", "/api/v1/cases",
+                                              "method", "POST", "authorization", auth, "body",
+                                              "{" TH_CAT_0102
+                                              ",\"description\":\"并发上报\"," TH_IN_GRID1 "}"));
+    res = th_burst(&srv, reqs);
+    for (size_t k = 0; k < 12; k++) {
+        long long st = json_integer_value(json_object_get(json_array_get(res, k), "status"));
+        ok += st == 201;
+        limited += st == 429;
+    }
+    json_decref(res);
+    json_decref(reqs);
+    free(auth);
+    assert_int_equal(ok, 3);
+    assert_int_equal(limited, 9);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM cases c JOIN users u ON u.id = c.reporter_id"
+                             " WHERE u.username = '%s' AND c.created_at >= '2030-03-05'",
+                             names[2]),
+                     3);
+}
+
 static void photo_required_category(void **state)
 {
     long long cat = th_sql_int(&srv, "SELECT id FROM categories WHERE code_set = 'gbt30428' AND"
@@ -373,6 +405,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(limits_per_user_and_address),
+        cmocka_unit_test(parallel_reports_counted_exactly),
         cmocka_unit_test(photo_required_category),
         cmocka_unit_test(my_reports_and_not_fixed_within_7_days),
         cmocka_unit_test(not_fixed_after_7_days_refused),
