@@ -353,6 +353,23 @@ static void my_reports_and_not_fixed_within_7_days(void **state)
                              " reason = '市民反映未解决'",
                              id),
                      1);
+    /* 考评 shows it: that local day, the department's 返工率 is one 返工 of one. */
+    {
+        json_t *it, *rw = NULL;
+        size_t k2;
+        th_get_as(&srv, "leader",
+                  "/api/v1/evaluation?from=2030-03-18&to=2030-03-18&role=department", &r);
+        th_expect(&r, 200, NULL);
+        json_array_foreach(json_object_get(r.json, "items"), k2, it)
+        {
+            if (th_jint(it, "subject_id") == sanitation)
+                rw = json_object_get(json_object_get(it, "indicators"), "rework_rate");
+        }
+        assert_non_null(rw);
+        assert_int_equal(th_jint(rw, "den"), 1);
+        assert_int_equal(th_jint(rw, "num"), 0);
+        th_resp_free(&r);
+    }
     /* The department's handler is told through the inbox. */
     for (int t = 0; t < 100 && handler_items(id) == 0; t++)
         usleep(100000);
