@@ -83,6 +83,8 @@ struct http_loop {
     bool guard_on;
     size_t nconns;
     uint64_t conn_gen;
+    uint64_t accept_errors;    /* descriptor shortages not yet logged (listen.c) */
+    uint64_t accept_logged_ms; /* uv_now of the last accept-error line; 0 = none yet */
 };
 
 /* Requests of ROUTE_BATCH routes queued together (see server.h). */

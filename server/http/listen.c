@@ -1,11 +1,13 @@
 /* server/http/listen.c: listeners (HTTP/1.1, h2c, h2 over TLS), the shared h2o configuration,
  * each loop's h2o context, connection counting, and start-up/shutdown of a loop's engine. */
 #include "http_int.h"
+#include "server/core/log.h"
 #include "server/core/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,14 +79,59 @@ static void on_sock_closed(uv_handle_t *h)
     free(s);
 }
 
+/* Out of descriptors. libuv sheds the waiting connections itself when accept() fails with
+ * EMFILE/ENFILE (it closes a spare descriptor, accepts and closes them), so the loop never
+ * spins on a failing accept — but it often does so without telling us. So a loop also warns
+ * when an accepted connection lands within 32 of the descriptor limit, and on any failed
+ * accept it is told about; at most one line a second per loop, with the count since the last
+ * one (cityd_accept_errors_total counts the failures). */
+static void descriptors_short(struct http_loop *l, const char *what)
+{
+    uint64_t now = uv_now(l->uv);
+
+    l->accept_errors++;
+    if (l->accept_logged_ms && now - l->accept_logged_ms < 1000)
+        return;
+    log_warn(NULL,
+             "http: accept: %s (%llu since the last such line); new connections are shed "
+             "until descriptors are free: see LimitNOFILE / ulimit -n",
+             what, (unsigned long long)l->accept_errors);
+    l->accept_errors = 0;
+    l->accept_logged_ms = now;
+}
+
+static void accept_failed(struct http_loop *l, int status)
+{
+    metrics_inc(metrics_counter("cityd_accept_errors_total",
+                                "Failed accepts of client connections (e.g. out of descriptors).",
+                                ""));
+    descriptors_short(l, uv_strerror(status));
+}
+
+/* Called for accepted descriptors from 64 up: a getrlimit per accept only then. */
+static void check_descriptor(struct http_loop *l, int fd)
+{
+    struct rlimit rl;
+    char what[96];
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        (rlim_t)fd + 32 < rl.rlim_cur)
+        return;
+    snprintf(what, sizeof what, "descriptor %d of a limit of %llu in use", fd,
+             (unsigned long long)rl.rlim_cur);
+    descriptors_short(l, what);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct listener *lis = H2O_STRUCT_FROM_MEMBER(struct listener, tcp, (uv_tcp_t *)listener);
     struct http_sock *s;
     h2o_socket_t *sock;
 
-    if (status != 0)
+    if (status != 0) {
+        accept_failed(lis->loop, status);
         return;
+    }
     s = calloc(1, sizeof *s);
     if (!s)
         return;
@@ -108,6 +155,8 @@ static void on_accept(uv_stream_t *listener, int status)
     s->fd = -1;
     if (uv_fileno((uv_handle_t *)&s->tcp, &s->fd) != 0 || !http__conn_open(s->loop, s->fd, &s->gen))
         s->gen = 0;
+    if (s->fd >= 64)
+        check_descriptor(s->loop, s->fd);
     uv_tcp_nodelay(&s->tcp, 1);
     sock = h2o_uv_socket_create((uv_stream_t *)&s->tcp, on_sock_closed);
     h2o_accept(lis->actx, sock);
