@@ -69,7 +69,8 @@ static int count_lines(const char *needle)
     char *log = th_read_file(srv.log, &len);
     int n = 0;
 
-    for (char *p = log; (p = strstr(p, needle)) != NULL; p++)
+    for (const char *p = log, *end = log + len;
+         (p = memmem(p, (size_t)(end - p), needle, strlen(needle))) != NULL; p++)
         n++;
     free(log);
     return n;

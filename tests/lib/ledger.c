@@ -579,7 +579,8 @@ static int count_in_log(const char *path, const char *needle)
     char *text = th_read_file(path, &len);
     int n = 0;
 
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+    for (const char *p = text, *end = text + len;
+         (p = memmem(p, (size_t)(end - p), needle, strlen(needle))) != NULL; p++)
         n++;
     free(text);
     return n;
