@@ -590,19 +590,14 @@ static enum err fanout(struct rctx *cx, int64_t conv, const char *type, const ch
                   " ORDER BY user_id ON DUPLICATE KEY UPDATE seq = inbox_heads.seq + 1",
                   DB_ARGS(DBI(conv)), NULL);
     if (!res)
-        res = db_exec(cx,
-                      "INSERT INTO inbox_items (user_id, seq, type, dedupe, payload, created_at)"
-                      " SELECT h.user_id, h.seq, ?, ?, ?, FROM_UNIXTIME(? / 1000) FROM"
-                      " conversation_members m JOIN inbox_heads h ON h.user_id = m.user_id"
-                      " WHERE m.conversation_id = ? AND m.left_at IS NULL",
-                      DB_ARGS(DBS(type), DBS(dedupe), DBS(payload), DBI(cx->now_ms), DBI(conv)),
-                      NULL);
-    if (!res)
-        res = db_exec(cx,
-                      "SELECT h.user_id, h.seq FROM conversation_members m JOIN inbox_heads h"
-                      " ON h.user_id = m.user_id WHERE m.conversation_id = ? AND"
-                      " m.left_at IS NULL",
-                      DB_ARGS(DBI(conv)), &r);
+        res =
+            db_exec(cx,
+                    "INSERT INTO inbox_items (user_id, seq, type, dedupe, payload, created_at)"
+                    " SELECT h.user_id, h.seq, ?, ?, ?, FROM_UNIXTIME(? / 1000) FROM"
+                    " conversation_members m JOIN inbox_heads h ON h.user_id = m.user_id"
+                    " WHERE m.conversation_id = ? AND m.left_at IS NULL"
+                    " RETURNING user_id, seq",
+                    DB_ARGS(DBS(type), DBS(dedupe), DBS(payload), DBI(cx->now_ms), DBI(conv)), &r);
     if (res)
         return res;
     *items = rctx_alloc(cx, (r.nrows ? r.nrows : 1) * sizeof **items);
@@ -627,41 +622,33 @@ static enum err own_copy(struct rctx *cx, int64_t message_id, int64_t *seq)
     return res;
 }
 
-static enum err send_once(struct rctx *cx, int64_t id, const struct conv_msg_in *in,
+/* One message in one transaction of five statements: the conversation's head (its row lock
+ * orders the messages), the message, the members' heads, their items (RETURNING the seqs for
+ * the notification), commit. peer: the other member of a direct conversation (0 otherwise). */
+static enum err send_once(struct rctx *cx, int64_t id, int64_t peer, const struct conv_msg_in *in,
                           const char *fields, int64_t media_row, struct inbox_item **items,
                           size_t *nitems, int64_t *mid, int64_t *seq_out, int64_t *self_seq)
 {
     struct db_res r;
-    const char *kind = kind_names[in->kind], *payload;
-    int64_t seq, peer = 0;
+    const char *kind = kind_names[in->kind], *payload, *dedupe;
+    int64_t seq;
     enum err res;
 
     res = db_tx_begin(cx);
     if (res)
         return res;
-    /* The conversation row is the lock that orders its messages. */
     res = db_exec(cx,
-                  "UPDATE conversations SET head = head + 1, updated_at = FROM_UNIXTIME(? / 1000)"
-                  " WHERE id = ?",
-                  DB_ARGS(DBI(cx->now_ms), DBI(id)), NULL);
-    if (!res)
-        res = db_exec(cx,
-                      "SELECT c.head, CASE WHEN c.kind = 'direct' THEN COALESCE((SELECT"
-                      " x.user_id FROM conversation_members x WHERE x.conversation_id = c.id"
-                      " AND x.user_id <> ? LIMIT 1), 0) ELSE 0 END,"
-                      " (SELECT COUNT(*) FROM conversation_members x WHERE x.conversation_id ="
-                      " c.id AND x.user_id = ? AND x.left_at IS NULL)"
-                      " FROM conversations c WHERE c.id = ?",
-                      DB_ARGS(DBI(cx->who.user_id), DBI(cx->who.user_id), DBI(id)), &r);
+                  "UPDATE conversations SET head = LAST_INSERT_ID(head + 1),"
+                  " updated_at = FROM_UNIXTIME(? / 1000) WHERE id = ?",
+                  DB_ARGS(DBI(cx->now_ms), DBI(id)), &r);
     if (res)
         goto out;
-    if (r.nrows == 0 || db_cell_i64(&r, 0, 2) == 0) { /* left meanwhile */
-        res = rctx_fail(cx, ERR_FORBIDDEN, "not a member of this conversation");
+    seq = (int64_t)r.insert_id;
+    if (r.affected != 1 || seq < 1) {
+        res = rctx_fail(cx, ERR_INTERNAL, "conversation %lld: no head", (long long)id);
         goto out;
     }
-    seq = db_cell_i64(&r, 0, 0);
     *seq_out = seq;
-    peer = db_cell_i64(&r, 0, 1);
     res = db_exec(cx,
                   "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body,"
                   " created_at) VALUES (?,?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
@@ -685,14 +672,8 @@ static enum err send_once(struct rctx *cx, int64_t id, const struct conv_msg_in 
                     (long long)id, (long long)*mid, (long long)seq, (long long)cx->who.user_id,
                     peer ? "\"to\":" : "", peer ? rctx_printf(cx, "%lld,", (long long)peer) : "",
                     jstr(cx, in->client_id), kind, fields);
-    res = fanout(cx, id, "message", payload, rctx_printf(cx, "c:%lld", (long long)*mid), items,
-                 nitems, self_seq);
-    /* The sender has read what it sent. */
-    if (!res)
-        res = db_exec(cx,
-                      "UPDATE conversation_members SET read_seq = GREATEST(read_seq, ?) WHERE"
-                      " conversation_id = ? AND user_id = ?",
-                      DB_ARGS(DBI(seq), DBI(id), DBI(cx->who.user_id)), NULL);
+    dedupe = rctx_printf(cx, "c:%lld", (long long)*mid);
+    res = fanout(cx, id, "message", payload, dedupe, items, nitems, self_seq);
 out:
     return db_tx_end(cx, res);
 }
@@ -718,9 +699,11 @@ enum err conv_send(struct rctx *cx, int64_t id, const struct conv_msg_in *in, st
                       "SELECT COALESCE((SELECT id FROM messages WHERE sender_id = ? AND"
                       " client_id = ?), 0), (SELECT COUNT(*) FROM conversations WHERE id = ?),"
                       " (SELECT COUNT(*) FROM conversation_members WHERE conversation_id = ? AND"
-                      " user_id = ? AND left_at IS NULL)",
+                      " user_id = ? AND left_at IS NULL), COALESCE((SELECT x.user_id FROM"
+                      " conversations c JOIN conversation_members x ON x.conversation_id = c.id"
+                      " WHERE c.id = ? AND c.kind = 'direct' AND x.user_id <> ? LIMIT 1), 0)",
                       DB_ARGS(DBI(cx->who.user_id), DBS(in->client_id), DBI(id), DBI(id),
-                              DBI(cx->who.user_id)),
+                              DBI(cx->who.user_id), DBI(id), DBI(cx->who.user_id)),
                       &r);
         if (res)
             return res;
@@ -743,7 +726,8 @@ enum err conv_send(struct rctx *cx, int64_t id, const struct conv_msg_in *in, st
             if (res)
                 return res;
         }
-        res = send_once(cx, id, in, fields, media_row, &items, &nitems, &mid, &seq, &self);
+        res = send_once(cx, id, db_cell_i64(&r, 0, 3), in, fields, media_row, &items, &nitems, &mid,
+                        &seq, &self);
         if (res == ERR_CONFLICT || (res == ERR_BUSY && attempt + 1 < SEND_TRIES)) {
             /* The same client id raced itself (the loser finds the winner above), or two
              * fan-outs deadlocked on inbox heads (InnoDB rolled this one back). */
