@@ -63,6 +63,10 @@ extern const struct ws_ops api_ws_ops;
 /* Set at start-up from testing.clock_control: enables /api/v1/testing. */
 extern bool api_testing_enabled;
 
+/* Set at start-up: what the Open311 discovery document (api/open311.c) names — the façade's
+ * public URL ("https://city.example/open311/v2") and a contact text. Copied. */
+void api_open311_configure(const char *base_url, const char *contact);
+
 /* Background jobs run every interval_ms on a database worker (deadline scans, retention
  * purges). fn runs with cx->db set and the clock in cx->now_ms; overlapping runs of one job
  * never happen. The list ends with a {NULL} row. */

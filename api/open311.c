@@ -35,7 +35,8 @@ static const char *item_name(const char *list)
     static const char *const pairs[][2] = {
         {"services", "service"},     {"service_requests", "request"},
         {"attributes", "attribute"}, {"values", "value"},
-        {"errors", "error"},
+        {"errors", "error"},         {"endpoints", "endpoint"},
+        {"formats", "format"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         if (strcmp(pairs[i][0], list) == 0)
@@ -198,6 +199,41 @@ static const char *arg(struct rctx *cx, const struct req *rq, const char *name)
 {
     const char *v = req_query(cx, rq, name);
     return v && *v ? v : NULL;
+}
+
+/* ---- discovery --------------------------------------------------------------------------- */
+
+static struct {
+    char base_url[300];
+    char contact[300];
+} conf;
+
+void api_open311_configure(const char *base_url, const char *contact)
+{
+    snprintf(conf.base_url, sizeof conf.base_url, "%s", base_url ? base_url : "");
+    snprintf(conf.contact, sizeof conf.contact, "%s", contact ? contact : "");
+}
+
+/* The Service Discovery document (wiki.open311.org/Service_Discovery): one production
+ * GeoReport v2 endpoint in both formats; its changeset moves when a category changes. */
+static enum err discovery(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    enum fmt f = path_fmt(rq);
+    int64_t changed = 0;
+    json_t *changeset, *j;
+    enum err res = open311_changeset(cx, &changed);
+
+    if (res)
+        return fail(cx, rs, f, res);
+    changeset = w3c(changed);
+    j = json_pack("{s:O,s:s,s:s,s:[{s:s,s:s,s:O,s:s,s:[s,s]}]}", "changeset", changeset, "contact",
+                  conf.contact[0] ? conf.contact : "城市管理数字化平台管理员", "key_service",
+                  "API key 由平台管理员签发（管理端 API 密钥，需 cases:write 权限）", "endpoints",
+                  "specification", "http://wiki.open311.org/GeoReport_v2", "url", conf.base_url,
+                  "changeset", changeset, "type", "production", "formats", "text/xml",
+                  "application/json");
+    json_decref(changeset);
+    return reply(cx, rs, f, 200, "discovery", j);
 }
 
 /* ---- services ---------------------------------------------------------------------------- */
@@ -573,6 +609,8 @@ static enum err requests_create(struct rctx *cx, const struct req *rq, struct re
 /* clang-format off */
 const struct route api_open311_routes[] = {
     /* method  path                             handler          roles        body       flags */
+    {"GET",  "/open311/discovery.json",         discovery,       ROLE_PUBLIC, 0,         0, 0, NULL, NULL},
+    {"GET",  "/open311/discovery.xml",          discovery,       ROLE_PUBLIC, 0,         0, 0, NULL, NULL},
     {"GET",  "/open311/v2/services.json",       services_list,   ROLE_PUBLIC, 0,         0, 0, NULL, NULL},
     {"GET",  "/open311/v2/services.xml",        services_list,   ROLE_PUBLIC, 0,         0, 0, NULL, NULL},
     {"GET",  "/open311/v2/services/{service}",  services_get,    ROLE_PUBLIC, 0,         0, 0, NULL, NULL},

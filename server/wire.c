@@ -708,6 +708,17 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
         return 1;
     }
     api_testing_enabled = cfg->testing_clock_control;
+    if (cfg->open311_base_url[0])
+        api_open311_configure(cfg->open311_base_url, cfg->open311_contact);
+    else {
+        /* Not configured: the address cityd listens on (as ws_url does). */
+        const char *colon = strrchr(cfg->http_listen, ':');
+        char url[300];
+        snprintf(url, sizeof url, "http://%s%s/open311/v2",
+                 strncmp(cfg->http_listen, "0.0.0.0:", 8) == 0 ? "127.0.0.1" : "",
+                 strncmp(cfg->http_listen, "0.0.0.0:", 8) == 0 && colon ? colon : cfg->http_listen);
+        api_open311_configure(url, cfg->open311_contact);
+    }
     gps_cfg = (struct gps_cfg){cfg->gps_retention_days,         cfg->gps_max_accuracy_m,
                                cfg->gps_max_speed_kmh,          cfg->gps_max_age_s,
                                cfg->gps_max_future_s,           cfg->gps_checkin_tolerance_m,

@@ -45,6 +45,16 @@ enum err open311_services(struct rctx *cx, struct open311_service **out, size_t 
     return ERR_OK;
 }
 
+enum err open311_changeset(struct rctx *cx, int64_t *ms)
+{
+    struct db_res r;
+    enum err res =
+        db_exec(cx, "SELECT COALESCE(" MS("MAX(updated_at)") ", 0) FROM categories", DB_NOARGS, &r);
+    if (!res)
+        *ms = db_cell_i64(&r, 0, 0);
+    return res;
+}
+
 /* "<code_set>-<kind>-<full_code>" into its parts (pool copies); false when it has no such
  * shape. */
 static bool split_code(struct rctx *cx, const char *code, const char **set, const char **kind,

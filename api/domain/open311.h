@@ -39,6 +39,9 @@ struct open311_service {
 
 /* Every active category, in code order. */
 enum err open311_services(struct rctx *cx, struct open311_service **out, size_t *n) MUST_CHECK;
+/* When the services or their definitions last changed (the newest category update), for the
+ * discovery document's changeset. */
+enum err open311_changeset(struct rctx *cx, int64_t *ms) MUST_CHECK;
 /* One active category by its service_code. ERR_NOTFOUND. */
 enum err open311_service_get(struct rctx *cx, const char *code,
                              struct open311_service *out) MUST_CHECK;

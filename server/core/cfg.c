@@ -101,6 +101,8 @@ static const struct cfg_key keys[] = {
     I("webhook.retry_base_ms",       webhook_retry_base_ms,     "1000", 10, 3600000),
     I("webhook.retry_max_ms",        webhook_retry_max_ms,      "3600000", 10, 86400000),
     I("webhook.poll_ms",             webhook_poll_ms,           "500", 10, 60000),
+    S("open311.base_url",            open311_base_url,          ""),
+    S("open311.contact",             open311_contact,           ""),
     I("push.ack_grace_s",            push_ack_grace_s,          "10", 0, 3600),
     I("push.batch",                  push_batch,                "64", 1, 1000),
     I("push.max_age_s",              push_max_age_s,            "86400", 60, 1296000),

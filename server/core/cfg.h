@@ -78,6 +78,8 @@ struct cfg {
     char sms_token[256];
     int webhook_workers; /* webhook deliverer threads (api/domain/webhook.h); 0 = none */
     int webhook_timeout_ms, webhook_retry_base_ms, webhook_retry_max_ms, webhook_poll_ms;
+    char open311_base_url[256]; /* the façade's public URL in its discovery document */
+    char open311_contact[256];
     int auth_register_per_address_hour;
     int auth_register_global_minute;
     /* media */

@@ -42,6 +42,8 @@ static const char *const public_allowlist[] = {
     "GET /docs/redoc.standalone.js",
     "GET /docs/openapi.yaml",
     /* Open311 GeoReport v2 (api/open311.c): reads are public by the spec */
+    "GET /open311/discovery.json",
+    "GET /open311/discovery.xml",
     "GET /open311/v2/services.json",
     "GET /open311/v2/services.xml",
     "GET /open311/v2/services/{service}",

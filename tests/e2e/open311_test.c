@@ -88,8 +88,8 @@ static void spec_client_creates_and_reads(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(out, sizeof out, "%s/out.json", dir);
     rc = th_sh("python3 %s --base %s/open311/v2 --api-key %s --service-code " SERVICE
-               " --lat 31.305 --long 120.605 --out %s",
-               th_source_path("tests/e2e/tools/open311_client.py"), srv.base, key, out);
+               " --lat 31.305 --long 120.605 --discovery %s/open311/discovery --out %s",
+               th_source_path("tests/e2e/tools/open311_client.py"), srv.base, key, srv.base, out);
     assert_int_equal(rc, 0);
     res = json_load_file(out, 0, NULL);
     assert_non_null(res);

@@ -3,8 +3,8 @@
 (http://wiki.open311.org/GeoReport_v2/), for tests/e2e/open311_test.c. It knows nothing of cityd
 beyond the endpoint, an API key, and one service code and location to report at.
 
-It walks the spec's sequence in both formats (JSON, and XML parsed with xml.etree):
-GET services → GET a service definition → POST requests (form-encoded, api_key) → GET the
+It walks the spec's sequence in both formats (JSON, and XML parsed with xml.etree): the
+Service Discovery document (when given) → GET services → GET a service definition → POST requests (form-encoded, api_key) → GET the
 request → GET requests with each filter (service_request_id, service_code, start_date/end_date,
 status) — and checks the spec's error contract: a list of {code, description} with 403 for a
 missing or bad api_key, 404 for what does not exist, 400 for other bad requests.
@@ -13,7 +13,8 @@ Every check that fails is printed; the exit status is the number of failures (0 
 With --out F it writes {"created": [ids...], "checks": N} to F.
 
 Usage: open311_client.py --base http://host:port/open311/v2 --api-key K --service-code C
-                         --lat LAT --long LONG [--out F]
+                         --lat LAT --long LONG [--discovery http://host:port/open311/discovery]
+                         [--out F]
 """
 import argparse
 import datetime
@@ -118,6 +119,32 @@ def check_error_xml(status, body, want, what):
         check(e.findtext("description") not in (None, ""), f"{what}: error has a description")
 
 
+def discovery(url):
+    """The Service Discovery document (wiki.open311.org/Service_Discovery) in both formats."""
+    root = url.rsplit("/", 1)[0]
+    name = url.rsplit("/", 1)[1]
+    d = get_json(root, f"/{name}.json")
+    for f in ("changeset", "contact", "key_service", "endpoints"):
+        check(f in d and d[f] not in (None, ""), f"discovery has {f}")
+    eps = [e for e in d.get("endpoints", [])
+           if e.get("specification") == "http://wiki.open311.org/GeoReport_v2"]
+    check(len(eps) >= 1, "discovery lists a GeoReport v2 endpoint")
+    for e in eps:
+        for f in ("specification", "url", "changeset", "type", "formats"):
+            check(f in e, f"discovery endpoint has {f}")
+        check(e.get("type") in ("production", "test"), "endpoint type production or test")
+        check({"text/xml", "application/json"} <= set(e.get("formats", [])),
+              "endpoint formats list text/xml and application/json")
+        check(str(e.get("url", "")).endswith("/v2"), "endpoint url ends in /v2")
+    x = get_xml(root, f"/{name}.xml")
+    check(x.tag == "discovery", "discovery.xml: root discovery")
+    check(x.findtext("changeset") == d.get("changeset"), "discovery.xml: same changeset")
+    xe = x.findall("endpoints/endpoint")
+    check(len(xe) == len(d.get("endpoints", [])), "discovery.xml: same endpoints")
+    for e in xe:
+        check(len(e.findall("formats/format")) >= 2, "discovery.xml: format elements")
+
+
 def services(base, code):
     js = get_json(base, "/services.json")
     check(isinstance(js, list) and len(js) > 0, "services.json: a non-empty list")
@@ -188,9 +215,13 @@ def main():
     ap.add_argument("--service-code", required=True)
     ap.add_argument("--lat", type=float, required=True)
     ap.add_argument("--long", type=float, required=True)
+    ap.add_argument("--discovery", help="URL of the discovery document, without .json/.xml")
     ap.add_argument("--out")
     a = ap.parse_args()
     base, code = a.base.rstrip("/"), a.service_code
+
+    if a.discovery:
+        discovery(a.discovery)
 
     svc = services(base, code)
     attrs = definition(base, code, svc)
