@@ -1,0 +1,174 @@
+/* tests/fault/clock_test.c: clock skew between two cityd nodes on one database, made with
+ * libfaketime (Debian's faketime: LD_PRELOAD + FAKETIME; the monotonic clock is left alone so
+ * the loops' timers keep their pace). Node A keeps the real time and mints the tokens; node B
+ * (th_server_twin) runs with its wall clock moved.
+ * Checked:
+ *   - tokens inside auth.leeway_s (30 s) of B's clock are accepted (B 20 s behind: the token
+ *     was issued "in B's future" by less than the leeway), outside refused (B 10 min behind:
+ *     401); a token is still good on a node 10 min ahead (access TTL 15 min) and expired on
+ *     one 20 min ahead (401);
+ *   - ordering comes from database sequences, not wall time: a case reported on B, 10 min
+ *     behind, after one reported on A, is listed before it (GET /api/v1/cases is newest first
+ *     by id) although its created_at is older. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "harness.h"
+#include "th_api.h"
+
+#define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+static struct th_server a;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (access(LIBFAKETIME, R_OK) != 0)
+        th_die("%s is missing: install Debian's faketime (scripts/deps.sh)", LIBFAKETIME);
+    th_server_start(&a, NULL);
+    th_seed(&a);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return th_server_stop(&a);
+}
+
+/* A twin of a whose wall clock is offset ("-10m", "+20s", ... as FAKETIME takes it). */
+static void twin_skewed(struct th_server *b, const char *offset)
+{
+    char *asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    char opts[512];
+
+    /* libfaketime comes before the ASan runtime in the preload list: tell ASan that is fine. */
+    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    setenv("LD_PRELOAD", LIBFAKETIME, 1);
+    setenv("FAKETIME", offset, 1);
+    setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+    setenv("FAKETIME_DONT_RESET", "1", 1);
+    th_server_twin(b, &a);
+    unsetenv("LD_PRELOAD");
+    unsetenv("FAKETIME");
+    unsetenv("FAKETIME_DONT_FAKE_MONOTONIC");
+    unsetenv("FAKETIME_DONT_RESET");
+    if (asan)
+        setenv("ASAN_OPTIONS", asan, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(asan);
+}
+
+static long me_on(struct th_server *s, const char *token)
+{
+    struct th_resp r;
+    long st;
+    th_get(s, "/api/v1/me", token, &r);
+    st = r.status;
+    if (st == 401)
+        assert_string_equal(th_error_code(&r), "unauthenticated");
+    th_resp_free(&r);
+    return st;
+}
+
+/* B's idea of now, from its own Date header, minus ours, in seconds. */
+static long long skew_of(struct th_server *b)
+{
+    struct th_resp r;
+    char date[64];
+    struct tm tm = {0};
+    long long d;
+
+    th_get(b, "/healthz", NULL, &r);
+    assert_true(th_header(&r, "date", date, sizeof date));
+    th_resp_free(&r);
+    assert_non_null(strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm));
+    d = (long long)timegm(&tm) - (long long)time(NULL);
+    return d;
+}
+
+static void token_leeway_across_skewed_nodes(void **state)
+{
+    static const struct {
+        const char *offset;
+        long want;
+    } cases[] = {{"-20s", 200}, {"-10m", 401}, {"+10m", 200}, {"+20m", 401}};
+    char token[9000];
+    (void)state;
+
+    snprintf(token, sizeof token, "%s", th_token(&a, "inspector"));
+    assert_int_equal(me_on(&a, token), 200);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct th_server b;
+        long long skew;
+        long got;
+        twin_skewed(&b, cases[i].offset);
+        skew = skew_of(&b);
+        got = me_on(&b, token);
+        fprintf(
+            stderr,
+            "clock_test: node at %s (Date says %+lld s): token from the real-time node -> %ld\n",
+            cases[i].offset, skew, got);
+        assert_int_equal(got, cases[i].want);
+        assert_int_equal(th_server_stop(&b), 0);
+    }
+    /* The skewed nodes changed nothing for the real one. */
+    assert_int_equal(me_on(&a, token), 200);
+}
+
+static void ordering_from_sequences_not_wall_time(void **state)
+{
+    struct th_server b;
+    struct th_resp r;
+    long long first, second;
+    json_t *items;
+    (void)state;
+
+    first = th_report_as(&a, "inspector", NULL);
+    twin_skewed(&b, "-10m");
+    json_object_clear(b.tokens);                  /* log in on b: a token of b's own clock */
+    second = th_report_as(&b, "inspector", NULL); /* later, on a clock 10 min behind */
+    assert_true(second > first);
+    assert_int_equal(th_sqlf(&a,
+                             "SELECT (SELECT created_at FROM cases WHERE id = %lld) < (SELECT "
+                             "created_at FROM cases WHERE id = %lld)",
+                             second, first),
+                     1);
+    th_get_as(&a, "dispatcher", "/api/v1/cases?limit=50", &r);
+    assert_int_equal(r.status, 200);
+    items = json_object_get(r.json, "items");
+    assert_true(json_array_size(items) >= 2);
+    {
+        long long pos_first = -1, pos_second = -1;
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            long long id =
+                (long long)json_integer_value(json_object_get(json_array_get(items, i), "id"));
+            if (id == first)
+                pos_first = (long long)i;
+            if (id == second)
+                pos_second = (long long)i;
+        }
+        assert_true(pos_second >= 0 && pos_first >= 0);
+        assert_true(pos_second < pos_first); /* newest by sequence first */
+    }
+    th_resp_free(&r);
+    assert_int_equal(th_server_stop(&b), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(token_leeway_across_skewed_nodes),
+        cmocka_unit_test(ordering_from_sequences_not_wall_time),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
