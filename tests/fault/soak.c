@@ -7,10 +7,10 @@
  *      writes: a case report with an Idempotency-Key every 10 s, recorded in the ledger);
  *   3. checks: no request failed or errored (4xx/5xx are counted and reported; 5xx must be
  *      0); RSS at the end within 20 % (+16 MiB) of RSS after the first quarter (flat, once
- *      caches are warm); descriptors and threads at the end equal to those after the first
- *      quarter (+/- 8 descriptors: database and client connections come and go; +/- 4 threads); the
- * ledger clean; cityd stops with exit 0 (no sanitizer report). Runs under cmocka like the other
- * fault programs; needs CITYD_TEST_DB_SOCKET. */
+ *      caches are warm); descriptors (+/- 8: database and client connections come and go) and
+ *      threads (+/- 4) at the end as after the first quarter; the ledger clean; cityd stops
+ *      with exit 0 (no sanitizer report).
+ * Runs under cmocka like the other fault programs; needs CITYD_TEST_DB_SOCKET. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
