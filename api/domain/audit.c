@@ -167,10 +167,11 @@ static enum err flush(struct rctx *cx, bool final)
             int64_t secs = (cx->now_ms - due[i].since + 999) / 1000;
             enum err res;
 
-            snprintf(detail, sizeof detail, "%lld more rejected tokens (%s) from %s within %lld s",
+            snprintf(detail, sizeof detail,
+                     "%lld more rejected tokens (%.23s) from %.47s within %lld s",
                      (long long)due[i].counted, due[i].reason, due[i].source, (long long)secs);
             memcpy(ip, cx->ip, sizeof ip);
-            snprintf(cx->ip, sizeof cx->ip, "%s", due[i].source);
+            snprintf(cx->ip, sizeof cx->ip, "%.47s", due[i].source);
             res = audit_write(cx, "auth.token_rejected", NULL, 0, AUDIT_DENIED, detail);
             memcpy(cx->ip, ip, sizeof ip);
             if (res) {
