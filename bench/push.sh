@@ -12,7 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 N=${N:-20000}
 BATCHES=${BATCHES:-64,256}
-bench_build
+[[ -n ${SKIP_BUILD:-} ]] || bench_build  # SKIP_BUILD=1: use build/release as it is
 bench_db
 echo "machine: $(machine)"
 
@@ -23,7 +23,7 @@ echo "machine: $(machine)"
   openssl pkey -in apns.p8 -pubout -out apns.pub 2>/dev/null)
 node tests/e2e/tools/push_apns_standin.js --cert "$work/cert.pem" --key "$work/key.pem" \
   --key-pub "$work/apns.pub" --key-id BENCHKEY01 --team BENCHTEAM1 --topic cn.gov.city.bench \
-  --port 0 --port-file "$work/sport" --no-log &
+  --port 0 --port-file "$work/sport" ${STANDIN_LOG:+--log "$work/apns.log"} ${STANDIN_LOG:---no-log} &
 pids+=($!)
 for _ in $(seq 1 100); do [[ -s $work/sport ]] && break; sleep 0.1; done
 sport=$(cat "$work/sport")
@@ -61,16 +61,21 @@ run_cityd() { # batch size: restart cityd with it, queue N, time until the queue
   pids+=($!)
   for _ in $(seq 1 100); do [[ -s $work/port ]] && break; sleep 0.1; done
   sql "DELETE FROM push_sent"
+  sleep 1 # the push thread's first look at the queue
   t0=$(date +%s.%N)
   sql "INSERT INTO push_queue (device_row, user_id, seq, kind, ref_id, vendor, created_ms, due_ms)
        SELECT id, user_id, 1, 'case.dispatched', 12345, 'apns', UNIX_TIMESTAMP(NOW(3)) * 1000,
               UNIX_TIMESTAMP(NOW(3)) * 1000 FROM push_devices"
+  # PERF=file: a 5 s CPU profile of cityd while it drains the queue (perf report -i file).
+  [[ -z ${PERF:-} ]] || perf record -F 999 -g -p "${pids[-1]}" -o "$PERF.$batch" -- sleep 5 >/dev/null 2>&1 &
   while [[ $(sql "SELECT COUNT(*) FROM push_queue") != 0 ]]; do sleep 0.05; done
   t1=$(date +%s.%N)
-  conns=$(ss -Htn state established "( dport = :$sport )" | wc -l)
+  conns=$(grep -c 'push: new connection to apns' "$work/cityd.log" || true)
   sent=$(sql "SELECT COUNT(*) FROM push_sent")
-  echo "cityd batch=$batch: $N pushes in $(echo "scale=2; $t1 - $t0" | bc) s = $(echo "scale=0; $N / ($t1 - $t0)" | bc)/s, sent=$sent, connections to the stand-in: $conns"
+  echo "cityd batch=$batch: $N pushes in $(echo "scale=2; $t1 - $t0" | bc) s = $(echo "scale=0; $N / ($t1 - $t0)" | bc)/s, sent=$sent, connections opened to the stand-in (all runs so far): $conns"
   echo "scale=0; $N / ($t1 - $t0)" | bc >"$work/rate.$batch"
+  # STANDIN_LOG=1: how many HTTP/2 sessions the stand-in saw (h2load's and cityd's, all runs).
+  [[ -z ${STANDIN_LOG:-} ]] || echo "stand-in sessions so far: $(python3 -c 'import json,sys; print(len({json.loads(l)["session"] for l in open(sys.argv[1])}))' "$work/apns.log")"
 }
 
 IFS=, read -ra batches <<<"$BATCHES"

@@ -415,8 +415,9 @@ struct row {
     bool im, urgent;
     const char *kind, *token, *device_id, *locale;
     struct push_quiet quiet;
-    int rep; /* index of the row whose push carries this one (newest of its device) */
-    int msg; /* index into the message array, -1 when not sent */
+    int rep;   /* index of the row whose push carries this one (newest of its device) */
+    bool sent; /* its push was accepted: record it, delete the row */
+    int msg;   /* index into the message array, -1 when not sent */
 };
 
 static enum err release(struct rctx *cx, const struct row *r, int64_t due, bool attempt,
@@ -514,6 +515,62 @@ static enum err claim(struct rctx *cx, char owner[17], struct row **rows, size_t
     }
     *n = r.nrows;
     return ERR_OK;
+}
+
+#define RECORD_CHUNK 32 /* push_sent rows per INSERT: 8 arguments each */
+
+/* The accepted pushes of a batch: their push_sent rows and the queue rows they empty, a chunk
+ * per statement (a batch is recorded in a few round trips, not two per push). */
+static enum err record_sent(struct rctx *cx, const struct row *rows, size_t n,
+                            const struct ext_push_msg *msgs, int64_t now)
+{
+    size_t i = 0, j = 0;
+    enum err res = ERR_OK;
+
+    while (i < n && !res) {
+        struct db_sqlb b;
+        size_t k = 0;
+
+        db_sqlb_init(cx, &b, 0,
+                     "INSERT INTO push_sent (vendor, vendor_msg_id, user_id, device_id, seq, kind,"
+                     " attempts, sent_ms) VALUES ");
+        for (; i < n && k < RECORD_CHUNK; i++) {
+            const struct row *w = &rows[i];
+            const struct ext_push_msg *m;
+            if (!w->sent || w->msg < 0)
+                continue;
+            m = &msgs[w->msg];
+            db_sqlb_add(&b, k ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)");
+            db_sqlb_arg(&b, DBS(ext_push_vendor_name(w->vendor)));
+            db_sqlb_arg(&b, DBS(m->vendor_msg_id));
+            db_sqlb_arg(&b, DBI(w->user_id));
+            db_sqlb_arg(&b, DBS(w->device_id));
+            db_sqlb_arg(&b, DBI(m->seq));
+            db_sqlb_arg(&b, DBS(m->kind));
+            db_sqlb_arg(&b, DBI(w->attempts + 1));
+            db_sqlb_arg(&b, DBI(now));
+            k++;
+        }
+        if (k)
+            res = db_sqlb_exec(&b, NULL);
+    }
+    while (j < n && !res) {
+        struct db_sqlb b;
+        size_t k = 0;
+
+        db_sqlb_init(cx, &b, 0, "DELETE FROM push_queue WHERE id IN (");
+        for (; j < n && k < DB_SQLB_ARGS_MAX; j++) {
+            if (!rows[j].sent)
+                continue;
+            db_sqlb_add(&b, k ? ",?" : "?");
+            db_sqlb_arg(&b, DBI(rows[j].id));
+            k++;
+        }
+        db_sqlb_add(&b, ")");
+        if (k)
+            res = db_sqlb_exec(&b, NULL);
+    }
+    return res;
 }
 
 enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
@@ -617,18 +674,10 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
         m = &msgs[rows[w->rep].msg];
         switch (m->outcome) {
         case EXT_PUSH_SENT:
-            if (w->msg >= 0) {
+            /* Written together below: one INSERT and one DELETE per chunk of rows. */
+            if (w->msg >= 0)
                 vs[v].failures = 0;
-                res = db_exec(cx,
-                              "INSERT INTO push_sent (vendor, vendor_msg_id, user_id, device_id,"
-                              " seq, kind, attempts, sent_ms) VALUES (?,?,?,?,?,?,?,?)",
-                              DB_ARGS(DBS(ext_push_vendor_name(v)), DBS(m->vendor_msg_id),
-                                      DBI(w->user_id), DBS(w->device_id), DBI(m->seq), DBS(m->kind),
-                                      DBI(w->attempts + 1), DBI(now)),
-                              NULL);
-            }
-            if (!res)
-                res = db_exec(cx, "DELETE FROM push_queue WHERE id = ?", DB_ARGS(DBI(w->id)), NULL);
+            w->sent = true;
             metrics_inc(counter(v, w->msg >= 0 ? "sent" : "collapsed"));
             break;
         case EXT_PUSH_INVALID_TOKEN:
@@ -664,6 +713,8 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
             break;
         }
     }
+    if (!res)
+        res = record_sent(cx, rows, n, msgs, now);
     return db_tx_end(cx, res);
 }
 

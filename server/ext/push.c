@@ -69,7 +69,8 @@ struct ext_push *ext_push_new(void)
     }
     /* APNs: every stream of a batch on the one connection (Apple: keep it open, multiplex). */
     curl_multi_setopt(p->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 4L);
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
+    curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, 32L);
     curl_multi_setopt(p->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
     return p;
 }
@@ -403,6 +404,9 @@ void ext_push_send(struct ext_push *p, struct ext_push_msg *v, size_t n)
                 curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
             curl_easy_getinfo(c->h, CURLINFO_NUM_CONNECTS, &conns);
             p->connections += conns;
+            if (conns > 0) /* rare: connections are kept open and shared by the streams */
+                log_info(NULL, "push: new connection to %s (%ld so far)",
+                         ext_push_vendor_name(c->m->vendor), p->connections);
             if (c->cc != CURLE_OK || c->reply.over)
                 push__result_http(c, c->reply.over ? 500 : 0);
             else
