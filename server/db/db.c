@@ -192,6 +192,25 @@ static bool is_conn_error(unsigned e)
            e == ER_UNKNOWN_STMT_HANDLER || e == ER_QUERY_INTERRUPTED;
 }
 
+/* The database's disk is full: every writer hits it at once, so one line per 10 s says so,
+ * with how many failed since (the clients get 503 and retry; docs/reliability.md). */
+static void storage_full(struct rctx *cx, unsigned e, const char *msg)
+{
+    static uint64_t last_ns, since;
+    uint64_t now = clock_mono_ns(), prev = __atomic_load_n(&last_ns, __ATOMIC_RELAXED);
+
+    __atomic_add_fetch(&since, 1, __ATOMIC_RELAXED);
+    if (prev && now - prev < 10ull * 1000000000ull)
+        return;
+    if (!__atomic_compare_exchange_n(&last_ns, &prev, now, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))
+        return;
+    log_error(cx,
+              "database storage full (%u %s): %llu writes refused since the last such line; "
+              "free space on the database server",
+              e, msg, (unsigned long long)__atomic_exchange_n(&since, 0, __ATOMIC_RELAXED));
+}
+
 static enum err fail_from(struct rctx *cx, struct db_conn *c, unsigned e, const char *msg,
                           const char *sql)
 {
@@ -212,6 +231,10 @@ static enum err fail_from(struct rctx *cx, struct db_conn *c, unsigned e, const 
     case ER_NO_REFERENCED_ROW_2:
     case ER_ROW_IS_REFERENCED_2:
         return rctx_fail(cx, ERR_CONFLICT, "referenced row missing or in use");
+    case ER_RECORD_FILE_FULL: /* "The table is full": InnoDB cannot extend a tablespace */
+    case ER_DISK_FULL:
+        storage_full(cx, e, msg);
+        return rctx_fail(cx, ERR_BUSY, "database storage is full; retry later");
     default:
         log_error(cx, "database error %u: %s [%.200s]", e, msg, sql);
         return rctx_fail(cx, ERR_INTERNAL, "database error");
