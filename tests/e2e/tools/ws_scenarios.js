@@ -460,15 +460,23 @@ const scenarios = {
     o.send({ type: 'presence', users: [oki.user_id, 999999], id: 'pr' });
     const pr = await o.waitType('presence');
     check(JSON.stringify(pr.online) === JSON.stringify([oki.user_id]), JSON.stringify(pr));
+    // The unknown id is not listed; the colleague is, online, with a stored last-seen time.
+    check(pr.users.length === 1 && pr.users[0].id === oki.user_id && pr.users[0].online === true &&
+      typeof pr.users[0].last_seen === 'string', 'presence users: ' + JSON.stringify(pr));
     o.send({ type: 'typing', to: oki.user_id });
     check((await i.waitType('typing')).from === oko.user_id, 'typing');
     o.send({ type: 'send', to: oki.user_id, text: '收到请回复', client_id: 'm-1', id: 's1' });
     const sent = await o.waitType('sent');
     const got = await i.wait((x) => x.type === 'item' && x.kind === 'message', 2000, 'message');
     check(got.data.text === '收到请回复' && got.data.from === oko.user_id, JSON.stringify(got));
+    // `send` to a user id is a message of the pair's direct conversation (issue 11).
+    check(sent.conversation_id > 0 && got.data.conversation_id === sent.conversation_id &&
+      got.data.message_id === sent.message_id && got.data.to === oki.user_id &&
+      got.data.kind === 'text', 'conversation: ' + JSON.stringify([sent, got.data]));
     o.send({ type: 'send', to: oki.user_id, text: '收到请回复', client_id: 'm-1', id: 's2' });
     const sent2 = await o.waitType('sent');
-    check(sent2.seq === sent.seq, 'retried send stored twice: ' + JSON.stringify([sent, sent2]));
+    check(sent2.seq === sent.seq && sent2.message_id === sent.message_id && sent2.duplicate === true,
+      'retried send stored twice: ' + JSON.stringify([sent, sent2]));
     await sleep(300);
     check(i.items.inbox.filter((s) => s === got.seq).length === 1, 'message delivered twice');
     i.send({ type: 'read', stream: 'inbox', position: got.seq, id: 'rd' });
