@@ -9,7 +9,10 @@
  *     one 20 min ahead (401);
  *   - ordering comes from database sequences, not wall time: a case reported on B, 10 min
  *     behind, after one reported on A, is listed before it (GET /api/v1/cases is newest first
- *     by id) although its created_at is older. */
+ *     by id) although its created_at is older;
+ *   - the deadline scan across a backwards jump of one node's own clock (testing.clock_control
+ *     on node A): a reminder already raised is not raised again after the jump back, and what
+ *     falls due once the clock is forward again is raised once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,7 +35,7 @@ static int setup(void **state)
     (void)state;
     if (access(LIBFAKETIME, R_OK) != 0)
         th_die("%s is missing: install Debian's faketime (scripts/deps.sh)", LIBFAKETIME);
-    th_server_start(&a, NULL);
+    th_server_start(&a, "testing.clock_control = true\n");
     th_seed(&a);
     return 0;
 }
@@ -164,11 +167,55 @@ static void ordering_from_sequences_not_wall_time(void **state)
     assert_int_equal(th_server_stop(&b), 0);
 }
 
+static long long events_of(long long id, const char *type)
+{
+    return th_sqlf(&a, "SELECT COUNT(*) FROM events WHERE subject_id = %lld AND type = '%s'", id,
+                   type);
+}
+
+static void wait_level(long long id, long long level)
+{
+    for (int k = 0;
+         k < 150 && th_sqlf(&a, "SELECT alert_level FROM cases WHERE id = %lld", id) < level; k++)
+        usleep(100000);
+    assert_int_equal(th_sqlf(&a, "SELECT alert_level FROM cases WHERE id = %lld", id), level);
+}
+
+/* The deadline scan (every 5 s) across a backwards jump of the node's clock
+ * (testing.clock_control): what it already raised is not raised again, and what falls due after
+ * the clock comes forward again is raised once — nothing skipped, nothing repeated. */
+static void deadline_scan_across_a_backwards_jump(void **state)
+{
+    long long id;
+    (void)state;
+
+    /* Wednesday 2030-01-09 10:00 local: the 立案时限 of 30 working minutes ends 10:30. */
+    th_clock_at(&a, 2030, 1, 9, 2, 0);
+    id = th_report_as(&a, "citizen", NULL);
+    th_clock_at(&a, 2030, 1, 9, 2, 20); /* 10:20: past 50 % */
+    wait_level(id, 1);
+    assert_int_equal(events_of(id, "case.reminder"), 1);
+    th_clock_at(&a, 2030, 1, 9, 2, 5); /* back to 10:05, before the 50 % mark */
+    sleep(11);                         /* two scans at least */
+    assert_int_equal(events_of(id, "case.reminder"), 1);
+    assert_int_equal(th_sqlf(&a, "SELECT alert_level FROM cases WHERE id = %lld", id), 1);
+    th_clock_at(&a, 2030, 1, 9, 2, 20); /* 10:20 a second time: the 50 % mark is behind again */
+    sleep(6);
+    assert_int_equal(events_of(id, "case.reminder"), 1);
+    th_clock_at(&a, 2030, 1, 9, 3, 0); /* 11:00: past 80 %, the deadline and escalation */
+    wait_level(id, 4);
+    assert_int_equal(events_of(id, "case.reminder"), 2);
+    assert_int_equal(events_of(id, "case.overdue"), 1);
+    assert_int_equal(events_of(id, "case.escalated"), 1);
+    th_clock_offset(&a, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(token_leeway_across_skewed_nodes),
         cmocka_unit_test(ordering_from_sequences_not_wall_time),
+        cmocka_unit_test(deadline_scan_across_a_backwards_jump),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -205,7 +205,7 @@ static int open_fds(void)
     return n;
 }
 
-/* slowhttptest with 300 connections for 8 s while the probe asks; afterwards cityd holds no
+/* slowhttptest with 300 connections for 6 s while the probe asks; afterwards cityd holds no
  * more descriptors than before (give its time-outs 20 s to close what the tool left). */
 static void slow_clients(const char *name, const char *args)
 {
@@ -218,7 +218,7 @@ static void slow_clients(const char *name, const char *args)
     p->s.curl = curl_easy_init();
     assert_non_null(p->s.curl);
     pthread_create(&p->t, NULL, probe_run, p);
-    assert_int_equal(th_sh("slowhttptest %s -c 300 -r 150 -l 8 -i 2 -p 3 -u %s%s >%s/slow-%s.log "
+    assert_int_equal(th_sh("slowhttptest %s -c 300 -r 150 -l 6 -i 2 -p 3 -u %s%s >%s/slow-%s.log "
                            "2>&1",
                            args, srv.base,
                            strstr(args, "-X") ? "/docs/openapi.yaml" : "/api/v1/cases", srv.dir,

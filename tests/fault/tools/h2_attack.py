@@ -13,7 +13,7 @@ Attacks:
   reset_db      HEADERS + RST_STREAM pairs on a database-backed route (GET /api/v1/me)
 
 Prints one JSON line: {"attack", "sent_bytes", "frames", "closed" (the server closed the
-connection or sent GOAWAY), "goaway_error", "seconds"}. Stops after LIMIT_BYTES (64 MiB) or
+connection or sent GOAWAY), "goaway_error", "seconds"}. Stops after LIMIT_BYTES (32 MiB) or
 LIMIT_S (20 s) at the latest."""
 import json
 import select
@@ -25,7 +25,7 @@ from hpack import Encoder
 from hyperframe.frame import (ContinuationFrame, GoAwayFrame, HeadersFrame, PingFrame,
                               RstStreamFrame, SettingsFrame, Frame)
 
-LIMIT_BYTES = 64 << 20
+LIMIT_BYTES = 32 << 20
 LIMIT_S = 20.0
 PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
 
