@@ -101,7 +101,7 @@ static int setup(void **state)
              "push.apns.base_url = https://127.0.0.1:%d\npush.ca_file = %s/cert.pem\n"
              "push.apns.key_file = %s/apns.p8\npush.apns.key_id = " KEY_ID "\n"
              "push.apns.team_id = " TEAM "\npush.apns.topic = " TOPIC "\n"
-             "push.ack_grace_s = 1\npush.retry_max_s = 2\ndb.pool_size = 4\n",
+             "push.ack_grace_s = 1\npush.retry_max_s = 2\ndb.pool_size = 4\npush.batch = 4\n",
              standin_port, tmpdir, tmpdir);
     th_server_start(&srv, cfg);
     th_seed(&srv);
@@ -398,9 +398,10 @@ static void delivered_with_ids_only(void **state)
     free(tok);
 }
 
-/* The device read the item on its socket (its stored position passed it) before the push was
- * sent: nothing goes through Apple. The vendor is down while the item becomes due, so the
- * acknowledgement lands between a failed attempt and the next one whatever the load. */
+/* The device read the item on its socket and acknowledged it (a real WebSocket client,
+ * tests/e2e/tools/push_ws_ack.js) before the push was sent: nothing goes through Apple. The
+ * vendor is down while the item becomes due, so the acknowledgement lands between a failed
+ * attempt and the next one whatever the load. */
 static void acked_in_band_is_not_pushed(void **state)
 {
     long long seq, uid = citizen_id();
@@ -412,12 +413,25 @@ static void acked_in_band_is_not_pushed(void **state)
     standin_stop();
     seq = citizen_item(false);
     wait_sql("SELECT COUNT(*) FROM push_queue WHERE attempts >= 1", 1);
-    /* What the WebSocket `ack` frame stores (inbox_ack; ws_test covers the frame). */
-    th_sql_execf(&srv,
-                 "INSERT INTO device_positions (user_id, device_id, stream, position, updated_at)"
-                 " VALUES (%lld, 'phone-acked', 'inbox', %lld, NOW(3)) ON DUPLICATE KEY UPDATE"
-                 " position = %lld",
-                 uid, seq, seq);
+    /* The phone comes online on the WebSocket and acknowledges the item. */
+    {
+        struct th_resp r;
+        int rc;
+        th_get(&srv, "/api/v1/version", NULL, &r);
+        assert_int_equal(r.status, 200);
+        rc = th_sh("node %s '%s' '%s' %lld >/dev/null",
+                   th_source_path("tests/e2e/tools/push_ws_ack.js"),
+                   json_string_value(json_object_get(r.json, "ws_url")), tok, seq);
+        th_resp_free(&r);
+        if (rc != 0)
+            standin_start(standin_port); /* for the tests after this one */
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT position FROM device_positions WHERE user_id = %lld AND"
+                             " device_id = 'phone-acked' AND stream = 'inbox'",
+                             uid),
+                     seq);
     standin_start(standin_port);
     wait_sql("SELECT COUNT(*) FROM push_queue", 0);
     json_decref(log_lines("okacked01", 0, &n));
@@ -632,6 +646,49 @@ static void logout_removes_the_registration(void **state)
     free(tok);
 }
 
+/* Two processes on one database (two nodes), both claiming in batches of 4 while 24 pushes
+ * become due at once: every push is sent once — no device gets the same item twice — and all
+ * are sent. (Which process sends how many is up to timing; the test does not require both.) */
+static void two_processes_send_each_push_once(void **state)
+{
+    struct th_server twin;
+    char dev[32], tok[32], *t[8];
+    long long dups;
+
+    clean();
+    th_sql_exec(&srv, "DELETE FROM push_sent");
+    for (int i = 0; i < 8; i++) {
+        snprintf(dev, sizeof dev, "phone-multi-%d", i);
+        snprintf(tok, sizeof tok, "okmulti000%d", i);
+        t[i] = ios_device(dev, tok);
+    }
+    th_server_twin(&twin, &srv);
+    standin_stop(); /* both processes find the rows due and race for them when it is back */
+    for (int i = 0; i < 3; i++)
+        citizen_item(false);
+    wait_sql("SELECT COUNT(*) FROM push_queue WHERE attempts >= 1", 24);
+    standin_start(standin_port);
+    wait_sql("SELECT COUNT(*) FROM push_queue", 0);
+    dups = th_sql_int(&srv, "SELECT COUNT(*) FROM (SELECT device_id, seq FROM push_sent"
+                            " GROUP BY device_id, seq HAVING COUNT(*) > 1) x");
+    assert_int_equal(dups, 0);
+    /* Each device was woken with its newest item, and Apple saw each sent push once. */
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(DISTINCT device_id) FROM push_sent WHERE seq = %lld",
+                             citizen_head()),
+                     8);
+    for (int i = 0; i < 8; i++) {
+        int n;
+        snprintf(tok, sizeof tok, "okmulti000%d", i);
+        snprintf(dev, sizeof dev, "phone-multi-%d", i);
+        json_decref(log_lines(tok, 200, &n));
+        assert_int_equal(
+            n, th_sqlf(&srv, "SELECT COUNT(*) FROM push_sent WHERE device_id = '%s'", dev));
+        free(t[i]);
+    }
+    assert_int_equal(th_server_stop(&twin), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +702,7 @@ int main(void)
         cmocka_unit_test(restart_with_pushes_queued),
         cmocka_unit_test(quiet_hours_hold_work_not_urgent),
         cmocka_unit_test(logout_removes_the_registration),
+        cmocka_unit_test(two_processes_send_each_push_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
