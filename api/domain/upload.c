@@ -258,6 +258,11 @@ static void part_remove(struct rctx *cx, const char *public_id)
 static enum err io_fail(struct rctx *cx, const char *what, const char *path, int e)
 {
     log_error(cx, "upload: %s %s: %s", what, path, strerror(e));
+    /* A full disk: the offset stays where it was and the client resumes later (507). */
+    if (e == ENOSPC || e == EDQUOT)
+        return rctx_fail(cx, ERR_NOSPACE,
+                         "upload: the store is full; the offset is unchanged, "
+                         "retry later");
     return rctx_fail(cx, ERR_INTERNAL, "upload: storage error");
 }
 

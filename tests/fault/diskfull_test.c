@@ -2,7 +2,9 @@
  * media.dir and filled with a filler file). An upload then gets 507 insufficient_storage — not
  * 500, not a hang — and leaves no temp file and no row; media already stored keep being
  * served; once space returns, the retry with the same Idempotency-Key succeeds, and the ledger
- * is clean. Needs root (mount); this suite runs as root here (docs/reliability.md). */
+ * is clean. A tus upload's chunk is refused the same way (507, offset unchanged) and resumes
+ * from its offset once space returns. Needs root (mount); this suite runs as root here
+ * (docs/reliability.md). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -46,6 +48,13 @@ static void post_media(const char *key, const void *data, size_t len, struct th_
     th_request(&srv, "POST", "/api/v1/media", hs, data, len, 0, r);
 }
 
+static void tus_patch(const char *loc, const void *data, size_t len, struct th_resp *r)
+{
+    const char *hs[] = {th_bearer(&srv, "inspector"), "Tus-Resumable: 1.0.0",
+                        "Content-Type: application/offset+octet-stream", "Upload-Offset: 0", NULL};
+    th_request(&srv, "PATCH", loc, hs, data, len, 0, r);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -54,6 +63,7 @@ static int setup(void **state)
         th_die("mkdtemp");
     gen_jpeg("p1.jpg", 900, 700);
     gen_jpeg("p2.jpg", 901, 700);
+    gen_jpeg("p3.jpg", 902, 700);
     th_server_start(&srv, NULL);
     th_seed(&srv);
     /* The store under a 6 MiB tmpfs: stop cityd, mount, start it again on the same config. */
@@ -78,8 +88,9 @@ static int teardown(void **state)
 
 static void media_disk_full_then_space_returns(void **state)
 {
-    size_t l1, l2;
-    char *p1 = slurp("p1.jpg", &l1), *p2 = slurp("p2.jpg", &l2);
+    size_t l1, l2, l3;
+    char *p1 = slurp("p1.jpg", &l1), *p2 = slurp("p2.jpg", &l2), *p3 = slurp("p3.jpg", &l3);
+    char ul[64], loc[256];
     struct th_resp r;
     long long rows;
     (void)state;
@@ -95,6 +106,24 @@ static void media_disk_full_then_space_returns(void **state)
     th_sh("dd if=/dev/zero of=%s/filler bs=64k >/dev/null 2>&1", mnt);
     assert_int_equal(th_sh("test \"$(df --output=avail -k %s | tail -1 | tr -d ' ')\" -lt 8", mnt),
                      0);
+    /* tus: the upload is created (a row only), its chunk is refused, the offset stays 0. */
+    {
+        const char *hs[] = {
+            th_bearer(&srv, "inspector"), "Tus-Resumable: 1.0.0", ul,
+            "Upload-Metadata: filename cGhvdG8uanBn,filetype aW1hZ2UvanBlZw==", NULL};
+        snprintf(ul, sizeof ul, "Upload-Length: %zu", l3);
+        th_request(&srv, "POST", "/api/v1/uploads", hs, NULL, 0, 0, &r);
+        assert_int_equal(r.status, 201);
+        assert_true(th_header(&r, "location", loc, sizeof loc));
+        th_resp_free(&r);
+        tus_patch(loc, p3, l3, &r);
+        assert_int_equal(r.status, 507);
+        assert_string_equal(th_error_code(&r), "insufficient_storage");
+        th_resp_free(&r);
+        assert_int_equal(th_sqlf(&srv, "SELECT offset_bytes FROM uploads WHERE public_id = '%s'",
+                                 strrchr(loc, '/') + 1),
+                         0);
+    }
     for (int i = 0; i < 2; i++) { /* twice: a full disk is not a one-off */
         post_media("full-2", p2, l2, &r);
         assert_int_equal(r.status, 507);
@@ -115,9 +144,35 @@ static void media_disk_full_then_space_returns(void **state)
                  l2);
     th_resp_free(&r);
     assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM media"), rows + 1);
+    /* The tus upload resumes from its offset (0) and completes. */
+    tus_patch(loc, p3, l3, &r);
+    assert_int_equal(r.status, 204);
+    th_resp_free(&r);
+    {
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "SELECT m.public_id FROM uploads u JOIN media m ON m.id = u.media_id WHERE"
+                 " u.public_id = '%s'",
+                 strrchr(loc, '/') + 1);
+        assert_int_equal(th_sh("mariadb --no-defaults -uroot -S %s %s -N -e \"%s\" > %s/tus-media",
+                               srv.socket, srv.dbname, sql, srv.dir),
+                         0);
+        {
+            size_t n;
+            char path[400], *pid;
+            snprintf(path, sizeof path, "%s/tus-media", srv.dir);
+            pid = th_read_file(path, &n);
+            while (n && (pid[n - 1] == '\n' || pid[n - 1] == ' '))
+                pid[--n] = '\0';
+            assert_int_equal((int)n, 22);
+            ledger_media(led, "inspector", "", pid, p3, l3);
+            free(pid);
+        }
+    }
     ledger_assert_clean(led, &srv);
     free(p1);
     free(p2);
+    free(p3);
 }
 
 int main(void)
