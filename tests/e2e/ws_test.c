@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "ledger.h"
 #include "th_assert.h"
 
 #define MSGS_PER_S 50
@@ -359,6 +360,23 @@ static void kill9_exactly_once(void **state)
     }
     assert_int_equal(pclose(col), 0);
     th_sh("cat %s", outf);
+    {
+        /* The fault suite's ledger (tests/lib/ledger.h): every item device A was delivered
+         * (1..device_a_last, contiguous as the collector checked) is stored exactly once. */
+        size_t n;
+        char *text = th_read_file(outf, &n);
+        const char *p = strstr(text, "\"device_a_last\":");
+        long long last = 0;
+        struct ledger *led = ledger_new();
+        assert_non_null(p);
+        assert_int_equal(sscanf(p + strlen("\"device_a_last\":"), "%lld", &last), 1);
+        assert_true(last >= 24);
+        for (long long q = 1; q <= last; q++)
+            ledger_inbox(led, uid, q, 0);
+        ledger_assert_clean(led, &srv);
+        ledger_free(led);
+        free(text);
+    }
 }
 
 static void expired_token_closed(void **state)
