@@ -49,12 +49,12 @@ static json_t *counts_json(const struct dash_counts *c)
     for (int i = 0; i < DASH_SOURCES; i++)
         json_object_set_new(src, dashboard_source_name(i), json_integer(c->new_by_source[i]));
     return json_pack(
-        "{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:I}", "new_total", (json_int_t)c->new_total,
+        "{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:I}", "new_total", (json_int_t)c->new_total,
         "new_by_source", src, "open", (json_int_t)c->open, "urgent", (json_int_t)c->urgent,
         "overdue", (json_int_t)c->overdue, "closed", (json_int_t)c->closed, "closed_on_time",
         (json_int_t)c->closed_on_time, "on_time_rate",
         c->closed ? json_real((double)c->closed_on_time / (double)c->closed) : json_null(),
-        "staff_on_duty", (json_int_t)c->staff_on_duty);
+        "staff_on_duty", (json_int_t)c->staff_on_duty, "staff_active", (json_int_t)c->staff_active);
 }
 
 static enum err dash_summary(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -72,7 +72,8 @@ static enum err dash_summary(struct rctx *cx, const struct req *rq, struct resp 
                                     "date", day_json(s.day), "generated_at",
                                     api_json_time(cx->now_ms), "today", counts_json(&s.today),
                                     "yesterday", counts_json(&s.yesterday), "same_day_last_week",
-                                    counts_json(&s.last_week), "staff_on_duty_basis", "activity"));
+                                    counts_json(&s.last_week), "staff_on_duty_basis",
+                                    "attendance"));
 }
 
 static json_t *tops_json(const struct dash_top *v, size_t n)

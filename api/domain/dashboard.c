@@ -134,14 +134,39 @@ enum err dashboard__subtree_sql(struct rctx *cx, const struct dash_scope *sc, co
 
 /* ---- summary ----------------------------------------------------------------------------- */
 
+/* Where a user works: their region, else the region of their first grid (as the live map's
+ * positions_latest.region_id). */
+#define USER_REGION_SQL                                                                            \
+    "COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug JOIN grids g ON g.id ="          \
+    " ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id LIMIT 1))"
+
 enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, int64_t day,
                                  int64_t *n)
 {
+    const char *sub;
     struct db_res r;
-    enum err res = db_exec(cx,
-                           "SELECT COUNT(*) FROM dash_staff WHERE scope_id = ? AND day ="
-                           " FROM_DAYS(?)",
-                           DB_ARGS(DBI(sc->region_id), DBI(day + DAYS_1970)), &r);
+    enum err res = dashboard__subtree_sql(cx, sc, &sub);
+
+    if (res)
+        return res;
+    *n = 0;
+    if (day == rollup_day_of(cx->now_ms))
+        /* Today: checked in now (between check-in and check-out). */
+        res = db_exec(cx,
+                      rctx_printf(cx,
+                                  "SELECT COUNT(*) FROM duty d JOIN users u ON u.id = d.user_id"
+                                  " WHERE d.on_duty = 1 AND u.disabled = 0%s%s",
+                                  sub ? " AND " USER_REGION_SQL " IN " : "", sub ? sub : ""),
+                      DB_NOARGS, &r);
+    else
+        /* An earlier day: who checked in that day. */
+        res = db_exec(cx,
+                      rctx_printf(cx,
+                                  "SELECT COUNT(DISTINCT c.user_id) FROM checkins c JOIN users u"
+                                  " ON u.id = c.user_id WHERE c.type = 'in' AND c.local_date ="
+                                  " FROM_DAYS(?)%s%s",
+                                  sub ? " AND " USER_REGION_SQL " IN " : "", sub ? sub : ""),
+                      DB_ARGS(DBI(day + DAYS_1970)), &r);
     if (!res)
         *n = db_cell_i64(&r, 0, 0);
     return res;
@@ -201,6 +226,7 @@ enum err dashboard_summary(struct rctx *cx, const struct dash_scope *sc, struct 
         c[k]->urgent = db_cell_i64(&r, 0, 3 * (size_t)k + 1);
         c[k]->overdue = db_cell_i64(&r, 0, 3 * (size_t)k + 2);
     }
+    /* Staff who acted on a case of the scope (the rollups' dash_staff). */
     res = db_exec(cx,
                   "SELECT TO_DAYS(day) - 719528, COUNT(*) FROM dash_staff WHERE scope_id = ?"
                   " AND day IN (FROM_DAYS(?), FROM_DAYS(?), FROM_DAYS(?)) GROUP BY day",
@@ -212,7 +238,12 @@ enum err dashboard_summary(struct rctx *cx, const struct dash_scope *sc, struct 
     for (size_t i = 0; i < r.nrows; i++)
         for (int k = 0; k < 3; k++)
             if (db_cell_i64(&r, i, 0) == days[k])
-                c[k]->staff_on_duty = db_cell_i64(&r, i, 1);
+                c[k]->staff_active = db_cell_i64(&r, i, 1);
+    for (int k = 0; k < 3; k++) {
+        res = dashboard_staff_on_duty(cx, sc, days[k], &c[k]->staff_on_duty);
+        if (res)
+            return res;
+    }
     return ERR_OK;
 }
 

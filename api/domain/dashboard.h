@@ -6,8 +6,10 @@
  * district, street); an admin sees everything (scope 0). A region outside the caller's
  * jurisdiction is ERR_NOTFOUND. Days are local (UTC+8) day numbers (rollup_day_of).
  *
- * Staff on duty: until the attendance module lands, the number of staff who acted on a case of
- * the scope that day (dash_staff); dashboard_staff_on_duty() is the one place to change.
+ * Staff on duty (attendance): today, the staff of the scope checked in now (duty); an earlier
+ * day, those who checked in that day (checkins). A person belongs to the scope of their region,
+ * else of their first grid's region. Read at request time (dashboard_staff_on_duty()); a
+ * check-in alone does not republish a live tile.
  *
  * Live tiles: rollup_step() stamps dash_tiles for each scope it touched; dashboard_tiles_job()
  * publishes each changed scope's summary to the gateway's "tiles" stream at most once a second.
@@ -55,7 +57,8 @@ struct dash_counts {
     int64_t new_by_source[DASH_SOURCES];
     int64_t new_total, closed, closed_on_time;
     int64_t open, urgent, overdue; /* at the end of the day (now, for today) */
-    int64_t staff_on_duty;
+    int64_t staff_on_duty;         /* attendance (see above) */
+    int64_t staff_active;          /* staff who acted on a case of the scope that day */
 };
 
 struct dash_summary {
@@ -123,7 +126,8 @@ enum err dashboard_urgings(struct rctx *cx, const struct dash_scope *sc, int64_t
                            int64_t to_ms, bool open_only, int limit, size_t *n,
                            struct dash_urging **out, struct dash_urging_stats *st) MUST_CHECK;
 
-/* Staff on duty in the scope on a day (see above). */
+/* Staff on duty in the scope on a day (see above): checked in now when day is today, else who
+ * checked in that day. */
 enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, int64_t day,
                                  int64_t *n) MUST_CHECK;
 

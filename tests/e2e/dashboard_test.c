@@ -256,6 +256,12 @@ static void indicators_on_hand_built_set(void **state)
      * dispatched again. */
     case_e = report("inspector", TH_IN_GRID1, false);
 
+    /* The inspector (of grid 1, in the east) is checked in: staff on duty by attendance. */
+    th_post(&srv, "inspector", "/api/v1/checkins", NULL,
+            "{\"type\":\"in\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10}", &r);
+    th_expect(&r, 201, NULL);
+    th_resp_free(&r);
+
     /* The summary of that Wednesday, for the district leader. */
     j = get_json("leader", "/api/v1/dashboard/summary", &r);
     assert_int_equal(jpath_int(json_object_get(j, "today"), "new_total", NULL), 5);
@@ -265,8 +271,11 @@ static void indicators_on_hand_built_set(void **state)
     assert_int_equal(jpath_int(json_object_get(j, "today"), "closed_on_time", NULL), 2);
     assert_int_equal(jpath_int(json_object_get(j, "today"), "open", NULL), 2);   /* E, F */
     assert_int_equal(jpath_int(json_object_get(j, "today"), "urgent", NULL), 1); /* F */
-    /* inspector, operator, shift lead, dispatcher, handler acted on the east's cases. */
-    assert_int_equal(jpath_int(json_object_get(j, "today"), "staff_on_duty", NULL), 5);
+    /* inspector, operator, shift lead, dispatcher, handler acted on the east's cases; only the
+     * inspector is checked in. */
+    assert_int_equal(jpath_int(json_object_get(j, "today"), "staff_active", NULL), 5);
+    assert_int_equal(jpath_int(json_object_get(j, "today"), "staff_on_duty", NULL), 1);
+    assert_string_equal(th_jstr(j, "staff_on_duty_basis"), "attendance");
     assert_string_equal(th_jstr(json_object_get(j, "scope"), "level"), "district");
     th_resp_free(&r);
     /* The live tile of 东城区 reaches the gateway's "tiles" stream within a few seconds. */
@@ -369,8 +378,22 @@ static void indicators_on_hand_built_set(void **state)
     assert_string_equal(th_jstr(json_array_get(items, 0), "reason"), "回退");
     th_resp_free(&r);
 
-    /* Friday's summary against Thursday (nothing happened) and the week before (nothing). */
+    /* Friday's summary against Thursday (nothing happened) and the week before (nothing). The
+     * inspector checked out on Wednesday evening and in on Thursday (rows as the check-in
+     * writes them; local days). */
+    th_post(&srv, "inspector", "/api/v1/checkins", NULL,
+            "{\"type\":\"out\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10}", &r);
+    th_expect(&r, 201, NULL);
+    th_resp_free(&r);
+    th_sqlf(&srv,
+            "INSERT INTO checkins (user_id, type, at, local_date, lat, lng, accuracy_m, status)"
+            " VALUES (%lld, 'in', '2030-03-07 00:30:00', '2030-03-07', 31.305, 120.605, 10,"
+            " 'on_time') RETURNING 0",
+            inspector);
     j = get_json("leader", "/api/v1/dashboard/summary", &r);
+    assert_int_equal(jpath_int(json_object_get(j, "today"), "staff_on_duty", NULL), 0);
+    assert_int_equal(jpath_int(json_object_get(j, "yesterday"), "staff_on_duty", NULL), 1);
+    assert_int_equal(jpath_int(json_object_get(j, "same_day_last_week"), "staff_on_duty", NULL), 0);
     assert_int_equal(jpath_int(json_object_get(j, "yesterday"), "new_total", NULL), 0);
     assert_int_equal(jpath_int(json_object_get(j, "yesterday"), "open", NULL), 2);
     assert_int_equal(jpath_int(json_object_get(j, "same_day_last_week"), "open", NULL), 0);
