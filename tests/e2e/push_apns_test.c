@@ -31,7 +31,7 @@
 #define TEAM "TEAM123456"
 #define TOPIC "cn.gov.city.chengguantong"
 
-static struct th_server srv;
+static struct th_server srv, twin; /* twin: the second process of the two-process test */
 static pid_t standin_pid;
 static int standin_port;
 static char tmpdir[128], standin_log[200];
@@ -110,7 +110,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    int rc = th_server_stop(&srv);
+    int rc;
+
+    if (twin.pid > 0) /* a failed two-process test left it running */
+        th_server_stop(&twin);
+    rc = th_server_stop(&srv);
     standin_stop();
     th_sh("rm -rf %s", tmpdir);
     return rc;
@@ -646,12 +650,37 @@ static void logout_removes_the_registration(void **state)
     free(tok);
 }
 
+/* A push still undelivered push.max_age_s after its item (here: Apple away and the row made
+ * two days old) goes to the dead letters instead of being sent late. */
+static void expired_push_is_a_dead_letter(void **state)
+{
+    long long seq;
+    int n;
+    char *tok;
+
+    clean();
+    tok = ios_device("phone-expired", "okexpired001");
+    standin_stop();
+    seq = citizen_item(false);
+    wait_sql("SELECT COUNT(*) FROM push_queue WHERE attempts >= 1", 1);
+    th_sql_exec(&srv, "UPDATE push_queue SET created_ms = created_ms - 2 * 86400000");
+    standin_start(standin_port);
+    wait_sql("SELECT COUNT(*) FROM push_queue", 0);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM push_dead_letters WHERE device_id ="
+                             " 'phone-expired' AND seq = %lld AND reason LIKE 'undelivered%%'",
+                             seq),
+                     1);
+    json_decref(log_lines("okexpired001", 0, &n));
+    assert_int_equal(n, 0);
+    free(tok);
+}
+
 /* Two processes on one database (two nodes), both claiming in batches of 4 while 24 pushes
  * become due at once: every push is sent once — no device gets the same item twice — and all
  * are sent. (Which process sends how many is up to timing; the test does not require both.) */
 static void two_processes_send_each_push_once(void **state)
 {
-    struct th_server twin;
     char dev[32], tok[32], *t[8];
     long long dups;
 
@@ -694,6 +723,7 @@ static void two_processes_send_each_push_once(void **state)
         free(t[i]);
     }
     assert_int_equal(th_server_stop(&twin), 0);
+    twin.pid = 0;
 }
 
 int main(void)
@@ -709,6 +739,7 @@ int main(void)
         cmocka_unit_test(restart_with_pushes_queued),
         cmocka_unit_test(quiet_hours_hold_work_not_urgent),
         cmocka_unit_test(logout_removes_the_registration),
+        cmocka_unit_test(expired_push_is_a_dead_letter),
         cmocka_unit_test(two_processes_send_each_push_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
