@@ -140,15 +140,12 @@ enum err dashboard__subtree_sql(struct rctx *cx, const struct dash_scope *sc, co
     "COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug JOIN grids g ON g.id ="          \
     " ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id LIMIT 1))"
 
-enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, int64_t day,
-                                 int64_t *n)
+/* Staff on duty on day in the regions sub ("(id,…)"; NULL: everywhere). */
+static enum err staff_on_duty_in(struct rctx *cx, const char *sub, int64_t day, int64_t *n)
 {
-    const char *sub;
     struct db_res r;
-    enum err res = dashboard__subtree_sql(cx, sc, &sub);
+    enum err res;
 
-    if (res)
-        return res;
     *n = 0;
     if (day == rollup_day_of(cx->now_ms))
         /* Today: checked in now (between check-in and check-out). */
@@ -170,6 +167,15 @@ enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, i
     if (!res)
         *n = db_cell_i64(&r, 0, 0);
     return res;
+}
+
+enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, int64_t day,
+                                 int64_t *n)
+{
+    const char *sub;
+    enum err res = dashboard__subtree_sql(cx, sc, &sub);
+
+    return res ? res : staff_on_duty_in(cx, sub, day, n);
 }
 
 enum err dashboard_summary(struct rctx *cx, const struct dash_scope *sc, struct dash_summary *out)
@@ -239,8 +245,11 @@ enum err dashboard_summary(struct rctx *cx, const struct dash_scope *sc, struct 
         for (int k = 0; k < 3; k++)
             if (db_cell_i64(&r, i, 0) == days[k])
                 c[k]->staff_active = db_cell_i64(&r, i, 1);
-    for (int k = 0; k < 3; k++) {
-        res = dashboard_staff_on_duty(cx, sc, days[k], &c[k]->staff_on_duty);
+    {
+        const char *sub; /* the scope's regions, resolved once for the three days */
+        res = dashboard__subtree_sql(cx, sc, &sub);
+        for (int k = 0; !res && k < 3; k++)
+            res = staff_on_duty_in(cx, sub, days[k], &c[k]->staff_on_duty);
         if (res)
             return res;
     }
