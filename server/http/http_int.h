@@ -23,6 +23,8 @@
 #include "server/http/http.h"
 #include "server/http/server.h"
 
+struct metrics_series;
+
 #define MAX_TIMEOUTS 4
 #define SPARE_JOBS 256
 #define MAX_HEADERS 100
@@ -46,15 +48,25 @@ struct http_global {
     struct sockaddr_storage addr, tls_addr;
     socklen_t addrlen, tls_addrlen;
     _Atomic int port;
-    int ntrusted; /* http.trusted_proxies */
+    struct metrics_series *accept_errors; /* cityd_accept_errors_total */
+    int ntrusted;                         /* http.trusted_proxies */
     struct cidr trusted[CIDR_LIST_MAX];
 };
 
+/* A listening socket of one loop. Out of descriptors, it is closed and opened again from its
+ * retry timer (listen.c), so a failing accept never spins. */
 struct listener {
     uv_tcp_t tcp;
+    uv_timer_t retry; /* opens the socket again after a pause */
     h2o_accept_ctx_t *actx;
     struct http_loop *loop;
-    bool open;
+    struct sockaddr_storage *addr; /* the global's: port 0 becomes the kernel's choice */
+    socklen_t addrlen;
+    struct metrics_series *open_conns; /* cityd_connections_open of its protocol */
+    struct metrics_series *accepted;   /* cityd_connections_accepted_total of its protocol */
+    bool open;                         /* tcp is an initialised handle (listening or not) */
+    bool closing;                      /* tcp is being closed for a pause */
+    bool retry_on;                     /* retry is an initialised handle */
 };
 
 struct http_loop {
@@ -85,6 +97,7 @@ struct http_loop {
     uint64_t conn_gen;
     uint64_t accept_errors;    /* descriptor shortages not yet logged (listen.c) */
     uint64_t accept_logged_ms; /* uv_now of the last accept-error line; 0 = none yet */
+    bool listeners_stopped;    /* shutting down: no listener opens again */
 };
 
 /* Requests of ROUTE_BATCH routes queued together (see server.h). */

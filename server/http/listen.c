@@ -79,12 +79,16 @@ static void on_sock_closed(uv_handle_t *h)
     free(s);
 }
 
-/* Out of descriptors. libuv sheds the waiting connections itself when accept() fails with
- * EMFILE/ENFILE (it closes a spare descriptor, accepts and closes them), so the loop never
- * spins on a failing accept — but it often does so without telling us. So a loop also warns
- * when an accepted connection lands within 32 of the descriptor limit, and on any failed
- * accept it is told about; at most one line a second per loop, with the count since the last
- * one (cityd_accept_errors_total counts the failures). */
+/* Out of descriptors. libuv sheds waiting connections itself when accept() fails with
+ * EMFILE/ENFILE (it closes a spare descriptor, accepts and closes them) — but only while its
+ * spare is there: with several loops in one process another thread may take the freed slot,
+ * and then libuv calls on_accept with the error and tries again at once, for ever. So on
+ * such an error the listener is closed and opened again LISTEN_PAUSE_MS later (SO_REUSEPORT:
+ * the other loops' listeners still take connections meanwhile). A loop also warns when an
+ * accepted connection lands within 32 of the descriptor limit. At most one line a second per
+ * loop, with the count since the last one (cityd_accept_errors_total counts the failures). */
+#define LISTEN_PAUSE_MS 250
+
 static void descriptors_short(struct http_loop *l, const char *what)
 {
     uint64_t now = uv_now(l->uv);
@@ -93,19 +97,11 @@ static void descriptors_short(struct http_loop *l, const char *what)
     if (l->accept_logged_ms && now - l->accept_logged_ms < 1000)
         return;
     log_warn(NULL,
-             "http: accept: %s (%llu since the last such line); new connections are shed "
-             "until descriptors are free: see LimitNOFILE / ulimit -n",
-             what, (unsigned long long)l->accept_errors);
+             "http: accept: %s (%llu since the last such line); this loop stops accepting for "
+             "%d ms at a time until descriptors are free: see LimitNOFILE / ulimit -n",
+             what, (unsigned long long)l->accept_errors, LISTEN_PAUSE_MS);
     l->accept_errors = 0;
     l->accept_logged_ms = now;
-}
-
-static void accept_failed(struct http_loop *l, int status)
-{
-    metrics_inc(metrics_counter("cityd_accept_errors_total",
-                                "Failed accepts of client connections (e.g. out of descriptors).",
-                                ""));
-    descriptors_short(l, uv_strerror(status));
 }
 
 /* Called for accepted descriptors from 64 up: a getrlimit per accept only then. */
@@ -122,6 +118,81 @@ static void check_descriptor(struct http_loop *l, int fd)
     descriptors_short(l, what);
 }
 
+static void on_accept(uv_stream_t *listener, int status);
+
+static int listen_on(struct listener *lis, char *errbuf, size_t errlen)
+{
+    struct sockaddr_storage *ss = lis->addr;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "http: socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (bind(fd, (const struct sockaddr *)ss, lis->addrlen) != 0) {
+        snprintf(errbuf, errlen, "http.listen: cannot bind: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    uv_tcp_init(lis->loop->uv, &lis->tcp);
+    lis->open = true; /* from here on the handle is the loop's: it must be closed */
+    if (uv_tcp_open(&lis->tcp, fd) != 0) {
+        close(fd); /* not the handle's yet */
+        snprintf(errbuf, errlen, "http.listen: cannot listen");
+        return -1;
+    }
+    if (uv_listen((uv_stream_t *)&lis->tcp, 1024, on_accept) != 0) {
+        snprintf(errbuf, errlen, "http.listen: cannot listen");
+        return -1;
+    }
+    if (((struct sockaddr_in *)ss)->sin_port == 0) {
+        /* Port 0: take the kernel's choice so later loops (and reopening) bind the same port. */
+        socklen_t l2 = lis->addrlen;
+        getsockname(fd, (struct sockaddr *)ss, &l2);
+    }
+    return 0;
+}
+
+static void on_retry(uv_timer_t *t);
+
+static void on_paused(uv_handle_t *h)
+{
+    struct listener *lis = H2O_STRUCT_FROM_MEMBER(struct listener, tcp, (uv_tcp_t *)h);
+
+    lis->closing = false;
+    if (!lis->loop->listeners_stopped)
+        uv_timer_start(&lis->retry, on_retry, LISTEN_PAUSE_MS, 0);
+}
+
+/* Stop accepting on lis for a while: close its socket, open it again from the timer. */
+static void pause_listener(struct listener *lis)
+{
+    if (!lis->open || lis->closing)
+        return;
+    lis->open = false;
+    lis->closing = true;
+    uv_close((uv_handle_t *)&lis->tcp, on_paused);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct listener *lis = t->data;
+    char err[160];
+
+    if (lis->loop->listeners_stopped || lis->open || lis->closing)
+        return;
+    if (listen_on(lis, err, sizeof err) == 0)
+        return;
+    descriptors_short(lis->loop, err);
+    if (lis->open)
+        pause_listener(lis); /* the handle exists: close it, then the timer runs again */
+    else
+        uv_timer_start(&lis->retry, on_retry, LISTEN_PAUSE_MS, 0);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct listener *lis = H2O_STRUCT_FROM_MEMBER(struct listener, tcp, (uv_tcp_t *)listener);
@@ -129,7 +200,11 @@ static void on_accept(uv_stream_t *listener, int status)
     h2o_socket_t *sock;
 
     if (status != 0) {
-        accept_failed(lis->loop, status);
+        metrics_inc(lis->loop->g->accept_errors);
+        descriptors_short(lis->loop, uv_strerror(status));
+        if (status == UV_EMFILE || status == UV_ENFILE || status == UV_ENOBUFS ||
+            status == UV_ENOMEM)
+            pause_listener(lis);
         return;
     }
     s = calloc(1, sizeof *s);
@@ -142,16 +217,9 @@ static void on_accept(uv_stream_t *listener, int status)
     }
     s->loop = lis->loop;
     s->loop->socks++;
-    /* "http" carries HTTP/1.1 and h2c, "https" HTTP/1.1 and h2 over TLS; which version each
-     * request used is counted by cityd_http_version_requests_total. */
-    {
-        const char *lb = lis == &lis->loop->lis_tls ? "protocol=\"https\"" : "protocol=\"http\"";
-        s->open =
-            metrics_gauge("cityd_connections_open", "Open client connections by protocol.", lb);
-        metrics_gauge_add(s->open, 1);
-        metrics_inc(metrics_counter("cityd_connections_accepted_total",
-                                    "Client connections accepted, by protocol.", lb));
-    }
+    s->open = lis->open_conns;
+    metrics_gauge_add(s->open, 1);
+    metrics_inc(lis->accepted);
     s->fd = -1;
     if (uv_fileno((uv_handle_t *)&s->tcp, &s->fd) != 0 || !http__conn_open(s->loop, s->fd, &s->gen))
         s->gen = 0;
@@ -162,53 +230,43 @@ static void on_accept(uv_stream_t *listener, int status)
     h2o_accept(lis->actx, sock);
 }
 
-static int listen_on(struct http_loop *l, struct listener *lis, struct sockaddr_storage *ss,
-                     socklen_t sl, char *errbuf, size_t errlen)
+/* Set lis up on loop l and open it. "http" carries HTTP/1.1 and h2c, "https" HTTP/1.1 and h2
+ * over TLS; which version each request used is counted by cityd_http_version_requests_total. */
+static int listener_start(struct http_loop *l, struct listener *lis, struct sockaddr_storage *ss,
+                          socklen_t sl, const char *protocol, char *errbuf, size_t errlen)
 {
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int on = 1;
-
-    if (fd < 0) {
-        snprintf(errbuf, errlen, "http: socket: %s", strerror(errno));
-        return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
-    if (bind(fd, (struct sockaddr *)ss, sl) != 0) {
-        snprintf(errbuf, errlen, "http.listen: cannot bind: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
     lis->loop = l;
-    uv_tcp_init(l->uv, &lis->tcp);
-    lis->open = true; /* from here on the handle is the loop's: it must be closed */
-    if (uv_tcp_open(&lis->tcp, fd) != 0) {
-        close(fd); /* not the handle's yet */
-        snprintf(errbuf, errlen, "http.listen: cannot listen");
-        return -1;
+    lis->addr = ss;
+    lis->addrlen = sl;
+    lis->open_conns =
+        metrics_gauge("cityd_connections_open", "Open client connections by protocol.", protocol);
+    lis->accepted = metrics_counter("cityd_connections_accepted_total",
+                                    "Client connections accepted, by protocol.", protocol);
+    uv_timer_init(l->uv, &lis->retry);
+    lis->retry.data = lis;
+    lis->retry_on = true;
+    return listen_on(lis, errbuf, errlen);
+}
+
+static void listener_stop(struct listener *lis)
+{
+    if (lis->retry_on) {
+        uv_timer_stop(&lis->retry);
+        uv_close((uv_handle_t *)&lis->retry, NULL);
+        lis->retry_on = false;
     }
-    if (uv_listen((uv_stream_t *)&lis->tcp, 1024, on_accept) != 0) {
-        snprintf(errbuf, errlen, "http.listen: cannot listen");
-        return -1;
+    if (lis->open) {
+        uv_close((uv_handle_t *)&lis->tcp, NULL);
+        lis->open = false;
     }
-    if (((struct sockaddr_in *)ss)->sin_port == 0) {
-        /* Port 0: take the kernel's choice so later loops bind the same port. */
-        socklen_t l2 = sl;
-        getsockname(fd, (struct sockaddr *)ss, &l2);
-    }
-    return 0;
+    /* a listener closing for a pause finishes closing; on_paused sees listeners_stopped */
 }
 
 static void close_listeners(struct http_loop *l)
 {
-    if (l->lis.open) {
-        uv_close((uv_handle_t *)&l->lis.tcp, NULL);
-        l->lis.open = false;
-    }
-    if (l->lis_tls.open) {
-        uv_close((uv_handle_t *)&l->lis_tls.tcp, NULL);
-        l->lis_tls.open = false;
-    }
+    l->listeners_stopped = true;
+    listener_stop(&l->lis);
+    listener_stop(&l->lis_tls);
 }
 
 /* ---- global and per-loop setup ------------------------------------------------------------ */
@@ -239,6 +297,9 @@ struct http_global *http_global_new(const struct http_config *hc, char *errbuf, 
         free(g);
         return NULL;
     }
+    g->accept_errors =
+        metrics_counter("cityd_accept_errors_total",
+                        "Failed accepts of client connections (e.g. out of descriptors).", "");
     h2o_config_init(&g->conf);
     g->conf.server_name = h2o_iovec_init(H2O_STRLIT("cityd"));
     /* h2o's default is 1 GiB; nothing we route takes more than the largest route limit.
@@ -335,9 +396,10 @@ struct http_loop *http_loop_new(struct http_global *g, uv_loop_t *loop, char *er
         snprintf(errbuf, errlen, "http: out of memory");
         goto fail;
     }
-    if (listen_on(l, &l->lis, &g->addr, g->addrlen, errbuf, errlen))
+    if (listener_start(l, &l->lis, &g->addr, g->addrlen, "protocol=\"http\"", errbuf, errlen))
         goto fail;
-    if (g->ssl && listen_on(l, &l->lis_tls, &g->tls_addr, g->tls_addrlen, errbuf, errlen))
+    if (g->ssl && listener_start(l, &l->lis_tls, &g->tls_addr, g->tls_addrlen, "protocol=\"https\"",
+                                 errbuf, errlen))
         goto fail;
     atomic_store(&g->port, ntohs(((struct sockaddr_in *)&g->addr)->sin_port));
     return l;

@@ -1,7 +1,7 @@
 /* tests/fault/fdlimit_test.c: cityd runs out of file descriptors. Its limit is lowered to 256
  * while it runs (prlimit --pid), then a thousand clients connect and stay silent.
  * Checked: the shortage is logged ("http: accept: ..."), a line a second at most per loop (no
- * log storm); the loops do not spin on the failing accept (cityd
+ * log storm); the loops do not spin on the failing accept (a loop pauses its listener; cityd
  * uses less than half a core of CPU while the connections stay open — a busy loop takes a whole
  * one); cityd stays alive; when the clients leave, requests are served again. */
 #include <arpa/inet.h>
