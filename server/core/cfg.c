@@ -49,6 +49,7 @@ static const struct cfg_key keys[] = {
     I("http.max_inflight_per_conn",  http_max_inflight_per_conn, "64", 1, 10000),
     I("http.conn_reset_budget",      http_conn_reset_budget,    "100", 1, 1000000),
     I("http.conn_reset_window_s",    http_conn_reset_window_s,  "60", 1, 86400),
+    I("http.conn_control_frame_budget", http_conn_control_frame_budget, "600", 10, 1000000),
     I("http.body_timeout_ms",        http_body_timeout_ms,      "120000", 1000, 3600000),
     I("http.body_buffer_per_conn_mb", http_body_buffer_per_conn_mb, "64", 1, 4096),
     I("http.body_buffer_per_address_mb", http_body_buffer_per_address_mb, "256", 1, 65536),

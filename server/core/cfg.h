@@ -25,6 +25,7 @@ struct cfg {
     int http_max_inflight_per_conn;
     int http_conn_reset_budget;
     int http_conn_reset_window_s;
+    int http_conn_control_frame_budget;
     int http_body_timeout_ms;
     int http_body_buffer_per_conn_mb;
     int http_body_buffer_per_address_mb;

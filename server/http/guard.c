@@ -254,6 +254,7 @@ static void on_scan(uv_timer_t *t)
                       (size_t)(l->g->hc->loops > 0 ? l->g->hc->loops : 1);
     struct http_guard *s = l->guard;
 
+    http__conn_watch_h2(l); /* conn.c: new HTTP/2 connections under the control-frame budget */
     s->l = l;
     s->n = 0;
     s->nact = 0;

@@ -24,6 +24,7 @@
 #include "server/http/server.h"
 
 struct metrics_series;
+struct st_h2o_http2_conn_t;
 
 #define MAX_TIMEOUTS 4
 #define SPARE_JOBS 256
@@ -38,6 +39,12 @@ struct conn_state {
     bool poisoned;     /* past its reset budget: being closed */
     uint64_t resets;   /* abandoned requests in thousandths, leaking over time */
     uint64_t reset_at; /* uv_now of the last update of resets */
+    /* HTTP/2 only: the connection whose frame parser is wrapped (NULL: not yet), the parser
+     * it wraps, and its PING/SETTINGS frames in thousandths, leaking like resets. */
+    void *h2;
+    ssize_t (*expect)(struct st_h2o_http2_conn_t *, const uint8_t *, size_t, const char **);
+    uint64_t control;
+    uint64_t control_at;
 };
 
 struct http_global {
@@ -193,5 +200,8 @@ struct conn_state *http__conn_of(struct http_loop *l, h2o_req_t *req, int *fd, u
 bool http__conn_abandoned(struct http_loop *l, struct conn_state *cs, int fd);
 /* Close the connection of req (abusive client). */
 void http__conn_close(h2o_req_t *req);
+/* Puts the HTTP/2 connections accepted since the last call under the PING/SETTINGS budget
+ * (http.conn_control_frame_budget); called from the guard's scan timer. */
+void http__conn_watch_h2(struct http_loop *l);
 
 #endif
