@@ -152,11 +152,12 @@ static enum err attendance_get(struct rctx *cx, const struct req *rq, struct res
     depts = json_array();
     for (size_t i = 0; i < nd; i++)
         json_array_append_new(
-            depts, json_pack("{s:o,s:s,s:I,s:I,s:I,s:I,s:I}", "department_id",
-                             api_json_id(d[i].department_id), "name", d[i].name ? d[i].name : "",
-                             "present", (json_int_t)d[i].present, "late", (json_int_t)d[i].late,
-                             "absent", (json_int_t)d[i].absent, "on_leave",
-                             (json_int_t)d[i].on_leave, "off", (json_int_t)d[i].off));
+            depts,
+            json_pack("{s:o,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "department_id",
+                      api_json_id(d[i].department_id), "name", d[i].name ? d[i].name : "",
+                      "present", (json_int_t)d[i].present, "late", (json_int_t)d[i].late, "absent",
+                      (json_int_t)d[i].absent, "on_leave", (json_int_t)d[i].on_leave, "off",
+                      (json_int_t)d[i].off, "pending", (json_int_t)d[i].pending));
     return api_json_reply(
         cx, rs, 200,
         json_pack("{s:s,s:o,s:o}", "date", date, "people", people, "departments", depts));

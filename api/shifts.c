@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "api/domain/attendance.h"
+#include "api/domain/shift_time.h"
 #include "server/core/roles.h"
 
 /* "HH:MM" → minutes; "24:00" allowed as an end. */
@@ -47,6 +48,9 @@ static enum err shift_decode(struct rctx *cx, const struct req *rq, struct shift
         res = hhmm(cx, "end", b.end, &s->end_min);
     if (res)
         return res;
+    /* An end at midnight is the end of the start's day, written "00:00" or "24:00". */
+    if (s->end_min == 0)
+        s->end_min = SHIFT_DAY_MIN;
     s->days = 0;
     for (size_t i = 0; i < b.days.n; i++) {
         if (b.days.v[i] > 7)
@@ -62,6 +66,7 @@ static enum err shift_decode(struct rctx *cx, const struct req *rq, struct shift
 static json_t *shift_json(const struct shift_rec *s)
 {
     json_t *days = json_array();
+    struct shift_times t = {.start_min = s->start_min, .end_min = s->end_min};
     char a[32], b[32];
 
     for (int d = 0; d < 7; d++)
@@ -69,9 +74,9 @@ static json_t *shift_json(const struct shift_rec *s)
             json_array_append_new(days, json_integer(d + 1));
     snprintf(a, sizeof a, "%02d:%02d", s->start_min / 60, s->start_min % 60);
     snprintf(b, sizeof b, "%02d:%02d", s->end_min / 60, s->end_min % 60);
-    return json_pack("{s:I,s:s,s:o,s:s,s:s,s:i,s:b}", "id", (json_int_t)s->id, "name", s->name,
-                     "days", days, "start", a, "end", b, "grace_min", s->grace_min, "active",
-                     s->active);
+    return json_pack("{s:I,s:s,s:o,s:s,s:s,s:b,s:i,s:b}", "id", (json_int_t)s->id, "name", s->name,
+                     "days", days, "start", a, "end", b, "overnight", shift_overnight(&t),
+                     "grace_min", s->grace_min, "active", s->active);
 }
 
 static enum err shifts_create(struct rctx *cx, const struct req *rq, struct resp *rs)

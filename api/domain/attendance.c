@@ -11,23 +11,34 @@
 #include "gps_int.h"
 #include "idempotency.h"
 #include "outbox.h"
+#include "shift_time.h"
 #include "track.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
 
 /* ---- shifts --------------------------------------------------------------------------------- */
 
+static struct shift_times times_of(const struct shift_rec *s)
+{
+    return (struct shift_times){.days = s->days,
+                                .start_min = s->start_min,
+                                .end_min = s->end_min,
+                                .grace_min = s->grace_min};
+}
+
 static enum err shift_check(struct rctx *cx, const struct shift_rec *in)
 {
     size_t n = in->name ? strlen(in->name) : 0;
+    struct shift_times t = times_of(in);
 
     if (n < 1 || n > 64)
         return rctx_fail(cx, ERR_INVALID, "name: 1 to 64 bytes");
     if (in->days < 1 || in->days > 127)
         return rctx_fail(cx, ERR_INVALID, "days: at least one of 1 (Monday) to 7 (Sunday)");
-    if (in->start_min < 0 || in->start_min > 1439 || in->end_min <= in->start_min ||
-        in->end_min > 1440)
-        return rctx_fail(cx, ERR_INVALID, "start/end: 00:00 <= start < end <= 24:00");
+    if (!shift_times_valid(&t))
+        return rctx_fail(cx, ERR_INVALID,
+                         "start/end: start 00:00 to 23:59, end 00:01 to 24:00 and not start"
+                         " (an end before the start ends the next day: overnight)");
     if (in->grace_min < 0 || in->grace_min > 240)
         return rctx_fail(cx, ERR_INVALID, "grace_min: 0 to 240");
     return ERR_OK;
@@ -244,13 +255,13 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
                         struct checkin_rec *out)
 {
     struct shift_rec sh = {0};
+    struct shift_place place = {0};
     struct gps__rings rings;
     struct db_res r;
     bool in_type, has_shift = false, on_duty;
     double lat = in->lat, lng = in->lng, dist = -1;
-    int64_t off, local, ms_of_day, day, selfie = 0, id = 0, grid = 0;
-    int wday;
-    char flags[96] = "", date[32], payload[64];
+    int64_t off, selfie = 0, id = 0, grid = 0;
+    char flags[96] = "", date[11], payload[64];
     const char *status = "on_time";
     long gi = -1;
     enum err res;
@@ -300,32 +311,27 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
         res = gps__user_rings(cx, cx->who.user_id, &rings);
     if (res)
         goto out;
-    local = cx->now_ms + off;
-    day = (local >= 0 ? local : local - GPS__DAY_MS + 1) / GPS__DAY_MS;
-    ms_of_day = local - day * GPS__DAY_MS;
-    wday = (int)(((day + 3) % 7 + 7) % 7); /* 1970-01-01 was a Thursday; 0 = Monday */
-    {
-        time_t s = (time_t)(day * 86400);
-        struct tm tm;
-        gmtime_r(&s, &tm);
-        snprintf(date, sizeof date, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    /* The check-in's date is the day its shift instance starts on (a night shift's check-out
+     * at 07:50 is the evening before's); without a shift, the calendar day. */
+    if (has_shift) {
+        struct shift_times t = times_of(&sh);
+        shift_place_at(&t, in_type, cx->now_ms, off, &place);
+    } else {
+        place.day = shift_local_day(cx->now_ms, off);
     }
+    shift_day_date(place.day, date);
     /* Findings, each a flag; the status is the most serious one. */
     if (rings.n) {
         gi = gps__rings_find(&rings, lat, lng, gps_cfg.checkin_tolerance_m, &dist);
         if (gi >= 0)
             grid = rings.grid_id[gi];
     }
-    if (has_shift && (sh.days & (1u << wday))) {
-        /* Whole minutes, as attendance is counted: 08:05:59 is still 08:05. */
-        int64_t minute = ms_of_day / 60000;
-        if (in_type && minute > sh.start_min + sh.grace_min) {
-            status = "late";
-            snprintf(flags, sizeof flags, "late");
-        } else if (!in_type && minute < sh.end_min - sh.grace_min) {
-            status = "early_leave";
-            snprintf(flags, sizeof flags, "early_leave");
-        }
+    if (place.mark == SHIFT_LATE) {
+        status = "late";
+        snprintf(flags, sizeof flags, "late");
+    } else if (place.mark == SHIFT_EARLY_LEAVE) {
+        status = "early_leave";
+        snprintf(flags, sizeof flags, "early_leave");
     }
     if (rings.n && gi < 0) {
         status = "outside_area";
@@ -477,7 +483,8 @@ enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_
     struct att_person *p;
     struct att_dept *dv;
     size_t nd = 0;
-    int y, m, d, wday;
+    int y, m, d;
+    int64_t day, off;
     struct tm tm = {0};
     bool admin = (cx->who.roles & ROLE_ADMIN) != 0;
     enum err res;
@@ -487,11 +494,17 @@ enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_
     tm.tm_year = y - 1900;
     tm.tm_mon = m - 1;
     tm.tm_mday = d;
-    wday = (int)(((timegm(&tm) / 86400 + 3) % 7 + 7) % 7);
+    day = (int64_t)timegm(&tm) / 86400;
+    res = gps__local_offset(cx, &off);
+    if (res)
+        return res;
+    /* Check-ins count on their local_date: the day their shift instance started (a night
+     * shift's check-out of the next morning included, shift_time.h). */
     res = db_exec(
         cx,
         "SELECT t.id, t.display_name, COALESCE(t.department_id, 0), COALESCE(dp.name, ''),"
-        " (SELECT s.days FROM shift_assignments a JOIN shifts s ON s.id = a.shift_id WHERE"
+        " (SELECT CONCAT_WS(',', s.days, s.start_min, s.end_min, s.grace_min) FROM"
+        " shift_assignments a JOIN shifts s ON s.id = a.shift_id WHERE"
         " s.active = 1 AND (a.user_id = t.id OR a.department_id = t.department_id)"
         " ORDER BY a.user_id IS NULL LIMIT 1),"
         " (SELECT FLOOR(UNIX_TIMESTAMP(MIN(c.at)) * 1000) FROM checkins c WHERE c.user_id = t.id"
@@ -514,7 +527,12 @@ enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_
     p = rctx_zalloc(cx, (r.nrows + 1) * sizeof *p);
     dv = rctx_zalloc(cx, (r.nrows + 1) * sizeof *dv);
     for (size_t i = 0; i < r.nrows; i++) {
-        bool scheduled = !db_cell_null(&r, i, 4) && (db_cell_i64(&r, i, 4) & (1 << wday));
+        struct shift_times st = {0};
+        const char *shift = db_cell(&r, i, 4);
+        bool scheduled = shift &&
+                         sscanf(shift, "%u,%d,%d,%d", &st.days, &st.start_min, &st.end_min,
+                                &st.grace_min) == 4 &&
+                         (st.days & (1u << shift_wday(day)));
         const char *first_status = db_cell(&r, i, 6);
         struct att_dept *g = NULL;
 
@@ -528,8 +546,11 @@ enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_
             p[i].status = "on_leave";
         else if (p[i].first_in)
             p[i].status = first_status && strstr(first_status, "late") ? "late" : "present";
+        else if (!scheduled)
+            p[i].status = "off";
         else
-            p[i].status = scheduled ? "absent" : "off";
+            /* Absent once the late window of that day's instance closed; before, pending. */
+            p[i].status = shift_due(&st, day, cx->now_ms, off) ? "absent" : "pending";
         for (size_t k = 0; k < nd; k++)
             if (dv[k].department_id == p[i].department_id)
                 g = &dv[k];
@@ -546,6 +567,8 @@ enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_
             g->present++;
         else if (!strcmp(p[i].status, "absent"))
             g->absent++;
+        else if (!strcmp(p[i].status, "pending"))
+            g->pending++;
         else
             g->off++;
     }

@@ -4,7 +4,9 @@
  * server's clock decides a check-in (the device's time is kept beside it): against the user's
  * shift (own assignment, else the department's), the user's grids (inside, or within
  * gps.checkin_tolerance_m of a boundary) and gps.checkin_max_accuracy_m. A check-in opens a
- * duty interval and a check-out closes it; tracks are recorded only inside them (track.h).
+ * duty interval and a check-out closes it; tracks are recorded only inside them (track.h),
+ * whatever the calendar says, so a night shift (end before start, 20:00–08:00) is on duty across
+ * midnight. A check-in's local_date is the day its shift instance started (shift_time.h).
  * Every change is audited. Local times are at case_settings.utc_offset_min. This module never
  * speaks HTTP or JSON. */
 #ifndef CITYD_DOMAIN_ATTENDANCE_H
@@ -31,7 +33,8 @@ struct shift_rec {
     bool active;
 };
 
-/* ERR_INVALID: name 1..64 bytes, days 1..127, 0 <= start < end <= 1440, grace 0..240.
+/* ERR_INVALID: name 1..64 bytes, days 1..127, start 0..1439, end 1..1440 and not start (end
+ * below start: an overnight shift, ending the next day; shift_time.h), grace 0..240.
  * Audited "shift.create". */
 enum err shift_create(struct rctx *cx, const struct shift_rec *in, int64_t *id) MUST_CHECK;
 /* Replace the fields of shift id (all of in but id). ERR_NOTFOUND. Audited "shift.update". */
@@ -87,18 +90,22 @@ enum err leave_create(struct rctx *cx, int64_t user_id, const char *from, const 
 struct att_person {
     int64_t user_id, department_id, first_in, last_out; /* 0 = none */
     const char *name, *department_name;
-    const char *status; /* "present", "late", "absent", "on_leave" or "off" (no shift that day) */
+    /* "present", "late", "absent", "on_leave", "off" (no shift that day) or "pending" (a shift
+     * that day whose late window has not closed yet, and no check-in so far) */
+    const char *status;
 };
 
 struct att_dept {
     int64_t department_id; /* 0: no department */
     const char *name;
-    size_t present, late, absent, on_leave, off;
+    size_t present, late, absent, on_leave, off, pending;
 };
 
 /* The attendance of date (local "YYYY-MM-DD") of every staff member the caller leads (admins:
  * all), optionally of one department (0 = all), and the counts per department. "late" people
- * are present too but counted only as late. */
+ * are present too but counted only as late. A shift instance counts on the day it starts: a
+ * night shift (20:00–08:00) with its next morning's check-out is the evening's (shift_time.h);
+ * absent is decided by the server's clock once start + grace of that day has passed. */
 enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_id,
                           struct att_person **people, size_t *npeople, struct att_dept **depts,
                           size_t *ndepts) MUST_CHECK;

@@ -168,6 +168,20 @@ static const char *leader2(void)
 
 /* ---- attendance ----------------------------------------------------------------------------- */
 
+/* The status of user in a daily summary (fails when absent from it). */
+static const char *person_status(json_t *summary, long long user)
+{
+    json_t *people = json_object_get(summary, "people");
+
+    for (size_t i = 0; i < json_array_size(people); i++) {
+        json_t *p = json_array_get(people, i);
+        if (th_jint(p, "user_id") == user)
+            return th_jstr(p, "status");
+    }
+    fail_msg("user %lld not in the summary", user);
+    return "";
+}
+
 static void checkin_rules(void **state)
 {
     struct th_resp r;
@@ -229,11 +243,23 @@ static void checkin_rules(void **state)
         assert_true(found);
     }
     th_resp_free(&r);
-    /* Thursday nobody checked in: absent; on leave once a leave is recorded. */
+    /* Thursday, seen on Wednesday: not absent yet, pending (the day has not come). */
     call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-10", NULL, &r);
     th_expect(&r, 200, NULL);
-    assert_non_null(strstr(r.body, "\"absent\""));
+    assert_string_equal(person_status(r.json, inspector), "pending");
     th_resp_free(&r);
+    /* Thursday 08:05 is within the grace, 08:06 is not: nobody checked in, absent. */
+    clock_local(2026, 12, 10, 8, 5);
+    call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-10", NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_string_equal(person_status(r.json, inspector), "pending");
+    th_resp_free(&r);
+    clock_local(2026, 12, 10, 8, 6);
+    call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-10", NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_string_equal(person_status(r.json, inspector), "absent");
+    th_resp_free(&r);
+    /* On leave once a leave is recorded. */
     {
         char body[128];
         snprintf(body, sizeof body,
@@ -247,7 +273,7 @@ static void checkin_rules(void **state)
     }
     call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-10", NULL, &r);
     th_expect(&r, 200, NULL);
-    assert_non_null(strstr(r.body, "\"on_leave\""));
+    assert_string_equal(person_status(r.json, inspector), "on_leave");
     th_resp_free(&r);
 }
 
@@ -732,6 +758,214 @@ static void selfie_and_unassign(void **state)
     th_resp_free(&r);
 }
 
+/* ---- night shifts (夜班) ----------------------------------------------------------------------
+ */
+
+/* Check the inspector in or out at a China wall time of 2027 (returned, ms); the answer's
+ * status and local_date. */
+static long long night_checkin(int mo, int d, int h, int mi, const char *type,
+                               const char *want_status, const char *want_date)
+{
+    struct th_resp r;
+    char body[160];
+    long long at = clock_local(2027, mo, d, h, mi);
+
+    snprintf(body, sizeof body, "{\"type\":\"%s\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10}",
+             type);
+    call("inspector", "POST", "/api/v1/checkins", body, &r);
+    if (r.status != 201 || strcmp(th_jstr(r.json, "status"), want_status) != 0 ||
+        strcmp(th_jstr(r.json, "local_date"), want_date) != 0)
+        fail_msg("%02d-%02d %02d:%02d %s: expected %s on %s, got %ld: %s", mo, d, h, mi, type,
+                 want_status, want_date, r.status, r.body);
+    th_resp_free(&r);
+    return at;
+}
+
+/* ms of an API time ("2027-06-14T11:55:00.000Z"; whole seconds are all these tests need). */
+static long long th_jtime(json_t *o, const char *k)
+{
+    const char *s = th_jstr(o, k);
+    struct tm tm = {0};
+
+    if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                     &tm.tm_min, &tm.tm_sec) != 6)
+        fail_msg("%s: not a time: %s", k, s ? s : "(null)");
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)timegm(&tm) * 1000;
+}
+
+/* The inspector's line of the daily summary of date: status, first in and last out. */
+static void night_summary(const char *date, const char *want_status, long long first_in,
+                          long long last_out)
+{
+    struct th_resp r;
+    char path[96];
+    json_t *people;
+    int found = 0;
+
+    snprintf(path, sizeof path, "/api/v1/attendance/daily?date=%s", date);
+    call("leader", "GET", path, NULL, &r);
+    th_expect(&r, 200, NULL);
+    people = json_object_get(r.json, "people");
+    for (size_t i = 0; i < json_array_size(people); i++) {
+        json_t *p = json_array_get(people, i);
+        if (th_jint(p, "user_id") != inspector)
+            continue;
+        found = 1;
+        if (strcmp(th_jstr(p, "status"), want_status) != 0)
+            fail_msg("%s: expected %s: %s", date, want_status, r.body);
+        /* The server stamps the time it handled the request: a little after the clock's move
+         * (whole seconds here). */
+        if (first_in)
+            assert_in_range(th_jtime(p, "first_in"), first_in - 1000, first_in + 30000);
+        else
+            assert_true(json_is_null(json_object_get(p, "first_in")));
+        if (last_out)
+            assert_in_range(th_jtime(p, "last_out"), last_out - 1000, last_out + 30000);
+        else
+            assert_true(json_is_null(json_object_get(p, "last_out")));
+    }
+    assert_true(found);
+    /* The department counts agree with the people. */
+    {
+        json_t *depts = json_object_get(r.json, "departments");
+        long long n = 0, want = 0;
+        for (size_t i = 0; i < json_array_size(depts); i++)
+            n += th_jint(json_array_get(depts, i), want_status);
+        for (size_t i = 0; i < json_array_size(people); i++)
+            want += strcmp(th_jstr(json_array_get(people, i), "status"), want_status) == 0;
+        assert_int_equal(n, want);
+        assert_true(n >= 1);
+    }
+    th_resp_free(&r);
+}
+
+/* staff_on_duty of the leader's dashboard: today's and yesterday's. */
+static void dash_on_duty(long long *today, long long *yesterday)
+{
+    struct th_resp r;
+
+    call("leader", "GET", "/api/v1/dashboard/summary", NULL, &r);
+    th_expect(&r, 200, NULL);
+    *today = th_jint(json_object_get(r.json, "today"), "staff_on_duty");
+    *yesterday = th_jint(json_object_get(r.json, "yesterday"), "staff_on_duty");
+    th_resp_free(&r);
+}
+
+/* 夜班 20:00–08:00 with 15 minutes' grace: the check-ins around both ends, the night counted
+ * on the day it starts (check-outs of the next morning and a check-in after midnight
+ * included), pending and absent by the server's clock, tracks across midnight, and the
+ * dashboard's staff on duty. Monday 2027-06-14 to Friday 06-18. */
+static void night_shift(void **state)
+{
+    struct th_resp r;
+    char path[96], body[128], *b;
+    long long shift, t_in, t_out, today, yesterday, today0;
+    (void)state;
+
+    /* The inspector starts off duty, without a shift (selfie_and_unassign ended it). */
+    if (sqlf("SELECT COUNT(*) FROM duty WHERE user_id = %lld AND on_duty = 1", inspector)) {
+        clock_local(2027, 6, 12, 12, 0);
+        call("inspector", "POST", "/api/v1/checkins",
+             "{\"type\":\"out\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10}", &r);
+        th_expect(&r, 201, NULL);
+        th_resp_free(&r);
+    }
+    /* An end equal to the start is no shift; an end before it is overnight. */
+    call("admin", "POST", "/api/v1/shifts",
+         "{\"name\":\"空班\",\"days\":[1],\"start\":\"20:00\",\"end\":\"20:00\"}", &r);
+    th_expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM shifts WHERE name = '空班'"), 0);
+    call("admin", "POST", "/api/v1/shifts",
+         "{\"name\":\"夜班\",\"days\":[1,2,3,4,5,6,7],\"start\":\"20:00\",\"end\":\"08:00\","
+         "\"grace_min\":15}",
+         &r);
+    th_expect(&r, 201, NULL);
+    shift = th_jint(r.json, "id");
+    assert_string_equal(th_jstr(r.json, "end"), "08:00");
+    assert_true(json_is_true(json_object_get(r.json, "overnight")));
+    th_resp_free(&r);
+    assert_int_equal(sqlf("SELECT end_min FROM shifts WHERE id = %lld", shift), 480);
+    snprintf(path, sizeof path, "/api/v1/shifts/%lld/assignments", shift);
+    snprintf(body, sizeof body, "{\"user_id\":%lld}", inspector);
+    call("admin", "POST", path, body, &r);
+    th_expect(&r, 204, NULL);
+    th_resp_free(&r);
+
+    /* Monday noon: tonight's shift has not started, so Monday is pending, not absent. */
+    wait_partitions(clock_local(2027, 6, 14, 12, 0));
+    night_summary("2027-06-14", "pending", 0, 0);
+    dash_on_duty(&today0, &yesterday);
+
+    /* Monday night: in at 19:55 (on time), out on Tuesday at 07:50 (within the grace). */
+    t_in = night_checkin(6, 14, 19, 55, "in", "on_time", "2027-06-14");
+    /* On duty across midnight: a fix of 23:59 sent at 00:00, one of 00:29 at 00:30. */
+    b = malloc(512);
+    for (int k = 0; k < 2; k++) {
+        long long now = clock_local(2027, 6, 15, 0, k ? 30 : 0);
+        snprintf(b, 512,
+                 "{\"points\":[{\"seq\":%d,\"device_time\":%lld,\"lat\":31.305,"
+                 "\"lng\":%.3f}]}",
+                 k + 1, now - 60000LL, 120.601 + k * 0.001);
+        post_batch(th_token(&srv, "inspector"), b, 200, 1, 0, 0);
+    }
+    free(b);
+    /* At 02:00 the inspector counts as on duty today (Tuesday), and Monday's night is
+     * Monday's: present, no check-out yet. */
+    clock_local(2027, 6, 15, 2, 0);
+    dash_on_duty(&today, &yesterday);
+    assert_int_equal(today, today0 + 1);
+    assert_true(yesterday >= 1);
+    night_summary("2027-06-14", "present", t_in, 0);
+    /* Tuesday's own night has not started: pending, although Monday's is still running. */
+    night_summary("2027-06-15", "pending", 0, 0);
+    t_out = night_checkin(6, 15, 7, 50, "out", "on_time", "2027-06-14");
+    dash_on_duty(&today, &yesterday);
+    assert_int_equal(today, today0);
+    /* After the check-out the phone's fixes are refused again. */
+    b = malloc(512);
+    snprintf(b, 512,
+             "{\"points\":[{\"seq\":3,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.603}]}",
+             t_out + 60000LL);
+    call("inspector", "POST", "/api/v1/tracks", b, &r);
+    th_expect(&r, 409, "off_duty");
+    th_resp_free(&r);
+    free(b);
+    night_summary("2027-06-14", "present", t_in, t_out);
+
+    /* Tuesday night: in at 20:20 (late: after 20:15), out on Wednesday at 07:44 (early leave:
+     * before 07:45). */
+    t_in = night_checkin(6, 15, 20, 20, "in", "late", "2027-06-15");
+    t_out = night_checkin(6, 16, 7, 44, "out", "early_leave", "2027-06-15");
+    night_summary("2027-06-15", "late", t_in, t_out);
+
+    /* Wednesday night: in after midnight (Wednesday's night, late), out at 08:05 (on time). */
+    t_in = night_checkin(6, 17, 0, 30, "in", "late", "2027-06-16");
+    t_out = night_checkin(6, 17, 8, 5, "out", "on_time", "2027-06-16");
+    night_summary("2027-06-16", "late", t_in, t_out);
+    /* The dashboard counts that night on Wednesday too: checked in that day (its start). */
+    dash_on_duty(&today, &yesterday);
+    assert_int_equal(yesterday, 1);
+
+    /* Thursday: nobody came. Pending through 20:15, absent from 20:16 — also the next
+     * morning, when the summary of both days is read. */
+    clock_local(2027, 6, 17, 20, 15);
+    night_summary("2027-06-17", "pending", 0, 0);
+    clock_local(2027, 6, 17, 20, 16);
+    night_summary("2027-06-17", "absent", 0, 0);
+    clock_local(2027, 6, 18, 9, 0);
+    night_summary("2027-06-16", "late", t_in, t_out);
+    night_summary("2027-06-17", "absent", 0, 0);
+    night_summary("2027-06-18", "pending", 0, 0);
+    /* Six check-ins, each on its night's date. */
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins WHERE user_id = %lld AND shift_id = %lld"
+                          " AND local_date BETWEEN '2027-06-14' AND '2027-06-16'",
+                          inspector, shift),
+                     6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -744,6 +978,7 @@ int main(void)
         cmocka_unit_test(vehicles),
         cmocka_unit_test(retention),
         cmocka_unit_test(selfie_and_unassign),
+        cmocka_unit_test(night_shift),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

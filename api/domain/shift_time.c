@@ -1,0 +1,91 @@
+/* api/domain/shift_time.c: see shift_time.h. */
+#include "shift_time.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#define DAY_MS INT64_C(86400000)
+#define MIN_MS INT64_C(60000)
+
+bool shift_times_valid(const struct shift_times *s)
+{
+    if (s->start_min < 0 || s->start_min >= SHIFT_DAY_MIN)
+        return false;
+    /* An overnight end is below start, so at most 23:59 (midnight is 24:00, the same day). */
+    return s->end_min >= 1 && s->end_min <= SHIFT_DAY_MIN && s->end_min != s->start_min;
+}
+
+bool shift_overnight(const struct shift_times *s)
+{
+    return s->end_min < s->start_min;
+}
+
+int64_t shift_local_day(int64_t t_ms, int64_t off_ms)
+{
+    int64_t local = t_ms + off_ms;
+
+    return (local >= 0 ? local : local - DAY_MS + 1) / DAY_MS;
+}
+
+int shift_wday(int64_t day)
+{
+    return (int)(((day + 3) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
+}
+
+void shift_day_date(int64_t day, char out[11])
+{
+    time_t s = (time_t)(day * 86400);
+    struct tm tm;
+    char buf[64];
+
+    gmtime_r(&s, &tm);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    snprintf(out, 11, "%.10s", buf);
+}
+
+void shift_place_at(const struct shift_times *s, bool in, int64_t now_ms, int64_t off_ms,
+                    struct shift_place *out)
+{
+    int64_t day = shift_local_day(now_ms, off_ms);
+    int64_t minute = (now_ms + off_ms - day * DAY_MS) / MIN_MS;
+    int64_t end = s->end_min;
+
+    if (shift_overnight(s)) {
+        end += SHIFT_DAY_MIN;
+        /* A check-in before end_min is the night that started yesterday (late); a check-out
+         * before start_min closes that night too. */
+        if (minute < (in ? s->end_min : s->start_min)) {
+            day--;
+            minute += SHIFT_DAY_MIN;
+        }
+    }
+    out->day = day;
+    out->wday = shift_wday(day);
+    out->scheduled = (s->days & (1u << out->wday)) != 0;
+    out->minute = minute;
+    out->mark = SHIFT_ON_TIME;
+    if (!out->scheduled)
+        return;
+    if (in && minute > s->start_min + s->grace_min)
+        out->mark = SHIFT_LATE;
+    else if (!in && minute < end - s->grace_min)
+        out->mark = SHIFT_EARLY_LEAVE;
+}
+
+void shift_instance(const struct shift_times *s, int64_t day, int64_t off_ms, int64_t *start,
+                    int64_t *end)
+{
+    int64_t midnight = day * DAY_MS - off_ms;
+
+    *start = midnight + s->start_min * MIN_MS;
+    *end = midnight + (s->end_min + (shift_overnight(s) ? SHIFT_DAY_MIN : 0)) * MIN_MS;
+}
+
+bool shift_due(const struct shift_times *s, int64_t day, int64_t now_ms, int64_t off_ms)
+{
+    int64_t start, end;
+
+    shift_instance(s, day, off_ms, &start, &end);
+    /* Late is after start + grace in whole minutes: the window closes a minute later. */
+    return now_ms >= start + (s->grace_min + 1) * MIN_MS;
+}
