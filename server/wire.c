@@ -693,6 +693,9 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
 
     W.cfg = cfg;
     fill_db_opts(cfg, &W.dbo);
+    /* Serving: the server stops a statement 250 ms before the client would give up on it
+     * (the command-line tasks above keep no limit but the read timeout). */
+    W.dbo.statement_timeout_ms = cfg->db_read_timeout_s * 1000 - 250;
     signal(SIGPIPE, SIG_IGN);
 
     if (cfg->migrations_auto ? wire_migrate(cfg) != 0 : wire_verify_schema(cfg) != 0)

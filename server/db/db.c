@@ -139,9 +139,13 @@ static enum err connect_now(struct rctx *cx, struct db_conn *c)
 {
     unsigned int t;
     int64_t now = clock_mono_ns() / 1000000;
-    const char *init =
-        "SET time_zone = '+00:00', sql_mode = "
-        "'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO'";
+    char init[256];
+
+    snprintf(init, sizeof init,
+             "SET time_zone = '+00:00', sql_mode = "
+             "'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ENGINE_SUBSTITUTION,ERROR_FOR_DIVISION_BY_ZERO', "
+             "max_statement_time = %d.%03d",
+             c->opts.statement_timeout_ms / 1000, c->opts.statement_timeout_ms % 1000);
 
     if (now < c->next_connect_ms)
         return rctx_fail(cx, ERR_BUSY, "database unavailable");
@@ -227,6 +231,10 @@ static enum err fail_from(struct rctx *cx, struct db_conn *c, unsigned e, const 
     case ER_LOCK_WAIT_TIMEOUT:
     case ER_LOCK_DEADLOCK:
         log_warn(cx, "database contention: %u %s", e, msg);
+        return rctx_fail(cx, ERR_BUSY, "database busy; retry");
+    case ER_STATEMENT_TIMEOUT: /* max_statement_time: the server stopped it, nothing of it stays */
+        log_warn(cx, "database statement stopped after %d ms (db.read_timeout_s): [%.200s]",
+                 c->opts.statement_timeout_ms, sql);
         return rctx_fail(cx, ERR_BUSY, "database busy; retry");
     case ER_NO_REFERENCED_ROW_2:
     case ER_ROW_IS_REFERENCED_2:

@@ -28,6 +28,10 @@ struct db_opts {
     int connect_timeout_s;
     int read_timeout_s;
     int write_timeout_s;
+    /* The server's own limit on one statement (MariaDB max_statement_time), in ms; 0 = none.
+     * Set a little under read_timeout_s, so the server stops a statement the client is about
+     * to give up on, instead of running it on after the client dropped the connection. */
+    int statement_timeout_ms;
     /* TLS over TCP (ignored with a socket): enforced when tls or tls_ca is set; the server's
      * certificate and host name are verified against tls_ca when verify is true. */
     bool tls;
