@@ -34,19 +34,6 @@ static int teardown(void **state)
     return th_server_stop(&srv);
 }
 
-static int log_count(const char *needle)
-{
-    size_t len;
-    char *log = th_read_file(srv.log, &len);
-    int n = 0;
-
-    for (const char *p = log, *end = log + len;
-         (p = memmem(p, (size_t)(end - p), needle, strlen(needle))) != NULL; p++)
-        n++;
-    free(log);
-    return n;
-}
-
 static long long running_elsewhere(void)
 {
     return th_sqlf(&srv,
@@ -60,7 +47,7 @@ static void slow_statement_is_stopped_by_the_server(void **state)
 {
     struct th_resp r;
     long long id, v0;
-    int lost0 = log_count("database connection lost");
+    int lost0 = th_log_count(srv.log, "database connection lost");
     (void)state;
 
     id = th_report_as(&srv, "inspector", NULL);
@@ -84,10 +71,8 @@ static void slow_statement_is_stopped_by_the_server(void **state)
     /* The lock is still held: no statement of the request may still be waiting for it. */
     usleep(300000);
     assert_int_equal(running_elsewhere(), 0);
-    for (int i = 0; i < 20 && log_count("database statement stopped after 1750 ms") == 0; i++)
-        usleep(100000); /* the log is written by a buffer thread */
-    assert_true(log_count("database statement stopped after 1750 ms") >= 1);
-    assert_int_equal(log_count("database connection lost"), lost0);
+    assert_true(th_log_wait(srv.log, "database statement stopped after 1750 ms", 1) >= 1);
+    assert_int_equal(th_log_count(srv.log, "database connection lost"), lost0);
 
     /* Once the lock is gone: nothing of the first try was stored; the same key succeeds. */
     for (int i = 0; i < 100; i++) {

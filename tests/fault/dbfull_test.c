@@ -89,19 +89,6 @@ static long report(const char *key)
     return st;
 }
 
-static int count_in_log(const char *needle)
-{
-    size_t len;
-    char *log = th_read_file(srv.log, &len);
-    int n = 0;
-
-    for (const char *p = log, *end = log + len;
-         (p = memmem(p, (size_t)(end - p), needle, strlen(needle))) != NULL; p++)
-        n++;
-    free(log);
-    return n;
-}
-
 static void database_disk_full_then_space_returns(void **state)
 {
     json_t *reqs = json_array(), *ans;
@@ -146,7 +133,7 @@ static void database_disk_full_then_space_returns(void **state)
     }
     json_decref(ans);
     usleep(300000);
-    lines = count_in_log("database storage full");
+    lines = th_log_count(srv.log, "database storage full");
     fprintf(stderr,
             "dbfull_test: %d concurrent reports on a full disk: %d x 503, %d x 504, %d x 500, "
             "%d other non-201; %d log lines\n",

@@ -63,19 +63,6 @@ static long long cpu_ticks(void)
     return ut + st;
 }
 
-static int count_lines(const char *needle)
-{
-    size_t len;
-    char *log = th_read_file(srv.log, &len);
-    int n = 0;
-
-    for (const char *p = log, *end = log + len;
-         (p = memmem(p, (size_t)(end - p), needle, strlen(needle))) != NULL; p++)
-        n++;
-    free(log);
-    return n;
-}
-
 static long healthz(void)
 {
     struct th_resp r;
@@ -113,8 +100,7 @@ static void thousand_connections_past_256_descriptors(void **state)
     t0 = cpu_ticks();
     usleep((useconds_t)(hold * 1e6));
     t1 = cpu_ticks();
-    for (int i = 0; i < 20 && (lines = count_lines("http: accept: ")) == 0; i++)
-        usleep(100000); /* log lines are written by a buffer thread */
+    lines = th_log_wait(srv.log, "http: accept: ", 1);
     fprintf(stderr,
             "fdlimit_test: %d of %d connects completed at once; cityd CPU %.2f s over %.1f s; %d "
             "accept-error lines\n",

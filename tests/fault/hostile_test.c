@@ -130,28 +130,6 @@ static json_t *run_attack(const char *attack)
     return j;
 }
 
-/* How many lines of cityd's log hold needle (the log is written by a buffer thread: waits
- * up to 2 s for at least `least` of them). */
-static int log_lines(const char *needle, int least)
-{
-    int n = 0;
-
-    for (int i = 0; i < 20; i++) {
-        size_t len;
-        char *log = th_read_file(srv.log, &len);
-
-        n = 0;
-        for (const char *q = log, *end = log + len;
-             (q = memmem(q, (size_t)(end - q), needle, strlen(needle))) != NULL; q++)
-            n++;
-        free(log);
-        if (n >= least)
-            break;
-        usleep(100000);
-    }
-    return n;
-}
-
 static void attack(const char *name, bool must_close)
 {
     struct probe *p = calloc(1, sizeof *p);
@@ -188,18 +166,18 @@ static void continuation_without_end_headers(void **state)
 
 static void settings_flood(void **state)
 {
-    int before = log_lines(FLOOD_LINE, 0);
+    int before = th_log_count(srv.log, FLOOD_LINE);
     (void)state;
     attack("settings", true);
-    assert_int_equal(log_lines(FLOOD_LINE, before + 1), before + 1);
+    assert_int_equal(th_log_wait(srv.log, FLOOD_LINE, before + 1), before + 1);
 }
 
 static void ping_flood(void **state)
 {
-    int before = log_lines(FLOOD_LINE, 0);
+    int before = th_log_count(srv.log, FLOOD_LINE);
     (void)state;
     attack("ping", true);
-    assert_int_equal(log_lines(FLOOD_LINE, before + 1), before + 1);
+    assert_int_equal(th_log_wait(srv.log, FLOOD_LINE, before + 1), before + 1);
 }
 
 static void hpack_table_size_bomb(void **state)

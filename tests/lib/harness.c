@@ -600,3 +600,27 @@ char *th_read_file(const char *path, size_t *len)
     *len = (size_t)n;
     return buf;
 }
+
+int th_log_count(const char *path, const char *needle)
+{
+    size_t len;
+    char *text = th_read_file(path, &len);
+    int n = 0;
+
+    for (const char *p = text, *end = text + len;
+         (p = memmem(p, (size_t)(end - p), needle, strlen(needle))) != NULL; p++)
+        n++;
+    free(text);
+    return n;
+}
+
+int th_log_wait(const char *path, const char *needle, int least)
+{
+    int n = th_log_count(path, needle);
+
+    for (int i = 0; i < 20 && n < least; i++) {
+        usleep(100000);
+        n = th_log_count(path, needle);
+    }
+    return n;
+}

@@ -87,6 +87,11 @@ void th_sql_exec(struct th_server *s, const char *sql);
 /* The whole file at path, NUL-terminated (malloc'd; *len gets its size). Aborts the test
  * program when it cannot be read. */
 char *th_read_file(const char *path, size_t *len);
+/* How many times needle stands in the log file at path. */
+int th_log_count(const char *path, const char *needle);
+/* The same, waiting up to 2 s for at least `least` (cityd's log is written by a buffer
+ * thread, so a line shows a moment after what caused it). */
+int th_log_wait(const char *path, const char *needle, int least);
 
 /* Send the requests of a JSON array [{path, authorization, method, body, headers}] at once on one
  * HTTP/2 connection (tests/e2e/tools/h2_burst.js, node): the answers [{status, body}] in input

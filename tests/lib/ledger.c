@@ -573,22 +573,9 @@ void ledger_assert_clean(struct ledger *l, struct th_server *s)
         fail_msg("ledger:\n%s", st.problems);
 }
 
-static int count_in_log(const char *path, const char *needle)
-{
-    size_t len = 0;
-    char *text = th_read_file(path, &len);
-    int n = 0;
-
-    for (const char *p = text, *end = text + len;
-         (p = memmem(p, (size_t)(end - p), needle, strlen(needle))) != NULL; p++)
-        n++;
-    free(text);
-    return n;
-}
-
 void ledger_sweep(struct th_server *s)
 {
-    int before = count_in_log(s->log, "store: sweep");
+    int before = th_log_count(s->log, "store: sweep");
     struct timespec t0, t;
 
     if (s->pid > 0)
@@ -598,7 +585,7 @@ void ledger_sweep(struct th_server *s)
     th_server_restart(s);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        if (count_in_log(s->log, "store: sweep") > before)
+        if (th_log_count(s->log, "store: sweep") > before)
             return;
         clock_gettime(CLOCK_MONOTONIC, &t);
         if (t.tv_sec - t0.tv_sec > 40)
