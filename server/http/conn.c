@@ -81,19 +81,27 @@ struct conn_state *http__conn_of(struct http_loop *l, h2o_req_t *req, int *fd, u
     return &l->conns[f];
 }
 
+/* A leaky bucket in thousandths of an event: budget events drain away per window; adds one
+ * event at now and says whether the level is past the budget. */
+static bool bucket_add(uint64_t *level, uint64_t *at, uint64_t now, int budget_events, int window_s)
+{
+    uint64_t budget = (uint64_t)budget_events * 1000;
+    uint64_t window_ms = (uint64_t)window_s * 1000;
+    uint64_t drained = window_ms ? (now - *at) * budget / window_ms : 0;
+
+    *level = *level > drained ? *level - drained : 0;
+    *at = now;
+    *level += 1000;
+    return *level > budget;
+}
+
 bool http__conn_abandoned(struct http_loop *l, struct conn_state *cs, int fd)
 {
     const struct cfg *c = l->g->hc->cfg;
-    uint64_t now = uv_now(l->uv);
-    uint64_t budget = (uint64_t)c->http_conn_reset_budget * 1000;
-    uint64_t window_ms = (uint64_t)c->http_conn_reset_window_s * 1000;
-    /* In thousandths of a request: budget * 1000 drain away per window. */
-    uint64_t drained = window_ms ? (now - cs->reset_at) * budget / window_ms : 0;
 
-    cs->resets = cs->resets > drained ? cs->resets - drained : 0;
-    cs->reset_at = now;
-    cs->resets += 1000;
-    if (cs->resets <= budget || cs->poisoned)
+    if (!bucket_add(&cs->resets, &cs->reset_at, uv_now(l->uv), c->http_conn_reset_budget,
+                    c->http_conn_reset_window_s) ||
+        cs->poisoned)
         return false;
     cs->poisoned = true;
     /* Debian's h2o 2.2.5 has no reset budget of its own and no public call to close one
@@ -121,19 +129,13 @@ void http__conn_close(h2o_req_t *req)
 #define FRAME_PING 6
 #define FLAG_ACK 1
 
-/* Drains the bucket for the time since its last update and adds one frame; true past budget. */
+/* One more PING or SETTINGS frame; true past the budget. */
 static bool control_frame(struct http_loop *l, struct conn_state *cs)
 {
     const struct cfg *c = l->g->hc->cfg;
-    uint64_t now = uv_now(l->uv);
-    uint64_t budget = (uint64_t)c->http_conn_control_frame_budget * 1000;
-    uint64_t window_ms = (uint64_t)c->http_conn_reset_window_s * 1000;
-    uint64_t drained = window_ms ? (now - cs->control_at) * budget / window_ms : 0;
 
-    cs->control = cs->control > drained ? cs->control - drained : 0;
-    cs->control_at = now;
-    cs->control += 1000;
-    return cs->control > budget;
+    return bucket_add(&cs->control, &cs->control_at, uv_now(l->uv),
+                      c->http_conn_control_frame_budget, c->http_conn_reset_window_s);
 }
 
 static ssize_t expect_counted(h2o_http2_conn_t *conn, const uint8_t *src, size_t len,
