@@ -6,6 +6,7 @@
  * another thread; the listener offers http/1.1 only and LWS_CALLBACK_HTTP_CONFIRM_UPGRADE is
  * not handled (CVE-2025-11677); no extensions are offered, so no permessage-deflate. */
 #include "ws.h"
+#include "ws_int.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -81,8 +82,7 @@ struct ws_sess {
     int8_t busy_sub; /* sub being read by the job in flight, -1 none */
     uint8_t nsubs, npending;
     uint16_t close_code;
-    char *rx;
-    size_t rx_len;
+    struct ws__rx rx;
     struct ws_frame **q;
     uint32_t qhead, qlen, qcap;
     size_t qbytes;
@@ -528,7 +528,7 @@ static void sub_offer(struct ws_sub *sub, int64_t pos, struct ws_frame *f)
 
 /* Start the next piece of work of a socket: a waiting client request, else a read for a
  * stream that is behind (only while its send queue is at most half full). */
-static void handle_text(struct ws_sess *s, char *text, size_t len);
+static void handle_text(struct ws_sess *s, const char *text, size_t len);
 
 static void pump(struct ws_sess *s)
 {
@@ -859,18 +859,10 @@ static void start_auth(struct ws_sess *s, const char *token, size_t len, const c
     job_submit(s, j);
 }
 
-static const struct ws_call *call_find(const struct ws_server *w, const char *type)
-{
-    for (const struct ws_call *c = w->wc->ops.calls; c && c->type; c++)
-        if (strcmp(c->type, type) == 0)
-            return c;
-    return NULL;
-}
-
 static bool needs_job(const struct ws_server *w, const char *type)
 {
     return strcmp(type, "auth") == 0 || strcmp(type, "ack") == 0 || strcmp(type, "read") == 0 ||
-           call_find(w, type) != NULL;
+           ws__call_find(w->wc->ops.calls, type) != NULL;
 }
 
 static void bad_frame(struct ws_sess *s, const char *ref, const char *msg)
@@ -880,25 +872,20 @@ static void bad_frame(struct ws_sess *s, const char *ref, const char *msg)
         sess_close(s, WS_CLOSE_BAD_FRAME);
 }
 
-static int64_t jint(json_t *o, const char *k, int64_t def)
+static void handle_sync(struct ws_sess *s, const struct ws__msg *m, const char *ref)
 {
-    json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
-}
-
-static void handle_sync(struct ws_sess *s, json_t *o, const char *ref)
-{
-    json_t *pos = json_object_get(o, "positions");
-    if (pos && !json_is_object(pos)) {
-        bad_frame(s, ref, "positions: an object of stream name to position");
+    json_t *pos;
+    const char *bad = ws__msg_positions(m, &pos);
+    if (bad) {
+        bad_frame(s, ref, bad);
         return;
     }
     for (int i = 0; i < s->nsubs; i++) {
         struct ws_sub *sub = &s->subs[i];
-        json_t *v = pos ? json_object_get(pos, sub_name(sub)) : NULL;
-        int64_t p = json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-        if (v && (!json_is_integer(v) || p < 0)) {
-            bad_frame(s, ref, "positions: integers >= 0");
+        int64_t p;
+        bad = ws__sync_position(pos, sub_name(sub), &p);
+        if (bad) {
+            bad_frame(s, ref, bad);
             return;
         }
         if (s->busy && s->busy_sub == i)
@@ -909,9 +896,10 @@ static void handle_sync(struct ws_sess *s, json_t *o, const char *ref)
     pump(s);
 }
 
-static void handle_typing(struct ws_sess *s, json_t *o, const char *ref)
+static void handle_typing(struct ws_sess *s, const struct ws__msg *m, const char *ref)
 {
-    int64_t to = jint(o, "to", 0), conv = jint(o, "conversation_id", 0);
+    int64_t to, conv;
+    ws__msg_typing(m, &to, &conv);
     if (conv > 0) {
         /* To this node's sockets that subscribed to the conversation (subscribing checked the
          * membership of each, this one included). */
@@ -945,28 +933,16 @@ static void handle_typing(struct ws_sess *s, json_t *o, const char *ref)
                 t, json_pack("{s:s,s:I}", "type", "typing", "from", (json_int_t)s->who.user_id));
 }
 
-static void handle_text(struct ws_sess *s, char *text, size_t len)
+static void handle_text(struct ws_sess *s, const char *text, size_t len)
 {
-    json_error_t je;
-    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    const char *type, *ref = NULL;
+    struct ws__msg m;
+    const char *bad = ws__msg_parse(text, len, &m);
+    const char *type = m.type, *ref = m.ref;
     const struct ws_call *call = NULL;
-    json_t *idv;
+    enum ws__kind kind;
 
-    if (!json_is_object(o)) {
-        json_decref(o);
-        bad_frame(s, NULL, "a frame is one JSON object");
-        return;
-    }
-    idv = json_object_get(o, "id");
-    if (idv && (!json_is_string(idv) || json_string_length(idv) > 64)) {
-        bad_frame(s, NULL, "id: a string of at most 64 characters");
-        goto out;
-    }
-    ref = idv ? json_string_value(idv) : NULL;
-    type = json_string_value(json_object_get(o, "type"));
-    if (!type) {
-        bad_frame(s, ref, "type: required");
+    if (bad) {
+        bad_frame(s, ref, bad);
         goto out;
     }
     /* While a job runs, requests that need one wait their turn; so does everything sent
@@ -982,15 +958,16 @@ static void handle_text(struct ws_sess *s, char *text, size_t len)
         s->npending++;
         goto out;
     }
-    if (strcmp(type, "ping") == 0) {
+    kind = ws__msg_kind(&m, s->w->wc->ops.calls, &call);
+    if (kind == WS__PING) {
         json_t *p = json_pack("{s:s}", "type", "pong");
         if (ref)
             json_object_set_new(p, "id", json_string(ref));
         sess_send_json(s, p);
         goto out;
     }
-    if (strcmp(type, "auth") == 0) {
-        const char *tok = json_string_value(json_object_get(o, "token"));
+    if (kind == WS__AUTH) {
+        const char *tok = ws__msg_token(&m);
         if (!tok) {
             bad_frame(s, ref, "token: required");
             goto out;
@@ -1002,11 +979,9 @@ static void handle_text(struct ws_sess *s, char *text, size_t len)
         sess_error(s, ref, ERR_UNAUTH, "send an auth frame first");
         goto out;
     }
-    if (strcmp(type, "sync") == 0) {
-        handle_sync(s, o, ref);
-    } else if ((call = call_find(s->w, type)) != NULL ||
-               (strcmp(type, "read") == 0 && json_object_get(o, "conversation_id") &&
-                (call = call_find(s->w, "read.conversation")) != NULL)) {
+    if (kind == WS__SYNC) {
+        handle_sync(s, &m, ref);
+    } else if (kind == WS__CALL) {
         struct ws_job *j;
         if (!(s->who.roles & call->roles)) {
             sess_error(s, ref, ERR_FORBIDDEN, "not for your role");
@@ -1014,15 +989,14 @@ static void handle_text(struct ws_sess *s, char *text, size_t len)
         }
         j = job_new(s, JOB_CALL, ref);
         j->call = call;
-        j->in = json_incref(o);
+        j->in = json_incref(m.o);
         job_submit(s, j);
-    } else if (strcmp(type, "ack") == 0 || strcmp(type, "read") == 0) {
-        const char *st = json_string_value(json_object_get(o, "stream"));
-        int64_t p = jint(o, "position", -1);
+    } else if (kind == WS__ACK) {
+        const char *st;
+        int64_t p;
         bool known = false;
         struct ws_job *j;
-        if (!st)
-            st = "inbox";
+        ws__msg_position(&m, &st, &p);
         for (int i = 0; i < s->nsubs; i++)
             known |= strcmp(sub_name(&s->subs[i]), st) == 0;
         if (!known || p < 0) {
@@ -1036,13 +1010,13 @@ static void handle_text(struct ws_sess *s, char *text, size_t len)
         if (j->read_mark) /* read marks are per user: a device id no app uses */
             snprintf(j->who.device_id, sizeof j->who.device_id, "*read*");
         job_submit(s, j);
-    } else if (strcmp(type, "typing") == 0) {
-        handle_typing(s, o, ref);
+    } else if (kind == WS__TYPING) {
+        handle_typing(s, &m, ref);
     } else {
         bad_frame(s, ref, "type: unknown");
     }
 out:
-    json_decref(o);
+    ws__msg_dispose(&m);
 }
 
 /* Token bucket: ws.max_msgs_per_s per second, the same as burst. Over it, the socket is not
@@ -1068,6 +1042,8 @@ static int on_receive(struct ws_sess *s, const char *in, size_t len)
     size_t remain = lws_remaining_packet_payload(s->wsi);
     bool final = lws_is_final_fragment(s->wsi) && remain == 0;
     int64_t now = clock_now_ms();
+    const char *msg;
+    size_t msglen;
 
     s->last_rx_ms = now;
     if (s->state == S_CLOSING)
@@ -1076,28 +1052,17 @@ static int on_receive(struct ws_sess *s, const char *in, size_t len)
         sess_close(s, WS_CLOSE_BAD_FRAME);
         return 0;
     }
-    if (s->rx_len + len + remain > cap) {
+    switch (ws__rx_feed(&s->rx, cap, in, len, remain, final, &msg, &msglen)) {
+    case WS__RX_TOO_BIG:
         sess_close(s, WS_CLOSE_TOO_BIG); /* the rest of the message is read and dropped */
-        return 0;
-    }
-    if (final && s->rx_len == 0) {
+        break;
+    case WS__RX_MORE:
+        break;
+    case WS__RX_DONE:
         rate_take(s, now);
-        handle_text(s, (char *)(uintptr_t)in, len);
-        return 0;
-    }
-    if (!s->rx) {
-        s->rx = malloc(cap + 1);
-        if (!s->rx)
-            abort();
-    }
-    memcpy(s->rx + s->rx_len, in, len);
-    s->rx_len += len;
-    if (final) {
-        rate_take(s, now);
-        handle_text(s, s->rx, s->rx_len);
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_len = 0;
+        handle_text(s, msg, msglen);
+        ws__rx_reset(&s->rx);
+        break;
     }
     return 0;
 }
@@ -1227,7 +1192,7 @@ static void sess_closed(struct ws_server *w, struct ws_sess *s)
         s->qlen--;
     }
     free(s->q);
-    free(s->rx);
+    ws__rx_reset(&s->rx);
     for (int i = 0; i < s->npending; i++)
         free(s->pending[i]);
     w->nsess--;
