@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <string.h>
 #include "api/api.h"
+#include "api/domain/audit.h"
 #include "api/domain/rollup.h"
 #include "api/domain/seed.h"
 #include "api/domain/user.h"
@@ -181,6 +183,78 @@ static int cmd_rollup_rebuild(const struct cfg *cfg, int argc)
     return wire_with_db(cfg, rebuild_fn, NULL) ? 1 : 0;
 }
 
+struct purge_arg {
+    int keep_days, batch;
+    bool dry_run;
+    struct audit_purge_stats st;
+};
+
+static enum err purge_fn(struct rctx *cx, void *p)
+{
+    struct purge_arg *a = p;
+    cx->now_ms = clock_now_ms();
+    snprintf(cx->ip, sizeof cx->ip, "cli");
+    return audit_purge(cx, a->keep_days, a->batch, a->dry_run, &a->st);
+}
+
+static bool int_arg(const char *s, int min, int max, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < min || v > max)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* cityd audit-purge [--keep-days N] [--batch N] [--dry-run]: remove audit rows past the
+ * retention (api/domain/audit.h). Run with the maintenance account (a database user that may
+ * DELETE from audit_log; the runtime user may not): etc/cityd-audit-purge.service. */
+static int cmd_audit_purge(const struct cfg *cfg, int argc, char **argv)
+{
+    struct purge_arg a = {.keep_days = AUDIT_RETENTION_MIN_DAYS, .batch = 5000};
+    char skew[32], cut[32];
+    enum err res;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--keep-days") == 0 && i + 1 < argc) {
+            if (!int_arg(argv[++i], AUDIT_RETENTION_MIN_DAYS, AUDIT_RETENTION_MAX_DAYS,
+                         &a.keep_days)) {
+                fprintf(stderr,
+                        "cityd: audit-purge: --keep-days: %d..%d (audit rows are kept at least"
+                        " six months)\n",
+                        AUDIT_RETENTION_MIN_DAYS, AUDIT_RETENTION_MAX_DAYS);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            if (!int_arg(argv[++i], 1, 100000, &a.batch)) {
+                fprintf(stderr, "cityd: audit-purge: --batch: 1..100000\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--dry-run") == 0) {
+            a.dry_run = true;
+        } else {
+            fprintf(stderr, "usage: cityd audit-purge [--keep-days N] [--batch N] [--dry-run]\n");
+            return 2;
+        }
+    }
+    res = wire_with_db(cfg, purge_fn, &a);
+    if (res)
+        return 1;
+    {
+        time_t c = (time_t)(a.st.cutoff_ms / 1000);
+        struct tm tm;
+        gmtime_r(&c, &tm);
+        strftime(cut, sizeof cut, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        snprintf(skew, sizeof skew, "%+lld", (long long)((a.st.node_ms - a.st.db_ms) / 1000));
+    }
+    printf("audit-purge: %s %lld rows older than %d days (at before %s) in %lld batches;"
+           " clock %s s from the database's\n",
+           a.dry_run ? "would remove" : "removed", (long long)a.st.removed, a.keep_days, cut,
+           (long long)a.st.batches, skew);
+    return 0;
+}
+
 int cli_main(const struct cfg *cfg, const char *cmd, int argc, char **argv)
 {
     if (strcmp(cmd, "routes") == 0)
@@ -191,6 +265,8 @@ int cli_main(const struct cfg *cfg, const char *cmd, int argc, char **argv)
         return cmd_seed_demo(cfg, argc, argv);
     if (strcmp(cmd, "rollup-rebuild") == 0)
         return cmd_rollup_rebuild(cfg, argc);
+    if (strcmp(cmd, "audit-purge") == 0)
+        return cmd_audit_purge(cfg, argc, argv);
     fprintf(stderr, "cityd: unknown command \"%s\" (try cityd help)\n", cmd);
     return 2;
 }

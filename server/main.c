@@ -20,7 +20,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: cityd [-c FILE] [serve [--port-file FILE] | migrate | version | routes |\n"
                "             user add --username NAME --role ROLE[,ROLE] [--display-name NAME]\n"
                "                      [--phone PHONE] (password from stdin or CITYD_PASSWORD) |\n"
-               "             seed-demo [--logins FILE] | rollup-rebuild]\n");
+               "             seed-demo [--logins FILE] | rollup-rebuild |\n"
+               "             audit-purge [--keep-days N] [--batch N] [--dry-run]]\n");
 }
 
 static int run(const struct cfg *cfg, const char *cmd, int argc, char **argv)

@@ -38,4 +38,35 @@ bool audit_rejection_note(const char *ip, const char *reason, int64_t now_ms);
 enum err audit_rejections_flush(struct rctx *cx) MUST_CHECK;
 enum err audit_rejections_flush_final(struct rctx *cx) MUST_CHECK;
 
+/* ---- retention (audit_purge.c) ----------------------------------------------------------
+ * Rows are kept at least AUDIT_RETENTION_MIN_DAYS (网络安全法 Art. 21: network logs at least six
+ * months). Only a maintenance account removes them (`cityd audit-purge`, docs/deployment.md):
+ * the runtime user has no DELETE on audit_log, so serving code can never call this with
+ * success. What is removed is decided so that no clock can make a row go early:
+ *   - the time is the earlier of this process's clock (cx->now_ms) and the database server's;
+ *   - only a prefix of the table in id order goes: a row is removed when it and every row
+ *     inserted before it are older than the retention, so a row written by a node whose clock
+ *     ran behind (it looks old) stays while any row inserted before it is young.
+ * Each batch is one transaction: its DELETE and an "audit.purge" row saying how many rows
+ * (ids, cut-off) it removed; a run that removes nothing writes one such row with 0, and an
+ * attempt the database refuses writes one with result denied. */
+#define AUDIT_RETENTION_MIN_DAYS 180
+#define AUDIT_RETENTION_MAX_DAYS 36500
+
+struct audit_purge_stats {
+    int64_t removed;   /* rows deleted (or that would be, with dry_run) */
+    int64_t batches;   /* transactions committed */
+    int64_t cutoff_ms; /* rows with at before this were eligible */
+    int64_t node_ms;   /* this process's clock */
+    int64_t db_ms;     /* the database server's clock */
+};
+
+/* Remove audit rows older than keep_days (AUDIT_RETENTION_MIN_DAYS..AUDIT_RETENTION_MAX_DAYS,
+ * else ERR_INVALID) in transactions of at most batch rows (1..100000). dry_run counts
+ * without removing or auditing. *st is written also on failure (what was done so far).
+ * Errors: ERR_INVALID, ERR_FORBIDDEN (the database user may not DELETE from audit_log),
+ * ERR_BUSY, ERR_INTERNAL. */
+enum err audit_purge(struct rctx *cx, int keep_days, int batch, bool dry_run,
+                     struct audit_purge_stats *st) MUST_CHECK;
+
 #endif

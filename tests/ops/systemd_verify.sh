@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/ops/systemd_verify.sh ROOT CITYD: ops.systemd_verify.
-# `systemd-analyze verify` on etc/cityd.service (and the backup service and timer), with ExecStart pointed at the built binary
+# `systemd-analyze verify` on etc/cityd.service (and the backup and audit-purge services and timers), with ExecStart pointed at the built binary
 # (verify checks that the program exists). verify exits 0 on unknown keys and bad values, so any
 # line it prints fails the test too. Then `systemd-analyze security --offline` must rate the
 # sandbox at most 2.0 ("OK"; 10 = no sandbox at all).
@@ -29,6 +29,30 @@ out=$(cd "$tmp" && systemd-analyze verify --man=no ./cityd-backup.service ./city
 if [[ $rc -ne 0 || -n $out ]]; then
   echo "systemd_verify: systemd-analyze verify etc/cityd-backup.{service,timer} (exit $rc):"
   echo "$out"
+  exit 1
+fi
+# The nightly audit purge and its timer, with ExecStart pointed at the built binary.
+grep -q '^ExecStart=/usr/local/bin/cityd -c /etc/cityd/cityd.conf audit-purge ' \
+  "$root/etc/cityd-audit-purge.service" || {
+  echo "systemd_verify: etc/cityd-audit-purge.service: ExecStart is not cityd … audit-purge"; exit 1; }
+sed "s|^ExecStart=/usr/local/bin/cityd |ExecStart=$cityd |" \
+  "$root/etc/cityd-audit-purge.service" > "$tmp/cityd-audit-purge.service"
+cp "$root/etc/cityd-audit-purge.timer" "$tmp/"
+rc=0
+out=$(cd "$tmp" && systemd-analyze verify --man=no ./cityd-audit-purge.service ./cityd-audit-purge.timer 2>&1) || rc=$?
+if [[ $rc -ne 0 || -n $out ]]; then
+  echo "systemd_verify: systemd-analyze verify etc/cityd-audit-purge.{service,timer} (exit $rc):"
+  echo "$out"
+  exit 1
+fi
+for want in 'User=cityd' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'Type=oneshot' \
+            'EnvironmentFile=/etc/cityd/audit-purge.env'; do
+  grep -q "^$want" "$tmp/cityd-audit-purge.service" || {
+    echo "systemd_verify: cityd-audit-purge.service: missing $want"; exit 1; }
+done
+if ! out=$(cd "$tmp" && systemd-analyze security --offline=yes --threshold=20 --no-pager ./cityd-audit-purge.service 2>&1); then
+  echo "systemd_verify: cityd-audit-purge.service: exposure above 2.0:"
+  echo "$out" | tail -5
   exit 1
 fi
 for want in 'Type=notify' 'NoNewPrivileges=yes' 'ProtectSystem=strict' 'User=cityd' \
