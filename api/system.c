@@ -58,7 +58,7 @@ static enum err system_version(struct rctx *cx, const struct req *rq, struct res
 const struct route api_system_routes[] = {
     /* method path                handler          roles        body flags       timeout */
     {"GET", "/healthz",          system_healthz,  ROLE_PUBLIC, 0,   ROUTE_LOOP,  0, NULL, NULL},
-    {"GET", "/readyz",           system_readyz,   ROLE_PUBLIC, 0,   0,           1500, NULL, NULL},
+    {"GET", "/readyz",           system_readyz,   ROLE_PUBLIC, 0,   ROUTE_NO_SHED, 1500, NULL, NULL},
     {"GET", "/api/v1/version",   system_version,  ROLE_PUBLIC, 0,   ROUTE_LOOP,  0, NULL, NULL},
     {0},
 };

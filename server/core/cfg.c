@@ -69,6 +69,8 @@ static const struct cfg_key keys[] = {
     S("db.runtime_user",             db_runtime_user,           ""),
     I("db.pool_size",                db_pool_size,              "8", 1, 512),
     I("db.queue_limit",              db_queue_limit,            "2048", 1, 1000000),
+    I("db.queue_target_ms",          db_queue_target_ms,        "10", 0, 60000),
+    I("db.queue_interval_ms",        db_queue_interval_ms,      "100", 1, 60000),
     I("db.connect_timeout_s",        db_connect_timeout_s,      "2", 1, 60),
     I("db.read_timeout_s",           db_read_timeout_s,         "3", 1, 600),
     I("db.write_timeout_s",          db_write_timeout_s,        "3", 1, 600),

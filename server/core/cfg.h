@@ -46,6 +46,8 @@ struct cfg {
     char db_runtime_user[64];
     int db_pool_size;
     int db_queue_limit;
+    int db_queue_target_ms;
+    int db_queue_interval_ms;
     int db_connect_timeout_s;
     int db_read_timeout_s;
     int db_write_timeout_s;

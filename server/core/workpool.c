@@ -2,6 +2,7 @@
 #include "workpool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,59 @@ struct workpool {
     void (*thread_fini)(void *value);
     void *arg;
     char name[16];
+    /* Shedding (workpool.h). Written under mu, read without it by workpool_admit. */
+    _Atomic uint64_t target_ns, interval_ns; /* target 0: off */
+    _Atomic uint64_t take_ns;                /* when a thread last took a job (run or shed) */
+    _Atomic uint64_t busy_ns;        /* when the queue last went from empty to not; 0: empty */
+    _Atomic size_t nqueued;          /* = queued */
+    _Atomic uint64_t gap_ns;         /* time between two jobs run, measured over windows in which
+                                        the queue never emptied: 1 / how fast the threads serve it */
+    uint64_t win_ns;                 /* (mu) start of the current window */
+    uint64_t win_runs;               /* (mu) jobs taken to run in it */
+    _Atomic uint64_t shed_until_ns;  /* overloaded until then at least (see standing) */
+    _Atomic uint64_t shed_unlogged;  /* shed since the last log line */
+    _Atomic uint64_t shed_logged_ns; /* clock_mono_ns of the last log line; 0: none yet */
     /* Metrics of this pool (pools of one name share them). */
-    struct metrics_series *m_queued, *m_running, *m_done, *m_rejected, *m_wait;
+    struct metrics_series *m_queued, *m_running, *m_done, *m_rejected, *m_wait, *m_shed;
 };
+
+#define RELAXED memory_order_relaxed
+#define RATE_WINDOW_NS 20000000u /* 20 ms */
+
+/* Whether the pool is overloaded: its queue has held waiting jobs without a break for the
+ * interval (a standing queue), or it shed a job less than an interval ago. The second keeps
+ * the state while shedding itself empties the queue (queued jobs past the target go at once):
+ * otherwise the next interval would again let jobs queue unchecked, a sawtooth. busy_ns as
+ * read from the atomic. */
+static bool standing(const struct workpool *p, uint64_t now, uint64_t busy_ns)
+{
+    uint64_t interval = atomic_load_explicit(&p->interval_ns, RELAXED);
+
+    return (busy_ns && now > busy_ns && now - busy_ns >= interval) ||
+           now < atomic_load_explicit(&p->shed_until_ns, RELAXED);
+}
+
+/* Count a shed job; at most one log line a second per pool, with the count since the last. */
+static void note_shed(struct workpool *p, uint64_t now, uint64_t waited_ns)
+{
+    uint64_t last = atomic_load_explicit(&p->shed_logged_ns, RELAXED);
+    uint64_t n;
+
+    metrics_inc(p->m_shed);
+    atomic_store_explicit(&p->shed_until_ns, now + atomic_load_explicit(&p->interval_ns, RELAXED),
+                          RELAXED);
+    atomic_fetch_add_explicit(&p->shed_unlogged, 1, RELAXED);
+    if (last && now - last < 1000000000u)
+        return;
+    if (!atomic_compare_exchange_strong(&p->shed_logged_ns, &last, now))
+        return; /* another thread writes this second's line */
+    n = atomic_exchange_explicit(&p->shed_unlogged, 0, RELAXED);
+    log_warn(NULL,
+             "workpool %s overloaded: %llu jobs shed since the last such line (a new job would "
+             "wait %.1f ms, target %.1f ms, %zu queued); clients got 503 with Retry-After",
+             p->name, (unsigned long long)n, (double)waited_ns / 1e6,
+             (double)atomic_load_explicit(&p->target_ns, RELAXED) / 1e6, workpool_queued(p));
+}
 
 struct start {
     struct workpool *p;
@@ -45,6 +96,8 @@ static void *thread_main(void *v)
         targ = p->thread_init(st.idx, p->arg);
     for (;;) {
         struct work *w;
+        uint64_t now, waited;
+        bool shed;
 
         pthread_mutex_lock(&p->mu);
         while (!p->head && !p->stopping)
@@ -54,19 +107,52 @@ static void *thread_main(void *v)
             pthread_mutex_unlock(&p->mu);
             break;
         }
+        now = clock_mono_ns();
+        waited = now > w->queued_ns ? now - w->queued_ns : 0;
+        /* Judged before the queue may go empty: a job that waited twice the target in an
+         * overloaded queue (admitted before the overload was seen, or the threads stalled). */
+        shed = w->shed && atomic_load_explicit(&p->target_ns, RELAXED) &&
+               waited >= 2 * atomic_load_explicit(&p->target_ns, RELAXED) &&
+               standing(p, now, atomic_load_explicit(&p->busy_ns, RELAXED));
+        /* The rate at which jobs are run, not shed (shedding empties a queue far faster than
+         * the threads serve it), over windows of RATE_WINDOW_NS in which jobs waited
+         * throughout: idle threads would make the rate look low. */
+        if (!shed)
+            p->win_runs++;
+        if (now - p->win_ns >= RATE_WINDOW_NS) {
+            uint64_t busy = atomic_load_explicit(&p->busy_ns, RELAXED);
+
+            if (busy && busy <= p->win_ns && p->win_runs) {
+                uint64_t gap = (now - p->win_ns) / p->win_runs;
+                uint64_t avg = atomic_load_explicit(&p->gap_ns, RELAXED);
+                atomic_store_explicit(&p->gap_ns, avg ? (avg + gap) / 2 : gap, RELAXED);
+            }
+            p->win_ns = now;
+            p->win_runs = 0;
+        }
+        atomic_store_explicit(&p->take_ns, now, RELAXED);
         p->head = w->next;
-        if (!p->head)
+        if (!p->head) {
             p->tail = NULL;
+            atomic_store_explicit(&p->busy_ns, 0, RELAXED);
+        }
         p->queued--;
+        atomic_store_explicit(&p->nqueued, p->queued, RELAXED);
         pthread_mutex_unlock(&p->mu);
         metrics_gauge_add(p->m_queued, -1);
         metrics_gauge_add(p->m_running, 1);
-        metrics_observe(p->m_wait, (double)(clock_mono_ns() - w->queued_ns) / 1e9);
+        metrics_observe(p->m_wait, (double)waited / 1e9);
         w->next = NULL;
-        /* w may be freed by run(): touch only the pool afterwards. */
-        w->run(w, targ);
+        /* w may be freed by run() or shed(): touch only the pool afterwards. */
+        if (shed) {
+            note_shed(p, now, waited);
+            w->shed(w, targ);
+        } else {
+            w->run(w, targ);
+        }
         metrics_gauge_add(p->m_running, -1);
-        metrics_inc(p->m_done);
+        if (!shed)
+            metrics_inc(p->m_done);
     }
     if (p->thread_fini)
         p->thread_fini(targ);
@@ -100,6 +186,9 @@ struct workpool *workpool_new(const char *name, int nthreads, size_t queue_limit
                                         "Jobs refused because the queue was full or stopping.", lb);
         p->m_wait = metrics_histogram("cityd_workpool_queue_wait_seconds",
                                       "Time jobs waited in a worker pool's queue.", lb, NULL, 0);
+        p->m_shed = metrics_counter(
+            "cityd_workpool_shed_jobs_total",
+            "Jobs refused or dropped because the worker pool was overloaded (shedding).", lb);
         metrics_gauge_set(metrics_gauge("cityd_workpool_threads", "Threads of a worker pool.", lb),
                           nthreads);
     }
@@ -135,16 +224,60 @@ enum err workpool_submit(struct workpool *p, struct work *w)
     }
     w->next = NULL;
     w->queued_ns = clock_mono_ns();
-    if (p->tail)
+    if (p->tail) {
         p->tail->next = w;
-    else
+    } else {
         p->head = w;
+        atomic_store_explicit(&p->busy_ns, w->queued_ns, RELAXED);
+    }
     p->tail = w;
     p->queued++;
+    atomic_store_explicit(&p->nqueued, p->queued, RELAXED);
     metrics_gauge_add(p->m_queued, 1);
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return ERR_OK;
+}
+
+void workpool_set_shedding(struct workpool *p, uint64_t target_ns, uint64_t interval_ns)
+{
+    atomic_store_explicit(&p->interval_ns, interval_ns, RELAXED);
+    atomic_store_explicit(&p->target_ns, target_ns, RELAXED);
+}
+
+enum err workpool_admit(struct workpool *p, uint64_t *wait_ns)
+{
+    uint64_t target = atomic_load_explicit(&p->target_ns, RELAXED);
+    uint64_t busy, last, now, wait, idle;
+
+    if (!target)
+        return ERR_OK;
+    busy = atomic_load_explicit(&p->busy_ns, RELAXED);
+    if (!busy)
+        return ERR_OK; /* nothing waits: the job will not either */
+    now = clock_mono_ns();
+    if (!standing(p, now, busy))
+        return ERR_OK;
+    /* What a new job would wait: the jobs ahead of it, at the rate the threads run them. Not
+     * the oldest job's age: while new jobs are refused it grows although the queue shrinks,
+     * so refusing on it would refuse until the queue is empty, and the next interval would
+     * let a whole interval's worth of jobs queue up again (a sawtooth). */
+    wait = (uint64_t)atomic_load_explicit(&p->nqueued, RELAXED) *
+           atomic_load_explicit(&p->gap_ns, RELAXED);
+    /* Threads that take nothing at all for an interval (a stalled database) make no rate to go
+     * by. (Not sooner: on a busy machine threads may wait tens of ms for a CPU.) */
+    last = atomic_load_explicit(&p->take_ns, RELAXED);
+    if (last < busy)
+        last = busy; /* no take since the queue last filled: count from then */
+    idle = now > last ? now - last : 0;
+    if (wait < target && idle < atomic_load_explicit(&p->interval_ns, RELAXED))
+        return ERR_OK;
+    if (wait < idle)
+        wait = idle;
+    if (wait_ns)
+        *wait_ns = wait;
+    note_shed(p, now, wait);
+    return ERR_BUSY;
 }
 
 size_t workpool_queued(struct workpool *p)

@@ -167,6 +167,9 @@ struct http_job *http__job_new(struct http_loop *l);
 void http__job_free(struct http_job *j);
 /* h2o disposes j's request (answered, or the client went away): shared-memory callback. */
 void http__job_on_dispose(void *p);
+/* Overload admission (workpool_admit): true when j's pool is overloaded and j must be refused
+ * at once (503) instead of queued. Never for ROUTE_NO_SHED routes. */
+bool http__job_shed(struct http_job *j);
 /* Hand j to its worker pool (or the loop's pending batch) and arm its deadline. ERR_BUSY
  * when the pool is full: j is then still the loop's and unanswered. */
 enum err http__job_queue(struct http_job *j);

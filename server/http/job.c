@@ -146,10 +146,14 @@ h2o_timeout_t *http__timeout_for(struct http_loop *l, uint64_t ms)
 
 /* ---- the worker side ---------------------------------------------------------------------- */
 
+#define SHED_QUEUED_MSG                                                                            \
+    "server overloaded: this request waited too long for a worker and was not run; retry later"
+
 /* Worker thread: the token checks of all n jobs in one call, then the handlers: each route's
- * batch handler with all of its requests, others one by one. A job is not touched after its
- * message is sent: the loop may free it at once. */
-static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
+ * batch handler with all of its requests, others one by one. shed: the overloaded pool
+ * dropped them (workpool.h): each is answered 503 without running. A job is not touched after
+ * its message is sent: the loop may free it at once. */
+static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg, bool shed)
 {
     const struct http_config *hc = jobs[0]->loop->g->hc;
     struct rctx *cxs[HTTP_BATCH_MAX];
@@ -167,7 +171,10 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
         j->cx.now_ms = now;
         j->batch = (unsigned)n;
         j->res = ERR_OK;
-        if (atomic_load(&j->state) == JOB_CANCELLED) {
+        if (shed) {
+            /* Never moved to RUNNING: like a cancelled job, it certainly had no effect. */
+            j->res = rctx_fail(&j->cx, ERR_BUSY, SHED_QUEUED_MSG);
+        } else if (atomic_load(&j->state) == JOB_CANCELLED) {
             j->res = ERR_BUSY;
         } else if (j->auth_failed) {
             if (hc->auth_failed)
@@ -234,13 +241,26 @@ static void run_jobs(struct http_job **jobs, size_t n, void *thread_arg)
 static void run_job(struct work *w, void *thread_arg)
 {
     struct http_job *j = H2O_STRUCT_FROM_MEMBER(struct http_job, work, w);
-    run_jobs(&j, 1, thread_arg);
+    run_jobs(&j, 1, thread_arg, false);
+}
+
+static void shed_job(struct work *w, void *thread_arg)
+{
+    struct http_job *j = H2O_STRUCT_FROM_MEMBER(struct http_job, work, w);
+    run_jobs(&j, 1, thread_arg, true);
 }
 
 static void run_batch(struct work *w, void *thread_arg)
 {
     struct http_batch *b = H2O_STRUCT_FROM_MEMBER(struct http_batch, work, w);
-    run_jobs(b->jobs, b->n, thread_arg);
+    run_jobs(b->jobs, b->n, thread_arg, false);
+    free(b);
+}
+
+static void shed_batch(struct work *w, void *thread_arg)
+{
+    struct http_batch *b = H2O_STRUCT_FROM_MEMBER(struct http_batch, work, w);
+    run_jobs(b->jobs, b->n, thread_arg, true);
     free(b);
 }
 
@@ -275,6 +295,7 @@ static void flush_pending(struct http_loop *l)
         res = ERR_BUSY;
         if (b) {
             b->work.run = run_batch;
+            b->work.shed = shed_batch; /* ROUTE_BATCH routes are never ROUTE_NO_SHED probes */
             b->n = n;
             /* an array of job pointers, copied as such */
             memcpy(b->jobs, l->pending, n * sizeof *b->jobs);
@@ -320,6 +341,7 @@ enum err http__job_queue(struct http_job *j)
     enum err res;
 
     j->work.run = run_job;
+    j->work.shed = (rt->flags & ROUTE_NO_SHED) ? NULL : shed_job;
     j->submit_user = j->cx.who.user_id;
     j->in_worker = true;
     if ((rt->flags & (ROUTE_BATCH | ROUTE_MEDIA)) == ROUTE_BATCH && l->flush) {
@@ -346,9 +368,25 @@ enum err http__job_queue(struct http_job *j)
     return ERR_OK;
 }
 
+bool http__job_shed(struct http_job *j)
+{
+    const struct route *rt = j->rq.match.route;
+    uint64_t waited = 0;
+
+    if (rt->flags & ROUTE_NO_SHED)
+        return false;
+    return workpool_admit(pool_for(j->loop->g->hc, rt), &waited) != ERR_OK;
+}
+
 void http__jobs_init(struct http_loop *l)
 {
-    (void)http__timeout_for(l, (uint64_t)l->g->hc->cfg->http_request_timeout_ms);
+    const struct cfg *cfg = l->g->hc->cfg;
+
+    (void)http__timeout_for(l, (uint64_t)cfg->http_request_timeout_ms);
+    /* The database pool sheds this engine's jobs under overload (every loop sets the same). */
+    if (l->g->hc->db_pool)
+        workpool_set_shedding(l->g->hc->db_pool, (uint64_t)cfg->db_queue_target_ms * 1000000u,
+                              (uint64_t)cfg->db_queue_interval_ms * 1000000u);
     l->flush = malloc(sizeof *l->flush); /* NULL: batch routes are queued one by one */
     if (l->flush) {
         uv_prepare_init(l->uv, l->flush);

@@ -38,6 +38,9 @@ enum route_flags {
     ROUTE_PASSWORD = 1u << 6,     /* hashes or checks a password (argon2id, a few at a time):
                                      runs on its own pool, so a burst of log-ins queues there
                                      and never holds the database workers */
+    ROUTE_NO_SHED = 1u << 7,      /* never shed by the database pool's overload control
+                                     (db.queue_target_ms): readiness probes, so a node that is
+                                     busy is not also reported as not ready */
 };
 
 /* One endpoint. body_limit 0 means the route takes no body: any body gives 413. */

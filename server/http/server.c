@@ -417,6 +417,12 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
     if (req->entity.len && !(rt->flags & ROUTE_RAW_BODY) && !is_json_type(req))
         return reject(j, ERR_MEDIATYPE, "send the body as application/json");
 
+    /* Overload (db.queue_target_ms): refused before the copy and the token check, so a
+     * refusal is the cheapest answer the loop gives; a bad token then learns it on retry. */
+    if (!((rt->flags & ROUTE_LOOP) && rt->roles == ROLE_PUBLIC) && http__job_shed(j))
+        return reject(j, ERR_BUSY,
+                      "server overloaded: requests are waiting too long for a worker; retry later");
+
     take_request(j, req, q, !(rt->flags & ROUTE_LOOP));
 
     /* Authentication on the loop: a signature check, no I/O. */

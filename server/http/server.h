@@ -18,9 +18,11 @@
  * the other). Under load that is one thread hop and one token query per batch instead of
  * per request; when idle a batch is a single request and nothing waits.
  * A per-route deadline answers 503 when a worker does not finish in time; cancelled jobs
- * that have not started are skipped. Per connection, in-flight jobs are capped and requests
- * abandoned by the client (HTTP/2 rapid reset) are counted: past the budget the connection
- * gets GOAWAY and is closed. */
+ * that have not started are skipped. Under sustained overload the database pool sheds
+ * (db.queue_target_ms, workpool.h): a new request is refused with 503 at once, before it
+ * becomes a job, and a queued one that waited past the target is answered 503 unrun. Per
+ * connection, in-flight jobs are capped and requests abandoned by the client (HTTP/2 rapid reset)
+ * are counted: past the budget the connection gets GOAWAY and is closed. */
 #ifndef CITYD_HTTP_SERVER_H
 #define CITYD_HTTP_SERVER_H
 
