@@ -379,7 +379,7 @@ static enum err ws_presence(struct rctx *cx, json_t *in, json_t **out)
 {
     json_t *users = json_object_get(in, "users"), *v, *a;
     int64_t ids[CONV_PRESENCE_MAX], seen[CONV_PRESENCE_MAX];
-    bool visible[CONV_PRESENCE_MAX];
+    bool visible[CONV_PRESENCE_MAX], online[CONV_PRESENCE_MAX];
     size_t i, n = 0;
     enum err res;
 
@@ -392,14 +392,14 @@ static enum err ws_presence(struct rctx *cx, json_t *in, json_t **out)
             return rctx_fail(cx, ERR_INVALID, "users: user ids");
         ids[n++] = (int64_t)json_integer_value(v);
     }
-    res = conv_presence(cx, ids, n, visible, seen);
+    res = conv_presence(cx, ids, n, visible, online, seen);
     if (res)
         return res;
     a = json_array();
     for (i = 0; i < n; i++)
         if (visible[i])
-            json_array_append_new(a, json_pack("{s:I,s:o}", "id", (json_int_t)ids[i], "last_seen",
-                                               api_json_time(seen[i])));
+            json_array_append_new(a, json_pack("{s:I,s:b,s:o}", "id", (json_int_t)ids[i], "online",
+                                               online[i], "last_seen", api_json_time(seen[i])));
     *out = json_pack("{s:s,s:o}", "type", "presence", "users", a);
     return ERR_OK;
 }

@@ -23,7 +23,7 @@ static const char *device_of(const struct rctx *cx)
 
 /* The same check as every REST request (token version, session open, account enabled), then
  * the shared streams the user belongs to. */
-static enum err ws_hello(struct rctx *cx, const char **streams, size_t *n)
+static enum err ws_hello(struct rctx *cx, uint64_t node, const char **streams, size_t *n)
 {
     struct actor_check v = {cx, NULL, false, ERR_OK}; /* no API keys on sockets */
 
@@ -33,16 +33,26 @@ static enum err ws_hello(struct rctx *cx, const char **streams, size_t *n)
     if (v.res)
         return v.res == ERR_BUSY ? ERR_BUSY : ERR_UNAUTH;
     res = inbox_member_streams(cx, streams, n);
+    /* Presence, durable and the same on every node: last seen, and one more socket here. */
     if (!res && (cx->who.roles & ROLE_STAFF))
-        res = conv_seen(cx); /* presence: last seen, durable and the same on every node */
+        res = conv_seen(cx);
+    if (!res && node && (cx->who.roles & ROLE_STAFF))
+        res = conv_sockets(cx, node, 1); /* node 0: a later hello of the same socket */
     return res;
 }
 
-static void ws_bye(struct rctx *cx)
+static void ws_bye(struct rctx *cx, uint64_t node)
 {
-    if ((cx->who.roles & ROLE_STAFF) && conv_seen(cx))
-        log_warn(cx, "ws: last seen of user %lld not stored: %s", (long long)cx->who.user_id,
+    if ((cx->who.roles & ROLE_STAFF) && (conv_seen(cx) || conv_sockets(cx, node, -1)))
+        log_warn(cx, "ws: presence of user %lld not stored: %s", (long long)cx->who.user_id,
                  rctx_message(cx, ERR_BUSY));
+}
+
+static void ws_node(struct rctx *cx, uint64_t node, bool gone)
+{
+    if (gone ? conv_node_gone(cx, node) : conv_node_beat(cx, node))
+        log_warn(cx, "ws: node %016llx %s not stored: %s", (unsigned long long)node,
+                 gone ? "leaving" : "heartbeat", rctx_message(cx, ERR_BUSY));
 }
 
 static enum err ws_read(struct rctx *cx, const char *stream, int64_t after, int limit,
@@ -80,7 +90,7 @@ static enum err ws_ack(struct rctx *cx, const char *stream, int64_t position, in
     return inbox_ack(cx, device_of(cx), stream, position, unread);
 }
 
-const struct ws_ops api_ws_ops = {ws_hello, ws_read, ws_ack, ws_bye, api_conversations_ws};
+const struct ws_ops api_ws_ops = {ws_hello, ws_read, ws_ack, ws_bye, ws_node, api_conversations_ws};
 
 /* POST /api/v1/announcements: one item stored once in a shared stream; every member's sockets
  * get it live, offline ones on their next sync. */

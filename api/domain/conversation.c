@@ -937,9 +937,55 @@ enum err conv_seen(struct rctx *cx)
                    DB_ARGS(DBI(cx->who.user_id), DBI(cx->now_ms)), NULL);
 }
 
-enum err conv_presence(struct rctx *cx, const int64_t *ids, size_t n, bool *visible,
+enum err conv_sockets(struct rctx *cx, uint64_t node, int delta)
+{
+    enum err res =
+        db_exec(cx,
+                "INSERT INTO ws_user_sockets (user_id, node_id, sockets) VALUES (?, ?, ?)"
+                " ON DUPLICATE KEY UPDATE sockets = sockets + VALUES(sockets)",
+                DB_ARGS(DBI(cx->who.user_id), DBI((int64_t)node), DBI(delta)), NULL);
+    if (res || delta > 0)
+        return res;
+    return db_exec(cx,
+                   "DELETE FROM ws_user_sockets WHERE user_id = ? AND node_id = ? AND sockets <= 0",
+                   DB_ARGS(DBI(cx->who.user_id), DBI((int64_t)node)), NULL);
+}
+
+enum err conv_node_beat(struct rctx *cx, uint64_t node)
+{
+    int64_t gone_before = cx->now_ms - 3600 * 1000;
+    enum err res = db_exec(cx,
+                           "INSERT INTO ws_nodes (node_id, started_at, seen_at) VALUES (?,"
+                           " FROM_UNIXTIME(? / 1000), FROM_UNIXTIME(? / 1000)) ON DUPLICATE KEY"
+                           " UPDATE seen_at = VALUES(seen_at)",
+                           DB_ARGS(DBI((int64_t)node), DBI(cx->now_ms), DBI(cx->now_ms)), NULL);
+    if (res)
+        return res;
+    /* Nodes gone for an hour (killed): their counts were not decremented. */
+    res = db_exec(cx,
+                  "DELETE s FROM ws_user_sockets s JOIN ws_nodes n ON n.node_id = s.node_id"
+                  " WHERE n.seen_at < FROM_UNIXTIME(? / 1000)",
+                  DB_ARGS(DBI(gone_before)), NULL);
+    if (res)
+        return res;
+    return db_exec(cx, "DELETE FROM ws_nodes WHERE seen_at < FROM_UNIXTIME(? / 1000)",
+                   DB_ARGS(DBI(gone_before)), NULL);
+}
+
+enum err conv_node_gone(struct rctx *cx, uint64_t node)
+{
+    enum err res = db_exec(cx, "DELETE FROM ws_user_sockets WHERE node_id = ?",
+                           DB_ARGS(DBI((int64_t)node)), NULL);
+    if (res)
+        return res;
+    return db_exec(cx, "DELETE FROM ws_nodes WHERE node_id = ?", DB_ARGS(DBI((int64_t)node)), NULL);
+}
+
+enum err conv_presence(struct rctx *cx, const int64_t *ids, size_t n, bool *visible, bool *online,
                        int64_t *last_seen_ms)
 {
+    int64_t alive_since = cx->now_ms - CONV_NODE_TTL_MS;
+
     if (!(cx->who.roles & ROLE_STAFF))
         return rctx_fail(cx, ERR_FORBIDDEN, "presence is for staff");
     if (n > CONV_PRESENCE_MAX)
@@ -948,14 +994,20 @@ enum err conv_presence(struct rctx *cx, const int64_t *ids, size_t n, bool *visi
         struct db_res r;
         enum err res = db_exec(cx,
                                "SELECT u.roles, u.disabled, COALESCE(" MS(
-                                   "p.last_seen_at") ", 0) FROM users u LEFT JOIN user_presence p"
-                                                     " ON p.user_id = u.id WHERE u.id = ?",
-                               DB_ARGS(DBI(ids[i])), &r);
+                                   "p.last_seen_at") ", 0),"
+                                                     " EXISTS (SELECT 1 FROM ws_user_sockets s "
+                                                     "JOIN ws_nodes n ON n.node_id = s.node_id"
+                                                     " WHERE s.user_id = u.id AND s.sockets > 0 "
+                                                     "AND n.seen_at >= FROM_UNIXTIME(? / 1000))"
+                                                     " FROM users u LEFT JOIN user_presence p ON "
+                                                     "p.user_id = u.id WHERE u.id = ?",
+                               DB_ARGS(DBI(alive_since), DBI(ids[i])), &r);
         if (res)
             return res;
         /* Citizens' presence is never shown, not even as "offline". */
         visible[i] = r.nrows == 1 && is_staff_row(&r, 0, 0, 1);
         last_seen_ms[i] = visible[i] ? db_cell_i64(&r, 0, 2) : 0;
+        online[i] = visible[i] && db_cell_i64(&r, 0, 3) != 0;
     }
     return ERR_OK;
 }

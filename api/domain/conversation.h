@@ -138,11 +138,20 @@ enum err conv_message_readable(struct rctx *cx, int64_t message_id, bool *ok) MU
 enum err conv_case_sync(struct rctx *cx, int64_t case_id, struct inbox_item **items,
                         size_t *n) MUST_CHECK;
 
-/* Presence. conv_seen stores "last seen now" for the caller (socket authenticated or closed).
- * conv_presence: for each id of ids, whether the caller may see its presence (the caller and
- * the id are staff; never for citizens) and its last seen time (0: never). */
+/* Presence, the same on every node (docs/ws-protocol.md). conv_seen stores "last seen now" for
+ * the caller (socket authenticated or closed). conv_sockets counts the caller's authenticated
+ * sockets on node up (delta 1) or down (-1). conv_node_beat says node is alive (server/ws
+ * sends one every 10 s; a node silent for CONV_NODE_TTL_MS is gone and its sockets no longer
+ * count) and clears what nodes gone for an hour left; conv_node_gone removes node at once
+ * (a clean shutdown). conv_presence: for each id of ids, whether the caller may see its
+ * presence (the caller and the id are staff; never for citizens), whether a live node holds
+ * a socket of it, and its last seen time (0: never). */
+#define CONV_NODE_TTL_MS 30000
 enum err conv_seen(struct rctx *cx) MUST_CHECK;
-enum err conv_presence(struct rctx *cx, const int64_t *ids, size_t n, bool *visible,
+enum err conv_sockets(struct rctx *cx, uint64_t node, int delta) MUST_CHECK;
+enum err conv_node_beat(struct rctx *cx, uint64_t node) MUST_CHECK;
+enum err conv_node_gone(struct rctx *cx, uint64_t node) MUST_CHECK;
+enum err conv_presence(struct rctx *cx, const int64_t *ids, size_t n, bool *visible, bool *online,
                        int64_t *last_seen_ms) MUST_CHECK;
 
 /* Announcements (公文通知): store one item in stream ("all", "tiles", "dept.<id>",

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 #include "server/core/clock.h"
+#include "server/core/ids.h"
 #include "server/core/log.h"
 #include "server/core/metrics.h"
 
@@ -79,6 +80,7 @@ struct ws_sess {
     uint32_t excess;
     uint8_t state;
     bool busy, rx_paused, in_users, warned_expiry, header_auth, close_sent, ping_due;
+    bool counted;    /* its first hello counted it in the database's presence: bye uncounts it */
     int8_t busy_sub; /* sub being read by the job in flight, -1 none */
     uint8_t nsubs, npending;
     uint16_t close_code;
@@ -92,7 +94,7 @@ struct ws_sess {
     uint8_t nconvs;
 };
 
-enum job_kind { JOB_HELLO, JOB_READ, JOB_ACK, JOB_CALL, JOB_BYE };
+enum job_kind { JOB_HELLO, JOB_READ, JOB_ACK, JOB_CALL, JOB_BYE, JOB_NODE };
 
 struct ws_job {
     struct work work;
@@ -107,6 +109,8 @@ struct ws_job {
     int64_t pos, to;
     size_t budget; /* bytes of frames one read may queue */
     bool read_mark;
+    bool count;     /* JOB_HELLO: count the socket in presence (the session's first hello) */
+    bool node_gone; /* JOB_NODE: leaving (else a heartbeat) */
     const struct ws_call *call;
     json_t *in, *out; /* JOB_CALL: the frame and the answer (one thread at a time) */
     /* results */
@@ -139,6 +143,9 @@ struct ws_server {
     struct lws_vhost *vh;
     uv_loop_t *loop;
     uv_timer_t sweep;
+    uint64_t node;   /* this process among the nodes (presence): random, drawn at start */
+    int64_t beat_ms; /* when the last heartbeat was sent */
+    bool beat_busy;  /* a heartbeat is on its way */
     int port;
     bool stopping, released;
     uint64_t next_sid;
@@ -414,7 +421,7 @@ static void job_run(struct work *wk, void *thread_arg)
     case JOB_HELLO: {
         const char *names[WS_STREAMS_MAX];
         size_t k = 0;
-        j->res = ops->hello(&cx, names, &k);
+        j->res = ops->hello(&cx, j->count ? j->w->node : 0, names, &k);
         if (j->res == ERR_UNAUTH && j->w->wc->auth_failed)
             j->w->wc->auth_failed(&cx, "token revoked or account disabled");
         for (size_t i = 0; !j->res && i < k && i < WS_STREAMS_MAX - 1; i++)
@@ -458,7 +465,11 @@ static void job_run(struct work *wk, void *thread_arg)
         break;
     case JOB_BYE:
         if (ops->bye)
-            ops->bye(&cx);
+            ops->bye(&cx, j->w->node);
+        break;
+    case JOB_NODE:
+        if (ops->node)
+            ops->node(&cx, j->w->node, j->node_gone);
         break;
     }
     if (j->res)
@@ -607,14 +618,14 @@ static void call_done(struct ws_sess *s, json_t *out)
         }
         s->convs[s->nconvs++] = conv;
     } else if (strcmp(type, "presence") == 0) {
-        /* "online" is this node's sockets (docs/ws-protocol.md); "last_seen" came from the
-         * database, the same on every node. */
+        /* "online" and "last_seen" came from the database, the same on every node; this
+         * node's own sockets are added at once (a socket that just authenticated here). */
         json_t *users = json_object_get(out, "users"), *u, *on = json_array();
         size_t i;
         json_array_foreach(users, i, u)
         {
             int64_t uid = (int64_t)json_integer_value(json_object_get(u, "id"));
-            bool online = user_online(s->w, uid);
+            bool online = json_is_true(json_object_get(u, "online")) || user_online(s->w, uid);
             json_object_set_new(u, "online", json_boolean(online));
             if (online)
                 json_array_append_new(on, json_integer(uid));
@@ -623,11 +634,38 @@ static void call_done(struct ws_sess *s, json_t *out)
     }
 }
 
+/* One socket of who less on this node (presence), stored on a worker; the job outlives any
+ * session. */
+static void submit_bye(struct ws_server *w, const struct actor *who)
+{
+    struct ws_job *j = calloc(1, sizeof *j);
+
+    if (!j)
+        abort();
+    j->w = w;
+    j->kind = JOB_BYE;
+    j->who = *who;
+    j->work.run = job_run;
+    if (workpool_submit(w->wc->db_pool, &j->work))
+        job_free(j);
+}
+
 static void job_done(struct ws_server *w, struct ws_job *j)
 {
     struct ws_sess *s = sess_by_sid(w, j->sid);
     json_t *o;
 
+    if (j->kind == JOB_NODE) {
+        w->beat_busy = false;
+        goto out;
+    }
+    if (j->kind == JOB_HELLO && j->count && !j->res &&
+        (!s || s->state == S_CLOSING || !w->wc->ops.bye)) {
+        /* Counted in the database, but the socket closed meanwhile: uncount it. */
+        if (!w->stopping && w->wc->ops.bye)
+            submit_bye(w, &j->who);
+        goto out;
+    }
     if (!s) /* the socket went away meanwhile */
         goto out;
     s->busy = false;
@@ -653,6 +691,8 @@ static void job_done(struct ws_server *w, struct ws_job *j)
         s->who = j->who;
         s->exp_s = j->exp_s;
         s->warned_expiry = false;
+        if (j->count)
+            s->counted = true;
         if (s->state != S_AUTHED) {
             s->state = S_AUTHED;
             subs_attach(s, j->streams, j->nstreams);
@@ -735,6 +775,7 @@ static void job_done(struct ws_server *w, struct ws_job *j)
         sess_send_json(s, o);
         break;
     case JOB_BYE:
+    case JOB_NODE:
         break;
     }
     pump(s);
@@ -856,6 +897,7 @@ static void start_auth(struct ws_sess *s, const char *token, size_t len, const c
     j = job_new(s, JOB_HELLO, ref);
     j->who = who;
     j->exp_s = exp;
+    j->count = !s->counted;
     job_submit(s, j);
 }
 
@@ -1167,13 +1209,10 @@ static void sess_closed(struct ws_server *w, struct ws_sess *s)
 
     if (!s->w)
         return;
-    if (s->state != S_NEW && s->who.user_id && !w->stopping && w->wc->ops.bye) {
-        /* Last seen, stored (not tied to this node); the job outlives the session. */
-        struct ws_job *j = job_new(s, JOB_BYE, NULL);
-        j->sid = 0;
-        if (workpool_submit(w->wc->db_pool, &j->work))
-            job_free(j);
-    }
+    /* Last seen and one socket less on this node. At shutdown the node's presence goes as a
+     * whole (ws_server_shutdown). */
+    if (s->counted && !w->stopping && w->wc->ops.bye)
+        submit_bye(w, &s->who);
     user_unlink(s);
     subs_detach(s);
     if (s->prev)
@@ -1254,11 +1293,37 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 
 /* ---- the sweep: auth deadline, token expiry, idle peers, rate limits -------------------- */
 
+/* Presence: this node is alive (heartbeat) or leaving. */
+static void submit_node(struct ws_server *w, bool gone)
+{
+    struct ws_job *j;
+
+    if (!w->wc->ops.node)
+        return;
+    j = calloc(1, sizeof *j);
+    if (!j)
+        abort();
+    j->w = w;
+    j->kind = JOB_NODE;
+    j->node_gone = gone;
+    j->work.run = job_run;
+    if (workpool_submit(w->wc->db_pool, &j->work)) {
+        job_free(j);
+        return;
+    }
+    w->beat_busy = !gone;
+}
+
 static void on_sweep(uv_timer_t *t)
 {
     struct ws_server *w = t->data;
     int64_t now = clock_now_ms(), now_s = now / 1000;
     const struct cfg *c = w->wc->cfg;
+
+    if (!w->stopping && !w->beat_busy && (w->beat_ms == 0 || now - w->beat_ms >= WS_NODE_BEAT_MS)) {
+        w->beat_ms = now;
+        submit_node(w, false);
+    }
 
     for (struct ws_sess *s = w->all; s; s = s->next) {
         if (s->state == S_CLOSING)
@@ -1403,6 +1468,9 @@ struct ws_server *ws_server_new(const struct ws_config *wc, uv_loop_t *loop, cha
         goto fail;
     }
     w->port = lws_get_vhost_listen_port(w->vh);
+    do
+        ids_random(&w->node, sizeof w->node);
+    while (w->node == 0 || w->node > INT64_MAX); /* a positive BIGINT; 0 means "not counted" */
     uv_timer_init(loop, &w->sweep);
     w->sweep.data = w;
     uv_timer_start(&w->sweep, on_sweep, 250, 250);
@@ -1426,6 +1494,7 @@ void ws_server_shutdown(struct ws_server *w)
     w->stopping = true; /* new upgrades are refused */
     for (struct ws_sess *s = w->all; s; s = s->next)
         sess_close(s, WS_CLOSE_GOING_AWAY);
+    submit_node(w, true); /* its sockets no longer count anywhere */
 }
 
 void ws_server_release(struct ws_server *w)

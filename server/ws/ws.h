@@ -72,6 +72,9 @@ struct ws_page {
  * the loop thread: "subscribed" (with "conversation_id") makes the socket follow that
  * conversation's typing; "presence" (with "users": [{"id", ...}]) gets each user's "online"
  * from this node's sockets and an "online" array. */
+/* How often a node tells the database it is alive (presence across nodes). */
+#define WS_NODE_BEAT_MS 10000
+
 struct ws_call {
     const char *type;
     enum err (*fn)(struct rctx *cx, json_t *in, json_t **out);
@@ -82,14 +85,19 @@ struct ws_call {
  * strings handed in are valid for the call only. */
 struct ws_ops {
     /* Check the actor as REST does (token version, session, account) and list the shared
-     * streams it belongs to. ERR_UNAUTH closes the socket with 4001. */
-    enum err (*hello)(struct rctx *cx, const char **streams, size_t *nstreams);
+     * streams it belongs to; on success this node (a random id drawn at start) holds one more
+     * socket of cx->who. ERR_UNAUTH closes the socket with 4001. */
+    enum err (*hello)(struct rctx *cx, uint64_t node, const char **streams, size_t *nstreams);
     /* Items of stream after position; after < 0: after the device's stored position. */
     enum err (*read)(struct rctx *cx, const char *stream, int64_t after, int limit,
                      struct ws_page *out);
     enum err (*ack)(struct rctx *cx, const char *stream, int64_t position, int64_t *unread);
-    /* A socket of cx->who closed (presence: last seen). May be NULL. */
-    void (*bye)(struct rctx *cx);
+    /* A socket of cx->who that hello accepted closed (presence: last seen, one socket less on
+     * node). May be NULL. */
+    void (*bye)(struct rctx *cx, uint64_t node);
+    /* This node is alive (every CONV_NODE_BEAT_MS, from the sweep), or leaving (gone, at
+     * shutdown). May be NULL. */
+    void (*node)(struct rctx *cx, uint64_t node, bool gone);
     const struct ws_call *calls; /* ended by a {NULL} row */
 };
 

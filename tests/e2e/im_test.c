@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
@@ -151,6 +152,36 @@ static void presence(void **state)
                      0);
 }
 
+/* Presence across nodes: a twin cityd on the same database holds the inspector's socket, the
+ * dispatcher asks this one; the scenario kills the twin (-9) to see its sockets expire. */
+static void presence_across_nodes(void **state)
+{
+    struct th_server twin;
+    struct th_resp r;
+    char ws2[256];
+    int status;
+
+    th_server_twin(&twin, &srv);
+    th_get(&twin, "/api/v1/version", NULL, &r);
+    th_expect(&r, 200, NULL);
+    snprintf(ws2, sizeof ws2, "%s", th_jstr(r.json, "ws_url"));
+    th_resp_free(&r);
+    assert_int_equal(th_sh("node %s presence_nodes %s %s %d",
+                           th_source_path("tests/e2e/tools/im_scenarios.js"), cfg_path, ws2,
+                           (int)twin.pid),
+                     0);
+    assert_int_equal(waitpid(twin.pid, &status, 0), twin.pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    twin.pid = 0;
+    assert_int_equal(th_server_stop(&twin), 0); /* reaped already: frees the client side */
+    th_clock_offset(&srv, 0);
+    /* Each node has its row; the killed one stays (and its counts) until an hour has passed. */
+    assert_true(sql_int("SELECT COUNT(*) FROM ws_nodes") >= 2);
+    assert_int_equal(sql_int("SELECT COUNT(*) FROM ws_user_sockets s JOIN users u ON"
+                             " u.id = s.user_id WHERE u.username = 'inspector'"),
+                     1);
+}
+
 static void announcement_stats(void **state)
 {
     assert_int_equal(scenario("announcement_stats"), 0);
@@ -265,10 +296,15 @@ static void kill9_conversation(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(offline_replay),     cmocka_unit_test(idempotent),
-        cmocka_unit_test(non_member),         cmocka_unit_test(recall),
-        cmocka_unit_test(case_room),          cmocka_unit_test(presence),
-        cmocka_unit_test(announcement_stats), cmocka_unit_test(attachments),
+        cmocka_unit_test(offline_replay),
+        cmocka_unit_test(idempotent),
+        cmocka_unit_test(non_member),
+        cmocka_unit_test(recall),
+        cmocka_unit_test(case_room),
+        cmocka_unit_test(presence),
+        cmocka_unit_test(presence_across_nodes),
+        cmocka_unit_test(announcement_stats),
+        cmocka_unit_test(attachments),
         cmocka_unit_test(kill9_conversation),
     };
     if (getenv("IM_TEST_ONLY")) /* one test while debugging: IM_TEST_ONLY=recall */

@@ -541,6 +541,44 @@ scenarios.sender = async function sender() {
   console.log(JSON.stringify(acked));
 };
 
+// Presence across nodes (argv: the second node's WebSocket URL and its pid): a user whose
+// socket sits on the other node is online here; offline once it closes; a killed node's
+// sockets count until its last heartbeat is 30 s old (node 1's clock is moved to see it).
+scenarios.presence_nodes = async function presenceNodes() {
+  const ws2 = process.argv[4];
+  const pid2 = parseInt(process.argv[5], 10);
+  const ta = await loginRole('dispatcher', 'pn-a');
+  const tb = await loginRole('inspector', 'pn-b');
+  const tadm = await loginRole('admin', 'pn-adm');
+  const bid = await me(tb);
+  const a = new Client(ta);
+  await a.ready();
+  const ask = async () => {
+    const p = await request(a, { type: 'presence', users: [bid] });
+    check(p.type === 'presence' && p.users.length === 1, JSON.stringify(p));
+    check(p.users[0].online === p.online.includes(bid), 'online list: ' + JSON.stringify(p));
+    return p.users[0].online;
+  };
+  check(await ask() === false, 'online before any socket');
+  let b = new Client(tb, ws2);
+  await b.ready();
+  check(await ask() === true, 'a socket on the other node');
+  b.close();
+  await sleep(500);
+  check(await ask() === false, 'after its close on the other node');
+  b = new Client(tb, ws2);
+  await b.ready();
+  check(await ask() === true, 'a socket on the other node, again');
+  process.kill(pid2, 'SIGKILL');
+  await b.wait(() => b.closed, 3000, 'the killed node drops the socket').catch(() => {});
+  check(b.closed, 'socket still open after the node was killed');
+  check(await ask() === true, 'a killed node counts until its heartbeat is 30 s old');
+  const r = await rest('PUT', '/api/v1/testing/clock', tadm, { offset_ms: 31000 });
+  check(r.status === 200, 'clock: ' + r.status + ' ' + r.text);
+  check(await ask() === false, 'a killed node stops counting 30 s after its last heartbeat');
+  a.close();
+};
+
 // After the kill test: the recipient syncs its whole inbox and finds each message exactly once.
 scenarios.receiver = async function receiver() {
   const conv = parseInt(process.argv[4], 10);
