@@ -16,8 +16,7 @@ MSGS=${MSGS:-50}
 scripts/npm-tools.sh
 bench_build
 bench_db
-bench_cityd "ws.listen = 127.0.0.1:0
-ws.max_msgs_per_s = 1000
+bench_cityd "ws.max_msgs_per_s = 1000
 db.pool_size = 8"
 build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
 # Colleagues imbench1..N: inspectors sharing the demo inspector's password (no hashing here).

@@ -30,6 +30,7 @@ bench_cityd() {
   head -c 48 /dev/urandom >"$work/jwt.key"
   cat >"$work/cityd.conf" <<CONF
 http.listen = 127.0.0.1:0
+ws.listen = 127.0.0.1:0
 db.socket = $db_sock
 db.user = root
 db.name = cityd_bench
@@ -40,7 +41,7 @@ ${1:-}
 CONF
   "${CITYD_BIN:-build/release/server/cityd}" -c "$work/cityd.conf" serve --port-file "$work/port" 2>"$work/cityd.log" &
   pids+=($!)
-  for _ in $(seq 1 100); do [[ -s $work/port ]] && break; sleep 0.1; done
+  for _ in $(seq 1 600); do [[ -s $work/port ]] && break; sleep 0.1; done # migrations: slow on a busy machine
   port=$(cat "$work/port")
 }
 

@@ -19,8 +19,7 @@ ulimit -n "$(ulimit -Hn)" # as high as this machine allows
 scripts/npm-tools.sh
 bench_build
 bench_db
-bench_cityd "ws.listen = 127.0.0.1:0
-ws.max_queued_bytes = 1048576
+bench_cityd "ws.max_queued_bytes = 1048576
 db.pool_size = 8"
 build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
 token=$(bench_token admin)

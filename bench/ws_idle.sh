@@ -14,8 +14,7 @@ rss() { awk '/VmRSS/{print $2}' /proc/"$1"/status; }
 scripts/npm-tools.sh
 bench_build
 bench_db
-bench_cityd "ws.listen = 127.0.0.1:0
-db.pool_size = 8"
+bench_cityd "db.pool_size = 8"
 build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
 token=$(bench_token admin)
 wsurl=$(curl -sf "http://127.0.0.1:$port/api/v1/version" |
