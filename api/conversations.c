@@ -62,12 +62,12 @@ struct msg_in {
         "case_id", API_I64, false, offsetof(struct msg_in, case_id), 0, 1, INT64_MAX               \
     }
 
-static const struct api_field msg_fields[] = {MSG_FIELDS, {NULL}};
+static const struct api_field msg_fields[] = {MSG_FIELDS, {0}};
 static const struct api_field ws_msg_fields[] = {
     MSG_FIELDS,
     {"to", API_I64, false, offsetof(struct msg_in, to), 0, 1, INT64_MAX},
     {"conversation_id", API_I64, false, offsetof(struct msg_in, conversation_id), 0, 1, INT64_MAX},
-    {NULL},
+    {0},
 };
 
 static enum err msg_in_to_domain(struct rctx *cx, const struct msg_in *in, uint64_t present,
@@ -122,7 +122,7 @@ static const struct api_field open_fields[] = {
     {"department_id", API_I64, false, offsetof(struct open_in, department_id), 0, 1, INT64_MAX},
     {"case_id", API_I64, false, offsetof(struct open_in, case_id), 0, 1, INT64_MAX},
     {"members", API_I64S, false, offsetof(struct open_in, members), CONV_GROUP_MAX, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err conversations_open(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -223,7 +223,7 @@ struct read_in {
 };
 static const struct api_field read_fields[] = {
     {"seq", API_I64, true, offsetof(struct read_in, seq), 0, 0, INT64_MAX},
-    {NULL},
+    {0},
 };
 
 static enum err conversations_read(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -320,7 +320,7 @@ static enum err ws_recall(struct rctx *cx, json_t *in, json_t **out)
 {
     static const struct api_field f[] = {
         {"message_id", API_I64, true, offsetof(struct id_in, id), 0, 1, INT64_MAX},
-        {NULL},
+        {0},
     };
     struct id_in v = {0};
     struct conv_msg m;
@@ -340,7 +340,7 @@ static enum err ws_read_conversation(struct rctx *cx, json_t *in, json_t **out)
     static const struct api_field f[] = {
         {"conversation_id", API_I64, true, offsetof(struct id_in, id), 0, 1, INT64_MAX},
         {"seq", API_I64, true, offsetof(struct id_in, seq), 0, 0, INT64_MAX},
-        {NULL},
+        {0},
     };
     struct id_in v = {0};
     int64_t read_seq = 0, unread = 0;
@@ -359,7 +359,7 @@ static enum err ws_subscribe(struct rctx *cx, json_t *in, json_t **out)
 {
     static const struct api_field f[] = {
         {"conversation_id", API_I64, true, offsetof(struct id_in, id), 0, 1, INT64_MAX},
-        {NULL},
+        {0},
     };
     struct id_in v = {0};
     struct conv_rec c;

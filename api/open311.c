@@ -49,7 +49,7 @@ static int xml_value(xmlTextWriterPtr w, const char *name, json_t *v)
     const char *key;
     json_t *x;
     size_t i;
-    int rc = xmlTextWriterStartElement(w, BAD_CAST name);
+    int rc = xmlTextWriterStartElement(w, (const xmlChar *)name);
 
     if (rc < 0)
         return rc;
@@ -69,7 +69,7 @@ static int xml_value(xmlTextWriterPtr w, const char *name, json_t *v)
         }
         break;
     case JSON_STRING:
-        rc = xmlTextWriterWriteString(w, BAD_CAST json_string_value(v));
+        rc = xmlTextWriterWriteString(w, (const xmlChar *)json_string_value(v));
         break;
     case JSON_INTEGER:
         rc = xmlTextWriterWriteFormatString(w, "%lld", (long long)json_integer_value(v));

@@ -103,7 +103,7 @@ static const struct api_field announce_fields[] = {
     {"kind", API_STR, false, offsetof(struct announce_in, kind), 32, 1, 0},
     {"title", API_STR, true, offsetof(struct announce_in, title), 200, 1, 0},
     {"body", API_STR, false, offsetof(struct announce_in, body), 4000, 0, 0},
-    {NULL},
+    {0},
 };
 
 static enum err announcements_create(struct rctx *cx, const struct req *rq, struct resp *rs)

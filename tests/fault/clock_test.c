@@ -10,9 +10,10 @@
  *   - ordering comes from database sequences, not wall time: a case reported on B, 10 min
  *     behind, after one reported on A, is listed before it (GET /api/v1/cases is newest first
  *     by id) although its created_at is older;
- *   - the deadline scan across a backwards jump of one node's own clock (testing.clock_control
- *     on node A): a reminder already raised is not raised again after the jump back, and what
- *     falls due once the clock is forward again is raised once. */
+ *   - the deadline scan across a backwards jump of a running node's wall clock (node B under
+ *     libfaketime with FAKETIME_TIMESTAMP_FILE, the file rewritten while it runs): a reminder
+ *     already raised is not raised again after the jump back, and what falls due once the
+ *     clock is forward again is raised once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,7 +47,11 @@ static int teardown(void **state)
     return th_server_stop(&a);
 }
 
-/* A twin of a whose wall clock is offset ("-10m", "+20s", ... as FAKETIME takes it). */
+/* A twin of a whose wall clock is offset ("-10m", "+20s", ... as FAKETIME takes it); with
+ * offset NULL, the offset is read from the file timestamp_file on every clock reading, so the
+ * test can move the running node's clock (FAKETIME_TIMESTAMP_FILE, FAKETIME_NO_CACHE). */
+static char timestamp_file[400];
+
 static void twin_skewed(struct th_server *b, const char *offset)
 {
     char *asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
@@ -56,12 +61,19 @@ static void twin_skewed(struct th_server *b, const char *offset)
     snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
     setenv("ASAN_OPTIONS", opts, 1);
     setenv("LD_PRELOAD", LIBFAKETIME, 1);
-    setenv("FAKETIME", offset, 1);
+    if (offset) {
+        setenv("FAKETIME", offset, 1);
+    } else {
+        setenv("FAKETIME_TIMESTAMP_FILE", timestamp_file, 1);
+        setenv("FAKETIME_NO_CACHE", "1", 1);
+    }
     setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
     setenv("FAKETIME_DONT_RESET", "1", 1);
     th_server_twin(b, &a);
     unsetenv("LD_PRELOAD");
     unsetenv("FAKETIME");
+    unsetenv("FAKETIME_TIMESTAMP_FILE");
+    unsetenv("FAKETIME_NO_CACHE");
     unsetenv("FAKETIME_DONT_FAKE_MONOTONIC");
     unsetenv("FAKETIME_DONT_RESET");
     if (asan)
@@ -181,33 +193,56 @@ static void wait_level(long long id, long long level)
     assert_int_equal(th_sqlf(&a, "SELECT alert_level FROM cases WHERE id = %lld", id), level);
 }
 
-/* The deadline scan (every 5 s) across a backwards jump of the node's clock
- * (testing.clock_control): what it already raised is not raised again, and what falls due after
- * the clock comes forward again is raised once — nothing skipped, nothing repeated. */
+/* Moves node B's wall clock to a UTC instant (it keeps running from there). */
+static void b_clock_at(int y, int mo, int d, int h, int mi)
+{
+    struct tm tm = {
+        .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
+    FILE *f = fopen(timestamp_file, "w");
+
+    assert_non_null(f);
+    fprintf(f, "%+llds\n", (long long)timegm(&tm) - (long long)time(NULL));
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The deadline scan (every 5 s) across a backwards jump of a running node's wall clock, made by
+ * libfaketime: what it already raised is not raised again, and what falls due after the clock
+ * comes forward again is raised once — nothing skipped, nothing repeated. Node A keeps the
+ * real time (2026): the case falls due in 2030 by B's clock only, so A's scans leave it alone. */
 static void deadline_scan_across_a_backwards_jump(void **state)
 {
+    struct th_server b;
     long long id;
     (void)state;
 
+    snprintf(timestamp_file, sizeof timestamp_file, "%s/faketime", a.dir);
     /* Wednesday 2030-01-09 10:00 local: the 立案时限 of 30 working minutes ends 10:30. */
-    th_clock_at(&a, 2030, 1, 9, 2, 0);
-    id = th_report_as(&a, "citizen", NULL);
-    th_clock_at(&a, 2030, 1, 9, 2, 20); /* 10:20: past 50 % */
+    b_clock_at(2030, 1, 9, 2, 0);
+    twin_skewed(&b, NULL);
+    assert_true(skew_of(&b) > 3LL * 365 * 86400);
+    json_object_clear(b.tokens); /* log in on b: tokens of b's own clock */
+    id = th_report_as(&b, "citizen", NULL);
+    b_clock_at(2030, 1, 9, 2, 20); /* 10:20: past 50 % */
     wait_level(id, 1);
     assert_int_equal(events_of(id, "case.reminder"), 1);
-    th_clock_at(&a, 2030, 1, 9, 2, 5); /* back to 10:05, before the 50 % mark */
-    sleep(11);                         /* two scans at least */
+    b_clock_at(2030, 1, 9, 2, 5); /* back to 10:05, before the 50 % mark */
+    {
+        /* B's own Date header shows the jump (2030-01-09 02:05 UTC = 1894154700). */
+        long long b_now = (long long)time(NULL) + skew_of(&b);
+        assert_true(b_now >= 1894154700LL - 5 && b_now <= 1894154700LL + 5);
+    }
+    sleep(11); /* two scans at least */
     assert_int_equal(events_of(id, "case.reminder"), 1);
     assert_int_equal(th_sqlf(&a, "SELECT alert_level FROM cases WHERE id = %lld", id), 1);
-    th_clock_at(&a, 2030, 1, 9, 2, 20); /* 10:20 a second time: the 50 % mark is behind again */
+    b_clock_at(2030, 1, 9, 2, 20); /* 10:20 a second time: the 50 % mark is behind again */
     sleep(6);
     assert_int_equal(events_of(id, "case.reminder"), 1);
-    th_clock_at(&a, 2030, 1, 9, 3, 0); /* 11:00: past 80 %, the deadline and escalation */
+    b_clock_at(2030, 1, 9, 3, 0); /* 11:00: past 80 %, the deadline and escalation */
     wait_level(id, 4);
     assert_int_equal(events_of(id, "case.reminder"), 2);
     assert_int_equal(events_of(id, "case.overdue"), 1);
     assert_int_equal(events_of(id, "case.escalated"), 1);
-    th_clock_offset(&a, 0);
+    assert_int_equal(th_server_stop(&b), 0);
 }
 
 int main(void)

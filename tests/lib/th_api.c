@@ -36,6 +36,8 @@ char *th_xprintf(const char *fmt, ...)
 }
 
 static void vformat_sql(char *q, size_t cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void vformat_sql(char *q, size_t cap, const char *fmt, va_list ap)
 {
     int n = vsnprintf(q, cap, fmt, ap);
 

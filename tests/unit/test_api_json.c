@@ -501,8 +501,8 @@ static void test_json_text_matches_jansson(void **state)
         "{}",
         "[]",
         "{\"a\":1,\"z\":[true,false,null],\"b\":{\"c\":\"d\"},\"e\":-9223372036854775807}",
-        "{\"s\":\"quote \\\" back \\\\ slash / ctl \\u0001\\u001f\\b\\f\\n\\r\\t nul \\u0000 "
-        "end\"}",
+        ("{\"s\":\"quote \\\" back \\\\ slash / ctl \\u0001\\u001f\\b\\f\\n\\r\\t nul \\u0000 "
+         "end\"}"), /* one document over two lines */
         "{\"城管\":\"市民通 ✓ 𝄞\",\"k\":[[],{},[{}]]}",
         "[\"\",0,-1,1234567890123]",
     };
