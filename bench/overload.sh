@@ -15,17 +15,18 @@
 #     errors and time-outs; cityd alive afterwards.
 #  4. recovery: the probe's answers after the load ends, in 1-second windows; a window is
 #     normal when every answer is 2xx and its p99 is within max(2 x baseline p99, baseline p99
-#     + 2 ms). Recovery = from the end of the load to the start of the first window from which
-#     every window is normal.
+#     + 10 ms) (the 10 ms absorb single slow answers on a shared machine; overload p99 is many
+#     times that). Recovery = from the end of the load to the start of the first window from
+#     which every window is normal.
 # Knobs: SKIP_BUILD=1, CITYD_BIN, ROUTE (/api/v1/me; "/api/v1/cases?limit=50" is bound by the
-# database rather than by the event loops), POOL (db.pool_size, 8), CAP_S (10), CAP_C/CAP_M (4/8: enough to keep the workers busy, not so many that the queue stands and sheds),
+# database rather than by the event loops), POOL (db.pool_size, 8), CAP_S (10), CAP_C/CAP_M (8/32: enough in flight to saturate; quick reads are batched, so /me serves more the more are in flight),
 # FACTOR (2), OVL_S (60), OVL_C/OVL_M/OVL_T (16/64/1 h2load thread), PROBE_RPS (50), RECOVER_S (20), EXTRA_CONF
 # (more cityd config lines, e.g. "db.queue_target_ms = 0" to see the queue without shedding).
 source "$(dirname "$0")/lib.sh"
 [[ -n ${SKIP_BUILD:-} ]] || bench_build
 cap_s=${CAP_S:-10}
-cap_c=${CAP_C:-4}
-cap_m=${CAP_M:-8}
+cap_c=${CAP_C:-8}
+cap_m=${CAP_M:-32}
 factor=${FACTOR:-2}
 ovl_s=${OVL_S:-60}
 ovl_c=${OVL_C:-16}
@@ -182,9 +183,10 @@ during = [r for r in p if r[0] < end]
 after = [r for r in p if r[0] >= end]
 print(f"probe during the overload: {len(during)} requests, p99 {pct([r[2] for r in during], 99):.2f} ms, "
       f"{sum(1 for r in during if r[1] == 503)} shed")
-limit = max(2 * bp99, bp99 + 2)
+limit = max(2 * bp99, bp99 + 10)
 windows = []
-for w in range(int(recover_s)):
+last = max((r[0] for r in after), default=end)
+for w in range(min(int(recover_s), int(last - end))):  # whole seconds the probe covered
     rs = [r for r in after if end + w <= r[0] < end + w + 1]
     good = bool(rs) and all(200 <= r[1] < 300 for r in rs) and pct([r[2] for r in rs], 99) <= limit
     windows.append((w, len(rs), pct([r[2] for r in rs], 99) if rs else float("nan"), good))
@@ -194,7 +196,7 @@ for i in range(len(windows)):
         rec = i
         break
 print("probe after the overload, 1-s windows (second: p99 ms, ok): " +
-      ", ".join(f"{w}: {q:.1f}{'' if g else '!'}" for w, _, q, g in windows[:12]))
+      ", ".join(f"{w}: {q:.1f}{'' if g else '!'}" for w, _, q, g in windows))
 print(f"recovery: {'not within %d s' % recover_s if rec is None else '%d s' % rec} after the load "
       f"ended (normal = all 2xx and p99 <= {limit:.2f} ms)")
 PY

@@ -26,21 +26,17 @@ struct workpool {
     /* Shedding (workpool.h). Written under mu, read without it by workpool_admit. */
     _Atomic uint64_t target_ns, interval_ns; /* target 0: off */
     _Atomic uint64_t take_ns;                /* when a thread last took a job (run or shed) */
-    _Atomic uint64_t busy_ns;        /* when the queue last went from empty to not; 0: empty */
-    _Atomic size_t nqueued;          /* = queued */
-    _Atomic uint64_t gap_ns;         /* time between two jobs run, measured over windows in which
-                                        the queue never emptied: 1 / how fast the threads serve it */
-    uint64_t win_ns;                 /* (mu) start of the current window */
-    uint64_t win_runs;               /* (mu) jobs taken to run in it */
-    _Atomic uint64_t shed_until_ns;  /* overloaded until then at least (see standing) */
-    _Atomic uint64_t shed_unlogged;  /* shed since the last log line */
+    _Atomic uint64_t busy_ns;       /* when the queue last went from empty to not; 0: empty */
+    _Atomic size_t nqueued;         /* = queued */
+    _Atomic uint64_t run_ns;        /* moving average of how long a job runs (shed ones excluded) */
+    _Atomic uint64_t shed_until_ns; /* overloaded until then at least (see standing) */
+    _Atomic uint64_t shed_unlogged; /* shed since the last log line */
     _Atomic uint64_t shed_logged_ns; /* clock_mono_ns of the last log line; 0: none yet */
     /* Metrics of this pool (pools of one name share them). */
     struct metrics_series *m_queued, *m_running, *m_done, *m_rejected, *m_wait, *m_shed;
 };
 
 #define RELAXED memory_order_relaxed
-#define RATE_WINDOW_NS 20000000u /* 20 ms */
 
 /* Whether the pool is overloaded: its queue has held waiting jobs without a break for the
  * interval (a standing queue), or it shed a job less than an interval ago. The second keeps
@@ -114,22 +110,6 @@ static void *thread_main(void *v)
         shed = w->shed && atomic_load_explicit(&p->target_ns, RELAXED) &&
                waited >= 2 * atomic_load_explicit(&p->target_ns, RELAXED) &&
                standing(p, now, atomic_load_explicit(&p->busy_ns, RELAXED));
-        /* The rate at which jobs are run, not shed (shedding empties a queue far faster than
-         * the threads serve it), over windows of RATE_WINDOW_NS in which jobs waited
-         * throughout: idle threads would make the rate look low. */
-        if (!shed)
-            p->win_runs++;
-        if (now - p->win_ns >= RATE_WINDOW_NS) {
-            uint64_t busy = atomic_load_explicit(&p->busy_ns, RELAXED);
-
-            if (busy && busy <= p->win_ns && p->win_runs) {
-                uint64_t gap = (now - p->win_ns) / p->win_runs;
-                uint64_t avg = atomic_load_explicit(&p->gap_ns, RELAXED);
-                atomic_store_explicit(&p->gap_ns, avg ? (avg + gap) / 2 : gap, RELAXED);
-            }
-            p->win_ns = now;
-            p->win_runs = 0;
-        }
         atomic_store_explicit(&p->take_ns, now, RELAXED);
         p->head = w->next;
         if (!p->head) {
@@ -148,7 +128,13 @@ static void *thread_main(void *v)
             note_shed(p, now, waited);
             w->shed(w, targ);
         } else {
+            uint64_t d, avg;
+
             w->run(w, targ);
+            /* Threads update it without a lock: a lost update only slows the average. */
+            d = clock_mono_ns() - now;
+            avg = atomic_load_explicit(&p->run_ns, RELAXED);
+            atomic_store_explicit(&p->run_ns, avg ? avg - avg / 16 + d / 16 : d, RELAXED);
         }
         metrics_gauge_add(p->m_running, -1);
         if (!shed)
@@ -258,12 +244,15 @@ enum err workpool_admit(struct workpool *p, uint64_t *wait_ns)
     now = clock_mono_ns();
     if (!standing(p, now, busy))
         return ERR_OK;
-    /* What a new job would wait: the jobs ahead of it, at the rate the threads run them. Not
-     * the oldest job's age: while new jobs are refused it grows although the queue shrinks,
-     * so refusing on it would refuse until the queue is empty, and the next interval would
-     * let a whole interval's worth of jobs queue up again (a sawtooth). */
+    /* What a new job would wait: the jobs ahead of it, shared by the threads, each taking as
+     * long as jobs have lately been taking. Not the oldest job's age: while new jobs are
+     * refused it grows although the queue shrinks, so refusing on it would refuse until the
+     * queue is empty, and the next interval would let a whole interval's worth of jobs queue
+     * up again (a sawtooth). Not a rate measured over the queue either: one measured while
+     * jobs are refused is stale, and it could keep refusing on it. */
     wait = (uint64_t)atomic_load_explicit(&p->nqueued, RELAXED) *
-           atomic_load_explicit(&p->gap_ns, RELAXED);
+           atomic_load_explicit(&p->run_ns, RELAXED) /
+           (uint64_t)(p->nthreads > 0 ? p->nthreads : 1);
     /* Threads that take nothing at all for an interval (a stalled database) make no rate to go
      * by. (Not sooner: on a busy machine threads may wait tens of ms for a CPU.) */
     last = atomic_load_explicit(&p->take_ns, RELAXED);
