@@ -2,8 +2,11 @@
  * messages of a batch at once, HTTP/2 multiplexing, reply buffers, hashes. */
 #include "push.h"
 
+#include <dlfcn.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +96,67 @@ int64_t push__now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- one HTTP/2 connection: no RST_STREAM on finished streams ------------------------------
+ *
+ * libcurl 7.88 (Debian 12) ends every HTTP/2 transfer that completed normally with RST_STREAM
+ * (STREAM_CLOSED): http2_handle_stream_close() resets stream->closed to FALSE "to prevent an
+ * infinite loop", and http2_data_done() then takes the stream for one still open. curl 8.0
+ * fixed it (commit 544a7f804d, "http2: fix error handling during parallel operations").
+ * Servers built on nghttp2 >= 1.57 count a client's RST_STREAM frames against the rapid-reset
+ * limit (CVE-2023-44487; a bucket of 1,000 refilled at 33 a second) and end the connection
+ * with GOAWAY INTERNAL_ERROR when it runs dry: about every 1,000 pushes the APNs stand-in
+ * (Node's http2) dropped the connection and the streams in flight failed. Apple's servers
+ * may well count them too.
+ *
+ * So cityd defines nghttp2_submit_rst_stream itself: libcurl's call binds to the executable's
+ * definition first. A RST_STREAM with STREAM_CLOSED for one of our streams that nghttp2 no
+ * longer knows (it forgets a client stream once both sides closed it) is dropped: RFC 9113
+ * 5.1 allows no frame but PRIORITY on a closed stream, and there is nothing to reset. Every
+ * other call goes to the library's function. (A stream whose HEADERS curl submitted but
+ * nghttp2 has not yet sent is unknown too; curl sends right after submitting, so it does not
+ * reset one of those with STREAM_CLOSED.) The declarations use the library's ABI with opaque
+ * types: no build dependency on nghttp2's headers. */
+
+struct nghttp2_session;
+int nghttp2_submit_rst_stream(struct nghttp2_session *s, uint8_t flags, int32_t stream_id,
+                              uint32_t error_code);
+
+#define H2_STREAM_CLOSED 5u
+
+static struct {
+    int (*submit_rst)(struct nghttp2_session *, uint8_t, int32_t, uint32_t);
+    int32_t (*next_stream_id)(struct nghttp2_session *);
+    void *(*find_stream)(struct nghttp2_session *, int32_t);
+} ng;
+static pthread_once_t ng_once = PTHREAD_ONCE_INIT;
+static atomic_long rst_dropped;
+
+static void ng_resolve(void)
+{
+    *(void **)&ng.submit_rst = dlsym(RTLD_NEXT, "nghttp2_submit_rst_stream");
+    *(void **)&ng.next_stream_id = dlsym(RTLD_NEXT, "nghttp2_session_get_next_stream_id");
+    *(void **)&ng.find_stream = dlsym(RTLD_NEXT, "nghttp2_session_find_stream");
+}
+
+int nghttp2_submit_rst_stream(struct nghttp2_session *s, uint8_t flags, int32_t stream_id,
+                              uint32_t error_code)
+{
+    pthread_once(&ng_once, ng_resolve);
+    if (error_code == H2_STREAM_CLOSED && stream_id > 0 && (stream_id & 1) && ng.next_stream_id &&
+        ng.find_stream && stream_id < ng.next_stream_id(s) && !ng.find_stream(s, stream_id)) {
+        atomic_fetch_add_explicit(&rst_dropped, 1, memory_order_relaxed);
+        return 0;
+    }
+    if (!ng.submit_rst)
+        return -501; /* NGHTTP2_ERR_INVALID_ARGUMENT: no nghttp2 (curl built without it) */
+    return ng.submit_rst(s, flags, stream_id, error_code);
+}
+
+long ext_push_rst_dropped(void)
+{
+    return atomic_load_explicit(&rst_dropped, memory_order_relaxed);
 }
 
 /* ---- reply buffers and headers --------------------------------------------------------- */
@@ -405,8 +469,11 @@ void ext_push_send(struct ext_push *p, struct ext_push_msg *v, size_t n)
             curl_easy_getinfo(c->h, CURLINFO_NUM_CONNECTS, &conns);
             p->connections += conns;
             if (conns > 0) /* rare: connections are kept open and shared by the streams */
-                log_info(NULL, "push: new connection to %s (%ld so far)",
-                         ext_push_vendor_name(c->m->vendor), p->connections);
+                log_info(NULL,
+                         "push: new connection to %s (%ld so far; %ld RST_STREAM on closed"
+                         " streams not sent)",
+                         ext_push_vendor_name(c->m->vendor), p->connections,
+                         ext_push_rst_dropped());
             if (c->cc != CURLE_OK || c->reply.over)
                 push__result_http(c, c->reply.over ? 500 : 0);
             else

@@ -726,6 +726,64 @@ static void two_processes_send_each_push_once(void **state)
     twin.pid = 0;
 }
 
+/* 3,000 pushes, one HTTP/2 connection: the stand-in (Node's http2, nghttp2 1.61) answers a
+ * client that sends RST_STREAM on finished streams with GOAWAY after about 1,000 of them
+ * (rapid-reset limit), which libcurl 7.88 did for every push (server/ext/push.c). All 3,000
+ * answers carry one session number. */
+static void one_connection_for_3000_pushes(void **state)
+{
+    long long uid = citizen_id(), sessions = -1, seen = 0;
+    size_t len;
+    char *text, *save = NULL;
+
+    clean();
+    th_sql_exec(&srv, "DELETE FROM push_sent");
+    {
+        char sql[700];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO push_devices (user_id, device_id, family, platform, vendor, token,"
+                 " app_version, locale) SELECT %lld, CONCAT('many-', seq), 'manyfamily', 'ios',"
+                 " 'apns', CONCAT('okmany', LPAD(seq, 6, '0')), '1.0', 'zh-CN' FROM"
+                 " seq_1_to_3000",
+                 uid);
+        th_sql_exec(&srv, sql);
+        th_sql_exec(&srv,
+                    "INSERT INTO push_queue (device_row, user_id, seq, kind, ref_id, vendor,"
+                    " created_ms, due_ms) SELECT id, user_id, 1, 'case.dispatched', 1, 'apns',"
+                    " UNIX_TIMESTAMP(NOW(3)) * 1000, UNIX_TIMESTAMP(NOW(3)) * 1000 FROM"
+                    " push_devices WHERE family = 'manyfamily'");
+    }
+    for (int i = 0; i < 2400 && th_sql_int(&srv, "SELECT COUNT(*) FROM push_queue") > 0; i++)
+        usleep(25000);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM push_queue"), 0);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM push_sent WHERE device_id LIKE"
+                                      " 'many-%' AND attempts = 1"),
+                     3000);
+    for (int k = 0; k < 200 && seen < 3000; k++) { /* the log is written every 20 ms */
+        usleep(25000);
+        text = th_read_file(standin_log, &len);
+        seen = 0;
+        sessions = -1;
+        save = NULL;
+        for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            json_t *j = json_loads(l, 0, NULL);
+            const char *t = json_string_value(json_object_get(j, "token"));
+            if (t && strncmp(t, "okmany", 6) == 0) {
+                long long sess = json_integer_value(json_object_get(j, "session"));
+                assert_int_equal(json_integer_value(json_object_get(j, "status")), 200);
+                if (sessions < 0)
+                    sessions = sess;
+                assert_int_equal(sess, sessions); /* the same HTTP/2 session throughout */
+                seen++;
+            }
+            json_decref(j);
+        }
+        free(text);
+    }
+    assert_int_equal(seen, 3000);
+    th_sql_exec(&srv, "DELETE FROM push_devices WHERE family = 'manyfamily'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +799,7 @@ int main(void)
         cmocka_unit_test(logout_removes_the_registration),
         cmocka_unit_test(expired_push_is_a_dead_letter),
         cmocka_unit_test(two_processes_send_each_push_once),
+        cmocka_unit_test(one_connection_for_3000_pushes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

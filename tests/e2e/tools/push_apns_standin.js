@@ -20,6 +20,11 @@
  *   rej…   413 PayloadTooLarge                              else  200 with the apns-id echoed
  * An outage is the test killing this process (and starting it again on the same port).
  *
+ * Node's own HTTP/2 limits are left at their defaults on purpose, among them nghttp2's
+ * rapid-reset guard (CVE-2023-44487: a client that sends more than about 1,000 RST_STREAM
+ * frames, refilled at 33 a second, gets GOAWAY INTERNAL_ERROR): a client that resets its
+ * finished streams loses its connection here, as it may at Apple (server/ext/push.c).
+ *
  * Every answer is appended to --log as one JSON line {t, session, token, status, reason,
  * headers, payload, iat} (unless --no-log: the bench). Usage:
  *   push_apns_standin.js --cert C --key K --key-pub P --key-id ID --team T --topic B
@@ -89,6 +94,8 @@ const server = http2.createSecureServer({
 
 server.on('session', (s) => {
   s.cityd = { id: ++sessions, jwt: null, jwtSince: 0 };
+  // A session that Node ends with an error (GOAWAY) must not end the stand-in.
+  s.on('error', (e) => process.stderr.write(`apns stand-in: session ${s.cityd.id}: ${e.code || e.message}\n`));
 });
 
 server.on('stream', (stream, headers) => {
