@@ -488,6 +488,8 @@ static int start_push(const struct cfg *cfg, char *err, size_t errlen)
         .max_age_ms = (int64_t)cfg->push_max_age_s * 1000,
         .retry_max_ms = (int64_t)cfg->push_retry_max_s * 1000,
         .batch = cfg->push_batch,
+        .user_rate = cfg->push_user_rate,
+        .user_urgent_rate = cfg->push_user_urgent_rate,
         .rate = {cfg->push_apns_rate, cfg->push_huawei_rate, cfg->push_xiaomi_rate,
                  cfg->push_oppo_rate, cfg->push_vivo_rate, cfg->push_honor_rate,
                  cfg->push_wechat_rate},

@@ -21,7 +21,13 @@
 #define SENT_KEEP_MS (7LL * 86400 * 1000)
 #define BATCH_MAX 1000
 
-static struct push_conf conf = {10000, 86400000, 300000, 64, {0}, ""};
+static struct push_conf conf = {.ack_grace_ms = 10000,
+                                .max_age_ms = 86400000,
+                                .retry_max_ms = 300000,
+                                .batch = 64,
+                                .user_rate = 10,
+                                .user_urgent_rate = 30,
+                                .receipt_key = ""};
 static char receipt_key[128];
 
 void push_configure(const struct push_conf *c)
@@ -397,9 +403,14 @@ static struct metrics_series *counter(int vendor, const char *outcome)
                            lb);
 }
 
-static const char *title_of(bool im, bool urgent, const char *kind, const char *locale)
+static const char *title_of(struct rctx *cx, const struct ext_push_msg *m, const char *locale)
 {
-    bool zh = strncmp(locale, "zh", 2) == 0;
+    bool zh = strncmp(locale, "zh", 2) == 0, im = m->im, urgent = m->urgent;
+    const char *kind = m->kind;
+
+    if (m->count > 1 && !urgent) /* held by the rate limit or collapsed: "N new items" */
+        return zh ? rctx_printf(cx, "%d条新%s", m->count, im ? "消息" : "通知")
+                  : rctx_printf(cx, "%d new %s", m->count, im ? "messages" : "items");
     if (strcmp(kind, "case.urged") == 0)
         return zh ? "督办" : "Urged";
     if (urgent)
@@ -415,9 +426,11 @@ struct row {
     bool im, urgent;
     const char *kind, *token, *device_id, *locale;
     struct push_quiet quiet;
-    int rep;   /* index of the row whose push carries this one (newest of its device) */
-    bool sent; /* its push was accepted: record it, delete the row */
-    int msg;   /* index into the message array, -1 when not sent */
+    int rep;         /* index of the row whose push carries this one (newest of its device) */
+    bool sent;       /* its push was accepted: record it, delete the row */
+    int msg;         /* index into the message array, -1 when not sent */
+    bool rate_taken; /* its push was counted in push_rate (window rate_window) */
+    int64_t rate_window;
 };
 
 static enum err release(struct rctx *cx, const struct row *r, int64_t due, bool attempt,
@@ -573,12 +586,198 @@ static enum err record_sent(struct rctx *cx, const struct row *rows, size_t n,
     return res;
 }
 
+/* ---- per-user rate limit (push_rate) ---------------------------------------------------- */
+
+#define RATE_WINDOW_MS 60000
+#define RATE_CHUNK 200 /* device rows per statement */
+
+struct rate_slot {
+    int64_t device_row, window_ms;
+    int urgent, sent;
+    bool dirty;
+};
+
+static int rate_cap(bool urgent)
+{
+    return urgent ? conf.user_urgent_rate : conf.user_rate;
+}
+
+/* Lock the push_rate rows of the devices of rows[0..n) (sorted by device_row), creating the
+ * missing ones first; *slots gets them sorted by (device_row, urgent). On success a
+ * transaction is open (the caller ends it), on failure none: the locks hold until it ends, so
+ * another process deciding a batch for the same device waits and then sees this one's count. */
+static enum err rate_load(struct rctx *cx, const struct row *rows, size_t n,
+                          struct rate_slot **slots, size_t *nslots)
+{
+    int64_t *devs = rctx_zalloc(cx, (n ? n : 1) * sizeof *devs);
+    size_t nd = 0;
+    enum err res = ERR_OK;
+
+    *slots = rctx_zalloc(cx, (n ? 2 * n : 1) * sizeof **slots);
+    *nslots = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nd == 0 || devs[nd - 1] != rows[i].device_row)
+            devs[nd++] = rows[i].device_row;
+    for (size_t i = 0; i < nd && !res; i += RATE_CHUNK) {
+        size_t k = nd - i < RATE_CHUNK ? nd - i : RATE_CHUNK;
+        struct db_sqlb b;
+
+        /* From push_devices: a device deleted meanwhile gets no row (and no foreign key
+         * error). Autocommitted before the transaction's reads: a row another process is
+         * creating is then waited for, not a gap lock that could deadlock. */
+        db_sqlb_init(cx, &b, 0,
+                     "INSERT IGNORE INTO push_rate (device_row, urgent, window_ms, sent)"
+                     " SELECT d.id, u.x, 0, 0 FROM push_devices d JOIN (SELECT 0 AS x UNION ALL"
+                     " SELECT 1) u WHERE d.id IN (");
+        for (size_t j = 0; j < k; j++) {
+            db_sqlb_add(&b, j ? ",?" : "?");
+            db_sqlb_arg(&b, DBI(devs[i + j]));
+        }
+        db_sqlb_add(&b, ")");
+        res = db_sqlb_exec(&b, NULL);
+    }
+    if (!res)
+        res = db_tx_begin(cx);
+    if (res)
+        return res; /* no transaction open */
+    for (size_t i = 0; i < nd && !res; i += RATE_CHUNK) {
+        size_t k = nd - i < RATE_CHUNK ? nd - i : RATE_CHUNK;
+        struct db_sqlb b;
+        struct db_res r;
+
+        db_sqlb_init(cx, &b, 0,
+                     "SELECT device_row, urgent, window_ms, sent FROM push_rate WHERE"
+                     " device_row IN (");
+        for (size_t j = 0; j < k; j++) {
+            db_sqlb_add(&b, j ? ",?" : "?");
+            db_sqlb_arg(&b, DBI(devs[i + j]));
+        }
+        db_sqlb_add(&b, ") ORDER BY device_row, urgent FOR UPDATE");
+        res = db_sqlb_exec(&b, &r);
+        for (size_t j = 0; !res && j < r.nrows && *nslots < 2 * n; j++)
+            (*slots)[(*nslots)++] = (struct rate_slot){
+                .device_row = db_cell_i64(&r, j, 0),
+                .urgent = (int)db_cell_i64(&r, j, 1),
+                .window_ms = db_cell_i64(&r, j, 2),
+                .sent = (int)db_cell_i64(&r, j, 3),
+            };
+    }
+    if (res)
+        return db_tx_end(cx, res); /* rolled back: the caller sees no transaction */
+    return ERR_OK;
+}
+
+static struct rate_slot *rate_find(struct rate_slot *v, size_t n, int64_t device_row, bool urgent)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].device_row < device_row ||
+            (v[mid].device_row == device_row && v[mid].urgent < (urgent ? 1 : 0)))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo].device_row == device_row && v[lo].urgent == (urgent ? 1 : 0) ? &v[lo]
+                                                                                        : NULL;
+}
+
+/* Take one push from the device's budget of its class: true when there was one; else *until
+ * gets the end of the current window. A window begins with the first push counted after the
+ * previous one ended. No slot (caps off, or the device was deleted meanwhile): no limit. */
+static bool rate_take(struct rate_slot *s, bool urgent, int64_t now, int64_t *until, struct row *w)
+{
+    int cap = rate_cap(urgent);
+
+    if (!s || !cap)
+        return true;
+    if (now >= s->window_ms + RATE_WINDOW_MS) {
+        s->window_ms = now;
+        s->sent = 0;
+        s->dirty = true;
+    }
+    if (s->sent >= cap) {
+        *until = s->window_ms + RATE_WINDOW_MS;
+        return false;
+    }
+    s->sent++;
+    s->dirty = true;
+    w->rate_taken = true;
+    w->rate_window = s->window_ms;
+    return true;
+}
+
+/* Pushes counted but not accepted by the vendor (unreachable, throttled, refused, dead token)
+ * do not use up the device's minute: their count is given back, in the window it was taken
+ * from (a window that has ended since is left alone). */
+static enum err rate_refund(struct rctx *cx, const struct row *rows, size_t n,
+                            const struct ext_push_msg *msgs)
+{
+    size_t i = 0;
+    enum err res = ERR_OK;
+
+    while (i < n && !res) {
+        struct db_sqlb b;
+        size_t k = 0;
+
+        db_sqlb_init(cx, &b, 0,
+                     "UPDATE push_rate SET sent = sent - 1 WHERE sent > 0 AND"
+                     " (device_row, urgent, window_ms) IN (");
+        for (; i < n && k < 80; i++) {
+            const struct row *w = &rows[i];
+            if (!w->rate_taken || w->msg < 0 || msgs[w->msg].outcome == EXT_PUSH_SENT)
+                continue;
+            db_sqlb_add(&b, k ? ",(?,?,?)" : "(?,?,?)");
+            db_sqlb_arg(&b, DBI(w->device_row));
+            db_sqlb_arg(&b, DBI(w->urgent ? 1 : 0));
+            db_sqlb_arg(&b, DBI(w->rate_window));
+            k++;
+        }
+        db_sqlb_add(&b, ")");
+        if (k)
+            res = db_sqlb_exec(&b, NULL);
+    }
+    return res;
+}
+
+static enum err rate_store(struct rctx *cx, const struct rate_slot *v, size_t n)
+{
+    size_t i = 0;
+    enum err res = ERR_OK;
+
+    while (i < n && !res) {
+        struct db_sqlb b;
+        size_t k = 0;
+
+        db_sqlb_init(cx, &b, 0,
+                     "INSERT INTO push_rate (device_row, urgent, window_ms, sent) VALUES ");
+        for (; i < n && k < 60; i++) {
+            if (!v[i].dirty)
+                continue;
+            db_sqlb_add(&b, k ? ",(?,?,?,?)" : "(?,?,?,?)");
+            db_sqlb_arg(&b, DBI(v[i].device_row));
+            db_sqlb_arg(&b, DBI(v[i].urgent));
+            db_sqlb_arg(&b, DBI(v[i].window_ms));
+            db_sqlb_arg(&b, DBI(v[i].sent));
+            k++;
+        }
+        db_sqlb_add(&b, " ON DUPLICATE KEY UPDATE window_ms = VALUES(window_ms),"
+                        " sent = VALUES(sent)");
+        if (k)
+            res = db_sqlb_exec(&b, NULL);
+    }
+    return res;
+}
+
 enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
 {
     struct row *rows = NULL;
     struct ext_push_msg *msgs;
+    struct rate_slot *slots = NULL;
     char owner[17];
-    size_t n = 0, nmsg = 0;
+    size_t n = 0, nmsg = 0, nslots = 0;
+    bool capped;
     int64_t now = cx->now_ms;
     int minute = (int)(((now / 60000) + LOCAL_OFFSET_MIN) % 1440);
     enum err res;
@@ -589,8 +788,16 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
         return res;
     *handled = (int)n;
     msgs = rctx_zalloc(cx, n * sizeof *msgs);
-    /* Decide per row with no transaction open: each statement stands alone, and whatever is
-     * not settled here keeps its lease until LEASE_MS and is claimed again. */
+    /* Decide per row. With per-user caps on, inside one transaction that holds the devices'
+     * push_rate rows (every process counts against the same rows); otherwise each statement
+     * stands alone. Whatever is not settled here keeps its lease until LEASE_MS and is
+     * claimed again. */
+    capped = conf.user_rate > 0 || conf.user_urgent_rate > 0;
+    if (capped) {
+        res = rate_load(cx, rows, n, &slots, &nslots);
+        if (res)
+            return res;
+    }
     for (size_t i = 0; i < n; i++) {
         struct row *w = &rows[i];
 
@@ -620,10 +827,27 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
             m->im = m->im && w->im;
         } else {
             int v = w->vendor;
+            struct rate_slot *slot =
+                capped ? rate_find(slots, nslots, w->device_row, w->urgent) : NULL;
+            int64_t until = 0;
+
+            if (!rate_take(slot, w->urgent, now, &until, w)) {
+                /* The device had its share this minute: wait for the next one, where the
+                 * held items go together as one push. Not an attempt. */
+                res = release(cx, w, until, false, "user rate limit");
+                metrics_inc(counter(v, "user_rate_limited"));
+                if (res)
+                    break;
+                continue;
+            }
             if (conf.rate[v]) {
                 refill(v, now);
                 if (vs[v].tokens < 1.0) {
                     int64_t wait = (int64_t)((1.0 - vs[v].tokens) * 1000.0 / conf.rate[v]) + 1;
+                    if (w->rate_taken) { /* not sent: give the device its push back */
+                        slot->sent--;
+                        w->rate_taken = false;
+                    }
                     res = release(cx, w, now + wait, false, "rate limit (ours)");
                     if (res)
                         break;
@@ -650,12 +874,20 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
         if (res)
             break;
     }
+    if (capped) {
+        if (!res)
+            res = rate_store(cx, slots, nslots);
+        res = db_tx_end(cx, res);
+    }
     if (res)
         return res;
     for (size_t i = 0; i < n; i++)
+        if (rows[i].rep >= 0)
+            msgs[rows[rows[i].rep].msg].count++;
+    for (size_t i = 0; i < n; i++)
         if (rows[i].msg >= 0) {
             struct ext_push_msg *m = &msgs[rows[i].msg];
-            m->title = title_of(m->im, m->urgent, m->kind, rows[i].locale);
+            m->title = title_of(cx, m, rows[i].locale);
         }
     if (nmsg)
         ext_push_send(sender, msgs, nmsg);
@@ -715,6 +947,8 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
     }
     if (!res)
         res = record_sent(cx, rows, n, msgs, now);
+    if (!res && capped)
+        res = rate_refund(cx, rows, n, msgs);
     return db_tx_end(cx, res);
 }
 

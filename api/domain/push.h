@@ -17,7 +17,12 @@
  *   (device gone), rate limited or unreachable (later, with back-off, the vendor paused),
  *   refused (dead letter). Nothing but a refusal or push.max_age_s moves a row to the dead
  *   letters.
- * - Only ids leave through a vendor: seq, kind, case id and a fixed title per class.
+ * - A device gets at most push.user_rate pushes (push.user_urgent_rate for urgent ones) in
+ *   any minute that began with a counted push; the count is a row per device and class in
+ *   push_rate, locked while a batch is decided, so all processes share it. The excess waits
+ *   for the minute to end and then goes as one push that carries the number of items.
+ * - Only ids leave through a vendor: seq, kind, case id, the number of items a push stands
+ *   for, and a fixed title per class.
  * No HTTP, no JSON library; the vendor wire formats live in server/ext/push*. */
 #ifndef CITYD_DOMAIN_PUSH_H
 #define CITYD_DOMAIN_PUSH_H
@@ -41,6 +46,8 @@ struct push_conf {
     int64_t max_age_ms;      /* undelivered longer than this: dead letter */
     int64_t retry_max_ms;    /* back-off cap */
     int batch;               /* rows per claim */
+    int user_rate;           /* pushes a minute to one device of a user, work and IM; 0 = no cap */
+    int user_urgent_rate;    /* the same for urgent items and 督办 (their own budget) */
     int rate[8];             /* per vendor (enum ext_push_vendor), pushes a second; 0 = no cap */
     const char *receipt_key; /* push.receipt_key: the secret in receipt callback URLs ("" off) */
 };

@@ -111,6 +111,8 @@ static const struct cfg_key keys[] = {
     I("push.max_age_s",              push_max_age_s,            "86400", 60, 1296000),
     I("push.retry_max_s",            push_retry_max_s,          "300", 1, 3600),
     I("push.timeout_ms",             push_timeout_ms,           "5000", 100, 60000),
+    I("push.user_rate",              push_user_rate,            "10", 0, 10000),
+    I("push.user_urgent_rate",       push_user_urgent_rate,     "30", 0, 10000),
     S("push.ca_file",                push_ca_file,              ""),
     S("push.receipt_url",            push_receipt_url,          ""),
     S("push.receipt_key",            push_receipt_key,          ""),

@@ -129,6 +129,8 @@ struct cfg {
     int push_max_age_s;
     int push_retry_max_s;
     int push_timeout_ms;
+    int push_user_rate;
+    int push_user_urgent_rate;
     char push_ca_file[512];
     char push_receipt_url[256];
     char push_receipt_key[128];

@@ -366,6 +366,8 @@ char *push__ids_json(const struct ext_push_msg *m)
 {
     json_t *j = json_pack("{s:I,s:s,s:I}", "seq", (json_int_t)m->seq, "kind", m->kind, "case_id",
                           (json_int_t)m->ref_id);
+    if (j && m->count > 1) /* "N new items": the app syncs from its position anyway */
+        json_object_set_new(j, "count", json_integer(m->count));
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;

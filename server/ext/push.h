@@ -54,6 +54,7 @@ struct ext_push_msg {
     const char *kind;   /* item kind, e.g. "case.dispatched" */
     int64_t seq;        /* inbox seq */
     int64_t ref_id;     /* case id or 0 */
+    int count;          /* items this push stands for (collapsed, held by the rate limit) */
     bool im;            /* IM message (else work) */
     bool urgent;        /* 督办, overdue: highest priority */
     int64_t expires_s;  /* Unix time after which the vendor may drop it */

@@ -189,6 +189,8 @@ static int apns_prepare(struct ext_push *p, struct push__call *c)
                     "interruption-level", m->urgent ? "time-sensitive" : "active");
     j = json_pack("{s:o,s:I,s:s,s:I}", "aps", aps, "seq", (json_int_t)m->seq, "kind", m->kind,
                   "case_id", (json_int_t)m->ref_id);
+    if (j && m->count > 1)
+        json_object_set_new(j, "count", json_integer(m->count));
     c->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!c->body) {

@@ -101,7 +101,8 @@ static int setup(void **state)
              "push.apns.base_url = https://127.0.0.1:%d\npush.ca_file = %s/cert.pem\n"
              "push.apns.key_file = %s/apns.p8\npush.apns.key_id = " KEY_ID "\n"
              "push.apns.team_id = " TEAM "\npush.apns.topic = " TOPIC "\n"
-             "push.ack_grace_s = 1\npush.retry_max_s = 2\ndb.pool_size = 4\npush.batch = 4\n",
+             "push.ack_grace_s = 1\npush.retry_max_s = 2\ndb.pool_size = 4\npush.batch = 4\n"
+             "push.user_rate = 3\npush.user_urgent_rate = 5\n",
              standin_port, tmpdir, tmpdir);
     th_server_start(&srv, cfg);
     th_seed(&srv);
@@ -726,6 +727,90 @@ static void two_processes_send_each_push_once(void **state)
     twin.pid = 0;
 }
 
+/* Per-user rate limit (push.user_rate = 3, push.user_urgent_rate = 5 here): a device that
+ * had its three pushes this minute gets no more work items until the minute ends; an urgent
+ * item still goes (its own budget); when the minute ends the held items go as one push that
+ * says how many it stands for. The count lives in push_rate, where every process reads it:
+ * the test writes "three pushes, just now" there, as another process would have. */
+static void user_rate_limit_holds_and_merges(void **state)
+{
+    long long dev, seq1, seq2, urgent_seq;
+    json_t *line, *payload;
+    int n;
+    char *tok;
+
+    clean();
+    tok = ios_device("phone-flood", "okflood00001");
+    dev = th_sql_int(&srv, "SELECT id FROM push_devices WHERE token = 'okflood00001'");
+    {
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO push_rate (device_row, urgent, window_ms, sent) VALUES (%lld, 0,"
+                 " UNIX_TIMESTAMP(NOW(3)) * 1000, 3)",
+                 dev);
+        th_sql_exec(&srv, sql);
+    }
+    seq1 = citizen_item(false);
+    seq2 = citizen_item(false);
+    /* Both held until the end of the minute; nothing went to Apple. */
+    wait_sql("SELECT COUNT(*) FROM push_queue WHERE last_error = 'user rate limit'", 2);
+    assert_true(th_sqlf(&srv, "SELECT MIN(due_ms) FROM push_queue WHERE device_row = %lld", dev) >
+                th_now_ms() + 30000);
+    json_decref(log_lines("okflood00001", 0, &n));
+    assert_int_equal(n, 0);
+    /* An urgent item is not held back by the work items' budget. */
+    urgent_seq = citizen_item(true);
+    line = wait_push("okflood00001", 200);
+    payload = json_object_get(line, "payload");
+    assert_int_equal(json_integer_value(json_object_get(payload, "seq")), urgent_seq);
+    assert_null(json_object_get(payload, "count"));
+    json_decref(line);
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT sent FROM push_rate WHERE device_row = %lld AND urgent = 1", dev), 1);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM push_queue WHERE device_row = %lld AND"
+                             " seq IN (%lld, %lld)",
+                             dev, seq1, seq2),
+                     2);
+    /* The minute ends (moved back rather than waited for): the two held items go as one push
+     * carrying the newest seq and the count. */
+    {
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "UPDATE push_rate SET window_ms = window_ms - 60000 WHERE device_row = %lld AND"
+                 " urgent = 0",
+                 dev);
+        th_sql_exec(&srv, sql);
+        snprintf(sql, sizeof sql, "UPDATE push_queue SET due_ms = 0 WHERE device_row = %lld", dev);
+        th_sql_exec(&srv, sql);
+    }
+    wait_sql("SELECT COUNT(*) FROM push_queue", 0);
+    for (int i = 0; i < 200; i++) { /* the stand-in writes its log every 20 ms */
+        json_decref(log_lines("okflood00001", 200, &n));
+        if (n == 2)
+            break;
+        usleep(25000);
+    }
+    assert_int_equal(n, 2);
+    line = log_lines("okflood00001", 200, &n);
+    payload = json_object_get(line, "payload");
+    assert_int_equal(json_integer_value(json_object_get(payload, "seq")), seq2);
+    assert_int_equal(json_integer_value(json_object_get(payload, "count")), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(payload, "aps"), "alert"), "title")),
+                        "2条新通知");
+    json_decref(line);
+    /* A new minute began with that push. */
+    assert_int_equal(
+        th_sqlf(&srv, "SELECT sent FROM push_rate WHERE device_row = %lld AND urgent = 0", dev), 1);
+    assert_int_equal(th_sqlf(&srv,
+                             "SELECT COUNT(*) FROM push_sent WHERE device_id = 'phone-flood' AND"
+                             " seq = %lld",
+                             seq2),
+                     1);
+    free(tok);
+}
+
 /* 3,000 pushes, one HTTP/2 connection: the stand-in (Node's http2, nghttp2 1.61) answers a
  * client that sends RST_STREAM on finished streams with GOAWAY after about 1,000 of them
  * (rapid-reset limit), which libcurl 7.88 did for every push (server/ext/push.c). All 3,000
@@ -799,6 +884,7 @@ int main(void)
         cmocka_unit_test(logout_removes_the_registration),
         cmocka_unit_test(expired_push_is_a_dead_letter),
         cmocka_unit_test(two_processes_send_each_push_once),
+        cmocka_unit_test(user_rate_limit_holds_and_merges),
         cmocka_unit_test(one_connection_for_3000_pushes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
