@@ -1,6 +1,8 @@
 /* api/push.c: offline push — the caller's device registration (/api/v1/me/devices/push), quiet
- * hours (/api/v1/me/push/quiet-hours) and the dead letters admins list
- * (/api/v1/admin/push/dead-letters). Routing and sending live in the domain (push.h). */
+ * hours (/api/v1/me/push/quiet-hours), the dead letters admins list
+ * (/api/v1/admin/push/dead-letters) and the vendors' receipt callbacks
+ * (/api/v1/push/receipts/{xiaomi,huawei,honor,oppo,vivo}). Routing and sending live in the domain
+ * (push.h). */
 #include "api.h"
 
 #include <ctype.h>
@@ -255,6 +257,113 @@ static enum err receipt_huawei(struct rctx *cx, const struct req *rq, struct res
     return api_json_reply(cx, rs, 200, json_pack("{s:s,s:s}", "code", "0", "msg", "ok"));
 }
 
+/* Honor's receipt callback (configured in Honor's console, like Huawei's, from which Honor's
+ * push service descends): {"statuses":[{"requestId","token","status","biTag","timestamp"}]};
+ * status 0 delivered, 2 (app not installed) and 5 (token unknown) a dead token. */
+static enum err receipt_honor(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    json_t *j, *st, *v;
+    size_t i;
+    enum err res = receipt_auth(cx, rq);
+
+    if (res)
+        return res;
+    j = api_json_own(cx, json_loadb(rq->body ? rq->body : "", rq->body_len, 0, NULL));
+    st = json_object_get(j, "statuses");
+    if (!json_is_array(st))
+        return rctx_fail(cx, ERR_INVALID, "statuses: an array");
+    json_array_foreach(st, i, v)
+    {
+        json_int_t s = json_integer_value(json_object_get(v, "status"));
+        const char *rid = json_string_value(json_object_get(v, "requestId"));
+        const char *tok = json_string_value(json_object_get(v, "token"));
+        if (!json_is_integer(json_object_get(v, "status")))
+            continue;
+        if (s == 0)
+            res = push_receipt(cx, "honor", rid, tok, PUSH_RECEIPT_DELIVERED);
+        else if (s == 2 || s == 5)
+            res = push_receipt(cx, "honor", rid, tok, PUSH_RECEIPT_INVALID);
+        if (res)
+            return res;
+    }
+    return api_json_reply(cx, rs, 200, json_pack("{s:i,s:s}", "code", 200, "message", "success"));
+}
+
+/* The regIds of a comma-separated list ("regId1, regId2"), at most 1000, each reported. */
+static enum err receipt_targets(struct rctx *cx, const char *vendor, const char *msg_id,
+                                const char *targets, enum push_receipt_kind kind)
+{
+    enum err res = ERR_OK;
+
+    for (int n = 0; targets && *targets && n < 1000 && !res; n++) {
+        size_t k;
+        while (*targets == ' ')
+            targets++;
+        k = strcspn(targets, ", ");
+        if (k)
+            res = push_receipt(cx, vendor, msg_id, rctx_strndup(cx, targets, k), kind);
+        targets += k;
+        while (*targets == ',' || *targets == ' ')
+            targets++;
+    }
+    return res;
+}
+
+/* OPPO's receipt callback (the message's call_back_url): a JSON array of
+ * {"messageId","appId","taskId","registrationIds","eventTime","param","eventType"};
+ * eventType push_arrive is a delivery, regid_invalid a dead regId. */
+static enum err receipt_oppo(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    json_t *j, *v;
+    size_t i;
+    enum err res = receipt_auth(cx, rq);
+
+    if (res)
+        return res;
+    j = api_json_own(cx, json_loadb(rq->body ? rq->body : "", rq->body_len, 0, NULL));
+    if (!json_is_array(j))
+        return rctx_fail(cx, ERR_INVALID, "the receipt: a JSON array");
+    json_array_foreach(j, i, v)
+    {
+        const char *ev = json_string_value(json_object_get(v, "eventType"));
+        const char *mid = json_string_value(json_object_get(v, "messageId"));
+        const char *regs = json_string_value(json_object_get(v, "registrationIds"));
+        if (!ev)
+            continue;
+        if (strcmp(ev, "push_arrive") == 0)
+            res = push_receipt(cx, "oppo", mid, NULL, PUSH_RECEIPT_DELIVERED);
+        else if (strcmp(ev, "regid_invalid") == 0)
+            res = receipt_targets(cx, "oppo", mid, regs, PUSH_RECEIPT_INVALID);
+        if (res)
+            return res;
+    }
+    return api_json_reply(cx, rs, 200, json_pack("{s:i}", "code", 0));
+}
+
+/* vivo's receipt callback (the message's extra.callback): {"<taskId>":{"param","targets"},
+ * …}, one entry per message that reached its device: a delivery. */
+static enum err receipt_vivo(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    const char *key;
+    json_t *j, *v;
+    enum err res = receipt_auth(cx, rq);
+
+    if (res)
+        return res;
+    j = api_json_own(cx, json_loadb(rq->body ? rq->body : "", rq->body_len, 0, NULL));
+    if (!json_is_object(j))
+        return rctx_fail(cx, ERR_INVALID, "the receipt: a JSON object of task ids");
+    json_object_foreach(j, key, v)
+    {
+        if (!json_is_object(v))
+            continue;
+        res = push_receipt(cx, "vivo", key, NULL, PUSH_RECEIPT_DELIVERED);
+        if (res)
+            return res;
+    }
+    return api_json_reply(cx, rs, 200, json_pack("{s:i}", "result", 0));
+}
+
 /* clang-format off */
 const struct route api_push_routes[] = {
     /* method    path                               handler          roles       body  flags  timeout batch */
@@ -266,6 +375,9 @@ const struct route api_push_routes[] = {
     {"GET",    "/api/v1/admin/push/dead-letters", dead_list,       ROLE_ADMIN, 0,    0, 0, NULL, NULL},
     {"POST",   "/api/v1/push/receipts/xiaomi",    receipt_xiaomi,  ROLE_PUBLIC, 65536, ROUTE_RAW_BODY, 0, NULL, NULL},
     {"POST",   "/api/v1/push/receipts/huawei",    receipt_huawei,  ROLE_PUBLIC, 65536, 0, 0, NULL, NULL},
+    {"POST",   "/api/v1/push/receipts/honor",     receipt_honor,   ROLE_PUBLIC, 65536, 0, 0, NULL, NULL},
+    {"POST",   "/api/v1/push/receipts/oppo",      receipt_oppo,    ROLE_PUBLIC, 65536, 0, 0, NULL, NULL},
+    {"POST",   "/api/v1/push/receipts/vivo",      receipt_vivo,    ROLE_PUBLIC, 65536, 0, 0, NULL, NULL},
     {0},
 };
 /* clang-format on */

@@ -6,7 +6,9 @@
  * Send: POST {base}/server/v1/message/notification/unicast with header auth_token and form
  * field message = {"target_type":2,"target_value":<regId>,"notification":{title, content,
  * click_action_type 0 (open the app), action_parameters <ids>, off_line_ttl (s),
- * channel_id (push.oppo.channel_id: the 通讯与服务 channel, not capped like 内容与营销)}}.
+ * channel_id (push.oppo.channel_id: the 通讯与服务 channel, not capped like 内容与营销),
+ * and with push.receipt_url call_back_url / call_back_parameter (receipts: OPPO POSTs
+ * [{messageId, registrationIds, eventType, param, …}] there, push.h)}}.
  * Answers (JSON {"code","message","data":{"messageId"}}): 0 sent; 11 auth token, -1 / -2
  * busy, 5xx retried; 33 (daily quota) and HTTP 429 rate limited; 10000 (invalid regId)
  * dropped; other codes refused. */
@@ -97,6 +99,17 @@ static int op_prepare(struct ext_push *p, struct push__call *c)
                   "click_action_type", 0, "action_parameters", data ? data : "{}", "off_line_ttl",
                   (json_int_t)(ttl > 0 ? ttl : 1), "channel_id", cfg->push_oppo_channel_id);
     free(data);
+    /* Receipts (OPPO 消息回执, registration-id pushes only): call_back_url of at most 200
+     * characters and call_back_parameter, our message id. A longer URL asks for none. */
+    if (j && cfg->push_receipt_url[0] && cfg->push_receipt_key[0]) {
+        int k = snprintf(line, sizeof line, "%s/api/v1/push/receipts/oppo?key=%s",
+                         cfg->push_receipt_url, cfg->push_receipt_key);
+        json_t *n = json_object_get(j, "notification");
+        if (k > 0 && k <= 200) {
+            json_object_set_new(n, "call_back_url", json_string(line));
+            json_object_set_new(n, "call_back_parameter", json_string(m->msg_id));
+        }
+    }
     msg = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     form = msg ? push__form_add(NULL, "message", msg) : NULL;

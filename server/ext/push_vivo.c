@@ -7,7 +7,8 @@
  * content, timeToLive (s), skipType 1 (open the app), networkType -1, classification 1 (系统
  * 消息: not limited to 07:00–23:00 and 5 a day like 运营消息) with category "TODO" (work) or
  * "IM", requestId (our message id: vivo drops a repeat, so a retry cannot show twice),
- * clientCustomMap (the ids)}.
+ * clientCustomMap (the ids), and with push.receipt_url extra {callback, callback.param}
+ * (receipts: vivo POSTs {"<taskId>":{"param","targets"}} there, push.h)}.
  * Answers (JSON {"result","desc","taskId"}): 0 sent; 10000 auth token, 5xx retried; 10070
  * (over the daily quota) and HTTP 429 rate limited; 10302 (regId invalid) dropped; other
  * results refused. */
@@ -101,6 +102,15 @@ static int vv_prepare(struct ext_push *p, struct push__call *c)
                   (json_int_t)(ttl > 60 ? ttl : 60), "skipType", 1, "networkType", -1,
                   "classification", 1, "category", m->im ? "IM" : "TODO", "requestId", m->msg_id,
                   "clientCustomMap", "seq", seq, "kind", m->kind, "case_id", ref);
+    /* Receipts (vivo's 高级特性 extra): a callback URL of at most 128 characters, and our
+     * message id as callback.param (at most 64). A longer URL asks for none. */
+    if (j && cfg->push_receipt_url[0] && cfg->push_receipt_key[0]) {
+        int k = snprintf(line, sizeof line, "%s/api/v1/push/receipts/vivo?key=%s",
+                         cfg->push_receipt_url, cfg->push_receipt_key);
+        if (k > 0 && k <= 128)
+            json_object_set_new(
+                j, "extra", json_pack("{s:s,s:s}", "callback", line, "callback.param", m->msg_id));
+    }
     c->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!c->body) {

@@ -9,8 +9,10 @@
  * extra.callback.param our message id): Xiaomi reports dead regIds only there, since its
  * feedback API was removed, and cityd drops them on receipt (push.h).
  * Answers (JSON {"result","code","data":{"id"},"reason"}): result "ok" sent; HTTP 429 / 503
- * and code 200002 (quota) rate limited; 5xx and -1 retried; code 21301 (authentication
- * failed: an operator must fix the secret) retried; other errors refused. */
+ * and codes 10034 (应用当日发送消息数量过多, the day's quota), 10027 (API calls too
+ * frequent) and 200002 (from an earlier secondary source; not in Xiaomi's published list)
+ * rate limited; 5xx and -1 retried; code 21301 (authentication failed: an operator must fix
+ * the secret) retried; other errors refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +84,7 @@ static void xm_finish(struct ext_push *p, struct push__call *c, long status)
     if (status == 200 && result && strcmp(result, "ok") == 0) {
         push__result(c, EXT_PUSH_SENT, "ok");
         snprintf(c->m->vendor_msg_id, sizeof c->m->vendor_msg_id, "%s", id ? id : "");
-    } else if (status == 429 || status == 503 || code == 200002) {
+    } else if (status == 429 || status == 503 || code == 10034 || code == 10027 || code == 200002) {
         push__result(c, EXT_PUSH_RATE_LIMITED, "HTTP %ld %lld %s", status, (long long)code, reason);
     } else if (status >= 500 || code == -1 || code == 21301) {
         if (code == 21301)

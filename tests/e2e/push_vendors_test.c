@@ -33,13 +33,13 @@
 static const char *const vendors[NV] = {"huawei", "honor", "xiaomi", "oppo", "vivo", "wechat"};
 /* What each vendor answers when it took the message, as its log line's code. */
 static const char *const ok_code[NV] = {"80000000", "200", "0", "0", "0", "0"};
-static const char *const busy_code[NV] = {"503", "503", "200002", "33", "10070", "45009"};
+static const char *const busy_code[NV] = {"503", "503", "10034", "33", "10070", "45009"};
 static const char *const fail_code[NV] = {"81000001", "81000001", "-1", "-2", "500", "-1"};
 
 static struct th_server srv;
 static pid_t standin_pid;
 static int standin_port;
-static char tmpdir[128], standin_log[200];
+static char tmpdir[128], standin_log[200], honor_receipt[200];
 
 static int free_port(void)
 {
@@ -69,7 +69,7 @@ static void standin_start(int port)
     if (standin_pid == 0) {
         execl("/usr/bin/python3", "python3",
               th_source_path("tests/e2e/tools/push_vendors_standin.py"), "--port", p, "--port-file",
-              portfile, "--log", standin_log, (char *)NULL);
+              portfile, "--log", standin_log, "--honor-receipt-url", honor_receipt, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 400; i++) {
@@ -104,6 +104,9 @@ static int setup(void **state)
     if (!mkdtemp(tmpdir))
         th_die("mkdtemp failed");
     snprintf(standin_log, sizeof standin_log, "%s/vendors.log", tmpdir);
+    /* Honor's receipt address is set in its console; the stand-in is told it. */
+    snprintf(honor_receipt, sizeof honor_receipt,
+             "http://127.0.0.1:%d/api/v1/push/receipts/honor?key=rk-7f3a9c", http_port);
     standin_start(0);
 #define BASE "http://127.0.0.1:%d"
     snprintf(cfg, sizeof cfg,
@@ -310,15 +313,22 @@ static void each_vendor_delivers_ids_only(void **state)
             json_decref(p);
             break;
         }
-        case 3: /* OPPO: the service channel */
-            assert_string_equal(json_string_value(json_object_get(
-                                    json_object_get(rq, "notification"), "channel_id")),
-                                "work");
+        case 3: { /* OPPO: the service channel, the receipt URL and our message id */
+            json_t *n = json_object_get(rq, "notification");
+            assert_string_equal(json_string_value(json_object_get(n, "channel_id")), "work");
+            assert_non_null(strstr(json_string_value(json_object_get(n, "call_back_url")),
+                                   "/api/v1/push/receipts/oppo?key=rk-7f3a9c"));
+            assert_int_equal(strlen(json_string_value(json_object_get(n, "call_back_parameter"))),
+                             32);
             break;
-        case 4: /* vivo: a system message, work category, our request id */
+        }
+        case 4: /* vivo: a system message, work category, our request id, the receipt URL */
             assert_int_equal(json_integer_value(json_object_get(rq, "classification")), 1);
             assert_string_equal(json_string_value(json_object_get(rq, "category")), "TODO");
             assert_int_equal(strlen(json_string_value(json_object_get(rq, "requestId"))), 32);
+            assert_non_null(
+                strstr(json_string_value(json_object_get(json_object_get(rq, "extra"), "callback")),
+                       "/api/v1/push/receipts/vivo?key=rk-7f3a9c"));
             break;
         case 5: /* WeChat: to the openid, the template's title field */
             assert_string_equal(json_string_value(json_object_get(rq, "touser")), tok);
@@ -332,8 +342,15 @@ static void each_vendor_delivers_ids_only(void **state)
     }
     wait_sql("SELECT COUNT(*) FROM push_queue", 0);
     assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM push_sent WHERE seq = %lld", seq), NV);
-    /* Xiaomi's delivery receipt came back through the callback. */
+    /* Xiaomi's, Honor's, OPPO's and vivo's delivery receipts came back, each in its vendor's
+     * form, and marked the send record of that message (and no other). */
     wait_sql("SELECT COUNT(*) FROM push_sent WHERE vendor = 'xiaomi' AND receipt = 'delivered'", 1);
+    wait_sql("SELECT COUNT(*) FROM push_sent WHERE vendor = 'honor' AND receipt = 'delivered'", 1);
+    wait_sql("SELECT COUNT(*) FROM push_sent WHERE vendor = 'oppo' AND receipt = 'delivered'", 1);
+    wait_sql("SELECT COUNT(*) FROM push_sent WHERE vendor = 'vivo' AND receipt = 'delivered'", 1);
+    assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM push_sent WHERE receipt IS NOT NULL"
+                                      " AND vendor IN ('huawei', 'wechat')"),
+                     0);
 }
 
 static void dead_tokens_remove_devices(void **state)
@@ -370,6 +387,42 @@ static void receipts_need_the_key(void **state)
                &r);
     assert_int_equal(r.status, 400);
     th_resp_free(&r);
+    {
+        static const char *const paths[] = {"honor", "oppo", "vivo"};
+        static const char *const bad[] = {"{}", "{}", "[]"}; /* valid JSON of the wrong shape */
+        char path[96];
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "/api/v1/push/receipts/%s?key=wrong", paths[i]);
+            th_request(&srv, "POST", path, json, "[]", 2, TH_HTTP1, &r);
+            assert_int_equal(r.status, 404);
+            th_resp_free(&r);
+            snprintf(path, sizeof path, "/api/v1/push/receipts/%s?key=rk-7f3a9c", paths[i]);
+            th_request(&srv, "POST", path, json, bad[i], 2, TH_HTTP1, &r);
+            assert_int_equal(r.status, 400);
+            assert_string_equal(th_error_code(&r), "invalid_argument");
+            th_resp_free(&r);
+        }
+    }
+    /* A dead regId in OPPO's receipt removes that registration (the rest of the registry
+     * stays); unknown message ids change nothing. */
+    {
+        long long before;
+        const char *rb;
+        register_all("okr");
+        before = th_sql_int(&srv, "SELECT COUNT(*) FROM push_devices");
+        rb = "[{\"messageId\":\"nope\",\"registrationIds\":\"okr-oppo-0001, nosuch\","
+             "\"eventType\":\"regid_invalid\"},{\"messageId\":\"nope\",\"eventType\":"
+             "\"push_arrive\"}]";
+        th_request(&srv, "POST", "/api/v1/push/receipts/oppo?key=rk-7f3a9c", json, rb, strlen(rb),
+                   TH_HTTP1, &r);
+        assert_int_equal(r.status, 200);
+        th_resp_free(&r);
+        assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM push_devices"), before - 1);
+        assert_int_equal(th_sql_int(&srv, "SELECT COUNT(*) FROM push_devices WHERE vendor ="
+                                          " 'oppo'"),
+                         0);
+        th_sql_exec(&srv, "DELETE FROM push_devices");
+    }
 }
 
 static void throttled_and_failing_vendors_are_retried(void **state)

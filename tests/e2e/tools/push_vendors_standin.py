@@ -6,16 +6,23 @@ paths with the vendor's JSON, auth scheme and codes.
   Huawei Push Kit  POST /oauth2/v3/token (client credentials), POST /v1/<app>/messages:send
                    (Bearer; {"code":"80000000","msg","requestId"})
   Honor            POST /auth/token (client credentials), POST /api/v1/<app>/sendMessage
-                   (Bearer + timestamp header; {"code":200,"message","data":{"requestId"}})
+                   (Bearer + timestamp header; {"code":200,"message","data":{"requestId"}}),
+                   and with --honor-receipt-url (the address set in Honor's console) a
+                   receipt a second later: {"statuses":[{"requestId","token","status":0,…}]}
   Xiaomi MiPush    POST /v3/message/regid (Authorization: key=<secret>, form; {"result":"ok",
                    "code":0,"data":{"id"}}), and the receipt callback: when the message names
                    extra.callback, POSTs data={"<id>":{"type":1|16,"targets":…,"param":…}}
                    there a second later (type 16 for a dead regId, 1 delivered)
   OPPO             POST /server/v1/auth (sign = sha256(app_key+timestamp+master_secret)),
                    POST /server/v1/message/notification/unicast (auth_token header, form
-                   message=<json>; {"code":0,"data":{"messageId"}})
+                   message=<json>; {"code":0,"data":{"messageId"}}), and when the message
+                   names notification.call_back_url a receipt there a second later:
+                   [{"messageId","appId","taskId","registrationIds","eventTime","param",
+                   "eventType":"push_arrive"}]
   vivo             POST /message/auth (sign = md5(appId+appKey+timestamp+appSecret)),
-                   POST /message/send (authToken header; {"result":0,"taskId"})
+                   POST /message/send (authToken header; {"result":0,"taskId"}), and when the
+                   message names extra.callback a receipt there a second later:
+                   {"<taskId>":{"param","targets"}}
   WeChat           GET /cgi-bin/token, POST /cgi-bin/message/subscribe/send?access_token=
                    ({"errcode":0,"msgid"})
 
@@ -23,7 +30,7 @@ Wrong credentials, signatures or access tokens get the vendor's error for that. 
 token (regId, openid) chooses the rest of the answer, as in push_apns_standin.js:
   gone…  the vendor's dead-token answer (HMS/Honor 80300007, OPPO 10000, vivo 10302, WeChat
          43101; Xiaomi accepts and reports type 16 to the callback)
-  busy…  throttled the first time for that token (HMS/Honor HTTP 503, Xiaomi 200002, OPPO 33,
+  busy…  throttled the first time for that token (HMS/Honor HTTP 503, Xiaomi 10034, OPPO 33,
          vivo 10070, WeChat 45009), then accepted
   fail…  a server error the first time (HTTP 500; WeChat errcode -1), then accepted
   rej…   the message refused (HMS/Honor 80300008, Xiaomi/OPPO/vivo parameter errors, WeChat
@@ -59,6 +66,7 @@ def main():
     ap.add_argument("--honor-app-id", default="ho-app-1")
     ap.add_argument("--honor-client-id", default="ho-client")
     ap.add_argument("--honor-secret", default="ho-secret")
+    ap.add_argument("--honor-receipt-url", default="")
     ap.add_argument("--xiaomi-secret", default="xm-secret")
     ap.add_argument("--xiaomi-package", default="cn.gov.city.app")
     ap.add_argument("--oppo-app-key", default="op-key")
@@ -108,6 +116,20 @@ def main():
                                    timeout=5).read()
         except Exception as e:  # the receipt is best effort, as Xiaomi's is
             log({"vendor": "xiaomi", "callback_error": str(e)})
+
+    def post_json(url, obj, vendor):
+        """A receipt as OPPO, vivo and Honor send them: JSON, a second after the send."""
+        time.sleep(1)
+        req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=5).read()
+            log({"vendor": vendor, "receipt": obj})
+        except Exception as e:  # receipts are best effort
+            log({"vendor": vendor, "callback_error": str(e)})
+
+    def receipt(url, obj, vendor):
+        threading.Thread(target=post_json, args=(url, obj, vendor), daemon=True).start()
 
     def log(obj):
         obj["t"] = int(time.time() * 1000)
@@ -232,9 +254,16 @@ def main():
                 if b == "fail":
                     return self.reply(500, {"code": 81000001, "message": "internal error"}, "honor",
                                       tok, 81000001, req)
-                return self.reply(200, {"code": 200, "message": "success",
-                                        "data": {"sendResult": True, "requestId": rid}},
-                                  "honor", tok, 200, req)
+                self.reply(200, {"code": 200, "message": "success",
+                                 "data": {"sendResult": True, "requestId": rid}},
+                           "honor", tok, 200, req)
+                if args.honor_receipt_url:
+                    receipt(args.honor_receipt_url,
+                            {"statuses": [{"biTag": req["android"].get("biTag", ""),
+                                           "appid": args.honor_app_id, "token": tok, "status": 0,
+                                           "timestamp": int(time.time() * 1000),
+                                           "requestId": rid}]}, "honor")
+                return None
             # ---- Xiaomi ------------------------------------------------------------------
             if path == "/v3/message/regid":
                 if self.headers.get("Authorization") != "key=" + args.xiaomi_secret:
@@ -251,8 +280,8 @@ def main():
                     return self.reply(400, {"result": "error", "code": 10017, "reason": "参数错误"},
                                       "xiaomi", tok, 10017, f)
                 if b == "busy":
-                    return self.reply(200, {"result": "error", "code": 200002,
-                                            "reason": "超出每日推送额度"}, "xiaomi", tok, 200002, f)
+                    return self.reply(200, {"result": "error", "code": 10034,
+                                            "reason": "应用当日发送消息数量过多"}, "xiaomi", tok, 10034, f)
                 if b == "fail":
                     return self.reply(500, {"result": "error", "code": -1, "reason": "服务器内部错误"},
                                       "xiaomi", tok, -1, f)
@@ -297,8 +326,17 @@ def main():
                 if b == "fail":
                     return self.reply(500, {"code": -2, "message": "Service Currently Unavailable"},
                                       "oppo", tok, -2, msg)
-                return self.reply(200, {"code": 0, "message": "Success",
-                                        "data": {"messageId": secrets.token_hex(12)}}, "oppo", tok, 0, msg)
+                mid = secrets.token_hex(12)
+                self.reply(200, {"code": 0, "message": "Success", "data": {"messageId": mid}},
+                           "oppo", tok, 0, msg)
+                cb = msg["notification"].get("call_back_url")
+                if cb:
+                    receipt(cb, [{"messageId": mid, "appId": args.oppo_app_key, "taskId": mid,
+                                  "registrationIds": tok,
+                                  "eventTime": str(int(time.time() * 1000)),
+                                  "param": msg["notification"].get("call_back_parameter", ""),
+                                  "eventType": "push_arrive"}], "oppo")
+                return None
             # ---- vivo --------------------------------------------------------------------
             if path == "/message/auth":
                 try:
@@ -330,8 +368,13 @@ def main():
                     return self.reply(200, {"result": 10070, "desc": "超过当日发送限额"}, "vivo", tok, 10070, req)
                 if b == "fail":
                     return self.reply(500, {"result": 500, "desc": "服务器内部错误"}, "vivo", tok, 500, req)
-                return self.reply(200, {"result": 0, "desc": "请求成功", "taskId": secrets.token_hex(10)},
-                                  "vivo", tok, 0, req)
+                task = secrets.token_hex(10)
+                self.reply(200, {"result": 0, "desc": "请求成功", "taskId": task}, "vivo", tok, 0, req)
+                extra = req.get("extra") or {}
+                if extra.get("callback"):
+                    receipt(extra["callback"], {task: {"param": extra.get("callback.param", ""),
+                                                       "targets": tok}}, "vivo")
+                return None
             # ---- WeChat ------------------------------------------------------------------
             if path == "/cgi-bin/message/subscribe/send":
                 q = {k: v[0] for k, v in urllib.parse.parse_qs(u.query).items()}
