@@ -1,4 +1,4 @@
--- 0023_push_rate: per-user push rate limits shared by every cityd process (docs/push.md).
+-- 0024_push_rate: per-user push rate limits shared by every cityd process (docs/push.md).
 --
 -- push_rate: for each registered device and class (urgent 0: work and IM, 1: urgent and 督办),
 --   the window that began with its first counted push (window_ms, the push thread's clock)
