@@ -244,128 +244,121 @@ static int merged_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* A point is stored once per (device, seq), whatever its fix time (a phone may re-stamp a
- * queued fix). The device's row is locked for the batch, so concurrent sends of one device
- * take turns; points above the device's max_seq are new by definition, the others are looked
- * up by seq (migrations/0015_track_seq.sql). *max_seq gets the stored maximum (-1: none). */
-static enum err seq_dups(struct rctx *cx, int64_t dev, const struct track_point_in *pts, size_t n,
-                         bool *skip, size_t *dups, int64_t *max_seq)
-{
-    struct db_val *v = rctx_alloc(cx, (n + 1) * sizeof *v);
-    size_t k = 0;
-    struct db_sqlb sql;
-    struct db_res r;
-    enum err res;
-
-    res = db_exec(cx, "SELECT max_seq FROM track_devices WHERE id = ? FOR UPDATE",
-                  DB_ARGS(DBI(dev)), &r);
-    if (res)
-        return res;
-    if (r.nrows == 0)
-        return rctx_fail(cx, ERR_INTERNAL, "track device %lld vanished", (long long)dev);
-    *max_seq = db_cell_i64(&r, 0, 0);
-    v[0] = DBI(dev);
-    db_sqlb_init(cx, &sql, 0, "SELECT seq FROM track_points WHERE dev_id = ? AND seq IN (");
-    for (size_t i = 0; i < n; i++)
-        if (!skip[i] && pts[i].seq <= *max_seq) {
-            db_sqlb_add(&sql, k ? ",?" : "?");
-            v[1 + k++] = DBI(pts[i].seq);
-        }
-    if (!k)
-        return ERR_OK;
-    db_sqlb_add(&sql, ")");
-    res = db_sqlb_check(&sql);
-    if (res)
-        return res;
-    res = db_exec(cx, sql.sql, v, 1 + k, &r);
-    if (res)
-        return res;
-    for (size_t j = 0; j < r.nrows; j++)
-        for (size_t i = 0; i < n; i++)
-            if (!skip[i] && pts[i].seq == db_cell_i64(&r, j, 0)) {
-                skip[i] = true;
-                (*dups)++;
-            }
-    return ERR_OK;
-}
-
 struct owner {
-    const char *type; /* "user" / "vehicle" */
-    const char *name; /* display name or plate */
+    const char *type;   /* "user" / "vehicle" */
+    const char *name;   /* display name or plate */
+    const char *device; /* the device's name */
     int64_t id, dev_id, region_id;
+    int64_t prev_seq; /* the device's max_seq before this batch (-1: none stored) */
     bool on_duty;
     int64_t since;              /* on duty since (users) */
     int64_t latest_t, notified; /* positions_latest as read (0: no row) */
 };
 
-static enum err resolve_owner(struct rctx *cx, const struct track_batch *b, struct owner *o)
+/* The batch's device, as the transaction's first statement: created with its first batch, else
+ * locked (concurrent sends of one device take turns), its max_seq raised to the batch's highest
+ * seq top at once and the value before read back (RETURNING; prev_max_seq is that scratch copy,
+ * migrations/0023_track_prev_seq.sql). A point is stored once per (device, seq), whatever its
+ * fix time (a phone may re-stamp a queued fix): points above the old max_seq are new by
+ * definition, the others are looked up by seq (migrations/0015_track_seq.sql). A max_seq
+ * raised by points that are then refused (off duty) only makes later lookups a little wider.
+ * Taking the lock before any plain read matters: InnoDB takes the transaction's snapshot at its
+ * first plain read, so every read after this sees what the device's earlier sends committed.
+ * (The reads cannot ride along in RETURNING: subqueries of a DML statement are locking reads
+ * under REPEATABLE READ, and their next-key locks on track_points deadlock concurrent devices.) */
+static enum err lock_device(struct rctx *cx, struct owner *o, int64_t top)
 {
     struct db_res r;
-    const char *dev = b->device && *b->device ? b->device : cx->who.device_id;
+    enum err res =
+        db_exec(cx,
+                "INSERT INTO track_devices (owner_type, owner_id, device, created_at, max_seq)"
+                " VALUES (?,?,?,FROM_UNIXTIME(? / 1000),?) ON DUPLICATE KEY UPDATE"
+                " prev_max_seq = max_seq, max_seq = GREATEST(max_seq, VALUES(max_seq))"
+                " RETURNING id, prev_max_seq",
+                DB_ARGS(DBS(o->type), DBI(o->id), DBS(o->device), DBI(cx->now_ms), DBI(top)), &r);
+    if (res)
+        return res;
+    if (r.nrows != 1)
+        return rctx_fail(cx, ERR_INTERNAL, "track device upsert returned %zu rows", r.nrows);
+    o->dev_id = db_cell_i64(&r, 0, 0);
+    o->prev_seq = db_cell_i64(&r, 0, 1);
+    return ERR_OK;
+}
+
+/* Sizes the IN list of the seq lookup is padded to (repeating its last seq), so a few
+ * statement texts serve every batch. */
+static const size_t seq_buckets[] = {1, 4, 16, 50, 100, 200, TRACK_BATCH_MAX};
+
+/* What a batch is checked against, read in one plain statement (one round trip) after
+ * lock_device:
+ * kind 0  the owner — a person's region, duty and name, or the caller's active vehicle — with
+ *         its live-map row;
+ * kind 1  the device's stored points with fix times in [lo, hi] (the span of the batch's
+ *         plausible fix times: nothing for a phone sending in order), with their seq, t, lat,
+ *         lng and whether usable;
+ * kind 2  its last usable point in the NEIGHBOUR_MS before lo (what the speed and
+ *         duplicate-time filters compare the first new fix with);
+ * kind 3  the seqs among seqs stored already (the batch's seqs up to the old max_seq).
+ * lo > hi: no kinds 1 and 2. Columns: kind, region, on_duty, since, name, latest t, notified,
+ * seq, t, lat, lng, usable. */
+#define SEL_NULLS6 "NULL, NULL, NULL, NULL, NULL, NULL"
+#define SEL_NULLS4 "NULL, NULL, NULL, NULL"
+static enum err read_context(struct rctx *cx, const struct owner *o, int64_t lo, int64_t hi,
+                             const int64_t *seqs, size_t nseq, struct db_res *r)
+{
+    size_t nv = 0, pad = nseq;
+    struct db_val *v = rctx_alloc(cx, (10 + TRACK_BATCH_MAX) * sizeof *v);
+    struct db_sqlb sql;
     enum err res;
 
-    if (!*dev)
-        dev = "default";
-    if (cx->who.roles & ROLE_MACHINE) {
-        if (b->vehicle_id <= 0)
-            return rctx_fail(cx, ERR_INVALID, "vehicle_id: required for machine clients");
-        o->type = "vehicle";
-        o->id = b->vehicle_id;
-        res = db_exec(cx,
-                      "SELECT v.region_id, d.id, v.plate, pl.t, pl.notified_ms FROM vehicles v"
-                      " LEFT JOIN track_devices d ON d.owner_type = 'vehicle' AND"
-                      " d.owner_id = v.id AND d.device = ? LEFT JOIN positions_latest pl ON"
-                      " pl.owner_type = 'vehicle' AND pl.owner_id = v.id"
-                      " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?",
-                      DB_ARGS(DBS(dev), DBI(b->vehicle_id), DBI(cx->who.user_id)), &r);
-        if (res)
-            return res;
-        if (r.nrows == 0)
-            return rctx_fail(cx, ERR_NOTFOUND, "no such vehicle for this key");
-        o->region_id = db_cell_i64(&r, 0, 0);
-        o->dev_id = db_cell_i64(&r, 0, 1);
-        o->name = db_cell(&r, 0, 2);
-        o->latest_t = db_cell_i64(&r, 0, 3);
-        o->notified = db_cell_i64(&r, 0, 4);
-        o->on_duty = true;
+    if (!strcmp(o->type, "vehicle")) {
+        db_sqlb_init(cx, &sql, 0,
+                     "SELECT 0, v.region_id, 1, 0, v.plate, pl.t, pl.notified_ms, " SEL_NULLS4
+                     ", NULL FROM vehicles v LEFT JOIN positions_latest pl ON"
+                     " pl.owner_type = 'vehicle' AND pl.owner_id = v.id"
+                     " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?");
+        v[nv++] = DBI(o->id);
+        v[nv++] = DBI(cx->who.user_id);
     } else {
-        if (b->vehicle_id)
-            return rctx_fail(cx, ERR_INVALID, "vehicle_id: only vehicle terminals send it");
-        o->type = "user";
-        o->id = cx->who.user_id;
-        res = db_exec(cx,
-                      "SELECT COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug JOIN"
-                      " grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id"
-                      " LIMIT 1)), d.id, du.on_duty, FLOOR(UNIX_TIMESTAMP(du.since) * 1000),"
-                      " u.display_name, pl.t, pl.notified_ms"
-                      " FROM users u LEFT JOIN track_devices d ON d.owner_type = 'user' AND"
-                      " d.owner_id = u.id AND d.device = ? LEFT JOIN duty du ON du.user_id = u.id"
-                      " LEFT JOIN positions_latest pl ON pl.owner_type = 'user' AND"
-                      " pl.owner_id = u.id WHERE u.id = ?",
-                      DB_ARGS(DBS(dev), DBI(o->id)), &r);
-        if (res)
-            return res;
-        if (r.nrows == 0)
-            return rctx_fail(cx, ERR_NOTFOUND, "no such user");
-        o->region_id = db_cell_i64(&r, 0, 0);
-        o->dev_id = db_cell_i64(&r, 0, 1);
-        o->on_duty = db_cell_i64(&r, 0, 2) == 1;
-        o->since = db_cell_i64(&r, 0, 3);
-        o->name = db_cell(&r, 0, 4);
-        o->latest_t = db_cell_i64(&r, 0, 5);
-        o->notified = db_cell_i64(&r, 0, 6);
+        db_sqlb_init(cx, &sql, 0,
+                     "SELECT 0, COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug"
+                     " JOIN grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id"
+                     " LIMIT 1)), du.on_duty, FLOOR(UNIX_TIMESTAMP(du.since) * 1000),"
+                     " u.display_name, pl.t, pl.notified_ms, " SEL_NULLS4 ", NULL FROM users u"
+                     " LEFT JOIN duty du ON du.user_id = u.id LEFT JOIN positions_latest pl ON"
+                     " pl.owner_type = 'user' AND pl.owner_id = u.id WHERE u.id = ?");
+        v[nv++] = DBI(o->id);
     }
-    if (!o->dev_id) {
-        res = db_exec(cx,
-                      "INSERT INTO track_devices (owner_type, owner_id, device, created_at) VALUES"
-                      " (?,?,?,FROM_UNIXTIME(? / 1000)) ON DUPLICATE KEY UPDATE"
-                      " id = LAST_INSERT_ID(id)",
-                      DB_ARGS(DBS(o->type), DBI(o->id), DBS(dev), DBI(cx->now_ms)), &r);
-        if (res)
-            return res;
-        o->dev_id = (int64_t)r.insert_id;
+    if (lo <= hi) {
+        db_sqlb_add(&sql, " UNION ALL SELECT 1, " SEL_NULLS6 ", seq, t, lat, lng, filtered = 'ok'"
+                          " FROM track_points WHERE dev_id = ? AND t BETWEEN ? AND ?"
+                          " UNION ALL (SELECT 2, " SEL_NULLS6 ", seq, t, lat, lng, 1 FROM"
+                          " track_points WHERE dev_id = ? AND t >= ? AND t < ? AND"
+                          " filtered = 'ok' ORDER BY t DESC, seq DESC LIMIT 1)");
+        v[nv++] = DBI(o->dev_id);
+        v[nv++] = DBI(lo);
+        v[nv++] = DBI(hi);
+        v[nv++] = DBI(o->dev_id);
+        v[nv++] = DBI(lo - NEIGHBOUR_MS);
+        v[nv++] = DBI(lo);
     }
-    return ERR_OK;
+    if (nseq) {
+        for (size_t k = 0; k < sizeof seq_buckets / sizeof *seq_buckets; k++)
+            if (seq_buckets[k] >= nseq) {
+                pad = seq_buckets[k];
+                break;
+            }
+        db_sqlb_add(&sql, " UNION ALL SELECT 3, " SEL_NULLS6 ", seq, " SEL_NULLS4
+                          " FROM track_points WHERE dev_id = ? AND seq IN (");
+        v[nv++] = DBI(o->dev_id);
+        for (size_t k = 0; k < pad; k++) {
+            db_sqlb_add(&sql, k ? ",?" : "?");
+            v[nv++] = DBI(seqs[k < nseq ? k : nseq - 1]);
+        }
+        db_sqlb_add(&sql, ")");
+    }
+    res = db_sqlb_check(&sql);
+    return res ? res : db_exec(cx, sql.sql, v, nv, r);
 }
 
 /* Row counts the multi-row insert is prepared for; a batch is padded up to one of them by
@@ -561,14 +554,14 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
     struct gps__duty duty = {0};
     struct track_point_in *pts = b->pts;
     enum track_filter *flt;
-    struct merged *m;
-    size_t *which, nwhich = 0, nm = 0, inserted = 0, newest = (size_t)-1;
+    struct merged *m, before = {.idx = -1, .ok = true};
+    size_t *which, nwhich = 0, nm = 0, inserted = 0, newest = (size_t)-1, nseq = 0;
     int64_t lo = INT64_MAX, hi = INT64_MIN, tmin = INT64_MAX, tmax = INT64_MIN;
-    int64_t max_seq = -1, top = -1;
+    int64_t plo = INT64_MAX, phi = INT64_MIN, top = -1, *seqs;
     int64_t too_old = cx->now_ms - (int64_t)gps_cfg.max_age_s * 1000;
     int64_t future = cx->now_ms + (int64_t)gps_cfg.max_future_s * 1000;
     double vmax = gps_cfg.max_speed_kmh / 3.6;
-    bool *skip;
+    bool *skip, found = false, has_before = false, person;
     struct db_res r;
     enum err res;
 
@@ -578,6 +571,21 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
         return rctx_fail(cx, ERR_INVALID, "points: at least one point");
     if (b->n > TRACK_BATCH_MAX)
         return rctx_fail(cx, ERR_INVALID, "points: at most %d", TRACK_BATCH_MAX);
+    o.device = b->device && *b->device ? b->device : cx->who.device_id;
+    if (!*o.device)
+        o.device = "default";
+    if (cx->who.roles & ROLE_MACHINE) {
+        if (b->vehicle_id <= 0)
+            return rctx_fail(cx, ERR_INVALID, "vehicle_id: required for machine clients");
+        o.type = "vehicle";
+        o.id = b->vehicle_id;
+    } else {
+        if (b->vehicle_id)
+            return rctx_fail(cx, ERR_INVALID, "vehicle_id: only vehicle terminals send it");
+        o.type = "user";
+        o.id = cx->who.user_id;
+    }
+    person = !strcmp(o.type, "user");
     for (size_t i = 0; i < b->n; i++) {
         if (b->gcj02 && isfinite(pts[i].lat) && isfinite(pts[i].lng))
             geo_gcj_to_wgs(pts[i].lat, pts[i].lng, &pts[i].lat, &pts[i].lng);
@@ -585,27 +593,60 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
             tmin = pts[i].t;
         if (pts[i].t > tmax)
             tmax = pts[i].t;
+        if (pts[i].seq > top)
+            top = pts[i].seq;
+        /* The span of every plausible fix time: what is stored there is read with the owner,
+         * before duty and duplicates narrow the batch down (below). */
+        if (pts[i].t >= too_old && pts[i].t <= future) {
+            if (pts[i].t < plo)
+                plo = pts[i].t;
+            if (pts[i].t > phi)
+                phi = pts[i].t;
+        }
     }
     flt = rctx_zalloc(cx, b->n * sizeof *flt);
     skip = rctx_zalloc(cx, b->n * sizeof *skip);
     which = rctx_alloc(cx, b->n * sizeof *which);
-    m = rctx_alloc(cx, b->n * sizeof *m);
+    seqs = rctx_alloc(cx, b->n * sizeof *seqs);
 
+    /* Statements of a batch: the device's lock, one read, the points, the live-map row, and
+     * the transaction around them. */
     res = db_tx_begin(cx);
     if (res)
         return res;
-    res = resolve_owner(cx, b, &o);
+    res = lock_device(cx, &o, top);
     if (res)
         goto out;
+    for (size_t i = 0; i < b->n; i++)
+        if (pts[i].seq <= o.prev_seq)
+            seqs[nseq++] = pts[i].seq;
+    res = read_context(cx, &o, plo, phi, seqs, nseq, &r);
+    if (res)
+        goto out;
+    for (size_t k = 0; k < r.nrows; k++) {
+        if (db_cell_i64(&r, k, 0) != 0)
+            continue;
+        found = true;
+        o.region_id = db_cell_i64(&r, k, 1);
+        o.on_duty = db_cell_i64(&r, k, 2) == 1;
+        o.since = db_cell_i64(&r, k, 3);
+        o.name = db_cell(&r, k, 4);
+        o.latest_t = db_cell_i64(&r, k, 5);
+        o.notified = db_cell_i64(&r, k, 6);
+    }
+    if (!found) {
+        res = rctx_fail(cx, ERR_NOTFOUND, "%s",
+                        person ? "no such user" : "no such vehicle for this key");
+        goto out;
+    }
     /* PIPL: a person's points are kept only inside a check-in..check-out interval. */
-    if (!strcmp(o.type, "user") && !(o.on_duty && tmin >= o.since)) {
+    if (person && !(o.on_duty && tmin >= o.since)) {
         res = gps__duty_load(cx, o.id, tmin, tmax, &duty);
         if (res)
             goto out;
     }
     for (size_t i = 0; i < b->n; i++) {
-        if (!strcmp(o.type, "user") && !(o.on_duty && pts[i].t >= o.since) &&
-            !gps__duty_at(&duty, pts[i].t)) {
+        if (person && !(o.on_duty && pts[i].t >= o.since) && !gps__duty_at(&duty, pts[i].t)) {
             skip[i] = true;
             out->off_duty++;
             continue;
@@ -627,13 +668,20 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
                 break;
             }
     }
-    res = seq_dups(cx, o.dev_id, pts, b->n, skip, &out->duplicate, &max_seq);
-    if (res)
-        goto out;
-    /* The stored points among the batch's plausible fix times (earlier sends: duplicates, and
-     * interleaved fixes of an out-of-order send) and the last usable fix before them (what the
-     * speed and duplicate-time filters compare the first new fix with). A phone sending in
-     * order has nothing stored in its batch's span, so this reads one row. */
+    /* Seqs stored before (kind 3). */
+    for (size_t k = 0; k < r.nrows; k++)
+        if (db_cell_i64(&r, k, 0) == 3)
+            for (size_t i = 0; i < b->n; i++)
+                if (!skip[i] && pts[i].seq == db_cell_i64(&r, k, 7)) {
+                    skip[i] = true;
+                    out->duplicate++;
+                }
+    /* The stored points among the remaining fix times (earlier sends: duplicates, and
+     * interleaved fixes of an out-of-order send) and the last usable fix within NEIGHBOUR_MS
+     * before them (what the speed and duplicate-time filters compare the first new fix with).
+     * They were read over the wider span of every plausible fix time: what lies outside
+     * [lo, hi] does not count, except that last usable fix. A phone sending in order has
+     * nothing stored in its batch's span, so this is one row. */
     for (size_t i = 0; i < b->n; i++)
         if (!skip[i] && pts[i].t >= too_old && pts[i].t <= future) {
             if (pts[i].t < lo)
@@ -641,28 +689,30 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
             if (pts[i].t > hi)
                 hi = pts[i].t;
         }
-    nm = 0;
-    if (lo <= hi) {
-        res = db_exec(cx,
-                      "(SELECT seq, t, lat, lng, filtered = 'ok' FROM track_points WHERE"
-                      " dev_id = ? AND t BETWEEN ? AND ?) UNION ALL (SELECT seq, t, lat, lng, 1"
-                      " FROM track_points WHERE dev_id = ? AND t >= ? AND t < ? AND"
-                      " filtered = 'ok' ORDER BY t DESC LIMIT 1)",
-                      DB_ARGS(DBI(o.dev_id), DBI(lo), DBI(hi), DBI(o.dev_id),
-                              DBI(lo - NEIGHBOUR_MS), DBI(lo)),
-                      &r);
-        if (res)
-            goto out;
-        m = rctx_alloc(cx, (b->n + r.nrows) * sizeof *m);
-        for (size_t k = 0; k < r.nrows; k++) {
-            m[nm++] = (struct merged){.t = db_cell_i64(&r, k, 1),
-                                      .seq = db_cell_i64(&r, k, 0),
-                                      .lat = db_cell_f64(&r, k, 2),
-                                      .lng = db_cell_f64(&r, k, 3),
-                                      .idx = -1,
-                                      .ok = db_cell_i64(&r, k, 4) == 1};
+    m = rctx_alloc(cx, (b->n + r.nrows + 1) * sizeof *m);
+    /* Candidates for the last usable fix before lo: the one before the span read (kind 2) and
+     * the span's own points before lo (kind 1); the span's points outside [lo, hi] do not
+     * count otherwise. */
+    for (size_t k = 0; lo <= hi && k < r.nrows; k++) {
+        int64_t kind = db_cell_i64(&r, k, 0), t = db_cell_i64(&r, k, 8);
+        struct merged e = {.t = t,
+                           .seq = db_cell_i64(&r, k, 7),
+                           .lat = db_cell_f64(&r, k, 9),
+                           .lng = db_cell_f64(&r, k, 10),
+                           .idx = -1,
+                           .ok = db_cell_i64(&r, k, 11) == 1};
+        if (kind != 1 && kind != 2)
+            continue;
+        if (kind == 1 && t >= lo && t <= hi) {
+            m[nm++] = e;
+        } else if (e.ok && t < lo && t >= lo - NEIGHBOUR_MS &&
+                   (!has_before || t > before.t || (t == before.t && e.seq > before.seq))) {
+            before = e;
+            has_before = true;
         }
     }
+    if (lo <= hi && has_before)
+        m[nm++] = before;
     for (size_t i = 0; i < b->n; i++) {
         const struct track_point_in *p = &pts[i];
         if (skip[i])
@@ -712,17 +762,9 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
         res = insert_points(cx, o.dev_id, pts, flt, which, nwhich, &inserted);
         if (res)
             goto out;
-        for (size_t k = 0; k < nwhich; k++)
-            if (pts[which[k]].seq > top)
-                top = pts[which[k]].seq;
-        if (top > max_seq) {
-            res = db_exec(cx, "UPDATE track_devices SET max_seq = ? WHERE id = ?",
-                          DB_ARGS(DBI(top), DBI(o.dev_id)), NULL);
-            if (res)
-                goto out;
-        }
     }
-    /* Rows INSERT IGNORE dropped raced with a concurrent send of the same points: duplicates. */
+    /* Under the device's lock nothing else stores its points; a row INSERT IGNORE dropped all
+     * the same would be a duplicate. */
     for (size_t k = 0; k < nwhich; k++)
         out->by_filter[flt[which[k]]]++;
     for (size_t f = 1; f < TRACK_NFILTERS; f++)

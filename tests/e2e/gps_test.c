@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <unistd.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <time.h>
 #include <cmocka.h>
@@ -966,6 +967,70 @@ static void night_shift(void **state)
                      6);
 }
 
+/* Exactly once per (device, seq) under concurrency: four processes send the same 50 seqs five
+ * times each, at once, every process stamping the fixes a little differently (a phone that
+ * re-stamps its queue): the device's lock makes them take turns, so 50 rows are stored. */
+static void tracks_concurrent_resends(void **state)
+{
+    char tok[4096];
+    pid_t kids[4];
+    long long at;
+    int status;
+    (void)state;
+
+    at = clock_local(2027, 6, 18, 20, 0);
+    wait_partitions(at);
+    {
+        struct th_resp r;
+        call("inspector", "POST", "/api/v1/checkins",
+             "{\"type\":\"in\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10}", &r);
+        th_expect(&r, 201, NULL);
+        assert_string_equal(th_jstr(r.json, "status"), "on_time"); /* Friday's 夜班 */
+        at = th_jtime(r.json, "at") + 1000; /* the fixes come after the check-in */
+        th_resp_free(&r);
+    }
+    assert_int_equal(sqlf("SELECT on_duty FROM duty WHERE user_id = %lld", inspector), 1);
+    snprintf(tok, sizeof tok, "%s", th_token(&srv, "inspector"));
+    for (int k = 0; k < 4; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            char *b = malloc(16384);
+            size_t len = 0;
+            int bad = 0;
+            len += (size_t)snprintf(b + len, 16384 - len, "{\"device\":\"race\",\"points\":[");
+            for (int q = 0; q < 50; q++)
+                len += (size_t)snprintf(b + len, 16384 - len,
+                                        "%s{\"seq\":%d,\"device_time\":%lld,\"lat\":31.305,"
+                                        "\"lng\":120.605}",
+                                        q ? "," : "", 1000 + q, at + q * 1000LL + k * 7);
+            snprintf(b + len, 16384 - len, "]}");
+            for (int n = 0; n < 5; n++) {
+                struct th_resp r;
+                call_tok(tok, "POST", "/api/v1/tracks", NULL, b, &r);
+                if (r.status != 200 ||
+                    th_jint(r.json, "new") + th_jint(r.json, "duplicate") != 50) {
+                    fprintf(stderr, "process %d send %d: %ld %s\n", k, n, r.status, r.body);
+                    bad++;
+                }
+                th_resp_free(&r);
+            }
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.device = 'race'"),
+                     50);
+    assert_int_equal(sqlf("SELECT COUNT(DISTINCT p.seq) FROM track_points p JOIN track_devices d"
+                          " ON d.id = p.dev_id WHERE d.device = 'race'"),
+                     50);
+    assert_int_equal(sqlf("SELECT max_seq FROM track_devices WHERE device = 'race'"), 1049);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1044,7 @@ int main(void)
         cmocka_unit_test(retention),
         cmocka_unit_test(selfie_and_unassign),
         cmocka_unit_test(night_shift),
+        cmocka_unit_test(tracks_concurrent_resends),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
