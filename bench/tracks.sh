@@ -8,9 +8,9 @@
 #  2. Latest positions of 5000 on-duty people inside a box, read by a leader whose region holds
 #     them: p99 of N sequential reads, with the default 1 s answer cache and without it
 #     (gps.latest_cache_ms = 0). Goal: < 20 ms.
-# Knobs: C (16), B (60), ROUNDS (3), N (300); LATEST=0 skips part 2; PERF=file records CPU
-# profiles of cityd (file.cityd) and mariadbd (file.db) during the first round's ingest
-# (perf report -i file.cityd).
+# Knobs: C (16), B (60), ROUNDS (3), N (300); LATEST=0 skips part 2; PERF=file records a CPU
+# profile of cityd during the first round's ingest (perf report -i file). (Recording mariadbd
+# as well once hung in perf's post-processing for minutes.)
 source "$(dirname "$0")/lib.sh"
 C=${C:-16}
 B=${B:-60}
@@ -20,8 +20,7 @@ LATEST=${LATEST:-1}
 bench_build
 bench_db
 # As many database connections as the baseline has clients (the default pool is 8).
-bench_cityd "db.pool_size = $C
-ws.listen = 127.0.0.1:0"
+bench_cityd "db.pool_size = $C"
 build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
 sql() { mariadb --no-defaults -uroot --socket="$db_sock" cityd_bench "$@"; }
 echo "machine: $(machine)"
@@ -46,8 +45,7 @@ for r in $(seq 1 "$ROUNDS"); do
   b=$(echo "scale=0; $C * $B * 100 / ($t1 - $t0)" | bc)
   perfs=()
   if [[ -n ${PERF:-} && $r == 1 ]]; then
-    perf record -F 499 -g -p "${pids[-1]}" -o "$PERF.cityd" >/dev/null 2>&1 & perfs+=($!)
-    perf record -F 499 -g -p "$(cat var/bench-db/mysqld.pid)" -o "$PERF.db" >/dev/null 2>&1 & perfs+=($!)
+    perf record -F 499 -g -p "${pids[-1]}" -o "$PERF" >/dev/null 2>&1 & perfs+=($!)
   fi
   out=$(node bench/tools/tracks_load.js --port "$port" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100)
   for p in "${perfs[@]}"; do kill -INT "$p"; wait "$p" || true; done
@@ -62,8 +60,7 @@ echo "latest positions, gps.latest_cache_ms = 1000 (default):"
 node bench/tools/tracks_load.js --port "$port" --mode latest --token "$leader" --n "$N" \
   --path "/api/v1/positions/latest?bbox=120.50,31.20,120.70,31.40"
 # The same reads against the database every time (a second cityd on the same database).
-bench_cityd "gps.latest_cache_ms = 0
-ws.listen = 127.0.0.1:0"
+bench_cityd "gps.latest_cache_ms = 0"
 leader=$(bench_token leader)
 echo "latest positions, gps.latest_cache_ms = 0 (every read from MariaDB):"
 node bench/tools/tracks_load.js --port "$port" --mode latest --token "$leader" --n "$N" \
