@@ -258,7 +258,7 @@ struct owner {
 /* The batch's device, as the transaction's first statement: created with its first batch, else
  * locked (concurrent sends of one device take turns), its max_seq raised to the batch's highest
  * seq top at once and the value before read back (RETURNING; prev_max_seq is that scratch copy,
- * migrations/0024_track_prev_seq.sql). A point is stored once per (device, seq), whatever its
+ * migrations/0025_track_prev_seq.sql). A point is stored once per (device, seq), whatever its
  * fix time (a phone may re-stamp a queued fix): points above the old max_seq are new by
  * definition, the others are looked up by seq (migrations/0015_track_seq.sql). A max_seq
  * raised by points that are then refused (off duty) only makes later lookups a little wider.
