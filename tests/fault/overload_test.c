@@ -39,7 +39,8 @@ static int setup(void **state)
     char cfg[256];
     (void)state;
     snprintf(cfg, sizeof cfg,
-             "db.pool_size = 2\nhttp.request_timeout_ms = %d\nhttp.max_inflight_per_conn = 64\n"
+             "db.pool_size = 2\ndb.queue_interval_ms = 100\nhttp.request_timeout_ms = %d\n"
+             "http.max_inflight_per_conn = 64\n"
              "metrics.listen = 127.0.0.1:0\n",
              DEADLINE_MS);
     th_server_start(&srv, cfg);
