@@ -12,14 +12,16 @@
  * that drains within it is never shed. While overloaded, a new job whose owner asks
  * workpool_admit is refused at once when it would wait `target` or longer (the jobs ahead of
  * it at the rate the threads have been running jobs), or when no thread has taken a job for
- * `interval` (threads stalled); and a queued job that has waited twice `target`
- * when a thread takes it is handed to its shed() instead of run() (jobs without shed() always
- * run). So under sustained overload the queue holds about `target` of work and never
- * empties — admitted jobs wait about `target`, the rest are told at once — and it empties,
- * ending the overload, only once fewer jobs arrive than the threads take. */
+ * `interval` (threads stalled); and a job queued while the pool was overloaded that has
+ * still waited twice `target` when a thread takes it is handed to its shed() instead of run()
+ * (jobs without shed() always run; jobs queued before — a burst — are all served). So under
+ * sustained overload the queue holds about `target` of work and never empties — admitted jobs wait
+ * about `target`, the rest are told at once — and it empties, ending the overload, only once fewer
+ * jobs arrive than the threads take. */
 #ifndef CITYD_WORKPOOL_H
 #define CITYD_WORKPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "err.h"
@@ -31,6 +33,7 @@ struct work {
      * overloaded pool sheds w (it must answer "busy" without doing the work). */
     void (*shed)(struct work *w, void *thread_arg);
     uint64_t queued_ns; /* set by workpool_submit (queue wait, shedding) */
+    bool overloaded;    /* set by workpool_submit: queued while the pool was overloaded */
 };
 
 struct workpool;

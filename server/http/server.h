@@ -20,7 +20,8 @@
  * A per-route deadline answers 503 when a worker does not finish in time; cancelled jobs
  * that have not started are skipped. Under sustained overload the database pool sheds
  * (db.queue_target_ms, workpool.h): a new request is refused with 503 at once, before it
- * becomes a job, and a queued one that waited past the target is answered 503 unrun. Per
+ * becomes a job, and one admitted during the overload that still waited twice the target is
+ * answered 503 unrun. Per
  * connection, in-flight jobs are capped and requests abandoned by the client (HTTP/2 rapid reset)
  * are counted: past the budget the connection gets GOAWAY and is closed. */
 #ifndef CITYD_HTTP_SERVER_H
