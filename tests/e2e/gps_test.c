@@ -1029,6 +1029,50 @@ static void tracks_concurrent_resends(void **state)
                           " ON d.id = p.dev_id WHERE d.device = 'race'"),
                      50);
     assert_int_equal(sqlf("SELECT max_seq FROM track_devices WHERE device = 'race'"), 1049);
+
+    /* Four devices of one person at once, five batches each and each sent twice: the devices'
+     * locks do not hold each other up, every batch is answered in full, every point stored
+     * once. */
+    for (int k = 0; k < 4; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            char *b = malloc(16384);
+            int bad = 0;
+            for (int n = 0; n < 5; n++) {
+                struct th_resp r;
+                size_t len = 0;
+                len += (size_t)snprintf(b + len, 16384 - len,
+                                        "{\"device\":\"group-%d\",\"points\":[", k);
+                for (int q = 0; q < 10; q++)
+                    len += (size_t)snprintf(b + len, 16384 - len,
+                                            "%s{\"seq\":%d,\"device_time\":%lld,\"lat\":31.305,"
+                                            "\"lng\":120.605}",
+                                            q ? "," : "", n * 10 + q, at + (n * 10 + q) * 1000LL);
+                snprintf(b + len, 16384 - len, "]}");
+                for (int again = 0; again < 2; again++) {
+                    call_tok(tok, "POST", "/api/v1/tracks", NULL, b, &r);
+                    if (r.status != 200 || th_jint(r.json, "new") != (again ? 0 : 10) ||
+                        th_jint(r.json, "duplicate") != (again ? 10 : 0)) {
+                        fprintf(stderr, "device %d batch %d: %ld %s\n", k, n, r.status, r.body);
+                        bad++;
+                    }
+                    th_resp_free(&r);
+                }
+            }
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.device LIKE 'group-%%'"),
+                     200);
+    assert_int_equal(sqlf("SELECT COUNT(DISTINCT p.dev_id, p.seq) FROM track_points p JOIN"
+                          " track_devices d ON d.id = p.dev_id WHERE d.device LIKE 'group-%%'"),
+                     200);
 }
 
 int main(void)
