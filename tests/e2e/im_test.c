@@ -25,28 +25,11 @@ static char cfg_path[400];
 
 static void write_config(void)
 {
-    struct th_resp r;
-    json_t *logins = json_object(), *c;
-    size_t i;
-    json_t *v;
-
-    th_get(&srv, "/api/v1/version", NULL, &r);
-    th_expect(&r, 200, NULL);
-    c = json_pack("{s:s,s:s,s:I,s:I,s:{s:s,s:s}}", "base", srv.base, "ws",
-                  th_jstr(r.json, "ws_url"), "sanitation", (json_int_t)sanitation, "municipal",
-                  (json_int_t)municipal, "extra", "username", EXTRA_USER, "password", EXTRA_PASS);
-    th_resp_free(&r);
-    json_array_foreach(srv.logins, i, v)
-    {
-        json_object_set_new(logins, json_string_value(json_object_get(v, "role")),
-                            json_pack("{s:O,s:O}", "username", json_object_get(v, "username"),
-                                      "password", json_object_get(v, "password")));
-    }
-    json_object_set_new(c, "logins", logins);
-    snprintf(cfg_path, sizeof cfg_path, "%s/im-scenarios.json", srv.dir);
-    if (json_dump_file(c, cfg_path, JSON_COMPACT) != 0)
-        th_die("cannot write %s", cfg_path);
-    json_decref(c);
+    th_client_config(&srv, "im-scenarios.json",
+                     json_pack("{s:I,s:I,s:{s:s,s:s}}", "sanitation", (json_int_t)sanitation,
+                               "municipal", (json_int_t)municipal, "extra", "username", EXTRA_USER,
+                               "password", EXTRA_PASS),
+                     cfg_path, sizeof cfg_path);
 }
 
 static int setup(void **state)

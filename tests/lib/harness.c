@@ -608,6 +608,34 @@ char *th_read_file(const char *path, size_t *len)
     return buf;
 }
 
+void th_client_config(struct th_server *s, const char *name, json_t *extra, char *path,
+                      size_t pathlen)
+{
+    struct th_resp r;
+    json_t *logins = json_object(), *c, *v;
+    size_t i;
+
+    th_get(s, "/api/v1/version", NULL, &r);
+    if (r.status != 200 || !json_is_string(json_object_get(r.json, "ws_url")))
+        th_die("GET /api/v1/version: %ld", r.status);
+    c = json_pack("{s:s,s:O}", "base", s->base, "ws", json_object_get(r.json, "ws_url"));
+    th_resp_free(&r);
+    json_array_foreach(s->logins, i, v)
+    {
+        json_object_set_new(logins, json_string_value(json_object_get(v, "role")),
+                            json_pack("{s:O,s:O}", "username", json_object_get(v, "username"),
+                                      "password", json_object_get(v, "password")));
+    }
+    json_object_set_new(c, "logins", logins);
+    if (extra)
+        json_object_update(c, extra);
+    json_decref(extra);
+    snprintf(path, pathlen, "%s/%s", s->dir, name);
+    if (json_dump_file(c, path, JSON_COMPACT) != 0)
+        th_die("cannot write %s", path);
+    json_decref(c);
+}
+
 int th_log_count(const char *path, const char *needle)
 {
     size_t len;

@@ -87,6 +87,11 @@ void th_sql_exec(struct th_server *s, const char *sql);
 /* The whole file at path, NUL-terminated (malloc'd; *len gets its size). Aborts the test
  * program when it cannot be read. */
 char *th_read_file(const char *path, size_t *len);
+/* Writes s->dir/name for a scenario driver (tests/e2e/tools/scenario_lib.js): {base, ws (the
+ * gateway's URL from /api/v1/version), logins: {role: {username, password}}} and the members of
+ * extra (taken; may be NULL). Its path goes to path. */
+void th_client_config(struct th_server *s, const char *name, json_t *extra, char *path,
+                      size_t pathlen);
 /* How many times needle stands in the log file at path. */
 int th_log_count(const char *path, const char *needle);
 /* The same, waiting up to 2 s for at least `least` (cityd's log is written by a buffer

@@ -6,43 +6,10 @@
 // municipal, extra: {username, password}}.
 'use strict';
 const fs = require('fs');
-const path = require('path');
-const WebSocket = require(path.join(__dirname, '../../tools/node_modules/ws'));
+const { cfg, WebSocket, CAT, GRID1, fail, check, sleep, rest, login, loginRoleAs, run } =
+  require('./scenario_lib');
 
-const scenario = process.argv[2];
-const cfg = JSON.parse(fs.readFileSync(process.argv[3], 'utf8'));
-const CAT = { code_set: 'gbt30428', full_code: '0102', kind: 'event' };
-const GRID1 = { lat: 31.305, lng: 120.605 };
-
-function fail(msg) {
-  console.error('FAIL ' + scenario + ': ' + msg);
-  process.exit(1);
-}
-function check(cond, msg) {
-  if (!cond) fail(msg);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function rest(method, p, token, body) {
-  const h = { 'content-type': 'application/json' };
-  if (token) h.authorization = 'Bearer ' + token;
-  const r = await fetch(cfg.base + p, {
-    method, headers: h, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch (e) { /* not JSON */ }
-  return { status: r.status, json, text };
-}
-
-async function login(account, password, device) {
-  const r = await rest('POST', '/api/v1/auth/login', null,
-    { account, password, device_id: device, platform: 'android' });
-  check(r.status === 200, `login ${account}: ${r.status} ${r.text}`);
-  return r.json.access_token;
-}
-const loginRole = (role, device) =>
-  login(cfg.logins[role].username, cfg.logins[role].password, device || role + '-im');
+const loginRole = loginRoleAs('im');
 
 // One WebSocket client: frames kept in arrival order; wait() takes the first that matches.
 class Client {
@@ -601,9 +568,4 @@ scenarios.receiver = async function receiver() {
   b.close();
 };
 
-(async () => {
-  const fn = scenarios[scenario];
-  if (!fn) fail('unknown scenario');
-  await fn();
-  process.exit(0);
-})().catch((e) => fail(e && e.stack ? e.stack : String(e)));
+run(scenarios);
