@@ -770,7 +770,18 @@ static enum err rate_store(struct rctx *cx, const struct rate_slot *v, size_t n)
     return res;
 }
 
-enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
+/* One claimed batch: its rows, the pushes decided for them and, after the send, their
+ * outcomes. Pool memory of the push_run call. */
+struct batch {
+    struct row *rows;
+    struct ext_push_msg *msgs;
+    size_t n, nmsg;
+    bool capped;
+};
+
+/* Claim due rows (cx->now_ms) and decide each: dropped, dead, held or a push in b->msgs.
+ * b->n is 0 when nothing was due. */
+static enum err batch_decide(struct rctx *cx, struct batch *b)
 {
     struct row *rows = NULL;
     struct ext_push_msg *msgs;
@@ -782,12 +793,14 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
     int minute = (int)(((now / 60000) + LOCAL_OFFSET_MIN) % 1440);
     enum err res;
 
-    *handled = 0;
+    memset(b, 0, sizeof *b);
     res = claim(cx, owner, &rows, &n);
     if (res || n == 0)
         return res;
-    *handled = (int)n;
+    b->rows = rows;
+    b->n = n;
     msgs = rctx_zalloc(cx, n * sizeof *msgs);
+    b->msgs = msgs;
     /* Decide per row. With per-user caps on, inside one transaction that holds the devices'
      * push_rate rows (every process counts against the same rows); otherwise each statement
      * stands alone. Whatever is not settled here keeps its lease until LEASE_MS and is
@@ -889,10 +902,22 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
             struct ext_push_msg *m = &msgs[rows[i].msg];
             m->title = title_of(cx, m, rows[i].locale);
         }
-    if (nmsg)
-        ext_push_send(sender, msgs, nmsg);
-    /* Outcomes, one transaction: every row of a push shares its outcome. */
-    now = clock_now_ms();
+    b->nmsg = nmsg;
+    b->capped = capped;
+    return ERR_OK;
+}
+
+/* After the send: the outcomes of b, one transaction; every row of a push shares its
+ * outcome. */
+static enum err batch_record(struct rctx *cx, struct batch *b)
+{
+    struct row *rows = b->rows;
+    const struct ext_push_msg *msgs = b->msgs;
+    size_t n = b->n;
+    bool capped = b->capped;
+    int64_t now = clock_now_ms();
+    enum err res;
+
     res = db_tx_begin(cx);
     if (res)
         return res;
@@ -950,6 +975,53 @@ enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
     if (!res && capped)
         res = rate_refund(cx, rows, n, msgs);
     return db_tx_end(cx, res);
+}
+
+/* True once push_poke() asked the push thread to stop waiting (shutdown). */
+static bool poke_pending(void)
+{
+    bool p;
+
+    pthread_mutex_lock(&poke_mu);
+    p = poked;
+    pthread_mutex_unlock(&poke_mu);
+    return p;
+}
+
+#define PIPE_MAX 4 /* batches one push_run call works through (shutdown waits for them) */
+
+enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled)
+{
+    struct batch a, b;
+    enum err res, res_next;
+
+    *handled = 0;
+    res = batch_decide(cx, &a);
+    if (res || a.n == 0)
+        return res;
+    for (int k = 0;; k++) {
+        if (a.nmsg)
+            ext_push_start(sender, a.msgs, a.nmsg);
+        /* While a's streams are in flight: the next batch's claim and decisions (its rows are
+         * not a's, which are leased). The sends of one batch overlap the database work of
+         * the next instead of waiting for it. */
+        memset(&b, 0, sizeof b);
+        res_next = ERR_OK;
+        if (k + 1 < PIPE_MAX && !poke_pending()) {
+            cx->now_ms = clock_now_ms();
+            res_next = batch_decide(cx, &b);
+        }
+        ext_push_finish(sender);
+        res = batch_record(cx, &a);
+        *handled += (int)a.n;
+        /* On an error b's rows (if any) keep their lease and are claimed again after
+         * LEASE_MS, as after any failed decision. */
+        if (res)
+            return res;
+        if (res_next || b.n == 0)
+            return res_next;
+        a = b;
+    }
 }
 
 enum err push_maintenance_job(struct rctx *cx)

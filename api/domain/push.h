@@ -101,8 +101,10 @@ void push_classify(const char *kind, bool *im, bool *urgent);
 
 /* ---- the push thread ---- */
 
-/* Claim due rows, send them through sender, record the outcomes. *handled gets how many rows
- * were claimed (0: nothing due). ERR_BUSY when the database is away. */
+/* Claim due rows, send them through sender, record the outcomes; while one batch's streams
+ * are in flight the next batch is claimed and decided (up to 4 batches a call, fewer once
+ * push_poke() was called). *handled gets how many rows were claimed (0: nothing due).
+ * ERR_BUSY when the database is away. */
 enum err push_run(struct rctx *cx, struct ext_push *sender, int *handled) MUST_CHECK;
 /* Wake the push thread early (shutdown). */
 void push_poke(void);

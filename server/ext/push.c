@@ -30,6 +30,10 @@ static const struct push__provider *const providers[EXT_PUSH_NVENDORS] = {
 struct ext_push {
     CURLM *multi;
     long connections;
+    /* The batch in flight between ext_push_start and ext_push_finish (one at a time). */
+    struct push__call *calls;
+    struct ext_push_msg *v;
+    size_t n, inflight;
 };
 
 const char *ext_push_vendor_name(int vendor)
@@ -82,6 +86,7 @@ void ext_push_free(struct ext_push *p)
 {
     if (!p)
         return;
+    ext_push_finish(p); /* a batch still in flight: its outcomes are not read by anyone */
     curl_multi_cleanup(p->multi);
     free(p);
 }
@@ -402,12 +407,48 @@ static void call_free(struct push__call *c)
     c->reply.p = NULL;
 }
 
-void ext_push_send(struct ext_push *p, struct ext_push_msg *v, size_t n)
+/* Reap what finished; true while streams are still in flight. */
+static void reap(struct ext_push *p)
 {
-    struct push__call *calls = calloc(n ? n : 1, sizeof *calls);
-    size_t inflight = 0;
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(p->multi, &left))) {
+        struct push__call *c = NULL;
+        long status = 0, conns = 0;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        c->cc = msg->data.result;
+        if (c->cc == CURLE_OK)
+            curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c->h, CURLINFO_NUM_CONNECTS, &conns);
+        p->connections += conns;
+        if (conns > 0) /* rare: connections are kept open and shared by the streams */
+            log_info(NULL,
+                     "push: new connection to %s (%ld so far; %ld RST_STREAM on closed"
+                     " streams not sent)",
+                     ext_push_vendor_name(c->m->vendor), p->connections, ext_push_rst_dropped());
+        if (c->cc != CURLE_OK || c->reply.over)
+            push__result_http(c, c->reply.over ? 500 : 0);
+        else
+            providers[c->m->vendor]->finish(p, c, status);
+        curl_multi_remove_handle(p->multi, c->h);
+        curl_easy_cleanup(c->h);
+        c->h = NULL;
+        c->done = true;
+        p->inflight--;
+    }
+}
+
+void ext_push_start(struct ext_push *p, struct ext_push_msg *v, size_t n)
+{
+    struct push__call *calls;
     int running = 0;
 
+    ext_push_finish(p); /* one batch at a time */
+    calls = calloc(n ? n : 1, sizeof *calls);
     if (!calls) {
         for (size_t i = 0; i < n; i++) {
             v[i].outcome = EXT_PUSH_RETRY;
@@ -415,6 +456,10 @@ void ext_push_send(struct ext_push *p, struct ext_push_msg *v, size_t n)
         }
         return;
     }
+    p->calls = calls;
+    p->v = v;
+    p->n = n;
+    p->inflight = 0;
     for (size_t i = 0; i < n; i++) {
         struct push__call *c = &calls[i];
         const struct push__provider *pv;
@@ -450,51 +495,43 @@ void ext_push_send(struct ext_push *p, struct ext_push_msg *v, size_t n)
             c->done = true;
             continue;
         }
-        inflight++;
+        p->inflight++;
     }
-    while (inflight) {
-        CURLMsg *msg;
-        int left;
+    /* Put the requests on the wire now; the caller may do other work before finishing. */
+    if (p->inflight && curl_multi_perform(p->multi, &running) == CURLM_OK)
+        reap(p);
+}
 
+void ext_push_finish(struct ext_push *p)
+{
+    int running = 1;
+
+    if (!p->calls)
+        return;
+    while (p->inflight) {
         if (curl_multi_perform(p->multi, &running) != CURLM_OK)
             break;
-        while ((msg = curl_multi_info_read(p->multi, &left))) {
-            struct push__call *c = NULL;
-            long status = 0, conns = 0;
-
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-            c->cc = msg->data.result;
-            if (c->cc == CURLE_OK)
-                curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
-            curl_easy_getinfo(c->h, CURLINFO_NUM_CONNECTS, &conns);
-            p->connections += conns;
-            if (conns > 0) /* rare: connections are kept open and shared by the streams */
-                log_info(NULL,
-                         "push: new connection to %s (%ld so far; %ld RST_STREAM on closed"
-                         " streams not sent)",
-                         ext_push_vendor_name(c->m->vendor), p->connections,
-                         ext_push_rst_dropped());
-            if (c->cc != CURLE_OK || c->reply.over)
-                push__result_http(c, c->reply.over ? 500 : 0);
-            else
-                providers[c->m->vendor]->finish(p, c, status);
-            curl_multi_remove_handle(p->multi, c->h);
-            curl_easy_cleanup(c->h);
-            c->h = NULL;
-            c->done = true;
-            inflight--;
-        }
-        if (inflight && running)
+        reap(p);
+        if (p->inflight && running)
             curl_multi_poll(p->multi, NULL, 0, 200, NULL);
+        else if (p->inflight && !running)
+            break; /* nothing left running yet not reaped: give up on them */
     }
-    for (size_t i = 0; i < n; i++) {
-        if (calls[i].h) { /* the multi handle broke: give up on these, to be retried */
-            curl_multi_remove_handle(p->multi, calls[i].h);
-            curl_easy_cleanup(calls[i].h);
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->calls[i].h) { /* the multi handle broke: give up on these, to be retried */
+            curl_multi_remove_handle(p->multi, p->calls[i].h);
+            curl_easy_cleanup(p->calls[i].h);
         }
-        call_free(&calls[i]);
+        call_free(&p->calls[i]);
     }
-    free(calls);
+    free(p->calls);
+    p->calls = NULL;
+    p->v = NULL;
+    p->n = p->inflight = 0;
+}
+
+void ext_push_send(struct ext_push *p, struct ext_push_msg *v, size_t n)
+{
+    ext_push_start(p, v, n);
+    ext_push_finish(p);
 }

@@ -77,8 +77,15 @@ struct ext_push *ext_push_new(void);
 void ext_push_free(struct ext_push *p); /* NULL is a no-op */
 
 /* Send n messages at once; sets every v[i].outcome. Messages of an unconfigured vendor get
- * EXT_PUSH_RETRY with detail "not configured". */
+ * EXT_PUSH_RETRY with detail "not configured". ext_push_start + ext_push_finish. */
 void ext_push_send(struct ext_push *p, struct ext_push_msg *v, size_t n);
+/* The same in two halves, so the caller can work (the database) while the streams are in
+ * flight: start prepares the requests and puts them on the wire (v is borrowed until
+ * finish); finish waits for the answers (push.timeout_ms at most) and sets every outcome.
+ * One batch at a time: start finishes a batch still in flight first. finish with nothing in
+ * flight does nothing. */
+void ext_push_start(struct ext_push *p, struct ext_push_msg *v, size_t n);
+void ext_push_finish(struct ext_push *p);
 
 /* Connections opened by this sender so far (the bench checks that APNs used one). */
 long ext_push_connections(const struct ext_push *p);
