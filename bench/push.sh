@@ -72,7 +72,8 @@ run_cityd() { # batch size: restart cityd with it, queue N, time until the queue
   t1=$(date +%s.%N)
   conns=$(grep -c 'push: new connection to apns' "$work/cityd.log" || true)
   sent=$(sql "SELECT COUNT(*) FROM push_sent")
-  echo "cityd batch=$batch: $N pushes in $(echo "scale=2; $t1 - $t0" | bc) s = $(echo "scale=0; $N / ($t1 - $t0)" | bc)/s, sent=$sent, connections opened to the stand-in (all runs so far): $conns"
+  retried=$(sql "SELECT COUNT(*) FROM push_sent WHERE attempts > 1")
+  echo "cityd batch=$batch: $N pushes in $(echo "scale=2; $t1 - $t0" | bc) s = $(echo "scale=0; $N / ($t1 - $t0)" | bc)/s, sent=$sent (retried $retried), connections opened to the stand-in (all runs so far): $conns"
   echo "scale=0; $N / ($t1 - $t0)" | bc >"$work/rate.$batch"
   # STANDIN_LOG=1: how many HTTP/2 sessions the stand-in saw (h2load's and cityd's, all runs).
   [[ -z ${STANDIN_LOG:-} ]] || echo "stand-in sessions so far: $(python3 -c 'import json,sys; print(len({json.loads(l)["session"] for l in open(sys.argv[1])}))' "$work/apns.log")"
