@@ -54,10 +54,13 @@ static const char *const public_allowlist[] = {
     /* its create takes a machine client's API key as the api_key form field (below) */
     "POST /open311/v2/requests.json",
     "POST /open311/v2/requests.xml",
-    /* vendor push receipts (api/push.c): called by Xiaomi and Huawei, whose callbacks carry no
-     * token; the credential is push.receipt_key in the URL (404 without it) */
+    /* vendor push receipts (api/push.c): called by Xiaomi, Huawei, Honor, OPPO and vivo, whose
+     * callbacks carry no token; the credential is push.receipt_key in the URL (404 without it) */
     "POST /api/v1/push/receipts/xiaomi",
     "POST /api/v1/push/receipts/huawei",
+    "POST /api/v1/push/receipts/honor",
+    "POST /api/v1/push/receipts/oppo",
+    "POST /api/v1/push/receipts/vivo",
     NULL,
 };
 
