@@ -12,10 +12,11 @@
  *   several processes may run push_run at once; a process that dies mid-send leaves its lease
  *   to run out and another sends the rows (at least once; apns-id / vivo requestId are stable
  *   per row).
- * - Vendor calls happen with no transaction open, on the push thread, never on a database
- *   worker; their outcome is written afterwards: sent (row gone, push_sent row), token dead
- *   (device gone), rate limited or unreachable (later, with back-off, the vendor paused),
- *   refused (dead letter). Nothing but a refusal or push.max_age_s moves a row to the dead
+ * - No transaction waits for a vendor (the next batch's decisions, made while a batch's
+ *   streams are out, end before its answers are read); vendor calls run on the push thread,
+ *   never on a database worker; their outcome is written afterwards: sent (row gone, push_sent
+ * row), token dead (device gone), rate limited or unreachable (later, with back-off, the vendor
+ * paused), refused (dead letter). Nothing but a refusal or push.max_age_s moves a row to the dead
  *   letters.
  * - A device gets at most push.user_rate pushes (push.user_urgent_rate for urgent ones) in
  *   any minute that began with a counted push; the count is a row per device and class in
