@@ -14,10 +14,10 @@
  *   per row).
  * - No transaction waits for a vendor (the next batch's decisions, made while a batch's
  *   streams are out, end before its answers are read); vendor calls run on the push thread,
- *   never on a database worker; their outcome is written afterwards: sent (row gone, push_sent
- * row), token dead (device gone), rate limited or unreachable (later, with back-off, the vendor
- * paused), refused (dead letter). Nothing but a refusal or push.max_age_s moves a row to the dead
- *   letters.
+ *   never on a database worker; their outcome is written afterwards: sent (row gone,
+ *   push_sent row), token dead (device gone), rate limited or unreachable (later, with
+ *   back-off, the vendor paused), refused (dead letter). Nothing but a refusal or
+ *   push.max_age_s moves a row to the dead letters.
  * - A device gets at most push.user_rate pushes (push.user_urgent_rate for urgent ones) in
  *   any minute that began with a counted push; the count is a row per device and class in
  *   push_rate, locked while a batch is decided, so all processes share it. The excess waits
