@@ -857,7 +857,7 @@ static enum err batch_decide(struct rctx *cx, struct batch *b)
                 refill(v, now);
                 if (vs[v].tokens < 1.0) {
                     int64_t wait = (int64_t)((1.0 - vs[v].tokens) * 1000.0 / conf.rate[v]) + 1;
-                    if (w->rate_taken) { /* not sent: give the device its push back */
+                    if (w->rate_taken && slot) { /* not sent: give the device its push back */
                         slot->sent--;
                         w->rate_taken = false;
                     }
