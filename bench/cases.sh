@@ -74,7 +74,7 @@ case_bytes=$(curl -sf --http2-prior-knowledge "$base/api/v1/cases/$cid" -H "Auth
 # ---- c. 200 cases dispatched to the handler's department, through the API --------------------
 seed_task() {
   local id v
-  id=$(report "$tok_citizen" "待处置 $1")
+  id=$(report "$tok_inspector" "待处置 $1") # a citizen's 随手拍 are limited per hour
   v=$(act "$tok_operator" "$id" 1 '"action":"accept"')
   v=$(act "$tok_shift_lead" "$id" "$v" '"action":"register"')
   act "$tok_dispatcher" "$id" "$v" "\"action\":\"dispatch\",\"department_id\":$sanitation" >/dev/null
