@@ -189,6 +189,26 @@ static char *form_value(struct rctx *cx, const char *body, size_t len, const cha
     return NULL;
 }
 
+/* The regIds of a comma-separated list ("regId1, regId2"), at most 1000, each reported. */
+static enum err receipt_targets(struct rctx *cx, const char *vendor, const char *msg_id,
+                                const char *targets, enum push_receipt_kind kind)
+{
+    enum err res = ERR_OK;
+
+    for (int n = 0; targets && *targets && n < 1000 && !res; n++) {
+        size_t k;
+        while (*targets == ' ')
+            targets++;
+        k = strcspn(targets, ", ");
+        if (k)
+            res = push_receipt(cx, vendor, msg_id, rctx_strndup(cx, targets, k), kind);
+        targets += k;
+        while (*targets == ',' || *targets == ' ')
+            targets++;
+    }
+    return res;
+}
+
 /* Xiaomi's receipt callback: a form with data = {"<msg id>":{"type":1|2|16,"targets":
  * "<regId>,…","param":…},…}. type 1 delivered, 2 clicked, 16 invalid target. */
 static enum err receipt_xiaomi(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -212,55 +232,21 @@ static enum err receipt_xiaomi(struct rctx *cx, const struct req *rq, struct res
                                                   : PUSH_RECEIPT_DELIVERED;
         if (type != 1 && type != 2 && type != 16)
             continue;
-        if (kind != PUSH_RECEIPT_INVALID) {
+        if (kind != PUSH_RECEIPT_INVALID)
             res = push_receipt(cx, "xiaomi", key, NULL, kind);
-        } else if (targets) {
-            const char *t = targets;
-            for (int n = 0; *t && n < 1000 && !res; n++) {
-                size_t k = strcspn(t, ",");
-                res = push_receipt(cx, "xiaomi", key, rctx_strndup(cx, t, k), kind);
-                t += k + (t[k] == ',');
-            }
-        }
+        else
+            res = receipt_targets(cx, "xiaomi", key, targets, kind);
         if (res)
             return res;
     }
     return api_json_reply(cx, rs, 200, json_pack("{s:i}", "code", 0));
 }
 
-/* Huawei's receipt callback: {"statuses":[{"biTag","token","status","requestId",…}]}; status
- * 0 delivered, 2 app not installed and 5 token unknown (the token is dead). */
-static enum err receipt_huawei(struct rctx *cx, const struct req *rq, struct resp *rs)
-{
-    json_t *j, *st, *v;
-    size_t i;
-    enum err res = receipt_auth(cx, rq);
-
-    if (res)
-        return res;
-    j = api_json_own(cx, json_loadb(rq->body ? rq->body : "", rq->body_len, 0, NULL));
-    st = json_object_get(j, "statuses");
-    if (!json_is_array(st))
-        return rctx_fail(cx, ERR_INVALID, "statuses: an array");
-    json_array_foreach(st, i, v)
-    {
-        json_int_t s = json_integer_value(json_object_get(v, "status"));
-        const char *rid = json_string_value(json_object_get(v, "requestId"));
-        const char *tok = json_string_value(json_object_get(v, "token"));
-        if (s == 0)
-            res = push_receipt(cx, "huawei", rid, tok, PUSH_RECEIPT_DELIVERED);
-        else if (s == 2 || s == 5)
-            res = push_receipt(cx, "huawei", rid, tok, PUSH_RECEIPT_INVALID);
-        if (res)
-            return res;
-    }
-    return api_json_reply(cx, rs, 200, json_pack("{s:s,s:s}", "code", "0", "msg", "ok"));
-}
-
-/* Honor's receipt callback (configured in Honor's console, like Huawei's, from which Honor's
- * push service descends): {"statuses":[{"requestId","token","status","biTag","timestamp"}]};
- * status 0 delivered, 2 (app not installed) and 5 (token unknown) a dead token. */
-static enum err receipt_honor(struct rctx *cx, const struct req *rq, struct resp *rs)
+/* The receipt body of Huawei and of Honor (configured in each vendor's console; Honor's push
+ * service descends from Huawei's): {"statuses":[{"requestId","token","status","biTag",…}]};
+ * status 0 delivered, 2 (app not installed) and 5 (token unknown) a dead token; a status that
+ * is not a number says nothing. */
+static enum err receipt_statuses(struct rctx *cx, const struct req *rq, const char *vendor)
 {
     json_t *j, *st, *v;
     size_t i;
@@ -280,33 +266,30 @@ static enum err receipt_honor(struct rctx *cx, const struct req *rq, struct resp
         if (!json_is_integer(json_object_get(v, "status")))
             continue;
         if (s == 0)
-            res = push_receipt(cx, "honor", rid, tok, PUSH_RECEIPT_DELIVERED);
+            res = push_receipt(cx, vendor, rid, tok, PUSH_RECEIPT_DELIVERED);
         else if (s == 2 || s == 5)
-            res = push_receipt(cx, "honor", rid, tok, PUSH_RECEIPT_INVALID);
+            res = push_receipt(cx, vendor, rid, tok, PUSH_RECEIPT_INVALID);
         if (res)
             return res;
     }
-    return api_json_reply(cx, rs, 200, json_pack("{s:i,s:s}", "code", 200, "message", "success"));
+    return ERR_OK;
 }
 
-/* The regIds of a comma-separated list ("regId1, regId2"), at most 1000, each reported. */
-static enum err receipt_targets(struct rctx *cx, const char *vendor, const char *msg_id,
-                                const char *targets, enum push_receipt_kind kind)
+static enum err receipt_huawei(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    enum err res = ERR_OK;
+    enum err res = receipt_statuses(cx, rq, "huawei");
 
-    for (int n = 0; targets && *targets && n < 1000 && !res; n++) {
-        size_t k;
-        while (*targets == ' ')
-            targets++;
-        k = strcspn(targets, ", ");
-        if (k)
-            res = push_receipt(cx, vendor, msg_id, rctx_strndup(cx, targets, k), kind);
-        targets += k;
-        while (*targets == ',' || *targets == ' ')
-            targets++;
-    }
-    return res;
+    return res ? res
+               : api_json_reply(cx, rs, 200, json_pack("{s:s,s:s}", "code", "0", "msg", "ok"));
+}
+
+static enum err receipt_honor(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    enum err res = receipt_statuses(cx, rq, "honor");
+
+    return res ? res
+               : api_json_reply(cx, rs, 200,
+                                json_pack("{s:i,s:s}", "code", 200, "message", "success"));
 }
 
 /* OPPO's receipt callback (the message's call_back_url): a JSON array of

@@ -27,15 +27,11 @@
 #include "harness.h"
 #include "th_api.h"
 
-#define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-
 static struct th_server a;
 
 static int setup(void **state)
 {
     (void)state;
-    if (access(LIBFAKETIME, R_OK) != 0)
-        th_die("%s is missing: install Debian's faketime (scripts/deps.sh)", LIBFAKETIME);
     th_server_start(&a, "testing.clock_control = true\n");
     th_seed(&a);
     return 0;
@@ -47,40 +43,14 @@ static int teardown(void **state)
     return th_server_stop(&a);
 }
 
-/* A twin of a whose wall clock is offset ("-10m", "+20s", ... as FAKETIME takes it); with
- * offset NULL, the offset is read from the file timestamp_file on every clock reading, so the
- * test can move the running node's clock (FAKETIME_TIMESTAMP_FILE, FAKETIME_NO_CACHE). */
+/* Node B's clock file when it is moved while running (deadline_scan_across_a_backwards_jump). */
 static char timestamp_file[400];
 
+/* A twin of a whose wall clock is offset ("-10m", "+20s", ... as FAKETIME takes it); with
+ * offset NULL, moved by rewriting timestamp_file while it runs. */
 static void twin_skewed(struct th_server *b, const char *offset)
 {
-    char *asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
-    char opts[512];
-
-    /* libfaketime comes before the ASan runtime in the preload list: tell ASan that is fine. */
-    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", asan ? asan : "", asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    setenv("LD_PRELOAD", LIBFAKETIME, 1);
-    if (offset) {
-        setenv("FAKETIME", offset, 1);
-    } else {
-        setenv("FAKETIME_TIMESTAMP_FILE", timestamp_file, 1);
-        setenv("FAKETIME_NO_CACHE", "1", 1);
-    }
-    setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
-    setenv("FAKETIME_DONT_RESET", "1", 1);
-    th_server_twin(b, &a);
-    unsetenv("LD_PRELOAD");
-    unsetenv("FAKETIME");
-    unsetenv("FAKETIME_TIMESTAMP_FILE");
-    unsetenv("FAKETIME_NO_CACHE");
-    unsetenv("FAKETIME_DONT_FAKE_MONOTONIC");
-    unsetenv("FAKETIME_DONT_RESET");
-    if (asan)
-        setenv("ASAN_OPTIONS", asan, 1);
-    else
-        unsetenv("ASAN_OPTIONS");
-    free(asan);
+    th_server_twin_faked(b, &a, offset, offset ? NULL : timestamp_file);
 }
 
 static long me_on(struct th_server *s, const char *token)

@@ -28,7 +28,6 @@
 #include "harness.h"
 #include "th_api.h"
 
-#define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 #define RT_USER "cityd_rt_retention"
 #define PURGE_USER "cityd_purge_retention"
 
@@ -41,8 +40,6 @@ static const char *const ages[] = {"400", "200", "181", "179.9", "179", "30"};
 static int setup(void **state)
 {
     (void)state;
-    if (access(LIBFAKETIME, R_OK) != 0)
-        th_die("%s is missing: install Debian's faketime (scripts/deps.sh)", LIBFAKETIME);
     th_server_start(&a, NULL);
     th_seed(&a);
     return 0;
@@ -57,50 +54,23 @@ static int teardown(void **state)
     return th_server_stop(&a);
 }
 
-/* The ASan runtime must not insist on coming first in the preload list (libfaketime does). */
-static const char *asan_opts(void)
-{
-    static char opts[512];
-    const char *cur = getenv("ASAN_OPTIONS");
-    snprintf(opts, sizeof opts, "%s%sverify_asan_link_order=0", cur ? cur : "", cur ? ":" : "");
-    return opts;
-}
-
 /* A twin of a whose wall clock is offset (FAKETIME syntax, "-200d"). */
 static void twin_skewed(struct th_server *b, const char *offset)
 {
-    char *asan = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
-
-    setenv("ASAN_OPTIONS", asan_opts(), 1);
-    setenv("LD_PRELOAD", LIBFAKETIME, 1);
-    setenv("FAKETIME", offset, 1);
-    setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
-    setenv("FAKETIME_DONT_RESET", "1", 1);
-    th_server_twin(b, &a);
-    unsetenv("LD_PRELOAD");
-    unsetenv("FAKETIME");
-    unsetenv("FAKETIME_DONT_FAKE_MONOTONIC");
-    unsetenv("FAKETIME_DONT_RESET");
-    if (asan)
-        setenv("ASAN_OPTIONS", asan, 1);
-    else
-        unsetenv("ASAN_OPTIONS");
-    free(asan);
+    th_server_twin_faked(b, &a, offset, NULL);
 }
 
 /* `cityd audit-purge ARGS` as db user (clock moved by offset unless NULL); exit status, and its
  * output (both streams) in out. */
 static int purge(const char *user, const char *offset, const char *args, char *out, size_t outlen)
 {
-    char path[400], fake[300] = "";
+    char path[400], fake[1200] = "";
     char *text;
     size_t len;
     int rc;
 
     if (offset)
-        snprintf(fake, sizeof fake,
-                 "LD_PRELOAD=%s FAKETIME=%s FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS=%s",
-                 LIBFAKETIME, offset, asan_opts());
+        th_faketime_env(fake, sizeof fake, offset, NULL);
     snprintf(path, sizeof path, "%s/purge.out", a.dir);
     rc = th_sh("env CITYD_DB_USER=%s %s %s -c %s audit-purge %s >%s 2>&1", user, fake,
                th_cityd_bin(), a.cfgpath, args, path);

@@ -608,6 +608,59 @@ char *th_read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* The variables of th_faketime_env: n pairs into names/values (values in buf). */
+static int faketime_vars(const char *names[6], const char *values[6], char *asan, size_t asanlen,
+                         const char *offset, const char *timestamp_file)
+{
+    const char *cur = getenv("ASAN_OPTIONS");
+    int n = 0;
+
+    if (access(TH_LIBFAKETIME, R_OK) != 0)
+        th_die("%s is missing: install Debian's faketime (scripts/deps.sh)", TH_LIBFAKETIME);
+    snprintf(asan, asanlen, "%s%sverify_asan_link_order=0", cur ? cur : "", cur ? ":" : "");
+    names[n] = "ASAN_OPTIONS", values[n++] = asan;
+    names[n] = "LD_PRELOAD", values[n++] = TH_LIBFAKETIME;
+    names[n] = "FAKETIME_DONT_FAKE_MONOTONIC", values[n++] = "1";
+    names[n] = "FAKETIME_DONT_RESET", values[n++] = "1";
+    if (offset) {
+        names[n] = "FAKETIME", values[n++] = offset;
+    } else {
+        names[n] = "FAKETIME_TIMESTAMP_FILE", values[n++] = timestamp_file;
+        names[n] = "FAKETIME_NO_CACHE", values[n++] = "1";
+    }
+    return n;
+}
+
+void th_faketime_env(char *out, size_t outlen, const char *offset, const char *timestamp_file)
+{
+    const char *names[6], *values[6];
+    char asan[512];
+    int n = faketime_vars(names, values, asan, sizeof asan, offset, timestamp_file);
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < n && len < outlen; i++)
+        len +=
+            (size_t)snprintf(out + len, outlen - len, "%s%s=%s", i ? " " : "", names[i], values[i]);
+}
+
+void th_server_twin_faked(struct th_server *twin, const struct th_server *s, const char *offset,
+                          const char *timestamp_file)
+{
+    const char *names[6], *values[6];
+    char asan[512], *saved = getenv("ASAN_OPTIONS") ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    int n = faketime_vars(names, values, asan, sizeof asan, offset, timestamp_file);
+
+    for (int i = 0; i < n; i++)
+        setenv(names[i], values[i], 1);
+    th_server_twin(twin, s);
+    for (int i = 0; i < n; i++)
+        unsetenv(names[i]);
+    if (saved)
+        setenv("ASAN_OPTIONS", saved, 1);
+    free(saved);
+}
+
 void th_client_config(struct th_server *s, const char *name, json_t *extra, char *path,
                       size_t pathlen)
 {

@@ -87,6 +87,17 @@ void th_sql_exec(struct th_server *s, const char *sql);
 /* The whole file at path, NUL-terminated (malloc'd; *len gets its size). Aborts the test
  * program when it cannot be read. */
 char *th_read_file(const char *path, size_t *len);
+/* libfaketime (Debian's faketime), for programs whose wall clock a test moves. */
+#define TH_LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+/* The environment, as "NAME=value …" for env(1), that runs a program with its wall clock moved:
+ * by offset in FAKETIME's syntax ("-10m", "+20s"), or with offset NULL by the offset read from
+ * timestamp_file at every clock reading (rewrite it to move a running program). The monotonic
+ * clock is left alone; ASan is told libfaketime may come before it in the preload list. Dies
+ * when libfaketime is missing. */
+void th_faketime_env(char *out, size_t outlen, const char *offset, const char *timestamp_file);
+/* th_server_twin with the twin's wall clock moved so. */
+void th_server_twin_faked(struct th_server *twin, const struct th_server *s, const char *offset,
+                          const char *timestamp_file);
 /* Writes s->dir/name for a scenario driver (tests/e2e/tools/scenario_lib.js): {base, ws (the
  * gateway's URL from /api/v1/version), logins: {role: {username, password}}} and the members of
  * extra (taken; may be NULL). Its path goes to path. */
