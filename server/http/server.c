@@ -455,8 +455,12 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
         http__send_response(j);
         return 0;
     }
-    if (cs && cs->inflight >= (uint32_t)hc->cfg->http_max_inflight_per_conn)
-        return reject(j, ERR_BUSY, "too many requests in flight on this connection");
+    if (cs && cs->inflight >= (uint32_t)hc->cfg->http_max_inflight_per_conn) {
+        /* The client's own doing, not the server's state: 429 with Retry-After: 1. */
+        rctx_fail_retry(&j->cx, 1, "too many requests in flight on this connection (at most %d)",
+                        hc->cfg->http_max_inflight_per_conn);
+        return reject(j, ERR_RATELIMIT, rctx_message(&j->cx, ERR_RATELIMIT));
+    }
     if (http__job_queue(j))
         return reject(j, ERR_BUSY, "server busy; retry");
     if (cs) {
