@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
 
@@ -84,11 +85,54 @@ static void flood_cut_after_thousands_of_abusers(void **state)
     }
 }
 
+/* Past http.max_inflight_per_conn (32 here) a request is the client's own excess: 429
+ * rate_limited at once, not a busy server's 503. A table lock on `users` holds the first 32
+ * (their token check waits for it) while the other 8 arrive. */
+static void inflight_cap_is_429(void **state)
+{
+    json_t *reqs = json_array(), *res;
+    int ok = 0, limited = 0, other = 0;
+    size_t i;
+    json_t *v;
+    (void)state;
+
+    for (i = 0; i < 40; i++)
+        json_array_append_new(
+            reqs, json_pack("{s:s,s:s}", "path", "/api/v1/me", "authorization", bearer));
+    assert_int_equal(th_sh("mariadb --no-defaults -uroot --socket=%s %s -e 'LOCK TABLES users "
+                           "WRITE; DO SLEEP(2); UNLOCK TABLES' >/dev/null 2>&1 &",
+                           srv.socket, srv.dbname),
+                     0);
+    usleep(500000);
+    res = th_burst(&srv, reqs);
+    json_array_foreach(res, i, v)
+    {
+        long st = (long)json_integer_value(json_object_get(v, "status"));
+        const char *body = json_string_value(json_object_get(v, "body"));
+        if (st == 200) {
+            ok++;
+        } else if (st == 429) {
+            limited++;
+            assert_non_null(strstr(body, "\"rate_limited\""));
+            assert_non_null(strstr(body, "in flight on this connection"));
+        } else {
+            other++;
+        }
+    }
+    fprintf(stderr, "inflight cap: %d x 200, %d x 429, %d other\n", ok, limited, other);
+    assert_int_equal(ok, 32);
+    assert_int_equal(limited, 8);
+    assert_int_equal(other, 0);
+    json_decref(res);
+    json_decref(reqs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(slow_cancels_decay_flood_is_cut),
         cmocka_unit_test(flood_cut_after_thousands_of_abusers),
+        cmocka_unit_test(inflight_cap_is_429),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
