@@ -221,23 +221,20 @@ static enum err admin_users_patch(struct rctx *cx, const struct req *rq, struct 
 
 /* ---- disable, enable, reset password ------------------------------------------------------ */
 
-struct reason_body {
-    char *reason;
-};
-
+/* Bodies of one field decode straight into the variable the domain takes (offset 0). */
 static const struct api_field reason_fields[] = {
-    {"reason", API_STR, true, offsetof(struct reason_body, reason), 200, 1, 0},
+    {"reason", API_STR, true, 0, 200, 1, 0},
     {0},
 };
 
 static enum err set_disabled(struct rctx *cx, const struct req *rq, struct resp *rs, bool off)
 {
-    struct reason_body b = {0};
+    char *reason = NULL;
     enum err res;
 
-    res = api_json_input(cx, rq, reason_fields, &b, NULL);
+    res = api_json_input(cx, rq, reason_fields, &reason, NULL);
     if (!res)
-        res = admin_user_set_disabled(cx, req_param_i64(rq, "id"), off, b.reason);
+        res = admin_user_set_disabled(cx, req_param_i64(rq, "id"), off, reason);
     if (res)
         return res;
     return resp_empty(rs, 204);
@@ -253,23 +250,19 @@ static enum err admin_users_enable(struct rctx *cx, const struct req *rq, struct
     return set_disabled(cx, rq, rs, false);
 }
 
-struct reset_body {
-    char *new_password;
-};
-
 static const struct api_field reset_fields[] = {
-    {"new_password", API_STR, true, offsetof(struct reset_body, new_password), 128, 1, 0},
+    {"new_password", API_STR, true, 0, 128, 1, 0},
     {0},
 };
 
 static enum err admin_users_reset_password(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct reset_body b = {0};
+    char *new_password = NULL;
     enum err res;
 
-    res = api_json_input(cx, rq, reset_fields, &b, NULL);
+    res = api_json_input(cx, rq, reset_fields, &new_password, NULL);
     if (!res)
-        res = admin_user_reset_password(cx, req_param_i64(rq, "id"), b.new_password);
+        res = admin_user_reset_password(cx, req_param_i64(rq, "id"), new_password);
     if (res)
         return res;
     return resp_empty(rs, 204);

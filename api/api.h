@@ -114,7 +114,12 @@ struct api_field {
 };
 
 /* Decode obj into out by the field table (ended by a {NULL} row). Any key not in the table is
- * rejected with ERR_INVALID naming it; *present gets a bit per table row found. */
+ * rejected with ERR_INVALID naming it; *present gets a bit per table row found. The offsets are
+ * those of the domain's own input struct (struct login_in, struct vehicle_new …): no mirror
+ * struct, no copy. A body of one field decodes straight into the variable the domain takes: a
+ * one-row table at offset 0, and the variable's address as out
+ * (char *reason; api_json_input(cx, rq, reason_fields, &reason, NULL)). A field not sent (or
+ * sent as null when optional) leaves its member as the caller initialised it. */
 enum err api_json_decode(struct rctx *cx, json_t *obj, const struct api_field *fields, void *out,
                          uint64_t *present) MUST_CHECK;
 

@@ -99,24 +99,21 @@ static enum err auth_login(struct rctx *cx, const struct req *rq, struct resp *r
     return reply_tokens(cx, rs, 200, tp);
 }
 
-struct refresh_body {
-    char *refresh_token;
-};
-
+/* Bodies of one field decode straight into the variable the domain takes (offset 0). */
 static const struct api_field refresh_fields[] = {
-    {"refresh_token", API_STR, true, offsetof(struct refresh_body, refresh_token), 128, 1, 0},
+    {"refresh_token", API_STR, true, 0, 128, 1, 0},
     {0},
 };
 
 static enum err auth_refresh(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct refresh_body b = {0};
+    char *refresh_token = NULL;
     struct token_pair *tp;
     enum err res;
 
-    res = api_json_input(cx, rq, refresh_fields, &b, NULL);
+    res = api_json_input(cx, rq, refresh_fields, &refresh_token, NULL);
     if (!res)
-        res = session_refresh(cx, b.refresh_token, &tp);
+        res = session_refresh(cx, refresh_token, &tp);
     if (res)
         return res;
     return reply_tokens(cx, rs, 200, tp);
@@ -138,12 +135,8 @@ static enum err auth_logout_all(struct rctx *cx, const struct req *rq, struct re
     return resp_empty(rs, 204);
 }
 
-struct register_code_body {
-    char *phone;
-};
-
 static const struct api_field register_code_fields[] = {
-    {"phone", API_STR, true, offsetof(struct register_code_body, phone), 20, 5, 0},
+    {"phone", API_STR, true, 0, 20, 5, 0},
     {0},
 };
 
@@ -151,13 +144,13 @@ static const struct api_field register_code_fields[] = {
  * or not the number has an account (api/domain/signup.h). */
 static enum err auth_register_code(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct register_code_body b = {0};
+    char *phone = NULL;
     int expires_in = 0;
     enum err res;
 
-    res = api_json_input(cx, rq, register_code_fields, &b, NULL);
+    res = api_json_input(cx, rq, register_code_fields, &phone, NULL);
     if (!res)
-        res = signup_request_code(cx, b.phone, &expires_in);
+        res = signup_request_code(cx, phone, &expires_in);
     if (res)
         return res;
     resp_header(cx, rs, "cache-control", "no-store");
@@ -198,37 +191,29 @@ static enum err auth_register(struct rctx *cx, const struct req *rq, struct resp
     return reply_tokens(cx, rs, 201, tp);
 }
 
-struct token_body {
-    char *api_key;
-};
-
 static const struct api_field token_fields[] = {
-    {"api_key", API_STR, true, offsetof(struct token_body, api_key), 128, 1, 0},
+    {"api_key", API_STR, true, 0, 128, 1, 0},
     {0},
 };
 
 /* Machine clients trade their API key for a short-lived access token. */
 static enum err auth_token(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct token_body b = {0};
+    char *api_key = NULL;
     struct token_pair *tp;
     enum err res;
 
-    res = api_json_input(cx, rq, token_fields, &b, NULL);
+    res = api_json_input(cx, rq, token_fields, &api_key, NULL);
     if (!res)
-        res = session_api_key_token(cx, b.api_key, &tp);
+        res = session_api_key_token(cx, api_key, &tp);
     if (res)
         return res;
     return reply_tokens(cx, rs, 200, tp);
 }
 
-struct wechat_body {
-    char *code, *device_id;
-};
-
 static const struct api_field wechat_fields[] = {
-    {"code", API_STR, true, offsetof(struct wechat_body, code), 128, 1, 0},
-    {"device_id", API_STR, true, offsetof(struct wechat_body, device_id), 64, 1, 0},
+    {"code", API_STR, true, offsetof(struct wechat_login_in, code), 128, 1, 0},
+    {"device_id", API_STR, true, offsetof(struct wechat_login_in, device_id), 64, 1, 0},
     {0},
 };
 
@@ -236,15 +221,15 @@ static const struct api_field wechat_fields[] = {
  * The first login creates the citizen; WeChat's session_key never reaches this file. */
 static enum err auth_wechat(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct wechat_body b = {0};
+    struct wechat_login_in in = {0};
     struct token_pair *tp;
     enum err res;
 
-    res = api_json_input(cx, rq, wechat_fields, &b, NULL);
+    res = api_json_input(cx, rq, wechat_fields, &in, NULL);
     if (!res)
-        res = check_device(cx, b.device_id);
+        res = check_device(cx, in.device_id);
     if (!res)
-        res = wechat_login(cx, b.code, b.device_id, &tp);
+        res = wechat_login(cx, &in, &tp);
     if (res)
         return res;
     return reply_tokens(cx, rs, 200, tp);

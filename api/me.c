@@ -52,24 +52,20 @@ static enum err me_revoke_device(struct rctx *cx, const struct req *rq, struct r
     return resp_empty(rs, 204);
 }
 
-struct password_body {
-    char *old_password, *new_password;
-};
-
 static const struct api_field password_fields[] = {
-    {"old_password", API_STR, true, offsetof(struct password_body, old_password), 128, 1, 0},
-    {"new_password", API_STR, true, offsetof(struct password_body, new_password), 128, 1, 0},
+    {"old_password", API_STR, true, offsetof(struct user_password_change, old_password), 128, 1, 0},
+    {"new_password", API_STR, true, offsetof(struct user_password_change, new_password), 128, 1, 0},
     {0},
 };
 
 static enum err me_password(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct password_body b = {0};
+    struct user_password_change in = {0};
     enum err res;
 
-    res = api_json_input(cx, rq, password_fields, &b, NULL);
+    res = api_json_input(cx, rq, password_fields, &in, NULL);
     if (!res)
-        res = user_change_password(cx, b.old_password, b.new_password);
+        res = user_change_password(cx, &in);
     if (res)
         return res;
     return resp_empty(rs, 204);

@@ -39,17 +39,11 @@ static enum err hook_get(struct rctx *cx, const struct req *rq, struct resp *rs)
     return api_json_reply(cx, rs, 200, hook_json(&w));
 }
 
-struct put_body {
-    char *url, *secret;
-    bool enabled;
-    int64_t position;
-};
-
 static const struct api_field put_fields[] = {
-    {"url", API_STR, true, offsetof(struct put_body, url), WEBHOOK_URL_MAX, 1, 0},
-    {"secret", API_STR, true, offsetof(struct put_body, secret), WEBHOOK_SECRET_MAX, 1, 0},
-    {"enabled", API_BOOL, false, offsetof(struct put_body, enabled), 0, 0, 0},
-    {"position", API_I64, false, offsetof(struct put_body, position), 0, 0, INT64_MAX},
+    {"url", API_STR, true, offsetof(struct webhook_put_in, url), WEBHOOK_URL_MAX, 1, 0},
+    {"secret", API_STR, true, offsetof(struct webhook_put_in, secret), WEBHOOK_SECRET_MAX, 1, 0},
+    {"enabled", API_BOOL, false, offsetof(struct webhook_put_in, enabled), 0, 0, 0},
+    {"position", API_I64, false, offsetof(struct webhook_put_in, position), 0, 0, INT64_MAX},
     {0},
 };
 
@@ -57,17 +51,15 @@ static const struct api_field put_fields[] = {
  * nature, so no Idempotency-Key). */
 static enum err hook_put(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct put_body b = {.enabled = true, .position = -1};
-    struct webhook_put_in in;
+    struct webhook_put_in in = {.enabled = true, .position = -1};
     struct webhook_rec w;
     bool created = false;
-    enum err res = api_json_input(cx, rq, put_fields, &b, NULL);
+    enum err res = api_json_input(cx, rq, put_fields, &in, NULL);
 
     if (res)
         return res;
-    in = (struct webhook_put_in){b.url, b.secret, b.enabled, b.position};
     res = webhook_put(cx, req_param_i64(rq, "id"), &in, &w, &created);
-    explicit_bzero(b.secret, strlen(b.secret));
+    explicit_bzero(in.secret, strlen(in.secret));
     if (res)
         return res;
     return api_json_reply(cx, rs, created ? 201 : 200, hook_json(&w));
@@ -82,23 +74,20 @@ static enum err hook_delete(struct rctx *cx, const struct req *rq, struct resp *
     return resp_empty(rs, 204);
 }
 
-struct replay_body {
-    int64_t position;
-};
-
+/* One field, decoded straight into the position (offset 0). */
 static const struct api_field replay_fields[] = {
-    {"position", API_I64, true, offsetof(struct replay_body, position), 0, 0, INT64_MAX},
+    {"position", API_I64, true, 0, 0, 0, INT64_MAX},
     {0},
 };
 
 static enum err hook_replay(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct replay_body b = {0};
+    int64_t position = 0;
     struct webhook_rec w;
-    enum err res = api_json_input(cx, rq, replay_fields, &b, NULL);
+    enum err res = api_json_input(cx, rq, replay_fields, &position, NULL);
 
     if (!res)
-        res = webhook_replay(cx, req_param_i64(rq, "id"), b.position, &w);
+        res = webhook_replay(cx, req_param_i64(rq, "id"), position, &w);
     if (res)
         return res;
     return api_json_reply(cx, rs, 200, hook_json(&w));

@@ -180,7 +180,7 @@ enum err user_me(struct rctx *cx, struct user_rec *out)
     return user_get(cx, cx->who.user_id, out);
 }
 
-enum err user_change_password(struct rctx *cx, const char *old_password, const char *new_password)
+enum err user_change_password(struct rctx *cx, const struct user_password_change *in)
 {
     struct db_res r;
     char hash[AUTH_PW_HASH_MAX], msg[160];
@@ -196,16 +196,16 @@ enum err user_change_password(struct rctx *cx, const char *old_password, const c
     res = lockout_check(cx, cx->who.user_id, "");
     if (res)
         return res;
-    if (!auth_password_verify(db_cell(&r, 0, 0), old_password)) {
+    if (!auth_password_verify(db_cell(&r, 0, 0), in->old_password)) {
         lockout_record(cx, cx->who.user_id, "", false);
         audit_write_quiet(cx, "user.password_change", "user", cx->who.user_id, AUDIT_DENIED,
                           "wrong old password");
         return rctx_fail(cx, ERR_FORBIDDEN, "old_password is wrong");
     }
-    if (auth_password_check_policy(new_password, db_cell(&r, 0, 1) ? db_cell(&r, 0, 1) : "",
+    if (auth_password_check_policy(in->new_password, db_cell(&r, 0, 1) ? db_cell(&r, 0, 1) : "",
                                    db_cell(&r, 0, 2) ? db_cell(&r, 0, 2) : "", msg, sizeof msg))
         return rctx_fail(cx, ERR_INVALID, "new_password: %s", msg);
-    if (auth_password_hash(new_password, hash))
+    if (auth_password_hash(in->new_password, hash))
         return rctx_fail(cx, ERR_INTERNAL, "password hashing failed");
     res = db_tx_begin(cx);
     if (res)

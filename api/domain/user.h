@@ -54,9 +54,12 @@ extern const char user_profile_joins[];
 void user_profile_from_row(struct rctx *cx, const struct db_res *r, size_t row, size_t col,
                            struct user_rec *out);
 
+struct user_password_change {
+    const char *old_password, *new_password;
+};
+
 /* Change the caller's password after checking the old one; bumps the token version and ends
  * every session of the user, this one included: every device logs in again. */
-enum err user_change_password(struct rctx *cx, const char *old_password,
-                              const char *new_password) MUST_CHECK;
+enum err user_change_password(struct rctx *cx, const struct user_password_change *in) MUST_CHECK;
 
 #endif

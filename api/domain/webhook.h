@@ -61,8 +61,8 @@ struct webhook_rec {
 };
 
 struct webhook_put_in {
-    const char *url;    /* http:// or https://, at most WEBHOOK_URL_MAX bytes */
-    const char *secret; /* WEBHOOK_SECRET_MIN..MAX printable ASCII characters */
+    const char *url; /* http:// or https://, at most WEBHOOK_URL_MAX bytes */
+    char *secret;    /* WEBHOOK_SECRET_MIN..MAX printable ASCII characters (the caller wipes it) */
     bool enabled;
     int64_t position; /* < 0: keep it (a new webhook starts at the newest event) */
 };

@@ -91,16 +91,15 @@ static enum err find_or_create(struct rctx *cx, const struct ext_wechat_identity
     return db_tx_end(cx, res);
 }
 
-enum err wechat_login(struct rctx *cx, const char *code, const char *device_id,
-                      struct token_pair **out)
+enum err wechat_login(struct rctx *cx, const struct wechat_login_in *in, struct token_pair **out)
 {
     struct ext_wechat_identity w;
     int64_t id = 0;
     bool created = false;
     enum err res;
 
-    snprintf(cx->who.device_id, sizeof cx->who.device_id, "%s", device_id);
-    res = ext_wechat_code2session(cx, code, &w);
+    snprintf(cx->who.device_id, sizeof cx->who.device_id, "%s", in->device_id);
+    res = ext_wechat_code2session(cx, in->code, &w);
     if (res) {
         audit_write_quiet(cx, "auth.wechat", NULL, 0,
                           res == ERR_BUSY || res == ERR_INTERNAL ? AUDIT_FAILED : AUDIT_DENIED,
@@ -113,7 +112,7 @@ enum err wechat_login(struct rctx *cx, const char *code, const char *device_id,
         res = find_or_create(cx, &w, &id, &created);
     if (res)
         return res;
-    res = session_open(cx, id, device_id, "miniprogram", out);
+    res = session_open(cx, id, in->device_id, "miniprogram", out);
     if (res) {
         audit_write_quiet(cx, "auth.wechat", "user", id, AUDIT_DENIED,
                           res == ERR_FORBIDDEN ? "account disabled" : "session not opened");

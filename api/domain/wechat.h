@@ -15,10 +15,15 @@
 /* The display name a new WeChat citizen starts with (they may change it later). */
 #define WECHAT_DEFAULT_NAME "微信用户"
 
-/* Log in (or register, the first time) the WeChat user behind code on device_id. *out is pool
- * memory. Errors: those of ext_wechat_code2session (401 bad code, 429, 403 blocked, 503 WeChat
- * away), ERR_FORBIDDEN when the account is disabled, ERR_BUSY when the database is away. */
-enum err wechat_login(struct rctx *cx, const char *code, const char *device_id,
+/* A WeChat log-in: the wx.login() code and the device it comes from. */
+struct wechat_login_in {
+    const char *code, *device_id;
+};
+
+/* Log in (or register, the first time) the WeChat user behind in->code on in->device_id. *out
+ * is pool memory. Errors: those of ext_wechat_code2session (401 bad code, 429, 403 blocked, 503
+ * WeChat away), ERR_FORBIDDEN when the account is disabled, ERR_BUSY when the database is away. */
+enum err wechat_login(struct rctx *cx, const struct wechat_login_in *in,
                       struct token_pair **out) MUST_CHECK;
 
 #endif
