@@ -11,6 +11,7 @@
 #include <string.h>
 #include <math.h>
 #include <limits.h>
+#include <ctype.h>
 #include "api/domain/audit.h"
 #include "api/domain/case.h"
 #include "api/domain/dashboard.h"
@@ -220,6 +221,21 @@ static enum err decode_one(struct rctx *cx, const struct api_field *f, json_t *v
             return rctx_fail(cx, ERR_INVALID, "%s: must be between %lld and %lld", f->name,
                              (long long)f->min, (long long)f->max);
         *(int *)dst = (int)i;
+        return ERR_OK;
+    }
+    case API_HHMM: {
+        const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+        int m;
+        if (!s || json_string_length(v) != 5 || !isdigit((unsigned char)s[0]) ||
+            !isdigit((unsigned char)s[1]) || s[2] != ':' || s[3] < '0' || s[3] > '5' ||
+            !isdigit((unsigned char)s[4]))
+            return rctx_fail(cx, ERR_INVALID, "%s: \"HH:MM\"", f->name);
+        m = ((s[0] - '0') * 10 + (s[1] - '0')) * 60 + (s[3] - '0') * 10 + (s[4] - '0');
+        if (m < f->min || m > f->max)
+            return rctx_fail(cx, ERR_INVALID, "%s: \"HH:MM\" from %02d:%02d to %02d:%02d", f->name,
+                             (int)(f->min / 60), (int)(f->min % 60), (int)(f->max / 60),
+                             (int)(f->max % 60));
+        *(int *)dst = m;
         return ERR_OK;
     }
     }
@@ -464,6 +480,7 @@ static size_t type_size(enum api_ftype t)
     case API_JSON:
         return sizeof(json_t *);
     case API_INT:
+    case API_HHMM:
         return sizeof(int);
     }
     return 0;

@@ -97,6 +97,8 @@ enum api_ftype {
     API_I64S, /* struct api_i64s, up to max_len items, each >= 1 */
     API_JSON, /* json_t * borrowed from the object (objects/arrays checked by the handler) */
     API_INT,  /* int within [min, max] (both must fit an int) */
+    API_HHMM, /* int: minutes of the day from "HH:MM" (two digits each), within [min, max]
+               * (1440 is "24:00", for an end of day) */
 };
 
 struct api_i64s {

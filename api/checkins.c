@@ -163,32 +163,28 @@ static enum err attendance_get(struct rctx *cx, const struct req *rq, struct res
         json_pack("{s:s,s:o,s:o}", "date", date, "people", people, "departments", depts));
 }
 
-struct leave_body {
-    int64_t user_id;
-    char *from, *to, *reason;
-};
-
+/* The reason's length is leave_create's to check (LEAVE_REASON_MAX), the route caps the body. */
 static const struct api_field leave_fields[] = {
-    {"user_id", API_I64, true, offsetof(struct leave_body, user_id), 0, 1, INT64_MAX},
-    {"from", API_STR, true, offsetof(struct leave_body, from), 10, 10, 0},
-    {"to", API_STR, true, offsetof(struct leave_body, to), 10, 10, 0},
-    {"reason", API_STR, false, offsetof(struct leave_body, reason), 200, 0, 0},
+    {"user_id", API_I64, true, offsetof(struct leave_new, user_id), 0, 1, INT64_MAX},
+    {"from", API_STR, true, offsetof(struct leave_new, from), 10, 10, 0},
+    {"to", API_STR, true, offsetof(struct leave_new, to), 10, 10, 0},
+    {"reason", API_STR, false, offsetof(struct leave_new, reason), 0, 0, 0},
     {0},
 };
 
 static enum err leaves_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct leave_body b = {0};
+    struct leave_new in = {0};
     int64_t id = 0;
-    enum err res = api_json_input(cx, rq, leave_fields, &b, NULL);
+    enum err res = api_json_input(cx, rq, leave_fields, &in, NULL);
 
     if (!res)
-        res = leave_create(cx, b.user_id, b.from, b.to, b.reason, &id);
+        res = leave_create(cx, &in, &id);
     if (res)
         return res;
     return api_json_reply(cx, rs, 201,
                           json_pack("{s:I,s:I,s:s,s:s}", "id", (json_int_t)id, "user_id",
-                                    (json_int_t)b.user_id, "from", b.from, "to", b.to));
+                                    (json_int_t)in.user_id, "from", in.from, "to", in.to));
 }
 
 #define LEADS (ROLE_ADMIN | ROLE_SHIFT_LEAD | ROLE_LEADER)

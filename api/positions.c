@@ -63,39 +63,30 @@ static enum err positions_latest(struct rctx *cx, const struct req *rq, struct r
     return resp_body(rs, 200, "application/json", body, (size_t)head + len + 1);
 }
 
-struct vehicle_body {
-    char *plate, *name;
-    int64_t region_id, department_id, user_id;
-};
-
 static const struct api_field vehicle_fields[] = {
-    {"plate", API_STR, true, offsetof(struct vehicle_body, plate), 16, 1, 0},
-    {"name", API_STR, true, offsetof(struct vehicle_body, name), 64, 1, 0},
-    {"region_id", API_I64, false, offsetof(struct vehicle_body, region_id), 0, 1, INT64_MAX},
-    {"department_id", API_I64, false, offsetof(struct vehicle_body, department_id), 0, 1,
-     INT64_MAX},
-    {"user_id", API_I64, false, offsetof(struct vehicle_body, user_id), 0, 1, INT64_MAX},
+    {"plate", API_STR, true, offsetof(struct vehicle_new, plate), 16, 1, 0},
+    {"name", API_STR, true, offsetof(struct vehicle_new, name), 64, 1, 0},
+    {"region_id", API_I64, false, offsetof(struct vehicle_new, region_id), 0, 1, INT64_MAX},
+    {"department_id", API_I64, false, offsetof(struct vehicle_new, department_id), 0, 1, INT64_MAX},
+    {"user_id", API_I64, false, offsetof(struct vehicle_new, user_id), 0, 1, INT64_MAX},
     {0},
 };
 
 static enum err vehicles_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct vehicle_body b = {0};
-    struct vehicle_new in;
+    struct vehicle_new in = {0};
     int64_t id = 0;
-    enum err res = api_json_input(cx, rq, vehicle_fields, &b, NULL);
+    enum err res = api_json_input(cx, rq, vehicle_fields, &in, NULL);
 
+    if (!res)
+        res = vehicle_create(cx, &in, &id);
     if (res)
         return res;
-    in = (struct vehicle_new){b.plate, b.name, b.region_id, b.department_id, b.user_id};
-    res = vehicle_create(cx, &in, &id);
-    if (res)
-        return res;
-    return api_json_reply(cx, rs, 201,
-                          json_pack("{s:I,s:s,s:s,s:o,s:o,s:o,s:b}", "id", (json_int_t)id, "plate",
-                                    b.plate, "name", b.name, "region_id", api_json_id(b.region_id),
-                                    "department_id", api_json_id(b.department_id), "user_id",
-                                    api_json_id(b.user_id), "active", 1));
+    return api_json_reply(
+        cx, rs, 201,
+        json_pack("{s:I,s:s,s:s,s:o,s:o,s:o,s:b}", "id", (json_int_t)id, "plate", in.plate, "name",
+                  in.name, "region_id", api_json_id(in.region_id), "department_id",
+                  api_json_id(in.department_id), "user_id", api_json_id(in.user_id), "active", 1));
 }
 
 static enum err vehicles_list(struct rctx *cx, const struct req *rq, struct resp *rs)

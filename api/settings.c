@@ -42,27 +42,26 @@ static enum err days_list(struct rctx *cx, const struct req *rq, struct resp *rs
     return api_json_reply(cx, rs, 200, json_pack("{s:o,s:b}", "items", items, "truncated", more));
 }
 
-struct day_body {
-    char *kind, *name;
-};
-
+/* The body's fields; the date comes from the path. */
 static const struct api_field day_fields[] = {
-    {"kind", API_STR, true, offsetof(struct day_body, kind), 16, 1, 0},
+    {"kind", API_STR, true, offsetof(struct settings_day_in, kind), 16, 1, 0},
     /* Characters are counted by the domain; 4 bytes each at most. */
-    {"name", API_STR, false, offsetof(struct day_body, name), SETTINGS_DAY_NAME_MAX * 4, 0, 0},
+    {"name", API_STR, false, offsetof(struct settings_day_in, name), SETTINGS_DAY_NAME_MAX * 4, 0,
+     0},
     {0},
 };
 
 static enum err days_put(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct day_body b = {0};
+    struct settings_day_in in = {0};
     struct settings_day out;
     bool created = false;
     enum err res;
 
-    res = api_json_input(cx, rq, day_fields, &b, NULL);
+    res = api_json_input(cx, rq, day_fields, &in, NULL);
+    in.date = req_param(cx, rq, "date");
     if (!res)
-        res = settings_day_put(cx, req_param(cx, rq, "date"), b.kind, b.name, &out, &created);
+        res = settings_day_put(cx, &in, &out, &created);
     if (res)
         return res;
     return api_json_reply(cx, rs, created ? 201 : 200, day_json(&out));

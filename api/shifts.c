@@ -8,58 +8,42 @@
 #include "api/domain/shift_time.h"
 #include "server/core/roles.h"
 
-/* "HH:MM" → minutes; "24:00" allowed as an end. */
-static enum err hhmm(struct rctx *cx, const char *name, const char *s, int *out)
-{
-    int h, m, n = 0;
-
-    if (!s || sscanf(s, "%2d:%2d%n", &h, &m, &n) != 2 || n != 5 || s[5] || h < 0 || h > 24 ||
-        m < 0 || m > 59 || (h == 24 && m))
-        return rctx_fail(cx, ERR_INVALID, "%s: \"HH:MM\"", name);
-    *out = h * 60 + m;
-    return ERR_OK;
-}
-
-struct shift_body {
-    char *name, *start, *end;
+/* The shift as decoded: the domain's fields, and the week days as sent (a bit each below). The
+ * times are "HH:MM", "24:00" allowed (the domain refuses it as a start). */
+struct shift_in {
+    struct shift_rec s;
     struct api_i64s days;
-    int64_t grace_min;
-    bool active;
 };
 
+#define S(m) offsetof(struct shift_in, s.m)
 static const struct api_field shift_fields[] = {
-    {"name", API_STR, true, offsetof(struct shift_body, name), 64, 1, 0},
-    {"days", API_I64S, true, offsetof(struct shift_body, days), 7, 0, 0},
-    {"start", API_STR, true, offsetof(struct shift_body, start), 5, 5, 0},
-    {"end", API_STR, true, offsetof(struct shift_body, end), 5, 5, 0},
-    {"grace_min", API_I64, false, offsetof(struct shift_body, grace_min), 0, 0, 240},
-    {"active", API_BOOL, false, offsetof(struct shift_body, active), 0, 0, 0},
+    {"name", API_STR, true, S(name), 64, 1, 0},
+    {"days", API_I64S, true, offsetof(struct shift_in, days), 7, 0, 0},
+    {"start", API_HHMM, true, S(start_min), 0, 0, SHIFT_DAY_MIN},
+    {"end", API_HHMM, true, S(end_min), 0, 0, SHIFT_DAY_MIN},
+    {"grace_min", API_INT, false, S(grace_min), 0, 0, 240},
+    {"active", API_BOOL, false, S(active), 0, 0, 0},
     {0},
 };
+#undef S
 
-static enum err shift_decode(struct rctx *cx, const struct req *rq, struct shift_rec *s)
+static enum err shift_decode(struct rctx *cx, const struct req *rq, struct shift_in *in)
 {
-    struct shift_body b = {.active = true};
-    enum err res = api_json_input(cx, rq, shift_fields, &b, NULL);
+    struct shift_rec *s = &in->s;
+    enum err res;
 
-    if (!res)
-        res = hhmm(cx, "start", b.start, &s->start_min);
-    if (!res)
-        res = hhmm(cx, "end", b.end, &s->end_min);
+    s->active = true;
+    res = api_json_input(cx, rq, shift_fields, in, NULL);
     if (res)
         return res;
     /* An end at midnight is the end of the start's day, written "00:00" or "24:00". */
     if (s->end_min == 0)
         s->end_min = SHIFT_DAY_MIN;
-    s->days = 0;
-    for (size_t i = 0; i < b.days.n; i++) {
-        if (b.days.v[i] > 7)
+    for (size_t i = 0; i < in->days.n; i++) {
+        if (in->days.v[i] > 7)
             return rctx_fail(cx, ERR_INVALID, "days[%zu]: 1 (Monday) to 7 (Sunday)", i);
-        s->days |= 1u << (b.days.v[i] - 1);
+        s->days |= 1u << (in->days.v[i] - 1);
     }
-    s->name = b.name;
-    s->grace_min = (int)b.grace_min;
-    s->active = b.active;
     return ERR_OK;
 }
 
@@ -81,27 +65,27 @@ static json_t *shift_json(const struct shift_rec *s)
 
 static enum err shifts_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct shift_rec s = {0};
-    enum err res = shift_decode(cx, rq, &s);
+    struct shift_in in = {0};
+    enum err res = shift_decode(cx, rq, &in);
 
     if (!res)
-        res = shift_create(cx, &s, &s.id);
+        res = shift_create(cx, &in.s, &in.s.id);
     if (res)
         return res;
-    return api_json_reply(cx, rs, 201, shift_json(&s));
+    return api_json_reply(cx, rs, 201, shift_json(&in.s));
 }
 
 static enum err shifts_update(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct shift_rec s = {0};
-    enum err res = shift_decode(cx, rq, &s);
+    struct shift_in in = {0};
+    enum err res = shift_decode(cx, rq, &in);
 
-    s.id = req_param_i64(rq, "id");
+    in.s.id = req_param_i64(rq, "id");
     if (!res)
-        res = shift_update(cx, s.id, &s);
+        res = shift_update(cx, in.s.id, &in.s);
     if (res)
         return res;
-    return api_json_reply(cx, rs, 200, shift_json(&s));
+    return api_json_reply(cx, rs, 200, shift_json(&in.s));
 }
 
 static enum err shifts_list(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -120,23 +104,20 @@ static enum err shifts_list(struct rctx *cx, const struct req *rq, struct resp *
     return api_json_reply(cx, rs, 200, json_pack("{s:o}", "items", items));
 }
 
-struct assign_body {
-    int64_t user_id, department_id;
-};
-
 static const struct api_field assign_fields[] = {
-    {"user_id", API_I64, false, offsetof(struct assign_body, user_id), 0, 1, INT64_MAX},
-    {"department_id", API_I64, false, offsetof(struct assign_body, department_id), 0, 1, INT64_MAX},
+    {"user_id", API_I64, false, offsetof(struct shift_holder, user_id), 0, 1, INT64_MAX},
+    {"department_id", API_I64, false, offsetof(struct shift_holder, department_id), 0, 1,
+     INT64_MAX},
     {0},
 };
 
 static enum err shifts_assign(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct assign_body b = {0};
-    enum err res = api_json_input(cx, rq, assign_fields, &b, NULL);
+    struct shift_holder who = {0};
+    enum err res = api_json_input(cx, rq, assign_fields, &who, NULL);
 
     if (!res)
-        res = shift_assign(cx, req_param_i64(rq, "id"), b.user_id, b.department_id);
+        res = shift_assign(cx, req_param_i64(rq, "id"), &who);
     if (res)
         return res;
     return resp_empty(rs, 204);
@@ -145,13 +126,13 @@ static enum err shifts_assign(struct rctx *cx, const struct req *rq, struct resp
 /* DELETE /api/v1/shifts/{id}/assignments?user_id=|department_id= */
 static enum err shifts_unassign(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    int64_t user_id = 0, department_id = 0;
-    enum err res = api_query_i64(cx, rq, "user_id", 1, INT64_MAX, &user_id);
+    struct shift_holder who = {0};
+    enum err res = api_query_i64(cx, rq, "user_id", 1, INT64_MAX, &who.user_id);
 
     if (!res)
-        res = api_query_i64(cx, rq, "department_id", 1, INT64_MAX, &department_id);
+        res = api_query_i64(cx, rq, "department_id", 1, INT64_MAX, &who.department_id);
     if (!res)
-        res = shift_unassign(cx, req_param_i64(rq, "id"), user_id, department_id);
+        res = shift_unassign(cx, req_param_i64(rq, "id"), &who);
     if (res)
         return res;
     return resp_empty(rs, 204);

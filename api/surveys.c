@@ -210,14 +210,17 @@ static enum err surveys_get(struct rctx *cx, const struct req *rq, struct resp *
     return api_json_reply(cx, rs, 200, survey_json(&s, true));
 }
 
-struct item_body {
+/* The item as decoded: the domain's fields, and what is sent as JSON (the location decoded
+ * into it below, the answers checked against the checklist, the photos listed). */
+struct item_in {
+    struct survey_item_new it;
     json_t *location, *answers, *photos;
 };
 
 static const struct api_field item_fields[] = {
-    {"location", API_JSON, true, offsetof(struct item_body, location), 0, 0, 0},
-    {"answers", API_JSON, true, offsetof(struct item_body, answers), 0, 0, 0},
-    {"photos", API_JSON, false, offsetof(struct item_body, photos), 0, 0, 0},
+    {"location", API_JSON, true, offsetof(struct item_in, location), 0, 0, 0},
+    {"answers", API_JSON, true, offsetof(struct item_in, answers), 0, 0, 0},
+    {"photos", API_JSON, false, offsetof(struct item_in, photos), 0, 0, 0},
     {0},
 };
 
@@ -231,8 +234,8 @@ static const struct api_field loc_fields[] = {
 static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     int64_t sid = req_param_i64(rq, "id"), item = 0, grid = 0;
-    struct item_body b = {0};
-    struct survey_item_new in = {0};
+    struct item_in b = {0};
+    struct survey_item_new *in = &b.it;
     struct survey_rec s;
     const char **photos = NULL;
     struct idem idem;
@@ -246,7 +249,7 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
     if (!res && !json_is_object(b.location))
         res = rctx_fail(cx, ERR_INVALID, "location: expected an object {lat, lng}");
     if (!res)
-        res = api_json_decode(cx, b.location, loc_fields, &in, NULL);
+        res = api_json_decode(cx, b.location, loc_fields, in, NULL);
     if (!res && b.photos && (!json_is_array(b.photos) || json_array_size(b.photos) > 9))
         res = rctx_fail(cx, ERR_INVALID, "photos: an array of at most 9 media ids");
     if (!res)
@@ -267,13 +270,13 @@ static enum err surveys_item(struct rctx *cx, const struct req *rq, struct resp 
                 return rctx_fail(cx, ERR_INVALID, "photos[%zu]: expected a media id", i);
             photos[i] = p;
         }
-        in.nphotos = json_array_size(b.photos);
+        in->nphotos = json_array_size(b.photos);
     }
-    res = api_json_text(cx, b.answers, &in.answers_json, &n);
+    res = api_json_text(cx, b.answers, &in->answers_json, &n);
     if (res)
         return res;
-    in.photos = photos;
-    res = survey_item_add(cx, sid, &in, &idem, &item, &grid);
+    in->photos = photos;
+    res = survey_item_add(cx, sid, in, &idem, &item, &grid);
     if (res)
         return res;
     return api_json_reply(cx, rs, 201,

@@ -117,13 +117,13 @@ enum err shift_list(struct rctx *cx, struct shift_rec **rows, size_t *n)
     return ERR_OK;
 }
 
-enum err shift_assign(struct rctx *cx, int64_t id, int64_t user_id, int64_t department_id)
+enum err shift_assign(struct rctx *cx, int64_t id, const struct shift_holder *who)
 {
     struct db_res r;
     char detail[64];
     enum err res;
 
-    if ((user_id > 0) == (department_id > 0))
+    if ((who->user_id > 0) == (who->department_id > 0))
         return rctx_fail(cx, ERR_INVALID, "exactly one of user_id and department_id");
     res = db_tx_begin(cx);
     if (res)
@@ -133,52 +133,53 @@ enum err shift_assign(struct rctx *cx, int64_t id, int64_t user_id, int64_t depa
         res = rctx_fail(cx, ERR_NOTFOUND, "no such shift");
     if (!res) {
         res = db_exec(cx,
-                      user_id ? "SELECT 1 FROM users WHERE id = ?"
-                              : "SELECT 1 FROM departments WHERE id = ?",
-                      DB_ARGS(DBI(user_id ? user_id : department_id)), &r);
+                      who->user_id ? "SELECT 1 FROM users WHERE id = ?"
+                                   : "SELECT 1 FROM departments WHERE id = ?",
+                      DB_ARGS(DBI(who->user_id ? who->user_id : who->department_id)), &r);
         if (!res && r.nrows == 0)
-            res =
-                rctx_fail(cx, ERR_INVALID, "%s",
-                          user_id ? "user_id: no such user" : "department_id: no such department");
+            res = rctx_fail(cx, ERR_INVALID, "%s",
+                            who->user_id ? "user_id: no such user"
+                                         : "department_id: no such department");
     }
     if (!res)
-        res = db_exec(cx,
-                      "INSERT INTO shift_assignments (shift_id, user_id, department_id,"
-                      " created_at) VALUES (?,?,?,FROM_UNIXTIME(? / 1000)) ON DUPLICATE KEY"
-                      " UPDATE shift_id = VALUES(shift_id), created_at = VALUES(created_at)",
-                      DB_ARGS(DBI(id), user_id ? DBI(user_id) : DBNULL,
-                              department_id ? DBI(department_id) : DBNULL, DBI(cx->now_ms)),
-                      NULL);
+        res =
+            db_exec(cx,
+                    "INSERT INTO shift_assignments (shift_id, user_id, department_id,"
+                    " created_at) VALUES (?,?,?,FROM_UNIXTIME(? / 1000)) ON DUPLICATE KEY"
+                    " UPDATE shift_id = VALUES(shift_id), created_at = VALUES(created_at)",
+                    DB_ARGS(DBI(id), who->user_id ? DBI(who->user_id) : DBNULL,
+                            who->department_id ? DBI(who->department_id) : DBNULL, DBI(cx->now_ms)),
+                    NULL);
     if (!res) {
-        snprintf(detail, sizeof detail, "%s=%lld", user_id ? "user" : "department",
-                 (long long)(user_id ? user_id : department_id));
+        snprintf(detail, sizeof detail, "%s=%lld", who->user_id ? "user" : "department",
+                 (long long)(who->user_id ? who->user_id : who->department_id));
         res = audit_write(cx, "shift.assign", "shift", id, AUDIT_OK, detail);
     }
     return db_tx_end(cx, res);
 }
 
-enum err shift_unassign(struct rctx *cx, int64_t id, int64_t user_id, int64_t department_id)
+enum err shift_unassign(struct rctx *cx, int64_t id, const struct shift_holder *who)
 {
     struct db_res r;
     char detail[64];
     enum err res;
 
-    if ((user_id > 0) == (department_id > 0))
+    if ((who->user_id > 0) == (who->department_id > 0))
         return rctx_fail(cx, ERR_INVALID, "exactly one of user_id and department_id");
     res = db_tx_begin(cx);
     if (res)
         return res;
-    res =
-        db_exec(cx,
-                user_id ? "DELETE FROM shift_assignments WHERE shift_id = ? AND user_id = ?"
-                        : "DELETE FROM shift_assignments WHERE shift_id = ? AND department_id = ?",
-                DB_ARGS(DBI(id), DBI(user_id ? user_id : department_id)), &r);
+    res = db_exec(cx,
+                  who->user_id
+                      ? "DELETE FROM shift_assignments WHERE shift_id = ? AND user_id = ?"
+                      : "DELETE FROM shift_assignments WHERE shift_id = ? AND department_id = ?",
+                  DB_ARGS(DBI(id), DBI(who->user_id ? who->user_id : who->department_id)), &r);
     if (!res && r.affected == 0)
         res = rctx_fail(cx, ERR_NOTFOUND, "this shift is not assigned to that %s",
-                        user_id ? "user" : "department");
+                        who->user_id ? "user" : "department");
     if (!res) {
-        snprintf(detail, sizeof detail, "%s=%lld", user_id ? "user" : "department",
-                 (long long)(user_id ? user_id : department_id));
+        snprintf(detail, sizeof detail, "%s=%lld", who->user_id ? "user" : "department",
+                 (long long)(who->user_id ? who->user_id : who->department_id));
         res = audit_write(cx, "shift.unassign", "shift", id, AUDIT_OK, detail);
     }
     return db_tx_end(cx, res);
@@ -443,20 +444,19 @@ static bool date_ok(const char *s, int *y, int *m, int *d)
     return strcmp(back, s) == 0 && *y >= 1970 && *y <= 2037;
 }
 
-enum err leave_create(struct rctx *cx, int64_t user_id, const char *from, const char *to,
-                      const char *reason, int64_t *id)
+enum err leave_create(struct rctx *cx, const struct leave_new *in, int64_t *id)
 {
     struct db_res r;
     int y, m, d;
     enum err res;
 
-    if (!date_ok(from, &y, &m, &d))
+    if (!date_ok(in->from, &y, &m, &d))
         return rctx_fail(cx, ERR_INVALID, "from: a date YYYY-MM-DD");
-    if (!date_ok(to, &y, &m, &d) || strcmp(to, from) < 0)
+    if (!date_ok(in->to, &y, &m, &d) || strcmp(in->to, in->from) < 0)
         return rctx_fail(cx, ERR_INVALID, "to: a date YYYY-MM-DD, not before from");
-    if (reason && strlen(reason) > 200)
-        return rctx_fail(cx, ERR_INVALID, "reason: at most 200 bytes");
-    res = track_may_see_user(cx, user_id);
+    if (in->reason && strlen(in->reason) > LEAVE_REASON_MAX)
+        return rctx_fail(cx, ERR_INVALID, "reason: at most %d bytes", LEAVE_REASON_MAX);
+    res = track_may_see_user(cx, in->user_id);
     if (res)
         return res;
     res = db_tx_begin(cx);
@@ -465,12 +465,12 @@ enum err leave_create(struct rctx *cx, int64_t user_id, const char *from, const 
     res = db_exec(cx,
                   "INSERT INTO leaves (user_id, from_date, to_date, reason, created_by, created_at)"
                   " VALUES (?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
-                  DB_ARGS(DBI(user_id), DBS(from), DBS(to), DBS(reason ? reason : ""),
-                          DBI(cx->who.user_id), DBI(cx->now_ms)),
+                  DB_ARGS(DBI(in->user_id), DBS(in->from), DBS(in->to),
+                          DBS(in->reason ? in->reason : ""), DBI(cx->who.user_id), DBI(cx->now_ms)),
                   &r);
     if (!res) {
         *id = (int64_t)r.insert_id;
-        res = audit_write(cx, "leave.create", "user", user_id, AUDIT_OK, NULL);
+        res = audit_write(cx, "leave.create", "user", in->user_id, AUDIT_OK, NULL);
     }
     return db_tx_end(cx, res);
 }

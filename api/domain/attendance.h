@@ -40,16 +40,18 @@ enum err shift_create(struct rctx *cx, const struct shift_rec *in, int64_t *id) 
 /* Replace the fields of shift id (all of in but id). ERR_NOTFOUND. Audited "shift.update". */
 enum err shift_update(struct rctx *cx, int64_t id, const struct shift_rec *in) MUST_CHECK;
 enum err shift_list(struct rctx *cx, struct shift_rec **rows, size_t *n) MUST_CHECK;
-/* Assign shift id to a user or a department (exactly one of them non-zero), replacing what
- * they had. ERR_NOTFOUND: shift; ERR_INVALID: no such user or department. Audited
- * "shift.assign". */
-enum err shift_assign(struct rctx *cx, int64_t id, int64_t user_id,
-                      int64_t department_id) MUST_CHECK;
-/* End the assignment of shift id to a user or a department (exactly one of them non-zero):
- * they have no shift of their own from then on (a user falls back to the department's).
- * ERR_NOTFOUND when it is not assigned to them. Audited "shift.unassign". */
-enum err shift_unassign(struct rctx *cx, int64_t id, int64_t user_id,
-                        int64_t department_id) MUST_CHECK;
+/* Who works a shift: a user or a department (exactly one of them non-zero). */
+struct shift_holder {
+    int64_t user_id, department_id;
+};
+
+/* Assign shift id to who, replacing what they had. ERR_NOTFOUND: shift; ERR_INVALID: no such
+ * user or department, or not exactly one of them. Audited "shift.assign". */
+enum err shift_assign(struct rctx *cx, int64_t id, const struct shift_holder *who) MUST_CHECK;
+/* End the assignment of shift id to who: they have no shift of their own from then on (a user
+ * falls back to the department's). ERR_NOTFOUND when it is not assigned to them. Audited
+ * "shift.unassign". */
+enum err shift_unassign(struct rctx *cx, int64_t id, const struct shift_holder *who) MUST_CHECK;
 
 /* ---- check-ins ------------------------------------------------------------------------------ */
 
@@ -82,10 +84,17 @@ enum err checkin_list(struct rctx *cx, int64_t user_id, bool all_reach, int64_t 
 
 /* ---- leave and the daily summary ------------------------------------------------------------ */
 
-/* Leave for user_id from..to (local dates inclusive). ERR_INVALID: dates, reason over 200
- * bytes; ERR_NOTFOUND: user outside the caller's reach. Audited "leave.create". */
-enum err leave_create(struct rctx *cx, int64_t user_id, const char *from, const char *to,
-                      const char *reason, int64_t *id) MUST_CHECK;
+#define LEAVE_REASON_MAX 200 /* bytes */
+
+struct leave_new {
+    int64_t user_id;
+    const char *from, *to; /* local dates YYYY-MM-DD, inclusive */
+    const char *reason;    /* NULL: none */
+};
+
+/* Leave for in->user_id from..to. ERR_INVALID: dates, reason over LEAVE_REASON_MAX bytes;
+ * ERR_NOTFOUND: user outside the caller's reach. Audited "leave.create". */
+enum err leave_create(struct rctx *cx, const struct leave_new *in, int64_t *id) MUST_CHECK;
 
 struct att_person {
     int64_t user_id, department_id, first_in, last_out; /* 0 = none */

@@ -126,26 +126,25 @@ enum err settings_day_list(struct rctx *cx, const char *from, const char *to,
     return ERR_OK;
 }
 
-enum err settings_day_put(struct rctx *cx, const char *date, const char *kind, const char *name,
+enum err settings_day_put(struct rctx *cx, const struct settings_day_in *in,
                           struct settings_day *out, bool *created)
 {
     struct db_res r;
+    const char *name = in->name ? in->name : "";
     bool working;
     char detail[256];
-    enum err res = check_date(cx, "date", date);
+    enum err res = check_date(cx, "date", in->date);
 
     if (res)
         return res;
-    if (!kind)
+    if (!in->kind)
         return rctx_fail(cx, ERR_INVALID, "kind: required (holiday or workday)");
-    if (strcmp(kind, "holiday") == 0)
+    if (strcmp(in->kind, "holiday") == 0)
         working = false;
-    else if (strcmp(kind, "workday") == 0)
+    else if (strcmp(in->kind, "workday") == 0)
         working = true;
     else
         return rctx_fail(cx, ERR_INVALID, "kind: holiday or workday");
-    if (!name)
-        name = "";
     if (!day_name_ok(name))
         return rctx_fail(cx, ERR_INVALID, "name: at most %d characters, no control characters",
                          SETTINGS_DAY_NAME_MAX);
@@ -154,23 +153,23 @@ enum err settings_day_put(struct rctx *cx, const char *date, const char *kind, c
         return res;
     /* Only to tell created from replaced: two admins racing on one date both succeed, the
      * later one wins, as a PUT should. */
-    res = db_exec(cx, "SELECT 1 FROM work_calendar_days WHERE day = ?", DB_ARGS(DBS(date)), &r);
+    res = db_exec(cx, "SELECT 1 FROM work_calendar_days WHERE day = ?", DB_ARGS(DBS(in->date)), &r);
     if (res)
         goto out;
     *created = r.nrows == 0;
     res = db_exec(cx,
                   "INSERT INTO work_calendar_days (day, working, note) VALUES (?,?,?)"
                   " ON DUPLICATE KEY UPDATE working = VALUES(working), note = VALUES(note)",
-                  DB_ARGS(DBS(date), DBI(working), DBS(name)), NULL);
+                  DB_ARGS(DBS(in->date), DBI(working), DBS(name)), NULL);
     if (res)
         goto out;
-    snprintf(detail, sizeof detail, "%s %s %.*s", date, kind_of(working), utf8_prefix(name, 200),
-             name);
-    res = audit_write(cx, "calendar_day.set", "calendar_day", date_id(date), AUDIT_OK, detail);
+    snprintf(detail, sizeof detail, "%s %s %.*s", in->date, kind_of(working),
+             utf8_prefix(name, 200), name);
+    res = audit_write(cx, "calendar_day.set", "calendar_day", date_id(in->date), AUDIT_OK, detail);
 out:
     res = db_tx_end(cx, res);
     if (!res) {
-        snprintf(out->date, sizeof out->date, "%s", date);
+        snprintf(out->date, sizeof out->date, "%s", in->date);
         out->kind = kind_of(working);
         out->name = name;
     }

@@ -55,11 +55,18 @@ struct settings_day {
 enum err settings_day_list(struct rctx *cx, const char *from, const char *to,
                            struct settings_day **rows, size_t *n, bool *more) MUST_CHECK;
 
-/* Set date to kind with name (NULL: ""), replacing what the date had. *created tells whether
+/* What a date becomes: kind with name (NULL: ""). */
+struct settings_day_in {
+    const char *date; /* YYYY-MM-DD */
+    const char *kind; /* "holiday" or "workday" */
+    const char *name;
+};
+
+/* Set in->date to in->kind with in->name, replacing what the date had. *created tells whether
  * the date had no entry before. ERR_INVALID: date not a real date in the range, kind not
  * "holiday" or "workday", name longer than SETTINGS_DAY_NAME_MAX characters or holding control
  * characters. Audited "calendar_day.set" (object calendar_day, id YYYYMMDD). */
-enum err settings_day_put(struct rctx *cx, const char *date, const char *kind, const char *name,
+enum err settings_day_put(struct rctx *cx, const struct settings_day_in *in,
                           struct settings_day *out, bool *created) MUST_CHECK;
 
 /* Remove the entry of date, so it follows the default week again. ERR_INVALID as above,

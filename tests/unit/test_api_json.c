@@ -487,6 +487,47 @@ static void test_decode_one_field_into_variable(void **state)
     assert_int_equal(position, 42);
 }
 
+/* "HH:MM" decodes straight into minutes of the day, within the row's range. */
+static void test_decode_hhmm(void **state)
+{
+    struct hm {
+        int start, end;
+    } v;
+    static const struct api_field f[] = {
+        {"start", API_HHMM, true, offsetof(struct hm, start), 0, 0, 1439},
+        {"end", API_HHMM, false, offsetof(struct hm, end), 0, 0, 1440},
+        {0},
+    };
+    static const char *const bad[] = {"\"8:30\"",  "\"08:3\"",  "\"08-30\"",  "\"+8:30\"",
+                                      "\" 8:30\"", "\"08:60\"", "\"08:30 \"", "\"0a:30\"",
+                                      "830",       "null"};
+    char msg[RCTX_MSG_MAX], text[64];
+
+    (void)state;
+    v = (struct hm){-1, -1};
+    assert_int_equal(one_run("{\"start\":\"08:30\",\"end\":\"24:00\"}", f, &v, msg), ERR_OK);
+    assert_int_equal(v.start, 8 * 60 + 30);
+    assert_int_equal(v.end, 1440);
+    assert_int_equal(one_run("{\"start\":\"00:00\"}", f, &v, msg), ERR_OK);
+    assert_int_equal(v.start, 0);
+    assert_int_equal(one_run("{\"start\":\"23:59\"}", f, &v, msg), ERR_OK);
+    assert_int_equal(v.start, 1439);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(text, sizeof text, "{\"start\":%s}", bad[i]);
+        v = (struct hm){-1, -1};
+        if (one_run(text, f, &v, msg) != ERR_INVALID)
+            fail_msg("%s: expected invalid_argument", text);
+        assert_string_equal(msg, "start: \"HH:MM\""); /* null too: the field is required */
+        assert_int_equal(v.start, -1);
+    }
+    /* Well formed but outside the row's range: the range is named. */
+    assert_int_equal(one_run("{\"start\":\"24:00\"}", f, &v, msg), ERR_INVALID);
+    assert_string_equal(msg, "start: \"HH:MM\" from 00:00 to 23:59");
+    assert_int_equal(one_run("{\"start\":\"01:00\",\"end\":\"24:01\"}", f, &v, msg), ERR_INVALID);
+    assert_string_equal(msg, "end: \"HH:MM\" from 00:00 to 24:00");
+    assert_int_equal(one_run("{\"start\":\"99:59\"}", f, &v, msg), ERR_INVALID);
+}
+
 /* Issue 9 item 7: a report at 31.3 N came back as 31.300000000000001. */
 static void test_real_text_shortest(void **state)
 {
@@ -668,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_parse_time_refuses_impossible_dates),
         cmocka_unit_test(test_patch_declarative),
         cmocka_unit_test(test_decode_one_field_into_variable),
+        cmocka_unit_test(test_decode_hhmm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
