@@ -7,24 +7,50 @@
 # timed as single queries in the mariadb client; the figure is the ratio.
 # Scopes: admin = the whole database (the heaviest: every scope-0 row), a city leader, a
 # district leader and a street leader of the generated city.
+# Knobs: N, REQ; DB_BUFFER_POOL (default 4G: the data set is ~6 GiB; it applies when the private
+# server starts, so `scripts/db.sh stop var/bench-db` first if one is running with another size);
+# REUSE=1 measures the database an earlier run left in var/bench-db (the server and the
+# database stay after every run; the logins are kept in var/bench-db/dashboard-logins.json)
+# without generating, loading and rebuilding again; ONLY="summary hotspots" measures only the
+# endpoints whose path contains one of the words; SCOPES (default "admin 9000 9001 9100").
 source "$(dirname "$0")/lib.sh"
 N=${N:-1000000}
 REQ=${REQ:-400}
+REUSE=${REUSE:-0}
+ONLY=${ONLY:-}
+SCOPES=${SCOPES:-admin 9000 9001 9100}
+export DB_BUFFER_POOL=${DB_BUFFER_POOL:-4G}
 bench_build
-bench_db
+keep=$root/var/bench-db/dashboard-logins.json
+if [[ $REUSE == 1 ]]; then
+  scripts/db.sh start var/bench-db
+  db_sock=$root/var/bench-db/mysqld.sock
+  [[ -s $keep ]] || { echo "REUSE=1: no earlier run in var/bench-db" >&2; exit 1; }
+else
+  bench_db
+  rm -f "$keep"
+fi
 bench_cityd "http.threads = 2
 db.pool_size = 8"
-build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
 sql() { mariadb --no-defaults -uroot --socket="$db_sock" --local-infile=1 "$@"; }
-sql -N cityd_bench -e "SELECT id, kind, full_code, minor_name FROM categories WHERE code_set = 'gbt30428'" >"$work/cats.tsv"
-t0=$(date +%s.%N)
-python3 bench/tools/dashboard_gen.py --n "$N" --out "$work/gen" --categories "$work/cats.tsv" | tee "$work/gen.txt"
-t1=$(date +%s.%N)
-sql cityd_bench <"$work/gen/load.sql"
-t2=$(date +%s.%N)
-build/release/server/cityd -c "$work/cityd.conf" rollup-rebuild 2>"$work/rebuild.log"
-t3=$(date +%s.%N)
-tail -1 "$work/rebuild.log"
+if [[ $REUSE == 1 ]]; then
+  cp "$keep" "$work/logins.json"
+  echo "data: $(cat "$root/var/bench-db/dashboard-gen.txt" 2>/dev/null | head -1) (REUSE=1)" >"$work/gen.txt"
+  t0=0 t1=0 t2=0 t3=0
+else
+  build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
+  sql -N cityd_bench -e "SELECT id, kind, full_code, minor_name FROM categories WHERE code_set = 'gbt30428'" >"$work/cats.tsv"
+  t0=$(date +%s.%N)
+  python3 bench/tools/dashboard_gen.py --n "$N" --out "$work/gen" --categories "$work/cats.tsv" | tee "$work/gen.txt"
+  t1=$(date +%s.%N)
+  sql cityd_bench <"$work/gen/load.sql"
+  t2=$(date +%s.%N)
+  build/release/server/cityd -c "$work/cityd.conf" rollup-rebuild 2>"$work/rebuild.log"
+  t3=$(date +%s.%N)
+  tail -1 "$work/rebuild.log"
+  cp "$work/logins.json" "$keep"
+  cp "$work/gen.txt" "$root/var/bench-db/dashboard-gen.txt"
+fi
 
 base=http://127.0.0.1:$port
 tok_admin=$(bench_token admin)
@@ -60,12 +86,20 @@ paths=(
 echo "machine: $(machine)"
 echo "data: $(head -1 "$work/gen.txt")"
 printf 'generate %.0f s, LOAD DATA %.0f s, rollup-rebuild %.0f s\n' "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)" "$(echo "$t3 - $t2" | bc)"
+if [[ -n $ONLY ]]; then
+  sel=()
+  for p in "${paths[@]}"; do for w in $ONLY; do [[ $p == *"$w"* ]] && { sel+=("$p"); break; }; done; done
+  paths=("${sel[@]}")
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 for p in "${paths[@]}"; do lat "$tok_admin" "$p" >/dev/null; done # warm up
 echo "p50/p99 ms, h2load -n $REQ -c 4 -m 1:"
-for scope in admin 9000 9001 9100; do
+for scope in $SCOPES; do
   if [[ $scope == admin ]]; then tok=$tok_admin; else leader_region "$scope"; tok=$tok_leader; fi
   for p in "${paths[@]}"; do echo "  $scope $p $(lat "$tok" "$p")"; done
+  echo "  (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 done
+[[ $REUSE == 1 ]] && exit 0 # the baseline below was measured on the first run
 
 # Baseline: the same answers from cases, as a request without rollups would compute them.
 today=$(TZ=Asia/Shanghai date +%F)

@@ -7,7 +7,8 @@
 #   db.sh sql DIR ...   run the mariadb client as root on it
 #   db.sh freeze|thaw DIR   SIGSTOP / SIGCONT the server (fault tests)
 # The server listens on the unix socket only (no TCP), with durable commits
-# (innodb_flush_log_at_trx_commit=1). DIR is mode 0700: MariaDB's root has no password and is
+# (innodb_flush_log_at_trx_commit=1) and a 256 MiB buffer pool (DB_BUFFER_POOL=4G for a bigger
+# one, e.g. the 1,000,000-case dashboard bench; applies when the server starts). DIR is mode 0700: MariaDB's root has no password and is
 # reachable by the directory's owner only.
 set -euo pipefail
 
@@ -38,7 +39,7 @@ start)
   [[ $(id -u) -eq 0 ]] && userarg=(--user=root)
   setsid mariadbd --no-defaults "${userarg[@]}" --datadir="$dir/data" --socket="$sock" \
     --skip-networking --pid-file="$pidf" --log-error="$dir/mysqld.err" \
-    --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=1 \
+    --innodb-buffer-pool-size="${DB_BUFFER_POOL:-256M}" --innodb-flush-log-at-trx-commit=1 \
     --innodb-log-file-size=128M --max-connections=1000 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     --default-time-zone=+00:00 </dev/null >/dev/null 2>&1 &
