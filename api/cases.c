@@ -356,6 +356,7 @@ static const struct api_field action_fields[] = {
     {"assignee_id",     API_I64,  false, A(assignee_id),     0,             1, INT64_MAX},
     {"duplicate_of",    API_I64,  false, A(duplicate_of),    0,             1, INT64_MAX},
     {"extension_hours", API_I64,  false, A(extension_hours), 0,             1, CASE_EXT_HOURS_MAX},
+    {"inspector_id",    API_I64,  false, A(inspector_id),    0,             1, INT64_MAX},
     {"photos",          API_JSON, false, offsetof(struct action_in, photos), 0, 0, 0},
     {0},
 };

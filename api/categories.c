@@ -32,6 +32,7 @@ static json_t *category_json(const struct case_category *c)
     json_object_set_new(lim, "handle_unit", json_string(c->limit_handle_unit));
     json_object_set_new(lim, "verify_min", json_integer(c->limit_verify_min));
     json_object_set_new(lim, "close_min", json_integer(c->limit_close_min));
+    json_object_set_new(lim, "confirm_min", json_integer(c->limit_confirm_min));
     json_object_set_new(j, "limits", lim);
     json_object_set_new(j, "register_condition", api_json_str(c->register_condition));
     json_object_set_new(j, "close_condition", api_json_str(c->close_condition));
@@ -75,6 +76,7 @@ static const struct api_patch_field patch_fields[] = {
     P("limit_handle_unit",  API_STR,  limit_handle_unit,  has_unit,               16,   1, 0),
     P("limit_verify_min",   API_INT,  limit_verify_min,   has_verify,             0,    1, LIMIT_MAX),
     P("limit_close_min",    API_INT,  limit_close_min,    has_close,              0,    1, LIMIT_MAX),
+    P("limit_confirm_min",  API_INT,  limit_confirm_min,  has_confirm,            0,    1, LIMIT_MAX),
     P("register_condition", API_STR,  register_condition, has_register_condition, 2000, 0, 0),
     P("close_condition",    API_STR,  close_condition,    has_close_condition,    2000, 0, 0),
     {0},

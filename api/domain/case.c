@@ -42,9 +42,11 @@ void case__visible(struct rctx *cx, struct db_sqlb *b)
     db_sqlb_arg(b, DBI(cx->who.user_id));
     if (r & ROLE_INSPECTOR) {
         /* A case outside every grid has no 责任监督员: every inspector may check it
-         * (check_owner), so every inspector sees it and finds it in the task list. */
+         * (check_owner), so every inspector sees it and finds it in the task list. A 核实 may
+         * be sent to an inspector of another grid: it sees what it holds (assignee). */
         db_sqlb_add(b, " OR c.grid_id IS NULL OR c.grid_id IN (SELECT ug.grid_id FROM user_grids"
-                       " ug WHERE ug.user_id = ?)");
+                       " ug WHERE ug.user_id = ?) OR c.assignee_id = ?");
+        db_sqlb_arg(b, DBI(cx->who.user_id));
         db_sqlb_arg(b, DBI(cx->who.user_id));
     }
     if (r & ROLE_HANDLER) {
@@ -386,8 +388,8 @@ static enum err find_dups(struct rctx *cx, int64_t id, struct deadline_ctx *d,
                      "SELECT c.id, c.state, ST_Distance_Sphere(c.pt, ST_GeomFromText(?)) AS dist, "
                      CASE__MS("c.created_at") " FROM cases c"
                      " WHERE MBRContains(ST_GeomFromText(?), c.pt) AND c.category_id = ?"
-                     " AND c.id <> ? AND c.state IN ('reported','accepted','registered',"
-                     "'dispatched','handled','verified','suspended')"
+                     " AND c.id <> ? AND c.state IN ('reported','confirming','accepted',"
+                     "'registered','dispatched','handled','verified','suspended')"
                      " AND c.created_at >= FROM_UNIXTIME(? / 1000)"
                      " AND c.created_at <= FROM_UNIXTIME(? / 1000) AND ");
         /* clang-format on */
@@ -534,7 +536,15 @@ out:
 
 /* ---- workflow actions ------------------------------------------------------------------ */
 
-enum { F_TEXT = 1, F_DEPT = 2, F_ASSIGNEE = 4, F_DUP = 8, F_EXT = 16, F_PHOTOS = 32 };
+enum {
+    F_TEXT = 1,
+    F_DEPT = 2,
+    F_ASSIGNEE = 4,
+    F_DUP = 8,
+    F_EXT = 16,
+    F_PHOTOS = 32,
+    F_INSPECTOR = 64
+};
 
 /* Which fields each action takes and needs (case.h). */
 static const struct {
@@ -558,6 +568,9 @@ static const struct {
     [CASE_ACT_REOPEN] = {F_TEXT, F_TEXT, NULL},
     [CASE_ACT_MERGE] = {F_TEXT | F_DUP, F_DUP, NULL},
     [CASE_ACT_NOT_FIXED] = {F_TEXT | F_PHOTOS, F_TEXT, "not_fixed"},
+    [CASE_ACT_REQUEST_CONFIRMATION] = {F_TEXT | F_INSPECTOR, F_INSPECTOR, NULL},
+    [CASE_ACT_CONFIRM] = {F_TEXT | F_PHOTOS, 0, "confirm"},
+    [CASE_ACT_DENY] = {F_TEXT | F_PHOTOS, 0, "confirm"},
 };
 
 static enum err check_action_fields(struct rctx *cx, enum case_action a,
@@ -566,11 +579,17 @@ static enum err check_action_fields(struct rctx *cx, enum case_action a,
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{F_TEXT, "text"},        {F_DEPT, "department_id"},  {F_ASSIGNEE, "assignee_id"},
-                 {F_DUP, "duplicate_of"}, {F_EXT, "extension_hours"}, {F_PHOTOS, "photos"}};
+    } names[] = {{F_TEXT, "text"},
+                 {F_DEPT, "department_id"},
+                 {F_ASSIGNEE, "assignee_id"},
+                 {F_DUP, "duplicate_of"},
+                 {F_EXT, "extension_hours"},
+                 {F_PHOTOS, "photos"},
+                 {F_INSPECTOR, "inspector_id"}};
     unsigned given = (in->text ? F_TEXT : 0) | (in->department_id ? F_DEPT : 0) |
                      (in->assignee_id ? F_ASSIGNEE : 0) | (in->duplicate_of ? F_DUP : 0) |
-                     (in->extension_hours ? F_EXT : 0) | (in->has_photos ? F_PHOTOS : 0);
+                     (in->extension_hours ? F_EXT : 0) | (in->has_photos ? F_PHOTOS : 0) |
+                     (in->inspector_id ? F_INSPECTOR : 0);
 
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if ((given & names[i].bit) && !(action_fields[a].takes & names[i].bit))
@@ -625,7 +644,8 @@ static enum err load_locked(struct rctx *cx, int64_t id, struct case_change *w)
     /* clang-format off */
     res = db_exec(cx,
                   "SELECT " CASE__COLS ", " CAT_LIMIT_COLS ", " CASE__MS("c.remind50_at") ", "
-                  CASE__MS("c.remind80_at") ", " CASE__MS("c.escalate_at")
+                  CASE__MS("c.remind80_at") ", " CASE__MS("c.escalate_at") ","
+                  " cat.limit_confirm_min"
                   CASE__FROM " WHERE c.id = ? LOCK IN SHARE MODE",
                   DB_ARGS(DBI(id)), &r);
     /* clang-format on */
@@ -644,6 +664,7 @@ static enum err load_locked(struct rctx *cx, int64_t id, struct case_change *w)
     w->pts.remind50_ms = db_cell_i64(&r, 0, CASE__NCOLS + 12);
     w->pts.remind80_ms = db_cell_i64(&r, 0, CASE__NCOLS + 13);
     w->pts.escalate_ms = db_cell_i64(&r, 0, CASE__NCOLS + 14);
+    w->cat.lim.confirm_min = (int)db_cell_i64(&r, 0, CASE__NCOLS + 15);
     w->state = w->c.state;
     w->step = w->c.step;
     w->dept = w->c.department_id;
@@ -672,6 +693,12 @@ static enum err check_owner(struct rctx *cx, enum case_action a, const struct wo
             return res;
         if (!mine || mine != w->c.department_id)
             return rctx_fail(cx, ERR_FORBIDDEN, "the case is not dispatched to your department");
+    }
+    if (a == CASE_ACT_CONFIRM || a == CASE_ACT_DENY) {
+        /* 核实 is the task of the inspector it was sent to, and of no other. */
+        if (w->c.assignee_id != cx->who.user_id)
+            return rctx_fail(cx, ERR_FORBIDDEN, "the confirmation was sent to another inspector");
+        return ERR_OK;
     }
     if (a == CASE_ACT_VERIFY_PASS || a == CASE_ACT_VERIFY_FAIL) {
         /* A case outside every grid has no 责任监督员: any inspector may check it. */
@@ -706,6 +733,21 @@ static enum err check_dispatch_target(struct rctx *cx, int64_t dept, int64_t ass
         return res;
     if (r.nrows == 0)
         return rctx_fail(cx, ERR_INVALID, "assignee_id: not a handler of that department");
+    return ERR_OK;
+}
+
+/* The inspector a 核实 is sent to: an enabled user holding the inspector role. Any such
+ * inspector may be chosen (typically, not necessarily, the one whose grid holds the place). */
+static enum err check_confirm_target(struct rctx *cx, int64_t inspector)
+{
+    struct db_res r;
+    enum err res =
+        db_exec(cx, "SELECT 1 FROM users WHERE id = ? AND (roles & ?) <> 0 AND disabled = 0",
+                DB_ARGS(DBI(inspector), DBI(ROLE_INSPECTOR)), &r);
+    if (res)
+        return res;
+    if (r.nrows == 0)
+        return rctx_fail(cx, ERR_INVALID, "inspector_id: not an active inspector");
     return ERR_OK;
 }
 
@@ -940,6 +982,19 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
     case CASE_ACT_MERGE:
         res = check_merge_target(cx, case_id, in->duplicate_of);
         w->dup = in->duplicate_of;
+        break;
+    case CASE_ACT_REQUEST_CONFIRMATION:
+        /* The inspector holds the case as its assignee while the 核实 runs: it sees the case,
+         * finds it in its tasks and is told of it (inbox.c's recipients). */
+        res = check_confirm_target(cx, in->inspector_id);
+        if (!res && from == CASE_CONFIRMING && in->inspector_id == w->c.assignee_id)
+            res = rctx_fail(cx, ERR_INVALID,
+                            "inspector_id: the confirmation is already with that inspector");
+        w->assignee = in->inspector_id;
+        break;
+    case CASE_ACT_CONFIRM:
+    case CASE_ACT_DENY:
+        w->assignee = 0; /* the 核实 is done; 立案 and 派遣 choose the next holder */
         break;
     case CASE_ACT_REQUEST_EXTENSION:
         w->ext_hours = in->extension_hours;

@@ -88,13 +88,14 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
  *   duplicate_of (required): merge;
  *   extension_hours: required for request_extension, optional for approve_extension (default:
  *         the requested hours);
- *   photos: handle, verify_pass, verify_fail only.
+ *   inspector_id (required): request_confirmation, the inspector sent to 核实;
+ *   photos: handle, verify_pass, verify_fail, confirm, deny only.
  * A field given to an action that does not take it is ERR_INVALID. */
 struct case_action_in {
     const char *action;
     int64_t version; /* the version the caller saw; a stale one is ERR_CONFLICT */
     const char *text;
-    int64_t department_id, assignee_id, duplicate_of, extension_hours;
+    int64_t department_id, assignee_id, duplicate_of, extension_hours, inspector_id;
     bool has_photos;
     const char *const *photos;
     size_t nphotos;
@@ -104,7 +105,8 @@ struct case_action_in {
  * ERR_OK with *replay set), visibility (ERR_NOTFOUND), version (ERR_CONFLICT), the workflow
  * table (ERR_BAD_STATE when the action is not allowed in the state, ERR_FORBIDDEN when the
  * caller's roles may not do it), object rules (ERR_FORBIDDEN: a handler acts only on its
- * department's cases, an inspector verifies only in its grids). After 立案, an auto dispatch
+ * department's cases, an inspector verifies only in its grids and confirms or denies only
+ * what was sent to it). After 立案, an auto dispatch
  * rule (dispatch_rules.auto) dispatches in the same transaction. */
 enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in *in,
                   struct idem *idem, bool *replay) MUST_CHECK;
@@ -210,7 +212,7 @@ enum err case_list(struct rctx *cx, const struct case_filter *f, struct case_pag
 struct case_task {
     const char *type;   /* "case" or "urging" */
     const char *action; /* what to do: accept, register, dispatch, handle, verify, close,
-                         * approve_extension, acknowledge */
+                         * approve_extension, confirm, acknowledge */
     struct case_rec c;  /* the case (summary fields) */
     int64_t urging_id;
     const char *note;

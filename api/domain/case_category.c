@@ -13,7 +13,7 @@
     "id, department_id, code_set, kind, major_code, major_name, minor_code, minor_name,"           \
     " full_code, typical_department, limit_handle_unit, register_condition, close_condition,"      \
     " urgent, active, limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min,"     \
-    " limit_close_min, photo_required"
+    " limit_close_min, photo_required, limit_confirm_min"
 
 static void category_row(const struct db_res *r, size_t i, struct case_category *c)
 {
@@ -38,6 +38,7 @@ static void category_row(const struct db_res *r, size_t i, struct case_category 
     c->limit_verify_min = (int)db_cell_i64(r, i, 18);
     c->limit_close_min = (int)db_cell_i64(r, i, 19);
     c->photo_required = db_cell_i64(r, i, 20) != 0;
+    c->limit_confirm_min = (int)db_cell_i64(r, i, 21);
 }
 
 enum err case_category_list(struct rctx *cx, const char *code_set, const char *kind, bool all,
@@ -125,6 +126,7 @@ enum err case_category_patch(struct rctx *cx, int64_t id, const struct case_cate
     set_str(&b, p->has_unit, "limit_handle_unit", p->limit_handle_unit);
     set_int(&b, p->has_verify, "limit_verify_min", p->limit_verify_min);
     set_int(&b, p->has_close, "limit_close_min", p->limit_close_min);
+    set_int(&b, p->has_confirm, "limit_confirm_min", p->limit_confirm_min);
     set_str(&b, p->has_register_condition, "register_condition", p->register_condition);
     set_str(&b, p->has_close_condition, "close_condition", p->close_condition);
     if (b.nargs) {

@@ -17,6 +17,7 @@ struct case_category {
     bool urgent, active;
     bool photo_required; /* a citizen's or inspector's report of it needs a photo */
     int limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min, limit_close_min;
+    int limit_confirm_min; /* 核实时限 */
 };
 
 /* Categories filtered by code_set, kind (NULL = any) and active only unless all. */
@@ -27,10 +28,12 @@ enum err case_category_list(struct rctx *cx, const char *code_set, const char *k
  * department, unit). Audited. */
 struct case_category_patch {
     bool has_department, has_urgent, has_active, has_register, has_dispatch, has_handle, has_unit,
-        has_verify, has_close, has_register_condition, has_close_condition, has_photo_required;
+        has_verify, has_close, has_register_condition, has_close_condition, has_photo_required,
+        has_confirm;
     int64_t department_id; /* 0 clears */
     bool urgent, active, photo_required;
-    int limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min, limit_close_min;
+    int limit_register_min, limit_dispatch_min, limit_handle, limit_verify_min, limit_close_min,
+        limit_confirm_min;
     const char *limit_handle_unit, *register_condition, *close_condition;
 };
 enum err case_category_patch(struct rctx *cx, int64_t id, const struct case_category_patch *p,

@@ -489,6 +489,10 @@ enum err case_tasks(struct rctx *cx, int limit, struct case_task_list *out)
         /* Outside every grid: any inspector's (case__visible, check_owner). */
         add_branch(cx, &b, &first, "verify", "c.state = 'handled' AND c.grid_id IS NULL");
         db_sqlb_arg(&b, DBI(limit));
+        /* 核实 sent to this inspector (request_confirmation makes it the assignee). */
+        add_branch(cx, &b, &first, "confirm", "c.state = 'confirming' AND c.assignee_id = ?");
+        db_sqlb_arg(&b, DBI(cx->who.user_id));
+        db_sqlb_arg(&b, DBI(limit));
     }
     r.nrows = 0;
     u.nrows = 0;

@@ -129,21 +129,34 @@ enum err citizen_report_check(struct rctx *cx, const char *src)
 static const struct {
     const char *action, *label;
 } step_labels[] = {
-    {"report", "上报"},         {"accept", "受理"},          {"register", "立案"},
-    {"invalidate", "不予受理"}, {"dispatch", "派遣"},        {"return", "退回重新派遣"},
-    {"handle", "处置"},         {"verify_pass", "核查通过"}, {"verify_fail", "核查未通过，返工"},
-    {"close", "结案"},          {"suspend", "挂账"},         {"resume", "恢复办理"},
-    {"reopen", "重新立案"},     {"merge", "合并为重复案件"}, {"not_fixed", "市民反映未解决，返工"},
+    {"report", "上报"},
+    {"accept", "受理"},
+    {"register", "立案"},
+    {"invalidate", "不予受理"},
+    {"dispatch", "派遣"},
+    {"return", "退回重新派遣"},
+    {"handle", "处置"},
+    {"verify_pass", "核查通过"},
+    {"verify_fail", "核查未通过，返工"},
+    {"close", "结案"},
+    {"suspend", "挂账"},
+    {"resume", "恢复办理"},
+    {"reopen", "重新立案"},
+    {"merge", "合并为重复案件"},
+    {"not_fixed", "市民反映未解决，返工"},
     {"rate", "评价"},
+    {"request_confirmation", "派员现场核实"},
+    {"confirm", "核实属实"},
+    {"deny", "核实不属实，不予受理"},
 };
 
 static const struct {
     const char *state, *label;
 } state_labels[] = {
-    {"reported", "待受理"},   {"accepted", "已受理"},  {"registered", "已立案"},
-    {"dispatched", "处置中"}, {"handled", "待核查"},   {"verified", "待结案"},
-    {"closed", "已结案"},     {"invalid", "不予受理"}, {"suspended", "挂账"},
-    {"merged", "已合并"},
+    {"reported", "待受理"},   {"accepted", "已受理"},   {"registered", "已立案"},
+    {"dispatched", "处置中"}, {"handled", "待核查"},    {"verified", "待结案"},
+    {"closed", "已结案"},     {"invalid", "不予受理"},  {"suspended", "挂账"},
+    {"merged", "已合并"},     {"confirming", "核实中"},
 };
 
 static const char *label_of_step(const char *action)

@@ -40,6 +40,9 @@ enum err deadline_compute(struct rctx *cx, const struct deadline_ctx *d,
     case WORKFLOW_STEP_CLOSE:
         due = add_minutes(d, lim, start_ms, lim->close_min, &natural);
         break;
+    case WORKFLOW_STEP_CONFIRM:
+        due = add_minutes(d, lim, start_ms, lim->confirm_min, &natural);
+        break;
     case WORKFLOW_STEP_HANDLE:
         natural = lim->handle_unit == CAL_HOURS_NATURAL;
         due = calendar_add(&d->cal, start_ms, lim->handle, lim->handle_unit);

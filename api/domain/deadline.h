@@ -28,6 +28,7 @@
 /* A category's limits as stored. */
 struct deadline_limits {
     int register_min, dispatch_min, handle, verify_min, close_min;
+    int confirm_min; /* 核实时限 */
     enum calendar_unit handle_unit;
     bool urgent; /* category is 紧急, or the case is urgent */
 };

@@ -6,7 +6,8 @@
  * eval_settings: per city, the weight of each indicator within its role and the lower bounds
  * of grades A–D (E below D). The composite of a subject is 100 × Σ w·rate / Σ w over the
  * indicators of its role that have data (den > 0) and a weight > 0; for 返工率 the composite
- * uses 1 − 返工率. 按时核实率 has no data: the workflow has no 核实 step.
+ * uses 1 − 返工率. 按时核实率 counts each 核实 sent to an inspector (request_confirmation) from
+ * the request on, as not on time until answered (confirm or deny) within the 核实时限.
  *
  * Everything returned is pool memory of cx. No HTTP, no JSON. */
 #ifndef CITYD_DOMAIN_EVALUATION_H

@@ -123,6 +123,7 @@ static const char *state_note(const char *state)
         {"invalid", "不予受理（作废）"},
         {"suspended", "挂账：暂缓处理"},
         {"merged", "重复上报，已合并"},
+        {"confirming", "已派员现场核实，待受理"},
     };
     for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
         if (strcmp(notes[i].state, state) == 0)

@@ -271,6 +271,7 @@ struct fact {
 
 struct step {
     int64_t id, actor_id, dept, due_ms, at_ms;
+    int64_t assignee; /* the inspector a 核实 is sent to (request_confirmation) */
     const char *action, *from, *to, *role, *step;
 };
 
@@ -443,6 +444,8 @@ static void apply(const struct rcase *c, struct fact *f, const struct step *s, s
         case_action_from_name(s->action, strlen(s->action), &act) != ERR_OK)
         return; /* a timeline note that moves nothing (督办 "urge", the citizen's "rate") */
     if (strcmp(s->action, "overdue") == 0 || strcmp(s->action, "escalate") == 0) {
+        if (strcmp(f->step, "confirm") == 0 && strcmp(s->action, "overdue") == 0)
+            mark_set(mark_last(m, EVAL_ON_TIME_VERIFY, 0, false), false, "超时未核实");
         f->overdue = true;
         f->late = true;
         add(o, T_DAY, COL_OVERDUE, day, 0, 0, (int)(was_open) - (int)was_over);
@@ -512,6 +515,27 @@ static void apply(const struct rcase *c, struct fact *f, const struct step *s, s
             mark_new(m, day, false, actor, EVAL_ON_TIME_CHECK, on_time, why, s->id);
         if (f->dept)
             mark_new(m, day, true, f->dept, EVAL_REWORK, pass, pass ? "" : "核查不通过", s->id);
+    } else if (strcmp(a, "request_confirmation") == 0) {
+        /* 应核实: the inspector owes the 核实 from the request on; it is settled by the answer.
+         * Sent on to another inspector (改派), the first one's duty lapses unless its time had
+         * already run out. */
+        if (strcmp(s->from, "confirming") == 0) {
+            struct mark *k = mark_last(m, EVAL_ON_TIME_VERIFY, 0, false);
+            if (late_now || f->overdue)
+                mark_set(k, false, "超时未核实，已改派");
+            else
+                mark_drop(k);
+        }
+        if (s->assignee)
+            mark_new(m, day, false, s->assignee, EVAL_ON_TIME_VERIFY, false, "待核实", s->id);
+    } else if (strcmp(a, "confirm") == 0 || strcmp(a, "deny") == 0) {
+        struct mark *k = mark_last(m, EVAL_ON_TIME_VERIFY, 0, false);
+        if (k && k->subject == actor)
+            mark_set(k, on_time, why);
+        else if (actor) /* a request older than the rollups */
+            mark_new(m, day, false, actor, EVAL_ON_TIME_VERIFY, on_time, why, s->id);
+        if (strcmp(a, "deny") == 0)
+            mark_set(mark_last(m, EVAL_VALID_REPORT, 0, false), false, "核实不属实");
     } else if (strcmp(a, "not_fixed") == 0) {
         /* The reporter says the closed case is not fixed: one 返工 against the department that
          * handled it, and its 结案 no longer stands until it closes again. */
@@ -793,7 +817,9 @@ static const char load_sql[] =
                                                                             " COALESCE(f."
                                                                             "dispatcher_id, 0), "
                                                                             "r0.id, r1.id, r2.id, "
-                                                                            "r3.id"
+                                                                            "r3.id, "
+                                                                            "COALESCE(s.assignee_"
+                                                                            "id, 0)"
                                                                             " FROM case_steps s "
                                                                             "JOIN cases c ON c.id "
                                                                             "= s.case_id"
@@ -888,6 +914,7 @@ enum err rollup_step(struct rctx *cx, int64_t step_id)
     s.step = db_cell(&r, 0, 7);
     s.due_ms = db_cell_i64(&r, 0, 8);
     s.at_ms = db_cell_i64(&r, 0, 9);
+    s.assignee = db_cell_i64(&r, 0, 31);
     c.id = db_cell_i64(&r, 0, 0);
     c.region = db_cell_i64(&r, 0, 10);
     c.grid = db_cell_i64(&r, 0, 11);
@@ -1157,6 +1184,7 @@ static enum err replay_case(struct rebuild *rb, const struct rcase *c, const str
             .step = db_cell(sr, i, 8),
             .due_ms = db_cell_i64(sr, i, 9),
             .at_ms = db_cell_i64(sr, i, 10),
+            .assignee = db_cell_i64(sr, i, 11),
         };
         o.n = 0;
         apply(c, &f, &s, &m, &o);
@@ -1306,9 +1334,9 @@ static enum err rebuild_run(struct rebuild *rb, bool verbose)
                 "SELECT id, case_id, action, from_state, to_state, COALESCE(actor_id, 0),"
                 " actor_role, COALESCE(department_id, 0), step, " MSCOL(
                     "due_at") ","
-                              " " MSCOL(
-                                  "created_at") " FROM case_steps WHERE case_id BETWEEN ? AND ?"
-                                                " ORDER BY case_id, id",
+                              " " MSCOL("created_at") ", COALESCE(assignee_id, 0) FROM case_steps "
+                                                      "WHERE case_id BETWEEN ? AND ?"
+                                                      " ORDER BY case_id, id",
                 DB_ARGS(DBI(db_cell_i64(&cr, 0, 0)), DBI(db_cell_i64(&cr, cr.nrows - 1, 0))), &sr);
         for (size_t i = 0; !res && i < cr.nrows; i++) {
             struct rcase c = {

@@ -32,8 +32,8 @@
 /* 考评 indicators (domain.md 4.5). A mark is "ok" when the duty went well: for rework_rate
  * ok means "no 返工", so the rate shown is 1 - num/den and the composite uses num/den. */
 enum eval_indicator {
-    EVAL_VALID_REPORT,   /* 监督员 有效上报率: an inspector's report reached 立案 */
-    EVAL_ON_TIME_VERIFY, /* 监督员 按时核实率: no 核实 step in the workflow, never marked */
+    EVAL_VALID_REPORT,      /* 监督员 有效上报率: an inspector's report reached 立案 */
+    EVAL_ON_TIME_VERIFY,    /* 监督员 按时核实率: 核实 (confirm/deny) within its limit */
     EVAL_ON_TIME_CHECK,     /* 监督员 按时核查率: 核查 (verify) within its limit */
     EVAL_ON_TIME_REGISTER,  /* 值班长 按时立案率 */
     EVAL_ACCURATE_REGISTER, /* 值班长 准确立案率: (立案数 - 作废数) / 立案数 */

@@ -35,6 +35,12 @@
  * - NOT_FIXED is the reporting citizen's "still not fixed" within 7 days of closing (case.c
  *   checks the reporter and the window): 返工 straight back to the department that handled
  *   it, with a fresh handle deadline and one rework counted against it (返工率).
+ * - 核实 (domain.md 4.3): the 受理员 may send a citizen's or hotline report to an inspector
+ *   (request_confirmation, with the inspector chosen; case.c checks the role and records them
+ *   as the assignee) instead of accepting it outright. The 核实时限 runs from the request.
+ *   Only that inspector answers: confirm (属实) makes it 已受理 with a fresh 立案时限 (the
+ *   值班长 cannot register before the answer), deny (不属实) voids it. Sending it again while
+ *   it waits is 改派 to another inspector, with a full 核实时限 of their own.
  * - admin, leader and machine act in no row: admins configure, leaders supervise (督办 is a
  *   message, not a step), and nothing bypasses the table. */
 /* clang-format off */
@@ -43,6 +49,11 @@ static const struct workflow_rule rules[] = {
     {A(ACCEPT),            S(REPORTED),   S(ACCEPTED),   R(OPERATOR),   T(REGISTER), X(DROP),    0},
     {A(INVALIDATE),        S(REPORTED),   S(INVALID),    R(OPERATOR),   T(NONE),     X(DROP),    0},
     {A(MERGE),             S(REPORTED),   S(MERGED),     R(OPERATOR),   T(NONE),     X(DROP),    0},
+    {A(REQUEST_CONFIRMATION), S(REPORTED), S(CONFIRMING), R(OPERATOR),  T(CONFIRM),  X(DROP),    0},
+
+    {A(REQUEST_CONFIRMATION), S(CONFIRMING), S(CONFIRMING), R(OPERATOR), T(CONFIRM), X(DROP),    0},
+    {A(CONFIRM),           S(CONFIRMING), S(ACCEPTED),   R(INSPECTOR),  T(REGISTER), X(DROP),    0},
+    {A(DENY),              S(CONFIRMING), S(INVALID),    R(INSPECTOR),  T(NONE),     X(DROP),    0},
 
     {A(REGISTER),          S(ACCEPTED),   S(REGISTERED), R(SHIFT_LEAD), T(DISPATCH), X(DROP),    0},
     {A(INVALIDATE),        S(ACCEPTED),   S(INVALID),    R(SHIFT_LEAD), T(NONE),     X(DROP),    0},
@@ -78,6 +89,7 @@ static const char *const state_names[CASE_STATE__COUNT] = {
     [CASE_HANDLED] = "handled",       [CASE_VERIFIED] = "verified",
     [CASE_CLOSED] = "closed",         [CASE_INVALID] = "invalid",
     [CASE_SUSPENDED] = "suspended",   [CASE_MERGED] = "merged",
+    [CASE_CONFIRMING] = "confirming",
 };
 
 static const struct {
@@ -101,19 +113,23 @@ static const struct {
     [CASE_ACT_REOPEN] = {"reopen", "case.reopened"},
     [CASE_ACT_MERGE] = {"merge", "case.merged"},
     [CASE_ACT_NOT_FIXED] = {"not_fixed", "case.not_fixed"},
+    [CASE_ACT_REQUEST_CONFIRMATION] = {"request_confirmation", "case.confirmation_requested"},
+    [CASE_ACT_CONFIRM] = {"confirm", "case.confirmed"},
+    [CASE_ACT_DENY] = {"deny", "case.denied"},
 };
 
 static const char *const step_names[WORKFLOW_STEP__COUNT] = {
     [WORKFLOW_STEP_NONE] = "none",         [WORKFLOW_STEP_REGISTER] = "register",
     [WORKFLOW_STEP_DISPATCH] = "dispatch", [WORKFLOW_STEP_HANDLE] = "handle",
     [WORKFLOW_STEP_VERIFY] = "verify",     [WORKFLOW_STEP_CLOSE] = "close",
+    [WORKFLOW_STEP_CONFIRM] = "confirm",
 };
 
 /* The step each waiting state is timed by: the state named 待X runs X's deadline. */
 static const enum workflow_step state_steps[CASE_STATE__COUNT] = {
     [CASE_ACCEPTED] = WORKFLOW_STEP_REGISTER, [CASE_REGISTERED] = WORKFLOW_STEP_DISPATCH,
     [CASE_DISPATCHED] = WORKFLOW_STEP_HANDLE, [CASE_HANDLED] = WORKFLOW_STEP_VERIFY,
-    [CASE_VERIFIED] = WORKFLOW_STEP_CLOSE,
+    [CASE_VERIFIED] = WORKFLOW_STEP_CLOSE,    [CASE_CONFIRMING] = WORKFLOW_STEP_CONFIRM,
 };
 
 static bool name_eq(const char *known, const char *name, size_t len)

@@ -1,6 +1,8 @@
 /* api/domain/workflow.h: the case workflow of 数字城管 as one state machine.
  *
- * 上报 → 受理 → 立案 → 派遣 → 处置 → 核查 → 结案, with 作废, 合并, 回退, 返工, 延期, 挂账 and 重开.
+ * 上报 → (核实) → 受理 → 立案 → 派遣 → 处置 → 核查 → 结案, with 作废, 合并, 回退, 返工, 延期, 挂账
+ * and 重开. Naming: 核实 (an inspector confirms a citizen's or hotline report is real) is
+ * "confirm"; 核查 (an inspector checks a handled case) is "verify".
  * Owns the case states, the actions, the wire names of both, the event names written to the
  * outbox, and the transition table: for each (action, from state) at most one rule saying the
  * next state, which roles may act, and which step's deadline (时限) starts. workflow.c holds that
@@ -30,6 +32,7 @@ enum case_state {
     CASE_INVALID,    /* "invalid"    作废 (final) */
     CASE_SUSPENDED,  /* "suspended"  挂账: parked, no deadline runs */
     CASE_MERGED,     /* "merged"     duplicate of another case (final) */
+    CASE_CONFIRMING, /* "confirming" 待核实: an inspector is sent to confirm the report */
     CASE_STATE__COUNT
 };
 
@@ -51,6 +54,10 @@ enum case_action {
     CASE_ACT_REOPEN,            /* "reopen"            重新立案 after close */
     CASE_ACT_MERGE,             /* "merge"             合并 into the case it duplicates */
     CASE_ACT_NOT_FIXED, /* "not_fixed"         市民反映未解决 → 返工 (reporter, 7 days) */
+    CASE_ACT_REQUEST_CONFIRMATION, /* "request_confirmation" 派发核实 (and 改派 to another
+                                      inspector) */
+    CASE_ACT_CONFIRM,              /* "confirm"              核实属实 → 待立案 */
+    CASE_ACT_DENY,                 /* "deny"                 核实不属实 → 作废 */
     CASE_ACTION__COUNT
 };
 
@@ -62,6 +69,7 @@ enum workflow_step {
     WORKFLOW_STEP_HANDLE,   /* "handle"   处置时限 */
     WORKFLOW_STEP_VERIFY,   /* "verify"   核查时限 */
     WORKFLOW_STEP_CLOSE,    /* "close"    结案时限 */
+    WORKFLOW_STEP_CONFIRM,  /* "confirm"  核实时限 */
     WORKFLOW_STEP__COUNT
 };
 

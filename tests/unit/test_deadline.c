@@ -105,6 +105,12 @@ static void test_urgent_and_units(void **state)
     assert_int_equal(deadline_compute(&cx, &d, &urgent, WORKFLOW_STEP_HANDLE, t0, &p), ERR_OK);
     assert_int_equal(p.due_ms, local(2026, 12, 8, 17, 30));
 
+    /* 核实 runs on its own limit (confirm_min), natural minutes when urgent. */
+    urgent.confirm_min = 20;
+    assert_int_equal(deadline_compute(&cx, &d, &urgent, WORKFLOW_STEP_CONFIRM, t0, &p), ERR_OK);
+    assert_int_equal(p.due_ms, t0 + 20 * MIN);
+    assert_int_equal(p.remind50_ms, t0 + 10 * MIN);
+
     urgent.handle_unit = CAL_HOURS_NATURAL;
     urgent.handle = 4;
     assert_int_equal(deadline_compute(&cx, &d, &urgent, WORKFLOW_STEP_HANDLE, t0, &p), ERR_OK);

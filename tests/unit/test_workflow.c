@@ -45,6 +45,12 @@ static const struct expect expected[] = {
     {CASE_ACT_RESUME, CASE_SUSPENDED, CASE_REGISTERED, ROLE_DISPATCHER, WORKFLOW_STEP_DISPATCH},
     {CASE_ACT_REOPEN, CASE_CLOSED, CASE_REGISTERED, ROLE_SHIFT_LEAD, WORKFLOW_STEP_DISPATCH},
     {CASE_ACT_NOT_FIXED, CASE_CLOSED, CASE_DISPATCHED, ROLE_CITIZEN, WORKFLOW_STEP_HANDLE},
+    {CASE_ACT_REQUEST_CONFIRMATION, CASE_REPORTED, CASE_CONFIRMING, ROLE_OPERATOR,
+     WORKFLOW_STEP_CONFIRM},
+    {CASE_ACT_REQUEST_CONFIRMATION, CASE_CONFIRMING, CASE_CONFIRMING, ROLE_OPERATOR,
+     WORKFLOW_STEP_CONFIRM},
+    {CASE_ACT_CONFIRM, CASE_CONFIRMING, CASE_ACCEPTED, ROLE_INSPECTOR, WORKFLOW_STEP_REGISTER},
+    {CASE_ACT_DENY, CASE_CONFIRMING, CASE_INVALID, ROLE_INSPECTOR, WORKFLOW_STEP_NONE},
 };
 
 #define NEXPECTED (sizeof expected / sizeof expected[0])
@@ -147,6 +153,9 @@ static void test_roles_per_action(void **state)
         {CASE_ACT_REOPEN, ROLE_SHIFT_LEAD},
         {CASE_ACT_MERGE, ROLE_OPERATOR},
         {CASE_ACT_NOT_FIXED, ROLE_CITIZEN},
+        {CASE_ACT_REQUEST_CONFIRMATION, ROLE_OPERATOR},
+        {CASE_ACT_CONFIRM, ROLE_INSPECTOR},
+        {CASE_ACT_DENY, ROLE_INSPECTOR},
     };
     size_t i, j;
 
@@ -202,8 +211,10 @@ static void test_table_shape(void **state)
                 assert_int_equal(q->ext, r->ext);
         }
         /* Entering a new state starts that state's step; a self-loop starts nothing, except
-         * 改派, which gives the new department a full handle deadline. */
-        if (r->to != r->from || r->action == CASE_ACT_DISPATCH)
+         * 改派 (to another department or another inspector), which gives the new holder a full
+         * time limit. */
+        if (r->to != r->from || r->action == CASE_ACT_DISPATCH ||
+            r->action == CASE_ACT_REQUEST_CONFIRMATION)
             assert_int_equal(r->starts, workflow_step_of(r->to));
         else
             assert_int_equal(r->starts, WORKFLOW_STEP_NONE);
@@ -472,6 +483,7 @@ static void test_step_of(void **state)
         [CASE_HANDLED] = WORKFLOW_STEP_VERIFY,      [CASE_VERIFIED] = WORKFLOW_STEP_CLOSE,
         [CASE_CLOSED] = WORKFLOW_STEP_NONE,         [CASE_INVALID] = WORKFLOW_STEP_NONE,
         [CASE_SUSPENDED] = WORKFLOW_STEP_NONE,      [CASE_MERGED] = WORKFLOW_STEP_NONE,
+        [CASE_CONFIRMING] = WORKFLOW_STEP_CONFIRM,
     };
     unsigned s;
 
@@ -484,7 +496,7 @@ static void test_names(void **state)
 {
     static const char *const states[] = {"reported",  "accepted", "registered", "dispatched",
                                          "handled",   "verified", "closed",     "invalid",
-                                         "suspended", "merged"};
+                                         "suspended", "merged",   "confirming"};
     static const char *const acts[] = {"accept",
                                        "register",
                                        "invalidate",
@@ -501,9 +513,12 @@ static void test_names(void **state)
                                        "resume",
                                        "reopen",
                                        "merge",
-                                       "not_fixed"};
-    static const char *const steps[] = {"none",   "register", "dispatch",
-                                        "handle", "verify",   "close"};
+                                       "not_fixed",
+                                       "request_confirmation",
+                                       "confirm",
+                                       "deny"};
+    static const char *const steps[] = {"none",   "register", "dispatch", "handle",
+                                        "verify", "close",    "confirm"};
     enum case_state s;
     enum case_action a;
     unsigned i, j;
