@@ -9,7 +9,8 @@
  * - the CSV export: BOM, header, one row per subject;
  * - settings: admin only, bad input changes nothing, a change is audited and moves the grade;
  * - after a random workflow run of thousands of actions (with the deadline scanner marking
- *   overdue steps), the live rollups equal counts taken straight from cases and case_steps,
+ *   overdue steps, and 核实 sent, sent on, confirmed and denied), the live rollups equal counts
+ *   taken straight from cases and case_steps,
  *   and equal what `cityd rollup-rebuild` recomputes from scratch.
  * Its own server: the clock moves for everything in it. */
 #include <setjmp.h>
@@ -28,6 +29,7 @@
 
 static struct th_server srv;
 static long long sanitation, municipal, d1, d2, s1, s_other, city;
+static long long inspector_id, inspector2_id; /* 核实 in the random run */
 
 #define IN_GRID2 "\"location\":{\"lat\":31.305,\"lng\":120.615}"
 #define IN_OTHER_STREET "\"location\":{\"lat\":31.305,\"lng\":120.625}"
@@ -50,6 +52,7 @@ static int setup(void **state)
                  " '999901002', '东安街道')",
                  d1);
     s_other = th_sql_int(&srv, "SELECT id FROM regions WHERE code = '999901002'");
+    inspector_id = th_sql_int(&srv, "SELECT id FROM users WHERE username = 'inspector'");
     th_sql_execf(&srv,
                  "INSERT INTO grids (code, name, region_id, boundary) VALUES ('999901002001001',"
                  " '东安一网格', %lld, ST_GeomFromText('POLYGON((120.62 31.30,120.63 31.30,"
@@ -621,6 +624,7 @@ struct rcase {
     bool ours;       /* dispatched to the handler's department */
     bool ext;        /* an extension request pending */
     bool east;       /* in 东城区: the district leader may urge it */
+    int confirm_by;  /* confirming: 1 the inspector, 2 the second inspector (no log-in) */
 };
 
 #define NCASES 160
@@ -658,9 +662,16 @@ static void step(struct rcase *c)
         return;
     }
     if (strcmp(s, "reported") == 0) {
-        if (k < 75) {
+        if (k < 55) {
             act("operator", c->id, "\"action\":\"accept\"");
             set_state(c, "accepted");
+        } else if (k < 75) {
+            /* 核实: to the demo inspector, or to a second one who never answers (the operator
+             * sends it on, 改派). */
+            c->confirm_by = rnd(3) ? 1 : 2;
+            act("operator", c->id, "\"action\":\"request_confirmation\",\"inspector_id\":%lld",
+                c->confirm_by == 1 ? inspector_id : inspector2_id);
+            set_state(c, "confirming");
         } else if (k < 90) {
             act("operator", c->id, "\"action\":\"invalidate\",\"text\":\"重复\"");
             set_state(c, "invalid");
@@ -670,6 +681,18 @@ static void step(struct rcase *c)
                 return;
             act("operator", c->id, "\"action\":\"merge\",\"duplicate_of\":%lld", cs[0].id);
             set_state(c, "merged");
+        }
+    } else if (strcmp(s, "confirming") == 0) {
+        if (c->confirm_by == 2) {
+            act("operator", c->id, "\"action\":\"request_confirmation\",\"inspector_id\":%lld",
+                inspector_id);
+            c->confirm_by = 1;
+        } else if (k < 65) {
+            act("inspector", c->id, "\"action\":\"confirm\"");
+            set_state(c, "accepted");
+        } else {
+            act("inspector", c->id, "\"action\":\"deny\",\"text\":\"现场未发现\"");
+            set_state(c, "invalid");
         }
     } else if (strcmp(s, "accepted") == 0) {
         if (k < 85) {
@@ -869,6 +892,18 @@ static void straight_counts_match(long long scope)
                 "SELECT COUNT(*) FROM case_steps s JOIN cases c ON c.id = s.case_id WHERE"
                 " s.action IN ('verify_pass', 'verify_fail')%s",
                 scope ? strstr(in, " AND") : ""));
+    /* 应核实: every 核实 sent, but those sent on to another inspector before their limit. */
+    assert_int_equal(
+        th_sqlf(&srv,
+                "SELECT COALESCE(SUM(den), 0) FROM eval_day WHERE scope_id = %lld AND span = 0"
+                " AND indicator = 'on_time_verify'",
+                scope),
+        th_sqlf(&srv,
+                "SELECT COUNT(*) FROM case_steps s JOIN cases c ON c.id = s.case_id WHERE"
+                " s.action = 'request_confirmation' AND NOT (s.from_state = 'confirming' AND"
+                " s.created_at <= (SELECT p.due_at FROM case_steps p WHERE p.case_id ="
+                " s.case_id AND p.id < s.id ORDER BY p.id DESC LIMIT 1))%s",
+                scope ? strstr(in, " AND") : ""));
 }
 
 /* Weeks and months hold the same totals as their days. */
@@ -902,6 +937,17 @@ static void rollups_equal_rebuild_after_random_run(void **state)
     long long before[NTABLES], overdue;
     (void)state;
 
+    {
+        /* A second inspector, only ever sent a 核实 the operator then sends on. */
+        struct th_resp r;
+        th_call_tok(&srv, "POST", "/api/v1/admin/users", th_token(&srv, "admin"), NULL, NULL,
+                    "{\"username\":\"inspector2\",\"password\":\"Gr1d-Ops!2024x\","
+                    "\"display_name\":\"监督员二\",\"roles\":[\"inspector\"]}",
+                    &r);
+        th_expect(&r, 201, NULL);
+        inspector2_id = th_jint(r.json, "id");
+        th_resp_free(&r);
+    }
     leader_in(d1);
     advance_and_scan(2030, 4, 1, 1);
     for (int day = 0; day < 4; day++) {
@@ -917,6 +963,11 @@ static void rollups_equal_rebuild_after_random_run(void **state)
     }
     print_message("random run: %zu cases, %ld actions\n", ncs, actions);
     assert_true(actions >= 2000);
+    /* 核实 answered both ways, and sent on. */
+    assert_true(th_sql_int(&srv, "SELECT COUNT(*) FROM case_steps WHERE action = 'confirm'") > 10);
+    assert_true(th_sql_int(&srv, "SELECT COUNT(*) FROM case_steps WHERE action = 'deny'") > 5);
+    assert_true(th_sql_int(&srv, "SELECT COUNT(*) FROM case_steps WHERE action ="
+                                 " 'request_confirmation' AND from_state = 'confirming'") > 5);
     overdue = th_sql_int(&srv, "SELECT COUNT(*) FROM case_steps WHERE action = 'overdue'");
     assert_true(overdue > 0);
     assert_true(th_sql_int(&srv, "SELECT COUNT(*) FROM case_steps WHERE action = 'urge'") > 10);
