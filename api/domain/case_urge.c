@@ -168,15 +168,16 @@ enum err case_urgings_list(struct rctx *cx, bool open_only, int limit, size_t *n
     return ERR_OK;
 }
 
-enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text, struct idem *idem)
+enum err case_rate(struct rctx *cx, int64_t case_id, const struct case_rating *in,
+                   struct idem *idem)
 {
     struct db_res r;
     char payload[96];
     enum err res;
 
-    if (score < 1 || score > 5)
+    if (in->score < 1 || in->score > 5)
         return rctx_fail(cx, ERR_INVALID, "score: 1 to 5");
-    if (text && strlen(text) > CASE_NOTE_MAX)
+    if (in->text && strlen(in->text) > CASE_NOTE_MAX)
         return rctx_fail(cx, ERR_INVALID, "text: at most %d bytes", CASE_NOTE_MAX);
     res = db_tx_begin(cx);
     if (res)
@@ -197,15 +198,17 @@ enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text
         cx,
         "INSERT INTO case_ratings (case_id, citizen_id, score, text, created_at) VALUES"
         " (?,?,?,?,FROM_UNIXTIME(? / 1000))",
-        DB_ARGS(DBI(case_id), DBI(cx->who.user_id), DBI(score), DBS(text), DBI(cx->now_ms)), NULL);
+        DB_ARGS(DBI(case_id), DBI(cx->who.user_id), DBI(in->score), DBS(in->text), DBI(cx->now_ms)),
+        NULL);
     if (res == ERR_CONFLICT) {
         cx->err.code = ERR_OK; /* the key message is the client's, not the database's */
         res = rctx_fail(cx, ERR_CONFLICT, "the case was already rated");
     }
-    snprintf(payload, sizeof payload, "{\"case_id\":%lld,\"score\":%d}", (long long)case_id, score);
+    snprintf(payload, sizeof payload, "{\"case_id\":%lld,\"score\":%d}", (long long)case_id,
+             in->score);
     if (!res)
-        res = case__step_add(cx, case_id, "rate", "closed", "closed", "citizen", text, 0, 0, NULL,
-                             0, NULL);
+        res = case__step_add(cx, case_id, "rate", "closed", "closed", "citizen", in->text, 0, 0,
+                             NULL, 0, NULL);
     if (!res)
         res = outbox_record_change(cx, "case.rated", "case", case_id, payload, "case.rate", idem,
                                    case_id);

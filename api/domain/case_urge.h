@@ -28,9 +28,15 @@ enum err case_urging_ack(struct rctx *cx, int64_t urging_id, const char *text, s
 enum err case_urgings_list(struct rctx *cx, bool open_only, int limit, size_t *n,
                            struct case_urging_rec **out) MUST_CHECK;
 
-/* The reporting citizen rates a closed case once: score 1..5, text optional. ERR_NOTFOUND when
- * the caller did not report it, ERR_BAD_STATE before closing, ERR_CONFLICT when already rated. */
-enum err case_rate(struct rctx *cx, int64_t case_id, int score, const char *text,
+struct case_rating {
+    int score;        /* 1..5 */
+    const char *text; /* NULL: none; at most CASE_NOTE_MAX bytes */
+};
+
+/* The reporting citizen rates a closed case once. ERR_INVALID for a score or text out of
+ * range, ERR_NOTFOUND when the caller did not report it, ERR_BAD_STATE before closing,
+ * ERR_CONFLICT when already rated. */
+enum err case_rate(struct rctx *cx, int64_t case_id, const struct case_rating *in,
                    struct idem *idem) MUST_CHECK;
 
 #endif

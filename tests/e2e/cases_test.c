@@ -259,6 +259,20 @@ static void whole_lifecycle_with_rework_and_rating(void **state)
     th_act(&srv, "shift_lead", id, NULL, "\"action\":\"close\"");
     assert_string_equal(th_case_state(&srv, id), "closed");
 
+    /* The text's limit is the domain's (CASE_NOTE_MAX, 500 bytes): refused, nothing stored. */
+    {
+        char big[502], bigbody[600];
+        memset(big, 'x', 501);
+        big[501] = '\0';
+        snprintf(bigbody, sizeof bigbody, "{\"score\":5,\"text\":\"%s\"}", big);
+        th_post(&srv, "citizen", path, NULL, bigbody, &r);
+        th_expect(&r, 400, "invalid_argument");
+        assert_string_equal(th_jstr(json_object_get(r.json, "error"), "message"),
+                            "text: at most 500 bytes");
+        th_resp_free(&r);
+        assert_int_equal(
+            th_sqlf(&srv, "SELECT COUNT(*) FROM case_ratings WHERE case_id = %lld", id), 0);
+    }
     th_post(&srv, "citizen", path, "rate-1", "{\"score\":5,\"text\":\"很满意\"}", &r);
     th_expect(&r, 201, NULL);
     th_resp_free(&r);
