@@ -273,6 +273,14 @@ enum err api_json_decode(struct rctx *cx, json_t *obj, const struct api_field *f
     return ERR_OK;
 }
 
+bool api_json_sent(const struct api_field *fields, uint64_t present, const char *name)
+{
+    for (size_t i = 0; fields[i].name && i < 64; i++)
+        if (strcmp(fields[i].name, name) == 0)
+            return (present & (1ull << i)) != 0;
+    return false;
+}
+
 /* ---- encoding --------------------------------------------------------------------------- */
 
 size_t api_json_real_text(double d, char *buf)

@@ -124,6 +124,9 @@ struct api_field {
  * sent as null when optional) leaves its member as the caller initialised it. */
 enum err api_json_decode(struct rctx *cx, json_t *obj, const struct api_field *fields, void *out,
                          uint64_t *present) MUST_CHECK;
+/* Was the field called name sent (not null), by the *present api_json_decode filled with the
+ * same table? False for a name not in the table. */
+bool api_json_sent(const struct api_field *fields, uint64_t present, const char *name);
 
 /* ---- PATCH bodies, decoded straight into the domain's patch struct ---- */
 

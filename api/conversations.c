@@ -43,23 +43,25 @@ static json_t *msg_json(const struct conv_msg *m)
 
 /* ---- decoding a message ----------------------------------------------------------------- */
 
+/* A message as decoded: the domain's fields, the kind by name (set in d by msg_kind) and, on
+ * the WebSocket, where it goes. */
 struct msg_in {
-    const char *client_id, *kind, *text, *media_id, *address;
-    double lat, lng;
-    int64_t case_id;
+    struct conv_msg_in d;
+    const char *kind;
     int64_t to, conversation_id; /* WebSocket only */
 };
 
+#define M(m) offsetof(struct msg_in, d.m)
 #define MSG_FIELDS                                                                                 \
-    {"client_id", API_STR, true, offsetof(struct msg_in, client_id), CONV_CLIENT_ID_MAX, 1, 0},    \
+    {"client_id", API_STR, true, M(client_id), CONV_CLIENT_ID_MAX, 1, 0},                          \
         {"kind", API_STR, false, offsetof(struct msg_in, kind), 16, 1, 0},                         \
-        {"text", API_STR, false, offsetof(struct msg_in, text), CONV_TEXT_MAX * 4, 0, 0},          \
-        {"media_id", API_STR, false, offsetof(struct msg_in, media_id), 32, 1, 0},                 \
-        {"address", API_STR, false, offsetof(struct msg_in, address), 1024, 0, 0},                 \
-        {"lat", API_F64, false, offsetof(struct msg_in, lat), 0, -90, 90},                         \
-        {"lng", API_F64, false, offsetof(struct msg_in, lng), 0, -180, 180},                       \
+        {"text", API_STR, false, M(text), CONV_TEXT_MAX * 4, 0, 0},                                \
+        {"media_id", API_STR, false, M(media_id), 32, 1, 0},                                       \
+        {"address", API_STR, false, M(address), 1024, 0, 0},                                       \
+        {"lat", API_F64, false, M(lat), 0, -90, 90},                                               \
+        {"lng", API_F64, false, M(lng), 0, -180, 180},                                             \
     {                                                                                              \
-        "case_id", API_I64, false, offsetof(struct msg_in, case_id), 0, 1, INT64_MAX               \
+        "case_id", API_I64, false, M(case_id), 0, 1, INT64_MAX                                     \
     }
 
 static const struct api_field msg_fields[] = {MSG_FIELDS, {0}};
@@ -69,9 +71,11 @@ static const struct api_field ws_msg_fields[] = {
     {"conversation_id", API_I64, false, offsetof(struct msg_in, conversation_id), 0, 1, INT64_MAX},
     {0},
 };
+#undef M
 
-static enum err msg_in_to_domain(struct rctx *cx, const struct msg_in *in, uint64_t present,
-                                 struct conv_msg_in *out)
+/* The kind sent by name into in->d.kind; a location needs lat and lng (sent by fields). */
+static enum err msg_kind(struct rctx *cx, struct msg_in *in, const struct api_field *fields,
+                         uint64_t present)
 {
     static const char *const kinds[] = {"text", "image", "voice", "location", "case_card"};
     const char *k = in->kind ? in->kind : "text";
@@ -82,11 +86,10 @@ static enum err msg_in_to_domain(struct rctx *cx, const struct msg_in *in, uint6
             break;
     if (i == sizeof kinds / sizeof *kinds)
         return rctx_fail(cx, ERR_INVALID, "kind: text, image, voice, location or case_card");
-    if (i == CONV_LOCATION && (!(present & (1u << 5)) || !(present & (1u << 6))))
+    if (i == CONV_LOCATION &&
+        (!api_json_sent(fields, present, "lat") || !api_json_sent(fields, present, "lng")))
         return rctx_fail(cx, ERR_INVALID, "lat, lng: required for location");
-    *out = (struct conv_msg_in){
-        in->client_id, (enum conv_msg_kind)i, in->text, in->media_id, in->address, in->lat, in->lng,
-        in->case_id};
+    in->d.kind = (enum conv_msg_kind)i;
     return ERR_OK;
 }
 
@@ -202,7 +205,6 @@ static enum err messages_list(struct rctx *cx, const struct req *rq, struct resp
 static enum err messages_send(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
     struct msg_in in = {0};
-    struct conv_msg_in d;
     struct conv_msg m;
     uint64_t present = 0;
     int64_t own = 0;
@@ -210,30 +212,27 @@ static enum err messages_send(struct rctx *cx, const struct req *rq, struct resp
     enum err res = api_json_input(cx, rq, msg_fields, &in, &present);
 
     if (!res)
-        res = msg_in_to_domain(cx, &in, present, &d);
+        res = msg_kind(cx, &in, msg_fields, present);
     if (!res)
-        res = conv_send(cx, req_param_i64(rq, "id"), &d, &m, &own, &created);
+        res = conv_send(cx, req_param_i64(rq, "id"), &in.d, &m, &own, &created);
     if (res)
         return res;
     return api_json_reply(cx, rs, created ? 201 : 200, msg_json(&m));
 }
 
-struct read_in {
-    int64_t seq;
-};
+/* One field, decoded straight into the sequence number (offset 0). */
 static const struct api_field read_fields[] = {
-    {"seq", API_I64, true, offsetof(struct read_in, seq), 0, 0, INT64_MAX},
+    {"seq", API_I64, true, 0, 0, 0, INT64_MAX},
     {0},
 };
 
 static enum err conversations_read(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct read_in in = {0};
-    int64_t read_seq = 0, unread = 0, id = req_param_i64(rq, "id");
-    enum err res = api_json_input(cx, rq, read_fields, &in, NULL);
+    int64_t seq = 0, read_seq = 0, unread = 0, id = req_param_i64(rq, "id");
+    enum err res = api_json_input(cx, rq, read_fields, &seq, NULL);
 
     if (!res)
-        res = conv_read(cx, id, in.seq, &read_seq, &unread);
+        res = conv_read(cx, id, seq, &read_seq, &unread);
     if (res)
         return res;
     return api_json_reply(cx, rs, 200,
@@ -280,7 +279,6 @@ static enum err ws_decode(struct rctx *cx, json_t *in, const struct api_field *f
 static enum err ws_send(struct rctx *cx, json_t *in, json_t **out)
 {
     struct msg_in m = {0};
-    struct conv_msg_in d;
     struct conv_msg msg;
     uint64_t present = 0;
     int64_t conv, own = 0;
@@ -291,7 +289,7 @@ static enum err ws_send(struct rctx *cx, json_t *in, json_t **out)
         return res;
     if (!m.to == !m.conversation_id)
         return rctx_fail(cx, ERR_INVALID, "send: to (a user id) or conversation_id");
-    res = msg_in_to_domain(cx, &m, present, &d);
+    res = msg_kind(cx, &m, ws_msg_fields, present);
     if (res)
         return res;
     conv = m.conversation_id;
@@ -302,7 +300,7 @@ static enum err ws_send(struct rctx *cx, json_t *in, json_t **out)
             return res;
         conv = c.id;
     }
-    res = conv_send(cx, conv, &d, &msg, &own, &created);
+    res = conv_send(cx, conv, &m.d, &msg, &own, &created);
     if (res)
         return res;
     *out = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b}", "type", "sent", "client_id", msg.client_id,
@@ -319,15 +317,15 @@ struct id_in {
 static enum err ws_recall(struct rctx *cx, json_t *in, json_t **out)
 {
     static const struct api_field f[] = {
-        {"message_id", API_I64, true, offsetof(struct id_in, id), 0, 1, INT64_MAX},
+        {"message_id", API_I64, true, 0, 0, 1, INT64_MAX},
         {0},
     };
-    struct id_in v = {0};
+    int64_t id = 0;
     struct conv_msg m;
-    enum err res = ws_decode(cx, in, f, &v, NULL);
+    enum err res = ws_decode(cx, in, f, &id, NULL);
 
     if (!res)
-        res = conv_recall(cx, v.id, &m);
+        res = conv_recall(cx, id, &m);
     if (res)
         return res;
     *out = json_pack("{s:s,s:I,s:I}", "type", "recalled", "message_id", (json_int_t)m.id,

@@ -122,26 +122,23 @@ static enum err items_patch(struct rctx *cx, const struct req *rq, struct resp *
     return api_json_reply(cx, rs, 200, item_json(&out));
 }
 
-struct redeem_in {
-    int64_t item_id;
-};
-
+/* One field, decoded straight into the item id (offset 0). */
 static const struct api_field redeem_fields[] = {
-    {"item_id", API_I64, true, offsetof(struct redeem_in, item_id), 0, 1, INT64_MAX},
+    {"item_id", API_I64, true, 0, 0, 1, INT64_MAX},
     {0},
 };
 
 static enum err redeem(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct redeem_in in = {0};
+    int64_t item_id = 0;
     struct points_redemption d;
     struct idem idem;
     enum err res = api_idem(cx, rq, 201, &idem);
 
     if (!res)
-        res = api_json_input(cx, rq, redeem_fields, &in, NULL);
+        res = api_json_input(cx, rq, redeem_fields, &item_id, NULL);
     if (!res)
-        res = points_redeem(cx, in.item_id, &idem, &d);
+        res = points_redeem(cx, item_id, &idem, &d);
     if (res)
         return res;
     if (d.replay)

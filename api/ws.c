@@ -94,28 +94,23 @@ const struct ws_ops api_ws_ops = {ws_hello, ws_read, ws_ack, ws_bye, ws_node, ap
 
 /* POST /api/v1/announcements: one item stored once in a shared stream; every member's sockets
  * get it live, offline ones on their next sync. */
-struct announce_in {
-    const char *stream, *kind, *title, *body;
-};
-
 static const struct api_field announce_fields[] = {
-    {"stream", API_STR, true, offsetof(struct announce_in, stream), 63, 1, 0},
-    {"kind", API_STR, false, offsetof(struct announce_in, kind), 32, 1, 0},
-    {"title", API_STR, true, offsetof(struct announce_in, title), 200, 1, 0},
-    {"body", API_STR, false, offsetof(struct announce_in, body), 4000, 0, 0},
+    {"stream", API_STR, true, offsetof(struct conv_announcement, stream), 63, 1, 0},
+    {"kind", API_STR, false, offsetof(struct conv_announcement, kind), 32, 1, 0},
+    {"title", API_STR, true, offsetof(struct conv_announcement, title), 200, 1, 0},
+    {"body", API_STR, false, offsetof(struct conv_announcement, body), 4000, 0, 0},
     {0},
 };
 
 static enum err announcements_create(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    struct announce_in in = {0};
+    struct conv_announcement in = {.kind = "announcement"};
     int64_t id = 0, offset = 0, recipients = 0;
     enum err res = api_json_input(cx, rq, announce_fields, &in, NULL);
 
     if (res)
         return res;
-    res = conv_announce(cx, in.stream, in.kind ? in.kind : "announcement", in.title, in.body, &id,
-                        &offset, &recipients);
+    res = conv_announce(cx, &in, &id, &offset, &recipients);
     if (res)
         return res;
     return api_json_reply(cx, rs, 201,

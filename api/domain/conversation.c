@@ -1014,8 +1014,8 @@ enum err conv_presence(struct rctx *cx, const int64_t *ids, size_t n, bool *visi
 
 /* ---- announcements ---------------------------------------------------------------------- */
 
-enum err conv_announce(struct rctx *cx, const char *stream, const char *kind, const char *title,
-                       const char *body, int64_t *id, int64_t *offset, int64_t *recipients)
+enum err conv_announce(struct rctx *cx, const struct conv_announcement *in, int64_t *id,
+                       int64_t *offset, int64_t *recipients)
 {
     struct db_res r;
     struct inbox_item it;
@@ -1026,22 +1026,22 @@ enum err conv_announce(struct rctx *cx, const char *stream, const char *kind, co
     enum err res;
 
     /* The audience now, as inbox_member_streams defines the streams' members. */
-    if (strcmp(stream, "all") == 0) {
+    if (strcmp(in->stream, "all") == 0) {
         who = "SELECT ?, id FROM users WHERE disabled = 0 AND (roles & ?) <> 0";
-    } else if (strcmp(stream, "tiles") == 0) {
+    } else if (strcmp(in->stream, "tiles") == 0) {
         who = "SELECT ?, id FROM users WHERE disabled = 0 AND (roles & ?) <> 0";
         roles = ROLE_LEADER | ROLE_ADMIN;
-    } else if (sscanf(stream, "dept.%lld", &num) == 1 && num > 0) {
+    } else if (sscanf(in->stream, "dept.%lld", &num) == 1 && num > 0) {
         who = "SELECT ?, id FROM users WHERE disabled = 0 AND (roles & ?) <> 0 AND"
               " department_id = ?";
-    } else if (sscanf(stream, "grid.%lld", &num) == 1 && num > 0) {
+    } else if (sscanf(in->stream, "grid.%lld", &num) == 1 && num > 0) {
         who = "SELECT ?, u.id FROM users u JOIN user_grids g ON g.user_id = u.id WHERE"
               " u.disabled = 0 AND (u.roles & ?) <> 0 AND g.grid_id = ?";
     } else {
         return rctx_fail(cx, ERR_INVALID,
                          "stream: \"all\", \"tiles\", \"dept.<id>\" or \"grid.<id>\"");
     }
-    if (!inbox_stream_name_ok(stream))
+    if (!inbox_stream_name_ok(in->stream))
         return rctx_fail(cx, ERR_INVALID, "stream: a-z, 0-9, '.', '_', at most 63");
     res = db_tx_begin(cx);
     if (res)
@@ -1051,14 +1051,15 @@ enum err conv_announce(struct rctx *cx, const char *stream, const char *kind, co
     res = db_exec(cx,
                   "INSERT INTO streams (name, head) VALUES (?, 0) ON DUPLICATE KEY UPDATE"
                   " head = head",
-                  DB_ARGS(DBS(stream)), NULL);
+                  DB_ARGS(DBS(in->stream)), NULL);
     if (res)
         goto out;
-    res = db_exec(
-        cx,
-        "INSERT INTO announcements (stream, offset_no, kind, title, created_by,"
-        " created_at) VALUES (?, 0, ?, ?, ?, FROM_UNIXTIME(? / 1000))",
-        DB_ARGS(DBS(stream), DBS(kind), DBS(title), DBI(cx->who.user_id), DBI(cx->now_ms)), &r);
+    res = db_exec(cx,
+                  "INSERT INTO announcements (stream, offset_no, kind, title, created_by,"
+                  " created_at) VALUES (?, 0, ?, ?, ?, FROM_UNIXTIME(? / 1000))",
+                  DB_ARGS(DBS(in->stream), DBS(in->kind), DBS(in->title), DBI(cx->who.user_id),
+                          DBI(cx->now_ms)),
+                  &r);
     if (res)
         goto out;
     aid = (int64_t)r.insert_id;
@@ -1074,9 +1075,9 @@ enum err conv_announce(struct rctx *cx, const char *stream, const char *kind, co
         goto out;
     count = (int64_t)r.affected;
     payload = rctx_printf(cx, "{\"announcement_id\":%lld,\"title\":%s,\"body\":%s,\"by\":%lld}",
-                          (long long)aid, jstr(cx, title), jstr(cx, body ? body : ""),
+                          (long long)aid, jstr(cx, in->title), jstr(cx, in->body ? in->body : ""),
                           (long long)cx->who.user_id);
-    res = inbox_stream_publish_tx(cx, stream, kind, payload, &off);
+    res = inbox_stream_publish_tx(cx, in->stream, in->kind, payload, &off);
     if (!res)
         res = db_exec(cx, "UPDATE announcements SET offset_no = ? WHERE id = ?",
                       DB_ARGS(DBI(off), DBI(aid)), NULL);
@@ -1084,8 +1085,8 @@ out:
     res = db_tx_end(cx, res);
     if (res)
         return res;
-    it = (struct inbox_item){0, off, kind, payload, cx->now_ms};
-    inbox_notify_stream(stream, &it);
+    it = (struct inbox_item){0, off, in->kind, payload, cx->now_ms};
+    inbox_notify_stream(in->stream, &it);
     *id = aid;
     *offset = off;
     *recipients = count;

@@ -157,9 +157,12 @@ enum err conv_presence(struct rctx *cx, const int64_t *ids, size_t n, bool *visi
 /* Announcements (公文通知): store one item in stream ("all", "tiles", "dept.<id>",
  * "grid.<id>") with data {announcement_id, title, body, by}, and its audience (the stream's
  * members now) for the read statistics, in one transaction; then tell the sockets. */
-enum err conv_announce(struct rctx *cx, const char *stream, const char *kind, const char *title,
-                       const char *body, int64_t *id, int64_t *offset,
-                       int64_t *recipients) MUST_CHECK;
+struct conv_announcement {
+    const char *stream, *kind, *title;
+    const char *body; /* NULL: none */
+};
+enum err conv_announce(struct rctx *cx, const struct conv_announcement *in, int64_t *id,
+                       int64_t *offset, int64_t *recipients) MUST_CHECK;
 /* The caller read announcement id (a recipient; ERR_NOTFOUND otherwise). Idempotent. */
 enum err conv_announcement_read(struct rctx *cx, int64_t id) MUST_CHECK;
 struct conv_announcement_stats {

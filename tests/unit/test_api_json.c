@@ -487,6 +487,30 @@ static void test_decode_one_field_into_variable(void **state)
     assert_int_equal(position, 42);
 }
 
+/* "Was it sent": api_json_sent names a row of the table *present was filled with. */
+static void test_decode_sent(void **state)
+{
+    struct rctx cx;
+    struct in in;
+    json_error_t e;
+    json_t *j = json_loads("{\"title\":\"abc\",\"f\":0,\"b\":null,\"extra\":null}", 0, &e);
+    uint64_t present = 0;
+
+    (void)state;
+    assert_non_null(j);
+    memset(&in, 0, sizeof in);
+    rctx_init(&cx);
+    assert_int_equal(api_json_decode(&cx, j, fields, &in, &present), ERR_OK);
+    assert_true(api_json_sent(fields, present, "title"));
+    assert_true(api_json_sent(fields, present, "f"));      /* sent as 0: sent */
+    assert_false(api_json_sent(fields, present, "n"));     /* absent */
+    assert_false(api_json_sent(fields, present, "b"));     /* null: as if absent */
+    assert_false(api_json_sent(fields, present, "extra")); /* null */
+    assert_false(api_json_sent(fields, present, "nosuch"));
+    rctx_dispose(&cx);
+    json_decref(j);
+}
+
 /* "HH:MM" decodes straight into minutes of the day, within the row's range. */
 static void test_decode_hhmm(void **state)
 {
@@ -710,6 +734,7 @@ int main(void)
         cmocka_unit_test(test_patch_declarative),
         cmocka_unit_test(test_decode_one_field_into_variable),
         cmocka_unit_test(test_decode_hhmm),
+        cmocka_unit_test(test_decode_sent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -343,7 +343,15 @@ const scenarios = {
       'location: ' + r.text);
     r = await rest('POST', `/api/v1/conversations/${room}/messages`, t.dispatcher,
       { client_id: 'room-3', kind: 'location', lat: 31.3 });
-    check(r.status === 400, 'location without lng: ' + r.text);
+    check(r.status === 400 && r.json.error.message === 'lat, lng: required for location',
+      'location without lng: ' + r.text);
+    // "Was it sent", not "is it non-zero": 0, 0 is a place (and lng: null is not sent).
+    r = await rest('POST', `/api/v1/conversations/${room}/messages`, t.dispatcher,
+      { client_id: 'room-4', kind: 'location', lat: 0, lng: 0 });
+    check(r.status === 201 && r.json.lat === 0 && r.json.lng === 0, 'location at 0, 0: ' + r.text);
+    r = await rest('POST', `/api/v1/conversations/${room}/messages`, t.dispatcher,
+      { client_id: 'room-5', kind: 'location', lat: 31.3, lng: null });
+    check(r.status === 400, 'location with lng null: ' + r.text);
     // A leader may join by hand (pinned) and stays across syncs.
     r = await rest('POST', '/api/v1/conversations', t.leader, { kind: 'case', case_id: caseId });
     check(r.status === 200 && r.json.id === room, 'leader joins: ' + r.text);
