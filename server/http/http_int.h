@@ -192,6 +192,10 @@ void http__guard_stop(struct http_loop *l);
 void http__guard_free(struct http_loop *l);
 
 bool http__conn_open(struct http_loop *l, int fd, uint64_t *gen);
+
+/* readpark.c: keep-alive reads stopped without a system call (h2o_socket_read_start/stop are
+ * defined there); resolves h2o's own pair and registers the counters. */
+void http__readpark_init(void);
 /* Its socket is closed: release the state, unless a newer connection already holds fd. */
 void http__conn_closed(struct http_loop *l, int fd, uint64_t gen);
 /* The state of connection (fd, gen), NULL once it is gone. */

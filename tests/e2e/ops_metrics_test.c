@@ -331,6 +331,128 @@ static void test_not_public(void **state)
     unlink(sock);
 }
 
+/* One HTTP/1.1 keep-alive connection, read response by response (Content-Length bodies). */
+struct h1 {
+    int fd;
+    char buf[65536];
+    size_t n;
+};
+
+static void h1_open(struct h1 *c)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
+    struct timeval tv = {10, 0};
+
+    c->n = 0;
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(c->fd >= 0);
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static void h1_send(struct h1 *c, const char *req)
+{
+    size_t len = strlen(req), off = 0;
+    while (off < len) {
+        ssize_t w = write(c->fd, req + off, len - off);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+}
+
+/* The next response: its status; its body copied to body (cap bytes, NUL-terminated). */
+static int h1_response(struct h1 *c, char *body, size_t cap)
+{
+    char *end;
+    size_t head, clen = 0;
+    const char *cl;
+    int status = 0;
+
+    for (;;) {
+        c->buf[c->n] = '\0';
+        end = strstr(c->buf, "\r\n\r\n");
+        if (end) {
+            head = (size_t)(end - c->buf) + 4;
+            cl = strcasestr(c->buf, "\r\ncontent-length:");
+            assert_true(cl && cl < end);
+            clen = strtoul(cl + 17, NULL, 10);
+            if (c->n >= head + clen)
+                break;
+        }
+        assert_true(c->n < sizeof c->buf - 1);
+        ssize_t r = read(c->fd, c->buf + c->n, sizeof c->buf - 1 - c->n);
+        assert_true(r > 0);
+        c->n += (size_t)r;
+    }
+    assert_int_equal(sscanf(c->buf, "HTTP/1.1 %d", &status), 1);
+    if (body) {
+        size_t k = clen < cap - 1 ? clen : cap - 1;
+        memcpy(body, c->buf + head, k);
+        body[k] = '\0';
+    }
+    memmove(c->buf, c->buf + head + clen, c->n - head - clen);
+    c->n -= head + clen;
+    return status;
+}
+
+/* h2o stops reading a keep-alive HTTP/1.1 connection while it answers; cityd parks the read
+ * instead of stopping it (server/http/readpark.c, no epoll_ctl per request). Sequential,
+ * pipelined and mid-request input must all be answered, in order, and the counters show which
+ * path each took. */
+static void test_http1_reads_parked(void **state)
+{
+    const char *insp = th_token(&srv, "inspector");
+    char req[9000], body[4096];
+    json_t *a, *b;
+    struct h1 c;
+    int i;
+    (void)state;
+
+    a = scrape("park-before");
+    h1_open(&c);
+    for (i = 0; i < 400; i++) {
+        h1_send(&c, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_int_equal(h1_response(&c, body, sizeof body), 200);
+        assert_non_null(strstr(body, "\"ok\""));
+    }
+    /* Three requests in one write: the second and third wait in h2o's buffer, not the kernel. */
+    h1_send(&c, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+                "GET /api/v1/version HTTP/1.1\r\nHost: t\r\n\r\n"
+                "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(h1_response(&c, body, sizeof body), 200);
+    assert_int_equal(h1_response(&c, body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"version\""));
+    assert_int_equal(h1_response(&c, body, sizeof body), 404);
+    assert_non_null(strstr(body, "\"request_id\""));
+
+    /* Input while parked: /me waits for the locked users table on a worker while the next
+     * request arrives; the read is then stopped for real and resumed after the answer. */
+    assert_int_equal(th_sh("mariadb --no-defaults -uroot --socket=%s %s -e 'LOCK TABLES users "
+                           "WRITE; DO SLEEP(1.5); UNLOCK TABLES' >/dev/null 2>&1 &",
+                           srv.socket, srv.dbname),
+                     0);
+    usleep(300000);
+    snprintf(req, sizeof req,
+             "GET /api/v1/me HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n", insp);
+    h1_send(&c, req);
+    usleep(300000);
+    h1_send(&c, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(h1_response(&c, body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"username\""));
+    assert_int_equal(h1_response(&c, body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"ok\""));
+    close(c.fd);
+
+    b = scrape("park-after");
+    /* A loop adds its counts in steps of 64: up to 63 of this connection's may not show yet. */
+    assert_true(delta(a, b, "cityd_http_read_parks_total{outcome=parked}") >= 404 - 63);
+    assert_true(delta(a, b, "cityd_http_read_parks_total{outcome=resumed}") >= 404 - 63);
+    assert_true(delta(a, b, "cityd_http_read_parks_total{outcome=stopped_for_input}") >= 1);
+    json_decref(a);
+    json_decref(b);
+}
+
 static int setup(void **state)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -350,6 +472,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_follow_the_load),
         cmocka_unit_test(test_not_public),
+        cmocka_unit_test(test_http1_reads_parked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
