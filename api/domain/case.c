@@ -150,9 +150,10 @@ static struct db_val ms_val(int64_t ms)
     return ms ? DBI(ms) : DBNULL;
 }
 
-enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, const char *from,
-                        const char *to, const char *actor_role, const char *text, int64_t dept,
-                        int64_t assignee, const char *step, int64_t due_ms, const char *photos)
+enum err case__step_insert(struct rctx *cx, int64_t case_id, const char *action, const char *from,
+                           const char *to, const char *actor_role, const char *text, int64_t dept,
+                           int64_t assignee, const char *step, int64_t due_ms, const char *photos,
+                           int64_t *step_id)
 {
     struct db_res r;
     enum err res =
@@ -167,8 +168,21 @@ enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, co
                         DBS(step ? step : "none"), ms_val(due_ms), DBS(photos ? photos : "[]"),
                         DBI(cx->now_ms)),
                 &r);
+    if (!res)
+        *step_id = (int64_t)r.insert_id;
+    return res;
+}
+
+enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, const char *from,
+                        const char *to, const char *actor_role, const char *text, int64_t dept,
+                        int64_t assignee, const char *step, int64_t due_ms, const char *photos)
+{
+    int64_t step_id = 0;
+    enum err res = case__step_insert(cx, case_id, action, from, to, actor_role, text, dept,
+                                     assignee, step, due_ms, photos, &step_id);
+
     /* The dashboard rollups follow every timeline row in the same transaction (rollup.h). */
-    return res ? res : rollup_step(cx, (int64_t)r.insert_id);
+    return res ? res : rollup_step(cx, step_id);
 }
 
 const char *case__actor_role(const struct rctx *cx, uint32_t rule_roles)
@@ -219,6 +233,7 @@ struct cat_limits {
     const char *code_set, *kind;
     struct deadline_limits lim;
     bool active;
+    bool photo_required; /* from the in-process copy (find_category); not read by cat_row */
 };
 
 #define CAT_LIMIT_COLS                                                                             \
@@ -267,6 +282,7 @@ static enum err find_category(struct rctx *cx, const struct refdata_view *v,
     c->kind = k[0].kind;
     c->lim = k[0].lim;
     c->active = k[0].active;
+    c->photo_required = k[0].photo_required;
     if (!c->active)
         return rctx_fail(cx, ERR_INVALID, "category: no longer in use");
     return ERR_OK;
@@ -431,7 +447,7 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
     struct db_res r;
     const char *source = NULL, *photos_json = "[]";
     char wkt[96], payload[256], src[LOCKOUT_SOURCE_MAX] = "";
-    int64_t grid = 0, region = 0, id = 0;
+    int64_t grid = 0, region = 0, id = 0, step_id = 0;
     enum err res;
 
     memset(out, 0, sizeof *out);
@@ -469,13 +485,10 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
         res = find_category(cx, &ref, in, &cat);
     if (res)
         goto out;
-    if (in->nphotos == 0 && (strcmp(source, "citizen") == 0 || strcmp(source, "inspector") == 0)) {
-        res = db_exec(cx, "SELECT photo_required FROM categories WHERE id = ?",
-                      DB_ARGS(DBI(cat.id)), &r);
-        if (!res && r.nrows && db_cell_i64(&r, 0, 0))
-            res = rctx_fail(cx, ERR_INVALID, "photos: this category needs at least one photo");
-        if (res)
-            goto out;
+    if (in->nphotos == 0 && cat.photo_required &&
+        (strcmp(source, "citizen") == 0 || strcmp(source, "inspector") == 0)) {
+        res = rctx_fail(cx, ERR_INVALID, "photos: this category needs at least one photo");
+        goto out;
     }
     if (in->urgency && strcmp(in->urgency, "urgent") == 0)
         cat.lim.urgent = true;
@@ -508,8 +521,9 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
     if (res)
         goto out;
     id = (int64_t)r.insert_id;
-    res = case__step_add(cx, id, "report", NULL, "reported", case__actor_role(cx, ROLE_ANY), NULL,
-                         0, 0, workflow_step_name(WORKFLOW_STEP_REGISTER), pts.due_ms, photos_json);
+    res = case__step_insert(cx, id, "report", NULL, "reported", case__actor_role(cx, ROLE_ANY),
+                            NULL, 0, 0, workflow_step_name(WORKFLOW_STEP_REGISTER), pts.due_ms,
+                            photos_json, &step_id);
     if (!res && in->nphotos)
         res = attach_media(cx, "case", id, "report", in->photos, in->nphotos, 0);
     if (res)
@@ -519,6 +533,10 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
              "\"state\":\"reported\"}",
              (long long)id, (long long)cat.id, source, (long long)grid);
     res = outbox_record_change(cx, "case.reported", "case", id, payload, "case.report", idem, id);
+    /* The rollups last: most of their rows (the city's day, its tiles) are shared by every
+     * report, and a row stays locked from its upsert to COMMIT. */
+    if (!res)
+        res = rollup_step(cx, step_id);
 out:
     res = db_tx_end(cx, res);
     if (res)

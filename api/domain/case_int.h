@@ -48,11 +48,18 @@ void case__number(int64_t id, int64_t created_ms, char out[24]);
 /* The caller's department (0 = none). */
 enum err case__my_department(struct rctx *cx, int64_t *dept) MUST_CHECK;
 
-/* Timeline row; photos_json may be NULL ("[]"). */
+/* Timeline row; photos_json may be NULL ("[]"). Applies it to the rollups (rollup_step). */
 enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, const char *from,
                         const char *to, const char *actor_role, const char *text, int64_t dept,
                         int64_t assignee, const char *step, int64_t due_ms,
                         const char *photos_json) MUST_CHECK;
+/* The same row without the rollups, its id in *step_id: the caller must call rollup_step on
+ * it in the same transaction (a report does so last, just before COMMIT, so that the rollup
+ * rows every report shares stay locked as short a time as possible). */
+enum err case__step_insert(struct rctx *cx, int64_t case_id, const char *action, const char *from,
+                           const char *to, const char *actor_role, const char *text, int64_t dept,
+                           int64_t assignee, const char *step, int64_t due_ms,
+                           const char *photos_json, int64_t *step_id) MUST_CHECK;
 
 /* The department a dispatch rule (or else the category, cat_dept) suggests; 0 = none. */
 enum err case__dispatch_suggestion(struct rctx *cx, int64_t category, int64_t grid,

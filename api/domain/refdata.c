@@ -110,7 +110,8 @@ static enum err cats_load(struct rctx *cx, int64_t version, struct refdata_cats 
     res = db_exec(cx,
                   "SELECT id, code_set, kind, full_code, limit_register_min, limit_dispatch_min,"
                   " limit_handle, limit_handle_unit, limit_verify_min, limit_close_min, urgent,"
-                  " active, department_id, limit_confirm_min FROM categories ORDER BY id",
+                  " active, department_id, limit_confirm_min, photo_required FROM categories"
+                  " ORDER BY id",
                   DB_NOARGS, &r);
     if (res)
         return res;
@@ -141,6 +142,7 @@ static enum err cats_load(struct rctx *cx, int64_t version, struct refdata_cats 
         k->active = db_cell_i64(&r, i, 11) != 0;
         k->department_id = db_cell_i64(&r, i, 12);
         k->lim.confirm_min = (int)db_cell_i64(&r, i, 13);
+        k->photo_required = db_cell_i64(&r, i, 14) != 0;
         c->n++;
     }
     *out = c;

@@ -41,6 +41,7 @@ struct refdata_category {
     const char *code_set, *kind, *full_code;
     struct deadline_limits lim;
     bool active;
+    bool photo_required; /* a citizen's or inspector's report of it needs a photo */
 };
 
 /* Read the change counters and reload what moved; the view is valid until cx is disposed. */

@@ -596,11 +596,17 @@ static int source_of(const char *s)
 
 /* ---- SQL helpers ------------------------------------------------------------------------- */
 
-/* A growing SQL text (malloc'd: the rebuild's statements outgrow a request pool). */
+/* A growing SQL text (malloc'd: the rebuild's statements outgrow a request pool). With bind
+ * set (the live path), values go in as placeholders with their arguments, so a statement's
+ * text depends only on its shape (table, columns, number of rows) and is prepared once per
+ * connection; the rebuild writes values into the text of its few large statements. */
 struct buf {
     char *p;
     size_t len, cap;
     size_t rows;
+    bool bind;
+    struct db_val *args; /* malloc'd; strings borrowed until buf_exec */
+    size_t nargs, args_cap;
 };
 
 static void buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -634,6 +640,7 @@ static void buf_reset(struct buf *b)
 {
     b->len = 0;
     b->rows = 0;
+    b->nargs = 0;
     if (b->p)
         b->p[0] = '\0';
 }
@@ -641,7 +648,69 @@ static void buf_reset(struct buf *b)
 static void buf_free(struct buf *b)
 {
     free(b->p);
+    free(b->args);
     memset(b, 0, sizeof *b);
+}
+
+static void buf_arg(struct buf *b, struct db_val v)
+{
+    if (b->nargs == b->args_cap) {
+        size_t cap = b->args_cap ? b->args_cap * 2 : 32;
+        struct db_val *a = realloc(b->args, cap * sizeof *a);
+        if (!a)
+            abort();
+        b->args = a;
+        b->args_cap = cap;
+    }
+    b->args[b->nargs++] = v;
+}
+
+/* A value: a placeholder and its argument when binding, else its text. */
+static void buf_i64(struct buf *b, int64_t v)
+{
+    if (b->bind) {
+        buf_addf(b, "?");
+        buf_arg(b, DBI(v));
+    } else {
+        buf_addf(b, "%lld", (long long)v);
+    }
+}
+
+/* A number, or NULL when it is 0 (an absent id). */
+static void buf_id(struct buf *b, int64_t v)
+{
+    if (b->bind) {
+        buf_addf(b, "?");
+        buf_arg(b, v ? DBI(v) : DBNULL);
+    } else if (v) {
+        buf_addf(b, "%lld", (long long)v);
+    } else {
+        buf_addf(b, "NULL");
+    }
+}
+
+/* A string of our own (states, indicator names, reasons: never quotes). */
+static void buf_str(struct buf *b, const char *v)
+{
+    if (b->bind) {
+        buf_addf(b, "?");
+        buf_arg(b, DBS(v));
+    } else {
+        buf_addf(b, "'%s'", v);
+    }
+}
+
+/* An instant in ms, or NULL when 0. */
+static void buf_ms(struct buf *b, int64_t ms)
+{
+    if (b->bind) {
+        buf_addf(b, "FROM_UNIXTIME(? / 1000)");
+        buf_arg(b, ms ? DBI(ms) : DBNULL);
+    } else if (ms) {
+        buf_addf(b, "FROM_UNIXTIME(%lld/1000)", (long long)ms);
+    } else {
+        buf_addf(b, "NULL");
+    }
 }
 
 /* Run b's text in its own small context (the statement cache keys on the text; the pool
@@ -657,7 +726,7 @@ static enum err buf_exec(struct rctx *cx, struct buf *b)
     sub.db = cx->db;
     sub.now_ms = cx->now_ms;
     memcpy(sub.id, cx->id, sizeof sub.id);
-    res = db_exec(&sub, b->p, DB_NOARGS, NULL);
+    res = db_exec(&sub, b->p, b->args, b->nargs, NULL);
     if (res)
         cx->err = sub.err;
     sub.db = NULL;
@@ -666,7 +735,12 @@ static enum err buf_exec(struct rctx *cx, struct buf *b)
     return res;
 }
 
-#define DAY_SQL(b, d) buf_addf(b, "FROM_DAYS(%lld)", (long long)((d) + DAYS_1970))
+static void day_sql(struct buf *b, int64_t day)
+{
+    buf_addf(b, "FROM_DAYS(");
+    buf_i64(b, day + DAYS_1970);
+    buf_addf(b, ")");
+}
 
 /* The upsert head and row of table t (for T_DAY: of column col); the tail adds n = n + new. */
 static void upsert_head(struct buf *b, enum tab t, int col)
@@ -702,32 +776,51 @@ static void upsert_head(struct buf *b, enum tab t, int col)
 static void upsert_row(struct buf *b, enum tab t, int64_t scope, int64_t day, int64_t k1,
                        int64_t k2, int64_t v, int64_t v2)
 {
-    buf_addf(b, "%s(%lld,", b->rows ? "," : "", (long long)scope);
-    if (spanned(t))
-        buf_addf(b, "%d,", (int)(day >> 32));
-    DAY_SQL(b, day & 0xffffffffLL);
+    buf_addf(b, "%s(", b->rows ? "," : "");
+    buf_i64(b, scope);
+    buf_addf(b, ",");
+    if (spanned(t)) {
+        buf_i64(b, day >> 32);
+        buf_addf(b, ",");
+    }
+    day_sql(b, day & 0xffffffffLL);
+    buf_addf(b, ",");
     switch (t) {
     case T_DAY:
-        buf_addf(b, ",%lld)", (long long)v);
+        buf_i64(b, v);
         break;
     case T_CAT:
     case T_GRID:
     case T_HOUR:
-        buf_addf(b, ",%lld,%lld)", (long long)k1, (long long)v);
+        buf_i64(b, k1);
+        buf_addf(b, ",");
+        buf_i64(b, v);
         break;
     case T_CELL:
-        buf_addf(b, ",%lld,%lld,%lld)", (long long)k1, (long long)k2, (long long)v);
+        buf_i64(b, k1);
+        buf_addf(b, ",");
+        buf_i64(b, k2);
+        buf_addf(b, ",");
+        buf_i64(b, v);
         break;
     case T_STAFF:
-        buf_addf(b, ",%lld)", (long long)k1);
+        buf_i64(b, k1);
         break;
     case T_EVAL:
-        buf_addf(b, ",'%s',%lld,'%s',%lld,%lld)", (k2 & 1) ? "department" : "user", (long long)k1,
-                 indicators[k2 / 2].name, (long long)v, (long long)v2);
+        buf_str(b, (k2 & 1) ? "department" : "user");
+        buf_addf(b, ",");
+        buf_i64(b, k1);
+        buf_addf(b, ",");
+        buf_str(b, indicators[k2 / 2].name);
+        buf_addf(b, ",");
+        buf_i64(b, v);
+        buf_addf(b, ",");
+        buf_i64(b, v2);
         break;
     case T__COUNT:
         break;
     }
+    buf_addf(b, ")");
     b->rows++;
 }
 
@@ -744,14 +837,23 @@ static void upsert_tail(struct buf *b, enum tab t, int col)
 
 static void fact_row(struct buf *b, int64_t case_id, const struct fact *f)
 {
-    buf_addf(b, "%s(%lld,'%s','%s',", b->rows ? "," : "", (long long)case_id, f->state, f->step);
-    if (f->due_ms)
-        buf_addf(b, "FROM_UNIXTIME(%lld/1000)", (long long)f->due_ms);
-    else
-        buf_addf(b, "NULL");
-    buf_addf(b, ",%d,%d,", f->overdue, f->late);
-    buf_addf(b, f->dept ? "%lld," : "NULL,", (long long)f->dept);
-    buf_addf(b, f->dispatcher ? "%lld)" : "NULL)", (long long)f->dispatcher);
+    buf_addf(b, "%s(", b->rows ? "," : "");
+    buf_i64(b, case_id);
+    buf_addf(b, ",");
+    buf_str(b, f->state);
+    buf_addf(b, ",");
+    buf_str(b, f->step);
+    buf_addf(b, ",");
+    buf_ms(b, f->due_ms);
+    buf_addf(b, ",");
+    buf_i64(b, f->overdue);
+    buf_addf(b, ",");
+    buf_i64(b, f->late);
+    buf_addf(b, ",");
+    buf_id(b, f->dept);
+    buf_addf(b, ",");
+    buf_id(b, f->dispatcher);
+    buf_addf(b, ")");
     b->rows++;
 }
 
@@ -765,12 +867,25 @@ static void fact_row(struct buf *b, int64_t case_id, const struct fact *f)
 
 static void mark_row(struct buf *b, int64_t case_id, int64_t region, const struct mark *k)
 {
-    buf_addf(b, "%s(%lld,", b->rows ? "," : "", (long long)case_id);
-    buf_addf(b, region ? "%lld," : "NULL,", (long long)region);
-    DAY_SQL(b, k->day);
-    buf_addf(b, ",'%s',%lld,'%s',%d,'%s',%lld)", k->dept ? "department" : "user",
-             (long long)k->subject, indicators[k->ind].name, k->ok, k->reason,
-             (long long)k->step_id);
+    buf_addf(b, "%s(", b->rows ? "," : "");
+    buf_i64(b, case_id);
+    buf_addf(b, ",");
+    buf_id(b, region);
+    buf_addf(b, ",");
+    day_sql(b, k->day);
+    buf_addf(b, ",");
+    buf_str(b, k->dept ? "department" : "user");
+    buf_addf(b, ",");
+    buf_i64(b, k->subject);
+    buf_addf(b, ",");
+    buf_str(b, indicators[k->ind].name);
+    buf_addf(b, ",");
+    buf_i64(b, k->ok);
+    buf_addf(b, ",");
+    buf_str(b, k->reason);
+    buf_addf(b, ",");
+    buf_i64(b, k->step_id);
+    buf_addf(b, ")");
     b->rows++;
 }
 
@@ -781,12 +896,20 @@ static void mark_row(struct buf *b, int64_t case_id, int64_t region, const struc
 static void hot_row(struct buf *b, int64_t scope, int64_t case_id, const struct rcase *c,
                     const struct fact *f)
 {
-    buf_addf(b, "%s(%lld,%lld,", b->rows ? "," : "", (long long)scope, (long long)case_id);
+    buf_addf(b, "%s(", b->rows ? "," : "");
+    buf_i64(b, scope);
+    buf_addf(b, ",");
+    buf_i64(b, case_id);
+    buf_addf(b, ",");
     if (f->due_ms)
-        buf_addf(b, "FROM_UNIXTIME(%lld/1000)", (long long)f->due_ms);
+        buf_ms(b, f->due_ms);
     else
         buf_addf(b, "'9999-12-31'"); /* no running limit: last in the list, by the index */
-    buf_addf(b, ",%d,%d)", c->urgent, f->overdue);
+    buf_addf(b, ",");
+    buf_i64(b, c->urgent);
+    buf_addf(b, ",");
+    buf_i64(b, f->overdue);
+    buf_addf(b, ")");
     b->rows++;
 }
 
@@ -799,45 +922,22 @@ static void hot_row(struct buf *b, int64_t scope, int64_t case_id, const struct 
 
 #define MSCOL(col) "CAST(UNIX_TIMESTAMP(" col ") * 1000 AS SIGNED)"
 
+/* clang-format off */
 static const char load_sql[] =
     "SELECT s.case_id, s.action, s.from_state, s.to_state, COALESCE(s.actor_id, 0),"
-    " s.actor_role, COALESCE(s.department_id, 0), s.step, " MSCOL(
-        "s.due_at") ","
-                    " " MSCOL(
-                        "s.created_at") ", COALESCE(c.region_id, 0), COALESCE(c.grid_id, 0),"
-                                        " c.category_id, COALESCE(c.reporter_id, 0), c.source, "
-                                        "c.urgency,"
-                                        " " MSCOL(
-                                            "c.created_at") ", c.lat, c.lng, f.case_id, f.state, "
-                                                            "f.step,"
-                                                            " " MSCOL(
-                                                                "f.due_at") ", f.overdue, f.late, "
-                                                                            "COALESCE(f.department_"
-                                                                            "id, 0),"
-                                                                            " COALESCE(f."
-                                                                            "dispatcher_id, 0), "
-                                                                            "r0.id, r1.id, r2.id, "
-                                                                            "r3.id, "
-                                                                            "COALESCE(s.assignee_"
-                                                                            "id, 0)"
-                                                                            " FROM case_steps s "
-                                                                            "JOIN cases c ON c.id "
-                                                                            "= s.case_id"
-                                                                            " LEFT JOIN "
-                                                                            "rollup_cases f ON "
-                                                                            "f.case_id = s.case_id"
-                                                                            " LEFT JOIN regions r0 "
-                                                                            "ON r0.id = c.region_id"
-                                                                            " LEFT JOIN regions r1 "
-                                                                            "ON r1.id = "
-                                                                            "r0.parent_id"
-                                                                            " LEFT JOIN regions r2 "
-                                                                            "ON r2.id = "
-                                                                            "r1.parent_id"
-                                                                            " LEFT JOIN regions r3 "
-                                                                            "ON r3.id = "
-                                                                            "r2.parent_id"
-                                                                            " WHERE s.id = ?";
+    " s.actor_role, COALESCE(s.department_id, 0), s.step, " MSCOL("s.due_at") ", "
+    MSCOL("s.created_at") ", COALESCE(c.region_id, 0), COALESCE(c.grid_id, 0),"
+    " c.category_id, COALESCE(c.reporter_id, 0), c.source, c.urgency, " MSCOL("c.created_at") ","
+    " c.lat, c.lng, f.case_id, f.state, f.step, " MSCOL("f.due_at") ", f.overdue, f.late,"
+    " COALESCE(f.department_id, 0), COALESCE(f.dispatcher_id, 0), r0.id, r1.id, r2.id, r3.id,"
+    " COALESCE(s.assignee_id, 0) FROM case_steps s JOIN cases c ON c.id = s.case_id"
+    " LEFT JOIN rollup_cases f ON f.case_id = s.case_id"
+    " LEFT JOIN regions r0 ON r0.id = c.region_id"
+    " LEFT JOIN regions r1 ON r1.id = r0.parent_id"
+    " LEFT JOIN regions r2 ON r2.id = r1.parent_id"
+    " LEFT JOIN regions r3 ON r3.id = r2.parent_id"
+    " WHERE s.id = ?";
+/* clang-format on */
 
 static void free_marks(void *p)
 {
@@ -856,29 +956,85 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Write deltas for every scope, one statement per table (and dash_day column). */
+/* The order the live path writes the counter tables in: the rows that many cases share
+ * (a scope's day, its tiles) last, so a step holds their locks for as short a time as it can
+ * before COMMIT; every writer takes the tables in this one order. */
+static const enum tab live_order[] = {T_CELL, T_CAT, T_GRID, T_HOUR, T_STAFF, T_EVAL, T_DAY};
+
+/* dash_day: one row per scope with every column the step changes (the deltas of one step are
+ * all of its day), in one statement. */
+static enum err write_day(struct rctx *cx, struct buf *b, const struct out *o,
+                          const int64_t *scopes, size_t nscopes)
+{
+    int64_t sum[COL__COUNT] = {0}, day = 0;
+    bool any = false;
+    int n = 0;
+
+    for (size_t i = 0; i < o->n; i++) {
+        if (o->d[i].t == T_DAY) {
+            sum[o->d[i].col] += o->d[i].v;
+            day = o->d[i].day;
+        }
+    }
+    buf_reset(b);
+    buf_addf(b, "INSERT INTO dash_day (scope_id, day");
+    for (int col = 0; col < COL__COUNT; col++) {
+        if (sum[col]) {
+            buf_addf(b, ", %s", day_cols[col]);
+            any = true;
+        }
+    }
+    if (!any)
+        return ERR_OK;
+    buf_addf(b, ") VALUES ");
+    for (size_t s = 0; s < nscopes; s++) {
+        buf_addf(b, "%s(", s ? "," : "");
+        buf_i64(b, scopes[s]);
+        buf_addf(b, ",");
+        day_sql(b, day);
+        for (int col = 0; col < COL__COUNT; col++) {
+            if (sum[col]) {
+                buf_addf(b, ",");
+                buf_i64(b, sum[col]);
+            }
+        }
+        buf_addf(b, ")");
+        b->rows++;
+    }
+    buf_addf(b, " ON DUPLICATE KEY UPDATE ");
+    for (int col = 0; col < COL__COUNT; col++) {
+        if (sum[col])
+            buf_addf(b, "%s%s = %s + VALUES(%s)", n++ ? ", " : "", day_cols[col], day_cols[col],
+                     day_cols[col]);
+    }
+    return buf_exec(cx, b);
+}
+
+/* Write deltas for every scope, one statement per table. */
 static enum err write_deltas(struct rctx *cx, struct buf *b, const struct out *o,
                              const int64_t *scopes, size_t nscopes)
 {
     enum err res = ERR_OK;
 
-    for (int t = 0; !res && t < T__COUNT; t++) {
-        int ncols = t == T_DAY ? COL__COUNT : 1;
-        for (int col = 0; !res && col < ncols; col++) {
-            buf_reset(b);
-            for (size_t i = 0; i < o->n; i++) {
-                const struct delta *d = &o->d[i];
-                if ((int)d->t != t || (t == T_DAY && d->col != col))
-                    continue;
-                if (!b->rows)
-                    upsert_head(b, (enum tab)t, col);
-                for (size_t s = 0; s < nscopes; s++)
-                    upsert_row(b, (enum tab)t, scopes[s], d->day, d->k1, d->k2, d->v, d->v2);
-            }
-            if (b->rows) {
-                upsert_tail(b, (enum tab)t, col);
-                res = buf_exec(cx, b);
-            }
+    for (size_t k = 0; !res && k < sizeof live_order / sizeof live_order[0]; k++) {
+        enum tab t = live_order[k];
+        if (t == T_DAY) {
+            res = write_day(cx, b, o, scopes, nscopes);
+            continue;
+        }
+        buf_reset(b);
+        for (size_t i = 0; i < o->n; i++) {
+            const struct delta *d = &o->d[i];
+            if (d->t != t)
+                continue;
+            if (!b->rows)
+                upsert_head(b, t, 0);
+            for (size_t s = 0; s < nscopes; s++)
+                upsert_row(b, t, scopes[s], d->day, d->k1, d->k2, d->v, d->v2);
+        }
+        if (b->rows) {
+            upsert_tail(b, t, 0);
+            res = buf_exec(cx, b);
         }
     }
     return res;
@@ -895,10 +1051,12 @@ enum err rollup_step(struct rctx *cx, int64_t step_id)
     struct buf *b = rctx_zalloc(cx, sizeof *b);
     int64_t scopes[NSCOPES_MAX];
     size_t nscopes = 0;
+    bool had_fact;
     enum err res;
 
     rctx_defer(cx, free_marks, m);
     rctx_defer(cx, free_buf, b);
+    b->bind = true;
     res = db_exec(cx, load_sql, DB_ARGS(DBI(step_id)), &r);
     if (res)
         return res;
@@ -963,6 +1121,7 @@ enum err rollup_step(struct rctx *cx, int64_t step_id)
         }
     }
 
+    had_fact = f.exists;
     apply(&c, &f, &s, m, o);
     for (size_t i = 0; i < m->n; i++)
         if (m->v[i].id == 0 || m->v[i].deleted || m->v[i].changed)
@@ -974,15 +1133,24 @@ enum err rollup_step(struct rctx *cx, int64_t step_id)
     fact_row(b, c.id, &f);
     buf_addf(b, FACT_TAIL);
     res = buf_exec(cx, b);
+    /* New marks in one statement, in their order (their ids keep it). */
     for (size_t i = 0; !res && i < m->n; i++) {
         struct mark *k = &m->v[i];
         if (k->id == 0 && !k->deleted) {
-            buf_addf(b, MARK_HEAD);
+            if (!b->rows)
+                buf_addf(b, MARK_HEAD);
             mark_row(b, c.id, c.region, k);
-            res = buf_exec(cx, b);
-        } else if (k->id && k->deleted) {
+        }
+    }
+    if (!res)
+        res = buf_exec(cx, b);
+    for (size_t i = 0; !res && i < m->n; i++) {
+        struct mark *k = &m->v[i];
+        if (k->id == 0) {
+            continue;
+        } else if (k->deleted) {
             res = db_exec(cx, "DELETE FROM eval_marks WHERE id = ?", DB_ARGS(DBI(k->id)), NULL);
-        } else if (k->id && k->changed) {
+        } else if (k->changed) {
             res = db_exec(cx, "UPDATE eval_marks SET ok = ?, reason = ? WHERE id = ?",
                           DB_ARGS(DBI(k->ok), DBS(k->reason), DBI(k->id)), NULL);
         }
@@ -995,7 +1163,8 @@ enum err rollup_step(struct rctx *cx, int64_t step_id)
                 hot_row(b, scopes[i], c.id, &c, &f);
             buf_addf(b, HOT_TAIL);
             res = buf_exec(cx, b);
-        } else {
+        } else if (had_fact) {
+            /* A case without a rollup_cases row (a new one) has no dash_hot rows either. */
             res =
                 db_exec(cx, "DELETE FROM dash_hot WHERE case_id = ? AND scope_id IN (?,?,?,?,?)",
                         DB_ARGS(DBI(c.id), DBI(scopes[0]), DBI(scopes[nscopes > 1]),
@@ -1011,8 +1180,11 @@ enum err rollup_step(struct rctx *cx, int64_t step_id)
         buf_reset(b);
         buf_addf(b, "INSERT INTO dash_tiles (scope_id, changed_at) VALUES ");
         for (size_t i = 0; i < nscopes; i++) {
-            buf_addf(b, "%s(%lld, FROM_UNIXTIME(%lld/1000))", i ? "," : "", (long long)scopes[i],
-                     (long long)s.at_ms);
+            buf_addf(b, "%s(", i ? "," : "");
+            buf_i64(b, scopes[i]);
+            buf_addf(b, ",");
+            buf_ms(b, s.at_ms);
+            buf_addf(b, ")");
             b->rows++;
         }
         buf_addf(b, " ON DUPLICATE KEY UPDATE changed_at = GREATEST(changed_at,"

@@ -3,10 +3,10 @@
  * Owns rollup_cases, dash_*, eval_marks and eval_day. They are a pure function of the case
  * timeline: each case_steps row, replayed in id order per case over the case's fixed fields
  * (region, grid, category, source, urgency, reporter, place, report time), changes them in one
- * way. rollup_step() applies one row inside the transaction that wrote it (case__step_add is
- * the single caller), so the rollups commit or roll back with the workflow; rollup_rebuild()
- * replays every row from scratch with the same code. Dashboard reads (dashboard.h,
- * evaluation.h) only ever read these tables, never scan cases.
+ * way. rollup_step() applies one row inside the transaction that wrote it (case__step_add, and
+ * a report just before its COMMIT), so the rollups commit or roll back with the workflow;
+ * rollup_rebuild() replays every row from scratch with the same code. Dashboard reads
+ * (dashboard.h, evaluation.h) only ever read these tables, never scan cases.
  *
  * Scopes: a case counts in scope 0 (everything) and in each region from its own up to the
  * city (at most four levels), so a leader's question reads one scope.
