@@ -261,7 +261,7 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
     struct db_res r;
     bool in_type, has_shift = false, on_duty;
     double lat = in->lat, lng = in->lng, dist = -1;
-    int64_t off, selfie = 0, id = 0, grid = 0;
+    int64_t off, selfie = 0, id = 0, grid = 0, open_day = 0;
     char flags[96] = "", date[11], payload[64];
     const char *status = "on_time";
     long gi = -1;
@@ -312,13 +312,26 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
         res = gps__user_rings(cx, cx->who.user_id, &rings);
     if (res)
         goto out;
-    /* The check-in's date is the day its shift instance starts on (a night shift's check-out
-     * at 07:50 is the evening before's); without a shift, the calendar day. */
+    /* The check-in's date is the day its shift instance starts on (a night shift's check-in
+     * at 00:30 is the evening before's); without a shift, the calendar day. A check-out
+     * belongs to the check-in it closes — its instance, however late it comes. */
+    if (!in_type) {
+        res = db_exec(cx,
+                      "SELECT DATEDIFF(local_date, '1970-01-01') FROM checkins"
+                      " WHERE user_id = ? AND type = 'in' ORDER BY at DESC, id DESC LIMIT 1",
+                      DB_ARGS(DBI(cx->who.user_id)), &r);
+        if (res)
+            goto out;
+        open_day = r.nrows ? db_cell_i64(&r, 0, 0) : shift_local_day(cx->now_ms, off);
+    }
     if (has_shift) {
         struct shift_times t = times_of(&sh);
-        shift_place_at(&t, in_type, cx->now_ms, off, &place);
+        if (in_type)
+            shift_place_at(&t, true, cx->now_ms, off, &place);
+        else
+            shift_place_out(&t, open_day, cx->now_ms, off, &place);
     } else {
-        place.day = shift_local_day(cx->now_ms, off);
+        place.day = in_type ? shift_local_day(cx->now_ms, off) : open_day;
     }
     shift_day_date(place.day, date);
     /* Findings, each a flag; the status is the most serious one. */

@@ -72,6 +72,22 @@ void shift_place_at(const struct shift_times *s, bool in, int64_t now_ms, int64_
         out->mark = SHIFT_EARLY_LEAVE;
 }
 
+void shift_place_out(const struct shift_times *s, int64_t day, int64_t now_ms, int64_t off_ms,
+                     struct shift_place *out)
+{
+    int64_t end = s->end_min + (shift_overnight(s) ? SHIFT_DAY_MIN : 0);
+    int64_t since = now_ms + off_ms - day * DAY_MS;
+
+    out->day = day;
+    out->wday = shift_wday(day);
+    out->scheduled = (s->days & (1u << out->wday)) != 0;
+    /* Whole minutes, rounded down also before that midnight (a clock moved back). */
+    out->minute = since >= 0 ? since / MIN_MS : -((-since + MIN_MS - 1) / MIN_MS);
+    out->mark = SHIFT_ON_TIME;
+    if (out->scheduled && out->minute < end - s->grace_min)
+        out->mark = SHIFT_EARLY_LEAVE;
+}
+
 void shift_instance(const struct shift_times *s, int64_t day, int64_t off_ms, int64_t *start,
                     int64_t *end)
 {

@@ -63,10 +63,19 @@ int shift_wday(int64_t day);
 /* "YYYY-MM-DD" of local day day into out. */
 void shift_day_date(int64_t day, char out[11]);
 
-/* Place a check-in (in) or check-out (!in) made at now_ms: the instance it belongs to (see
- * above) and, when that instance is scheduled, whether it is late or an early leave. */
+/* Place a check-in (in) or check-out (!in) made at now_ms by the clock alone: the instance it
+ * belongs to (see above) and, when that instance is scheduled, whether it is late or an early
+ * leave. The server places a check-out with shift_place_out, in the instance of the check-in
+ * it closes; the clock rule for it is what a check-out would be without one. */
 void shift_place_at(const struct shift_times *s, bool in, int64_t now_ms, int64_t off_ms,
                     struct shift_place *out);
+
+/* Place a check-out made at now_ms in the instance of local day day — the instance of the
+ * check-in it closes, however long ago that was: a night worker who forgets to check out and
+ * does so the next evening has not left early, and the check-out stays on the night it ends.
+ * minute counts from that day's local midnight (2,910 is 00:30 two days on). */
+void shift_place_out(const struct shift_times *s, int64_t day, int64_t now_ms, int64_t off_ms,
+                     struct shift_place *out);
 
 /* The start and end instants (UTC ms) of the instance of local day day. */
 void shift_instance(const struct shift_times *s, int64_t day, int64_t off_ms, int64_t *start,

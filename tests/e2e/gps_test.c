@@ -1075,6 +1075,26 @@ static void tracks_concurrent_resends(void **state)
                      200);
 }
 
+/* A night worker who forgets to check out and does so the next evening after 20:00 closes the
+ * night they checked in for — on time, on its date — not an early leave of the new night.
+ * (tracks_concurrent_resends left the inspector checked in for Friday's 夜班 at 20:00.) */
+static void forgotten_checkout(void **state)
+{
+    (void)state;
+    assert_int_equal(sqlf("SELECT on_duty FROM duty WHERE user_id = %lld", inspector), 1);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins WHERE user_id = %lld AND type = 'in'"
+                          " AND local_date = '2027-06-18'",
+                          inspector),
+                     1);
+    night_checkin(6, 19, 20, 30, "out", "on_time", "2027-06-18");
+    assert_int_equal(sqlf("SELECT on_duty FROM duty WHERE user_id = %lld", inspector), 0);
+    /* Saturday's own night is untouched: nobody came, absent after 20:15. */
+    night_summary("2027-06-19", "absent", 0, 0);
+    /* The next check-in and check-out pair as usual. */
+    night_checkin(6, 20, 19, 50, "in", "on_time", "2027-06-20");
+    night_checkin(6, 21, 7, 40, "out", "early_leave", "2027-06-20");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1089,6 +1109,7 @@ int main(void)
         cmocka_unit_test(selfie_and_unassign),
         cmocka_unit_test(night_shift),
         cmocka_unit_test(tracks_concurrent_resends),
+        cmocka_unit_test(forgotten_checkout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

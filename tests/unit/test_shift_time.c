@@ -262,6 +262,49 @@ static void test_instance_and_due(void **state)
     assert_true(shift_due(&day_shift, mon - 1, at(2026, 12, 7, 0, 0), CN));
 }
 
+static struct shift_place place_out(const struct shift_times *s, int64_t day, int64_t t)
+{
+    struct shift_place p;
+
+    memset(&p, 0xA5, sizeof p); /* every field must be written */
+    shift_place_out(s, day, t, CN, &p);
+    return p;
+}
+
+/* A check-out placed in the instance of the check-in it closes. */
+static void test_check_out_closes_its_check_in(void **state)
+{
+    int64_t fri = day_of(2026, 12, 11), sat = day_of(2026, 12, 12);
+    struct shift_place p;
+    (void)state;
+
+    /* Friday's night, out on Saturday at 07:45 (on time) and 07:44 (early). */
+    p = place_out(&night, fri, at(2026, 12, 12, 7, 45));
+    assert_true(p.day == fri && p.wday == 4 && p.scheduled && p.minute == 1440 + 465);
+    assert_int_equal(p.mark, SHIFT_ON_TIME);
+    p = place_out(&night, fri, at(2026, 12, 12, 7, 44));
+    assert_int_equal(p.mark, SHIFT_EARLY_LEAVE);
+    /* Forgotten: out on Saturday evening after 20:00 — by the clock alone that would be
+     * Saturday's night and an early leave; it closes Friday's, which ended long ago. */
+    assert_int_equal(place(&night, false, at(2026, 12, 12, 20, 30)).mark, SHIFT_EARLY_LEAVE);
+    p = place_out(&night, fri, at(2026, 12, 12, 20, 30));
+    assert_true(p.day == fri && p.minute == 1440 + 1230);
+    assert_int_equal(p.mark, SHIFT_ON_TIME);
+    /* Two days on, still Friday's, on time. */
+    p = place_out(&night, fri, at(2026, 12, 13, 21, 0));
+    assert_true(p.day == fri && p.minute == 2 * 1440 + 1260 && p.mark == SHIFT_ON_TIME);
+    /* An early leave the same evening is still one. */
+    assert_int_equal(place_out(&night, fri, at(2026, 12, 11, 23, 0)).mark, SHIFT_EARLY_LEAVE);
+    /* Day shift: Friday 16:54 early (grace 5), 16:55 on time; Saturday is unscheduled. */
+    assert_int_equal(place_out(&day_shift, fri, at(2026, 12, 11, 16, 54)).mark, SHIFT_EARLY_LEAVE);
+    assert_int_equal(place_out(&day_shift, fri, at(2026, 12, 11, 16, 55)).mark, SHIFT_ON_TIME);
+    p = place_out(&day_shift, sat, at(2026, 12, 12, 9, 0));
+    assert_true(!p.scheduled && p.mark == SHIFT_ON_TIME && p.wday == 5);
+    /* Before that day's midnight (a clock moved back): minutes round down, early. */
+    p = place_out(&day_shift, fri, at_s(2026, 12, 10, 23, 59, 30, CN));
+    assert_true(p.minute == -1 && p.mark == SHIFT_EARLY_LEAVE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_night_weekdays),
         cmocka_unit_test(test_day_shift),
         cmocka_unit_test(test_instance_and_due),
+        cmocka_unit_test(test_check_out_closes_its_check_in),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
