@@ -220,19 +220,20 @@ static enum err messages_send(struct rctx *cx, const struct req *rq, struct resp
     return api_json_reply(cx, rs, created ? 201 : 200, msg_json(&m));
 }
 
-/* One field, decoded straight into the sequence number (offset 0). */
+/* The receipt's seq (the conversation is the path's). */
 static const struct api_field read_fields[] = {
-    {"seq", API_I64, true, 0, 0, 0, INT64_MAX},
+    {"seq", API_I64, true, offsetof(struct conv_receipt, seq), 0, 0, INT64_MAX},
     {0},
 };
 
 static enum err conversations_read(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    int64_t seq = 0, read_seq = 0, unread = 0, id = req_param_i64(rq, "id");
-    enum err res = api_json_input(cx, rq, read_fields, &seq, NULL);
+    int64_t read_seq = 0, unread = 0, id = req_param_i64(rq, "id");
+    struct conv_receipt in = {.conversation_id = id};
+    enum err res = api_json_input(cx, rq, read_fields, &in, NULL);
 
     if (!res)
-        res = conv_read(cx, id, seq, &read_seq, &unread);
+        res = conv_read(cx, &in, &read_seq, &unread);
     if (res)
         return res;
     return api_json_reply(cx, rs, 200,
@@ -310,10 +311,6 @@ static enum err ws_send(struct rctx *cx, json_t *in, json_t **out)
     return ERR_OK;
 }
 
-struct id_in {
-    int64_t id, seq;
-};
-
 static enum err ws_recall(struct rctx *cx, json_t *in, json_t **out)
 {
     static const struct api_field f[] = {
@@ -336,35 +333,37 @@ static enum err ws_recall(struct rctx *cx, json_t *in, json_t **out)
 static enum err ws_read_conversation(struct rctx *cx, json_t *in, json_t **out)
 {
     static const struct api_field f[] = {
-        {"conversation_id", API_I64, true, offsetof(struct id_in, id), 0, 1, INT64_MAX},
-        {"seq", API_I64, true, offsetof(struct id_in, seq), 0, 0, INT64_MAX},
+        {"conversation_id", API_I64, true, offsetof(struct conv_receipt, conversation_id), 0, 1,
+         INT64_MAX},
+        {"seq", API_I64, true, offsetof(struct conv_receipt, seq), 0, 0, INT64_MAX},
         {0},
     };
-    struct id_in v = {0};
+    struct conv_receipt v = {0};
     int64_t read_seq = 0, unread = 0;
     enum err res = ws_decode(cx, in, f, &v, NULL);
 
     if (!res)
-        res = conv_read(cx, v.id, v.seq, &read_seq, &unread);
+        res = conv_read(cx, &v, &read_seq, &unread);
     if (res)
         return res;
-    *out = json_pack("{s:s,s:I,s:I,s:I}", "type", "read_ok", "conversation_id", (json_int_t)v.id,
-                     "read_seq", (json_int_t)read_seq, "unread", (json_int_t)unread);
+    *out = json_pack("{s:s,s:I,s:I,s:I}", "type", "read_ok", "conversation_id",
+                     (json_int_t)v.conversation_id, "read_seq", (json_int_t)read_seq, "unread",
+                     (json_int_t)unread);
     return ERR_OK;
 }
 
 static enum err ws_subscribe(struct rctx *cx, json_t *in, json_t **out)
 {
     static const struct api_field f[] = {
-        {"conversation_id", API_I64, true, offsetof(struct id_in, id), 0, 1, INT64_MAX},
+        {"conversation_id", API_I64, true, 0, 0, 1, INT64_MAX},
         {0},
     };
-    struct id_in v = {0};
+    int64_t id = 0;
     struct conv_rec c;
-    enum err res = ws_decode(cx, in, f, &v, NULL);
+    enum err res = ws_decode(cx, in, f, &id, NULL);
 
     if (!res)
-        res = conv_get(cx, v.id, &c);
+        res = conv_get(cx, id, &c);
     if (res)
         return res;
     *out = json_pack("{s:s,s:I,s:I,s:I,s:I}", "type", "subscribed", "conversation_id",

@@ -782,14 +782,15 @@ enum err conv_messages(struct rctx *cx, int64_t id, int64_t before, int limit,
     return ERR_OK;
 }
 
-enum err conv_read(struct rctx *cx, int64_t id, int64_t seq, int64_t *read_seq, int64_t *unread)
+enum err conv_read(struct rctx *cx, const struct conv_receipt *in, int64_t *read_seq,
+                   int64_t *unread)
 {
     struct db_res r;
     struct inbox_item *items = NULL;
     size_t n = 0;
     const char *payload;
     int64_t head, peer, prev;
-    enum err res = conv_check_member(cx, id);
+    enum err res = conv_check_member(cx, in->conversation_id);
 
     if (res)
         return res;
@@ -802,29 +803,30 @@ enum err conv_read(struct rctx *cx, int64_t id, int64_t seq, int64_t *read_seq, 
                   " x.user_id <> m.user_id LIMIT 1), 0) ELSE 0 END FROM conversations c JOIN"
                   " conversation_members m ON m.conversation_id = c.id AND m.user_id = ?"
                   " WHERE c.id = ? FOR UPDATE",
-                  DB_ARGS(DBI(cx->who.user_id), DBI(id)), &r);
+                  DB_ARGS(DBI(cx->who.user_id), DBI(in->conversation_id)), &r);
     if (res)
         goto out;
     head = db_cell_i64(&r, 0, 0);
     prev = db_cell_i64(&r, 0, 1);
     peer = db_cell_i64(&r, 0, 2);
-    if (seq < 0 || seq > head) {
+    if (in->seq < 0 || in->seq > head) {
         res = rctx_fail(cx, ERR_INVALID, "seq: 0 to the newest message (%lld)", (long long)head);
         goto out;
     }
-    *read_seq = seq > prev ? seq : prev;
-    if (seq <= prev)
+    *read_seq = in->seq > prev ? in->seq : prev;
+    if (in->seq <= prev)
         goto out; /* receipts only move forward: nothing to tell */
     res = db_exec(cx,
                   "UPDATE conversation_members SET read_seq = ? WHERE conversation_id = ? AND"
                   " user_id = ?",
-                  DB_ARGS(DBI(seq), DBI(id), DBI(cx->who.user_id)), NULL);
+                  DB_ARGS(DBI(in->seq), DBI(in->conversation_id), DBI(cx->who.user_id)), NULL);
     if (res)
         goto out;
     /* Receipts reach the reader's other devices and, in a 1:1, the peer; in groups the
      * senders see read counts with the messages (REST). Heads in ascending id order. */
-    payload = rctx_printf(cx, "{\"conversation_id\":%lld,\"user_id\":%lld,\"seq\":%lld}",
-                          (long long)id, (long long)cx->who.user_id, (long long)seq);
+    payload =
+        rctx_printf(cx, "{\"conversation_id\":%lld,\"user_id\":%lld,\"seq\":%lld}",
+                    (long long)in->conversation_id, (long long)cx->who.user_id, (long long)in->seq);
     {
         int64_t who[2] = {cx->who.user_id, peer};
         if (peer && peer < cx->who.user_id) {
@@ -848,7 +850,7 @@ out:
     res = db_exec(cx,
                   "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND seq > ? AND"
                   " sender_id <> ?",
-                  DB_ARGS(DBI(id), DBI(*read_seq), DBI(cx->who.user_id)), &r);
+                  DB_ARGS(DBI(in->conversation_id), DBI(*read_seq), DBI(cx->who.user_id)), &r);
     if (!res)
         *unread = db_cell_i64(&r, 0, 0);
     return res;

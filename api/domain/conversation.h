@@ -115,10 +115,14 @@ struct conv_msg_page {
 enum err conv_messages(struct rctx *cx, int64_t id, int64_t before, int limit,
                        struct conv_msg_page *out) MUST_CHECK;
 
-/* Read receipt: the caller has read id up to seq (moves forward only, never past the head).
- * The caller's other devices, and in a direct conversation the peer, get a
- * "conversation.read" inbox item. *unread gets what is left. */
-enum err conv_read(struct rctx *cx, int64_t id, int64_t seq, int64_t *read_seq,
+/* A read receipt: the caller has read conversation_id up to seq. */
+struct conv_receipt {
+    int64_t conversation_id, seq;
+};
+/* Record a receipt (it moves forward only, never past the head; ERR_INVALID past it). The
+ * caller's other devices, and in a direct conversation the peer, get a "conversation.read"
+ * inbox item. *unread gets what is left. */
+enum err conv_read(struct rctx *cx, const struct conv_receipt *in, int64_t *read_seq,
                    int64_t *unread) MUST_CHECK;
 
 /* Recall message_id: only its sender, only within CONV_RECALL_MS (ERR_BAD_STATE after), once
