@@ -13,6 +13,7 @@ struct sample {
     double x;
     bool flag;
     struct api_i64s ids;
+    int small, minutes;
 };
 
 static const struct api_field fields[] = {
@@ -21,6 +22,8 @@ static const struct api_field fields[] = {
     {"x", API_F64, false, offsetof(struct sample, x), 0, -90, 90},
     {"flag", API_BOOL, false, offsetof(struct sample, flag), 0, 0, 0},
     {"ids", API_I64S, false, offsetof(struct sample, ids), 9, 0, 0},
+    {"small", API_INT, false, offsetof(struct sample, small), 0, -3, 3},
+    {"at", API_HHMM, false, offsetof(struct sample, minutes), 0, 0, 1440},
     {0},
 };
 
