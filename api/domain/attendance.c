@@ -297,6 +297,16 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
     if (res)
         goto out;
     on_duty = r.nrows && db_cell_i64(&r, 0, 0) == 1;
+    /* A check-out waits for the person's track batches in flight: each holds its device's row
+     * lock to its commit and judged its points on duty by what it read after taking it. Once
+     * this check-out commits, the next batch takes the lock after it and sees it (track.c). */
+    if (!in_type && on_duty)
+        res = db_exec(cx,
+                      "SELECT id FROM track_devices WHERE owner_type = 'user' AND owner_id = ?"
+                      " FOR UPDATE",
+                      DB_ARGS(DBI(cx->who.user_id)), NULL);
+    if (res)
+        goto out;
     if (in_type && on_duty) {
         res = rctx_fail(cx, ERR_BAD_STATE, "already checked in: check out first");
         goto out;

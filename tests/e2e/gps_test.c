@@ -1080,6 +1080,7 @@ static void tracks_concurrent_resends(void **state)
  * (tracks_concurrent_resends left the inspector checked in for Friday's 夜班 at 20:00.) */
 static void forgotten_checkout(void **state)
 {
+    long long asked, waited;
     (void)state;
     assert_int_equal(sqlf("SELECT on_duty FROM duty WHERE user_id = %lld", inspector), 1);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins WHERE user_id = %lld AND type = 'in'"
@@ -1092,7 +1093,23 @@ static void forgotten_checkout(void **state)
     night_summary("2027-06-19", "absent", 0, 0);
     /* The next check-in and check-out pair as usual. */
     night_checkin(6, 20, 19, 50, "in", "on_time", "2027-06-20");
+    /* A check-out waits for the person's track batches in flight: a batch holds its device's
+     * row lock to its commit (held here by hand for 2 s), and the check-out must not commit
+     * while a batch that read "on duty" can still store points after it. */
+    assert_int_equal(th_sh("mariadb --no-defaults -uroot --socket=%s %s -e 'START TRANSACTION;"
+                           " SELECT id FROM track_devices WHERE device = \"race\" FOR UPDATE;"
+                           " DO SLEEP(2); COMMIT' >/dev/null 2>&1 &",
+                           srv.socket, srv.dbname),
+                     0);
+    for (int i = 0; i < 100 && !sqlf("SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+                                     " WHERE INFO LIKE 'DO SLEEP%%'");
+         i++)
+        usleep(50000);
+    asked = real_now_ms();
     night_checkin(6, 21, 7, 40, "out", "early_leave", "2027-06-20");
+    waited = real_now_ms() - asked;
+    print_message("check-out waited %lld ms for the device lock\n", waited);
+    assert_true(waited >= 1000);
 }
 
 int main(void)
