@@ -79,13 +79,15 @@ static enum err reports_get(struct rctx *cx, const struct req *rq, struct resp *
     return api_json_reply(cx, rs, 200, report_json(&c, true));
 }
 
+/* The action as decoded: the domain's struct (text; photos once listed below) and the photos
+ * as sent. */
 struct not_fixed_in {
-    char *text;
+    struct case_action_in a;
     json_t *photos;
 };
 
 static const struct api_field not_fixed_fields[] = {
-    {"text", API_STR, true, offsetof(struct not_fixed_in, text), CASE_TEXT_MAX, 1, 0},
+    {"text", API_STR, true, offsetof(struct not_fixed_in, a.text), CASE_TEXT_MAX, 1, 0},
     {"photos", API_JSON, false, offsetof(struct not_fixed_in, photos), 0, 0, 0},
     {0},
 };
@@ -94,8 +96,6 @@ static enum err cases_not_fixed(struct rctx *cx, const struct req *rq, struct re
 {
     struct not_fixed_in in = {0};
     int64_t id = req_param_i64(rq, "id");
-    const char **photos = NULL;
-    size_t nphotos = 0;
     struct citizen_report c;
     struct idem idem;
     bool replay = false;
@@ -110,16 +110,17 @@ static enum err cases_not_fixed(struct rctx *cx, const struct req *rq, struct re
         if (!json_is_array(in.photos) || json_array_size(in.photos) > CASE_PHOTOS_MAX)
             return rctx_fail(cx, ERR_INVALID, "photos: an array of at most %d media ids",
                              CASE_PHOTOS_MAX);
-        nphotos = json_array_size(in.photos);
-        photos = rctx_zalloc(cx, (nphotos + 1) * sizeof *photos);
-        for (size_t i = 0; i < nphotos; i++) {
+        const char **photos = rctx_zalloc(cx, (json_array_size(in.photos) + 1) * sizeof *photos);
+        for (size_t i = 0; i < json_array_size(in.photos); i++) {
             json_t *s = json_array_get(in.photos, i);
             if (!json_is_string(s))
                 return rctx_fail(cx, ERR_INVALID, "photos[%zu]: expected a media id", i);
             photos[i] = json_string_value(s);
         }
+        in.a.photos = photos;
+        in.a.nphotos = json_array_size(in.photos);
     }
-    res = case_not_fixed(cx, id, in.text, photos, nphotos, &idem, &replay);
+    res = case_not_fixed(cx, id, &in.a, &idem, &replay);
     if (!res)
         res = citizen_report_get(cx, id, &c);
     if (res)

@@ -1087,10 +1087,10 @@ out:
     return res;
 }
 
-enum err case_not_fixed(struct rctx *cx, int64_t case_id, const char *text,
-                        const char *const *photos, size_t nphotos, struct idem *idem, bool *replay)
+enum err case_not_fixed(struct rctx *cx, int64_t case_id, const struct case_action_in *in,
+                        struct idem *idem, bool *replay)
 {
-    struct case_action_in in;
+    struct case_action_in a = {.text = in->text, .photos = in->photos, .nphotos = in->nphotos};
     struct db_res r;
     enum err res;
 
@@ -1098,12 +1098,8 @@ enum err case_not_fixed(struct rctx *cx, int64_t case_id, const char *text,
                   DB_ARGS(DBI(case_id), DBI(cx->who.user_id)), &r);
     if (res)
         return res;
-    memset(&in, 0, sizeof in);
-    in.action = "not_fixed";
-    in.version = r.nrows ? db_cell_i64(&r, 0, 0) : 0;
-    in.text = text;
-    in.photos = photos;
-    in.nphotos = nphotos;
-    in.has_photos = nphotos > 0;
-    return case_act(cx, case_id, &in, idem, replay);
+    a.action = "not_fixed";
+    a.version = r.nrows ? db_cell_i64(&r, 0, 0) : 0;
+    a.has_photos = a.nphotos > 0;
+    return case_act(cx, case_id, &a, idem, replay);
 }

@@ -112,12 +112,12 @@ enum err case_act(struct rctx *cx, int64_t case_id, const struct case_action_in 
                   struct idem *idem, bool *replay) MUST_CHECK;
 
 /* The reporting citizen's "still not fixed" (返工, action not_fixed) on their closed case,
- * within CITIZEN_REWORK_DAYS of closing (citizen.h): case_act at the case's current version.
- * ERR_NOTFOUND when the case is not the caller's, ERR_BAD_STATE when it is not closed or the
- * window has passed (the message says so and what to do instead). */
-enum err case_not_fixed(struct rctx *cx, int64_t case_id, const char *text,
-                        const char *const *photos, size_t nphotos, struct idem *idem,
-                        bool *replay) MUST_CHECK;
+ * within CITIZEN_REWORK_DAYS of closing (citizen.h): case_act at the case's current version
+ * with in's text and photos (the rest of in is ignored). ERR_NOTFOUND when the case is not the
+ * caller's, ERR_BAD_STATE when it is not closed or the window has passed (the message says so
+ * and what to do instead). */
+enum err case_not_fixed(struct rctx *cx, int64_t case_id, const struct case_action_in *in,
+                        struct idem *idem, bool *replay) MUST_CHECK;
 
 /* ---- reading --------------------------------------------------------------------------- */
 

@@ -323,6 +323,22 @@ static void my_reports_and_not_fixed_within_7_days(void **state)
                     " subject_id = %lld AND indicator = 'rework_rate' AND ok = 0",
                     sanitation);
     clock_at(2030, 3, 18, 1, 0);
+    /* Photos that are not a list of media ids are refused before anything changes. */
+    {
+        char nf[64];
+        snprintf(nf, sizeof nf, "/api/v1/cases/%lld/not-fixed", id);
+        th_call_tok(&srv, "POST", nf, cit(0), NULL, NULL, "{\"text\":\"又脏了\",\"photos\":[7]}",
+                    &r);
+        th_expect(&r, 400, "invalid_argument");
+        assert_string_equal(th_jstr(json_object_get(r.json, "error"), "message"),
+                            "photos[0]: expected a media id");
+        th_resp_free(&r);
+        th_call_tok(&srv, "POST", nf, cit(0), NULL, NULL, "{\"text\":\"又脏了\",\"photos\":\"x\"}",
+                    &r);
+        th_expect(&r, 400, "invalid_argument");
+        th_resp_free(&r);
+        assert_string_equal(th_case_state(&srv, id), "closed");
+    }
     not_fixed(0, id, "nf-1", &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(th_jstr(r.json, "state"), "dispatched");
