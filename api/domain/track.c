@@ -333,7 +333,8 @@ static enum err read_context(struct rctx *cx, const struct owner *o, int64_t lo,
         db_sqlb_add(&sql, " UNION ALL SELECT 1, " SEL_NULLS6 ", seq, t, lat, lng, filtered = 'ok'"
                           " FROM track_points WHERE dev_id = ? AND t BETWEEN ? AND ?"
                           " UNION ALL (SELECT 2, " SEL_NULLS6 ", seq, t, lat, lng, 1 FROM"
-                          " track_points WHERE dev_id = ? AND t >= ? AND t < ? AND"
+                          " track_points FORCE INDEX (track_points_time) WHERE dev_id = ?"
+                          " AND t >= ? AND t < ? AND"
                           " filtered = 'ok' ORDER BY t DESC, seq DESC LIMIT 1)");
         v[nv++] = DBI(o->dev_id);
         v[nv++] = DBI(lo);
