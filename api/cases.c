@@ -351,7 +351,7 @@ struct action_in {
 static const struct api_field action_fields[] = {
     {"action",          API_STR,  true,  A(action),          32,            1, 0},
     {"version",         API_I64,  true,  A(version),         0,             1, INT32_MAX},
-    {"text",            API_STR,  false, A(text),            CASE_TEXT_MAX, 0, 0},
+    {"text",            API_STR,  false, A(text),            0,             0, 0}, /* case_act: CASE_TEXT_MAX */
     {"department_id",   API_I64,  false, A(department_id),   0,             1, INT64_MAX},
     {"assignee_id",     API_I64,  false, A(assignee_id),     0,             1, INT64_MAX},
     {"duplicate_of",    API_I64,  false, A(duplicate_of),    0,             1, INT64_MAX},

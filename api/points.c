@@ -87,7 +87,7 @@ static enum err items_list(struct rctx *cx, const struct req *rq, struct resp *r
 /* clang-format off */
 static const struct api_patch_field item_fields[] = {
     P("name",        API_STR,  name,        has_name,        POINTS_NAME_MAX, 1, 0),
-    P("description", API_STR,  description, has_description, POINTS_DESC_MAX, 0, 0),
+    P("description", API_STR,  description, has_description, 0, 0, 0), /* points.c: POINTS_DESC_MAX */
     P("cost",        API_I64,  cost,        has_cost,        0, 1, 1000000),
     P("stock",       API_I64,  stock,       has_stock,       0, 0, 100000000),
     P("active",      API_BOOL, active,      has_active,      0, 0, 0),

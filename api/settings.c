@@ -105,7 +105,7 @@ static const struct api_patch_field case_settings_fields[] = {
     P("dup_radius_m",   API_I64, dup_radius_m,   has_dup_radius, 0,                    0, 0),
     P("dup_window_h",   API_I64, dup_window_h,   has_dup_window, 0,                    0, 0),
     P("escalate_pct",   API_I64, escalate_pct,   has_escalate,   0,                    0, 0),
-    P("work_periods",   API_STR, work_periods,   has_periods,    SETTINGS_PERIODS_MAX, 1, 0),
+    P("work_periods",   API_STR, work_periods,   has_periods,    0,                    1, 0),
     P("utc_offset_min", API_I64, utc_offset_min, has_utc_offset, 0,                    0, 0),
     {0},
 };

@@ -40,7 +40,7 @@ static enum err hook_get(struct rctx *cx, const struct req *rq, struct resp *rs)
 }
 
 static const struct api_field put_fields[] = {
-    {"url", API_STR, true, offsetof(struct webhook_put_in, url), WEBHOOK_URL_MAX, 1, 0},
+    {"url", API_STR, true, offsetof(struct webhook_put_in, url), 0, 1, 0}, /* webhook_put's */
     {"secret", API_STR, true, offsetof(struct webhook_put_in, secret), WEBHOOK_SECRET_MAX, 1, 0},
     {"enabled", API_BOOL, false, offsetof(struct webhook_put_in, enabled), 0, 0, 0},
     {"position", API_I64, false, offsetof(struct webhook_put_in, position), 0, 0, INT64_MAX},

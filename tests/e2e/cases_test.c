@@ -237,6 +237,22 @@ static void whole_lifecycle_with_rework_and_rating(void **state)
 
     th_act(&srv, "operator", id, "acc-1", "\"action\":\"accept\"");
     assert_string_equal(th_case_state(&srv, id), "accepted");
+    /* An action's text limit is case_act's alone (CASE_TEXT_MAX, 1000 bytes). */
+    {
+        char big[1001], *b = malloc(1200);
+        memset(big, 'a', 1000);
+        big[1000] = '\0';
+        snprintf(b, 1200, "{\"action\":\"register\",\"version\":%lld,\"text\":\"%sa\"}",
+                 th_sqlf(&srv, "SELECT version FROM cases WHERE id = %lld", id), big);
+        snprintf(path, sizeof path, "/api/v1/cases/%lld/actions", id);
+        th_post(&srv, "shift_lead", path, NULL, b, &r);
+        free(b);
+        th_expect(&r, 400, "invalid_argument");
+        assert_string_equal(th_jstr(json_object_get(r.json, "error"), "message"),
+                            "text: at most 1000 bytes");
+        th_resp_free(&r);
+        assert_string_equal(th_case_state(&srv, id), "accepted");
+    }
     th_act(&srv, "shift_lead", id, NULL, "\"action\":\"register\",\"text\":\"符合立案条件\"");
     assert_string_equal(th_case_state(&srv, id), "registered");
     th_act(&srv, "dispatcher", id, NULL, "\"action\":\"dispatch\",\"department_id\":%lld",

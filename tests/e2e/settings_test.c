@@ -222,6 +222,9 @@ static void bad_settings_change_nothing(void **state)
         "{\"work_periods\":\"08:30-08:30\"}", /* empty */
         "{\"work_periods\":\"\"}",
         "{\"work_periods\":\"08:30\"}",
+        /* 138 bytes: the limit is the domain's (SETTINGS_PERIODS_MAX, 128) */
+        "{\"work_periods\":\"08:30-12:00,13:30-17:30                                               "
+        "                                                                    \"}",
         "{\"work_periods\":\"1:00-2:00,3:00-4:00,5:00-6:00,7:00-8:00,9:00-10:00,11:00-12:00,"
         "13:00-14:00,15:00-16:00,17:00-18:00\"}", /* nine periods */
         "{\"dup_radius_m\":5001}",

@@ -492,6 +492,17 @@ static void bad_admin_input_changes_nothing(void **state)
             "{\"url\":\"https://example.org/x\",\"secret\":\"" SECRET "\"}", &r);
     th_expect(&r, 404, "not_found");
     th_resp_free(&r);
+    /* The URL's limit is webhook_put's alone (WEBHOOK_URL_MAX, 512 bytes). */
+    {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"url\":\"https://example.org/%0500d\",\"secret\":\"" SECRET "\"}", 0);
+        th_call(&srv, "admin", "PUT", hook_path(), NULL, body, &r);
+        th_expect(&r, 400, "invalid_argument");
+        assert_string_equal(th_jstr(json_object_get(r.json, "error"), "message"),
+                            "url: at most 512 bytes");
+        th_resp_free(&r);
+    }
     assert_int_equal(th_sqlf(&srv, "SELECT generation FROM webhooks"), gen);
     assert_int_equal(th_sqlf(&srv, "SELECT COUNT(*) FROM webhooks"), 1);
     /* Only admins: the machine itself and staff are refused. */
