@@ -90,7 +90,7 @@ static enum err dash_hotspots(struct rctx *cx, const struct req *rq, struct resp
 {
     struct dash_scope sc;
     struct dash_hotspots h;
-    int64_t from, to, top = 10, cells = 500;
+    int64_t from, to, top = 10, cells = 500, cell_m = 0;
     json_t *hours, *cj;
     enum err res = scope_of(cx, rq, &sc);
 
@@ -101,7 +101,9 @@ static enum err dash_hotspots(struct rctx *cx, const struct req *rq, struct resp
     if (!res)
         res = api_query_i64(cx, rq, "cells", 1, DASH_CELLS_MAX, &cells);
     if (!res)
-        res = dashboard_hotspots(cx, &sc, from, to, (int)top, (int)cells, &h);
+        res = api_query_i64(cx, rq, "cell_m", 1, 100000, &cell_m);
+    if (!res)
+        res = dashboard_hotspots(cx, &sc, from, to, (int)top, (int)cells, (int)cell_m, &h);
     if (res)
         return res;
     hours = json_array();
@@ -118,7 +120,7 @@ static enum err dash_hotspots(struct rctx *cx, const struct req *rq, struct resp
                                     day_json(to), "total", (json_int_t)h.total, "categories",
                                     tops_json(h.categories, h.ncategories), "grids",
                                     tops_json(h.grids, h.ngrids), "hours", hours, "heatmap",
-                                    "cell_m", ROLLUP_CELL_M, "cells", cj));
+                                    "cell_m", h.cell_m, "cells", cj));
 }
 
 static enum err dash_alerts(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -280,16 +280,32 @@ static enum err top_of(struct rctx *cx, const char *sql, const struct dash_scope
 }
 
 enum err dashboard_hotspots(struct rctx *cx, const struct dash_scope *sc, int64_t from_day,
-                            int64_t to_day, int top, int cells, struct dash_hotspots *out)
+                            int64_t to_day, int top, int cells, int cell_m,
+                            struct dash_hotspots *out)
 {
     struct db_res r;
     const char *per;
+    int64_t days;
     enum err res;
 
     memset(out, 0, sizeof *out);
     if (to_day < from_day || to_day - from_day + 1 > DASH_PERIOD_MAX_DAYS)
         return rctx_fail(cx, ERR_INVALID, "period: from must not be after to, at most %d days",
                          DASH_PERIOD_MAX_DAYS);
+    days = to_day - from_day + 1;
+    if (cell_m == 0)
+        cell_m = days <= DASH_CELL_250_MAX_DAYS   ? (int)ROLLUP_CELL_M
+                 : days <= DASH_CELL_500_MAX_DAYS ? (int)ROLLUP_CELL_500_M
+                                                  : (int)ROLLUP_CELL_KM_M;
+    if (cell_m != (int)ROLLUP_CELL_M && cell_m != (int)ROLLUP_CELL_500_M &&
+        cell_m != (int)ROLLUP_CELL_KM_M)
+        return rctx_fail(cx, ERR_INVALID, "cell_m: 250, 500 or 1000");
+    if ((cell_m == (int)ROLLUP_CELL_M && days > DASH_CELL_250_MAX_DAYS) ||
+        (cell_m == (int)ROLLUP_CELL_500_M && days > DASH_CELL_500_MAX_DAYS))
+        return rctx_fail(cx, ERR_INVALID, "cell_m: %d m cells for at most %d days", cell_m,
+                         cell_m == (int)ROLLUP_CELL_M ? DASH_CELL_250_MAX_DAYS
+                                                      : DASH_CELL_500_MAX_DAYS);
+    out->cell_m = cell_m;
     per = rollup_period_sql(cx, from_day, to_day);
     res = top_of(cx,
                  rctx_printf(cx,
@@ -326,12 +342,15 @@ enum err dashboard_hotspots(struct rctx *cx, const struct dash_scope *sc, int64_
             out->total += out->hours[h];
         }
     }
-    res = db_exec(cx,
-                  rctx_printf(cx,
-                              "SELECT cy, cx, SUM(n) AS n FROM dash_cell WHERE scope_id = ? AND %s"
-                              " GROUP BY cy, cx ORDER BY n DESC, cy, cx LIMIT ?",
-                              per),
-                  DB_ARGS(DBI(sc->region_id), DBI(cells)), &r);
+    res = db_exec(
+        cx,
+        rctx_printf(cx,
+                    "SELECT cy, cx, SUM(n) AS n FROM %s WHERE scope_id = ? AND %s%s"
+                    " GROUP BY cy, cx ORDER BY n DESC, cy, cx LIMIT ?",
+                    cell_m == (int)ROLLUP_CELL_M ? "dash_cell" : "dash_cell_coarse",
+                    cell_m == (int)ROLLUP_CELL_M ? "" : rctx_printf(cx, "cell_m = %d AND ", cell_m),
+                    per),
+        DB_ARGS(DBI(sc->region_id), DBI(cells)), &r);
     if (res)
         return res;
     out->ncells = r.nrows;
@@ -341,7 +360,7 @@ enum err dashboard_hotspots(struct rctx *cx, const struct dash_scope *sc, int64_
         c->cy = (int32_t)db_cell_i64(&r, i, 0);
         c->cx = (int32_t)db_cell_i64(&r, i, 1);
         c->n = db_cell_i64(&r, i, 2);
-        rollup_cell_center(c->cy, c->cx, &c->lat, &c->lng);
+        rollup_cell_center(out->cell_m, c->cy, c->cx, &c->lat, &c->lng);
     }
     return ERR_OK;
 }

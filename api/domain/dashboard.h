@@ -30,6 +30,11 @@
 #define DASH_LIST_MAX 200
 #define DASH_PERIOD_MAX_DAYS 366
 #define DASH_PERIOD_DEFAULT_DAYS 30
+/* Heat-map cells (rollup.h) by the period's length: 250 m up to 7 days, 500 m up to 31 days,
+ * 1 km beyond; a finer size than the period allows is refused (a month of 250 m cells or a
+ * year of 500 m ones is too many rows to sum within the dashboard's 50 ms, issue 13). */
+#define DASH_CELL_250_MAX_DAYS 7
+#define DASH_CELL_500_MAX_DAYS 31
 
 /* The period [*from, *to] in local days (rollup_day_of) from the texts "YYYY-MM-DD" of its
  * first and last day; either may be NULL: `to` defaults to today (cx->now_ms), `from` to
@@ -88,12 +93,15 @@ struct dash_hotspots {
     struct dash_cell *cells;
     int64_t hours[24];
     int64_t total;
+    double cell_m; /* the cells' size: ROLLUP_CELL_M, ROLLUP_CELL_500_M or ROLLUP_CELL_KM_M */
 };
 
 /* New reports of days [from_day, to_day] (at most DASH_PERIOD_MAX_DAYS): the top `top`
- * categories and grids, the 24 local hours, and up to `cells` heat-map cells, busiest first. */
+ * categories and grids, the 24 local hours, and up to `cells` heat-map cells of cell_m metres
+ * (250, 500 or 1000; 0: the finest the period allows), busiest first. ERR_INVALID for another
+ * cell_m or one finer than the period allows (DASH_CELL_250_MAX_DAYS, _500_MAX_DAYS). */
 enum err dashboard_hotspots(struct rctx *cx, const struct dash_scope *sc, int64_t from_day,
-                            int64_t to_day, int top, int cells,
+                            int64_t to_day, int top, int cells, int cell_m,
                             struct dash_hotspots *out) MUST_CHECK;
 
 struct dash_alert {

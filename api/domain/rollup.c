@@ -208,27 +208,27 @@ const char *rollup_period_sql(struct rctx *cx, int64_t from, int64_t to)
 
 #define M_PER_DEG 111320.0
 
-void rollup_cell_of(double lat, double lng, int32_t *cy, int32_t *cx)
+void rollup_cell_of(double cell_m, double lat, double lng, int32_t *cy, int32_t *cx)
 {
-    double y = floor(lat * M_PER_DEG / ROLLUP_CELL_M);
-    double lat_c = (y + 0.5) * ROLLUP_CELL_M / M_PER_DEG;
+    double y = floor(lat * M_PER_DEG / cell_m);
+    double lat_c = (y + 0.5) * cell_m / M_PER_DEG;
     double k = cos(lat_c * M_PI / 180.0);
 
     if (k < 0.01)
         k = 0.01; /* the poles: cells get wide rather than divide by zero */
     *cy = (int32_t)y;
-    *cx = (int32_t)floor(lng * M_PER_DEG * k / ROLLUP_CELL_M);
+    *cx = (int32_t)floor(lng * M_PER_DEG * k / cell_m);
 }
 
-void rollup_cell_center(int32_t cy, int32_t cx, double *lat, double *lng)
+void rollup_cell_center(double cell_m, int32_t cy, int32_t cx, double *lat, double *lng)
 {
-    double lat_c = (cy + 0.5) * ROLLUP_CELL_M / M_PER_DEG;
+    double lat_c = (cy + 0.5) * cell_m / M_PER_DEG;
     double k = cos(lat_c * M_PI / 180.0);
 
     if (k < 0.01)
         k = 0.01;
     *lat = lat_c;
-    *lng = (cx + 0.5) * ROLLUP_CELL_M / (M_PER_DEG * k);
+    *lng = (cx + 0.5) * cell_m / (M_PER_DEG * k);
 }
 
 /* ---- the pure part ------------------------------------------------------------------------- */
@@ -243,7 +243,9 @@ static const char *const day_cols[COL__COUNT] = {
     "new_inspector", "new_citizen",    "new_hotline", "new_video_ai", "new_leader",
     "closed",        "closed_on_time", "open_delta",  "urgent_delta", "overdue_delta"};
 
-enum tab { T_DAY, T_CAT, T_GRID, T_HOUR, T_CELL, T_STAFF, T_EVAL, T__COUNT };
+/* T_CELL: 250 m cells (dash_cell); T_CELL_500 and T_CELL_KM: 500 m and 1 km cells
+ * (dash_cell_coarse). */
+enum tab { T_DAY, T_CAT, T_GRID, T_HOUR, T_CELL, T_CELL_500, T_CELL_KM, T_STAFF, T_EVAL, T__COUNT };
 
 /* One counter change; applies to every scope of the case. For T_EVAL k1 is the subject and
  * k2 = indicator * 2 + (subject is a department); col 0 = num, 1 = den. */
@@ -300,7 +302,8 @@ struct out {
 
 static bool spanned(enum tab t)
 {
-    return t == T_CAT || t == T_GRID || t == T_HOUR || t == T_CELL || t == T_EVAL;
+    return t == T_CAT || t == T_GRID || t == T_HOUR || t == T_CELL || t == T_CELL_500 ||
+           t == T_CELL_KM || t == T_EVAL;
 }
 
 static void add2(struct out *o, enum tab t, int col, int64_t day, int64_t k1, int64_t k2, int64_t v,
@@ -424,8 +427,12 @@ static void apply(const struct rcase *c, struct fact *f, const struct step *s, s
             add(o, T_CAT, 0, day, c->category, 0, 1);
             add(o, T_GRID, 0, day, c->grid, 0, 1);
             add(o, T_HOUR, 0, day, rollup_hour_of(s->at_ms), 0, 1);
-            rollup_cell_of(c->lat, c->lng, &cy, &cx);
+            rollup_cell_of(ROLLUP_CELL_M, c->lat, c->lng, &cy, &cx);
             add(o, T_CELL, 0, day, cy, cx, 1);
+            rollup_cell_of(ROLLUP_CELL_500_M, c->lat, c->lng, &cy, &cx);
+            add(o, T_CELL_500, 0, day, cy, cx, 1);
+            rollup_cell_of(ROLLUP_CELL_KM_M, c->lat, c->lng, &cy, &cx);
+            add(o, T_CELL_KM, 0, day, cy, cx, 1);
             add(o, T_DAY, COL_OPEN, day, 0, 0, 1);
             add(o, T_DAY, COL_URGENT, day, 0, 0, c->urgent);
             if (s->actor_id && staff_role(s->role))
@@ -761,6 +768,11 @@ static void upsert_head(struct buf *b, enum tab t, int col)
     case T_CELL:
         buf_addf(b, "INSERT INTO dash_cell (scope_id, span, day, cy, cx, n) VALUES ");
         break;
+    case T_CELL_500:
+    case T_CELL_KM:
+        buf_addf(b,
+                 "INSERT INTO dash_cell_coarse (scope_id, cell_m, span, day, cy, cx, n) VALUES ");
+        break;
     case T_STAFF:
         buf_addf(b, "INSERT IGNORE INTO dash_staff (scope_id, day, user_id) VALUES ");
         break;
@@ -779,6 +791,10 @@ static void upsert_row(struct buf *b, enum tab t, int64_t scope, int64_t day, in
     buf_addf(b, "%s(", b->rows ? "," : "");
     buf_i64(b, scope);
     buf_addf(b, ",");
+    if (t == T_CELL_500 || t == T_CELL_KM) {
+        buf_i64(b, t == T_CELL_500 ? (int64_t)ROLLUP_CELL_500_M : (int64_t)ROLLUP_CELL_KM_M);
+        buf_addf(b, ",");
+    }
     if (spanned(t)) {
         buf_i64(b, day >> 32);
         buf_addf(b, ",");
@@ -797,6 +813,8 @@ static void upsert_row(struct buf *b, enum tab t, int64_t scope, int64_t day, in
         buf_i64(b, v);
         break;
     case T_CELL:
+    case T_CELL_500:
+    case T_CELL_KM:
         buf_i64(b, k1);
         buf_addf(b, ",");
         buf_i64(b, k2);
@@ -959,7 +977,8 @@ static int cmp_i64(const void *a, const void *b)
 /* The order the live path writes the counter tables in: the rows that many cases share
  * (a scope's day, its tiles) last, so a step holds their locks for as short a time as it can
  * before COMMIT; every writer takes the tables in this one order. */
-static const enum tab live_order[] = {T_CELL, T_CAT, T_GRID, T_HOUR, T_STAFF, T_EVAL, T_DAY};
+static const enum tab live_order[] = {T_CELL, T_CELL_500, T_CELL_KM, T_CAT, T_GRID,
+                                      T_HOUR, T_STAFF,    T_EVAL,    T_DAY};
 
 /* dash_day: one row per scope with every column the step changes (the deltas of one step are
  * all of its day), in one statement. */
@@ -1460,9 +1479,9 @@ static enum err dump_totals(struct rebuild *rb)
 
 static enum err rebuild_run(struct rebuild *rb, bool verbose)
 {
-    static const char *const tables[] = {"rollup_cases", "dash_day",  "dash_category", "dash_grid",
-                                         "dash_hour",    "dash_cell", "dash_staff",    "dash_hot",
-                                         "eval_marks",   "eval_day",  "dash_tiles"};
+    static const char *const tables[] = {
+        "rollup_cases",     "dash_day",   "dash_category", "dash_grid",  "dash_hour", "dash_cell",
+        "dash_cell_coarse", "dash_staff", "dash_hot",      "eval_marks", "eval_day",  "dash_tiles"};
     struct rctx sub;
     struct db_res r;
     int64_t after = 0, done = 0;

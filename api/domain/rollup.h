@@ -14,6 +14,10 @@
  * Heat-map cells: 250 m bands of latitude, cy = floor(lat * 111320 / 250); within a band,
  * cx = floor(lng * 111320 * cos(band centre latitude) / 250), so a cell is 250 m x 250 m
  * (to within the band's curvature) anywhere. rollup_cell_center() gives a cell's centre.
+ * dash_cell holds these; dash_cell_coarse holds 500 m and 1 km cells (column cell_m) by the
+ * same formulas with 500 or 1000 for 250 (computed from the point, not merged from smaller
+ * cells: a row's columns follow its own centre), for longer periods: a city has about 4 and 16
+ * times fewer of them (migrations/0028_dash_cell_coarse.sql, dashboard.h).
  *
  * Must not: call HTTP, read the clock other than through step rows, or be written by
  * anything else. */
@@ -26,6 +30,8 @@
 #include "server/core/rctx.h"
 
 #define ROLLUP_CELL_M 250.0
+#define ROLLUP_CELL_500_M 500.0
+#define ROLLUP_CELL_KM_M 1000.0
 /* The city's fixed offset (China: UTC+8, no DST) for local days and hours. */
 #define ROLLUP_LOCAL_OFFSET_MS (8LL * 3600 * 1000)
 
@@ -63,9 +69,10 @@ enum err rollup_step(struct rctx *cx, int64_t step_id) MUST_CHECK;
  * are not accounted for: run it with the server stopped or idle. */
 enum err rollup_rebuild(struct rctx *cx, bool verbose) MUST_CHECK;
 
-/* The heat-map cell of a point, and a cell's centre (WGS-84). */
-void rollup_cell_of(double lat, double lng, int32_t *cy, int32_t *cx);
-void rollup_cell_center(int32_t cy, int32_t cx, double *lat, double *lng);
+/* The heat-map cell of cell_m metres (ROLLUP_CELL_M, _500_M or _KM_M) of a point, and a
+ * cell's centre (WGS-84). */
+void rollup_cell_of(double cell_m, double lat, double lng, int32_t *cy, int32_t *cx);
+void rollup_cell_center(double cell_m, int32_t cy, int32_t cx, double *lat, double *lng);
 
 /* Local day number (days since 1970-01-01 in UTC+8) of an instant, and the local hour. */
 int64_t rollup_day_of(int64_t ms);

@@ -14,6 +14,7 @@
  *   and equal what `cityd rollup-rebuild` recomputes from scratch.
  * Its own server: the clock moves for everything in it. */
 #include <setjmp.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,6 +108,48 @@ static void act(const char *role, long long id, const char *fmt, ...)
     if (r.status != 200)
         fail_msg("case %lld: %s: %ld %s", id, role, r.status, r.body);
     th_resp_free(&r);
+}
+
+/* The documented heat-map cell of cell_m metres of a point (openapi.yaml,
+ * getDashboardHotspots), computed here. */
+static void cell_of(double cell_m, double lat, double lng, long long *cy, long long *cx,
+                    double *clat)
+{
+    double y = floor(lat * 111320.0 / cell_m), lat_c = (y + 0.5) * cell_m / 111320.0;
+    *cy = (long long)y;
+    *cx = (long long)floor(lng * 111320.0 * cos(lat_c * M_PI / 180.0) / cell_m);
+    *clat = lat_c;
+}
+
+/* The week's five reports in cells of cell_m: four at grid 1's point, one at 东安's. */
+static void cells_match(json_t *j, double cell_m)
+{
+    json_t *hm = json_object_get(j, "heatmap"), *cells = json_object_get(hm, "cells"), *c;
+    long long cy1, cx1, cy2, cx2, sum = 0, at1 = 0, at2 = 0;
+    double lat1, lat2;
+    size_t i;
+
+    assert_true(json_real_value(json_object_get(hm, "cell_m")) == cell_m);
+    cell_of(cell_m, 31.305, 120.605, &cy1, &cx1, &lat1);
+    cell_of(cell_m, 31.305, 120.625, &cy2, &cx2, &lat2);
+    json_array_foreach(cells, i, c)
+    {
+        long long cy = th_jint(c, "cy"), cx = th_jint(c, "cx"), n = th_jint(c, "count");
+        sum += n;
+        if (cy == cy1 && cx == cx1)
+            at1 += n, assert_true(fabs(json_real_value(json_object_get(c, "lat")) - lat1) < 1e-9);
+        if (cy == cy2 && cx == cx2)
+            at2 += n;
+    }
+    assert_int_equal(sum, 5);
+    if (cy1 == cy2 && cx1 == cx2) {
+        assert_int_equal(json_array_size(cells), 1);
+        assert_int_equal(at1, 5);
+    } else {
+        assert_int_equal(json_array_size(cells), 2);
+        assert_int_equal(at1, 4);
+        assert_int_equal(at2, 1);
+    }
 }
 
 static long long report(const char *role, const char *where, bool urgent)
@@ -412,16 +455,38 @@ static void indicators_on_hand_built_set(void **state)
     assert_int_equal(th_jint(json_array_get(json_object_get(j, "grids"), 0), "count"), 4);
     /* All five were reported at 10:00 local. */
     assert_int_equal(json_integer_value(json_array_get(json_object_get(j, "hours"), 10)), 5);
-    {
-        json_t *cells = json_object_get(json_object_get(j, "heatmap"), "cells");
-        long long sum = 0;
-        size_t i;
-        json_t *c;
-        json_array_foreach(cells, i, c) sum += th_jint(c, "count");
-        assert_int_equal(sum, 5);
-        assert_int_equal(json_array_size(cells), 2); /* grid 1's point and 东安's */
-    }
+    cells_match(j, 500); /* 8 days: 500 m cells */
     th_resp_free(&r);
+
+    /* The heat map's cells by the period: 250 m up to 7 days, 500 m up to 31, 1 km beyond (the
+     * same five reports in each); a coarser size may be asked for, a finer one than the period
+     * allows or another size is refused. */
+    cells_match(get_json("leader", "/api/v1/dashboard/hotspots?from=2030-03-02&to=2030-03-08", &r),
+                250);
+    th_resp_free(&r);
+    cells_match(get_json("leader", "/api/v1/dashboard/hotspots?from=2030-02-06&to=2030-03-08", &r),
+                500);
+    th_resp_free(&r);
+    cells_match(get_json("leader", "/api/v1/dashboard/hotspots?from=2030-02-05&to=2030-03-08", &r),
+                1000);
+    th_resp_free(&r);
+    cells_match(get_json("leader",
+                         "/api/v1/dashboard/hotspots?from=2030-03-02&to=2030-03-08&cell_m=1000",
+                         &r),
+                1000);
+    th_resp_free(&r);
+    cells_match(get_json("leader",
+                         "/api/v1/dashboard/hotspots?from=2030-03-01&to=2030-03-08&cell_m=500", &r),
+                500);
+    th_resp_free(&r);
+    th_check(&srv, "leader", "GET",
+             "/api/v1/dashboard/hotspots?from=2030-03-01&to=2030-03-08&cell_m=250", NULL, 400,
+             "invalid_argument");
+    th_check(&srv, "leader", "GET",
+             "/api/v1/dashboard/hotspots?from=2030-02-05&to=2030-03-08&cell_m=500", NULL, 400,
+             "invalid_argument");
+    th_check(&srv, "leader", "GET", "/api/v1/dashboard/hotspots?cell_m=300", NULL, 400,
+             "invalid_argument");
 }
 
 /* ---- jurisdiction ------------------------------------------------------------------------ */
@@ -819,6 +884,7 @@ static const struct {
     {"dash_grid", "scope_id, span, day, grid_id, n", "n = 0"},
     {"dash_hour", "scope_id, span, day, hour, n", "n = 0"},
     {"dash_cell", "scope_id, span, day, cy, cx, n", "n = 0"},
+    {"dash_cell_coarse", "scope_id, cell_m, span, day, cy, cx, n", "n = 0"},
     {"dash_staff", "scope_id, day, user_id", "0"},
     {"dash_hot", "scope_id, case_id, due_at, urgent, overdue", "0"},
     {"eval_marks",
@@ -868,6 +934,12 @@ static void straight_counts_match(long long scope)
                 "SELECT COALESCE(SUM(n), 0) FROM dash_category WHERE scope_id = %lld AND span = 0",
                 scope),
         th_sqlf(&srv, "SELECT COUNT(*) FROM cases WHERE 1 = 1%s", in));
+    for (int m = 500; m <= 1000; m += 500)
+        assert_int_equal(th_sqlf(&srv,
+                                 "SELECT COALESCE(SUM(n), 0) FROM dash_cell_coarse WHERE scope_id"
+                                 " = %lld AND cell_m = %d AND span = 0",
+                                 scope, m),
+                         th_sqlf(&srv, "SELECT COUNT(*) FROM cases WHERE 1 = 1%s", in));
     assert_int_equal(
         th_sqlf(&srv, "SELECT COALESCE(SUM(closed), 0) FROM dash_day WHERE scope_id = %lld", scope),
         th_sqlf(&srv,
@@ -909,7 +981,8 @@ static void straight_counts_match(long long scope)
 /* Weeks and months hold the same totals as their days. */
 static void spans_match(long long scope)
 {
-    static const char *const t[] = {"dash_category", "dash_grid", "dash_hour", "dash_cell"};
+    static const char *const t[] = {"dash_category", "dash_grid", "dash_hour", "dash_cell",
+                                    "dash_cell_coarse"};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         for (int span = 1; span <= 2; span++)
             assert_int_equal(th_sqlf(&srv,
