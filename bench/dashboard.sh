@@ -35,7 +35,7 @@ db.pool_size = 8"
 sql() { mariadb --no-defaults -uroot --socket="$db_sock" --local-infile=1 "$@"; }
 if [[ $REUSE == 1 ]]; then
   cp "$keep" "$work/logins.json"
-  echo "data: $(cat "$root/var/bench-db/dashboard-gen.txt" 2>/dev/null | head -1) (REUSE=1)" >"$work/gen.txt"
+  echo "$(head -1 "$root/var/bench-db/dashboard-gen.txt" 2>/dev/null) (REUSE=1)" >"$work/gen.txt"
   t0=0 t1=0 t2=0 t3=0
 else
   build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
@@ -72,14 +72,15 @@ qtime() { # qtime SQL -> ms of one run of the query (after one warm-up run)
   echo $(((b - a) / 1000000))
 }
 
+# Periods in local days (UTC+8, as the server counts them): the last 365 and 90 days.
 paths=(
   "/api/v1/dashboard/summary"
   "/api/v1/dashboard/hotspots"
-  "/api/v1/dashboard/hotspots?from=$(date -u -d '-365 days' +%F)&cells=2000&top=50"
+  "/api/v1/dashboard/hotspots?from=$(TZ=Asia/Shanghai date -d '-364 days' +%F)&cells=2000&top=50"
   "/api/v1/dashboard/alerts?limit=50"
   "/api/v1/dashboard/urgings"
   "/api/v1/evaluation"
-  "/api/v1/evaluation?from=$(date -u -d '-90 days' +%F)"
+  "/api/v1/evaluation?from=$(TZ=Asia/Shanghai date -d '-89 days' +%F)"
   "/api/v1/evaluation/marks?subject_type=user&subject_id=$busy_inspector&failed=true"
   "/api/v1/evaluation/export"
 )
