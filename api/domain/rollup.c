@@ -977,8 +977,15 @@ static int cmp_i64(const void *a, const void *b)
 /* The order the live path writes the counter tables in: the rows that many cases share
  * (a scope's day, its tiles) last, so a step holds their locks for as short a time as it can
  * before COMMIT; every writer takes the tables in this one order. */
-static const enum tab live_order[] = {T_CELL, T_CELL_500, T_CELL_KM, T_CAT, T_GRID,
-                                      T_HOUR, T_STAFF,    T_EVAL,    T_DAY};
+static const enum tab live_order[] = {T_CELL, T_CELL_500, T_CAT,  T_GRID,
+                                      T_HOUR, T_STAFF,    T_EVAL, T_DAY};
+
+/* Whether a delta of table d goes in the statement of table t: both coarse cell sizes share
+ * dash_cell_coarse (cell_m is a column), so they go in one statement, under T_CELL_500. */
+static bool same_statement(enum tab d, enum tab t)
+{
+    return d == t || (t == T_CELL_500 && d == T_CELL_KM);
+}
 
 /* dash_day: one row per scope with every column the step changes (the deltas of one step are
  * all of its day), in one statement. */
@@ -1044,12 +1051,12 @@ static enum err write_deltas(struct rctx *cx, struct buf *b, const struct out *o
         buf_reset(b);
         for (size_t i = 0; i < o->n; i++) {
             const struct delta *d = &o->d[i];
-            if (d->t != t)
+            if (!same_statement(d->t, t))
                 continue;
             if (!b->rows)
                 upsert_head(b, t, 0);
             for (size_t s = 0; s < nscopes; s++)
-                upsert_row(b, t, scopes[s], d->day, d->k1, d->k2, d->v, d->v2);
+                upsert_row(b, d->t, scopes[s], d->day, d->k1, d->k2, d->v, d->v2);
         }
         if (b->rows) {
             upsert_tail(b, t, 0);

@@ -7,20 +7,23 @@ reports a second the database alone can take: the floor of a report's cost, belo
 cityd can go.
 
 LIST is which statement list:
-  now     what a report sends (24 statements: token check, START TRANSACTION, idempotency
+  now     what a report sends (25 statements: token check, START TRANSACTION, idempotency
           claim, refdata_versions counters, case, timeline row, event, audit row, idempotency
           result, then the rollups: the rollup read, rollup_cases, the 考评 mark, and the
-          counters from the least to the most shared row (cell, 小类, grid, hour, staff,
-          eval_day, dash_day with both its columns in one row, dash_tiles), COMMIT, duplicate
-          search, the case and its timeline for the answer)
+          counters from the least to the most shared row (250 m cell, 500 m and 1 km cells in
+          one statement, 小类, grid, hour, staff, eval_day, dash_day with both its columns in
+          one row, dash_tiles), COMMIT, duplicate search, the case and its timeline for the
+          answer)
   before  what it sent before the rollups were reordered and folded (26: the rollups right after
           the timeline row, each dash_day column its own statement, a DELETE from dash_hot,
-          the counters in table order, then event, audit row and idempotency result)
+          the counters in table order, then event, audit row and idempotency result; no
+          coarse heat-map cells, which came later)
 
 Places and categories are drawn as bench/tools/cases_load.js draws them (a 0.2 x 0.1 degree box
 around the demo city, five 小类 in turn). cityd gets the new case and timeline ids from the protocol;
 here the statement after each INSERT takes LAST_INSERT_ID() into @c (the case) or @s (the
 timeline row) where it needs it, so the count stays the same."""
+import math
 import random
 import sys
 import time
@@ -56,13 +59,18 @@ def dashboard(lst, t, lat, lng, cat, uid):
     """The dashboard and 考评 rollups a report writes in its transaction (api/domain/rollup.c),
     as captured for a report outside every grid (city scope 0 only; the places drawn here are
     almost all outside the four demo grids): day, week and month spans."""
-    day = t // 86400000 + 719528  # TO_DAYS of the UTC date
+    day = (t + 8 * 3600000) // 86400000 + 719528  # TO_DAYS of the local (UTC+8) date
     local = t // 1000 + 8 * 3600
     hour = (local // 3600) % 24
     week = day - ((day - 719528 + 3) % 7)  # the Monday
     month = day - (time.gmtime(local).tm_mday - 1)
     spans = [(0, day), (1, week), (2, month)]
     cy, cx = int(lat * 445.28), int(lng * 380.6)
+
+    def coarse(m):  # rollup_cell_of for the 500 m and 1 km cells
+        y = math.floor(lat * 111320 / m)
+        k = math.cos((y + 0.5) * m / 111320 * math.pi / 180)
+        return y, math.floor(lng * 111320 * k / m)
 
     def rows(fmt):
         return ",".join(fmt.format(span=sp, d=d) for sp, d in spans)
@@ -80,6 +88,9 @@ def dashboard(lst, t, lat, lng, cat, uid):
              + rows("(0,{span},FROM_DAYS({d})," + str(hour) + ",1)") + upd)
     cell = ("INSERT INTO dash_cell (scope_id, span, day, cy, cx, n) VALUES "
             + rows("(0,{span},FROM_DAYS({d})," + f"{cy},{cx}" + ",1)") + upd)
+    cells = ",".join(
+        f"(0,{m},{sp},FROM_DAYS({d}),{coarse(m)[0]},{coarse(m)[1]},1)" for m in (500, 1000) for sp, d in spans)
+    coarse_ = "INSERT INTO dash_cell_coarse (scope_id, cell_m, span, day, cy, cx, n) VALUES " + cells + upd
     staff = f"INSERT IGNORE INTO dash_staff (scope_id, day, user_id) VALUES (0,FROM_DAYS({day}),{uid});"
     ev = ("INSERT INTO eval_day (scope_id, span, day, subject_type, subject_id, indicator, num, den) VALUES "
           + rows("(0,{span},FROM_DAYS({d}),'user'," + str(uid) + ",'valid_report',0,1)")
@@ -88,7 +99,7 @@ def dashboard(lst, t, lat, lng, cat, uid):
              " UPDATE changed_at = GREATEST(changed_at, VALUES(changed_at));")
     if lst == "now":
         return [
-            ROLLUP_READ.format(sid="@s"), fact, mark, cell, cat_, grid, hour_, staff, ev,
+            ROLLUP_READ.format(sid="@s"), fact, mark, cell, coarse_, cat_, grid, hour_, staff, ev,
             f"INSERT INTO dash_day (scope_id, day, new_inspector, open_delta) VALUES (0,FROM_DAYS({day}),1,1) ON"
             " DUPLICATE KEY UPDATE new_inspector = new_inspector + VALUES(new_inspector), open_delta = open_delta +"
             " VALUES(open_delta);",
