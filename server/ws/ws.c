@@ -30,6 +30,7 @@
 #define READ_PAGE 200
 #define SUBS_CONV_MAX 16 /* conversations one socket follows for typing */
 #define TOKEN_MAX 4096
+#define WS_TX_PACKET_MAX (1u << 20) /* bytes of a frame handed to one send() */
 
 /* One encoded frame with libwebsockets' headroom; shared by every socket it goes to. Only the
  * loop thread touches refs once the frame is handed over. */
@@ -154,6 +155,7 @@ struct ws_server {
     struct ws_sess *by_user[USER_BUCKETS];
     struct ws_stream *streams;
     size_t nsess, nauthed;
+    bool direct; /* in notes_drain: frames may be written at once (see sess_queue) */
     atomic_uint_fast64_t frames_built;
     uint64_t deliveries;
     uv_mutex_t mu; /* guards notes */
@@ -166,7 +168,7 @@ static struct ws_server *the_server; /* for lws callbacks without user data */
 
 /* Prometheus series (docs/deployment.md): looked up once in ws_server_new, updated with relaxed
  * atomic adds, so a scrape never reads the loop's own fields. */
-static struct metrics_series *m_open, *m_accepted, *m_frames, *m_deliveries;
+static struct metrics_series *m_open, *m_accepted, *m_frames, *m_deliveries, *m_queued;
 
 /* Closes by code: the codes are ours (docs/ws-protocol.md) or RFC 6455's, a bounded set. */
 static void count_close(uint16_t code)
@@ -311,6 +313,21 @@ static void sess_close(struct ws_sess *s, uint16_t code)
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
 }
 
+/* Hand f to libwebsockets for the socket; false when the connection failed (it goes). */
+static bool sess_write(struct ws_sess *s, struct ws_frame *f)
+{
+    return lws_write(s->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) >= (int)f->len;
+}
+
+/* Queue f for the socket, or write it at once. A frame goes out at once when the gateway is
+ * applying notes (w->direct: the loop thread, inside the EVENT_WAIT_CANCELLED callback of
+ * lws' own pipe, not inside any callback of this socket), nothing is waiting before it (our
+ * queue, a ping, a close, a remainder libwebsockets holds) — one send() instead of asking for
+ * POLLOUT (an epoll_ctl each way and a service turn per socket: a fan-out to 5,000 sockets
+ * took tens of ms more that way). lws 4.1 takes a write outside the WRITEABLE callback: what
+ * the socket does not take it keeps (buflist_out), asks for POLLOUT itself and sends first;
+ * lws_partial_buffered() is then true, so later frames queue here until it is gone, in order.
+ * A frame a socket cannot take at all is at most one frame kept by lws beyond the queue. */
 static void sess_queue(struct ws_sess *s, struct ws_frame *f)
 {
     if (s->state == S_CLOSING)
@@ -321,6 +338,14 @@ static void sess_queue(struct ws_sess *s, struct ws_frame *f)
         log_warn(NULL, "ws: user %lld does not read (%zu bytes queued): disconnected",
                  (long long)s->who.user_id, s->qbytes);
         sess_kill(s);
+        return;
+    }
+    s->w->deliveries++;
+    metrics_inc(m_deliveries);
+    if (s->w->direct && s->qlen == 0 && !s->ping_due && !lws_partial_buffered(s->wsi)) {
+        s->last_tx_ms = clock_now_ms();
+        if (!sess_write(s, f))
+            sess_kill(s);
         return;
     }
     if (s->qlen == s->qcap) {
@@ -336,13 +361,12 @@ static void sess_queue(struct ws_sess *s, struct ws_frame *f)
         s->qhead = 0;
     }
     f->refs++;
+    metrics_inc(m_queued);
     if (s->qlen == 0)
         s->last_tx_ms = clock_now_ms();
     s->q[(s->qhead + s->qlen) % s->qcap] = f;
     s->qlen++;
     s->qbytes += f->len;
-    s->w->deliveries++;
-    metrics_inc(m_deliveries);
     lws_callback_on_writable(s->wsi);
 }
 
@@ -867,11 +891,13 @@ static void notes_drain(struct ws_server *w)
     w->notes = NULL;
     w->notes_tail = &w->notes;
     uv_mutex_unlock(&w->mu);
+    w->direct = true;
     while (n) {
         struct note *nx = n->next;
         note_apply(w, n);
         n = nx;
     }
+    w->direct = false;
 }
 
 /* ---- client frames ----------------------------------------------------------------------- */
@@ -1132,7 +1158,10 @@ static int on_writeable(struct ws_sess *s)
         lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, 2);
         return 0;
     }
-    if (s->ping_due && !lws_send_pipe_choked(s->wsi)) {
+    /* lws_partial_buffered(), not lws_send_pipe_choked(): the latter polls the socket (a
+     * system call per frame); a frame the socket does not take is kept by lws and sent first
+     * (see sess_queue), and the next WRITEABLE comes once it is gone. */
+    if (s->ping_due && !lws_partial_buffered(s->wsi)) {
         /* With a payload: lws 4.1 (built with extensions) drops the callback of an empty
          * PONG, so an empty ping would never count as an answer. */
         unsigned char ping[LWS_PRE + 4] = {[LWS_PRE] = 'c', 'i', 't', 'y'};
@@ -1141,16 +1170,16 @@ static int on_writeable(struct ws_sess *s)
             return -1;
     }
     s->last_tx_ms = clock_now_ms();
-    while (s->qlen && !lws_send_pipe_choked(s->wsi)) {
+    while (s->qlen && !lws_partial_buffered(s->wsi)) {
         struct ws_frame *f = s->q[s->qhead];
+        bool ok;
         s->qhead = (s->qhead + 1) % s->qcap;
         s->qlen--;
         s->qbytes -= f->len;
-        if (lws_write(s->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) < (int)f->len) {
-            frame_unref(f);
-            return -1;
-        }
+        ok = sess_write(s, f);
         frame_unref(f);
+        if (!ok)
+            return -1;
     }
     if (s->qlen)
         lws_callback_on_writable(s->wsi);
@@ -1344,7 +1373,8 @@ static void on_sweep(uv_timer_t *t)
         /* Frames waiting and the socket not writable for the idle timeout: a client that
          * does not read (even one that keeps writing) is cut. A backlog read page by page
          * keeps memory bounded meanwhile, so this is about not holding the slot forever. */
-        if (s->qlen && now - s->last_tx_ms > (int64_t)c->ws_idle_timeout_s * 1000) {
+        if ((s->qlen || lws_partial_buffered(s->wsi)) &&
+            now - s->last_tx_ms > (int64_t)c->ws_idle_timeout_s * 1000) {
             log_warn(NULL,
                      "ws: user %lld does not read (%zu bytes queued for %lld ms): disconnected",
                      (long long)s->who.user_id, s->qbytes, (long long)(now - s->last_tx_ms));
@@ -1412,6 +1442,9 @@ struct ws_server *ws_server_new(const struct ws_config *wc, uv_loop_t *loop, cha
     m_deliveries =
         metrics_counter("cityd_ws_deliveries_total",
                         "WebSocket frames queued to sockets (one per recipient socket).", "");
+    m_queued = metrics_counter(
+        "cityd_ws_deliveries_queued_total",
+        "WebSocket frames that waited in a socket's send queue (the others went out at once).", "");
     lws_set_log_level(LLL_ERR, lws_log);
 
     colon = strrchr(wc->cfg->ws_listen, ':');
@@ -1422,9 +1455,11 @@ struct ws_server *ws_server_new(const struct ws_config *wc, uv_loop_t *loop, cha
     snprintf(host, sizeof host, "%.*s", (int)(colon - wc->cfg->ws_listen), wc->cfg->ws_listen);
 
     w->protocols[0] = (struct lws_protocols){"http", cb_http, 0, 0, 0, NULL, 0};
+    /* tx_packet_size: without it lws sends at most rx_buffer_size (1 KiB by default) per
+     * send() and keeps the rest of a frame for the next POLLOUT, a round trip per KiB. */
     w->protocols[1] = (struct lws_protocols){
-        "cityd.v1", cb_cityd, sizeof(struct ws_sess), (size_t)wc->cfg->ws_rx_buffer_bytes, 0,
-        NULL,       0};
+        "cityd.v1", cb_cityd, sizeof(struct ws_sess), (size_t)wc->cfg->ws_rx_buffer_bytes,
+        0,          NULL,     WS_TX_PACKET_MAX};
     w->retry.secs_since_valid_ping = (uint16_t)wc->cfg->ws_ping_interval_s;
     /* Our own sweep pings and closes idle peers with a code; lws' hangup is only a backstop. */
     w->retry.secs_since_valid_hangup = (uint16_t)(wc->cfg->ws_idle_timeout_s + 30);

@@ -22,12 +22,30 @@ static struct th_server srv;
 static long long sanitation;
 static char cfg_path[400];
 
+/* The port of metrics.listen, from the server's port file ("API metrics METRICS"). */
+static int metrics_port(void)
+{
+    char path[512];
+    int api = 0, port = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/port", srv.dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(fscanf(f, "%d metrics %d", &api, &port), 2);
+    fclose(f);
+    return port;
+}
+
 static void write_config(void)
 {
-    th_client_config(
-        &srv, "ws-scenarios.json",
-        json_pack("{s:I,s:i}", "sanitation", (json_int_t)sanitation, "max_msgs_per_s", MSGS_PER_S),
-        cfg_path, sizeof cfg_path);
+    char metrics[64];
+
+    snprintf(metrics, sizeof metrics, "http://127.0.0.1:%d/metrics", metrics_port());
+    th_client_config(&srv, "ws-scenarios.json",
+                     json_pack("{s:I,s:i,s:s}", "sanitation", (json_int_t)sanitation,
+                               "max_msgs_per_s", MSGS_PER_S, "metrics", metrics),
+                     cfg_path, sizeof cfg_path);
 }
 
 static int setup(void **state)
@@ -94,15 +112,9 @@ static void version_names_the_gateway(void **state)
 static json_t *scrape(const char *tag)
 {
     char path[512], out[512];
-    int api = 0, port = 0;
+    int port = metrics_port();
     json_t *j;
-    FILE *f;
 
-    snprintf(path, sizeof path, "%s/port", srv.dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_int_equal(fscanf(f, "%d metrics %d", &api, &port), 2);
-    fclose(f);
     snprintf(path, sizeof path, "%s/metrics-%s.txt", srv.dir, tag);
     snprintf(out, sizeof out, "%s/metrics-%s.json", srv.dir, tag);
     assert_int_equal(
@@ -185,6 +197,13 @@ static void slow_reader(void **state)
     /* Bounded: the cut reader's queue (256 KiB cap) is gone, nothing piles up. */
     print_message("rss before %lld KiB, after %lld KiB\n", before, after);
     assert_true(after - before < 64 * 1024);
+}
+
+/* The scenario publishes until frames wait for the paused socket (it reads
+ * cityd_ws_deliveries_queued_total itself), so the order it checks crosses the queue. */
+static void paused_reader_in_order(void **state)
+{
+    assert_int_equal(scenario("paused_reader_in_order"), 0);
 }
 
 static void revocation(void **state)
@@ -393,6 +412,7 @@ int main(void)
         cmocka_unit_test(limits),
         cmocka_unit_test(flood),
         cmocka_unit_test(slow_reader),
+        cmocka_unit_test(paused_reader_in_order),
         cmocka_unit_test(streams_and_chat),
         cmocka_unit_test(reauth),
         cmocka_unit_test(revocation),

@@ -329,6 +329,67 @@ const scenarios = {
     o.close();
   },
 
+  // A member that stops reading for a while and then reads again gets every item of the stream
+  // once and in order — written at once while its socket takes them, then kept by the server
+  // (lws' remainder of a frame, the queue) and written as the socket drains, while new ones
+  // keep coming — and a member beside it that reads gets each one meanwhile.
+  async paused_reader_in_order() {
+    const admin = await loginRole('admin');
+    const a = new Client(await loginRole('inspector', 'pause-a'));
+    const b = new Client(await loginRole('operator', 'pause-b'));
+    for (const c of [a, b]) {
+      await c.ready();
+      await c.wait((f) => f.type === 'synced' && f.stream === 'all', 3000, 'synced all');
+    }
+    // Frames that waited in a send queue (cityd_ws_deliveries_queued_total): the paused
+    // member's, and one pong for each ping it sends to stay alive.
+    const queued = async () => {
+      const t = await (await fetch(cfg.metrics)).text();
+      const m = /^cityd_ws_deliveries_queued_total(?:\{\})? ([0-9.e+]+)$/m.exec(t);
+      check(m, 'no cityd_ws_deliveries_queued_total on /metrics');
+      return Number(m[1]);
+    };
+    const q0 = await queued();
+    let pings = 0;
+    const body = 'y'.repeat(3900);
+    let first = Infinity;
+    let last = 0;
+    const batch = async (i) => {
+      const rs = await Promise.all([...Array(10).keys()].map((k) => rest('POST',
+        '/api/v1/announcements', admin, { stream: 'all', title: 'p' + (i + k), body })));
+      for (const r of rs) {
+        check(r.status === 201, 'announce ' + r.status + ' ' + r.text);
+        first = Math.min(first, r.json.offset);
+        last = Math.max(last, r.json.offset);
+      }
+    };
+    a.ws._socket.pause();
+    // Until the kernel's buffers for it are full and frames wait (then three batches more:
+    // far less than ws.max_queued_bytes, 256 KiB in this test) ...
+    let i = 0;
+    let more = -1;
+    for (; more !== 0; i += 10) {
+      check(i < 5000, 'after 20 MB no frame waited for the paused member');
+      await batch(i);
+      a.send({ type: 'ping' }); // it still writes, so it is not idle
+      pings++;
+      if (more > 0) more--;
+      else if (more < 0 && (await queued()) - q0 - pings >= 10) more = 3;
+    }
+    check(!a.closed, 'the paused member was cut: ' + JSON.stringify(a.closed));
+    console.log(JSON.stringify({ published_while_paused: i, waited: (await queued()) - q0 - pings }));
+    // ... then it reads again while as many more come.
+    a.ws._socket.resume();
+    for (let k = 0; k < 4; k++, i += 10) await batch(i);
+    for (const [c, who] of [[b, 'reading member'], [a, 'paused member']]) {
+      await c.wait((f) => f.type === 'item' && f.stream === 'all' && f.seq === last, 15000,
+        who + ': last item');
+      contiguous(c.items.all.filter((q) => q >= first), first - 1, last, who);
+    }
+    a.close();
+    b.close();
+  },
+
   // Log-out everywhere, password change and disabling each close the user's sockets within a
   // second with 4003; an expired token gets 4002 (clock moved by the test).
   async revocation() {
