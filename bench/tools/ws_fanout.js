@@ -13,7 +13,11 @@
 // RATES = 0: connect the N subscribers (source addresses 127.0.0.1 .. 127.0.0.<k>, 50,000 per
 // address), print {"connected":N} and stay until standard input closes (memory per idle
 // connection, bench/ws_idle.sh).
+// SERVER_PID (environment): the server's process; each step then also reports the CPU time it
+// used per message (user + system, from /proc), a figure a busy machine disturbs less than
+// latency.
 'use strict';
+const fs = require('fs');
 const path = require('path');
 const http = require('http');
 const WebSocket = require(path.join(__dirname, '../../tests/tools/node_modules/ws'));
@@ -116,18 +120,37 @@ function post(u, body, headers) {
     req.end(body);
   });
 }
+function fail(status) { // status 0: no answer
+  const s = stats[step];
+  s.errors++;
+  s.statuses[status] = (s.statuses[status] || 0) + 1;
+}
 async function publish() {
   const text = message();
   stats[step].sent++;
   if (target === 'cityd') {
     const st = await post(base + '/api/v1/announcements', JSON.stringify({ stream: 'all',
       title: text }), { 'content-type': 'application/json', authorization: 'Bearer ' + token });
-    if (st !== 201) stats[step].errors++;
+    if (st !== 201) fail(st);
   } else if (target === 'mqtt') {
     pubWs.send(mqttPublish('bench/all', text));
   } else {
     const st = await post(base, text, { 'content-type': 'text/plain' });
-    if (st !== 201 && st !== 202) stats[step].errors++;
+    if (st !== 201 && st !== 202) fail(st);
+  }
+}
+
+const serverPid = process.env.SERVER_PID;
+function serverCpuMs() {
+  if (!serverPid) return null;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th
+    // and 13th, in clock ticks (100 per second on Linux).
+    const st = fs.readFileSync(`/proc/${serverPid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch (e) {
+    return null;
   }
 }
 
@@ -158,8 +181,9 @@ function pct(a, p) {
   await sleep(1000);
   for (const rate of RATES) {
     step++;
-    stats[step] = { sent: 0, got: 0, lat: [], errors: 0 };
+    stats[step] = { sent: 0, got: 0, lat: [], errors: 0, statuses: {} };
     const start = Date.now();
+    const cpu0 = serverCpuMs();
     const total = Math.round(rate * SECS);
     const inflight = [];
     for (let k = 0; k < total; k++) {
@@ -170,14 +194,17 @@ function pct(a, p) {
     }
     await Promise.all(inflight);
     await sleep(2000); // stragglers
+    const cpu1 = serverCpuMs();
     const s = stats[step];
     s.lat.sort((a, b) => a - b);
     const want = s.sent * N;
     console.log(JSON.stringify({
       target, subscribers: N, rate_msgs: rate, deliveries_per_s: rate * N,
-      sent: s.sent, publish_errors: s.errors, delivered: s.got, delivered_pct:
+      sent: s.sent, publish_errors: s.errors, error_statuses: s.statuses, delivered: s.got, delivered_pct:
         +(100 * s.got / want).toFixed(3), p50_ms: pct(s.lat, 0.5) / 1000,
       p99_ms: pct(s.lat, 0.99) / 1000, max_ms: pct(s.lat, 1) / 1000, closed,
+      server_cpu_ms_per_msg: cpu0 === null || cpu1 === null || !s.sent ? null
+        : +((cpu1 - cpu0) / s.sent).toFixed(2),
     }));
     if (s.got < 0.5 * want) break; // far past saturation: stop climbing
   }
