@@ -80,4 +80,10 @@ void th_clock_at(struct th_server *s, int y, int mo, int d, int h, int mi);
 /* The clock keeps running after a move, so instants are compared to the minute. */
 void th_assert_minute(const char *got, const char *want);
 
+/* Every rollup table (the dashboard's and 考评's) equals what `cityd rollup-rebuild` recomputes
+ * from scratch: each table's rows are checksummed before and after the rebuild; fails the
+ * current test naming the first table that differs. The one list of rollup tables the tests
+ * compare — a new rollup table goes here. */
+void th_rollups_match_rebuild(struct th_server *s);
+
 #endif
