@@ -259,7 +259,7 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
     struct shift_place place = {0};
     struct gps__rings rings;
     struct db_res r;
-    bool in_type, has_shift = false, on_duty;
+    bool in_type, has_shift = false, on_duty, paired = false;
     double lat = in->lat, lng = in->lng, dist = -1;
     int64_t off, selfie = 0, id = 0, grid = 0, open_day = 0;
     char flags[96] = "", date[11], payload[64];
@@ -332,16 +332,19 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
                       DB_ARGS(DBI(cx->who.user_id)), &r);
         if (res)
             goto out;
-        open_day = r.nrows ? db_cell_i64(&r, 0, 0) : shift_local_day(cx->now_ms, off);
+        paired = r.nrows == 1;
+        if (paired)
+            open_day = db_cell_i64(&r, 0, 0);
     }
+    /* A check-out with no check-in on record is placed by the clock alone. */
     if (has_shift) {
         struct shift_times t = times_of(&sh);
-        if (in_type)
-            shift_place_at(&t, true, cx->now_ms, off, &place);
-        else
+        if (paired)
             shift_place_out(&t, open_day, cx->now_ms, off, &place);
+        else
+            shift_place_at(&t, in_type, cx->now_ms, off, &place);
     } else {
-        place.day = in_type ? shift_local_day(cx->now_ms, off) : open_day;
+        place.day = paired ? open_day : shift_local_day(cx->now_ms, off);
     }
     shift_day_date(place.day, date);
     /* Findings, each a flag; the status is the most serious one. */

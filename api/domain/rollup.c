@@ -672,52 +672,44 @@ static void buf_arg(struct buf *b, struct db_val v)
     b->args[b->nargs++] = v;
 }
 
-/* A value: a placeholder and its argument when binding, else its text. */
-static void buf_i64(struct buf *b, int64_t v)
+/* A value: a placeholder and its argument when binding, else its text — numbers, NULL, and
+ * strings of our own (states, indicator names, reasons: never quotes). */
+static void buf_val(struct buf *b, struct db_val v)
 {
     if (b->bind) {
         buf_addf(b, "?");
-        buf_arg(b, DBI(v));
+        buf_arg(b, v);
+    } else if (v.t == DB_I64) {
+        buf_addf(b, "%lld", (long long)v.i);
+    } else if (v.t == DB_STR) {
+        buf_addf(b, "'%.*s'", (int)v.n, v.s);
     } else {
-        buf_addf(b, "%lld", (long long)v);
+        buf_addf(b, "NULL");
     }
+}
+
+static void buf_i64(struct buf *b, int64_t v)
+{
+    buf_val(b, DBI(v));
 }
 
 /* A number, or NULL when it is 0 (an absent id). */
 static void buf_id(struct buf *b, int64_t v)
 {
-    if (b->bind) {
-        buf_addf(b, "?");
-        buf_arg(b, v ? DBI(v) : DBNULL);
-    } else if (v) {
-        buf_addf(b, "%lld", (long long)v);
-    } else {
-        buf_addf(b, "NULL");
-    }
+    buf_val(b, v ? DBI(v) : DBNULL);
 }
 
-/* A string of our own (states, indicator names, reasons: never quotes). */
 static void buf_str(struct buf *b, const char *v)
 {
-    if (b->bind) {
-        buf_addf(b, "?");
-        buf_arg(b, DBS(v));
-    } else {
-        buf_addf(b, "'%s'", v);
-    }
+    buf_val(b, DBS(v));
 }
 
 /* An instant in ms, or NULL when 0. */
 static void buf_ms(struct buf *b, int64_t ms)
 {
-    if (b->bind) {
-        buf_addf(b, "FROM_UNIXTIME(? / 1000)");
-        buf_arg(b, ms ? DBI(ms) : DBNULL);
-    } else if (ms) {
-        buf_addf(b, "FROM_UNIXTIME(%lld/1000)", (long long)ms);
-    } else {
-        buf_addf(b, "NULL");
-    }
+    buf_addf(b, "FROM_UNIXTIME(");
+    buf_val(b, ms ? DBI(ms) : DBNULL);
+    buf_addf(b, " / 1000)");
 }
 
 /* Run b's text in its own small context (the statement cache keys on the text; the pool

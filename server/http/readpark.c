@@ -113,7 +113,7 @@ void h2o_socket_read_stop(h2o_socket_t *sock)
 
     pthread_once(&rp.once, rp_init);
     stream = plain_tcp_stream(sock);
-    if (!stream || !stream->read_cb || !uv_is_active((uv_handle_t *)stream)) {
+    if (!stream || !stream->read_cb) { /* not reading (libuv clears read_cb on stop) */
         rp.read_stop(sock);
         return;
     }
