@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -305,6 +306,7 @@ void th_request(struct th_server *s, const char *method, const char *path,
     struct buf b = {0}, h = {0};
     char url[2048];
     double t0 = now_s();
+    bool expect = false;
 
     memset(r, 0, sizeof *r);
     curl_easy_reset(c);
@@ -329,9 +331,16 @@ void th_request(struct th_server *s, const char *method, const char *path,
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
-    hl = curl_slist_append(hl, "Expect:");
-    for (size_t i = 0; headers && headers[i]; i++)
+    /* No "Expect: 100-continue" wait unless the caller asks for it with its own Expect. */
+    for (size_t i = 0; headers && headers[i]; i++) {
+        if (strncasecmp(headers[i], "Expect:", 7) == 0)
+            expect = true;
         hl = curl_slist_append(hl, headers[i]);
+    }
+    if (!expect)
+        hl = curl_slist_append(hl, "Expect:");
+    else
+        curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 20000L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
     {
         CURLcode cc = curl_easy_perform(c);
