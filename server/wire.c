@@ -155,6 +155,8 @@ enum err wire_with_db(const struct cfg *cfg, enum err (*fn)(struct rctx *cx, voi
     enum err res;
 
     fill_db_opts(cfg, &o);
+    /* Migrations and command-line tasks: a statement may rightly take minutes. */
+    o.read_timeout_s = o.write_timeout_s = cfg->db_task_timeout_s;
     rctx_init(&cx);
     cx.db = db_conn_new(&o);
     if (!cx.db) {

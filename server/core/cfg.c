@@ -74,6 +74,7 @@ static const struct cfg_key keys[] = {
     I("db.connect_timeout_s",        db_connect_timeout_s,      "2", 1, 60),
     I("db.read_timeout_s",           db_read_timeout_s,         "3", 1, 600),
     I("db.write_timeout_s",          db_write_timeout_s,        "3", 1, 600),
+    I("db.task_timeout_s",           db_task_timeout_s,         "3600", 1, 86400),
     S("migrations.dir",              migrations_dir,            "migrations"),
     B("migrations.auto",             migrations_auto,           "true"),
     S("auth.jwt_secret_file",        auth_jwt_secret_file,      ""),

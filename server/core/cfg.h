@@ -51,6 +51,7 @@ struct cfg {
     int db_connect_timeout_s;
     int db_read_timeout_s;
     int db_write_timeout_s;
+    int db_task_timeout_s;
     /* migrations */
     char migrations_dir[512];
     bool migrations_auto;

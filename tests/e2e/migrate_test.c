@@ -1,6 +1,7 @@
 /* tests/e2e/migrate_test.c: the migration runner through the real binary — readiness while the
  * schema is behind, two nodes migrating at once, an edited migration, a database newer than
- * the build — and a bad configuration stopping start-up with one line naming the key. */
+ * the build, a migration slower than a request may be — and a bad configuration stopping
+ * start-up with one line naming the key. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
+#include "th_api.h"
 
 static struct th_server srv;
 static char mdir[300];
@@ -128,6 +130,35 @@ static void bad_configuration_names_the_key(void **state)
                      0);
 }
 
+/* A migration's statement may take minutes on a big table (adding an index to a million
+ * cases took about ten): it runs under db.task_timeout_s, not the request's db.read_timeout_s.
+ * Connector/C gives up after about three times its read timeout, so a 5 s statement fails
+ * under a 1 s task timeout and passes under a 1 s request timeout. */
+static void slow_migration_outlives_the_request_timeout(void **state)
+{
+    char out[400];
+    long long t0;
+
+    snprintf(out, sizeof out, "%s/slow.log", srv.dir);
+    assert_int_equal(migrate(out), 0);
+    th_sh("echo 'DO SLEEP(5);' > %s/9000_slow.sql", mdir);
+    assert_int_not_equal(th_sh("CITYD_DB_TASK_TIMEOUT_S=1 %s -c %s migrate >%s 2>&1",
+                               th_cityd_bin(), srv.cfgpath, out),
+                         0);
+    assert_int_equal(
+        th_sql_int(&srv, "SELECT COUNT(*) FROM schema_migrations WHERE version = 9000"), 0);
+    t0 = th_now_ms();
+    assert_int_equal(th_sh("CITYD_DB_READ_TIMEOUT_S=1 %s -c %s migrate >%s 2>&1", th_cityd_bin(),
+                           srv.cfgpath, out),
+                     0);
+    assert_true(th_now_ms() - t0 >= 5000);
+    assert_int_equal(
+        th_sql_int(&srv, "SELECT COUNT(*) FROM schema_migrations WHERE version = 9000"), 1);
+    th_sh("rm %s/9000_slow.sql", mdir);
+    th_sql_exec(&srv, "DELETE FROM schema_migrations WHERE version = 9000");
+    assert_int_equal(migrate(out), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +166,7 @@ int main(void)
         cmocka_unit_test(edited_migration_stops_start_up),
         cmocka_unit_test(database_newer_than_build_is_refused),
         cmocka_unit_test(bad_configuration_names_the_key),
+        cmocka_unit_test(slow_migration_outlives_the_request_timeout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
