@@ -4,6 +4,7 @@
  *   server.c  on_req (route, limits, token, role, the hand-off), sending answers, access log
  *   job.c     job lifetime, deadlines, batches, the worker side and the way back to the loop
  *   conn.c    per-connection accounting: jobs in flight, abandoned requests (rapid reset)
+ *   readpark.c, watchq.c  libuv glue that spares epoll_ctl calls per request
  *
  * Everything here runs on the loop thread that owns struct http_loop, except run_jobs in
  * job.c (worker threads), which touches only its jobs until it sends them back. */
@@ -105,6 +106,8 @@ struct http_loop {
     uint64_t accept_errors;    /* descriptor shortages not yet logged (listen.c) */
     uint64_t accept_logged_ms; /* uv_now of the last accept-error line; 0 = none yet */
     bool listeners_stopped;    /* shutting down: no listener opens again */
+    uv_prepare_t watchq;       /* watchq.c: drops no-op epoll_ctl changes before each poll */
+    bool watchq_on;
 };
 
 /* Requests of ROUTE_BATCH routes queued together (see server.h). */
@@ -196,6 +199,12 @@ bool http__conn_open(struct http_loop *l, int fd, uint64_t *gen);
 /* readpark.c: keep-alive reads stopped without a system call (h2o_socket_read_start/stop are
  * defined there); resolves h2o's own pair and registers the counters. */
 void http__readpark_init(void);
+/* watchq.c: before each poll, unqueue watchers whose epoll mask did not change (libuv 1.44
+ * would send a no-op EPOLL_CTL_MOD for each). Start before the loop's other prepare handles;
+ * stop (close) with the loop's handles. */
+void http__watchq_start(struct http_loop *l);
+void http__watchq_stop(struct http_loop *l);
+
 /* Its socket is closed: release the state, unless a newer connection already holds fd. */
 void http__conn_closed(struct http_loop *l, int fd, uint64_t gen);
 /* The state of connection (fd, gen), NULL once it is gone. */

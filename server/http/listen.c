@@ -367,6 +367,7 @@ static void loop_release(struct http_loop *l)
     close_listeners(l);
     http__guard_stop(l);
     http__jobs_dispose(l);
+    http__watchq_stop(l);
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->receiver);
     h2o_context_dispose(&l->ctx);
     http__guard_free(l);
@@ -392,6 +393,7 @@ struct http_loop *http_loop_new(struct http_global *g, uv_loop_t *loop, char *er
     l->actx_tls.ssl_ctx = g->ssl;
     l->lis.actx = &l->actx;
     l->lis_tls.actx = &l->actx_tls;
+    http__watchq_start(l); /* first: libuv runs the newest prepare handle first, this one last */
     http__jobs_init(l);
     if (http__guard_start(l)) {
         snprintf(errbuf, errlen, "http: out of memory");
