@@ -124,43 +124,79 @@ static const struct api_field batch_fields[] = {
     {0},
 };
 
-static enum err tracks_post(struct rctx *cx, const struct req *rq, struct resp *rs)
+static enum err decode_batch(struct rctx *cx, const struct req *rq, struct batch_in *b)
 {
-    struct batch_in b = {0};
-    struct track_batch *tb = &b.b;
-    struct track_ingest_out o;
-    json_t *by;
-    enum err res;
+    struct track_batch *tb = &b->b;
+    enum err res = api_json_input(cx, rq, batch_fields, b, NULL);
 
-    res = api_json_input(cx, rq, batch_fields, &b, NULL);
     if (!res)
-        res = parse_crs(cx, b.crs, &tb->gcj02);
+        res = parse_crs(cx, b->crs, &tb->gcj02);
     if (res)
         return res;
-    if (!json_is_array(b.points))
+    if (!json_is_array(b->points))
         return rctx_fail(cx, ERR_INVALID, "points: expected an array");
-    tb->n = json_array_size(b.points);
+    tb->n = json_array_size(b->points);
     if (tb->n > TRACK_BATCH_MAX)
         return rctx_fail(cx, ERR_INVALID, "points: at most %d", TRACK_BATCH_MAX);
     tb->pts = rctx_zalloc(cx, (tb->n + 1) * sizeof *tb->pts);
     for (size_t i = 0; i < tb->n; i++) {
-        res = decode_point(cx, json_array_get(b.points, i), i, &tb->pts[i]);
+        res = decode_point(cx, json_array_get(b->points, i), i, &tb->pts[i]);
         if (res)
             return res;
     }
-    res = track_ingest(cx, tb, &o);
-    if (res)
-        return res;
-    by = json_object();
+    return ERR_OK;
+}
+
+static enum err reply_batch(struct rctx *cx, struct resp *rs, const struct track_ingest_out *o)
+{
+    json_t *by = json_object();
+
     for (size_t f = 1; f < TRACK_NFILTERS; f++)
-        if (o.by_filter[f])
+        if (o->by_filter[f])
             json_object_set_new(by, track_filter_name((enum track_filter)f),
-                                json_integer((json_int_t)o.by_filter[f]));
-    return api_json_reply(cx, rs, 200,
-                          json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "received", (json_int_t)o.received,
-                                    "new", (json_int_t)o.fresh, "duplicate",
-                                    (json_int_t)o.duplicate, "filtered", (json_int_t)o.filtered,
-                                    "off_duty", (json_int_t)o.off_duty, "filtered_by", by));
+                                json_integer((json_int_t)o->by_filter[f]));
+    return api_json_reply(
+        cx, rs, 200,
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "received", (json_int_t)o->received, "new",
+                  (json_int_t)o->fresh, "duplicate", (json_int_t)o->duplicate, "filtered",
+                  (json_int_t)o->filtered, "off_duty", (json_int_t)o->off_duty, "filtered_by", by));
+}
+
+/* The batches of phones and vehicles that arrived together (ROUTE_BATCH): decoded each on its
+ * own, stored together (track_ingest_many: one transaction for batches of different owners),
+ * answered each on its own. */
+static void tracks_post_batch(struct rctx *const *cxs, const struct req *const *rqs,
+                              struct resp *const *rss, enum err *res, size_t n)
+{
+    struct rctx **ok_cx = rctx_alloc(cxs[0], n * sizeof *ok_cx);
+    struct track_batch **ok_b = rctx_alloc(cxs[0], n * sizeof *ok_b);
+    struct track_ingest_out *outs = rctx_zalloc(cxs[0], n * sizeof *outs);
+    enum err *ok_res = rctx_alloc(cxs[0], n * sizeof *ok_res);
+    size_t *ok_i = rctx_alloc(cxs[0], n * sizeof *ok_i), k = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct batch_in *b = rctx_zalloc(cxs[i], sizeof *b);
+        res[i] = decode_batch(cxs[i], rqs[i], b);
+        if (res[i] != ERR_OK)
+            continue;
+        ok_cx[k] = cxs[i];
+        ok_b[k] = &b->b;
+        ok_i[k++] = i;
+    }
+    if (k)
+        track_ingest_many(ok_cx, ok_b, outs, ok_res, k);
+    for (size_t t = 0; t < k; t++) {
+        size_t i = ok_i[t];
+        res[i] = ok_res[t] ? ok_res[t] : reply_batch(cxs[i], rss[i], &outs[t]);
+    }
+}
+
+static enum err tracks_post(struct rctx *cx, const struct req *rq, struct resp *rs)
+{
+    enum err res;
+
+    tracks_post_batch(&cx, &rq, &rs, &res, 1);
+    return res;
 }
 
 static json_t *point_json(double lat, double lng, bool gcj)
@@ -277,7 +313,7 @@ static enum err evidence_get(struct rctx *cx, const struct req *rq, struct resp 
 /* clang-format off */
 const struct route api_tracks_routes[] = {
     /* method  path                              handler       roles                              body        flags timeout batch */
-    {"POST", "/api/v1/tracks",                   tracks_post,  ROLE_STAFF | ROLE_MACHINE,          512 * 1024, 0, 0, NULL, "tracks:write"},
+    {"POST", "/api/v1/tracks",                   tracks_post,  ROLE_STAFF | ROLE_MACHINE,          512 * 1024, ROUTE_BATCH, 0, tracks_post_batch, "tracks:write"},
     {"GET",  "/api/v1/tracks",                   tracks_get,   TRACK_READERS,                      0,          0, 0, NULL, NULL},
     {"GET",  "/api/v1/cases/{id}/evidence",      evidence_get, EVIDENCE_READERS,                   0,          0, 0, NULL, NULL},
     {0},

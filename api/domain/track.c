@@ -255,33 +255,83 @@ struct owner {
     int64_t latest_t, notified; /* positions_latest as read (0: no row) */
 };
 
-/* The batch's device, as the transaction's first statement: created with its first batch, else
- * locked (concurrent sends of one device take turns), its max_seq raised to the batch's highest
- * seq top at once and the value before read back (RETURNING; prev_max_seq is that scratch copy,
- * migrations/0025_track_prev_seq.sql). A point is stored once per (device, seq), whatever its
- * fix time (a phone may re-stamp a queued fix): points above the old max_seq are new by
- * definition, the others are looked up by seq (migrations/0015_track_seq.sql). A max_seq
- * raised by points that are then refused (off duty) only makes later lookups a little wider.
- * Taking the lock before any plain read matters: InnoDB takes the transaction's snapshot at its
- * first plain read, so every read after this sees what the device's earlier sends committed.
- * (The reads cannot ride along in RETURNING: subqueries of a DML statement are locking reads
- * under REPEATABLE READ, and their next-key locks on track_points deadlock concurrent devices.) */
-static enum err lock_device(struct rctx *cx, struct owner *o, int64_t top)
+/* One batch of a group stored together (track_ingest_many): its request, its owner and what is
+ * decided about its points. */
+struct ingest {
+    struct rctx *cx;
+    struct track_batch *b;
+    struct track_ingest_out *out;
+    struct owner o;
+    bool person;
+    size_t idx;                        /* in its group: the tag of its rows in read_context */
+    int64_t top, tmin, tmax, plo, phi; /* highest seq; fix times: all, the plausible ones */
+    int64_t *seqs;                     /* the batch's seqs up to the old max_seq */
+    size_t nseq;
+    enum track_filter *flt;
+    bool *skip;            /* off duty, or a duplicate: not stored */
+    size_t *which, nwhich; /* the points to store */
+    size_t newest;         /* the newest usable one of them, (size_t)-1: none */
+    size_t inserted;
+};
+
+/* The group's devices, as the transaction's first statement (one multi-row statement for all
+ * its batches, in the order of the unique key so that concurrent groups lock alike): each
+ * created with its first batch, else locked (concurrent sends of one device take turns), its
+ * max_seq raised to the batch's highest seq at once and the value before read back (RETURNING;
+ * prev_max_seq is that scratch copy, migrations/0025_track_prev_seq.sql). A point is stored
+ * once per (device, seq), whatever its fix time (a phone may re-stamp a queued fix): points
+ * above the old max_seq are new by definition, the others are looked up by seq
+ * (migrations/0015_track_seq.sql). A max_seq raised by points that are then refused (off duty)
+ * only makes later lookups a little wider. Taking the locks before any plain read matters:
+ * InnoDB takes the transaction's snapshot at its first plain read, so every read after this
+ * sees what the devices' earlier sends committed. (The reads cannot ride along in RETURNING:
+ * subqueries of a DML statement are locking reads under REPEATABLE READ, and their next-key
+ * locks on track_points deadlock concurrent devices.) A group holds one batch per owner, so
+ * the rows come back matched by owner. */
+static enum err lock_devices(struct ingest *const *gs, size_t n)
 {
+    struct rctx *cx = gs[0]->cx;
+    struct db_val *v = rctx_alloc(cx, n * 5 * sizeof *v);
+    struct db_sqlb sql;
     struct db_res r;
-    enum err res =
-        db_exec(cx,
-                "INSERT INTO track_devices (owner_type, owner_id, device, created_at, max_seq)"
-                " VALUES (?,?,?,FROM_UNIXTIME(? / 1000),?) ON DUPLICATE KEY UPDATE"
-                " prev_max_seq = max_seq, max_seq = GREATEST(max_seq, VALUES(max_seq))"
-                " RETURNING id, prev_max_seq",
-                DB_ARGS(DBS(o->type), DBI(o->id), DBS(o->device), DBI(cx->now_ms), DBI(top)), &r);
+    enum err res;
+
+    db_sqlb_init(cx, &sql, 0,
+                 "INSERT INTO track_devices (owner_type, owner_id, device, created_at, max_seq)"
+                 " VALUES ");
+    for (size_t i = 0; i < n; i++) {
+        const struct ingest *g = gs[i];
+        db_sqlb_add(&sql,
+                    i ? ",(?,?,?,FROM_UNIXTIME(? / 1000),?)" : "(?,?,?,FROM_UNIXTIME(? / 1000),?)");
+        v[i * 5] = DBS(g->o.type);
+        v[i * 5 + 1] = DBI(g->o.id);
+        v[i * 5 + 2] = DBS(g->o.device);
+        v[i * 5 + 3] = DBI(g->cx->now_ms);
+        v[i * 5 + 4] = DBI(g->top);
+    }
+    db_sqlb_add(&sql, " ON DUPLICATE KEY UPDATE prev_max_seq = max_seq,"
+                      " max_seq = GREATEST(max_seq, VALUES(max_seq))"
+                      " RETURNING id, prev_max_seq, owner_type, owner_id");
+    res = db_sqlb_check(&sql);
+    if (!res)
+        res = db_exec(cx, sql.sql, v, n * 5, &r);
     if (res)
         return res;
-    if (r.nrows != 1)
-        return rctx_fail(cx, ERR_INTERNAL, "track device upsert returned %zu rows", r.nrows);
-    o->dev_id = db_cell_i64(&r, 0, 0);
-    o->prev_seq = db_cell_i64(&r, 0, 1);
+    if (r.nrows != n)
+        return rctx_fail(cx, ERR_INTERNAL, "track device upsert returned %zu rows for %zu", r.nrows,
+                         n);
+    for (size_t k = 0; k < r.nrows; k++) {
+        const char *type = db_cell(&r, k, 2);
+        int64_t id = db_cell_i64(&r, k, 3);
+        for (size_t i = 0; i < n; i++)
+            if (gs[i]->o.id == id && type && strcmp(gs[i]->o.type, type) == 0) {
+                gs[i]->o.dev_id = db_cell_i64(&r, k, 0);
+                gs[i]->o.prev_seq = db_cell_i64(&r, k, 1);
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (gs[i]->o.dev_id <= 0)
+            return rctx_fail(cx, ERR_INTERNAL, "track device upsert: no row for batch %zu", i);
     return ERR_OK;
 }
 
@@ -289,82 +339,113 @@ static enum err lock_device(struct rctx *cx, struct owner *o, int64_t top)
  * statement texts serve every batch. */
 static const size_t seq_buckets[] = {1, 4, 16, 50, 100, 200, TRACK_BATCH_MAX};
 
-/* What a batch is checked against, read in one plain statement (one round trip) after
- * lock_device:
+static size_t seq_pad(size_t nseq)
+{
+    for (size_t k = 0; k < sizeof seq_buckets / sizeof *seq_buckets; k++)
+        if (seq_buckets[k] >= nseq)
+            return seq_buckets[k];
+    return nseq;
+}
+
+/* Parameters read_context binds for a batch of n points, at most (see GROUP_ARGS_MAX). */
+#define READ_ARGS(n) (10 + seq_pad(n))
+/* What one statement may bind (server/db/db.c binds at most 6144 parameters): a group is cut
+ * where its read would bind more. */
+#define GROUP_ARGS_MAX 6000
+#define READ_SQL_MAX (256 * 1024)
+
+/* What the group's batches are checked against, read in one plain statement (one round trip)
+ * after lock_devices; every row carries its batch's place in the group (the last column):
  * kind 0  the owner — a person's region, duty and name, or the caller's active vehicle — with
  *         its live-map row;
- * kind 1  the device's stored points with fix times in [lo, hi] (the span of the batch's
+ * kind 1  the device's stored points with fix times in [plo, phi] (the span of the batch's
  *         plausible fix times: nothing for a phone sending in order), with their seq, t, lat,
  *         lng and whether usable;
- * kind 2  its last usable point in the NEIGHBOUR_MS before lo (what the speed and
+ * kind 2  its last usable point in the NEIGHBOUR_MS before plo (what the speed and
  *         duplicate-time filters compare the first new fix with);
  * kind 3  the seqs among seqs stored already (the batch's seqs up to the old max_seq).
- * lo > hi: no kinds 1 and 2. Columns: kind, region, on_duty, since, name, latest t, notified,
- * seq, t, lat, lng, usable. */
+ * plo > phi: no kinds 1 and 2. Columns: kind, region, on_duty, since, name, latest t,
+ * notified, seq, t, lat, lng, usable, batch. */
 #define SEL_NULLS6 "NULL, NULL, NULL, NULL, NULL, NULL"
 #define SEL_NULLS4 "NULL, NULL, NULL, NULL"
-static enum err read_context(struct rctx *cx, const struct owner *o, int64_t lo, int64_t hi,
-                             const int64_t *seqs, size_t nseq, struct db_res *r)
+static enum err read_context(struct ingest *const *gs, size_t n, struct db_res *r)
 {
-    size_t nv = 0, pad = nseq;
-    struct db_val *v = rctx_alloc(cx, (10 + TRACK_BATCH_MAX) * sizeof *v);
+    struct rctx *cx = gs[0]->cx;
+    size_t nv = 0, cap = 0;
+    struct db_val *v;
     struct db_sqlb sql;
     enum err res;
 
-    if (!strcmp(o->type, "vehicle")) {
-        db_sqlb_init(cx, &sql, 0,
-                     "SELECT 0, v.region_id, 1, 0, v.plate, pl.t, pl.notified_ms, " SEL_NULLS4
-                     ", NULL FROM vehicles v LEFT JOIN positions_latest pl ON"
-                     " pl.owner_type = 'vehicle' AND pl.owner_id = v.id"
-                     " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?");
-        v[nv++] = DBI(o->id);
-        v[nv++] = DBI(cx->who.user_id);
-    } else {
-        db_sqlb_init(cx, &sql, 0,
-                     "SELECT 0, COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug"
-                     " JOIN grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id"
-                     " LIMIT 1)), du.on_duty, FLOOR(UNIX_TIMESTAMP(du.since) * 1000),"
-                     " u.display_name, pl.t, pl.notified_ms, " SEL_NULLS4 ", NULL FROM users u"
-                     " LEFT JOIN duty du ON du.user_id = u.id LEFT JOIN positions_latest pl ON"
-                     " pl.owner_type = 'user' AND pl.owner_id = u.id WHERE u.id = ?");
-        v[nv++] = DBI(o->id);
-    }
-    if (lo <= hi) {
-        db_sqlb_add(&sql, " UNION ALL SELECT 1, " SEL_NULLS6 ", seq, t, lat, lng, filtered = 'ok'"
-                          " FROM track_points WHERE dev_id = ? AND t BETWEEN ? AND ?"
-                          " UNION ALL (SELECT 2, " SEL_NULLS6 ", seq, t, lat, lng, 1 FROM"
-                          " track_points FORCE INDEX (track_points_time) WHERE dev_id = ?"
-                          " AND t >= ? AND t < ? AND"
-                          " filtered = 'ok' ORDER BY t DESC, seq DESC LIMIT 1)");
-        v[nv++] = DBI(o->dev_id);
-        v[nv++] = DBI(lo);
-        v[nv++] = DBI(hi);
-        v[nv++] = DBI(o->dev_id);
-        v[nv++] = DBI(lo - NEIGHBOUR_MS);
-        v[nv++] = DBI(lo);
-    }
-    if (nseq) {
-        for (size_t k = 0; k < sizeof seq_buckets / sizeof *seq_buckets; k++)
-            if (seq_buckets[k] >= nseq) {
-                pad = seq_buckets[k];
-                break;
-            }
-        db_sqlb_add(&sql, " UNION ALL SELECT 3, " SEL_NULLS6 ", seq, " SEL_NULLS4
-                          " FROM track_points WHERE dev_id = ? AND seq IN (");
-        v[nv++] = DBI(o->dev_id);
-        for (size_t k = 0; k < pad; k++) {
-            db_sqlb_add(&sql, k ? ",?" : "?");
-            v[nv++] = DBI(seqs[k < nseq ? k : nseq - 1]);
+    for (size_t i = 0; i < n; i++)
+        cap += READ_ARGS(gs[i]->nseq);
+    v = rctx_alloc(cx, cap * sizeof *v);
+    db_sqlb_init(cx, &sql, READ_SQL_MAX, "");
+    for (size_t i = 0; i < n; i++) {
+        const struct ingest *g = gs[i];
+        const struct owner *o = &g->o;
+
+        if (i)
+            db_sqlb_add(&sql, " UNION ALL ");
+        if (!g->person) {
+            db_sqlb_addf(&sql,
+                         "SELECT 0, v.region_id, 1, 0, v.plate, pl.t, pl.notified_ms, " SEL_NULLS4
+                         ", NULL, %zu FROM vehicles v LEFT JOIN positions_latest pl ON"
+                         " pl.owner_type = 'vehicle' AND pl.owner_id = v.id"
+                         " WHERE v.id = ? AND v.active = 1 AND v.user_id = ?",
+                         i);
+            v[nv++] = DBI(o->id);
+            v[nv++] = DBI(g->cx->who.user_id);
+        } else {
+            db_sqlb_addf(&sql,
+                         "SELECT 0, COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug"
+                         " JOIN grids g ON g.id = ug.grid_id WHERE ug.user_id = u.id ORDER BY"
+                         " g.id LIMIT 1)), du.on_duty, FLOOR(UNIX_TIMESTAMP(du.since) * 1000),"
+                         " u.display_name, pl.t, pl.notified_ms, " SEL_NULLS4 ", NULL, %zu FROM"
+                         " users u LEFT JOIN duty du ON du.user_id = u.id LEFT JOIN"
+                         " positions_latest pl ON pl.owner_type = 'user' AND pl.owner_id = u.id"
+                         " WHERE u.id = ?",
+                         i);
+            v[nv++] = DBI(o->id);
         }
-        db_sqlb_add(&sql, ")");
+        if (g->plo <= g->phi) {
+            db_sqlb_addf(&sql,
+                         " UNION ALL SELECT 1, " SEL_NULLS6 ", seq, t, lat, lng, filtered = 'ok',"
+                         " %zu FROM track_points WHERE dev_id = ? AND t BETWEEN ? AND ?"
+                         " UNION ALL (SELECT 2, " SEL_NULLS6 ", seq, t, lat, lng, 1, %zu FROM"
+                         " track_points FORCE INDEX (track_points_time) WHERE dev_id = ?"
+                         " AND t >= ? AND t < ? AND"
+                         " filtered = 'ok' ORDER BY t DESC, seq DESC LIMIT 1)",
+                         i, i);
+            v[nv++] = DBI(o->dev_id);
+            v[nv++] = DBI(g->plo);
+            v[nv++] = DBI(g->phi);
+            v[nv++] = DBI(o->dev_id);
+            v[nv++] = DBI(g->plo - NEIGHBOUR_MS);
+            v[nv++] = DBI(g->plo);
+        }
+        if (g->nseq) {
+            size_t pad = seq_pad(g->nseq);
+            db_sqlb_addf(&sql,
+                         " UNION ALL SELECT 3, " SEL_NULLS6 ", seq, " SEL_NULLS4 ", %zu"
+                         " FROM track_points WHERE dev_id = ? AND seq IN (",
+                         i);
+            v[nv++] = DBI(o->dev_id);
+            for (size_t k = 0; k < pad; k++) {
+                db_sqlb_add(&sql, k ? ",?" : "?");
+                v[nv++] = DBI(g->seqs[k < g->nseq ? k : g->nseq - 1]);
+            }
+            db_sqlb_add(&sql, ")");
+        }
     }
     res = db_sqlb_check(&sql);
     return res ? res : db_exec(cx, sql.sql, v, nv, r);
 }
 
-/* Row counts the multi-row insert is prepared for; a batch is padded up to one of them by
- * repeating its last row (INSERT IGNORE drops the repeats), so a few statements serve all. */
-static const size_t insert_buckets[] = {1, 4, 16, 50, 100, 200, 500};
+/* Row counts the multi-row insert is prepared for: the points of a group go in statements of
+ * at most TRACK_BATCH_MAX rows, each padded up to one of these by repeating its last row
+ * (INSERT IGNORE drops the repeats), so a few statements serve all; batches of 100 points, the
+ * phones' usual, fill them without padding. */
+static const size_t insert_buckets[] = {1, 4, 16, 50, 100, 200, 300, 400, TRACK_BATCH_MAX};
 
 static const char *insert_sql(struct rctx *cx, size_t rows)
 {
@@ -402,15 +483,17 @@ static void bind_point(struct db_val *v, int64_t dev, int64_t recv, const struct
     v[11] = DBS(filter_names[f]);
 }
 
-static enum err insert_points(struct rctx *cx, int64_t dev, const struct track_point_in *pts,
-                              const enum track_filter *flt, const size_t *which, size_t n,
-                              size_t *inserted)
+/* The points to store of every batch of the group; *inserted: the rows stored. */
+static enum err insert_points(struct ingest *const *gs, size_t n, size_t *inserted)
 {
-    size_t done = 0;
+    struct rctx *cx = gs[0]->cx;
+    size_t total = 0, done = 0, g = 0, p = 0;
 
     *inserted = 0;
-    while (done < n) {
-        size_t left = n - done,
+    for (size_t i = 0; i < n; i++)
+        total += gs[i]->nwhich;
+    while (done < total) {
+        size_t left = total - done, take,
                rows = insert_buckets[sizeof insert_buckets / sizeof *insert_buckets - 1];
         struct db_val *v;
         struct db_res r;
@@ -421,16 +504,26 @@ static enum err insert_points(struct rctx *cx, int64_t dev, const struct track_p
                 rows = insert_buckets[k];
                 break;
             }
+        take = rows < left ? rows : left;
         v = rctx_alloc(cx, rows * 12 * sizeof *v);
-        for (size_t i = 0; i < rows; i++) {
-            size_t src = which[done + (i < left ? i : left - 1)];
-            bind_point(v + i * 12, dev, cx->now_ms, &pts[src], flt[src]);
+        for (size_t i = 0; i < take; i++) {
+            const struct ingest *e;
+            size_t src;
+            while (p == gs[g]->nwhich) {
+                g++;
+                p = 0;
+            }
+            e = gs[g];
+            src = e->which[p++];
+            bind_point(v + i * 12, e->o.dev_id, e->cx->now_ms, &e->b->pts[src], e->flt[src]);
         }
+        for (size_t i = take; i < rows; i++)
+            memcpy(v + i * 12, v + (take - 1) * 12, 12 * sizeof *v);
         res = db_exec(cx, insert_sql(cx, rows), v, rows * 12, &r);
         if (res)
             return res;
         *inserted += (size_t)r.affected;
-        done += rows < left ? rows : left;
+        done += take;
     }
     return ERR_OK;
 }
@@ -502,163 +595,213 @@ static void render_item(const struct owner *o, const struct track_point_in *p, b
         snprintf(out + n, cap - n, "}");
 }
 
-/* The owner's live-map row, when p is newer than what it shows. o->latest_t was read with the
- * owner; a concurrent batch of another device of the same owner may have moved it since, so
- * the statement itself keeps the newer fix (t is assigned last: the IFs see the old t). */
-static enum err update_latest(struct rctx *cx, const struct owner *o,
-                              const struct track_point_in *p)
+/* The owners' live-map rows, one row each whose batch stored a usable fix newer than what it
+ * shows, in one statement. o->latest_t was read with the owner; a concurrent batch of another
+ * device of the same owner may have moved it since, so the statement itself keeps the newer
+ * fix (t is assigned last: the IFs see the old t). */
+static enum err update_latest(struct ingest *const *gs, size_t n)
 {
-    bool notify;
-    char payload[96], item[512], item_gcj[512];
+    struct rctx *cx = gs[0]->cx;
+    struct db_val *v = rctx_alloc(cx, n * 13 * sizeof *v);
+    bool *notify = rctx_zalloc(cx, n * sizeof *notify);
+    size_t nv = 0;
+    struct db_sqlb sql;
     enum err res;
 
-    if (o->latest_t >= p->t)
+    db_sqlb_init(cx, &sql, 0,
+                 "INSERT INTO positions_latest (owner_type, owner_id, t, lat, lng, accuracy_m,"
+                 " speed, heading, region_id, notified_ms, on_duty, item, item_gcj) VALUES ");
+    for (size_t i = 0; i < n; i++) {
+        const struct ingest *g = gs[i];
+        const struct owner *o = &g->o;
+        const struct track_point_in *p;
+        char *item, *item_gcj;
+
+        if (g->newest == (size_t)-1 || !g->inserted)
+            continue;
+        p = &g->b->pts[g->newest];
+        if (o->latest_t >= p->t)
+            continue;
+        notify[i] = g->cx->now_ms - o->notified >= NOTIFY_MS;
+        item = rctx_alloc(cx, 512);
+        item_gcj = rctx_alloc(cx, 512);
+        render_item(o, p, false, item, 512);
+        render_item(o, p, true, item_gcj, 512);
+        db_sqlb_add(&sql, nv ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        v[nv++] = DBS(o->type);
+        v[nv++] = DBI(o->id);
+        v[nv++] = DBI(p->t);
+        v[nv++] = DBF(p->lat);
+        v[nv++] = DBF(p->lng);
+        v[nv++] = (p->has & TRACK_HAS_ACCURACY) ? DBF(p->accuracy) : DBNULL;
+        v[nv++] = (p->has & TRACK_HAS_SPEED) ? DBF(p->speed) : DBNULL;
+        v[nv++] = (p->has & TRACK_HAS_HEADING) ? DBF(p->heading) : DBNULL;
+        v[nv++] = o->region_id ? DBI(o->region_id) : DBNULL;
+        v[nv++] = DBI(notify[i] ? g->cx->now_ms : o->notified);
+        v[nv++] = DBI(o->on_duty ? 1 : 0);
+        v[nv++] = DBS(item);
+        v[nv++] = DBS(item_gcj);
+    }
+    if (!nv)
         return ERR_OK;
-    notify = cx->now_ms - o->notified >= NOTIFY_MS;
-    render_item(o, p, false, item, sizeof item);
-    render_item(o, p, true, item_gcj, sizeof item_gcj);
-    res = db_exec(
-        cx,
-        "INSERT INTO positions_latest (owner_type, owner_id, t, lat, lng, accuracy_m, speed,"
-        " heading, region_id, notified_ms, on_duty, item, item_gcj) VALUES"
-        " (?,?,?,?,?,?,?,?,?,?,?,?,?) ON DUPLICATE KEY UPDATE"
-        " lat = IF(VALUES(t) > t, VALUES(lat), lat), lng = IF(VALUES(t) > t, VALUES(lng), lng),"
-        " accuracy_m = IF(VALUES(t) > t, VALUES(accuracy_m), accuracy_m),"
-        " speed = IF(VALUES(t) > t, VALUES(speed), speed),"
-        " heading = IF(VALUES(t) > t, VALUES(heading), heading),"
-        " region_id = IF(VALUES(t) > t, VALUES(region_id), region_id),"
-        " notified_ms = IF(VALUES(t) > t, VALUES(notified_ms), notified_ms),"
-        " on_duty = IF(VALUES(t) > t, VALUES(on_duty), on_duty),"
-        " item = IF(VALUES(t) > t, VALUES(item), item),"
-        " item_gcj = IF(VALUES(t) > t, VALUES(item_gcj), item_gcj),"
-        " t = GREATEST(t, VALUES(t))",
-        DB_ARGS(DBS(o->type), DBI(o->id), DBI(p->t), DBF(p->lat), DBF(p->lng),
-                (p->has & TRACK_HAS_ACCURACY) ? DBF(p->accuracy) : DBNULL,
-                (p->has & TRACK_HAS_SPEED) ? DBF(p->speed) : DBNULL,
-                (p->has & TRACK_HAS_HEADING) ? DBF(p->heading) : DBNULL,
-                o->region_id ? DBI(o->region_id) : DBNULL, DBI(notify ? cx->now_ms : o->notified),
-                DBI(o->on_duty ? 1 : 0), DBS(item), DBS(item_gcj)),
-        NULL);
-    if (res || !notify)
-        return res;
+    db_sqlb_add(&sql, " ON DUPLICATE KEY UPDATE"
+                      " lat = IF(VALUES(t) > t, VALUES(lat), lat),"
+                      " lng = IF(VALUES(t) > t, VALUES(lng), lng),"
+                      " accuracy_m = IF(VALUES(t) > t, VALUES(accuracy_m), accuracy_m),"
+                      " speed = IF(VALUES(t) > t, VALUES(speed), speed),"
+                      " heading = IF(VALUES(t) > t, VALUES(heading), heading),"
+                      " region_id = IF(VALUES(t) > t, VALUES(region_id), region_id),"
+                      " notified_ms = IF(VALUES(t) > t, VALUES(notified_ms), notified_ms),"
+                      " on_duty = IF(VALUES(t) > t, VALUES(on_duty), on_duty),"
+                      " item = IF(VALUES(t) > t, VALUES(item), item),"
+                      " item_gcj = IF(VALUES(t) > t, VALUES(item_gcj), item_gcj),"
+                      " t = GREATEST(t, VALUES(t))");
+    res = db_sqlb_check(&sql);
+    if (!res)
+        res = db_exec(cx, sql.sql, v, nv, NULL);
     /* The hook of the live map: the WebSocket gateway delivers position.updated events to
      * the leaders who subscribed; the payload names the owner and the fix time only, the
      * position itself is read from positions_latest with the reader's rights. */
-    snprintf(payload, sizeof payload, "{\"owner_type\":\"%s\",\"t\":%lld}", o->type,
-             (long long)p->t);
-    return outbox_add(cx, "position.updated", o->type, o->id, payload, NULL);
+    for (size_t i = 0; !res && i < n; i++) {
+        char payload[96];
+        if (!notify[i])
+            continue;
+        snprintf(payload, sizeof payload, "{\"owner_type\":\"%s\",\"t\":%lld}", gs[i]->o.type,
+                 (long long)gs[i]->b->pts[gs[i]->newest].t);
+        res = outbox_add(gs[i]->cx, "position.updated", gs[i]->o.type, gs[i]->o.id, payload, NULL);
+    }
+    return res;
 }
 
-enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_ingest_out *out)
+/* What a batch is before any statement: checked, converted to WGS-84, its owner named and its
+ * spans known. Errors are the batch's own answer. */
+static enum err ingest_prepare(struct ingest *g)
 {
-    struct owner o = {0};
-    struct gps__duty duty = {0};
+    struct rctx *cx = g->cx;
+    struct track_batch *b = g->b;
     struct track_point_in *pts = b->pts;
-    enum track_filter *flt;
-    struct merged *m, before = {.idx = -1, .ok = true};
-    size_t *which, nwhich = 0, nm = 0, inserted = 0, newest = (size_t)-1, nseq = 0;
-    int64_t lo = INT64_MAX, hi = INT64_MIN, tmin = INT64_MAX, tmax = INT64_MIN;
-    int64_t plo = INT64_MAX, phi = INT64_MIN, top = -1, *seqs;
     int64_t too_old = cx->now_ms - (int64_t)gps_cfg.max_age_s * 1000;
     int64_t future = cx->now_ms + (int64_t)gps_cfg.max_future_s * 1000;
-    double vmax = gps_cfg.max_speed_kmh / 3.6;
-    bool *skip, found = false, has_before = false, person;
-    struct db_res r;
-    enum err res;
 
-    memset(out, 0, sizeof *out);
-    out->received = b->n;
+    memset(g->out, 0, sizeof *g->out);
+    g->out->received = b->n;
     if (b->n == 0)
         return rctx_fail(cx, ERR_INVALID, "points: at least one point");
     if (b->n > TRACK_BATCH_MAX)
         return rctx_fail(cx, ERR_INVALID, "points: at most %d", TRACK_BATCH_MAX);
-    o.device = b->device && *b->device ? b->device : cx->who.device_id;
-    if (!*o.device)
-        o.device = "default";
+    g->o.device = b->device && *b->device ? b->device : cx->who.device_id;
+    if (!*g->o.device)
+        g->o.device = "default";
     if (cx->who.roles & ROLE_MACHINE) {
         if (b->vehicle_id <= 0)
             return rctx_fail(cx, ERR_INVALID, "vehicle_id: required for machine clients");
-        o.type = "vehicle";
-        o.id = b->vehicle_id;
+        g->o.type = "vehicle";
+        g->o.id = b->vehicle_id;
     } else {
         if (b->vehicle_id)
             return rctx_fail(cx, ERR_INVALID, "vehicle_id: only vehicle terminals send it");
-        o.type = "user";
-        o.id = cx->who.user_id;
+        g->o.type = "user";
+        g->o.id = cx->who.user_id;
     }
-    person = !strcmp(o.type, "user");
+    g->person = !strcmp(g->o.type, "user");
+    g->top = -1;
+    g->tmin = g->plo = INT64_MAX;
+    g->tmax = g->phi = INT64_MIN;
     for (size_t i = 0; i < b->n; i++) {
         if (b->gcj02 && isfinite(pts[i].lat) && isfinite(pts[i].lng))
             geo_gcj_to_wgs(pts[i].lat, pts[i].lng, &pts[i].lat, &pts[i].lng);
-        if (pts[i].t < tmin)
-            tmin = pts[i].t;
-        if (pts[i].t > tmax)
-            tmax = pts[i].t;
-        if (pts[i].seq > top)
-            top = pts[i].seq;
+        if (pts[i].t < g->tmin)
+            g->tmin = pts[i].t;
+        if (pts[i].t > g->tmax)
+            g->tmax = pts[i].t;
+        if (pts[i].seq > g->top)
+            g->top = pts[i].seq;
         /* The span of every plausible fix time: what is stored there is read with the owner,
-         * before duty and duplicates narrow the batch down (below). */
+         * before duty and duplicates narrow the batch down (ingest_decide). */
         if (pts[i].t >= too_old && pts[i].t <= future) {
-            if (pts[i].t < plo)
-                plo = pts[i].t;
-            if (pts[i].t > phi)
-                phi = pts[i].t;
+            if (pts[i].t < g->plo)
+                g->plo = pts[i].t;
+            if (pts[i].t > g->phi)
+                g->phi = pts[i].t;
         }
     }
-    flt = rctx_zalloc(cx, b->n * sizeof *flt);
-    skip = rctx_zalloc(cx, b->n * sizeof *skip);
-    which = rctx_alloc(cx, b->n * sizeof *which);
-    seqs = rctx_alloc(cx, b->n * sizeof *seqs);
+    g->flt = rctx_alloc(cx, b->n * sizeof *g->flt);
+    g->skip = rctx_alloc(cx, b->n * sizeof *g->skip);
+    g->which = rctx_alloc(cx, b->n * sizeof *g->which);
+    g->seqs = rctx_alloc(cx, b->n * sizeof *g->seqs);
+    return ERR_OK;
+}
 
-    /* Statements of a batch: the device's lock, one read, the points, the live-map row, and
-     * the transaction around them. */
-    res = db_tx_begin(cx);
-    if (res)
-        return res;
-    res = lock_device(cx, &o, top);
-    if (res)
-        goto out;
-    for (size_t i = 0; i < b->n; i++)
-        if (pts[i].seq <= o.prev_seq)
-            seqs[nseq++] = pts[i].seq;
-    res = read_context(cx, &o, plo, phi, seqs, nseq, &r);
-    if (res)
-        goto out;
-    for (size_t k = 0; k < r.nrows; k++) {
-        if (db_cell_i64(&r, k, 0) != 0)
+/* Before each attempt to store the batch: nothing decided. */
+static void ingest_reset(struct ingest *g, size_t idx)
+{
+    struct owner o = {.type = g->o.type, .id = g->o.id, .device = g->o.device};
+
+    g->o = o;
+    g->idx = idx;
+    memset(g->out, 0, sizeof *g->out);
+    g->out->received = g->b->n;
+    memset(g->flt, 0, g->b->n * sizeof *g->flt);
+    memset(g->skip, 0, g->b->n * sizeof *g->skip);
+    g->nseq = g->nwhich = g->inserted = 0;
+    g->newest = (size_t)-1;
+}
+
+/* The batch against its rows of read_context's answer r: its owner (ERR_NOTFOUND without one),
+ * duty (ERR_OFF_DUTY when no point is inside a duty interval), duplicates and filters; sets
+ * which points to store. */
+static enum err ingest_decide(struct ingest *g, const struct db_res *r)
+{
+    struct rctx *cx = g->cx;
+    struct owner *o = &g->o;
+    struct track_batch *b = g->b;
+    struct track_point_in *pts = b->pts;
+    struct track_ingest_out *out = g->out;
+    enum track_filter *flt = g->flt;
+    bool *skip = g->skip, found = false, has_before = false;
+    struct gps__duty duty = {0};
+    struct merged *m, before = {.idx = -1, .ok = true};
+    size_t nm = 0, *rows = rctx_alloc(cx, (r->nrows + 1) * sizeof *rows), nrows = 0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    int64_t too_old = cx->now_ms - (int64_t)gps_cfg.max_age_s * 1000;
+    int64_t future = cx->now_ms + (int64_t)gps_cfg.max_future_s * 1000;
+    double vmax = gps_cfg.max_speed_kmh / 3.6;
+    enum err res;
+
+    for (size_t k = 0; k < r->nrows; k++)
+        if (db_cell_i64(r, k, 12) == (int64_t)g->idx)
+            rows[nrows++] = k;
+    for (size_t j = 0; j < nrows; j++) {
+        size_t k = rows[j];
+        if (db_cell_i64(r, k, 0) != 0)
             continue;
         found = true;
-        o.region_id = db_cell_i64(&r, k, 1);
-        o.on_duty = db_cell_i64(&r, k, 2) == 1;
-        o.since = db_cell_i64(&r, k, 3);
-        o.name = db_cell(&r, k, 4);
-        o.latest_t = db_cell_i64(&r, k, 5);
-        o.notified = db_cell_i64(&r, k, 6);
+        o->region_id = db_cell_i64(r, k, 1);
+        o->on_duty = db_cell_i64(r, k, 2) == 1;
+        o->since = db_cell_i64(r, k, 3);
+        o->name = db_cell(r, k, 4);
+        o->latest_t = db_cell_i64(r, k, 5);
+        o->notified = db_cell_i64(r, k, 6);
     }
-    if (!found) {
-        res = rctx_fail(cx, ERR_NOTFOUND, "%s",
-                        person ? "no such user" : "no such vehicle for this key");
-        goto out;
-    }
+    if (!found)
+        return rctx_fail(cx, ERR_NOTFOUND, "%s",
+                         g->person ? "no such user" : "no such vehicle for this key");
     /* PIPL: a person's points are kept only inside a check-in..check-out interval. */
-    if (person && !(o.on_duty && tmin >= o.since)) {
-        res = gps__duty_load(cx, o.id, tmin, tmax, &duty);
+    if (g->person && !(o->on_duty && g->tmin >= o->since)) {
+        res = gps__duty_load(cx, o->id, g->tmin, g->tmax, &duty);
         if (res)
-            goto out;
+            return res;
     }
     for (size_t i = 0; i < b->n; i++) {
-        if (person && !(o.on_duty && pts[i].t >= o.since) && !gps__duty_at(&duty, pts[i].t)) {
+        if (g->person && !(o->on_duty && pts[i].t >= o->since) && !gps__duty_at(&duty, pts[i].t)) {
             skip[i] = true;
             out->off_duty++;
-            continue;
         }
     }
-    if (out->off_duty == b->n) {
-        res = rctx_fail(cx, ERR_OFF_DUTY,
-                        "not on duty at the time of these points: check in first (points"
-                        " outside a check-in..check-out interval are not recorded)");
-        goto out;
-    }
+    if (out->off_duty == b->n)
+        return rctx_fail(cx, ERR_OFF_DUTY,
+                         "not on duty at the time of these points: check in first (points"
+                         " outside a check-in..check-out interval are not recorded)");
     for (size_t i = 0; i < b->n; i++) {
         if (skip[i])
             continue;
@@ -670,10 +813,10 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
             }
     }
     /* Seqs stored before (kind 3). */
-    for (size_t k = 0; k < r.nrows; k++)
-        if (db_cell_i64(&r, k, 0) == 3)
+    for (size_t j = 0; j < nrows; j++)
+        if (db_cell_i64(r, rows[j], 0) == 3)
             for (size_t i = 0; i < b->n; i++)
-                if (!skip[i] && pts[i].seq == db_cell_i64(&r, k, 7)) {
+                if (!skip[i] && pts[i].seq == db_cell_i64(r, rows[j], 7)) {
                     skip[i] = true;
                     out->duplicate++;
                 }
@@ -690,18 +833,19 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
             if (pts[i].t > hi)
                 hi = pts[i].t;
         }
-    m = rctx_alloc(cx, (b->n + r.nrows + 1) * sizeof *m);
+    m = rctx_alloc(cx, (b->n + nrows + 1) * sizeof *m);
     /* Candidates for the last usable fix before lo: the one before the span read (kind 2) and
      * the span's own points before lo (kind 1); the span's points outside [lo, hi] do not
      * count otherwise. */
-    for (size_t k = 0; lo <= hi && k < r.nrows; k++) {
-        int64_t kind = db_cell_i64(&r, k, 0), t = db_cell_i64(&r, k, 8);
+    for (size_t j = 0; lo <= hi && j < nrows; j++) {
+        size_t k = rows[j];
+        int64_t kind = db_cell_i64(r, k, 0), t = db_cell_i64(r, k, 8);
         struct merged e = {.t = t,
-                           .seq = db_cell_i64(&r, k, 7),
-                           .lat = db_cell_f64(&r, k, 9),
-                           .lng = db_cell_f64(&r, k, 10),
+                           .seq = db_cell_i64(r, k, 7),
+                           .lat = db_cell_f64(r, k, 9),
+                           .lng = db_cell_f64(r, k, 10),
                            .idx = -1,
-                           .ok = db_cell_i64(&r, k, 11) == 1};
+                           .ok = db_cell_i64(r, k, 11) == 1};
         if (kind != 1 && kind != 2)
             continue;
         if (kind == 1 && t >= lo && t <= hi) {
@@ -755,30 +899,149 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_inges
     for (size_t i = 0; i < b->n; i++) {
         if (skip[i])
             continue;
-        which[nwhich++] = i;
-        if (flt[i] == TRACK_OK && (newest == (size_t)-1 || pts[i].t > pts[newest].t))
-            newest = i;
+        g->which[g->nwhich++] = i;
+        if (flt[i] == TRACK_OK && (g->newest == (size_t)-1 || pts[i].t > pts[g->newest].t))
+            g->newest = i;
     }
-    if (nwhich) {
-        res = insert_points(cx, o.dev_id, pts, flt, which, nwhich, &inserted);
-        if (res)
-            goto out;
-    }
-    /* Under the device's lock nothing else stores its points; a row INSERT IGNORE dropped all
-     * the same would be a duplicate. */
-    for (size_t k = 0; k < nwhich; k++)
-        out->by_filter[flt[which[k]]]++;
+    return ERR_OK;
+}
+
+/* The batch's answer once `inserted` of its points to store went in. Under the device's lock
+ * nothing else stores its points; a row INSERT IGNORE dropped all the same would be a
+ * duplicate. */
+static void ingest_count(struct ingest *g, size_t inserted)
+{
+    struct track_ingest_out *out = g->out;
+
+    g->inserted = inserted;
+    for (size_t k = 0; k < g->nwhich; k++)
+        out->by_filter[g->flt[g->which[k]]]++;
     for (size_t f = 1; f < TRACK_NFILTERS; f++)
         out->filtered += out->by_filter[f];
-    if (inserted < nwhich) {
-        out->duplicate += nwhich - inserted;
+    if (inserted < g->nwhich) {
+        out->duplicate += g->nwhich - inserted;
         out->filtered = out->filtered < inserted ? out->filtered : inserted;
     }
     out->fresh = inserted - out->filtered;
-    if (newest != (size_t)-1 && inserted)
-        res = update_latest(cx, &o, &pts[newest]);
-out:
+}
+
+/* Store a group of batches of different owners in one transaction (gs ordered by owner, the
+ * devices' lock order), on the connection of gs[0]: START, the devices' lock, one read, the
+ * duty intervals of people not simply checked in, the points, the live-map rows, COMMIT — the
+ * same statements for one batch as for many. ERR_OK when every batch was stored; otherwise
+ * none was: the error of the first batch that failed (its answer when it is alone) or the
+ * database's. */
+static enum err ingest_group(struct ingest *const *gs, size_t n)
+{
+    struct rctx *cx = gs[0]->cx;
+    struct db_res r;
+    size_t inserted = 0, want = 0;
+    enum err res;
+
+    for (size_t i = 0; i < n; i++)
+        ingest_reset(gs[i], i);
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = lock_devices(gs, n);
+    for (size_t i = 0; !res && i < n; i++) {
+        struct ingest *g = gs[i];
+        for (size_t k = 0; k < g->b->n; k++)
+            if (g->b->pts[k].seq <= g->o.prev_seq)
+                g->seqs[g->nseq++] = g->b->pts[k].seq;
+    }
+    if (!res)
+        res = read_context(gs, n, &r);
+    for (size_t i = 0; !res && i < n; i++)
+        res = ingest_decide(gs[i], &r);
+    if (!res)
+        res = insert_points(gs, n, &inserted);
+    for (size_t i = 0; !res && i < n; i++)
+        want += gs[i]->nwhich;
+    if (!res && n == 1) {
+        ingest_count(gs[0], inserted);
+    } else if (!res) {
+        /* Rows dropped in a group cannot be told apart by batch: the batches go alone. */
+        if (inserted != want)
+            res =
+                rctx_fail(cx, ERR_CONFLICT, "a group stored %zu of its %zu points", inserted, want);
+        for (size_t i = 0; !res && i < n; i++)
+            ingest_count(gs[i], gs[i]->nwhich);
+    }
+    if (!res)
+        res = update_latest(gs, n);
     return db_tx_end(cx, res);
+}
+
+static int ingest_cmp(const void *a, const void *b)
+{
+    const struct ingest *x = *(const struct ingest *const *)a,
+                        *y = *(const struct ingest *const *)b;
+    int c = strcmp(x->o.type, y->o.type);
+
+    if (c)
+        return c;
+    return x->o.id < y->o.id ? -1 : x->o.id > y->o.id;
+}
+
+void track_ingest_many(struct rctx *const *cxs, struct track_batch *const *bs,
+                       struct track_ingest_out *outs, enum err *res, size_t n)
+{
+    struct ingest *gs = rctx_zalloc(cxs[0], n * sizeof *gs), **grp;
+    bool *taken = rctx_zalloc(cxs[0], n * sizeof *taken);
+
+    grp = rctx_alloc(cxs[0], n * sizeof *grp);
+    for (size_t i = 0; i < n; i++) {
+        gs[i].cx = cxs[i];
+        gs[i].b = bs[i];
+        gs[i].out = &outs[i];
+        res[i] = ingest_prepare(&gs[i]);
+        taken[i] = res[i] != ERR_OK;
+    }
+    /* Groups of one batch per owner (two batches of one device, or of one person's devices,
+     * go in different groups, one after the other), cut where the read would bind too much. */
+    for (;;) {
+        size_t k = 0, args = 0;
+        enum err gres;
+
+        for (size_t i = 0; i < n; i++) {
+            bool same = false;
+            if (taken[i])
+                continue;
+            for (size_t t = 0; t < k && !same; t++)
+                same = grp[t]->o.id == gs[i].o.id && !strcmp(grp[t]->o.type, gs[i].o.type);
+            if (same || (k && args + READ_ARGS(gs[i].b->n) > GROUP_ARGS_MAX))
+                continue;
+            args += READ_ARGS(gs[i].b->n);
+            grp[k++] = &gs[i];
+            taken[i] = true;
+        }
+        if (k == 0)
+            break;
+        qsort(grp, k, sizeof *grp, ingest_cmp);
+        gres = ingest_group(grp, k);
+        if (gres != ERR_OK && k > 1) {
+            /* One batch refused, a deadlock or another database error: nothing of the group
+             * was stored; each batch goes alone and gets its own answer. */
+            log_info(grp[0]->cx, "track group of %zu batches failed (%s): stored one by one", k,
+                     err_code(gres));
+            for (size_t t = 0; t < k; t++) {
+                memset(&grp[t]->cx->err, 0, sizeof grp[t]->cx->err);
+                res[(size_t)(grp[t] - gs)] = ingest_group(&grp[t], 1);
+            }
+        } else {
+            for (size_t t = 0; t < k; t++)
+                res[(size_t)(grp[t] - gs)] = gres;
+        }
+    }
+}
+
+enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_ingest_out *out)
+{
+    enum err res;
+
+    track_ingest_many(&cx, &b, out, &res, 1);
+    return res;
 }
 
 /* ---- live map ------------------------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include "harness.h"
 #include "ledger.h"
+#include "th_api.h"
 #include "th_assert.h"
 
 #define PW "Gps-Tr4ck!2026x"
@@ -1112,6 +1113,228 @@ static void forgotten_checkout(void **state)
     assert_true(waited >= 1000);
 }
 
+/* ---- batches stored together ---------------------------------------------------------------- */
+
+/* A batch body: seqs from..to of device dev, fix times at + seq s, one point (bad_seq) with an
+ * accuracy past the filter's limit. */
+static char *group_batch(const char *dev, long long vehicle, long long at, int from, int to,
+                         int bad_seq)
+{
+    size_t cap = 8192, len = 0;
+    char *b = malloc(cap);
+
+    if (vehicle)
+        len += (size_t)snprintf(b + len, cap - len, "{\"vehicle_id\":%lld,\"points\":[", vehicle);
+    else
+        len += (size_t)snprintf(b + len, cap - len, "{\"device\":\"%s\",\"points\":[", dev);
+    for (int s = from; s <= to; s++)
+        len += (size_t)snprintf(b + len, cap - len,
+                                "%s{\"seq\":%d,\"device_time\":%lld,\"lat\":31.31,\"lng\":%.7f,"
+                                "\"accuracy\":%d}",
+                                s == from ? "" : ",", s, at + s * 1000LL, 120.6 + s * 0.0001,
+                                s == bad_seq ? 500 : 8);
+    snprintf(b + len, cap - len, "]}");
+    return b;
+}
+
+static void add_req(json_t *reqs, const char *tok, char *body)
+{
+    char *auth = th_xprintf("Bearer %s", tok);
+    json_array_append_new(reqs, json_pack("{s:s,s:s,s:s,s:s}", "path", "/api/v1/tracks", "method",
+                                          "POST", "authorization", auth, "body", body));
+    free(auth);
+    free(body);
+}
+
+/* Answer i of a burst: status, and for 200 received / new / duplicate / filtered. */
+static void burst_expect(json_t *res, size_t i, long status, int received, int fresh, int dup,
+                         int filtered)
+{
+    json_t *a = json_array_get(res, i);
+    long got = (long)json_integer_value(json_object_get(a, "status"));
+    const char *text = json_string_value(json_object_get(a, "body"));
+    json_t *body = json_loads(text ? text : "", 0, NULL);
+
+    if (got != status ||
+        (status == 200 &&
+         (th_jint(body, "received") != received || th_jint(body, "new") != fresh ||
+          th_jint(body, "duplicate") != dup || th_jint(body, "filtered") != filtered)) ||
+        (status == 409 && strcmp(th_jstr(json_object_get(body, "error"), "code"), "off_duty")))
+        fail_msg("request %zu: expected %ld received %d new %d dup %d filtered %d, got %ld: %s", i,
+                 status, received, fresh, dup, filtered, got, text ? text : "");
+    json_decref(body);
+}
+
+/* Points stored of device dev of a person (count, distinct seqs, the highest seq). */
+static void stored(long long user, const char *dev, long long n)
+{
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.owner_type = 'user' AND d.owner_id = %lld AND"
+                          " d.device = '%s'",
+                          user, dev),
+                     n);
+    assert_int_equal(sqlf("SELECT COUNT(DISTINCT p.seq) FROM track_points p JOIN track_devices d"
+                          " ON d.id = p.dev_id WHERE d.owner_type = 'user' AND d.owner_id = %lld"
+                          " AND d.device = '%s'",
+                          user, dev),
+                     n);
+}
+
+/* Batches of five people (one of them off duty), one person's second device, a resend and a
+ * vehicle, sent at once on one HTTP/2 connection: the server stores batches that arrive
+ * together in one transaction (one batch per owner; a refused batch sends the others of its
+ * group through one by one). Every answer must be its own request's — the batches differ in
+ * size so a mixed-up answer shows — and every point is stored once. */
+static void tracks_grouped(void **state)
+{
+    char tok[5][4096], vtok[4096], body[512];
+    long long uid[5], at, vehicle, machine;
+    json_t *reqs, *res;
+    int fallbacks;
+    struct th_resp r;
+    (void)state;
+
+    at = clock_local(2027, 6, 23, 9, 0);
+    wait_partitions(at);
+    for (int k = 0; k < 5; k++) {
+        snprintf(body, sizeof body,
+                 "{\"username\":\"grp%d\",\"password\":\"%s\",\"display_name\":\"巡查%d\","
+                 "\"roles\":[\"inspector\"],\"region_id\":%lld}",
+                 k, PW, k, district2);
+        call("admin", "POST", "/api/v1/admin/users", body, &r);
+        th_expect(&r, 201, NULL);
+        uid[k] = th_jint(r.json, "id");
+        th_resp_free(&r);
+        snprintf(body, sizeof body, "grp%d", k);
+        th_login(&srv, body, PW, "grp-phone", &r);
+        th_expect(&r, 200, NULL);
+        snprintf(tok[k], sizeof tok[k], "%s", th_jstr(r.json, "access_token"));
+        th_resp_free(&r);
+        if (k == 4)
+            continue; /* grp4 never checks in */
+        call_tok(tok[k], "POST", "/api/v1/checkins", NULL,
+                 "{\"type\":\"in\",\"lat\":31.31,\"lng\":120.6,\"accuracy\":10}", &r);
+        th_expect(&r, 201, NULL);
+        th_resp_free(&r);
+    }
+    call("admin", "POST", "/api/v1/admin/api-keys",
+         "{\"name\":\"环卫车终端\",\"scopes\":[\"tracks:write\"]}", &r);
+    th_expect(&r, 201, NULL);
+    machine = th_jint(r.json, "user_id");
+    snprintf(body, sizeof body, "{\"api_key\":\"%s\"}", th_jstr(r.json, "api_key"));
+    th_resp_free(&r);
+    {
+        const char *hs[] = {"Content-Type: application/json", NULL};
+        th_request(&srv, "POST", "/api/v1/auth/token", hs, body, strlen(body), 0, &r);
+        th_expect(&r, 200, NULL);
+        snprintf(vtok, sizeof vtok, "%s", th_jstr(r.json, "access_token"));
+        th_resp_free(&r);
+    }
+    snprintf(body, sizeof body,
+             "{\"plate\":\"苏E67890\",\"name\":\"环卫车2号\",\"region_id\":%lld,\"user_id\":%lld}",
+             district2, machine);
+    call("admin", "POST", "/api/v1/vehicles", body, &r);
+    th_expect(&r, 201, NULL);
+    vehicle = th_jint(r.json, "id");
+    th_resp_free(&r);
+    /* grp2 sent seqs 1..4 before. */
+    at += 30000; /* the fixes come after the check-ins */
+    {
+        char *b = group_batch("b2", 0, at, 1, 4, 0);
+        post_batch(tok[2], b, 200, 4, 0, 0);
+        free(b);
+    }
+
+    /* 1: with a batch refused (grp4 is off duty) and a resend of grp0's batch. */
+    reqs = json_array();
+    add_req(reqs, tok[0], group_batch("g", 0, at, 1, 7, 0));      /* 7 new */
+    add_req(reqs, tok[1], group_batch("g", 0, at, 1, 9, 5));      /* 8 new, 1 filtered */
+    add_req(reqs, tok[2], group_batch("b2", 0, at, 1, 11, 0));    /* 7 new, 4 duplicates */
+    add_req(reqs, tok[4], group_batch("g", 0, at, 1, 5, 0));      /* off duty */
+    add_req(reqs, tok[0], group_batch("g", 0, at, 1, 7, 0));      /* the resend */
+    add_req(reqs, vtok, group_batch(NULL, vehicle, at, 1, 6, 0)); /* 6 new */
+    add_req(reqs, tok[3], group_batch("g", 0, at, 1, 3, 0));      /* 3 new */
+    add_req(reqs, tok[1], group_batch("g2", 0, at, 1, 2, 0));     /* grp1's other phone: 2 new */
+    res = th_burst(&srv, reqs);
+    burst_expect(res, 1, 200, 9, 8, 0, 1);
+    burst_expect(res, 2, 200, 11, 7, 4, 0);
+    burst_expect(res, 3, 409, 0, 0, 0, 0);
+    burst_expect(res, 5, 200, 6, 6, 0, 0);
+    burst_expect(res, 6, 200, 3, 3, 0, 0);
+    burst_expect(res, 7, 200, 2, 2, 0, 0);
+    {
+        /* The batch and its resend: one stored the 7 points, the other found them all. */
+        json_t *a =
+            json_loads(json_string_value(json_object_get(json_array_get(res, 0), "body")), 0, NULL);
+        bool first = th_jint(a, "new") == 7;
+        json_decref(a);
+        burst_expect(res, 0, 200, 7, first ? 7 : 0, first ? 0 : 7, 0);
+        burst_expect(res, 4, 200, 7, first ? 0 : 7, first ? 7 : 0, 0);
+    }
+    json_decref(res);
+    json_decref(reqs);
+    usleep(300 * 1000);
+    fallbacks = th_log_count(srv.log, "stored one by one");
+    print_message("groups that went one by one: %d\n", fallbacks);
+    stored(uid[0], "g", 7);
+    stored(uid[1], "g", 9);
+    stored(uid[1], "g2", 2);
+    stored(uid[2], "b2", 11);
+    stored(uid[3], "g", 3);
+    stored(uid[4], "g", 0);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_devices WHERE owner_type = 'user' AND"
+                          " owner_id = %lld",
+                          uid[4]),
+                     0); /* a refused batch leaves no device behind */
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.owner_type = 'vehicle' AND d.owner_id = %lld",
+                          vehicle),
+                     6);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.owner_type = 'user' AND d.owner_id = %lld AND"
+                          " p.filtered = 'accuracy' AND p.seq = 5",
+                          uid[1]),
+                     1);
+
+    /* 2: every batch accepted, one of them partly a resend. */
+    reqs = json_array();
+    add_req(reqs, tok[0], group_batch("g", 0, at, 8, 12, 0));     /* 5 new */
+    add_req(reqs, tok[1], group_batch("g", 0, at, 10, 15, 0));    /* 6 new */
+    add_req(reqs, tok[2], group_batch("b2", 0, at, 12, 14, 0));   /* 3 new */
+    add_req(reqs, tok[3], group_batch("g", 0, at, 1, 7, 0));      /* 4 new, 3 duplicates */
+    add_req(reqs, vtok, group_batch(NULL, vehicle, at, 7, 8, 0)); /* 2 new */
+    res = th_burst(&srv, reqs);
+    burst_expect(res, 0, 200, 5, 5, 0, 0);
+    burst_expect(res, 1, 200, 6, 6, 0, 0);
+    burst_expect(res, 2, 200, 3, 3, 0, 0);
+    burst_expect(res, 3, 200, 7, 4, 3, 0);
+    burst_expect(res, 4, 200, 2, 2, 0, 0);
+    json_decref(res);
+    json_decref(reqs);
+    stored(uid[0], "g", 12);
+    stored(uid[1], "g", 15);
+    stored(uid[2], "b2", 14);
+    stored(uid[3], "g", 7);
+    /* Each owner's live-map row shows its own newest fix. */
+    for (int k = 0; k < 4; k++) {
+        static const int last[] = {12, 15, 14, 7};
+        assert_int_equal(sqlf("SELECT t FROM positions_latest WHERE owner_type = 'user' AND"
+                              " owner_id = %lld",
+                              uid[k]),
+                         at + last[k] * 1000LL);
+    }
+    assert_int_equal(sqlf("SELECT t FROM positions_latest WHERE owner_type = 'vehicle' AND"
+                          " owner_id = %lld",
+                          vehicle),
+                     at + 8000);
+    usleep(300 * 1000);
+    /* No batch of the second burst was refused: its group was not taken apart. */
+    assert_int_equal(th_log_count(srv.log, "stored one by one"), fallbacks);
+    print_message("largest batch of POST /api/v1/tracks: %lld\n",
+                  th_largest_batch(&srv, "\"path\":\"/api/v1/tracks\""));
+    assert_true(th_largest_batch(&srv, "\"path\":\"/api/v1/tracks\"") > 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1127,6 +1350,7 @@ int main(void)
         cmocka_unit_test(night_shift),
         cmocka_unit_test(tracks_concurrent_resends),
         cmocka_unit_test(forgotten_checkout),
+        cmocka_unit_test(tracks_grouped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
