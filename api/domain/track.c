@@ -272,6 +272,7 @@ struct ingest {
     size_t *which, nwhich; /* the points to store */
     size_t newest;         /* the newest usable one of them, (size_t)-1: none */
     size_t inserted;
+    enum err res; /* the batch's answer */
 };
 
 /* The group's devices, as the transaction's first statement (one multi-row statement for all
@@ -984,36 +985,30 @@ static int ingest_cmp(const void *a, const void *b)
     return x->o.id < y->o.id ? -1 : x->o.id > y->o.id;
 }
 
-void track_ingest_many(struct rctx *const *cxs, struct track_batch *const *bs,
-                       struct track_ingest_out *outs, enum err *res, size_t n)
+/* Store items (batches of one or several workers' requests) on lead's connection: groups of one
+ * batch per owner (two batches of one device, or of one person's devices, go in different
+ * groups, one after the other), cut where the read would bind too much; each item's answer in
+ * its res. */
+static void store_items(struct rctx *lead, struct ingest **items, size_t n)
 {
-    struct ingest *gs = rctx_zalloc(cxs[0], n * sizeof *gs), **grp;
-    bool *taken = rctx_zalloc(cxs[0], n * sizeof *taken);
+    struct ingest **grp = rctx_alloc(lead, n * sizeof *grp);
+    bool *taken = rctx_zalloc(lead, n * sizeof *taken);
 
-    grp = rctx_alloc(cxs[0], n * sizeof *grp);
-    for (size_t i = 0; i < n; i++) {
-        gs[i].cx = cxs[i];
-        gs[i].b = bs[i];
-        gs[i].out = &outs[i];
-        res[i] = ingest_prepare(&gs[i]);
-        taken[i] = res[i] != ERR_OK;
-    }
-    /* Groups of one batch per owner (two batches of one device, or of one person's devices,
-     * go in different groups, one after the other), cut where the read would bind too much. */
     for (;;) {
         size_t k = 0, args = 0;
         enum err gres;
 
         for (size_t i = 0; i < n; i++) {
+            const struct ingest *g = items[i];
             bool same = false;
             if (taken[i])
                 continue;
             for (size_t t = 0; t < k && !same; t++)
-                same = grp[t]->o.id == gs[i].o.id && !strcmp(grp[t]->o.type, gs[i].o.type);
-            if (same || (k && args + READ_ARGS(gs[i].b->n) > GROUP_ARGS_MAX))
+                same = grp[t]->o.id == g->o.id && !strcmp(grp[t]->o.type, g->o.type);
+            if (same || (k && args + READ_ARGS(g->b->n) > GROUP_ARGS_MAX))
                 continue;
-            args += READ_ARGS(gs[i].b->n);
-            grp[k++] = &gs[i];
+            args += READ_ARGS(g->b->n);
+            grp[k++] = items[i];
             taken[i] = true;
         }
         if (k == 0)
@@ -1027,13 +1022,126 @@ void track_ingest_many(struct rctx *const *cxs, struct track_batch *const *bs,
                      err_code(gres));
             for (size_t t = 0; t < k; t++) {
                 memset(&grp[t]->cx->err, 0, sizeof grp[t]->cx->err);
-                res[(size_t)(grp[t] - gs)] = ingest_group(&grp[t], 1);
+                grp[t]->res = ingest_group(&grp[t], 1);
             }
         } else {
             for (size_t t = 0; t < k; t++)
-                res[(size_t)(grp[t] - gs)] = gres;
+                grp[t]->res = gres;
         }
     }
+}
+
+/* Group commit across workers. The batches of a request (or of the requests a worker took at
+ * once, ROUTE_BATCH) wait here; at most GC_RUNNING workers store at a time, each taking its own
+ * batches and every batch queued behind them (up to GC_TAKE_MAX) into its groups on its own
+ * connection, while the workers of the batches taken wait for their answers. So the groups grow
+ * with the load — batches queue while a group commits — and a batch that finds nobody storing
+ * is stored at once. A waiting worker holds no database lock and has no transaction open. */
+#define GC_RUNNING 2
+#define GC_TAKE_MAX 64
+
+struct gc_waiter {
+    struct ingest **items;
+    size_t n;
+    bool taken, done;
+    pthread_cond_t cv; /* its worker waits on it */
+    struct gc_waiter *next;
+};
+
+static pthread_mutex_t gc_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct gc_waiter *gc_queue; /* under gc_mu */
+static int gc_running;             /* under gc_mu */
+
+/* Under gc_mu (released while storing): store own and the batches queued behind it. The other
+ * waiters' batches run on lead's connection: their contexts lend it for the time (their
+ * workers are blocked in gc_wait and touch nothing of theirs until done). */
+static void gc_lead(struct rctx *lead, struct gc_waiter *own)
+{
+    struct gc_waiter *taken = own, *last = own, **p = &gc_queue;
+    struct ingest **items;
+    struct db_conn **dbs;
+    size_t n = own->n, k = 0;
+
+    while (*p != own)
+        p = &(*p)->next;
+    *p = own->next;
+    own->taken = true;
+    own->next = NULL;
+    while (gc_queue && n + gc_queue->n <= GC_TAKE_MAX) {
+        struct gc_waiter *w = gc_queue;
+        gc_queue = w->next;
+        w->taken = true;
+        w->next = NULL;
+        last->next = w;
+        last = w;
+        n += w->n;
+    }
+    gc_running++;
+    pthread_mutex_unlock(&gc_mu);
+    items = rctx_alloc(lead, n * sizeof *items);
+    dbs = rctx_alloc(lead, n * sizeof *dbs);
+    for (struct gc_waiter *w = taken; w; w = w->next)
+        for (size_t t = 0; t < w->n; t++, k++) {
+            items[k] = w->items[t];
+            dbs[k] = items[k]->cx->db;
+            items[k]->cx->db = lead->db;
+        }
+    store_items(lead, items, n);
+    for (k = 0; k < n; k++)
+        items[k]->cx->db = dbs[k];
+    pthread_mutex_lock(&gc_mu);
+    gc_running--;
+    for (struct gc_waiter *w = taken, *next; w; w = next) {
+        next = w->next;
+        w->done = true; /* its worker reads it only after gc_mu is released */
+        pthread_cond_signal(&w->cv);
+    }
+    /* The first waiter queued meanwhile stores next (it takes all queued behind it). */
+    if (gc_queue)
+        pthread_cond_signal(&gc_queue->cv);
+}
+
+/* Queue the waiter and return once its batches are stored (by this worker or another). */
+static void gc_wait(struct rctx *lead, struct gc_waiter *w)
+{
+    struct gc_waiter **p = &gc_queue;
+
+    pthread_cond_init(&w->cv, NULL);
+    pthread_mutex_lock(&gc_mu);
+    while (*p)
+        p = &(*p)->next;
+    *p = w;
+    while (!w->done) {
+        if (!w->taken && gc_running < GC_RUNNING)
+            gc_lead(lead, w);
+        else
+            pthread_cond_wait(&w->cv, &gc_mu);
+    }
+    pthread_mutex_unlock(&gc_mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+void track_ingest_many(struct rctx *const *cxs, struct track_batch *const *bs,
+                       struct track_ingest_out *outs, enum err *res, size_t n)
+{
+    struct ingest *gs = rctx_zalloc(cxs[0], n * sizeof *gs);
+    /* In the request's pool, not on the stack: queued where other workers see it. */
+    struct gc_waiter *w = rctx_zalloc(cxs[0], sizeof *w);
+
+    w->items = rctx_alloc(cxs[0], n * sizeof *w->items);
+    for (size_t i = 0; i < n; i++) {
+        gs[i].cx = cxs[i];
+        gs[i].b = bs[i];
+        gs[i].out = &outs[i];
+        res[i] = ingest_prepare(&gs[i]);
+        if (res[i] == ERR_OK)
+            w->items[w->n++] = &gs[i];
+    }
+    if (w->n)
+        gc_wait(cxs[0], w);
+    for (size_t i = 0; i < n; i++)
+        if (res[i] == ERR_OK)
+            res[i] = gs[i].res;
 }
 
 enum err track_ingest(struct rctx *cx, struct track_batch *b, struct track_ingest_out *out)

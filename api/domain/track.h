@@ -92,13 +92,15 @@ enum err track_ingest(struct rctx *cx, struct track_batch *b,
                       struct track_ingest_out *out) MUST_CHECK;
 
 /* The same for n batches of different requests at once (a route's batch handler): res[i] and
- * outs[i] are exactly what track_ingest would give bs[i] alone. Batches of different owners
- * share one transaction — their devices locked, context read, points inserted and live-map
- * rows written in one statement each, one commit — so the database's work per batch falls with
- * the group's size; batches of one owner go in different groups, one after the other. When one
- * batch is refused (off duty, no such vehicle) or the database fails the group (a deadlock),
- * nothing of the group is kept and every batch is stored alone, as track_ingest would. All
- * statements run on cxs[0]'s connection, which every cxs[i] shares. */
+ * outs[i] are what track_ingest would give bs[i] alone. Batches are stored in groups (group
+ * commit): a call's batches and those other workers queued meanwhile are taken together by one
+ * of at most two storing workers, the other callers wait; batches of different owners share one
+ * transaction — their devices locked, context read, points inserted and live-map rows written
+ * in one statement each, one commit — so the database's work per batch falls with the load;
+ * batches of one owner go in different groups, one after the other. When one batch is refused
+ * (off duty, no such vehicle) or the database fails a group (a deadlock), nothing of that group
+ * is kept and each of its batches is stored alone. cxs[i] must all share cxs[0]'s connection;
+ * another worker may lend it its own while storing (docs/attendance.md). */
 void track_ingest_many(struct rctx *const *cxs, struct track_batch *const *bs,
                        struct track_ingest_out *outs, enum err *res, size_t n);
 
