@@ -4,55 +4,120 @@
 #     (bench/tools/tracks_load.js, one connection per phone, one batch in flight per phone),
 #     against the same rows written by C `mariadb` clients as plain multi-row INSERTs of 100 rows
 #     into the same table (autocommit: one durable commit per statement, as cityd commits once
-#     per batch; innodb_flush_log_at_trx_commit=1), alternately, ROUNDS times. Goal: >= 0.7x.
+#     per group of batches; innodb_flush_log_at_trx_commit=1), alternately, ROUNDS times.
+#     Goal: >= 0.7x. Each leg prints the CPU time per 1,000 points of mariadbd and of cityd
+#     (utime + stime from /proc) and, for cityd, how many track requests a worker took at once
+#     (the access log's "batch": the batches stored together, track.h track_ingest_many).
 #  2. Latest positions of 5000 on-duty people inside a box, read by a leader whose region holds
 #     them: p99 of N sequential reads, with the default 1 s answer cache and without it
 #     (gps.latest_cache_ms = 0). Goal: < 20 ms.
-# Knobs: C (16), B (60), ROUNDS (3), N (300); LATEST=0 skips part 2; PERF=file records a CPU
-# profile of cityd during the first round's ingest (perf report -i file). (Recording mariadbd
-# as well once hung in perf's post-processing for minutes.)
+# Knobs: C (16), B (60), ROUNDS (3), N (300); POOL (cityd's db.pool_size; default C, as many
+# database connections as the baseline has clients — the shipped default is 8, and with fewer
+# workers than phones in flight the shipped overload control answers part of the batches 503
+# "overloaded", db.queue_target_ms); SKIP_BUILD=1 uses build/release as it is; LATEST=0 skips part 2; OLD=path/to/another/cityd adds an A/B leg
+# per round with that binary (same database, same config; the order of the two alternates);
+# STATS=1 prints, per leg, MariaDB's statement and transaction counters per 100-point batch;
+# PERF=file records a CPU profile of cityd during the first round's ingest (perf report -i
+# file). (Recording mariadbd as well once hung in perf's post-processing for minutes.)
 source "$(dirname "$0")/lib.sh"
 C=${C:-16}
 B=${B:-60}
 ROUNDS=${ROUNDS:-3}
 N=${N:-300}
 LATEST=${LATEST:-1}
-bench_build
+POOL=${POOL:-$C}
+OLD=${OLD:-}
+[[ ${SKIP_BUILD:-} == 1 ]] || bench_build
 bench_db
-# As many database connections as the baseline has clients (the default pool is 8).
-bench_cityd "db.pool_size = $C"
+bench_cityd "db.pool_size = $POOL"
+new_pid=${pids[-1]}
+new_port=$port
+new_log=$work/cityd.log
 build/release/server/cityd -c "$work/cityd.conf" seed-demo --logins "$work/logins.json" >/dev/null
+if [[ -n $OLD ]]; then
+  # The other binary on the same database and configuration (the same token key).
+  "$OLD" -c "$work/cityd.conf" serve --port-file "$work/port.old" 2>"$work/cityd.old.log" &
+  pids+=($!)
+  old_pid=$!
+  for _ in $(seq 1 600); do [[ -s $work/port.old ]] && break; sleep 0.1; done
+  old_port=$(cat "$work/port.old")
+fi
 sql() { mariadb --no-defaults -uroot --socket="$db_sock" cityd_bench "$@"; }
+db_pid=$(cat var/bench-db/mysqld.pid)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
+tck=$(getconf CLK_TCK)
+# ms of CPU per 1,000 points from two tick counts
+per_k() { echo "scale=1; ($2 - $1) * 1000 / $tck * 1000 / ($C * $B * 100)" | bc; }
+# The mean and the largest "batch" of the POST /api/v1/tracks access lines after line $2 of $1.
+batches() {
+  tail -n +"$(($2 + 1))" "$1" | grep '"path":"/api/v1/tracks"' | grep -o '"batch":[0-9]*' |
+    awk -F: '{s += $2; n++; if ($2 > m) m = $2} END {if (n) printf "mean batch %.1f, largest %d", s / n, m; else printf "no access lines"}'
+  [[ -z ${STATS:-} ]] || echo -n " (requests by batch size: $(tail -n +"$(($2 + 1))" "$1" | grep '"path":"/api/v1/tracks"' | grep -o '"batch":[0-9]*' | cut -d: -f2 | sort -n | uniq -c | awk '{printf "%s×%s ", $1, $2}'))"
+  echo -n ", $(tail -n +"$(($2 + 1))" "$1" | grep -c 'stored one by one') groups went one by one"
+}
 echo "machine: $(machine)"
+echo "cityd: db.pool_size $POOL${OLD:+; A/B against $OLD}"
 admin=$(bench_token admin)
 # The retention job adds the day partitions of track_points within its first run (10 s).
 for _ in $(seq 1 150); do
   [[ $(sql -N -e "SELECT COUNT(*) FROM information_schema.partitions WHERE table_schema = DATABASE() AND table_name = 'track_points'") -gt 2 ]] && break
   sleep 0.1
 done
-for r in $(seq 1 "$ROUNDS"); do
-  # Fresh people each round (new users, new devices), the same number of rows as the baseline.
+fresh() {
+  # Fresh devices and check-ins for the next leg (the same people).
   sql -e "DELETE FROM positions_latest; DELETE FROM track_points; DELETE FROM track_devices"
   sql -e "UPDATE duty SET on_duty = 0"
   sql -e "DELETE FROM checkins; DELETE FROM duty"
-  base=$(python3 bench/tools/tracks_setup.py people "$port" "$admin" "$C" "$work/clients.json")
+  python3 bench/tools/tracks_setup.py people "$new_port" "$admin" "$C" "$work/clients.json"
+}
+# Server counters (STATS=1): name value lines.
+counters() {
+  sql -N -e "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('QUESTIONS', 'COM_STMT_EXECUTE', 'COM_COMMIT', 'COM_BEGIN', 'HANDLER_WRITE', 'HANDLER_READ_KEY', 'HANDLER_UPDATE', 'INNODB_DATA_FSYNCS', 'COM_STMT_PREPARE')"
+}
+per_batch() { # before after: the differences per batch
+  join <(sort "$1") <(sort "$2") | awk -v n=$((C * B)) '{printf "%s %.2f, ", tolower($1), ($3 - $2) / n}'
+}
+# leg NAME PORT PID LOG: one cityd ingest of the round; prints its line, sets $rate.
+leg() {
+  local name=$1 p=$2 pid=$3 log=$4 out d0 c0 d1 c1 l0 perfs=()
+  fresh >/dev/null
+  l0=$(wc -l <"$log")
+  if [[ -n ${PERF:-} && $r == 1 && $name == cityd ]]; then
+    perf record -F 499 -g -p "$pid" -o "$PERF" >/dev/null 2>&1 & perfs+=($!)
+  fi
+  [[ -z ${STATS:-} ]] || counters >"$work/c0"
+  d0=$(cpu "$db_pid") c0=$(cpu "$pid")
+  out=$(node bench/tools/tracks_load.js --port "$p" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100)
+  d1=$(cpu "$db_pid") c1=$(cpu "$pid")
+  [[ -z ${STATS:-} ]] || counters >"$work/c1"
+  for q in "${perfs[@]}"; do kill -INT "$q"; wait "$q" || true; done
+  rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["points_per_s"])' "$out")
+  sleep 0.3 # access lines are flushed every 100 ms
+  echo "  $name: $rate points/s, ratio $(echo "scale=2; $rate / $b" | bc); CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms, cityd $(per_k "$c0" "$c1") ms; $(batches "$log" "$l0")"
+  [[ -z ${STATS:-} ]] || echo "    per batch: $(per_batch "$work/c0" "$work/c1")"
+}
+for r in $(seq 1 "$ROUNDS"); do
+  base=$(fresh)
   python3 bench/tools/tracks_setup.py baseline $((900000 + r * 1000)) "$C" "$B" 100 "$base" "$work"
+  d0=$(cpu "$db_pid")
   t0=$(date +%s.%N)
   cl=()
   for k in $(seq 0 $((C - 1))); do sql <"$work/base.$k.sql" & cl+=($!); done
   wait "${cl[@]}"
   t1=$(date +%s.%N)
+  d1=$(cpu "$db_pid")
   b=$(echo "scale=0; $C * $B * 100 / ($t1 - $t0)" | bc)
-  perfs=()
-  if [[ -n ${PERF:-} && $r == 1 ]]; then
-    perf record -F 499 -g -p "${pids[-1]}" -o "$PERF" >/dev/null 2>&1 & perfs+=($!)
+  echo "round $r (load average $(cut -d' ' -f1-3 /proc/loadavg)): mariadb multi-row INSERT $b points/s; CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms"
+  if [[ -n $OLD && $((r % 2)) == 0 ]]; then
+    leg old "$old_port" "$old_pid" "$work/cityd.old.log"
+    leg cityd "$new_port" "$new_pid" "$new_log"
+  else
+    leg cityd "$new_port" "$new_pid" "$new_log"
+    [[ -z $OLD ]] || leg old "$old_port" "$old_pid" "$work/cityd.old.log"
   fi
-  out=$(node bench/tools/tracks_load.js --port "$port" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100)
-  for p in "${perfs[@]}"; do kill -INT "$p"; wait "$p" || true; done
-  c=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["points_per_s"])' "$out")
-  echo "round $r: cityd $c points/s, mariadb multi-row INSERT $b points/s, ratio $(echo "scale=2; $c / $b" | bc)"
 done
 [[ $LATEST == 0 ]] && exit 0
+port=$new_port
 d1=$(sql -N -e "SELECT id FROM regions WHERE code = '999901'")
 python3 bench/tools/tracks_setup.py latest 5000 "$d1" | sql
 leader=$(bench_token leader)
