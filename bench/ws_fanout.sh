@@ -22,6 +22,13 @@ gen=$root/bench/tools/ws_fanout.js
 ulimit -n "$(ulimit -Hn)" # as high as this machine allows
 
 scripts/npm-tools.sh
+# The subscribers: bench/tools/ws_sub.c (C, one epoll loop per process) unless WS_GEN_CLIENT
+# asks for the Node ones (raw: RFC 6455 over net sockets; ws: npm ws clients).
+if [[ -z ${WS_GEN_CLIENT:-} ]]; then
+  cc -O2 -o "$work/ws_sub" bench/tools/ws_sub.c
+  export WS_SUB_BIN=$work/ws_sub
+fi
+export WS_GEN_PROCS=${WS_GEN_PROCS:-2}
 [[ -n ${SKIP_BUILD:-} ]] || bench_build
 echo "machine: $(machine)"
 
@@ -110,7 +117,7 @@ import json, sys, os
 runs = {}
 for lab in sys.argv[2:]:
     runs[lab] = [json.loads(l) for l in open(os.path.join(sys.argv[1], lab + ".jsonl"))
-                 if l.startswith("{")]
+                 if l.startswith("{\"target\"")]
 def best(rows):
     b = None
     for r in rows:

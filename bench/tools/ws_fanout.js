@@ -7,46 +7,38 @@
 //   node ws_fanout.js mqtt  URL -     -     N RATES SECS    (MQTT 3.1.1 over WebSocket, QoS 0)
 //   node ws_fanout.js nchan URL -     PUBURL N RATES SECS
 //
-// RATES is a comma list of messages per second (deliveries/s = rate × N). Every subscriber is a
-// `ws` client (npm, tests/tools); for MQTT the three packets needed (CONNECT, SUBSCRIBE,
-// PUBLISH at QoS 0) are encoded here, over the same `ws` client. Prints one JSON line per step.
+// RATES is a comma list of messages per second (deliveries/s = rate × N). Prints one JSON line
+// per step.
+//
+// The subscribers live in WS_GEN_PROCS worker processes (default 2, forked from this script;
+// subscriber i goes to worker i mod WS_GEN_PROCS); this process only publishes and adds up.
+// Each worker's subscribers are plain TCP sockets speaking RFC 6455 themselves (handshake,
+// frame parsing, masked client frames, pong): far less work per received frame than a client
+// library, so the receiving side is not what sets the latency of a fan-out to thousands of
+// sockets on a small machine. WS_GEN_CLIENT=ws uses npm `ws` clients instead (tests/tools; the
+// generator before 2026-12-02 20:00 UTC, then one process). For MQTT the three packets needed
+// (CONNECT, SUBSCRIBE, PUBLISH at QoS 0) are encoded here. A message carries its publish time
+// (CLOCK_MONOTONIC, the same in every process of the machine), so a worker computes latency.
 // RATES = 0: connect the N subscribers (source addresses 127.0.0.1 .. 127.0.0.<k>, 50,000 per
 // address), print {"connected":N} and stay until standard input closes (memory per idle
 // connection, bench/ws_idle.sh).
 // SERVER_PID (environment): the server's process; each step then also reports the CPU time it
 // used per message (user + system, from /proc), a figure a busy machine disturbs less than
-// latency.
+// latency, and the generator's own CPU per message (all its processes).
+// WS_DETAIL=1: per step also a {"detail":...} line: medians of the REST answer (cityd), of the
+// first receipt of a message and of the spread from its first to its last receipt.
 'use strict';
 const fs = require('fs');
+const net = require('net');
 const path = require('path');
 const http = require('http');
-const WebSocket = require(path.join(__dirname, '../../tests/tools/node_modules/ws'));
+const crypto = require('crypto');
+const { fork } = require('child_process');
 
-const [target, url, token, base, nStr, ratesStr, secsStr] = process.argv.slice(2);
-const N = parseInt(nStr, 10);
-const RATES = ratesStr.split(',').map(Number);
-const SECS = parseFloat(secsStr);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let step = -1; // current step; messages carry it
-const stats = []; // per step: {sent, got, lat: []}
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-
-function record(text) {
-  // The message text carries "B<step>:<send time in µs since start>:".
-  const m = /B(\d+):(\d+):/.exec(text);
-  if (!m) return;
-  const s = stats[+m[1]];
-  if (!s) return;
-  s.got++;
-  s.lat.push(Number(process.hrtime.bigint() / 1000n) - t0us - +m[2]);
-}
-const t0us = Number(process.hrtime.bigint() / 1000n);
-const nowUs = () => Number(process.hrtime.bigint() / 1000n) - t0us;
-function message() {
-  const head = `B${step}:${nowUs()}:`;
-  return head + 'x'.repeat(100 - head.length); // 100 bytes
-}
+const nowUs = () => Number(process.hrtime.bigint() / 1000n); // monotonic, machine-wide
+const DETAIL = !!process.env.WS_DETAIL;
+const CLIENT = process.env.WS_GEN_CLIENT || 'raw';
 
 // ---- MQTT 3.1.1 packets --------------------------------------------------------------------
 function mqttLen(n) {
@@ -73,140 +65,420 @@ const mqttSubscribe = (topic) => mqttPacket(0x82, Buffer.concat([Buffer.from([0,
 const mqttPublish = (topic, payload) => mqttPacket(0x30, Buffer.concat([mqttStr(topic),
   Buffer.from(payload)]));
 
-// ---- subscribers ---------------------------------------------------------------------------
-function subscribe(i) {
-  return new Promise((resolve, reject) => {
-    let ws;
-    if (target === 'cityd') {
-      ws = new WebSocket(url, 'cityd.v1', { headers: { authorization: 'Bearer ' + token },
-        perMessageDeflate: false, localAddress: '127.0.0.' + (1 + Math.floor(i / 50000)) });
-      ws.on('message', (d) => {
-        const s = d.toString();
-        if (s.startsWith('{"type":"item","stream":"all"')) return record(s);
-        const f = JSON.parse(s);
-        if (f.type === 'auth_ok') ws.send('{"type":"sync"}');
-        if (f.type === 'synced' && f.stream === 'all') resolve(ws);
-        if (f.type === 'error') reject(new Error(s));
-      });
-    } else if (target === 'mqtt') {
-      ws = new WebSocket(url, 'mqtt', { perMessageDeflate: false,
-        localAddress: '127.0.0.' + (1 + Math.floor(i / 50000)) });
-      ws.on('open', () => { ws.send(mqttConnect('s' + i)); ws.send(mqttSubscribe('bench/all')); });
-      ws.on('message', (d) => {
-        const t = d[0] >> 4;
-        if (t === 9) resolve(ws); // SUBACK
-        if (t === 3) record(d.toString('latin1'));
-      });
-    } else {
-      ws = new WebSocket(url, { perMessageDeflate: false });
-      ws.on('open', () => resolve(ws));
-      ws.on('message', (d) => record(d.toString()));
-    }
-    ws.on('error', reject);
-    ws.on('close', () => { closed++; });
-  });
+// ---- a minimal RFC 6455 client over a plain TCP socket ---------------------------------------
+// Client frames are masked (a fresh random key per frame); server frames are parsed in place,
+// fragments joined; a ping is answered with a pong. onMessage(opcode, payload) for text (1) and
+// binary (2) messages; the payload is a view into the received bytes, valid during the call.
+function wsFrame(opcode, data) {
+  const p = Buffer.isBuffer(data) ? data : Buffer.from(data);
+  const hl = p.length < 126 ? 2 : p.length < 65536 ? 4 : 10;
+  const f = Buffer.allocUnsafe(hl + 4 + p.length);
+  f[0] = 0x80 | opcode;
+  if (hl === 2) f[1] = 0x80 | p.length;
+  else if (hl === 4) { f[1] = 0x80 | 126; f.writeUInt16BE(p.length, 2); }
+  else { f[1] = 0x80 | 127; f.writeBigUInt64BE(BigInt(p.length), 2); }
+  const mask = crypto.randomBytes(4);
+  mask.copy(f, hl);
+  for (let i = 0; i < p.length; i++) f[hl + 4 + i] = p[i] ^ mask[i & 3];
+  return f;
 }
-let closed = 0;
 
-// ---- publishers ----------------------------------------------------------------------------
-let pubWs;
-function post(u, body, headers) {
-  return new Promise((resolve) => {
-    const req = http.request(u, { method: 'POST', agent, headers }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
+class RawWs {
+  constructor(url, { protocol, headers, localAddress }, onOpen, onMessage, onError, onClose) {
+    const u = new URL(url);
+    this.sock = net.connect({ host: u.hostname, port: +u.port || 80, localAddress });
+    this.sock.setNoDelay(true);
+    this.open = false;
+    this.pend = null; // bytes of an incomplete frame (or of the handshake's answer)
+    this.frag = null; // pieces of a fragmented message, with its opcode in fragOp
+    this.fragOp = 0;
+    const key = crypto.randomBytes(16).toString('base64');
+    let req = `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n`
+      + `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n`;
+    if (protocol) req += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+    for (const [k, v] of Object.entries(headers || {})) req += `${k}: ${v}\r\n`;
+    this.sock.write(req + '\r\n');
+    this.sock.on('data', (d) => {
+      if (this.pend) d = Buffer.concat([this.pend, d]);
+      this.pend = null;
+      if (!this.open) {
+        const e = d.indexOf('\r\n\r\n');
+        if (e < 0) { this.pend = d; return; }
+        const head = d.toString('latin1', 0, e);
+        if (!/^HTTP\/1\.1 101/.test(head)) {
+          onError(new Error('handshake: ' + head.split('\r\n')[0]));
+          this.sock.destroy();
+          return;
+        }
+        this.open = true;
+        onOpen();
+        d = d.subarray(e + 4);
+      }
+      let o = 0;
+      while (d.length - o >= 2) {
+        const b0 = d[o], b1 = d[o + 1];
+        let len = b1 & 127, h = 2;
+        if (len === 126) {
+          if (d.length - o < 4) break;
+          len = d.readUInt16BE(o + 2);
+          h = 4;
+        } else if (len === 127) {
+          if (d.length - o < 10) break;
+          len = Number(d.readBigUInt64BE(o + 2));
+          h = 10;
+        }
+        if (b1 & 0x80) h += 4; // a server never masks; tolerated
+        if (d.length - o < h + len) break;
+        const p = d.subarray(o + h, o + h + len);
+        if (b1 & 0x80) for (let i = 0; i < len; i++) p[i] ^= d[o + h - 4 + (i & 3)];
+        o += h + len;
+        const op = b0 & 15, fin = b0 & 0x80;
+        if (op === 9) this.sock.write(wsFrame(10, p));
+        else if (op === 8) this.sock.end();
+        else if (op === 0 || !fin) { // fragments: rare here, joined
+          if (op !== 0) { this.frag = []; this.fragOp = op; }
+          if (this.frag) this.frag.push(Buffer.from(p));
+          if (fin && this.frag) {
+            const all = Buffer.concat(this.frag);
+            this.frag = null;
+            onMessage(this.fragOp, all);
+          }
+        } else if (op === 1 || op === 2) onMessage(op, p);
+      }
+      if (o < d.length) this.pend = Buffer.from(d.subarray(o));
     });
-    req.on('error', () => resolve(0));
-    req.end(body);
-  });
-}
-function fail(status) { // status 0: no answer
-  const s = stats[step];
-  s.errors++;
-  s.statuses[status] = (s.statuses[status] || 0) + 1;
-}
-async function publish() {
-  const text = message();
-  stats[step].sent++;
-  if (target === 'cityd') {
-    const st = await post(base + '/api/v1/announcements', JSON.stringify({ stream: 'all',
-      title: text }), { 'content-type': 'application/json', authorization: 'Bearer ' + token });
-    if (st !== 201) fail(st);
-  } else if (target === 'mqtt') {
-    pubWs.send(mqttPublish('bench/all', text));
-  } else {
-    const st = await post(base, text, { 'content-type': 'text/plain' });
-    if (st !== 201 && st !== 202) fail(st);
+    this.sock.on('error', onError);
+    this.sock.on('close', onClose);
+  }
+  send(data, binary) {
+    this.sock.write(wsFrame(binary ? 2 : 1, data));
   }
 }
 
-const serverPid = process.env.SERVER_PID;
-function serverCpuMs() {
-  if (!serverPid) return null;
-  try {
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th
-    // and 13th, in clock ticks (100 per second on Linux).
-    const st = fs.readFileSync(`/proc/${serverPid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch (e) {
-    return null;
-  }
-}
-
-function pct(a, p) {
-  if (!a.length) return null;
-  return a[Math.min(a.length - 1, Math.floor(a.length * p))];
-}
-
-(async () => {
+// ---- worker: the subscribers ----------------------------------------------------------------
+function worker() {
+  const { target, url, token, ids } = JSON.parse(process.argv[3]);
+  const steps = []; // per step: {got, lat: [], msgs: Map(send time → [first, last])}
+  let closed = 0;
   const subs = [];
-  const conc = 200;
-  for (let i = 0; i < N; i += conc) {
-    const batch = [];
-    for (let k = i; k < Math.min(N, i + conc); k++) batch.push(subscribe(k));
-    subs.push(...(await Promise.all(batch)));
-  }
-  if (target === 'mqtt') {
-    pubWs = new WebSocket(url, 'mqtt', { perMessageDeflate: false });
-    await new Promise((r) => pubWs.on('open', r));
-    pubWs.send(mqttConnect('publisher'));
-  }
-  if (RATES.length === 1 && RATES[0] === 0) {
-    console.log(JSON.stringify({ connected: subs.length, closed }));
-    process.stdin.resume();
-    process.stdin.on('end', () => process.exit(0));
-    return;
-  }
-  await sleep(1000);
-  for (const rate of RATES) {
-    step++;
-    stats[step] = { sent: 0, got: 0, lat: [], errors: 0, statuses: {} };
-    const start = Date.now();
-    const cpu0 = serverCpuMs();
-    const total = Math.round(rate * SECS);
-    const inflight = [];
-    for (let k = 0; k < total; k++) {
-      const due = start + (k * 1000) / rate;
-      const wait = due - Date.now();
-      if (wait > 0) await sleep(wait);
-      inflight.push(publish());
+
+  function record(text) {
+    // The message text carries "B<step>:<publish time in µs>:".
+    const m = /B(\d+):(\d+):/.exec(text);
+    if (!m) return;
+    const now = nowUs();
+    let s = steps[+m[1]];
+    if (!s) s = steps[+m[1]] = { got: 0, lat: [], msgs: new Map() };
+    s.got++;
+    s.lat.push(now - +m[2]);
+    if (DETAIL) {
+      const d = s.msgs.get(m[2]);
+      if (d) d[1] = now;
+      else s.msgs.set(m[2], [now, now]);
     }
-    await Promise.all(inflight);
-    await sleep(2000); // stragglers
-    const cpu1 = serverCpuMs();
-    const s = stats[step];
-    s.lat.sort((a, b) => a - b);
-    const want = s.sent * N;
-    console.log(JSON.stringify({
-      target, subscribers: N, rate_msgs: rate, deliveries_per_s: rate * N,
-      sent: s.sent, publish_errors: s.errors, error_statuses: s.statuses, delivered: s.got, delivered_pct:
-        +(100 * s.got / want).toFixed(3), p50_ms: pct(s.lat, 0.5) / 1000,
-      p99_ms: pct(s.lat, 0.99) / 1000, max_ms: pct(s.lat, 1) / 1000, closed,
-      server_cpu_ms_per_msg: cpu0 === null || cpu1 === null || !s.sent ? null
-        : +((cpu1 - cpu0) / s.sent).toFixed(2),
-    }));
-    if (s.got < 0.5 * want) break; // far past saturation: stop climbing
   }
-  process.exit(0);
-})().catch((e) => { console.error(e); process.exit(1); });
+
+  function subscribe(i) {
+    return new Promise((resolve, reject) => {
+      const localAddress = '127.0.0.' + (1 + Math.floor(i / 50000));
+      let c;
+      let onOpen = () => {};
+      let onMsg;
+      let proto;
+      const headers = {};
+      if (target === 'cityd') {
+        proto = 'cityd.v1';
+        headers.Authorization = 'Bearer ' + token;
+        onMsg = (op, d) => {
+          const s = d.toString();
+          if (s.startsWith('{"type":"item","stream":"all"')) return record(s);
+          const f = JSON.parse(s);
+          if (f.type === 'auth_ok') c.send('{"type":"sync"}');
+          if (f.type === 'synced' && f.stream === 'all') resolve(c);
+          if (f.type === 'error') reject(new Error(s));
+        };
+      } else if (target === 'mqtt') {
+        proto = 'mqtt';
+        onOpen = () => {
+          c.send(mqttConnect('s' + i), true);
+          c.send(mqttSubscribe('bench/all'), true);
+        };
+        onMsg = (op, d) => {
+          const t = d[0] >> 4;
+          if (t === 9) resolve(c); // SUBACK
+          if (t === 3) record(d.toString('latin1'));
+        };
+      } else {
+        onOpen = () => resolve(c);
+        onMsg = (op, d) => record(d.toString());
+      }
+      const onClose = () => { closed++; };
+      if (CLIENT === 'ws') {
+        const WebSocket = require(path.join(__dirname, '../../tests/tools/node_modules/ws'));
+        const ws = new WebSocket(url, proto, { headers, perMessageDeflate: false, localAddress });
+        c = { send: (data) => ws.send(data) };
+        ws.on('open', onOpen);
+        ws.on('message', (d, bin) => onMsg(bin ? 2 : 1, d));
+        ws.on('error', reject);
+        ws.on('close', onClose);
+      } else {
+        c = new RawWs(url, { protocol: proto, headers, localAddress }, onOpen, onMsg, reject,
+          onClose);
+      }
+    });
+  }
+
+  process.on('message', (m) => {
+    if (m.cmd === 'stats') {
+      const s = steps[m.step] || { got: 0, lat: [], msgs: new Map() };
+      const msgs = [];
+      for (const [k, d] of s.msgs) msgs.push([+k, d[0], d[1]]);
+      steps[m.step] = null;
+      process.send({ stats: m.step, got: s.got, lat: Float64Array.from(s.lat), msgs, closed,
+        cpu: process.cpuUsage() });
+    } else if (m.cmd === 'exit') process.exit(0);
+  });
+  (async () => {
+    const conc = 200;
+    for (let k = 0; k < ids.length; k += conc) {
+      subs.push(...(await Promise.all(ids.slice(k, k + conc).map(subscribe))));
+    }
+    process.send({ connected: subs.length, closed, cpu: process.cpuUsage() });
+  })().catch((e) => { console.error(e); process.exit(1); });
+}
+
+// ---- main: the publisher --------------------------------------------------------------------
+function main() {
+  const [target, url, token, base, nStr, ratesStr, secsStr] = process.argv.slice(2);
+  const N = parseInt(nStr, 10);
+  const RATES = ratesStr.split(',').map(Number);
+  const SECS = parseFloat(secsStr);
+  const PROCS = Math.max(1, Math.min(N || 1, parseInt(process.env.WS_GEN_PROCS || '2', 10)));
+  const cpuMs = (u) => (u.user + u.system) / 1000;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  let step = -1; // current step; messages carry it
+  const stats = []; // per step: {sent, errors, statuses, rest: []}
+
+  // Workers: this script forked (WS_GEN_CLIENT raw or ws), or WS_SUB_BIN (ws_sub.c), each
+  // behind the same two questions: ready() and stats(step), with CPU time in ms.
+  let exiting = false;
+  const workers = [];
+  for (let w = 0; w < PROCS; w++) {
+    const onExit = (code) => {
+      if (code && !exiting) {
+        console.error(`load generator worker ${w} exited (${code})`);
+        process.exit(1);
+      }
+    };
+    if (process.env.WS_SUB_BIN) {
+      const { spawn } = require('child_process');
+      const child = spawn(process.env.WS_SUB_BIN, [target, url, token, String(w), String(PROCS),
+        String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let buf = Buffer.alloc(0), waiting = null;
+      const poll = () => {
+        if (!waiting) return;
+        const nl = buf.indexOf(10);
+        if (nl < 0) return;
+        const f = buf.toString('latin1', 0, nl).split(' ');
+        if (f[0] === 'connected') {
+          buf = buf.subarray(nl + 1);
+          const r = waiting; waiting = null;
+          r({ connected: +f[1], closed: +f[2], cpuMs: +f[3] / 1000 });
+          return;
+        }
+        const nlat = +f[5], nmsg = +f[6], need = nl + 1 + nlat * 4 + nmsg * 24;
+        if (buf.length < need) return;
+        const body = Buffer.from(buf.subarray(nl + 1, need)); // aligned copy
+        buf = buf.subarray(need);
+        const lat = new Uint32Array(body.buffer, body.byteOffset, nlat);
+        const m = new BigInt64Array(body.buffer, body.byteOffset + nlat * 4, nmsg * 3);
+        const msgs = [];
+        for (let i = 0; i < nmsg; i++) msgs.push([Number(m[3 * i]), Number(m[3 * i + 1]),
+          Number(m[3 * i + 2])]);
+        const r = waiting; waiting = null;
+        r({ got: +f[2], closed: +f[3], cpuMs: +f[4] / 1000, lat, msgs });
+      };
+      child.stdout.on('data', (d) => { buf = Buffer.concat([buf, d]); poll(); });
+      child.on('exit', onExit);
+      const q = (line) => new Promise((r) => {
+        waiting = r;
+        if (line) child.stdin.write(line);
+        poll();
+      });
+      workers.push({ ready: () => q(null), stats: (step) => q(`stats ${step}\n`),
+        kill: () => child.kill() });
+    } else {
+      const ids = [];
+      for (let i = w; i < N; i += PROCS) ids.push(i);
+      const child = fork(__filename, ['--worker', JSON.stringify({ target, url, token, ids })],
+        { serialization: 'advanced' });
+      let waiting = null;
+      child.on('message', (m) => {
+        const r = waiting;
+        waiting = null;
+        m.cpuMs = cpuMs(m.cpu);
+        if (r) r(m);
+      });
+      child.on('exit', onExit);
+      const q = (msg) => new Promise((r) => {
+        waiting = r;
+        if (msg) child.send(msg);
+      });
+      workers.push({ ready: () => q(null), stats: (step) => q({ cmd: 'stats', step }),
+        kill: () => child.kill() });
+    }
+  }
+  const finish = (code) => {
+    exiting = true;
+    for (const c of workers) c.kill();
+    process.exit(code);
+  };
+
+  function message() {
+    const head = `B${step}:${nowUs()}:`;
+    return head + 'x'.repeat(100 - head.length); // 100 bytes
+  }
+  function post(u, body, headers) {
+    return new Promise((resolve) => {
+      const req = http.request(u, { method: 'POST', agent, headers }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      req.on('error', () => resolve(0));
+      req.end(body);
+    });
+  }
+  function fail(status) { // status 0: no answer
+    const s = stats[step];
+    s.errors++;
+    s.statuses[status] = (s.statuses[status] || 0) + 1;
+  }
+  let pubWs;
+  async function publish() {
+    const text = message();
+    const t = nowUs();
+    stats[step].sent++;
+    if (target === 'cityd') {
+      const st = await post(base + '/api/v1/announcements', JSON.stringify({ stream: 'all',
+        title: text }), { 'content-type': 'application/json', authorization: 'Bearer ' + token });
+      if (st !== 201) fail(st);
+      if (DETAIL) stats[step].rest.push(nowUs() - t);
+    } else if (target === 'mqtt') {
+      pubWs.send(mqttPublish('bench/all', text));
+    } else {
+      const st = await post(base, text, { 'content-type': 'text/plain' });
+      if (st !== 201 && st !== 202) fail(st);
+    }
+  }
+
+  const serverPid = process.env.SERVER_PID;
+  function serverCpuMs() {
+    if (!serverPid) return null;
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th
+      // and 13th, in clock ticks (100 per second on Linux).
+      const st = fs.readFileSync(`/proc/${serverPid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) * 10;
+    } catch (e) {
+      return null;
+    }
+  }
+  function pct(a, p) {
+    if (!a.length) return null;
+    return a[Math.min(a.length - 1, Math.floor(a.length * p))];
+  }
+
+  (async () => {
+    const hello = await Promise.all(workers.map((c) => c.ready()));
+    let connected = 0, closed = 0;
+    let genCpu = cpuMs(process.cpuUsage());
+    for (const h of hello) { connected += h.connected; closed += h.closed; genCpu += h.cpuMs; }
+    if (target === 'mqtt') {
+      const WebSocket = require(path.join(__dirname, '../../tests/tools/node_modules/ws'));
+      pubWs = new WebSocket(url, 'mqtt', { perMessageDeflate: false });
+      await new Promise((r) => pubWs.on('open', r));
+      pubWs.send(mqttConnect('publisher'));
+    }
+    if (RATES.length === 1 && RATES[0] === 0) {
+      console.log(JSON.stringify({ connected, closed }));
+      process.stdin.resume();
+      process.stdin.on('end', () => finish(0));
+      return;
+    }
+    await sleep(1000);
+    for (const rate of RATES) {
+      step++;
+      stats[step] = { sent: 0, errors: 0, statuses: {}, rest: [] };
+      const start = Date.now();
+      const cpu0 = serverCpuMs();
+      const total = Math.round(rate * SECS);
+      const inflight = [];
+      for (let k = 0; k < total; k++) {
+        const due = start + (k * 1000) / rate;
+        const wait = due - Date.now();
+        if (wait > 0) await sleep(wait);
+        inflight.push(publish());
+      }
+      await Promise.all(inflight);
+      await sleep(2000); // stragglers
+      const cpu1 = serverCpuMs();
+      const s = stats[step];
+      const parts = await Promise.all(workers.map((c) => c.stats(step)));
+      let got = 0, n = 0;
+      closed = 0;
+      let gen = cpuMs(process.cpuUsage());
+      for (const p of parts) { got += p.got; n += p.lat.length; closed += p.closed; gen += p.cpuMs; }
+      const lat = new Float64Array(n);
+      n = 0;
+      for (const p of parts) { lat.set(p.lat, n); n += p.lat.length; }
+      lat.sort();
+      const want = s.sent * N;
+      console.log(JSON.stringify({
+        target, subscribers: N, rate_msgs: rate, deliveries_per_s: rate * N,
+        sent: s.sent, publish_errors: s.errors, error_statuses: s.statuses, delivered: got,
+        delivered_pct: +(100 * got / want).toFixed(3), p50_ms: pct(lat, 0.5) / 1000,
+        p99_ms: pct(lat, 0.99) / 1000, max_ms: pct(lat, 1) / 1000, closed,
+        server_cpu_ms_per_msg: cpu0 === null || cpu1 === null || !s.sent ? null
+          : +((cpu1 - cpu0) / s.sent).toFixed(2),
+        gen_cpu_ms_per_msg: s.sent ? +((gen - genCpu) / s.sent).toFixed(2) : null,
+      }));
+      genCpu = gen;
+      if (DETAIL) {
+        const per = new Map(); // publish time → [first, last] over all workers
+        for (const p of parts) {
+          for (const [k, a, b] of p.msgs) {
+            const d = per.get(k);
+            if (!d) per.set(k, [a, b]);
+            else { d[0] = Math.min(d[0], a); d[1] = Math.max(d[1], b); }
+          }
+        }
+        const med = (a) => {
+          a.sort((x, y) => x - y);
+          return a.length ? a[a.length >> 1] / 1000 : null;
+        };
+        const firsts = [], spans = [], worst = [];
+        for (const [k, d] of per) {
+          firsts.push(d[0] - k);
+          spans.push(d[1] - d[0]);
+          worst.push([d[1] - k, d[0] - k, d[1] - d[0], k]);
+        }
+        worst.sort((a, b) => b[0] - a[0]);
+        if (process.env.WS_DETAIL_FILE) {
+          fs.appendFileSync(process.env.WS_DETAIL_FILE, [...per].map(([k, d]) =>
+            `${target} ${rate} ${k} ${d[0]} ${d[1]}\n`).join(''));
+        }
+        console.log(JSON.stringify({ detail: rate, rest_ms_med: med(s.rest),
+          first_ms_med: med(firsts), span_ms_med: med(spans),
+          span_ms_max: spans.length ? spans[spans.length - 1] / 1000 : null,
+          worst_first_span_ms: worst.slice(0, 4).map((w) => [+(w[1] / 1000).toFixed(1),
+            +(w[2] / 1000).toFixed(1), +((w[3] - worst[worst.length - 1][3]) / 1e6).toFixed(2)]) }));
+      }
+      if (got < 0.5 * want) break; // far past saturation: stop climbing
+    }
+    finish(0);
+  })().catch((e) => { console.error(e); finish(1); });
+}
+
+if (process.argv[2] === '--worker') worker();
+else main();
