@@ -16,7 +16,8 @@
 # workers than phones in flight the shipped overload control answers part of the batches 503
 # "overloaded", db.queue_target_ms); SKIP_BUILD=1 uses build/release as it is; LATEST=0 skips part 2; OLD=path/to/another/cityd adds an A/B leg
 # per round with that binary (same database, same config; the order of the two alternates);
-# STATS=1 prints, per leg, MariaDB's statement and transaction counters per 100-point batch;
+# STATS=1 prints, per leg, more of MariaDB's counters per 100-point batch and the sizes of the
+# worker batches;
 # PERF=file records a CPU profile of cityd during the first round's ingest (perf report -i
 # file). (Recording mariadbd as well once hung in perf's post-processing for minutes.)
 source "$(dirname "$0")/lib.sh"
@@ -45,15 +46,27 @@ fi
 sql() { mariadb --no-defaults -uroot --socket="$db_sock" cityd_bench "$@"; }
 db_pid=$(cat var/bench-db/mysqld.pid)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # clock ticks
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; } # all CPUs, ticks
 tck=$(getconf CLK_TCK)
 # ms of CPU per 1,000 points from two tick counts
 per_k() { echo "scale=1; ($2 - $1) * 1000 / $tck * 1000 / ($C * $B * 100)" | bc; }
-# The mean and the largest "batch" of the POST /api/v1/tracks access lines after line $2 of $1.
+# How many of the leg's track requests a worker took together with others (the access log
+# names a "batch" only when it held more than one request), after line $2 of log $1.
 batches() {
   tail -n +"$(($2 + 1))" "$1" | grep '"path":"/api/v1/tracks"' | grep -o '"batch":[0-9]*' |
-    awk -F: '{s += $2; n++; if ($2 > m) m = $2} END {if (n) printf "mean batch %.1f, largest %d", s / n, m; else printf "no access lines"}'
+    awk -F: -v all=$((C * B)) '{s += $2; n++; if ($2 > m) m = $2} END {if (n) printf "%d of %d requests reached their worker with others (%.1f on average, at most %d)", n, all, s / n, m; else printf "every request reached its worker alone"}'
   [[ -z ${STATS:-} ]] || echo -n " (requests by batch size: $(tail -n +"$(($2 + 1))" "$1" | grep '"path":"/api/v1/tracks"' | grep -o '"batch":[0-9]*' | cut -d: -f2 | sort -n | uniq -c | awk '{printf "%s×%s ", $1, $2}'))"
   echo -n ", $(tail -n +"$(($2 + 1))" "$1" | grep -c 'stored one by one') groups went one by one"
+}
+# Server counters: name value lines.
+counters() {
+  sql -N -e "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('QUESTIONS', 'COM_STMT_EXECUTE', 'COM_COMMIT', 'COM_BEGIN', 'HANDLER_WRITE', 'HANDLER_READ_KEY', 'HANDLER_UPDATE', 'INNODB_DATA_FSYNCS', 'COM_STMT_PREPARE', 'COM_SELECT', 'COM_INSERT', 'COM_UPDATE', 'COM_DELETE', 'COM_ROLLBACK')"
+}
+per_batch() { # before after: the differences per batch
+  join <(sort "$1") <(sort "$2") | awk -v n=$((C * B)) '{printf "%s %.2f, ", tolower($1), ($3 - $2) / n}'
+}
+one() { # before after name: one counter's difference per batch
+  join <(sort "$1") <(sort "$2") | awk -v n=$((C * B)) -v k="$3" '$1 == k {printf "%.2f", ($3 - $2) / n}'
 }
 echo "machine: $(machine)"
 echo "cityd: db.pool_size $POOL${OLD:+; A/B against $OLD}"
@@ -70,32 +83,35 @@ fresh() {
   sql -e "DELETE FROM checkins; DELETE FROM duty"
   python3 bench/tools/tracks_setup.py people "$new_port" "$admin" "$C" "$work/clients.json"
 }
-# Server counters (STATS=1): name value lines.
-counters() {
-  sql -N -e "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('QUESTIONS', 'COM_STMT_EXECUTE', 'COM_COMMIT', 'COM_BEGIN', 'HANDLER_WRITE', 'HANDLER_READ_KEY', 'HANDLER_UPDATE', 'INNODB_DATA_FSYNCS', 'COM_STMT_PREPARE')"
-}
-per_batch() { # before after: the differences per batch
-  join <(sort "$1") <(sort "$2") | awk -v n=$((C * B)) '{printf "%s %.2f, ", tolower($1), ($3 - $2) / n}'
-}
 # leg NAME PORT PID LOG: one cityd ingest of the round; prints its line, sets $rate.
 leg() {
-  local name=$1 p=$2 pid=$3 log=$4 out d0 c0 d1 c1 l0 perfs=()
+  local name=$1 p=$2 pid=$3 log=$4 out d0 c0 m0 d1 c1 m1 l0 perfs=()
   fresh >/dev/null
   l0=$(wc -l <"$log")
-  if [[ -n ${PERF:-} && $r == 1 && $name == cityd ]]; then
+  if [[ -n ${PERF:-} && $r == 1 && $name == cityd ]]; then # the first measured round
     perf record -F 499 -g -p "$pid" -o "$PERF" >/dev/null 2>&1 & perfs+=($!)
   fi
-  [[ -z ${STATS:-} ]] || counters >"$work/c0"
-  d0=$(cpu "$db_pid") c0=$(cpu "$pid")
+  counters >"$work/c0"
+  d0=$(cpu "$db_pid") c0=$(cpu "$pid") m0=$(busy)
   out=$(node bench/tools/tracks_load.js --port "$p" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100)
-  d1=$(cpu "$db_pid") c1=$(cpu "$pid")
-  [[ -z ${STATS:-} ]] || counters >"$work/c1"
+  d1=$(cpu "$db_pid") c1=$(cpu "$pid") m1=$(busy)
+  counters >"$work/c1"
   for q in "${perfs[@]}"; do kill -INT "$q"; wait "$q" || true; done
   rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["points_per_s"])' "$out")
   sleep 0.3 # access lines are flushed every 100 ms
-  echo "  $name: $rate points/s, ratio $(echo "scale=2; $rate / $b" | bc); CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms, cityd $(per_k "$c0" "$c1") ms; $(batches "$log" "$l0")"
+  echo "  $name: $rate points/s, ratio $(echo "scale=2; $rate / $b" | bc); CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms, cityd $(per_k "$c0" "$c1") ms, the machine $(per_k "$m0" "$m1") ms (load generator and neighbours included); per batch $(one "$work/c0" "$work/c1" COM_STMT_EXECUTE) statements and $(one "$work/c0" "$work/c1" COM_COMMIT) commits; $(batches "$log" "$l0")"
   [[ -z ${STATS:-} ]] || echo "    per batch: $(per_batch "$work/c0" "$work/c1")"
 }
+# Warm-up, not measured: every binary once with a tenth of the batches, so that the rounds
+# find the database connections' prepared statements in place (a grouped ingest prepares one
+# text per group size and connection) as a server that has run for a while does.
+r=0
+b=1
+B0=$B
+B=$(((B + 9) / 10))
+leg warm-up "$new_port" "$new_pid" "$new_log" >/dev/null
+[[ -z $OLD ]] || leg warm-up "$old_port" "$old_pid" "$work/cityd.old.log" >/dev/null
+B=$B0
 for r in $(seq 1 "$ROUNDS"); do
   base=$(fresh)
   python3 bench/tools/tracks_setup.py baseline $((900000 + r * 1000)) "$C" "$B" 100 "$base" "$work"
