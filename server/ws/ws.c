@@ -8,6 +8,8 @@
 #include "ws.h"
 #include "ws_int.h"
 
+#include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,11 +33,17 @@
 #define SUBS_CONV_MAX 16 /* conversations one socket follows for typing */
 #define TOKEN_MAX 4096
 #define WS_TX_PACKET_MAX (1u << 20) /* bytes of a frame handed to one send() */
+#define TX_SPLIT_MIN 512            /* sends in one batch before the helpers share them */
+#define TX_CHUNK 32                 /* sends taken at a time from a shared batch */
+#define TX_HELPERS_MAX 3
+
+_Static_assert(LWS_PRE >= 10, "a frame's header goes into lws' headroom");
 
 /* One encoded frame with libwebsockets' headroom; shared by every socket it goes to. Only the
  * loop thread touches refs once the frame is handed over. */
 struct ws_frame {
     uint32_t refs;
+    uint8_t hl; /* bytes of the WebSocket header before buf + LWS_PRE; 0: not built yet */
     size_t len;
     unsigned char buf[]; /* LWS_PRE + len */
 };
@@ -82,6 +90,7 @@ struct ws_sess {
     uint8_t state;
     bool busy, rx_paused, in_users, warned_expiry, header_auth, close_sent, ping_due;
     bool counted;    /* its first hello counted it in the database's presence: bye uncounts it */
+    bool batched;    /* a frame for it is in the server's send batch (see batch_flush) */
     int8_t busy_sub; /* sub being read by the job in flight, -1 none */
     uint8_t nsubs, npending;
     uint16_t close_code;
@@ -89,6 +98,8 @@ struct ws_sess {
     struct ws_frame **q;
     uint32_t qhead, qlen, qcap;
     size_t qbytes;
+    struct ws_frame *part; /* a frame the socket took only part of in a batch: the rest goes */
+    size_t part_off;       /* first, on WRITEABLE (bytes of its wire form already sent) */
     char *pending[PENDING_MAX];
     struct ws_sub *subs;
     int64_t convs[SUBS_CONV_MAX]; /* subscribed conversations (typing), oldest first */
@@ -127,6 +138,29 @@ struct ws_job {
 
 enum note_kind { NOTE_JOB, NOTE_ITEM, NOTE_STREAM, NOTE_REVOKED };
 
+/* One frame to write at once to one socket (see batch_flush). */
+struct tx {
+    struct ws_sess *s;
+    struct ws_frame *f; /* a reference held until the batch is done */
+    int fd;
+    int err;     /* errno of a failed send() */
+    ssize_t res; /* what send() returned */
+};
+
+/* A thread that takes a share of a batch's send()s (see batch_flush). state: TXH_IDLE, then
+ * TXH_POSTED by the loop thread (batch set, go posted); the helper takes it to TXH_RUNNING,
+ * or the loop thread takes it back to TXH_IDLE when it finished the batch first; a running
+ * helper ends in TXH_FINISHED once it takes no more. */
+enum { TXH_IDLE, TXH_POSTED, TXH_RUNNING, TXH_FINISHED };
+
+struct tx_helper {
+    uv_thread_t th;
+    uv_sem_t go;
+    struct ws_server *w;
+    atomic_int state;
+    bool stop;
+};
+
 struct note {
     struct note *next;
     enum note_kind kind;
@@ -155,7 +189,12 @@ struct ws_server {
     struct ws_sess *by_user[USER_BUCKETS];
     struct ws_stream *streams;
     size_t nsess, nauthed;
-    bool direct; /* in notes_drain: frames may be written at once (see sess_queue) */
+    bool direct;      /* in notes_drain: frames may be written at once (see sess_queue) */
+    struct tx *batch; /* the frames to write at once, in note_apply (grows, is reused) */
+    size_t nbatch, batchcap;
+    atomic_size_t tx_next; /* the next send of the batch not taken yet (batch_flush) */
+    struct tx_helper helpers[TX_HELPERS_MAX];
+    size_t nhelpers;
     atomic_uint_fast64_t frames_built;
     uint64_t deliveries;
     uv_mutex_t mu; /* guards notes */
@@ -188,6 +227,7 @@ static struct ws_frame *frame_new(const char *text, size_t len)
     if (!f)
         abort();
     f->refs = 1;
+    f->hl = 0;
     f->len = len;
     memcpy(f->buf + LWS_PRE, text, len);
     return f;
@@ -228,10 +268,39 @@ static struct ws_frame *frame_item(struct ws_server *w, const char *stream,
                  "\"data\":%s}",
                  stream, (long long)it->seq, it->kind, (long long)it->created_ms, it->data);
     f->refs = 1;
+    f->hl = 0;
     f->len = (size_t)n < cap ? (size_t)n : cap - 1;
     atomic_fetch_add(&w->frames_built, 1);
     metrics_inc(m_frames);
     return f;
+}
+
+/* The frame as it goes on the wire: a server's unmasked text frame, FIN set; the header is
+ * written once into the headroom before the text (lws_write writes the same bytes there when
+ * a queued frame goes out through it). *n: bytes from the returned pointer. */
+static const unsigned char *frame_wire(struct ws_frame *f, size_t *n)
+{
+    unsigned char *p = f->buf + LWS_PRE;
+
+    if (!f->hl) {
+        if (f->len < 126) {
+            p[-1] = (unsigned char)f->len;
+            f->hl = 2;
+        } else if (f->len < 65536) {
+            p[-3] = 126;
+            p[-2] = (unsigned char)(f->len >> 8);
+            p[-1] = (unsigned char)f->len;
+            f->hl = 4;
+        } else {
+            p[-9] = 127;
+            for (int i = 0; i < 8; i++)
+                p[-1 - i] = (unsigned char)((uint64_t)f->len >> (8 * i));
+            f->hl = 10;
+        }
+        p[-(int)f->hl] = 0x81;
+    }
+    *n = f->hl + f->len;
+    return p - f->hl;
 }
 
 /* ---- cross-thread notes ------------------------------------------------------------------ */
@@ -319,15 +388,131 @@ static bool sess_write(struct ws_sess *s, struct ws_frame *f)
     return lws_write(s->wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT) >= (int)f->len;
 }
 
+/* ---- writing at once: the send batch ---------------------------------------------------- */
+
+static void tx_range(struct tx *b, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        size_t n;
+        const unsigned char *p = frame_wire(b[i].f, &n); /* built: only read here */
+        b[i].res = send(b[i].fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        b[i].err = b[i].res < 0 ? errno : 0;
+    }
+}
+
+/* Take TX_CHUNK sends of the batch at a time until none is left. */
+static void tx_take(struct ws_server *w)
+{
+    size_t n = w->nbatch, i;
+
+    while ((i = atomic_fetch_add(&w->tx_next, TX_CHUNK)) < n)
+        tx_range(w->batch, i, i + TX_CHUNK < n ? i + TX_CHUNK : n);
+}
+
+static void tx_helper_main(void *arg)
+{
+    struct tx_helper *h = arg;
+
+    for (;;) {
+        int posted = TXH_POSTED;
+        uv_sem_wait(&h->go);
+        if (h->stop)
+            return;
+        /* A late wake-up for a batch the loop thread already finished finds TXH_IDLE. */
+        if (!atomic_compare_exchange_strong(&h->state, &posted, TXH_RUNNING))
+            continue;
+        tx_take(h->w);
+        atomic_store(&h->state, TXH_FINISHED);
+    }
+}
+
+static void batch_add(struct ws_server *w, struct ws_sess *s, struct ws_frame *f)
+{
+    size_t n;
+
+    if (w->nbatch == w->batchcap) {
+        size_t ncap = w->batchcap ? w->batchcap * 2 : 256;
+        struct tx *nb = realloc(w->batch, ncap * sizeof *nb);
+        if (!nb)
+            abort();
+        w->batch = nb;
+        w->batchcap = ncap;
+    }
+    (void)frame_wire(f, &n); /* the header, built here, before any helper reads it */
+    f->refs++;
+    s->batched = true;
+    w->batch[w->nbatch++] = (struct tx){s, f, lws_get_socket_fd(s->wsi), 0, 0};
+}
+
+/* Write the batch: one send() per socket of the frame's wire form, straight on the socket
+ * (lws only knows of writes through lws_write; these go out only when lws holds nothing for
+ * the socket, and the gateway has no TLS and no extensions, so the bytes are the same).
+ * A large batch (a stream's item to thousands of sockets) is shared between this thread and
+ * the helpers, TX_CHUNK sends at a time: a send() costs a few µs of kernel time (on loopback
+ * most of it the receiving side's: 5,000 sockets took 25-35 ms of one core), and the helpers
+ * spread that over the cores while the loop thread waits for them. Nothing but send() runs
+ * on a helper: results are applied here afterwards. What a socket did not take (a full send
+ * buffer) stays with the session (s->part) and goes first on WRITEABLE; a failed socket is
+ * dropped. */
+static void batch_flush(struct ws_server *w)
+{
+    size_t n = w->nbatch, k = w->nhelpers;
+    int64_t now;
+
+    if (!n)
+        return;
+    if (n >= TX_SPLIT_MIN && k) {
+        /* Shared in chunks rather than fixed shares: a helper that is not scheduled soon (a
+         * busy machine) leaves its part to this thread instead of holding the batch up. */
+        atomic_store(&w->tx_next, 0);
+        for (size_t i = 0; i < k; i++) {
+            atomic_store(&w->helpers[i].state, TXH_POSTED);
+            uv_sem_post(&w->helpers[i].go);
+        }
+        tx_take(w);
+        for (size_t i = 0; i < k; i++) {
+            int posted = TXH_POSTED;
+            if (!atomic_compare_exchange_strong(&w->helpers[i].state, &posted, TXH_IDLE)) {
+                while (atomic_load(&w->helpers[i].state) != TXH_FINISHED)
+                    sched_yield(); /* at most the chunk it is writing */
+                atomic_store(&w->helpers[i].state, TXH_IDLE);
+            }
+        }
+    } else {
+        tx_range(w->batch, 0, n);
+    }
+    now = clock_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        struct tx *t = &w->batch[i];
+        struct ws_sess *s = t->s;
+        size_t len;
+        s->batched = false;
+        (void)frame_wire(t->f, &len);
+        if (t->res == (ssize_t)len) {
+            s->last_tx_ms = now;
+        } else if (t->res >= 0 || t->err == EAGAIN || t->err == EWOULDBLOCK || t->err == EINTR) {
+            if (t->res > 0)
+                s->last_tx_ms = now;
+            s->part = t->f;
+            t->f = NULL; /* the batch's reference is the session's now */
+            s->part_off = t->res > 0 ? (size_t)t->res : 0;
+            lws_callback_on_writable(s->wsi);
+        } else {
+            sess_kill(s);
+        }
+        frame_unref(t->f);
+    }
+    w->nbatch = 0;
+}
+
 /* Queue f for the socket, or write it at once. A frame goes out at once when the gateway is
  * applying notes (w->direct: the loop thread, inside the EVENT_WAIT_CANCELLED callback of
  * lws' own pipe, not inside any callback of this socket), nothing is waiting before it (our
- * queue, a ping, a close, a remainder libwebsockets holds) — one send() instead of asking for
- * POLLOUT (an epoll_ctl each way and a service turn per socket: a fan-out to 5,000 sockets
- * took tens of ms more that way). lws 4.1 takes a write outside the WRITEABLE callback: what
- * the socket does not take it keeps (buflist_out), asks for POLLOUT itself and sends first;
- * lws_partial_buffered() is then true, so later frames queue here until it is gone, in order.
- * A frame a socket cannot take at all is at most one frame kept by lws beyond the queue. */
+ * queue, a remainder of ours, a ping, a close, a remainder libwebsockets holds, a frame in the
+ * batch already) — one send() (batch_flush) instead of asking for POLLOUT (an epoll_ctl each
+ * way and a service turn per socket: a fan-out to 5,000 sockets took tens of ms more that
+ * way). Later frames queue here until what waits before them is gone, in order. A frame a
+ * socket cannot take at all is at most one frame (s->part) beyond the queue. */
 static void sess_queue(struct ws_sess *s, struct ws_frame *f)
 {
     if (s->state == S_CLOSING)
@@ -342,10 +527,9 @@ static void sess_queue(struct ws_sess *s, struct ws_frame *f)
     }
     s->w->deliveries++;
     metrics_inc(m_deliveries);
-    if (s->w->direct && s->qlen == 0 && !s->ping_due && !lws_partial_buffered(s->wsi)) {
-        s->last_tx_ms = clock_now_ms();
-        if (!sess_write(s, f))
-            sess_kill(s);
+    if (s->w->direct && s->qlen == 0 && !s->part && !s->batched && !s->ping_due &&
+        !lws_partial_buffered(s->wsi)) {
+        batch_add(s->w, s, f);
         return;
     }
     if (s->qlen == s->qcap) {
@@ -879,6 +1063,7 @@ static void note_apply(struct ws_server *w, struct note *n)
         }
         break;
     }
+    batch_flush(w);
     frame_unref(n->frame);
     free(n);
 }
@@ -1137,6 +1322,24 @@ static int on_receive(struct ws_sess *s, const char *in, size_t len)
 
 static int on_writeable(struct ws_sess *s)
 {
+    if (s->part) { /* the rest of a frame written at once: before anything else */
+        size_t n;
+        const unsigned char *p = frame_wire(s->part, &n);
+        ssize_t r = send(lws_get_socket_fd(s->wsi), p + s->part_off, n - s->part_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        if (r > 0) {
+            s->part_off += (size_t)r;
+            s->last_tx_ms = clock_now_ms();
+        }
+        if (s->part_off < n) {
+            lws_callback_on_writable(s->wsi);
+            return 0;
+        }
+        frame_unref(s->part);
+        s->part = NULL;
+    }
     if (s->close_code) {
         /* The close frame is written here rather than left to lws_close_reason(): a close
          * started from WRITEABLE went out without its code in lws 4.1 (clients saw 1006). */
@@ -1260,6 +1463,8 @@ static void sess_closed(struct ws_server *w, struct ws_sess *s)
         s->qlen--;
     }
     free(s->q);
+    frame_unref(s->part);
+    s->part = NULL;
     ws__rx_reset(&s->rx);
     for (int i = 0; i < s->npending; i++)
         free(s->pending[i]);
@@ -1373,7 +1578,7 @@ static void on_sweep(uv_timer_t *t)
         /* Frames waiting and the socket not writable for the idle timeout: a client that
          * does not read (even one that keeps writing) is cut. A backlog read page by page
          * keeps memory bounded meanwhile, so this is about not holding the slot forever. */
-        if ((s->qlen || lws_partial_buffered(s->wsi)) &&
+        if ((s->qlen || s->part || lws_partial_buffered(s->wsi)) &&
             now - s->last_tx_ms > (int64_t)c->ws_idle_timeout_s * 1000) {
             log_warn(NULL,
                      "ws: user %lld does not read (%zu bytes queued for %lld ms): disconnected",
@@ -1509,6 +1714,24 @@ struct ws_server *ws_server_new(const struct ws_config *wc, uv_loop_t *loop, cha
     uv_timer_init(loop, &w->sweep);
     w->sweep.data = w;
     uv_timer_start(&w->sweep, on_sweep, 250, 250);
+    {
+        unsigned cores = uv_available_parallelism();
+        size_t want = cores > 1 ? cores - 1 : 0;
+        if (want > TX_HELPERS_MAX)
+            want = TX_HELPERS_MAX;
+        while (w->nhelpers < want) {
+            struct tx_helper *h = &w->helpers[w->nhelpers];
+            h->w = w;
+            atomic_init(&h->state, TXH_IDLE);
+            if (uv_sem_init(&h->go, 0))
+                break;
+            if (uv_thread_create(&h->th, tx_helper_main, h)) {
+                uv_sem_destroy(&h->go);
+                break;
+            }
+            w->nhelpers++;
+        }
+    }
     return w;
 fail:
     the_server = NULL;
@@ -1565,6 +1788,14 @@ void ws_server_free(struct ws_server *w)
         free(w->streams);
         w->streams = nx;
     }
+    for (size_t i = 0; i < w->nhelpers; i++) {
+        struct tx_helper *h = &w->helpers[i];
+        h->stop = true;
+        uv_sem_post(&h->go);
+        uv_thread_join(&h->th);
+        uv_sem_destroy(&h->go);
+    }
+    free(w->batch);
     uv_mutex_destroy(&w->mu);
     free(w);
 }

@@ -206,6 +206,11 @@ static void paused_reader_in_order(void **state)
     assert_int_equal(scenario("paused_reader_in_order"), 0);
 }
 
+static void fanout_many(void **state)
+{
+    assert_int_equal(scenario("fanout_many"), 0);
+}
+
 static void revocation(void **state)
 {
     assert_int_equal(scenario("revocation"), 0);
@@ -413,6 +418,7 @@ int main(void)
         cmocka_unit_test(flood),
         cmocka_unit_test(slow_reader),
         cmocka_unit_test(paused_reader_in_order),
+        cmocka_unit_test(fanout_many),
         cmocka_unit_test(streams_and_chat),
         cmocka_unit_test(reauth),
         cmocka_unit_test(revocation),

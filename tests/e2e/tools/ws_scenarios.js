@@ -390,6 +390,47 @@ const scenarios = {
     b.close();
   },
 
+  // A stream item to many sockets at once: the gateway writes it to every socket with nothing
+  // waiting in one batch of send()s, shared between the loop thread and its helper threads
+  // from 512 sockets on (server/ws/ws.c, batch_flush). Every socket gets every item, whole
+  // and in order, and none twice.
+  async fanout_many() {
+    const admin = await loginRole('admin');
+    const token = await loginRole('inspector', 'fan-many');
+    const n = 700;
+    const cs = [];
+    for (let i = 0; i < n; i += 100) {
+      const part = [...Array(Math.min(100, n - i)).keys()].map(() => new Client(token));
+      await Promise.all(part.map(async (c) => {
+        await c.ready();
+        await c.wait((f) => f.type === 'synced' && f.stream === 'all', 10000, 'synced all');
+      }));
+      cs.push(...part);
+    }
+    let first = Infinity;
+    let last = 0;
+    for (let k = 0; k < 6; k++) {
+      // One large item among small ones: a frame with a 16-bit length in its header.
+      const r = await rest('POST', '/api/v1/announcements', admin, { stream: 'all',
+        title: 'fan' + k, body: k === 3 ? 'z'.repeat(3000) : 'b' + k });
+      check(r.status === 201, 'announce ' + r.status + ' ' + r.text);
+      first = Math.min(first, r.json.offset);
+      last = Math.max(last, r.json.offset);
+    }
+    for (const [i, c] of cs.entries()) {
+      const f = await c.wait((x) => x.type === 'item' && x.stream === 'all' && x.seq === last,
+        15000, `socket ${i}: last item`);
+      check(f.data && f.data.title === 'fan5', `socket ${i}: last item ${JSON.stringify(f)}`);
+      contiguous(c.items.all.filter((q) => q >= first), first - 1, last, `socket ${i}`);
+      check(!c.closed, `socket ${i} closed: ${JSON.stringify(c.closed)}`);
+    }
+    await sleep(300); // nothing more (no item twice)
+    for (const [i, c] of cs.entries()) {
+      contiguous(c.items.all.filter((q) => q >= first), first - 1, last, `socket ${i} later`);
+      c.close();
+    }
+  },
+
   // Log-out everywhere, password change and disabling each close the user's sockets within a
   // second with 4003; an expired token gets 4002 (clock moved by the test).
   async revocation() {
