@@ -229,7 +229,9 @@ static void on_message(struct conn *c, int op, const unsigned char *p, size_t n)
                  c->state == C_OPEN) {
             c->state = C_READY;
             nready++;
-        } else if (strstr(s, "\"type\":\"error\"")) {
+        } else if (strstr(s, "\"type\":\"error\"") && c->state != C_READY) {
+            /* Before it is ready: the run cannot start. Later (a read refused while the
+             * database queue is full: the server retries it) the client just waits. */
             fprintf(stderr, "ws_sub: subscriber %d: %s\n", c->idx, s);
             exit(1);
         }
