@@ -56,14 +56,23 @@ void http__log_access(const struct http_job *j, int status, const char *ecode, u
 
 /* ---- sending ------------------------------------------------------------------------------ */
 
+/* A response header whose name and value outlive the response: h2o keeps the pointers, so
+ * only literals and the job's own memory (its request id, its pool) may be passed, never a
+ * stack buffer (add_header_copy). A name h2o knows as a token goes in as that token: HPACK
+ * then sends its static-table index and compares pointers, not bytes, against its table. */
 static void add_header(h2o_req_t *req, const char *name, const char *value)
 {
-    size_t nl = strlen(name), vl = strlen(value);
-    char *n = h2o_mem_alloc_pool(&req->pool, nl);
-    char *v = h2o_mem_alloc_pool(&req->pool, vl);
-    memcpy(n, name, nl);
-    memcpy(v, value, vl);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, n, nl, 0, NULL, v, vl);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, value,
+                          strlen(value));
+}
+
+/* The same for a value that dies with the caller's frame: copied into the request's pool. */
+static void add_header_copy(h2o_req_t *req, const char *name, const char *value)
+{
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));
+
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base,
+                          v.len);
 }
 
 /* Start the response and send body (h2o keeps pointing at it: pool memory of req or j). */
@@ -105,7 +114,7 @@ void http__send_error(struct http_job *j, enum err e, const char *message, int64
     else if (e == ERR_RATELIMIT && j->cx.err.code == e && j->cx.err.retry_after_s > 0) {
         char secs[16];
         snprintf(secs, sizeof secs, "%d", j->cx.err.retry_after_s);
-        add_header(req, "retry-after", secs);
+        add_header_copy(req, "retry-after", secs);
     } else if (e == ERR_RATELIMIT || e == ERR_LOCKED)
         add_header(req, "retry-after", "60");
     http__log_access(j, req->res.status, err_code(e), body.len, user);
@@ -390,7 +399,7 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
                      sizeof allow) == ERR_OK)
         res = ERR_OK;
     if (res == ERR_METHOD) {
-        add_header(req, "allow", allow);
+        add_header_copy(req, "allow", allow);
         return reject(j, res, "method not allowed on this path");
     }
     if (res)
