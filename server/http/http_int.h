@@ -5,6 +5,7 @@
  *   job.c     job lifetime, deadlines, batches, the worker side and the way back to the loop
  *   conn.c    per-connection accounting: jobs in flight, abandoned requests (rapid reset)
  *   readpark.c, watchq.c  libuv glue that spares epoll_ctl calls per request
+ *   hpack.c   HTTP/2 responses: X-Request-Id sent without entering HPACK's dynamic table
  *
  * Everything here runs on the loop thread that owns struct http_loop, except run_jobs in
  * job.c (worker threads), which touches only its jobs until it sends them back. */
@@ -199,6 +200,10 @@ bool http__conn_open(struct http_loop *l, int fd, uint64_t *gen);
 /* readpark.c: keep-alive reads stopped without a system call (h2o_socket_read_start/stop are
  * defined there); resolves h2o's own pair and registers the counters. */
 void http__readpark_init(void);
+/* hpack.c: h2o_hpack_flatten_response is defined there (the request id is sent without
+ * indexing); resolves h2o's own. */
+void http__hpack_init(void);
+
 /* watchq.c: before each poll, unqueue watchers whose epoll mask did not change (libuv 1.44
  * would send a no-op EPOLL_CTL_MOD for each). Start before the loop's other prepare handles;
  * stop (close) with the loop's handles. */

@@ -44,6 +44,50 @@ static void healthz_over_h2c_and_http1(void **state)
     th_resp_free(&r);
 }
 
+/* Many answers on one HTTP/2 connection share its HPACK state: the request id is sent without
+ * entering the header table (server/http/hpack.c), the other headers through h2o's encoder.
+ * Every answer must still decode with its own id, content type and, for errors, no-store. */
+static void request_ids_on_one_h2_connection(void **state)
+{
+    json_t *reqs = json_array(), *res;
+    char seen[60][17];
+
+    for (int i = 0; i < 60; i++)
+        json_array_append_new(reqs, json_pack("{s:s}", "path",
+                                              i % 3 == 0   ? "/api/v1/version"
+                                              : i % 3 == 1 ? "/api/v1/no-such-path"
+                                                           : "/healthz"));
+    res = th_burst(&srv, reqs);
+    for (size_t i = 0; i < json_array_size(res); i++) {
+        json_t *a = json_array_get(res, i), *h = json_object_get(a, "headers"), *body;
+        const char *rid = json_string_value(json_object_get(h, "x-request-id"));
+        const char *ctype = json_string_value(json_object_get(h, "content-type"));
+
+        assert_non_null(rid);
+        assert_int_equal(strlen(rid), 16);
+        for (size_t k = 0; k < i; k++)
+            assert_string_not_equal(seen[k], rid);
+        snprintf(seen[i], sizeof seen[i], "%s", rid);
+        assert_non_null(ctype);
+        assert_string_equal(ctype, "application/json; charset=utf-8");
+        if (i % 3 == 1) {
+            assert_int_equal(json_integer_value(json_object_get(a, "status")), 404);
+            assert_string_equal(json_string_value(json_object_get(h, "cache-control")), "no-store");
+            body = json_loads(json_string_value(json_object_get(a, "body")), 0, NULL);
+            assert_non_null(body);
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(body, "error"), "request_id")),
+                rid);
+            json_decref(body);
+        } else {
+            assert_int_equal(json_integer_value(json_object_get(a, "status")), 200);
+        }
+    }
+    assert_int_equal(json_array_size(res), 60);
+    json_decref(res);
+    json_decref(reqs);
+}
+
 static void readyz_when_schema_current(void **state)
 {
     struct th_resp r;
@@ -259,6 +303,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(healthz_over_h2c_and_http1),
+        cmocka_unit_test(request_ids_on_one_h2_connection),
         cmocka_unit_test(readyz_when_schema_current),
         cmocka_unit_test(version_names_build),
         cmocka_unit_test(unknown_path_is_404_json),

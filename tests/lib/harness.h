@@ -110,8 +110,9 @@ int th_log_count(const char *path, const char *needle);
 int th_log_wait(const char *path, const char *needle, int least);
 
 /* Send the requests of a JSON array [{path, authorization, method, body, headers}] at once on one
- * HTTP/2 connection (tests/e2e/tools/h2_burst.js, node): the answers [{status, body}] in input
- * order (a new reference). At most http.max_inflight_per_conn (64) requests. */
+ * HTTP/2 connection (tests/e2e/tools/h2_burst.js, node): the answers [{status, body, headers}]
+ * in input order (headers: an object of the response's headers; a new reference). At most
+ * http.max_inflight_per_conn (64) requests. */
 json_t *th_burst(struct th_server *s, json_t *requests);
 /* The same in two steps, to do something else while the requests are in flight: start them,
  * then wait for the n answers (th_burst_wait closes the stream). */

@@ -3,7 +3,8 @@
 // and no body unless given; a body is sent as application/json; headers: more request headers)
 // on ONE HTTP/2 connection at once
 // (all HEADERS frames leave in the same write), waits for all answers and prints one JSON array
-// [{status, body}] in the order of the input.
+// [{status, body, headers}] in the order of the input (headers: the response's, without the
+// pseudo-headers, names in lower case).
 'use strict';
 const http2 = require('http2');
 
@@ -20,11 +21,15 @@ session.once('connect', async () => {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const req = session.request(headers, { endStream: body === undefined });
     let status = 0;
+    const got = {};
     const chunks = [];
-    req.on('response', (h) => { status = h[':status']; });
+    req.on('response', (h) => {
+      status = h[':status'];
+      for (const [k, v] of Object.entries(h)) if (!k.startsWith(':')) got[k] = v;
+    });
     req.on('data', (c) => chunks.push(c));
-    req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8') }));
-    req.on('error', (e) => resolve({ status: 0, body: String(e) }));
+    req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString('utf8'), headers: got }));
+    req.on('error', (e) => resolve({ status: 0, body: String(e), headers: {} }));
     if (body !== undefined) req.end(body);
   }));
   process.nextTick(() => session.socket.uncork());
