@@ -288,13 +288,15 @@ function main() {
         }
         const nlat = +f[5], nmsg = +f[6], need = nl + 1 + nlat * 4 + nmsg * 24;
         if (buf.length < need) return;
-        const body = Buffer.from(buf.subarray(nl + 1, need)); // aligned copy
+        const body = buf.subarray(nl + 1, need);
         buf = buf.subarray(need);
-        const lat = new Uint32Array(body.buffer, body.byteOffset, nlat);
-        const m = new BigInt64Array(body.buffer, body.byteOffset + nlat * 4, nmsg * 3);
+        const lat = new Uint32Array(nlat); // a copy: body need not be aligned
+        for (let i = 0; i < nlat; i++) lat[i] = body.readUInt32LE(4 * i);
         const msgs = [];
-        for (let i = 0; i < nmsg; i++) msgs.push([Number(m[3 * i]), Number(m[3 * i + 1]),
-          Number(m[3 * i + 2])]);
+        for (let i = 0, o = nlat * 4; i < nmsg; i++, o += 24) {
+          msgs.push([Number(body.readBigInt64LE(o)), Number(body.readBigInt64LE(o + 8)),
+            Number(body.readBigInt64LE(o + 16))]);
+        }
         const r = waiting; waiting = null;
         r({ got: +f[2], closed: +f[3], cpuMs: +f[4] / 1000, lat, msgs });
       };

@@ -12,7 +12,8 @@
  *       Authorization header, then synced on stream "all"; mqtt: SUBACK; nchan: open);
  *   in  "stats STEP\n" -> out "stats STEP GOT CLOSED CPU_US NLAT NMSG\n", then NLAT uint32
  *       latencies in µs and NMSG triples of int64 (publish time, first and last receipt, µs of
- *       CLOCK_MONOTONIC) in the machine's byte order; the step's records are then dropped;
+ *       CLOCK_MONOTONIC), little-endian (the machine's own order on x86 and arm64, which
+ *       ws_fanout.js reads); the step's records are then dropped;
  *   end of stdin: exit.
  * A received message carries "B<step>:<publish time, µs of CLOCK_MONOTONIC>:" (MQTT: in a
  * PUBLISH packet; cityd: in an item frame's data). */
