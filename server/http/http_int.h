@@ -6,6 +6,7 @@
  *   conn.c    per-connection accounting: jobs in flight, abandoned requests (rapid reset)
  *   readpark.c, watchq.c  libuv glue that spares epoll_ctl calls per request
  *   hpack.c   HTTP/2 responses: X-Request-Id sent without entering HPACK's dynamic table
+ *   recycle.c a loop keeps up to 512 of h2o's 4 KiB pool chunks instead of 16
  *
  * Everything here runs on the loop thread that owns struct http_loop, except run_jobs in
  * job.c (worker threads), which touches only its jobs until it sends them back. */
@@ -203,6 +204,11 @@ void http__readpark_init(void);
 /* hpack.c: h2o_hpack_flatten_response is defined there (the request id is sent without
  * indexing); resolves h2o's own. */
 void http__hpack_init(void);
+
+/* recycle.c: h2o_mem_alloc_recycle is defined there; resolves h2o's own. A loop thread
+ * marks itself (on each request) so that it keeps more of its pool chunks. */
+void http__recycle_init(void);
+void http__recycle_loop_thread(void);
 
 /* watchq.c: before each poll, unqueue watchers whose epoll mask did not change (libuv 1.44
  * would send a no-op EPOLL_CTL_MOD for each). Start before the loop's other prepare handles;

@@ -285,6 +285,7 @@ struct http_global *http_global_new(const struct http_config *hc, char *errbuf, 
     g->hc = hc;
     http__readpark_init();
     http__hpack_init();
+    http__recycle_init();
     if (parse_addr(c->http_listen, &g->addr, &g->addrlen)) {
         snprintf(errbuf, errlen, "config: http.listen: expected host:port, got \"%s\"",
                  c->http_listen);

@@ -370,6 +370,7 @@ int http__on_req(h2o_handler_t *self, h2o_req_t *req)
     ssize_t ai;
 
     (void)self;
+    http__recycle_loop_thread();
     j = http__job_new(l);
     if (!j)
         return -1;
