@@ -3,8 +3,10 @@
  * api/domain/track.h, encode. */
 #include "api.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "api/domain/geo.h"
 #include "api/domain/track.h"
@@ -124,10 +126,235 @@ static const struct api_field batch_fields[] = {
     {0},
 };
 
+/* ---- the usual batch, read without building JSON values ----------------------------------
+ * A batch carries hundreds of points, and jansson builds a value for each of their numbers: the
+ * largest part of cityd's own CPU for an ingest (docs/benchmarks.md, GPS). The usual body — an
+ * object with "device" and "crs" (plain ASCII strings, no escapes), "vehicle_id" (an integer)
+ * and "points" (objects whose members are point fields with JSON numbers, an integer seq and
+ * device_time) — is read here straight into the batch. Anything else (escapes, other bytes,
+ * null, a device_time string, unknown or repeated members, values out of range, another shape)
+ * makes fast_batch give up, and the body goes through api_json_input and decode_point, which
+ * give the same batch for what this accepts and the errors for the rest. */
+
+/* Indexes into point_keys. */
+enum point_key { K_SEQ, K_TIME, K_LAT, K_LNG, K_ACC, K_SPEED, K_HEADING, K_ALT, K_BATTERY, K_N };
+
+struct scan {
+    const char *p, *end;
+};
+
+static void sc_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool sc_char(struct scan *s, char c)
+{
+    sc_ws(s);
+    if (s->p < s->end && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* A string of printable ASCII without escapes: its bytes in the body. */
+static bool sc_str(struct scan *s, const char **str, size_t *len)
+{
+    const char *q;
+
+    if (!sc_char(s, '"'))
+        return false;
+    for (q = s->p; q < s->end && *q != '"'; q++)
+        if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f || *q == '\\')
+            return false;
+    if (q == s->end)
+        return false;
+    *str = s->p;
+    *len = (size_t)(q - s->p);
+    s->p = q + 1;
+    return true;
+}
+
+/* A JSON number: *is_int for one without fraction or exponent (then *i), always *d. */
+static bool sc_num(struct scan *s, bool *is_int, int64_t *i, double *d)
+{
+    const char *q, *start;
+    char buf[64], *e;
+
+    sc_ws(s);
+    q = start = s->p;
+    *is_int = true;
+    if (q < s->end && *q == '-')
+        q++;
+    if (q < s->end && *q == '0')
+        q++;
+    else if (q < s->end && *q >= '1' && *q <= '9')
+        while (q < s->end && *q >= '0' && *q <= '9')
+            q++;
+    else
+        return false;
+    if (q < s->end && *q == '.') {
+        *is_int = false;
+        if (++q == s->end || *q < '0' || *q > '9')
+            return false;
+        while (q < s->end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < s->end && (*q == 'e' || *q == 'E')) {
+        *is_int = false;
+        if (++q < s->end && (*q == '+' || *q == '-'))
+            q++;
+        if (q == s->end || *q < '0' || *q > '9')
+            return false;
+        while (q < s->end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if ((size_t)(q - start) >= sizeof buf)
+        return false;
+    memcpy(buf, start, (size_t)(q - start));
+    buf[q - start] = '\0';
+    errno = 0;
+    if (*is_int) {
+        long long v = strtoll(buf, &e, 10);
+        if (errno || *e)
+            return false;
+        *i = v;
+        *d = (double)v;
+    } else {
+        *d = strtod(buf, &e);
+        if (errno || *e || !isfinite(*d))
+            return false;
+    }
+    s->p = q;
+    return true;
+}
+
+static bool fast_point(struct scan *s, struct track_point_in *p)
+{
+    unsigned seen = 0;
+    double v[K_N];
+    int64_t iv[K_N];
+    bool is_int[K_N];
+
+    if (!sc_char(s, '{'))
+        return false;
+    if (sc_char(s, '}'))
+        return false; /* seq and the rest are missing: the error is decode_point's */
+    do {
+        const char *key;
+        size_t n, k;
+        if (!sc_str(s, &key, &n) || !sc_char(s, ':'))
+            return false;
+        for (k = 0; k < K_N; k++)
+            if (strlen(point_keys[k]) == n && memcmp(point_keys[k], key, n) == 0)
+                break;
+        if (k == K_N || (seen & (1u << k)) || !sc_num(s, &is_int[k], &iv[k], &v[k]))
+            return false;
+        seen |= 1u << k;
+    } while (sc_char(s, ','));
+    if (!sc_char(s, '}'))
+        return false;
+    if ((seen & 15u) != 15u || !is_int[K_SEQ] || iv[K_SEQ] < 0 || !is_int[K_TIME])
+        return false; /* seq, device_time, lat and lng are required */
+    if ((seen & (1u << K_BATTERY)) && !(v[K_BATTERY] >= 0 && v[K_BATTERY] <= 100))
+        return false;
+    memset(p, 0, sizeof *p);
+    p->seq = iv[K_SEQ];
+    p->t = iv[K_TIME];
+    p->lat = v[K_LAT];
+    p->lng = v[K_LNG];
+    if (seen & (1u << K_ACC)) {
+        p->accuracy = v[K_ACC];
+        p->has |= TRACK_HAS_ACCURACY;
+    }
+    if (seen & (1u << K_SPEED)) {
+        p->speed = v[K_SPEED];
+        p->has |= TRACK_HAS_SPEED;
+    }
+    if (seen & (1u << K_HEADING)) {
+        p->heading = v[K_HEADING];
+        p->has |= TRACK_HAS_HEADING;
+    }
+    if (seen & (1u << K_ALT)) {
+        p->altitude = v[K_ALT];
+        p->has |= TRACK_HAS_ALTITUDE;
+    }
+    if (seen & (1u << K_BATTERY)) {
+        p->battery = (int)v[K_BATTERY];
+        p->has |= TRACK_HAS_BATTERY;
+    }
+    return true;
+}
+
+/* The usual body into b (see above); false: nothing decided, take the general path. */
+static bool fast_batch(struct rctx *cx, const struct req *rq, struct batch_in *b)
+{
+    struct scan s = {rq->body, rq->body + rq->body_len};
+    struct track_batch *tb = &b->b;
+    struct track_point_in *pts;
+    bool points = false, dev = false, crs = false, veh = false;
+
+    if (!s.p || !sc_char(&s, '{') || sc_char(&s, '}'))
+        return false;
+    pts = rctx_alloc(cx, (TRACK_BATCH_MAX + 1) * sizeof *pts);
+    do {
+        const char *key, *str;
+        size_t n, len;
+        if (!sc_str(&s, &key, &n) || !sc_char(&s, ':'))
+            return false;
+        if (n == 6 && !memcmp(key, "points", 6) && !points) {
+            points = true;
+            if (!sc_char(&s, '['))
+                return false;
+            if (sc_char(&s, ']'))
+                continue;
+            do {
+                if (tb->n == TRACK_BATCH_MAX || !fast_point(&s, &pts[tb->n]))
+                    return false;
+                tb->n++;
+            } while (sc_char(&s, ','));
+            if (!sc_char(&s, ']'))
+                return false;
+        } else if (n == 6 && !memcmp(key, "device", 6) && !dev) {
+            dev = true;
+            if (!sc_str(&s, &str, &len) || len < 1 || len > 64)
+                return false;
+            tb->device = rctx_strndup(cx, str, len);
+        } else if (n == 3 && !memcmp(key, "crs", 3) && !crs) {
+            crs = true;
+            if (!sc_str(&s, &str, &len) || len > 8)
+                return false;
+            b->crs = rctx_strndup(cx, str, len);
+        } else if (n == 10 && !memcmp(key, "vehicle_id", 10) && !veh) {
+            bool is_int;
+            double d;
+            veh = true;
+            if (!sc_num(&s, &is_int, &tb->vehicle_id, &d) || !is_int || tb->vehicle_id < 1)
+                return false;
+        } else {
+            return false;
+        }
+    } while (sc_char(&s, ','));
+    if (!sc_char(&s, '}') || !points)
+        return false;
+    sc_ws(&s);
+    if (s.p != s.end)
+        return false;
+    tb->pts = pts;
+    return true;
+}
+
 static enum err decode_batch(struct rctx *cx, const struct req *rq, struct batch_in *b)
 {
     struct track_batch *tb = &b->b;
-    enum err res = api_json_input(cx, rq, batch_fields, b, NULL);
+    enum err res;
+
+    if (fast_batch(cx, rq, b))
+        return parse_crs(cx, b->crs, &tb->gcj02);
+    memset(b, 0, sizeof *b);
+    res = api_json_input(cx, rq, batch_fields, b, NULL);
 
     if (!res)
         res = parse_crs(cx, b->crs, &tb->gcj02);
