@@ -3,13 +3,15 @@
 # loop) against Debian's standalone h2o serving the same bytes as a static file, side by side:
 # h2c with `h2load -c 50 -m 10`, HTTP/1.1 with `wrk -c 50`. Runs alternate A/B five times; the
 # figure is the ratio of medians, beside each server's CPU time per request (from /proc).
-# Goal (issue 9): at least 0.9x on both. Both servers get two threads; note that h2o accepts on
-# one shared socket, so the 50 connections h2load opens at once all land on one of its threads,
-# while cityd's SO_REUSEPORT listeners split them between its two loops (docs/benchmarks.md).
+# Goal (issue 9): at least 0.9x on both. Both servers get two threads (THREADS=1: one each);
+# h2o accepts on one shared socket, so the 50 connections a client opens at once often all land
+# on one of its threads, while cityd's SO_REUSEPORT listeners always split them between its two
+# loops, which then sleep and wake per request (docs/benchmarks.md, "HTTP loop speed").
 source "$(dirname "$0")/lib.sh"
 [[ -n ${SKIP_BUILD:-} ]] || bench_build
 bench_db
-bench_cityd "http.threads = 2"
+threads=${THREADS:-2} # THREADS=1: one loop of cityd against one h2o thread
+bench_cityd "http.threads = $threads"
 curl -s "http://127.0.0.1:$port/api/v1/version" >"$work/version.json"
 mkdir -p "$work/static"
 chmod 755 "$work" "$work/static" # h2o started as root serves files as nobody
@@ -19,7 +21,7 @@ cat >"$work/h2o.conf" <<CONF
 listen:
   port: $hport
   host: 127.0.0.1
-num-threads: 2
+num-threads: $threads
 access-log: $work/h2o-access.log
 hosts:
   default:
@@ -58,7 +60,7 @@ for i in $(seq 1 "$rounds"); do
   echo "$(run "$cityd_pid" h2 "$cu") $(run "$h2o_pid" h2 "$hu")" >>"$work/h2"
   echo "$(run "$cityd_pid" h1 "$cu") $(run "$h2o_pid" h1 "$hu")" >>"$work/h1"
 done
-echo "machine: $(machine)"
+echo "machine: $(machine); threads: cityd $threads loops, h2o $threads"
 for p in h2 h1; do
   c=$(awk '{print $1}' "$work/$p" | median); b=$(awk '{print $3}' "$work/$p" | median)
   cc=$(awk '{print $2}' "$work/$p" | median); bc_=$(awk '{print $4}' "$work/$p" | median)
