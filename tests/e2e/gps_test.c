@@ -1185,9 +1185,6 @@ static void stored(long long user, const char *dev, long long n)
  * together in one transaction (one batch per owner; a refused batch sends the others of its
  * group through one by one). Every answer must be its own request's — the batches differ in
  * size so a mixed-up answer shows — and every point is stored once. */
-static char grp_tok[4096]; /* grp0's token (tracks_grouped) */
-static long long grp_at;   /* the fix times' base of tracks_grouped */
-
 static void tracks_grouped(void **state)
 {
     char tok[5][4096], vtok[4096], body[512];
@@ -1242,8 +1239,6 @@ static void tracks_grouped(void **state)
     th_resp_free(&r);
     /* grp2 sent seqs 1..4 before. */
     at += 30000; /* the fixes come after the check-ins */
-    grp_at = at;
-    snprintf(grp_tok, sizeof grp_tok, "%s", tok[0]);
     {
         char *b = group_batch("b2", 0, at, 1, 4, 0);
         post_batch(tok[2], b, 200, 4, 0, 0);
@@ -1340,61 +1335,6 @@ static void tracks_grouped(void **state)
     assert_true(th_largest_batch(&srv, "\"path\":\"/api/v1/tracks\"") > 1);
 }
 
-/* The usual body is read without jansson (api/tracks.c fast_batch), anything else with it: the
- * same points sent both ways (the second body's device name has an escape, which the fast
- * reader leaves to jansson) are answered and stored alike, and a number past int64 is refused
- * either way. */
-static void tracks_fast_decode(void **state)
-{
-    const char *devs[] = {"fast", "\\u0073low"};
-    char body[2048], list[1024];
-    long long sums[2];
-    (void)state;
-
-    for (int k = 0; k < 2; k++) {
-        struct th_resp r;
-        snprintf(
-            list, sizeof list,
-            "[{\"seq\":1,\"device_time\":%lld,\"lat\":31.31,\"lng\":120.6001,\"accuracy\":8.5,"
-            "\"speed\":1.25,\"heading\":90,\"altitude\":-12.5,\"battery\":80},"
-            " {\"seq\":2, \"device_time\":%lld, \"lat\":3.131E1, \"lng\":120.6002e0},\n"
-            "{\"seq\":3,\"device_time\":%lld,\"lat\":31.31,\"lng\":120.6003,\"accuracy\":500}]",
-            grp_at + 20000, grp_at + 21000, grp_at + 22000);
-        snprintf(body, sizeof body, "{\"device\":\"%s\",\"crs\":\"wgs84\",\"points\":%s}", devs[k],
-                 list);
-        call_tok(grp_tok, "POST", "/api/v1/tracks", NULL, body, &r);
-        th_expect(&r, 200, NULL);
-        assert_int_equal(th_jint(r.json, "received"), 3);
-        assert_int_equal(th_jint(r.json, "new"), 2);
-        assert_int_equal(th_jint(r.json, "filtered"), 1);
-        th_resp_free(&r);
-        sums[k] = sqlf("SELECT CRC32(GROUP_CONCAT(CONCAT_WS(',', p.seq, p.t, p.lat, p.lng,"
-                       " IFNULL(p.accuracy_m, '-'), IFNULL(p.speed, '-'), IFNULL(p.heading, '-'),"
-                       " IFNULL(p.altitude, '-'), IFNULL(p.battery, '-'), p.filtered) ORDER BY"
-                       " p.seq SEPARATOR ';')) FROM track_points p JOIN track_devices d ON d.id ="
-                       " p.dev_id WHERE d.device = '%s'",
-                       k ? "slow" : "fast");
-        assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
-                              " p.dev_id WHERE d.device = '%s' AND p.battery = 80 AND p.altitude"
-                              " = -12.5 AND p.lat = 31.31",
-                              k ? "slow" : "fast"),
-                         1);
-    }
-    assert_int_equal(sums[0], sums[1]);
-    post_batch(grp_tok,
-               "{\"device\":\"fast\",\"points\":[{\"seq\":99999999999999999999,"
-               "\"device_time\":1,\"lat\":31.31,\"lng\":120.6}]}",
-               400, 0, 0, 0);
-    post_batch(grp_tok,
-               "{\"device\":\"fast\",\"points\":[{\"seq\":4,\"device_time\":1,"
-               "\"lat\":31.31,\"lng\":120.6,\"battery\":101}]}",
-               400, 0, 0, 0);
-    post_batch(grp_tok,
-               "{\"device\":\"fast\",\"points\":[{\"seq\":4,\"device_time\":1,"
-               "\"lat\":31.31,\"lng\":120.6}]} x",
-               400, 0, 0, 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1411,7 +1351,6 @@ int main(void)
         cmocka_unit_test(tracks_concurrent_resends),
         cmocka_unit_test(forgotten_checkout),
         cmocka_unit_test(tracks_grouped),
-        cmocka_unit_test(tracks_fast_decode),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
