@@ -13,7 +13,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# bench_build: the release build; SKIP_BUILD=1 (every script) uses build/release as it is.
 bench_build() {
+  [[ -z ${SKIP_BUILD:-} ]] || return 0
   cmake --preset release >/dev/null
   cmake --build --preset release -j"$(nproc)" >/dev/null
 }
