@@ -639,6 +639,27 @@ enum err api_query_bool(struct rctx *cx, const struct req *rq, const char *name,
     return ERR_OK;
 }
 
+enum err api_query_bbox(struct rctx *cx, const struct req *rq, double b[4], bool *has)
+{
+    const char *v = req_query(cx, rq, "bbox"), *p = v;
+
+    if (!v)
+        return ERR_OK;
+    for (int i = 0; i < 4; i++) {
+        char *e;
+        b[i] = strtod(p, &e);
+        if (e == p || isspace((unsigned char)*p) || *e != (i < 3 ? ',' : '\0') || !isfinite(b[i]))
+            return rctx_fail(cx, ERR_INVALID, "bbox: min_lng,min_lat,max_lng,max_lat");
+        p = e + 1;
+    }
+    if (!(b[0] >= -180 && b[2] <= 180 && b[1] >= -90 && b[3] <= 90 && b[0] <= b[2] && b[1] <= b[3]))
+        return rctx_fail(cx, ERR_INVALID,
+                         "bbox: longitudes within -180..180, latitudes within -90..90, min not "
+                         "above max");
+    *has = true;
+    return ERR_OK;
+}
+
 static int days_in_month(int y, int m)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};

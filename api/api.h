@@ -211,6 +211,9 @@ enum err api_parse_time(struct rctx *cx, const char *name, const char *v, bool a
                         int64_t *out) MUST_CHECK;
 enum err api_query_time(struct rctx *cx, const struct req *rq, const char *name,
                         int64_t *out) MUST_CHECK;
+/* ?bbox=min_lng,min_lat,max_lng,max_lat in degrees (each finite and in range, min not above
+ * max) into b[0..3] in that order; *has is set when the parameter is there. */
+enum err api_query_bbox(struct rctx *cx, const struct req *rq, double b[4], bool *has) MUST_CHECK;
 /* ?cursor= made by api_cursor with the same two-character prefix: the id to continue before. */
 enum err api_query_cursor(struct rctx *cx, const struct req *rq, const char *prefix,
                           int64_t *before) MUST_CHECK;

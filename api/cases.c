@@ -390,21 +390,18 @@ static enum err cases_action(struct rctx *cx, const struct req *rq, struct resp 
 
 /* ---- GET /api/v1/cases ----------------------------------------------------------------- */
 
-/* An instant as ms since the epoch, or RFC 3339 ("2026-11-23T08:30:00Z", "…+08:00"). */
+/* ?bbox= into the filter (api_query_bbox). */
 static enum err q_bbox(struct rctx *cx, const struct req *rq, struct case_filter *f)
 {
-    const char *v = req_query(cx, rq, "bbox");
-    int n = 0;
+    double b[4];
+    enum err res = api_query_bbox(cx, rq, b, &f->has_bbox);
 
-    if (!v)
-        return ERR_OK;
-    if (sscanf(v, "%lf,%lf,%lf,%lf%n", &f->min_lng, &f->min_lat, &f->max_lng, &f->max_lat, &n) !=
-            4 ||
-        v[n] != '\0' || !isfinite(f->min_lng) || !isfinite(f->max_lng) || !isfinite(f->min_lat) ||
-        !isfinite(f->max_lat) || f->min_lng < -180 || f->max_lng > 180 || f->min_lat < -90 ||
-        f->max_lat > 90 || f->min_lng > f->max_lng || f->min_lat > f->max_lat)
-        return rctx_fail(cx, ERR_INVALID, "bbox: min_lng,min_lat,max_lng,max_lat");
-    f->has_bbox = true;
+    if (res || !f->has_bbox)
+        return res;
+    f->min_lng = b[0];
+    f->min_lat = b[1];
+    f->max_lng = b[2];
+    f->max_lat = b[3];
     return ERR_OK;
 }
 

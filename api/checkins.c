@@ -17,10 +17,11 @@ struct checkin_in {
 };
 
 #define C(m) offsetof(struct checkin_in, c.m)
+/* lat/lng: range and (0, 0) checked by the domain (geo_valid), after a GCJ-02 conversion. */
 static const struct api_field checkin_fields[] = {
     {"type", API_STR, true, C(type), 3, 2, 0},
-    {"lat", API_F64, true, C(lat), 0, -90, 90},
-    {"lng", API_F64, true, C(lng), 0, -180, 180},
+    {"lat", API_F64, true, C(lat), 0, 0, 0},
+    {"lng", API_F64, true, C(lng), 0, 0, 0},
     {"accuracy", API_F64, true, C(accuracy), 0, 0, 100000},
     {"device_time", API_JSON, false, offsetof(struct checkin_in, device_time), 0, 0, 0},
     {"crs", API_STR, false, offsetof(struct checkin_in, crs), 8, 0, 0},

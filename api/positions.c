@@ -11,28 +11,12 @@
 #include "api/domain/track.h"
 #include "server/core/roles.h"
 
-/* bbox=minLng,minLat,maxLng,maxLat (GeoJSON order). */
-static enum err parse_bbox(struct rctx *cx, const char *v, double b[4])
-{
-    const char *p = v;
-
-    for (int i = 0; i < 4; i++) {
-        char *e;
-        b[i] = strtod(p, &e);
-        if (e == p || (i < 3 && *e != ',') || (i == 3 && *e != '\0'))
-            return rctx_fail(cx, ERR_INVALID, "bbox: minLng,minLat,maxLng,maxLat");
-        p = e + 1;
-    }
-    if (!(b[0] >= -180 && b[2] <= 180 && b[1] >= -90 && b[3] <= 90 && b[0] <= b[2] && b[1] <= b[3]))
-        return rctx_fail(cx, ERR_INVALID, "bbox: out of range or min above max");
-    return ERR_OK;
-}
-
+/* bbox=minLng,minLat,maxLng,maxLat (GeoJSON order), in the answer's coordinate system. */
 static enum err positions_latest(struct rctx *cx, const struct req *rq, struct resp *rs)
 {
-    const char *bv = req_query(cx, rq, "bbox"), *crs = req_query(cx, rq, "crs"), *items;
+    const char *crs = req_query(cx, rq, "crs"), *items;
     double b[4] = {-180, -90, 180, 90};
-    bool gcj = crs && strcmp(crs, "gcj02") == 0, more;
+    bool gcj = crs && strcmp(crs, "gcj02") == 0, more, has_bbox = false;
     size_t n, len;
     char *body;
     int head;
@@ -40,14 +24,12 @@ static enum err positions_latest(struct rctx *cx, const struct req *rq, struct r
 
     if (crs && !gcj && strcmp(crs, "wgs84") != 0)
         return rctx_fail(cx, ERR_INVALID, "crs: \"wgs84\" or \"gcj02\"");
-    if (bv) {
-        res = parse_bbox(cx, bv, b);
-        if (res)
-            return res;
-        if (gcj) {
-            geo_gcj_to_wgs(b[1], b[0], &b[1], &b[0]);
-            geo_gcj_to_wgs(b[3], b[2], &b[3], &b[2]);
-        }
+    res = api_query_bbox(cx, rq, b, &has_bbox);
+    if (res)
+        return res;
+    if (has_bbox && gcj) {
+        geo_gcj_to_wgs(b[1], b[0], &b[1], &b[0]);
+        geo_gcj_to_wgs(b[3], b[2], &b[3], &b[2]);
     }
     res = track_latest_items(cx, b[1], b[0], b[3], b[2], gcj, &items, &len, &n, &more);
     if (res)

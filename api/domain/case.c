@@ -12,6 +12,7 @@
 #include "api/domain/case_int.h"
 #include "api/domain/citizen.h"
 #include "api/domain/deadline.h"
+#include "api/domain/geo.h"
 #include "api/domain/idempotency.h"
 #include "api/domain/lockout.h"
 #include "api/domain/outbox.h"
@@ -329,10 +330,9 @@ static enum err check_report(struct rctx *cx, const struct case_report *in)
         return rctx_fail(cx, ERR_INVALID, "description: required");
     if (strlen(in->description) > CASE_DESC_MAX)
         return rctx_fail(cx, ERR_INVALID, "description: at most %d bytes", CASE_DESC_MAX);
-    if (!isfinite(in->lat) || in->lat < -90 || in->lat > 90)
-        return rctx_fail(cx, ERR_INVALID, "location.lat: must be between -90 and 90");
-    if (!isfinite(in->lng) || in->lng < -180 || in->lng > 180)
-        return rctx_fail(cx, ERR_INVALID, "location.lng: must be between -180 and 180");
+    if (!geo_in_range(in->lat, in->lng))
+        return rctx_fail(cx, ERR_INVALID,
+                         "location: lat must be between -90 and 90, lng between -180 and 180");
     if (in->address && strlen(in->address) > CASE_ADDR_MAX)
         return rctx_fail(cx, ERR_INVALID, "location.address: at most %d bytes", CASE_ADDR_MAX);
     if (in->urgency && strcmp(in->urgency, "normal") != 0 && strcmp(in->urgency, "urgent") != 0)

@@ -8,6 +8,7 @@
 #include "server/core/roles.h"
 #include "server/db/db.h"
 #include "api/domain/case.h"
+#include "api/domain/geo.h"
 
 #define MODULE "conv"
 #define MS(col) "CAST(UNIX_TIMESTAMP(" col ") * 1000 AS SIGNED)"
@@ -554,7 +555,7 @@ static enum err content_of(struct rctx *cx, const struct conv_msg_in *in, const 
                                     jstr(cx, in->media_id), (long long)db_cell_i64(&r, 0, 2));
         return ERR_OK;
     case CONV_LOCATION:
-        if (!(in->lat >= -90 && in->lat <= 90 && in->lng >= -180 && in->lng <= 180))
+        if (!geo_in_range(in->lat, in->lng)) /* a place picked on a map: 0, 0 is one */
             return rctx_fail(cx, ERR_INVALID, "lat, lng: a position");
         if (in->address && utf8_chars(in->address) > 256)
             return rctx_fail(cx, ERR_INVALID, "address: at most 256 characters");

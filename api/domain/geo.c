@@ -17,13 +17,14 @@ double geo_dist_m(double lat1, double lng1, double lat2, double lng2)
     return 2 * GEO_EARTH_R * asin(sqrt(a));
 }
 
+bool geo_in_range(double lat, double lng)
+{
+    return isfinite(lat) && isfinite(lng) && lat >= -90 && lat <= 90 && lng >= -180 && lng <= 180;
+}
+
 bool geo_valid(double lat, double lng)
 {
-    if (!isfinite(lat) || !isfinite(lng))
-        return false;
-    if (lat < -90 || lat > 90 || lng < -180 || lng > 180)
-        return false;
-    return !(lat == 0 && lng == 0);
+    return geo_in_range(lat, lng) && !(lat == 0 && lng == 0);
 }
 
 /* Local plane in metres around (lat0, lng0): x east, y north. */

@@ -16,7 +16,10 @@
 /* Great-circle distance in metres. */
 double geo_dist_m(double lat1, double lng1, double lat2, double lng2);
 
-/* Whether lat/lng are finite and in range, and not the (0, 0) "no fix" point phones send. */
+/* Whether lat/lng are finite and within -90..90 / -180..180: the one place these bounds live. */
+bool geo_in_range(double lat, double lng);
+/* geo_in_range, and not the (0, 0) "no fix" point phones send (fixes from a GPS: check-ins,
+ * track points). */
 bool geo_valid(double lat, double lng);
 
 /* Distance in metres from the point to the nearest edge of the ring (n points, closed: the last

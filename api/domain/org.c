@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "audit.h"
+#include "geo.h"
 #include "server/db/db.h"
 
 #define ISO_AT(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%sZ')"
@@ -425,7 +426,7 @@ enum err org_grid_locate(struct rctx *cx, double lat, double lng, struct grid_re
     char wkt[96];
     enum err res;
 
-    if (!isfinite(lat) || !isfinite(lng) || lat < -90 || lat > 90 || lng < -180 || lng > 180)
+    if (!geo_in_range(lat, lng))
         return rctx_fail(cx, ERR_INVALID, "lat must be within -90..90 and lng within -180..180");
     snprintf(wkt, sizeof wkt, "POINT(%.7f %.7f)", lng, lat);
     /* ST_Intersects counts the edge as inside, so adjacent grids leave no gap; a point on a

@@ -7,6 +7,7 @@
 #include "api/domain/attach.h"
 #include "api/domain/audit.h"
 #include "api/domain/case_int.h"
+#include "api/domain/geo.h"
 #include "api/domain/idempotency.h"
 #include "api/domain/outbox.h"
 #include "server/core/roles.h"
@@ -150,8 +151,7 @@ enum err survey_item_add(struct rctx *cx, int64_t survey_id, const struct survey
     int64_t iid = 0, gid = 0;
     enum err res;
 
-    if (!isfinite(in->lat) || !isfinite(in->lng) || in->lat < -90 || in->lat > 90 ||
-        in->lng < -180 || in->lng > 180)
+    if (!geo_in_range(in->lat, in->lng))
         return rctx_fail(cx, ERR_INVALID, "location: lat -90..90, lng -180..180");
     if (in->nphotos > ATTACH_MAX)
         return rctx_fail(cx, ERR_INVALID, "photos: at most %d", ATTACH_MAX);

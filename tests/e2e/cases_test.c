@@ -717,8 +717,18 @@ static void list_filters_and_cursor(void **state)
     assert_true(json_array_size(json_object_get(r.json, "items")) >= 3);
     th_resp_free(&r);
     static const char *const bad[] = {
-        "/api/v1/cases?limit=101",  "/api/v1/cases?state=flying",   "/api/v1/cases?cursor=zz",
-        "/api/v1/cases?bbox=1,2,3", "/api/v1/cases?from=yesterday", "/api/v1/cases?overdue=maybe",
+        "/api/v1/cases?limit=101",
+        "/api/v1/cases?state=flying",
+        "/api/v1/cases?cursor=zz",
+        "/api/v1/cases?bbox=1,2,3",
+        "/api/v1/cases?from=yesterday",
+        "/api/v1/cases?overdue=maybe",
+        /* bbox: trailing text, a blank, NaN, out of range, min above max */
+        "/api/v1/cases?bbox=1,2,3,4x",
+        "/api/v1/cases?bbox=1,%202,3,4",
+        "/api/v1/cases?bbox=nan,2,3,4",
+        "/api/v1/cases?bbox=1,2,3,91",
+        "/api/v1/cases?bbox=121,31,120,32",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         th_get_as(&srv, "dispatcher", bad[i], &r);

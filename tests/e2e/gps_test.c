@@ -452,6 +452,13 @@ static void latest_and_replay(void **state)
     th_expect(&r, 200, NULL);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     th_resp_free(&r);
+    /* The same bbox rules as /cases (api_query_bbox): a malformed box is a 400. */
+    call("leader", "GET", "/api/v1/positions/latest?bbox=121,31.29,122", NULL, &r);
+    th_expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
+    call("leader", "GET", "/api/v1/positions/latest?bbox=122,31.29,121,31.32", NULL, &r);
+    th_expect(&r, 400, "invalid_argument");
+    th_resp_free(&r);
 
     snprintf(path, sizeof path, "/api/v1/tracks?user=%lld&from=%lld&to=%lld&simplify=5", inspector,
              base - 3600000, base + 3600000);

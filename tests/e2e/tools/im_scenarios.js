@@ -352,6 +352,9 @@ const scenarios = {
     r = await rest('POST', `/api/v1/conversations/${room}/messages`, t.dispatcher,
       { client_id: 'room-5', kind: 'location', lat: 31.3, lng: null });
     check(r.status === 400, 'location with lng null: ' + r.text);
+    r = await rest('POST', `/api/v1/conversations/${room}/messages`, t.dispatcher,
+      { client_id: 'room-6', kind: 'location', lat: 91, lng: 120.6 });
+    check(r.status === 400 && r.json.error.code === 'invalid_argument', 'location at lat 91: ' + r.text);
     // A leader may join by hand (pinned) and stays across syncs.
     r = await rest('POST', '/api/v1/conversations', t.leader, { kind: 'case', case_id: caseId });
     check(r.status === 200 && r.json.id === room, 'leader joins: ' + r.text);
