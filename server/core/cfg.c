@@ -41,6 +41,7 @@ struct cfg_key {
 static const struct cfg_key keys[] = {
     S("http.listen",                 http_listen,               "127.0.0.1:8080"),
     I("http.threads",                http_threads,              "0", 0, 256),
+    S("http.accept",                 http_accept,               "shared"),
     S("http.tls_listen",             http_tls_listen,           ""),
     S("http.tls_cert",               http_tls_cert,             ""),
     S("http.tls_key",                http_tls_key,              ""),
@@ -378,6 +379,10 @@ enum err cfg_load(struct cfg *c, const char *path, char *errbuf, size_t errlen)
     }
     if (log_level_parse(c->log_level) < 0) {
         snprintf(errbuf, errlen, "config: log.level: expected error, warn, info or debug");
+        return ERR_INVALID;
+    }
+    if (strcmp(c->http_accept, "shared") != 0 && strcmp(c->http_accept, "reuseport") != 0) {
+        snprintf(errbuf, errlen, "config: http.accept: expected shared or reuseport");
         return ERR_INVALID;
     }
     if (strcmp(c->auth_jwt_alg, "HS256") != 0 && strcmp(c->auth_jwt_alg, "ES256") != 0) {

@@ -16,7 +16,8 @@
 struct cfg {
     /* http */
     char http_listen[128];
-    int http_threads; /* 0 = number of cores */
+    int http_threads;     /* 0 = number of cores */
+    char http_accept[16]; /* "shared" (one listening socket for all loops) or "reuseport" */
     char http_tls_listen[128];
     char http_tls_cert[512];
     char http_tls_key[512];

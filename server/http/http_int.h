@@ -59,12 +59,19 @@ struct http_global {
     socklen_t addrlen, tls_addrlen;
     _Atomic int port;
     struct metrics_series *accept_errors; /* cityd_accept_errors_total */
-    int ntrusted;                         /* http.trusted_proxies */
+    /* http.accept = shared: the listening sockets every loop accepts from (each through a
+     * dup of its own); -1 = not open (yet), or http.accept = reuseport. holders counts the
+     * loops that may still dup them; the last one to stop closes them. */
+    bool shared_accept;
+    int lfd, tls_lfd;
+    _Atomic int holders;
+    int ntrusted; /* http.trusted_proxies */
     struct cidr trusted[CIDR_LIST_MAX];
 };
 
-/* A listening socket of one loop. Out of descriptors, it is closed and opened again from its
- * retry timer (listen.c), so a failing accept never spins. */
+/* A listening socket of one loop: its own SO_REUSEPORT socket, or (http.accept = shared) a
+ * dup of the global's. Out of descriptors, it is closed and opened again from its retry timer
+ * (listen.c), so a failing accept never spins. */
 struct listener {
     uv_tcp_t tcp;
     uv_timer_t retry; /* opens the socket again after a pause */
@@ -72,6 +79,7 @@ struct listener {
     struct http_loop *loop;
     struct sockaddr_storage *addr; /* the global's: port 0 becomes the kernel's choice */
     socklen_t addrlen;
+    int *shared; /* the global's lfd or tls_lfd (http.accept = shared); NULL = own socket */
     struct metrics_series *open_conns; /* cityd_connections_open of its protocol */
     struct metrics_series *accepted;   /* cityd_connections_accepted_total of its protocol */
     bool open;                         /* tcp is an initialised handle (listening or not) */
@@ -108,6 +116,7 @@ struct http_loop {
     uint64_t accept_errors;    /* descriptor shortages not yet logged (listen.c) */
     uint64_t accept_logged_ms; /* uv_now of the last accept-error line; 0 = none yet */
     bool listeners_stopped;    /* shutting down: no listener opens again */
+    bool holds_shared;         /* counted in g->holders */
     uv_prepare_t watchq;       /* watchq.c: drops no-op epoll_ctl changes before each poll */
     bool watchq_on;
 };

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -83,10 +84,13 @@ static void on_sock_closed(uv_handle_t *h)
  * EMFILE/ENFILE (it closes a spare descriptor, accepts and closes them) — but only while its
  * spare is there: with several loops in one process another thread may take the freed slot,
  * and then libuv calls on_accept with the error and tries again at once, for ever. So on
- * such an error the listener is closed and opened again LISTEN_PAUSE_MS later (SO_REUSEPORT:
- * the other loops' listeners still take connections meanwhile). A loop also warns when an
- * accepted connection lands within 32 of the descriptor limit. At most one line a second per
- * loop, with the count since the last one (cityd_accept_errors_total counts the failures). */
+ * such an error the loop's listener is closed and opened again LISTEN_PAUSE_MS later. With
+ * http.accept = shared only the loop's dup of the shared socket is closed: the socket stays
+ * open, connections keep queueing on it, and the other loops go on accepting them; with
+ * reuseport the loop's own socket goes (the kernel resets what was queued on it) and the
+ * other loops' listeners take new connections meanwhile. A loop also warns when an accepted
+ * connection lands within 32 of the descriptor limit. At most one line a second per loop,
+ * with the count since the last one (cityd_accept_errors_total counts the failures). */
 #define LISTEN_PAUSE_MS 250
 
 static void descriptors_short(struct http_loop *l, const char *what)
@@ -120,7 +124,9 @@ static void check_descriptor(struct http_loop *l, int fd)
 
 static void on_accept(uv_stream_t *listener, int status);
 
-static int listen_on(struct listener *lis, char *errbuf, size_t errlen)
+/* A socket bound to lis's address (SO_REUSEPORT when the loops have one each); -1 with
+ * errbuf filled on failure. */
+static int bound_socket(struct listener *lis, bool reuseport, char *errbuf, size_t errlen)
 {
     struct sockaddr_storage *ss = lis->addr;
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -131,11 +137,48 @@ static int listen_on(struct listener *lis, char *errbuf, size_t errlen)
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
     if (bind(fd, (const struct sockaddr *)ss, lis->addrlen) != 0) {
         snprintf(errbuf, errlen, "http.listen: cannot bind: %s", strerror(errno));
         close(fd);
         return -1;
+    }
+    if (((struct sockaddr_in *)ss)->sin_port == 0) {
+        /* Port 0: take the kernel's choice so later loops (and reopening) bind the same port. */
+        socklen_t l2 = lis->addrlen;
+        getsockname(fd, (struct sockaddr *)ss, &l2);
+    }
+    return fd;
+}
+
+static int listen_on(struct listener *lis, char *errbuf, size_t errlen)
+{
+    int fd;
+
+    if (lis->shared) {
+        /* http.accept = shared: the first loop opens the socket, every loop listens on a dup
+         * of it (its own descriptor in its own epoll set, the same accept queue). */
+        if (*lis->shared < 0) {
+            int s = bound_socket(lis, false, errbuf, errlen);
+            if (s < 0)
+                return -1;
+            if (listen(s, 1024) != 0) {
+                snprintf(errbuf, errlen, "http.listen: cannot listen: %s", strerror(errno));
+                close(s);
+                return -1;
+            }
+            *lis->shared = s;
+        }
+        fd = fcntl(*lis->shared, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) {
+            snprintf(errbuf, errlen, "http: dup of the listening socket: %s", strerror(errno));
+            return -1;
+        }
+    } else {
+        fd = bound_socket(lis, true, errbuf, errlen);
+        if (fd < 0)
+            return -1;
     }
     uv_tcp_init(lis->loop->uv, &lis->tcp);
     lis->open = true; /* from here on the handle is the loop's: it must be closed */
@@ -147,11 +190,6 @@ static int listen_on(struct listener *lis, char *errbuf, size_t errlen)
     if (uv_listen((uv_stream_t *)&lis->tcp, 1024, on_accept) != 0) {
         snprintf(errbuf, errlen, "http.listen: cannot listen");
         return -1;
-    }
-    if (((struct sockaddr_in *)ss)->sin_port == 0) {
-        /* Port 0: take the kernel's choice so later loops (and reopening) bind the same port. */
-        socklen_t l2 = lis->addrlen;
-        getsockname(fd, (struct sockaddr *)ss, &l2);
     }
     return 0;
 }
@@ -233,11 +271,13 @@ static void on_accept(uv_stream_t *listener, int status)
 /* Set lis up on loop l and open it. "http" carries HTTP/1.1 and h2c, "https" HTTP/1.1 and h2
  * over TLS; which version each request used is counted by cityd_http_version_requests_total. */
 static int listener_start(struct http_loop *l, struct listener *lis, struct sockaddr_storage *ss,
-                          socklen_t sl, const char *protocol, char *errbuf, size_t errlen)
+                          socklen_t sl, int *shared, const char *protocol, char *errbuf,
+                          size_t errlen)
 {
     lis->loop = l;
     lis->addr = ss;
     lis->addrlen = sl;
+    lis->shared = l->g->shared_accept ? shared : NULL;
     lis->open_conns =
         metrics_gauge("cityd_connections_open", "Open client connections by protocol.", protocol);
     lis->accepted = metrics_counter("cityd_connections_accepted_total",
@@ -262,11 +302,27 @@ static void listener_stop(struct listener *lis)
     /* a listener closing for a pause finishes closing; on_paused sees listeners_stopped */
 }
 
+static void close_shared(struct http_global *g)
+{
+    if (g->lfd >= 0)
+        close(g->lfd);
+    if (g->tls_lfd >= 0)
+        close(g->tls_lfd);
+    g->lfd = g->tls_lfd = -1;
+}
+
 static void close_listeners(struct http_loop *l)
 {
     l->listeners_stopped = true;
     listener_stop(&l->lis);
     listener_stop(&l->lis_tls);
+    /* The last loop to stop closes the shared sockets: no connection queues for nobody. Loops
+     * still listening keep them (they dup them again after a pause). */
+    if (l->holds_shared) {
+        l->holds_shared = false;
+        if (atomic_fetch_sub(&l->g->holders, 1) == 1)
+            close_shared(l->g);
+    }
 }
 
 /* ---- global and per-loop setup ------------------------------------------------------------ */
@@ -283,6 +339,8 @@ struct http_global *http_global_new(const struct http_config *hc, char *errbuf, 
         return NULL;
     }
     g->hc = hc;
+    g->shared_accept = strcmp(c->http_accept, "reuseport") != 0;
+    g->lfd = g->tls_lfd = -1;
     http__readpark_init();
     http__hpack_init();
     http__recycle_init();
@@ -351,6 +409,7 @@ void http_global_free(struct http_global *g)
 {
     if (!g)
         return;
+    close_shared(g);
     if (g->ssl)
         SSL_CTX_free(g->ssl);
     h2o_config_dispose(&g->conf);
@@ -401,10 +460,15 @@ struct http_loop *http_loop_new(struct http_global *g, uv_loop_t *loop, char *er
         snprintf(errbuf, errlen, "http: out of memory");
         goto fail;
     }
-    if (listener_start(l, &l->lis, &g->addr, g->addrlen, "protocol=\"http\"", errbuf, errlen))
+    if (g->shared_accept) {
+        l->holds_shared = true;
+        atomic_fetch_add(&g->holders, 1);
+    }
+    if (listener_start(l, &l->lis, &g->addr, g->addrlen, &g->lfd, "protocol=\"http\"", errbuf,
+                       errlen))
         goto fail;
-    if (g->ssl && listener_start(l, &l->lis_tls, &g->tls_addr, g->tls_addrlen, "protocol=\"https\"",
-                                 errbuf, errlen))
+    if (g->ssl && listener_start(l, &l->lis_tls, &g->tls_addr, g->tls_addrlen, &g->tls_lfd,
+                                 "protocol=\"https\"", errbuf, errlen))
         goto fail;
     atomic_store(&g->port, ntohs(((struct sockaddr_in *)&g->addr)->sin_port));
     return l;

@@ -3,7 +3,10 @@
  * Checked: the shortage is logged ("http: accept: ..."), a line a second at most per loop (no
  * log storm); the loops do not spin on the failing accept (a loop pauses its listener; cityd
  * uses less than half a core of CPU while the connections stay open — a busy loop takes a whole
- * one); cityd stays alive; when the clients leave, requests are served again. */
+ * one); cityd stays alive; when the clients leave, requests are served again. Run twice: with
+ * the loops accepting from one shared socket (http.accept = shared, the default: a pausing loop
+ * closes only its dup, the socket stays open for the other loop) and with a SO_REUSEPORT
+ * socket per loop (http.accept = reuseport). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -24,14 +27,25 @@
 
 static struct th_server srv;
 
-static int setup(void **state)
+static int start(const char *extra)
 {
     struct rlimit rl = {4096, 4096};
-    (void)state;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         th_die("cannot raise the test's own descriptor limit");
-    th_server_start(&srv, NULL);
+    th_server_start(&srv, extra);
     return 0;
+}
+
+static int setup_shared(void **state)
+{
+    (void)state;
+    return start(NULL);
+}
+
+static int setup_reuseport(void **state)
+{
+    (void)state;
+    return start("http.accept = reuseport\n");
 }
 
 static int teardown(void **state)
@@ -130,5 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(thousand_connections_past_256_descriptors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = cmocka_run_group_tests_name("http.accept = shared", tests, setup_shared, teardown);
+    return failed +
+           cmocka_run_group_tests_name("http.accept = reuseport", tests, setup_reuseport, teardown);
 }

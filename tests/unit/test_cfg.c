@@ -79,6 +79,7 @@ static void test_defaults(void **state)
     cfg_defaults(&c);
     assert_string_equal(c.http_listen, "127.0.0.1:8080");
     assert_int_equal(c.http_threads, 0);
+    assert_string_equal(c.http_accept, "shared");
     assert_string_equal(c.http_tls_cert, "");
     assert_int_equal(c.http_request_timeout_ms, 15000);
     assert_string_equal(c.db_host, "localhost");
@@ -357,6 +358,10 @@ static void test_cross_key_rules(void **state)
     assert_int_equal(load(&c, "auth.jwt_alg = none\n", err, sizeof err), ERR_INVALID);
     assert_contains(err, "auth.jwt_alg");
     assert_int_equal(load(&c, "auth.jwt_alg = ES256\n", err, sizeof err), ERR_OK);
+    assert_int_equal(load(&c, "http.accept = roundrobin\n", err, sizeof err), ERR_INVALID);
+    assert_contains(err, "http.accept");
+    assert_int_equal(load(&c, "http.accept = reuseport\n", err, sizeof err), ERR_OK);
+    assert_string_equal(c.http_accept, "reuseport");
 }
 
 /* A comment line longer than the reader's line buffer (2048 bytes) must stay a comment, or at
