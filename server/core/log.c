@@ -53,9 +53,8 @@ void log_json_escape(char *buf, size_t cap, size_t *off, const char *s, size_t n
     *off = o;
 }
 
-static void put(char *buf, size_t cap, size_t *off, const char *s)
+static inline void put_n(char *buf, size_t cap, size_t *off, const char *s, size_t n)
 {
-    size_t n = strlen(s);
     size_t room;
 
     if (*off + 1 >= cap)
@@ -67,12 +66,21 @@ static void put(char *buf, size_t cap, size_t *off, const char *s)
     *off += n;
 }
 
+static void put(char *buf, size_t cap, size_t *off, const char *s)
+{
+    put_n(buf, cap, off, s, strlen(s));
+}
+
+/* A string literal: its length is known, the copy is inlined (no strlen, no memcpy call). */
+#define PUT_LIT(buf, cap, off, lit) put_n(buf, cap, off, "" lit, sizeof(lit) - 1)
+
 static _Thread_local struct {
     char buf[32768];
     size_t len;
     int buffered;
     int64_t ts_sec; /* second of ts_text */
     char ts_text[24];
+    size_t ts_len;
 } tl;
 
 /* Decimal digits of v (v >= 0) right-aligned in width with leading zeros. */
@@ -114,11 +122,12 @@ static void put_ts(char *buf, size_t cap, size_t *off)
         put_uint(tl.ts_text, sizeof tl.ts_text, &o, (uint64_t)tm.tm_sec, 2);
         put(tl.ts_text, sizeof tl.ts_text, &o, ".");
         tl.ts_text[o] = '\0';
+        tl.ts_len = o;
         tl.ts_sec = sec;
     }
-    put(buf, cap, off, tl.ts_text);
+    put_n(buf, cap, off, tl.ts_text, tl.ts_len);
     put_uint(buf, cap, off, (uint64_t)(ms % 1000), 3);
-    put(buf, cap, off, "Z");
+    PUT_LIT(buf, cap, off, "Z");
 }
 
 static void write_all(const char *p, size_t n)
@@ -198,47 +207,66 @@ void log__emit(enum log_level lvl, const char *file, const struct rctx *cx, cons
     flush_line(line, sizeof line, off, 0);
 }
 
+#define ACCESS_LINE_MAX 2048
+
+/* One line per request on the loops: formatted straight into the thread's buffer when it has
+ * one (no copy), literals without strlen. The line is what it always was. */
 void log_access_emit(const struct log_access *a)
 {
-    char line[2048];
+    char local[ACCESS_LINE_MAX];
+    char *line = local;
+    const size_t cap = ACCESS_LINE_MAX;
     size_t off = 0;
 
-    put(line, sizeof line, &off, "{\"ts\":\"");
-    put_ts(line, sizeof line, &off);
-    put(line, sizeof line, &off, "\",\"level\":\"info\",\"module\":\"access\",\"rid\":\"");
-    put(line, sizeof line, &off, a->rid);
-    put(line, sizeof line, &off, "\",\"method\":\"");
-    log_json_escape(line, sizeof line, &off, a->method, a->method_len);
-    put(line, sizeof line, &off, "\",\"path\":\"");
-    log_json_escape(line, sizeof line, &off, a->path, a->path_len);
-    put(line, sizeof line, &off, "\",\"proto\":\"");
-    put(line, sizeof line, &off, a->proto);
-    put(line, sizeof line, &off, "\",\"ip\":\"");
-    put(line, sizeof line, &off, a->ip);
-    put(line, sizeof line, &off, "\",\"status\":");
-    put_uint(line, sizeof line, &off, (uint64_t)(a->status > 0 ? a->status : 0), 1);
-    put(line, sizeof line, &off, ",\"bytes\":");
-    put_uint(line, sizeof line, &off, a->bytes, 1);
-    put(line, sizeof line, &off, ",\"duration_ms\":");
+    if (tl.buffered) {
+        if (tl.len + cap > sizeof tl.buf)
+            log_flush();
+        line = tl.buf + tl.len;
+    }
+    PUT_LIT(line, cap, &off, "{\"ts\":\"");
+    put_ts(line, cap, &off);
+    PUT_LIT(line, cap, &off, "\",\"level\":\"info\",\"module\":\"access\",\"rid\":\"");
+    put(line, cap, &off, a->rid);
+    PUT_LIT(line, cap, &off, "\",\"method\":\"");
+    log_json_escape(line, cap, &off, a->method, a->method_len);
+    PUT_LIT(line, cap, &off, "\",\"path\":\"");
+    log_json_escape(line, cap, &off, a->path, a->path_len);
+    PUT_LIT(line, cap, &off, "\",\"proto\":\"");
+    put(line, cap, &off, a->proto);
+    PUT_LIT(line, cap, &off, "\",\"ip\":\"");
+    put(line, cap, &off, a->ip);
+    PUT_LIT(line, cap, &off, "\",\"status\":");
+    put_uint(line, cap, &off, (uint64_t)(a->status > 0 ? a->status : 0), 1);
+    PUT_LIT(line, cap, &off, ",\"bytes\":");
+    put_uint(line, cap, &off, a->bytes, 1);
+    PUT_LIT(line, cap, &off, ",\"duration_ms\":");
     {
         uint64_t us = a->duration_ms > 0 ? (uint64_t)(a->duration_ms * 1000.0) : 0;
-        put_uint(line, sizeof line, &off, us / 1000, 1);
-        put(line, sizeof line, &off, ".");
-        put_uint(line, sizeof line, &off, us % 1000, 3);
+        put_uint(line, cap, &off, us / 1000, 1);
+        PUT_LIT(line, cap, &off, ".");
+        put_uint(line, cap, &off, us % 1000, 3);
     }
     if (a->user_id > 0) {
-        put(line, sizeof line, &off, ",\"user\":");
-        put_uint(line, sizeof line, &off, (uint64_t)a->user_id, 1);
+        PUT_LIT(line, cap, &off, ",\"user\":");
+        put_uint(line, cap, &off, (uint64_t)a->user_id, 1);
     }
     if (a->batch > 1) {
-        put(line, sizeof line, &off, ",\"batch\":");
-        put_uint(line, sizeof line, &off, a->batch, 1);
+        PUT_LIT(line, cap, &off, ",\"batch\":");
+        put_uint(line, cap, &off, a->batch, 1);
     }
     if (a->error_code) {
-        put(line, sizeof line, &off, ",\"error\":\"");
-        put(line, sizeof line, &off, a->error_code);
-        put(line, sizeof line, &off, "\"");
+        PUT_LIT(line, cap, &off, ",\"error\":\"");
+        put(line, cap, &off, a->error_code);
+        PUT_LIT(line, cap, &off, "\"");
     }
-    put(line, sizeof line, &off, "}");
-    flush_line(line, sizeof line, off, 1);
+    PUT_LIT(line, cap, &off, "}");
+    if (line != local) {
+        /* flush_line's cut and newline, in place */
+        if (off + 2 > cap)
+            off = cap - 2;
+        line[off++] = '\n';
+        tl.len += off;
+        return;
+    }
+    flush_line(line, cap, off, 1);
 }

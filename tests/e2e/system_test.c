@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <regex.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -125,6 +126,48 @@ static void unknown_path_is_404_json(void **state)
     assert_true(th_header(&r, "x-request-id", rid, sizeof rid));
     assert_string_equal(json_string_value(json_object_get(e, "request_id")), rid);
     th_resp_free(&r);
+}
+
+/* The access line of a request, byte for byte the format log_access_emit has always written:
+ * keys in this order, the query string left out, the error code of a refusal. */
+static void access_log_line_format(void **state)
+{
+    struct th_resp r;
+    char rid[64], pattern[512], *line = NULL;
+    size_t cap = 0;
+    regex_t re;
+    FILE *f;
+    int found = 0;
+
+    th_request(&srv, "GET", "/api/v1/nothing-here?token=secret", NULL, NULL, 0, 0, &r);
+    assert_int_equal(r.status, 404);
+    assert_true(th_header(&r, "x-request-id", rid, sizeof rid));
+    th_resp_free(&r);
+    /* the loops flush their access lines every 100 ms */
+    assert_true(th_log_wait(srv.log, rid, 1) >= 1);
+    snprintf(
+        pattern, sizeof pattern,
+        "^\\{\"ts\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z\","
+        "\"level\":\"info\",\"module\":\"access\",\"rid\":\"%s\",\"method\":\"GET\","
+        "\"path\":\"/api/v1/nothing-here\",\"proto\":\"HTTP/(2|1\\.1)\",\"ip\":\"127\\.0\\.0\\.1\","
+        "\"status\":404,\"bytes\":[1-9][0-9]*,\"duration_ms\":[0-9]+\\.[0-9]{3},"
+        "\"error\":\"not_found\"\\}$",
+        rid);
+    assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+    f = fopen(srv.log, "r");
+    assert_non_null(f);
+    while (getline(&line, &cap, f) > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strstr(line, rid) || !strstr(line, "\"module\":\"access\""))
+            continue;
+        if (regexec(&re, line, 0, NULL, 0) != 0)
+            fail_msg("access line not in the documented format: %s", line);
+        found++;
+    }
+    fclose(f);
+    free(line);
+    regfree(&re);
+    assert_int_equal(found, 1);
 }
 
 static void wrong_method_is_405_with_allow(void **state)
@@ -307,6 +350,7 @@ int main(void)
         cmocka_unit_test(readyz_when_schema_current),
         cmocka_unit_test(version_names_build),
         cmocka_unit_test(unknown_path_is_404_json),
+        cmocka_unit_test(access_log_line_format),
         cmocka_unit_test(wrong_method_is_405_with_allow),
         cmocka_unit_test(head_is_answered_like_get),
         cmocka_unit_test(body_on_bodiless_route_is_413),
