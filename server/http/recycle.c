@@ -1,4 +1,4 @@
-/* server/http/recycle.c: a loop keeps the pool chunks its requests give back.
+/* server/http/recycle.c: a loop keeps the pool chunks and buffers its connections give back.
  *
  * Every h2o request has a memory pool; its first 4 KiB chunk comes from a per-thread list of
  * recycled chunks that h2o 2.2.5 caps at 16 (`mempool_allocator` in lib/common/memory.c).
@@ -6,13 +6,19 @@
  * HTTP/2 connection — frees every chunk past the 16th when its requests end and mallocs
  * them again for the next ones: under jemalloc that churn ran through its slow paths (arena
  * bins, their locks) and cost about a fifth of a loop's instructions per request (callgrind,
- * docs/benchmarks.md "HTTP loop speed").
+ * docs/benchmarks.md "HTTP loop speed"). A connection's socket buffer (8 KiB, the thread's
+ * `h2o_socket_buffer_prototype`) and an HTTP/2 connection's write buffer (80 KiB) come from
+ * per-thread lists capped at 16 the same way: h2o frees a socket buffer whenever a read has
+ * been consumed whole, so with more than 16 busy connections on a loop (all 50 of wrk's land
+ * on one loop when the loops share their listening socket, http.accept = shared) every request
+ * freed one to jemalloc and took one back: +300 to +1,000 instructions per HTTP/1.1 request.
  *
  * cityd therefore defines h2o_mem_alloc_recycle (libh2o calls it through its PLT) and, on a
- * loop thread only, raises the cap of the pool-chunk list to LOOP_CHUNKS before h2o's own
- * function runs: at most 2 MiB kept per loop, for as long as the loop lives. Other threads
- * (database and media workers, which use request pools one at a time) and every other list
- * (socket buffers) keep h2o's caps. */
+ * loop thread only, raises the cap of each such list before h2o's own function runs, to what
+ * LOOP_LIST_BYTES holds (512 entries at most): 512 pool chunks, ~250 socket buffers, 25 write
+ * buffers, for as long as the loop lives, and only as many as were once in use together.
+ * Other threads (database and media workers, which use request pools one at a time) keep
+ * h2o's caps. */
 #include "http_int.h"
 
 #include <dlfcn.h>
@@ -23,9 +29,9 @@
 _Static_assert(H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2 && H2O_VERSION_PATCH == 5,
                "recycle.c relies on h2o 2.2.5's pool chunks (lib/common/memory.c)");
 
-/* h2o 2.2.5's struct st_h2o_mem_pool_chunk_t: a 4 KiB chunk. */
-#define POOL_CHUNK 4096
-#define LOOP_CHUNKS 512
+/* What a loop may keep in each recycle list: 512 of h2o's 4 KiB pool chunks. */
+#define LOOP_LIST_BYTES (2u << 20)
+#define LOOP_LIST_MAX 512
 
 static struct {
     pthread_once_t once;
@@ -44,8 +50,13 @@ static void rc_init(void)
 void *h2o_mem_alloc_recycle(h2o_mem_recycle_t *allocator, size_t sz)
 {
     pthread_once(&rc.once, rc_init);
-    if (loop_thread && sz == POOL_CHUNK && allocator->max < LOOP_CHUNKS)
-        allocator->max = LOOP_CHUNKS;
+    if (loop_thread && sz) {
+        size_t cap = LOOP_LIST_BYTES / sz;
+        if (cap > LOOP_LIST_MAX)
+            cap = LOOP_LIST_MAX;
+        if (allocator->max < cap)
+            allocator->max = cap;
+    }
     return rc.alloc(allocator, sz);
 }
 
