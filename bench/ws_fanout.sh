@@ -22,12 +22,20 @@ gen=$root/bench/tools/ws_fanout.js
 ulimit -n "$(ulimit -Hn)" # as high as this machine allows
 
 scripts/npm-tools.sh
-# The subscribers: bench/tools/ws_sub.c (C, one epoll loop per process) unless WS_GEN_CLIENT
-# asks for the Node ones (raw: RFC 6455 over net sockets; ws: npm ws clients).
-if [[ -z ${WS_GEN_CLIENT:-} ]]; then
-  cc -O2 -o "$work/ws_sub" bench/tools/ws_sub.c
-  export WS_SUB_BIN=$work/ws_sub
-fi
+# The subscribers: bench/tools/ws_sub.c (libwebsockets clients in C, one lws context on one
+# libuv loop per process) unless WS_GEN_CLIENT=ws asks for the Node ones (npm ws clients).
+# WS_SUB_BIN=PATH runs another build of a ws_sub (e.g. an older commit's) for a before/after.
+case ${WS_GEN_CLIENT:-} in
+"")
+  if [[ -z ${WS_SUB_BIN:-} ]]; then
+    # shellcheck disable=SC2046 # pkg-config's flags are separate words
+    cc -O2 -Wall -Wextra -o "$work/ws_sub" bench/tools/ws_sub.c $(pkg-config --cflags --libs libwebsockets)
+    export WS_SUB_BIN=$work/ws_sub
+  fi
+  ;;
+ws) unset WS_SUB_BIN ;;
+*) echo "WS_GEN_CLIENT: ws or nothing (the C subscribers), not $WS_GEN_CLIENT" >&2 && exit 2 ;;
+esac
 export WS_GEN_PROCS=${WS_GEN_PROCS:-2}
 [[ -n ${SKIP_BUILD:-} ]] || bench_build
 echo "machine: $(machine)"

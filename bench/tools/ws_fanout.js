@@ -10,15 +10,14 @@
 // RATES is a comma list of messages per second (deliveries/s = rate × N). Prints one JSON line
 // per step.
 //
-// The subscribers live in WS_GEN_PROCS worker processes (default 2, forked from this script;
-// subscriber i goes to worker i mod WS_GEN_PROCS); this process only publishes and adds up.
-// Each worker's subscribers are plain TCP sockets speaking RFC 6455 themselves (handshake,
-// frame parsing, masked client frames, pong): far less work per received frame than a client
-// library, so the receiving side is not what sets the latency of a fan-out to thousands of
-// sockets on a small machine. WS_GEN_CLIENT=ws uses npm `ws` clients instead (tests/tools; the
-// generator before 2026-12-02 20:00 UTC, then one process). For MQTT the three packets needed
-// (CONNECT, SUBSCRIBE, PUBLISH at QoS 0) are encoded here. A message carries its publish time
-// (CLOCK_MONOTONIC, the same in every process of the machine), so a worker computes latency.
+// The subscribers live in WS_GEN_PROCS worker processes (default 2; subscriber i goes to worker
+// i mod WS_GEN_PROCS); this process only publishes and adds up. A worker is WS_SUB_BIN when set
+// (bench/tools/ws_sub.c: libwebsockets clients in C, what bench/ws_fanout.sh runs), else this
+// script forked, with npm `ws` clients (tests/tools; bench/ws_idle.sh, and the generator of
+// bench/ws_fanout.sh before 2026-12-02 20:00 UTC, then in one process). For MQTT the packets
+// needed (CONNECT, SUBSCRIBE, PUBLISH at QoS 0) are encoded here and in ws_sub.c. A message
+// carries its publish time (CLOCK_MONOTONIC, the same in every process of the machine), so a
+// worker computes latency.
 // RATES = 0: connect the N subscribers (source addresses 127.0.0.1 .. 127.0.0.<k>, 50,000 per
 // address), print {"connected":N} and stay until standard input closes (memory per idle
 // connection, bench/ws_idle.sh).
@@ -29,16 +28,13 @@
 // first receipt of a message and of the spread from its first to its last receipt.
 'use strict';
 const fs = require('fs');
-const net = require('net');
 const path = require('path');
 const http = require('http');
-const crypto = require('crypto');
 const { fork } = require('child_process');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const nowUs = () => Number(process.hrtime.bigint() / 1000n); // monotonic, machine-wide
 const DETAIL = !!process.env.WS_DETAIL;
-const CLIENT = process.env.WS_GEN_CLIENT || 'raw';
 
 // ---- MQTT 3.1.1 packets --------------------------------------------------------------------
 function mqttLen(n) {
@@ -65,99 +61,10 @@ const mqttSubscribe = (topic) => mqttPacket(0x82, Buffer.concat([Buffer.from([0,
 const mqttPublish = (topic, payload) => mqttPacket(0x30, Buffer.concat([mqttStr(topic),
   Buffer.from(payload)]));
 
-// ---- a minimal RFC 6455 client over a plain TCP socket ---------------------------------------
-// Client frames are masked (a fresh random key per frame); server frames are parsed in place,
-// fragments joined; a ping is answered with a pong. onMessage(opcode, payload) for text (1) and
-// binary (2) messages; the payload is a view into the received bytes, valid during the call.
-function wsFrame(opcode, data) {
-  const p = Buffer.isBuffer(data) ? data : Buffer.from(data);
-  const hl = p.length < 126 ? 2 : p.length < 65536 ? 4 : 10;
-  const f = Buffer.allocUnsafe(hl + 4 + p.length);
-  f[0] = 0x80 | opcode;
-  if (hl === 2) f[1] = 0x80 | p.length;
-  else if (hl === 4) { f[1] = 0x80 | 126; f.writeUInt16BE(p.length, 2); }
-  else { f[1] = 0x80 | 127; f.writeBigUInt64BE(BigInt(p.length), 2); }
-  const mask = crypto.randomBytes(4);
-  mask.copy(f, hl);
-  for (let i = 0; i < p.length; i++) f[hl + 4 + i] = p[i] ^ mask[i & 3];
-  return f;
-}
-
-class RawWs {
-  constructor(url, { protocol, headers, localAddress }, onOpen, onMessage, onError, onClose) {
-    const u = new URL(url);
-    this.sock = net.connect({ host: u.hostname, port: +u.port || 80, localAddress });
-    this.sock.setNoDelay(true);
-    this.open = false;
-    this.pend = null; // bytes of an incomplete frame (or of the handshake's answer)
-    this.frag = null; // pieces of a fragmented message, with its opcode in fragOp
-    this.fragOp = 0;
-    const key = crypto.randomBytes(16).toString('base64');
-    let req = `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n`
-      + `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n`;
-    if (protocol) req += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
-    for (const [k, v] of Object.entries(headers || {})) req += `${k}: ${v}\r\n`;
-    this.sock.write(req + '\r\n');
-    this.sock.on('data', (d) => {
-      if (this.pend) d = Buffer.concat([this.pend, d]);
-      this.pend = null;
-      if (!this.open) {
-        const e = d.indexOf('\r\n\r\n');
-        if (e < 0) { this.pend = d; return; }
-        const head = d.toString('latin1', 0, e);
-        if (!/^HTTP\/1\.1 101/.test(head)) {
-          onError(new Error('handshake: ' + head.split('\r\n')[0]));
-          this.sock.destroy();
-          return;
-        }
-        this.open = true;
-        onOpen();
-        d = d.subarray(e + 4);
-      }
-      let o = 0;
-      while (d.length - o >= 2) {
-        const b0 = d[o], b1 = d[o + 1];
-        let len = b1 & 127, h = 2;
-        if (len === 126) {
-          if (d.length - o < 4) break;
-          len = d.readUInt16BE(o + 2);
-          h = 4;
-        } else if (len === 127) {
-          if (d.length - o < 10) break;
-          len = Number(d.readBigUInt64BE(o + 2));
-          h = 10;
-        }
-        if (b1 & 0x80) h += 4; // a server never masks; tolerated
-        if (d.length - o < h + len) break;
-        const p = d.subarray(o + h, o + h + len);
-        if (b1 & 0x80) for (let i = 0; i < len; i++) p[i] ^= d[o + h - 4 + (i & 3)];
-        o += h + len;
-        const op = b0 & 15, fin = b0 & 0x80;
-        if (op === 9) this.sock.write(wsFrame(10, p));
-        else if (op === 8) this.sock.end();
-        else if (op === 0 || !fin) { // fragments: rare here, joined
-          if (op !== 0) { this.frag = []; this.fragOp = op; }
-          if (this.frag) this.frag.push(Buffer.from(p));
-          if (fin && this.frag) {
-            const all = Buffer.concat(this.frag);
-            this.frag = null;
-            onMessage(this.fragOp, all);
-          }
-        } else if (op === 1 || op === 2) onMessage(op, p);
-      }
-      if (o < d.length) this.pend = Buffer.from(d.subarray(o));
-    });
-    this.sock.on('error', onError);
-    this.sock.on('close', onClose);
-  }
-  send(data, binary) {
-    this.sock.write(wsFrame(binary ? 2 : 1, data));
-  }
-}
-
 // ---- worker: the subscribers ----------------------------------------------------------------
 function worker() {
   const { target, url, token, ids } = JSON.parse(process.argv[3]);
+  const WebSocket = require(path.join(__dirname, '../../tests/tools/node_modules/ws'));
   const steps = []; // per step: {got, lat: [], msgs: Map(send time → [first, last])}
   let closed = 0;
   const subs = [];
@@ -212,19 +119,12 @@ function worker() {
         onOpen = () => resolve(c);
         onMsg = (op, d) => record(d.toString());
       }
-      const onClose = () => { closed++; };
-      if (CLIENT === 'ws') {
-        const WebSocket = require(path.join(__dirname, '../../tests/tools/node_modules/ws'));
-        const ws = new WebSocket(url, proto, { headers, perMessageDeflate: false, localAddress });
-        c = { send: (data) => ws.send(data) };
-        ws.on('open', onOpen);
-        ws.on('message', (d, bin) => onMsg(bin ? 2 : 1, d));
-        ws.on('error', reject);
-        ws.on('close', onClose);
-      } else {
-        c = new RawWs(url, { protocol: proto, headers, localAddress }, onOpen, onMsg, reject,
-          onClose);
-      }
+      const ws = new WebSocket(url, proto, { headers, perMessageDeflate: false, localAddress });
+      c = { send: (data) => ws.send(data) };
+      ws.on('open', onOpen);
+      ws.on('message', (d, bin) => onMsg(bin ? 2 : 1, d));
+      ws.on('error', reject);
+      ws.on('close', () => { closed++; });
     });
   }
 
@@ -259,7 +159,7 @@ function main() {
   let step = -1; // current step; messages carry it
   const stats = []; // per step: {sent, errors, statuses, rest: []}
 
-  // Workers: this script forked (WS_GEN_CLIENT raw or ws), or WS_SUB_BIN (ws_sub.c), each
+  // Workers: WS_SUB_BIN (ws_sub.c), or this script forked (npm ws clients), each
   // behind the same two questions: ready() and stats(step), with CPU time in ms.
   let exiting = false;
   const workers = [];
