@@ -4,7 +4,7 @@
  * sockets that have data, not all of them), every subscriber a libwebsockets client made with
  * lws_client_connect_via_info. The WebSocket protocol (handshake, frames, masking, pongs) is
  * the library's; this file only reads the messages. The same program for every server measured.
- * It needs about 1.3x the CPU per message of the hand-written RFC 6455 client it replaced (commit
+ * It needs 1.1-1.4x the CPU per message of the hand-written RFC 6455 client it replaced (commit
  * 6342fce and before): lws 4.1 feeds a received frame to its parser one byte, one call, at a
  * time (docs/benchmarks.md, issue 10).
  *
