@@ -484,7 +484,31 @@ static void bind_point(struct db_val *v, int64_t dev, int64_t recv, const struct
     v[11] = DBS(filter_names[f]);
 }
 
-/* The points to store of every batch of the group; *inserted: the rows stored. */
+/* The points to store of every batch of the group in one statement of one row executed for
+ * every point (array binding, db_exec_bulk): the server neither parses nor binds a text of
+ * thousands of placeholders. *inserted: the rows stored. */
+static enum err insert_points_bulk(struct ingest *const *gs, size_t n, size_t total,
+                                   size_t *inserted)
+{
+    struct rctx *cx = gs[0]->cx;
+    struct db_val *v = rctx_alloc(cx, total * 12 * sizeof *v);
+    size_t k = 0;
+    uint64_t affected = 0;
+    enum err res;
+
+    for (size_t i = 0; i < n; i++)
+        for (size_t p = 0; p < gs[i]->nwhich; p++, k++) {
+            size_t src = gs[i]->which[p];
+            bind_point(v + k * 12, gs[i]->o.dev_id, gs[i]->cx->now_ms, &gs[i]->b->pts[src],
+                       gs[i]->flt[src]);
+        }
+    res = db_exec_bulk(cx, insert_sql(cx, 1), v, 12, total, &affected);
+    *inserted = (size_t)affected;
+    return res;
+}
+
+/* The points to store of every batch of the group; *inserted: the rows stored. Array binding
+ * when the server takes it, else multi-row statements. */
 static enum err insert_points(struct ingest *const *gs, size_t n, size_t *inserted)
 {
     struct rctx *cx = gs[0]->cx;
@@ -493,6 +517,13 @@ static enum err insert_points(struct ingest *const *gs, size_t n, size_t *insert
     *inserted = 0;
     for (size_t i = 0; i < n; i++)
         total += gs[i]->nwhich;
+    if (total && db_bulk_ok(cx)) {
+        enum err res = insert_points_bulk(gs, n, total, inserted);
+        if (res == ERR_OK || db_bulk_ok(cx))
+            return res;
+        /* Refused before it ran (db_exec_bulk): the same rows as multi-row statements. */
+        memset(&cx->err, 0, sizeof cx->err);
+    }
     while (done < total) {
         size_t left = total - done, take,
                rows = insert_buckets[sizeof insert_buckets / sizeof *insert_buckets - 1];

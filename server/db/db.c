@@ -33,6 +33,7 @@ struct db_conn {
     MYSQL *my;
     bool connected;
     bool in_tx;
+    bool bulk; /* the server takes array binding (COM_STMT_BULK_EXECUTE), db_exec_bulk */
     unsigned last_errno;
     int64_t next_connect_ms;
     struct stmt_entry *buckets[STMT_BUCKETS];
@@ -135,6 +136,17 @@ void db_conn_free(struct db_conn *c)
     free(c);
 }
 
+/* MariaDB (not MySQL) 10.2 or later announces array binding in its extended capabilities. */
+static bool server_bulk(MYSQL *my)
+{
+    unsigned long caps = 0, ext = 0;
+
+    if (mariadb_get_infov(my, MARIADB_CONNECTION_SERVER_CAPABILITIES, &caps) ||
+        mariadb_get_infov(my, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &ext))
+        return false;
+    return !(caps & CLIENT_MYSQL) && (ext & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32));
+}
+
 static enum err connect_now(struct rctx *cx, struct db_conn *c)
 {
     unsigned int t;
@@ -184,6 +196,7 @@ static enum err connect_now(struct rctx *cx, struct db_conn *c)
     }
     c->connected = true;
     c->next_connect_ms = 0;
+    c->bulk = server_bulk(c->my);
     return ERR_OK;
 }
 
@@ -504,6 +517,123 @@ enum err db_exec(struct rctx *cx, const char *sql, const struct db_val *args, si
     res = exec_retrying(cx, sql, args, nargs, out);
     count_statement(sql, res, t0);
     return res;
+}
+
+/* Bind the nrows x ncols values of args (row-major) column by column, as arrays (array binding):
+ * each column one type, NULL rows by their indicator. */
+static enum err bind_bulk(struct rctx *cx, MYSQL_STMT *st, const struct db_val *args, size_t ncols,
+                          size_t nrows, const char *sql)
+{
+    MYSQL_BIND *b;
+    unsigned int size = (unsigned int)nrows;
+
+    if (mysql_stmt_param_count(st) != ncols || ncols == 0) {
+        log_error(cx, "bulk statement wants %lu parameters a row, got %zu [%.200s]",
+                  mysql_stmt_param_count(st), ncols, sql);
+        return rctx_fail(cx, ERR_INTERNAL, "database error");
+    }
+    b = rctx_zalloc(cx, ncols * sizeof *b);
+    for (size_t j = 0; j < ncols; j++) {
+        enum db_type t = DB_NULL;
+        char *ind = rctx_alloc(cx, nrows);
+        for (size_t i = 0; i < nrows; i++) {
+            const struct db_val *v = &args[i * ncols + j];
+            ind[i] = v->t == DB_NULL ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
+            if (v->t == DB_NULL || v->t == t)
+                continue;
+            if (t != DB_NULL) {
+                log_error(cx, "bulk statement: column %zu mixes value types [%.200s]", j, sql);
+                return rctx_fail(cx, ERR_INTERNAL, "database error");
+            }
+            t = v->t;
+        }
+        b[j].u.indicator = ind;
+        switch (t) {
+        case DB_NULL: /* every row NULL: any fixed-size type */
+        case DB_I64: {
+            int64_t *a = rctx_zalloc(cx, nrows * sizeof *a);
+            for (size_t i = 0; t == DB_I64 && i < nrows; i++)
+                a[i] = args[i * ncols + j].i;
+            b[j].buffer_type = MYSQL_TYPE_LONGLONG;
+            b[j].buffer = a;
+            break;
+        }
+        case DB_F64: {
+            double *a = rctx_zalloc(cx, nrows * sizeof *a);
+            for (size_t i = 0; i < nrows; i++)
+                a[i] = args[i * ncols + j].f;
+            b[j].buffer_type = MYSQL_TYPE_DOUBLE;
+            b[j].buffer = a;
+            break;
+        }
+        case DB_STR: {
+            const char **a = rctx_zalloc(cx, nrows * sizeof *a);
+            unsigned long *len = rctx_zalloc(cx, nrows * sizeof *len);
+            for (size_t i = 0; i < nrows; i++) {
+                a[i] = args[i * ncols + j].t == DB_STR ? args[i * ncols + j].s : "";
+                len[i] = args[i * ncols + j].t == DB_STR ? (unsigned long)args[i * ncols + j].n : 0;
+            }
+            b[j].buffer_type = MYSQL_TYPE_STRING;
+            b[j].buffer = (void *)a;
+            b[j].length = len;
+            break;
+        }
+        }
+    }
+    if (mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &size) || mysql_stmt_bind_param(st, b))
+        return rctx_fail(cx, ERR_INTERNAL, "bind failed");
+    return ERR_OK;
+}
+
+enum err db_exec_bulk(struct rctx *cx, const char *sql, const struct db_val *args, size_t ncols,
+                      size_t nrows, uint64_t *affected)
+{
+    struct db_conn *c = cx->db;
+    uint64_t t0 = clock_mono_ns();
+    unsigned int none = 0;
+    MYSQL_STMT *st = NULL;
+    enum err res;
+
+    *affected = 0;
+    if (!c)
+        return rctx_fail(cx, ERR_INTERNAL, "no database connection on this thread");
+    c->last_errno = 0;
+    if (nrows == 0)
+        return ERR_OK;
+    res = c->connected ? ERR_OK : connect_now(cx, c);
+    if (!res && !c->bulk)
+        res = rctx_fail(cx, ERR_INTERNAL, "array binding: not offered by this server");
+    if (!res)
+        res = get_stmt(cx, c, sql, &st);
+    if (!res)
+        res = bind_bulk(cx, st, args, ncols, nrows, sql);
+    if (!res && mysql_stmt_execute(st)) {
+        unsigned e = mysql_stmt_errno(st);
+        /* Refused as such (a statement-based binary log, ER_BINLOG_NON_SUPPORTED_BULK, or the
+         * client library's own refusal): nothing ran; this connection stops offering it. */
+        if (e == ER_BINLOG_NON_SUPPORTED_BULK || e == CR_FUNCTION_NOT_SUPPORTED ||
+            e == ER_UNSUPPORTED_PS) {
+            c->bulk = false;
+            c->last_errno = e;
+            log_warn(cx, "array binding refused (%u %s): statements of one row each from now", e,
+                     mysql_stmt_error(st));
+            res = rctx_fail(cx, ERR_INTERNAL, "array binding refused");
+        } else {
+            res = fail_from(cx, c, e, mysql_stmt_error(st), sql);
+        }
+    }
+    if (!res)
+        *affected = (uint64_t)mysql_stmt_affected_rows(st);
+    /* The statement is cached and may next run with one row. */
+    if (st && c->connected)
+        mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &none);
+    count_statement(sql, res, t0);
+    return res;
+}
+
+bool db_bulk_ok(const struct rctx *cx)
+{
+    return cx->db && (!cx->db->connected || cx->db->bulk);
 }
 
 enum err db_tx_begin(struct rctx *cx)

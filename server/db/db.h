@@ -89,6 +89,18 @@ void db_conn_free(struct db_conn *c); /* NULL is a no-op; blocks while closing *
 enum err db_exec(struct rctx *cx, const char *sql, const struct db_val *args, size_t nargs,
                  struct db_res *out) MUST_CHECK;
 
+/* Execute sql, a statement with ncols placeholders (an INSERT of one row), once for each of the
+ * nrows rows of args (row-major, nrows x ncols values), in one round trip: MariaDB's array
+ * binding (COM_STMT_BULK_EXECUTE, server 10.2 and later). The server parses the statement once
+ * and inserts the rows in one loop, instead of a prepared text with a placeholder per value.
+ * Every non-NULL value of a column must be of one type. *affected: the rows' sum. Errors as
+ * db_exec; ERR_INTERNAL when the server does not take array binding (MySQL, a statement-based
+ * binary log): db_bulk_ok is false from then on and nothing was executed. */
+enum err db_exec_bulk(struct rctx *cx, const char *sql, const struct db_val *args, size_t ncols,
+                      size_t nrows, uint64_t *affected) MUST_CHECK;
+/* Whether db_exec_bulk may be used on cx's connection (true before it first connects). */
+bool db_bulk_ok(const struct rctx *cx);
+
 /* Transactions. db_tx_end commits when res is ERR_OK and rolls back otherwise; it returns res,
  * or the commit's error. Not nested. */
 enum err db_tx_begin(struct rctx *cx) MUST_CHECK;
