@@ -23,52 +23,125 @@ static enum err parse_crs(struct rctx *cx, const char *v, bool *gcj)
     return rctx_fail(cx, ERR_INVALID, "crs: \"wgs84\" or \"gcj02\"");
 }
 
-static enum err num(struct rctx *cx, json_t *o, size_t i, const char *k, bool required, double *v,
+/* A point's members, in the order of the compact form (an array instead of an object,
+ * docs/attendance.md): [seq, device_time, lat, lng, accuracy, speed, heading, altitude,
+ * battery], the first four required, the others null or left out at the end. */
+enum point_key {
+    PK_SEQ,
+    PK_TIME,
+    PK_LAT,
+    PK_LNG,
+    PK_ACC,
+    PK_SPEED,
+    PK_HEADING,
+    PK_ALT,
+    PK_BAT,
+    PK_N
+};
+
+static const char *const point_keys[PK_N] = {
+    "seq", "device_time", "lat", "lng", "accuracy", "speed", "heading", "altitude", "battery"};
+
+static enum err num(struct rctx *cx, json_t *const *val, size_t i, enum point_key k, double *v,
                     bool *present)
 {
-    json_t *x = json_object_get(o, k);
+    json_t *x = val[k];
 
     *present = false;
     if (!x || json_is_null(x)) {
-        if (required)
-            return rctx_fail(cx, ERR_INVALID, "points[%zu].%s: required", i, k);
+        if (k <= PK_LNG)
+            return rctx_fail(cx, ERR_INVALID, "points[%zu].%s: required", i, point_keys[k]);
         return ERR_OK;
     }
     if (!json_is_number(x))
-        return rctx_fail(cx, ERR_INVALID, "points[%zu].%s: expected a number", i, k);
+        return rctx_fail(cx, ERR_INVALID, "points[%zu].%s: expected a number", i, point_keys[k]);
     *v = json_number_value(x);
     *present = true;
     return ERR_OK;
 }
 
-static const char *const point_keys[] = {"seq",   "device_time", "lat",      "lng",     "accuracy",
-                                         "speed", "heading",     "altitude", "battery", NULL};
+/* The member named key (its first bytes decide; strcmp confirms), PK_N for none. */
+static enum point_key point_key_of(const char *key)
+{
+    enum point_key k;
+
+    switch (key[0]) {
+    case 's':
+        k = key[1] == 'e' ? PK_SEQ : PK_SPEED;
+        break;
+    case 'd':
+        k = PK_TIME;
+        break;
+    case 'l':
+        k = key[1] == 'a' ? PK_LAT : PK_LNG;
+        break;
+    case 'a':
+        k = key[1] == 'c' ? PK_ACC : PK_ALT;
+        break;
+    case 'h':
+        k = PK_HEADING;
+        break;
+    case 'b':
+        k = PK_BAT;
+        break;
+    default:
+        return PK_N;
+    }
+    return strcmp(key, point_keys[k]) == 0 ? k : PK_N;
+}
+
+/* A point sent as an object or in the compact form: its values by member, in one pass. */
+static enum err point_values(struct rctx *cx, json_t *o, size_t i, json_t **val)
+{
+    const char *key;
+    json_t *v;
+
+    memset(val, 0, PK_N * sizeof *val);
+    if (json_is_array(o)) {
+        size_t n = json_array_size(o);
+        if (n < PK_LNG + 1 || n > PK_N)
+            return rctx_fail(cx, ERR_INVALID,
+                             "points[%zu]: the compact form holds 4 to 9 values (seq, device_time,"
+                             " lat, lng, accuracy, speed, heading, altitude, battery)",
+                             i);
+        for (size_t k = 0; k < n; k++)
+            val[k] = json_array_get(o, k);
+        return ERR_OK;
+    }
+    if (!json_is_object(o))
+        return rctx_fail(cx, ERR_INVALID, "points[%zu]: expected an object or an array", i);
+    json_object_foreach(o, key, v)
+    {
+        enum point_key k = point_key_of(key);
+        if (k == PK_N)
+            return rctx_fail(cx, ERR_INVALID, "points[%zu]: field \"%.32s\" is not accepted", i,
+                             key);
+        val[k] = v;
+    }
+    return ERR_OK;
+}
 
 static enum err decode_point(struct rctx *cx, json_t *o, size_t i, struct track_point_in *p)
 {
-    const char *key;
-    json_t *v, *t;
+    static const unsigned has_bit[PK_N] = {[PK_ACC] = TRACK_HAS_ACCURACY,
+                                           [PK_SPEED] = TRACK_HAS_SPEED,
+                                           [PK_HEADING] = TRACK_HAS_HEADING,
+                                           [PK_ALT] = TRACK_HAS_ALTITUDE};
+    double *dst[PK_N] = {
+        [PK_LAT] = &p->lat,     [PK_LNG] = &p->lng,         [PK_ACC] = &p->accuracy,
+        [PK_SPEED] = &p->speed, [PK_HEADING] = &p->heading, [PK_ALT] = &p->altitude};
+    json_t *val[PK_N], *v, *t;
     bool has;
     double battery = 0;
-    enum err res;
+    enum err res = point_values(cx, o, i, val);
 
-    if (!json_is_object(o))
-        return rctx_fail(cx, ERR_INVALID, "points[%zu]: expected an object", i);
-    json_object_foreach(o, key, v)
-    {
-        size_t k;
-        for (k = 0; point_keys[k]; k++)
-            if (strcmp(point_keys[k], key) == 0)
-                break;
-        if (!point_keys[k])
-            return rctx_fail(cx, ERR_INVALID, "points[%zu]: field \"%.32s\" is not accepted", i,
-                             key);
-    }
-    v = json_object_get(o, "seq");
+    if (res)
+        return res;
+    v = val[PK_SEQ];
     if (!json_is_integer(v) || json_integer_value(v) < 0)
         return rctx_fail(cx, ERR_INVALID, "points[%zu].seq: a non-negative integer", i);
     p->seq = json_integer_value(v);
-    t = json_object_get(o, "device_time");
+    t = val[PK_TIME];
     if (json_is_integer(t)) {
         p->t = json_integer_value(t);
     } else if (json_is_string(t)) {
@@ -79,32 +152,17 @@ static enum err decode_point(struct rctx *cx, json_t *o, size_t i, struct track_
         return rctx_fail(cx, ERR_INVALID,
                          "points[%zu].device_time: ms since the epoch or an RFC 3339 time", i);
     }
-    res = num(cx, o, i, "lat", true, &p->lat, &has);
-    if (!res)
-        res = num(cx, o, i, "lng", true, &p->lng, &has);
-    if (!res) {
-        res = num(cx, o, i, "accuracy", false, &p->accuracy, &has);
-        p->has |= has ? TRACK_HAS_ACCURACY : 0;
+    for (enum point_key k = PK_LAT; k <= PK_ALT; k++) {
+        res = num(cx, val, i, k, dst[k], &has);
+        if (res)
+            return res;
+        p->has |= has ? has_bit[k] : 0;
     }
-    if (!res) {
-        res = num(cx, o, i, "speed", false, &p->speed, &has);
-        p->has |= has ? TRACK_HAS_SPEED : 0;
-    }
-    if (!res) {
-        res = num(cx, o, i, "heading", false, &p->heading, &has);
-        p->has |= has ? TRACK_HAS_HEADING : 0;
-    }
-    if (!res) {
-        res = num(cx, o, i, "altitude", false, &p->altitude, &has);
-        p->has |= has ? TRACK_HAS_ALTITUDE : 0;
-    }
-    if (!res) {
-        res = num(cx, o, i, "battery", false, &battery, &has);
-        if (!res && has && !(battery >= 0 && battery <= 100))
-            res = rctx_fail(cx, ERR_INVALID, "points[%zu].battery: 0 to 100", i);
-        p->battery = (int)battery;
-        p->has |= has ? TRACK_HAS_BATTERY : 0;
-    }
+    res = num(cx, val, i, PK_BAT, &battery, &has);
+    if (!res && has && !(battery >= 0 && battery <= 100))
+        res = rctx_fail(cx, ERR_INVALID, "points[%zu].battery: 0 to 100", i);
+    p->battery = (int)battery;
+    p->has |= has ? TRACK_HAS_BATTERY : 0;
     return res;
 }
 

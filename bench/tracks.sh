@@ -16,6 +16,8 @@
 # workers than phones in flight the shipped overload control answers part of the batches 503
 # "overloaded", db.queue_target_ms); SKIP_BUILD=1 uses build/release as it is; LATEST=0 skips part 2; OLD=path/to/another/cityd adds an A/B leg
 # per round with that binary (same database, same config; the order of the two alternates);
+# FORMS="object array" runs cityd's legs once per body form (default "object": points as
+# objects; "array": the compact form of docs/attendance.md; OLD's legs always send objects);
 # STATS=1 prints, per leg, more of MariaDB's counters per 100-point batch and the sizes of the
 # worker batches;
 # PERF=file records a CPU profile of cityd during the first round's ingest (perf report -i
@@ -28,6 +30,7 @@ N=${N:-300}
 LATEST=${LATEST:-1}
 POOL=${POOL:-$C}
 OLD=${OLD:-}
+FORMS=${FORMS:-object}
 [[ ${SKIP_BUILD:-} == 1 ]] || bench_build
 bench_db
 bench_cityd "db.pool_size = $POOL"
@@ -83,24 +86,32 @@ fresh() {
   sql -e "DELETE FROM checkins; DELETE FROM duty"
   python3 bench/tools/tracks_setup.py people "$new_port" "$admin" "$C" "$work/clients.json"
 }
-# leg NAME PORT PID LOG: one cityd ingest of the round; prints its line, sets $rate.
+# leg NAME PORT PID LOG [FORM]: one cityd ingest of the round; prints its line, sets $rate.
 leg() {
-  local name=$1 p=$2 pid=$3 log=$4 out d0 c0 m0 d1 c1 m1 l0 perfs=()
+  local name=$1 p=$2 pid=$3 log=$4 form=${5:-object} out d0 c0 m0 d1 c1 m1 l0 perfs=()
   fresh >/dev/null
   l0=$(wc -l <"$log")
-  if [[ -n ${PERF:-} && $r == 1 && $name == cityd ]]; then # the first measured round
+  if [[ -n ${PERF:-} && $r == 1 && $name == cityd* && -z ${perfed:-} ]]; then # the first measured leg
+    perfed=1
     perf record -F 499 -g -p "$pid" -o "$PERF" >/dev/null 2>&1 & perfs+=($!)
   fi
   counters >"$work/c0"
   d0=$(cpu "$db_pid") c0=$(cpu "$pid") m0=$(busy)
-  out=$(node bench/tools/tracks_load.js --port "$p" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100)
+  out=$(node bench/tools/tracks_load.js --port "$p" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100 --form "$form")
   d1=$(cpu "$db_pid") c1=$(cpu "$pid") m1=$(busy)
   counters >"$work/c1"
   for q in "${perfs[@]}"; do kill -INT "$q"; wait "$q" || true; done
   rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["points_per_s"])' "$out")
   sleep 0.3 # access lines are flushed every 100 ms
-  echo "  $name: $rate points/s, ratio $(echo "scale=2; $rate / $b" | bc); CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms, cityd $(per_k "$c0" "$c1") ms, the machine $(per_k "$m0" "$m1") ms (load generator and neighbours included); per batch $(one "$work/c0" "$work/c1" COM_STMT_EXECUTE) statements and $(one "$work/c0" "$work/c1" COM_COMMIT) commits; $(batches "$log" "$l0")"
+  echo "  $name: $rate points/s ($(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes_per_point"])' "$out") bytes of JSON a point), ratio $(echo "scale=2; $rate / $b" | bc); CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms, cityd $(per_k "$c0" "$c1") ms, the machine $(per_k "$m0" "$m1") ms (load generator and neighbours included); per batch $(one "$work/c0" "$work/c1" COM_STMT_EXECUTE) statements and $(one "$work/c0" "$work/c1" COM_COMMIT) commits; $(batches "$log" "$l0")"
   [[ -z ${STATS:-} ]] || echo "    per batch: $(per_batch "$work/c0" "$work/c1")"
+}
+# The new binary's legs of a round, one per body form.
+news() {
+  local f
+  for f in $FORMS; do
+    leg "$([[ $FORMS == object ]] && echo cityd || echo "cityd/$f")" "$new_port" "$new_pid" "$new_log" "$f"
+  done
 }
 # Warm-up, not measured: every binary once with a tenth of the batches, so that the rounds
 # find the database connections' prepared statements in place (a grouped ingest prepares one
@@ -109,7 +120,7 @@ r=0
 b=1
 B0=$B
 B=$(((B + 9) / 10))
-leg warm-up "$new_port" "$new_pid" "$new_log" >/dev/null
+for f in $FORMS; do leg warm-up "$new_port" "$new_pid" "$new_log" "$f" >/dev/null; done
 [[ -z $OLD ]] || leg warm-up "$old_port" "$old_pid" "$work/cityd.old.log" >/dev/null
 B=$B0
 for r in $(seq 1 "$ROUNDS"); do
@@ -126,9 +137,9 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "round $r (load average $(cut -d' ' -f1-3 /proc/loadavg)): mariadb multi-row INSERT $b points/s; CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms"
   if [[ -n $OLD && $((r % 2)) == 0 ]]; then
     leg old "$old_port" "$old_pid" "$work/cityd.old.log"
-    leg cityd "$new_port" "$new_pid" "$new_log"
+    news
   else
-    leg cityd "$new_port" "$new_pid" "$new_log"
+    news
     [[ -z $OLD ]] || leg old "$old_port" "$old_pid" "$work/cityd.old.log"
   fi
 done

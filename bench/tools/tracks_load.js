@@ -1,14 +1,16 @@
 // bench/tools/tracks_load.js: HTTP/2 (h2c) load for GPS: track batches from many phones, or
 // latest-position reads.
 //
-//   node tracks_load.js --port P --mode ingest --clients FILE [--batches B] [--size 100]
+//   node tracks_load.js --port P --mode ingest --clients FILE [--batches B] [--size 100] [--form object|array]
 //   node tracks_load.js --port P --mode latest --token T --path /api/v1/positions/latest?bbox=… [--n 300]
 //
 // ingest: FILE is a JSON array [{token, base}] (one checked-in person each; base = the first fix
 // time in ms, after the check-in). Every client has its own HTTP/2 connection and sends its B
 // batches of `size` points one after another (one in flight per phone, as a phone does), each
 // point 1 ms after the last at one place, so no filter fires. Every answer must be 200 with
-// all points new. Prints {points, seconds, points_per_s, statuses}.
+// all points new. --form array sends each point in the compact form, [seq, device_time, lat, lng,
+// accuracy, speed, heading, altitude, battery] (docs/attendance.md), instead of an object with
+// those members (the default). Prints {points, seconds, points_per_s, bytes_per_point, statuses}.
 // latest: n sequential GETs on one connection; prints {n, p50_ms, p90_ms, p99_ms, max_ms,
 // items}.
 'use strict';
@@ -40,8 +42,10 @@ async function ingest() {
   const clients = JSON.parse(fs.readFileSync(arg('clients'), 'utf8'));
   const batches = Number(arg('batches', '100'));
   const size = Number(arg('size', '100'));
+  const compact = arg('form', 'object') === 'array';
   const statuses = {};
   let bad = null;
+  let bytes = 0;
   // Bodies are made before the clock starts: the load generator shares the cores.
   const bodies = clients.map((c, k) => {
     const out = [];
@@ -49,10 +53,13 @@ async function ingest() {
       const pts = [];
       for (let i = 0; i < size; i++) {
         const seq = b * size + i;
-        pts.push({ seq, device_time: c.base + seq, lat: 31.3 + k * 0.001, lng: 120.6,
-                   accuracy: 5, speed: 0, heading: 0, altitude: 10, battery: 80 });
+        const lat = 31.3 + k * 0.001;
+        pts.push(compact ? [seq, c.base + seq, lat, 120.6, 5, 0, 0, 10, 80]
+                         : { seq, device_time: c.base + seq, lat, lng: 120.6, accuracy: 5, speed: 0,
+                             heading: 0, altitude: 10, battery: 80 });
       }
       out.push(JSON.stringify({ device: 'bench', points: pts }));
+      bytes += Buffer.byteLength(out[out.length - 1]);
     }
     return out;
   });
@@ -70,8 +77,8 @@ async function ingest() {
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   sessions.forEach((x) => x.close());
   const points = clients.length * batches * size;
-  console.log(JSON.stringify({ points, seconds: s, points_per_s: Math.round(points / s), statuses,
-                               error: bad }));
+  console.log(JSON.stringify({ points, seconds: s, points_per_s: Math.round(points / s),
+                               bytes_per_point: Math.round(bytes / points), statuses, error: bad }));
   if (bad) process.exit(1);
 }
 

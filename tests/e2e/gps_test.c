@@ -429,6 +429,84 @@ static void tracks_filters(void **state)
     assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points WHERE seq >= 1000"), 0);
 }
 
+/* The compact form (docs/attendance.md): points as arrays [seq, device_time, lat, lng,
+ * accuracy, speed, heading, altitude, battery], trailing values left out or null. The same
+ * points sent as objects to another device are stored alike, column by column; a resend in
+ * the other form is all duplicates; malformed arrays change nothing. */
+static void tracks_compact_form(void **state)
+{
+    struct th_resp r;
+    char compact[2048], objects[2048];
+    long long now = clock_local(2026, 12, 11, 8, 10), t = now - 120000;
+    (void)state;
+
+    snprintf(compact, sizeof compact,
+             "{\"device\":\"compact\",\"points\":["
+             "[1,%lld,31.305,120.6061,6.5,1.25,90,12.5,76],"
+             "[2,%lld,31.305,120.6062,7,null,null,null,75],"
+             "[3,%lld,31.305,120.6063],"
+             "{\"seq\":4,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.6064,\"speed\":0.5},"
+             "[5,%lld,31.305,120.6065,4,0.75,180,-3]]}",
+             t + 10000, t + 20000, t + 30000, t + 40000, t + 50000);
+    snprintf(objects, sizeof objects,
+             "{\"device\":\"objects\",\"points\":["
+             "{\"seq\":1,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.6061,\"accuracy\":6.5,"
+             "\"speed\":1.25,\"heading\":90,\"altitude\":12.5,\"battery\":76},"
+             "{\"seq\":2,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.6062,\"accuracy\":7,"
+             "\"battery\":75},"
+             "{\"seq\":3,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.6063},"
+             "{\"seq\":4,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.6064,\"speed\":0.5},"
+             "{\"seq\":5,\"device_time\":%lld,\"lat\":31.305,\"lng\":120.6065,\"accuracy\":4,"
+             "\"speed\":0.75,\"heading\":180,\"altitude\":-3}]}",
+             t + 10000, t + 20000, t + 30000, t + 40000, t + 50000);
+    post_batch(th_token(&srv, "inspector"), compact, 200, 5, 0, 0);
+    post_batch(th_token(&srv, "inspector"), objects, 200, 5, 0, 0);
+    assert_int_equal(
+        sqlf("SELECT COUNT(*) FROM track_points a JOIN track_devices da ON da.id = a.dev_id"
+             " JOIN track_points b JOIN track_devices db ON db.id = b.dev_id WHERE"
+             " da.device = 'compact' AND db.device = 'objects' AND a.seq = b.seq AND a.t = b.t"
+             " AND a.lat = b.lat AND a.lng = b.lng AND a.accuracy_m <=> b.accuracy_m AND"
+             " a.speed <=> b.speed AND a.heading <=> b.heading AND a.altitude <=> b.altitude"
+             " AND a.battery <=> b.battery AND a.filtered = b.filtered"),
+        5);
+    /* Something to compare: the values went in, NULL where nothing was sent. */
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.device = 'compact' AND p.seq = 5 AND p.altitude = -3"
+                          " AND p.heading = 180 AND p.battery IS NULL AND p.accuracy_m = 4"),
+                     1);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.device = 'compact' AND p.seq = 3 AND p.accuracy_m"
+                          " IS NULL AND p.speed IS NULL AND p.battery IS NULL"),
+                     1);
+    /* The objects again, as the compact device: stored before. */
+    memcpy(strstr(objects, "objects"), "compact", 7);
+    post_batch(th_token(&srv, "inspector"), objects, 200, 0, 5, 0);
+    /* Too few values, too many, a string for a number, a negative seq: 400, nothing stored. */
+    {
+        /* Each point as its text before and after the fix time. */
+        static const char *const bad[][2] = {
+            {"[6,", ",31.305]"},
+            {"[6,", ",31.305,120.6066,1,1,1,1,1,1]"},
+            {"[6,", ",31.305,\"120.6066\"]"},
+            {"[-6,", ",31.305,120.6066]"},
+            {"[6,", ",31.305,120.6066,5,0,0,0,101]"},
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            char pt[128], body[512];
+            snprintf(pt, sizeof pt, "%s%lld%s", bad[i][0], t + 60000, bad[i][1]);
+            snprintf(body, sizeof body,
+                     "{\"device\":\"compact\",\"points\":[[7,%lld,31.305,120.6067],%s]}", t + 70000,
+                     pt);
+            call("inspector", "POST", "/api/v1/tracks", body, &r);
+            th_expect(&r, 400, "invalid_argument");
+            th_resp_free(&r);
+        }
+    }
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM track_points p JOIN track_devices d ON d.id ="
+                          " p.dev_id WHERE d.device = 'compact'"),
+                     5);
+}
+
 static void latest_and_replay(void **state)
 {
     struct th_resp r;
@@ -1349,6 +1427,7 @@ int main(void)
         cmocka_unit_test(tracks_once_per_seq),
         cmocka_unit_test(tracks_filters),
         cmocka_unit_test(latest_and_replay),
+        cmocka_unit_test(tracks_compact_form),
         cmocka_unit_test(gcj02_round_trip),
         cmocka_unit_test(evidence),
         cmocka_unit_test(vehicles),
