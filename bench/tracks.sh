@@ -6,7 +6,7 @@
 #     into the same table (autocommit: one durable commit per statement, as cityd commits once
 #     per group of batches; innodb_flush_log_at_trx_commit=1), alternately, ROUNDS times.
 #     Goal: >= 0.7x. Each leg prints the CPU time per 1,000 points of mariadbd and of cityd
-#     (utime + stime from /proc) and, for cityd, how many track requests a worker took at once
+#     (utime + stime from /proc), of the load generator (its own count) and, for cityd, how many track requests a worker took at once
 #     (the access log's "batch": the batches stored together, track.h track_ingest_many).
 #  2. Latest positions of 5000 on-duty people inside a box, read by a leader whose region holds
 #     them: p99 of N sequential reads, with the default 1 s answer cache and without it
@@ -16,12 +16,13 @@
 # workers than phones in flight the shipped overload control answers part of the batches 503
 # "overloaded", db.queue_target_ms); SKIP_BUILD=1 uses build/release as it is; LATEST=0 skips part 2; OLD=path/to/another/cityd adds an A/B leg
 # per round with that binary (same database, same config; the order of the two alternates);
-# FORMS="object array" runs cityd's legs once per body form (default "object": points as
-# objects; "array": the compact form of docs/attendance.md; OLD's legs always send objects);
+# FORMS ("object array") runs cityd's legs once per body form ("object": points as objects;
+# "array": the compact form of docs/attendance.md; OLD's legs always send objects);
 # STATS=1 prints, per leg, more of MariaDB's counters per 100-point batch and the sizes of the
 # worker batches;
-# PERF=file records a CPU profile of cityd during the first round's ingest (perf report -i
-# file). (Recording mariadbd as well once hung in perf's post-processing for minutes.)
+# PERF=file records a CPU profile of cityd during its first measured leg (PERF_HZ samples a
+# second, default 499; perf report -i file). (Recording mariadbd as well once hung in perf's
+# post-processing for minutes.)
 source "$(dirname "$0")/lib.sh"
 C=${C:-16}
 B=${B:-60}
@@ -30,7 +31,7 @@ N=${N:-300}
 LATEST=${LATEST:-1}
 POOL=${POOL:-$C}
 OLD=${OLD:-}
-FORMS=${FORMS:-object}
+FORMS=${FORMS:-object array}
 [[ ${SKIP_BUILD:-} == 1 ]] || bench_build
 bench_db
 bench_cityd "db.pool_size = $POOL"
@@ -93,7 +94,7 @@ leg() {
   l0=$(wc -l <"$log")
   if [[ -n ${PERF:-} && $r == 1 && $name == cityd* && -z ${perfed:-} ]]; then # the first measured leg
     perfed=1
-    perf record -F 499 -g -p "$pid" -o "$PERF" >/dev/null 2>&1 & perfs+=($!)
+    perf record -F "${PERF_HZ:-499}" -g -p "$pid" -o "$PERF" >/dev/null 2>&1 & perfs+=($!)
   fi
   counters >"$work/c0"
   d0=$(cpu "$db_pid") c0=$(cpu "$pid") m0=$(busy)
@@ -103,7 +104,7 @@ leg() {
   for q in "${perfs[@]}"; do kill -INT "$q"; wait "$q" || true; done
   rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["points_per_s"])' "$out")
   sleep 0.3 # access lines are flushed every 100 ms
-  echo "  $name: $rate points/s ($(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes_per_point"])' "$out") bytes of JSON a point), ratio $(echo "scale=2; $rate / $b" | bc); CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms, cityd $(per_k "$c0" "$c1") ms, the machine $(per_k "$m0" "$m1") ms (load generator and neighbours included); per batch $(one "$work/c0" "$work/c1" COM_STMT_EXECUTE) statements and $(one "$work/c0" "$work/c1" COM_COMMIT) commits; $(batches "$log" "$l0")"
+  echo "  $name: $rate points/s ($(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes_per_point"])' "$out") bytes of JSON a point), ratio $(echo "scale=2; $rate / $b" | bc); CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms, cityd $(per_k "$c0" "$c1") ms, the load generator $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_cpu_ms_per_1000"])' "$out") ms, the machine $(per_k "$m0" "$m1") ms (load generator and neighbours included); per batch $(one "$work/c0" "$work/c1" COM_STMT_EXECUTE) statements and $(one "$work/c0" "$work/c1" COM_COMMIT) commits; $(batches "$log" "$l0")"
   [[ -z ${STATS:-} ]] || echo "    per batch: $(per_batch "$work/c0" "$work/c1")"
 }
 # The new binary's legs of a round, one per body form.

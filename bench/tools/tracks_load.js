@@ -10,7 +10,8 @@
 // point 1 ms after the last at one place, so no filter fires. Every answer must be 200 with
 // all points new. --form array sends each point in the compact form, [seq, device_time, lat, lng,
 // accuracy, speed, heading, altitude, battery] (docs/attendance.md), instead of an object with
-// those members (the default). Prints {points, seconds, points_per_s, bytes_per_point, statuses}.
+// those members (the default). Prints {points, seconds, points_per_s, bytes_per_point,
+// client_cpu_ms_per_1000 (this process's own CPU while sending), statuses}.
 // latest: n sequential GETs on one connection; prints {n, p50_ms, p90_ms, p99_ms, max_ms,
 // items}.
 'use strict';
@@ -58,13 +59,15 @@ async function ingest() {
                          : { seq, device_time: c.base + seq, lat, lng: 120.6, accuracy: 5, speed: 0,
                              heading: 0, altitude: 10, battery: 80 });
       }
-      out.push(JSON.stringify({ device: 'bench', points: pts }));
-      bytes += Buffer.byteLength(out[out.length - 1]);
+      // As bytes: not encoded again while the clock runs.
+      out.push(Buffer.from(JSON.stringify({ device: 'bench', points: pts })));
+      bytes += out[out.length - 1].length;
     }
     return out;
   });
   const sessions = clients.map(() => http2.connect(`http://127.0.0.1:${port}`));
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   await Promise.all(clients.map(async (c, k) => {
     for (let b = 0; b < batches; b++) {
       const r = await request(sessions[k], {
@@ -75,10 +78,13 @@ async function ingest() {
     }
   }));
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   sessions.forEach((x) => x.close());
   const points = clients.length * batches * size;
   console.log(JSON.stringify({ points, seconds: s, points_per_s: Math.round(points / s),
-                               bytes_per_point: Math.round(bytes / points), statuses, error: bad }));
+                               bytes_per_point: Math.round(bytes / points),
+                               client_cpu_ms_per_1000: Number(((cpu.user + cpu.system) / points).toFixed(2)),
+                               statuses, error: bad }));
   if (bad) process.exit(1);
 }
 
