@@ -13,12 +13,15 @@
  * on one loop when the loops share their listening socket, http.accept = shared) every request
  * freed one to jemalloc and took one back: +300 to +1,000 instructions per HTTP/1.1 request.
  *
+ * An 80 KiB write buffer past the 16th is a large allocation for jemalloc (beyond its thread
+ * cache): with 50 h2c connections on one loop, ~250 instructions per request.
+ *
  * cityd therefore defines h2o_mem_alloc_recycle (libh2o calls it through its PLT) and, on a
- * loop thread only, raises the cap of each such list before h2o's own function runs, to what
- * LOOP_LIST_BYTES holds (512 entries at most): 512 pool chunks, ~250 socket buffers, 25 write
- * buffers, for as long as the loop lives, and only as many as were once in use together.
- * Other threads (database and media workers, which use request pools one at a time) keep
- * h2o's caps. */
+ * loop thread only, raises the cap of each such list before h2o's own function runs: to what
+ * LOOP_LIST_BYTES holds, between 64 and 512 entries — 512 pool chunks (2 MiB), ~250 socket
+ * buffers (2 MiB), 64 write buffers (5 MiB) — for as long as the loop lives, and only as many
+ * as were once in use together. Other threads (database and media workers, which use request
+ * pools one at a time) keep h2o's caps. */
 #include "http_int.h"
 
 #include <dlfcn.h>
@@ -29,8 +32,10 @@
 _Static_assert(H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2 && H2O_VERSION_PATCH == 5,
                "recycle.c relies on h2o 2.2.5's pool chunks (lib/common/memory.c)");
 
-/* What a loop may keep in each recycle list: 512 of h2o's 4 KiB pool chunks. */
+/* What a loop may keep in each recycle list: 2 MiB (512 of h2o's 4 KiB pool chunks, ~250
+ * socket buffers), but never fewer than 64 entries (HTTP/2 write buffers: 5 MiB). */
 #define LOOP_LIST_BYTES (2u << 20)
+#define LOOP_LIST_MIN 64
 #define LOOP_LIST_MAX 512
 
 static struct {
@@ -52,6 +57,8 @@ void *h2o_mem_alloc_recycle(h2o_mem_recycle_t *allocator, size_t sz)
     pthread_once(&rc.once, rc_init);
     if (loop_thread && sz) {
         size_t cap = LOOP_LIST_BYTES / sz;
+        if (cap < LOOP_LIST_MIN)
+            cap = LOOP_LIST_MIN;
         if (cap > LOOP_LIST_MAX)
             cap = LOOP_LIST_MAX;
         if (allocator->max < cap)
