@@ -17,7 +17,7 @@
 # "overloaded", db.queue_target_ms); SKIP_BUILD=1 uses build/release as it is; LATEST=0 skips part 2; OLD=path/to/another/cityd adds an A/B leg
 # per round with that binary (same database, same config; the order of the two alternates);
 # FORMS ("object array") runs cityd's legs once per body form ("object": points as objects;
-# "array": the compact form of docs/attendance.md; OLD's legs always send objects);
+# "array": the compact form of docs/attendance.md; OLD's legs send OLD_FORM, "object");
 # STATS=1 prints, per leg, more of MariaDB's counters per 100-point batch and the sizes of the
 # worker batches;
 # PERF=file records a CPU profile of cityd during its first measured leg (PERF_HZ samples a
@@ -32,6 +32,7 @@ LATEST=${LATEST:-1}
 POOL=${POOL:-$C}
 OLD=${OLD:-}
 FORMS=${FORMS:-object array}
+OLD_FORM=${OLD_FORM:-object}
 [[ ${SKIP_BUILD:-} == 1 ]] || bench_build
 bench_db
 bench_cityd "db.pool_size = $POOL"
@@ -122,7 +123,7 @@ b=1
 B0=$B
 B=$(((B + 9) / 10))
 for f in $FORMS; do leg warm-up "$new_port" "$new_pid" "$new_log" "$f" >/dev/null; done
-[[ -z $OLD ]] || leg warm-up "$old_port" "$old_pid" "$work/cityd.old.log" >/dev/null
+[[ -z $OLD ]] || leg warm-up "$old_port" "$old_pid" "$work/cityd.old.log" "$OLD_FORM" >/dev/null
 B=$B0
 for r in $(seq 1 "$ROUNDS"); do
   base=$(fresh)
@@ -137,11 +138,11 @@ for r in $(seq 1 "$ROUNDS"); do
   b=$(echo "scale=0; $C * $B * 100 / ($t1 - $t0)" | bc)
   echo "round $r (load average $(cut -d' ' -f1-3 /proc/loadavg)): mariadb multi-row INSERT $b points/s; CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms"
   if [[ -n $OLD && $((r % 2)) == 0 ]]; then
-    leg old "$old_port" "$old_pid" "$work/cityd.old.log"
+    leg old "$old_port" "$old_pid" "$work/cityd.old.log" "$OLD_FORM"
     news
   else
     news
-    [[ -z $OLD ]] || leg old "$old_port" "$old_pid" "$work/cityd.old.log"
+    [[ -z $OLD ]] || leg old "$old_port" "$old_pid" "$work/cityd.old.log" "$OLD_FORM"
   fi
 done
 [[ $LATEST == 0 ]] && exit 0
