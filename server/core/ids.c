@@ -61,8 +61,11 @@ void ids_token(char *out, size_t n)
     size_t i = 0;
 
     while (i < n) {
-        ids_random(raw, sizeof raw);
-        for (size_t k = 0; k < sizeof raw && i < n; k++)
+        /* As many bytes as characters are missing (a byte is refused 8 times in 256): a
+         * request id takes 16-17 bytes of the kernel's output, not 32. */
+        size_t want = n - i < sizeof raw ? n - i : sizeof raw;
+        ids_random(raw, want);
+        for (size_t k = 0; k < want; k++)
             if (raw[k] < 248) /* 248 = 4 * 62: keeps the distribution uniform */
                 out[i++] = alphabet[raw[k] % 62];
     }

@@ -66,6 +66,9 @@ static void request_ids_on_one_h2_connection(void **state)
 
         assert_non_null(rid);
         assert_int_equal(strlen(rid), 16);
+        /* base62 only: a character outside it would mean a byte mapped without its check */
+        assert_int_equal(
+            strspn(rid, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), 16);
         for (size_t k = 0; k < i; k++)
             assert_string_not_equal(seen[k], rid);
         snprintf(seen[i], sizeof seen[i], "%s", rid);
