@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -53,7 +54,30 @@ void log_json_escape(char *buf, size_t cap, size_t *off, const char *s, size_t n
     *off = o;
 }
 
-static inline void put_n(char *buf, size_t cap, size_t *off, const char *s, size_t n)
+/* memcpy for the short strings of a log line. gcc expands a memcpy whose size it can bound
+ * (the 24-byte date text, say) inline with `rep movsq`, whose start-up cost was a third of
+ * log_access_emit's samples (perf); fixed-size moves of 16 or 8 bytes, overlapping at the
+ * end, cost a few cycles. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n >= 16 && n <= 32) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8 && n < 16) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n < 8) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
+/* Copy n bytes of s (truncated to what fits before cap's last byte): literals with memcpy
+ * (a known size, inlined), other strings with copy_short. */
+static inline void put_bytes(char *buf, size_t cap, size_t *off, const char *s, size_t n,
+                             bool short_copy)
 {
     size_t room;
 
@@ -62,8 +86,17 @@ static inline void put_n(char *buf, size_t cap, size_t *off, const char *s, size
     room = cap - 1 - *off;
     if (n > room)
         n = room;
-    memcpy(buf + *off, s, n);
+    if (short_copy)
+        copy_short(buf + *off, s, n);
+    else
+        memcpy(buf + *off, s, n);
     *off += n;
+}
+
+/* A string whose length is only known at run time. */
+static inline void put_n(char *buf, size_t cap, size_t *off, const char *s, size_t n)
+{
+    put_bytes(buf, cap, off, s, n, true);
 }
 
 static void put(char *buf, size_t cap, size_t *off, const char *s)
@@ -72,7 +105,7 @@ static void put(char *buf, size_t cap, size_t *off, const char *s)
 }
 
 /* A string literal: its length is known, the copy is inlined (no strlen, no memcpy call). */
-#define PUT_LIT(buf, cap, off, lit) put_n(buf, cap, off, "" lit, sizeof(lit) - 1)
+#define PUT_LIT(buf, cap, off, lit) put_bytes(buf, cap, off, "" lit, sizeof(lit) - 1, false)
 
 static _Thread_local struct {
     char buf[32768];
@@ -125,7 +158,9 @@ static void put_ts(char *buf, size_t cap, size_t *off)
         tl.ts_len = o;
         tl.ts_sec = sec;
     }
-    put_n(buf, cap, off, tl.ts_text, tl.ts_len);
+    /* ts_len < sizeof ts_text always; said so, the copy is known to be short */
+    put_n(buf, cap, off, tl.ts_text,
+          tl.ts_len < sizeof tl.ts_text ? tl.ts_len : sizeof tl.ts_text - 1);
     put_uint(buf, cap, off, (uint64_t)(ms % 1000), 3);
     PUT_LIT(buf, cap, off, "Z");
 }
