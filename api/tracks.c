@@ -60,34 +60,13 @@ static enum err num(struct rctx *cx, json_t *const *val, size_t i, enum point_ke
     return ERR_OK;
 }
 
-/* The member named key (its first bytes decide; strcmp confirms), PK_N for none. */
+/* The member named key, PK_N for none. */
 static enum point_key point_key_of(const char *key)
 {
-    enum point_key k;
-
-    switch (key[0]) {
-    case 's':
-        k = key[1] == 'e' ? PK_SEQ : PK_SPEED;
-        break;
-    case 'd':
-        k = PK_TIME;
-        break;
-    case 'l':
-        k = key[1] == 'a' ? PK_LAT : PK_LNG;
-        break;
-    case 'a':
-        k = key[1] == 'c' ? PK_ACC : PK_ALT;
-        break;
-    case 'h':
-        k = PK_HEADING;
-        break;
-    case 'b':
-        k = PK_BAT;
-        break;
-    default:
-        return PK_N;
-    }
-    return strcmp(key, point_keys[k]) == 0 ? k : PK_N;
+    for (enum point_key k = 0; k < PK_N; k++)
+        if (strcmp(key, point_keys[k]) == 0)
+            return k;
+    return PK_N;
 }
 
 /* A point sent as an object or in the compact form: its values by member, in one pass. */

@@ -25,9 +25,9 @@ typedef void (*route_batch_handler)(struct rctx *const *cxs, const struct req *c
 
 enum route_flags {
     ROUTE_LOOP = 1u << 0,         /* runs on the event loop: no DB, no blocking (health, version) */
-    ROUTE_BATCH = 1u << 1,        /* a quick read (one or two short queries): requests of such
-                                     routes that arrive together share one worker hop and one
-                                     token-check query (server.h) */
+    ROUTE_BATCH = 1u << 1,        /* short and frequent (a quick read, a track batch): requests
+                                     of such routes that arrive together share one worker hop
+                                     and one token-check query (server.h) */
     ROUTE_MEDIA = 1u << 2,        /* runs on the media worker pool (libvips work) */
     ROUTE_RAW_BODY = 1u << 3,     /* body is not JSON (uploads): no JSON checks by the router */
     ROUTE_AUTH_PROFILE = 1u << 4, /* the token check also loads the caller's profile into

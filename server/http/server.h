@@ -11,19 +11,18 @@
  *   job and queued to the database (or media) worker pool (503 when full) -> the worker runs
  *   authorize() then the handler with its own MariaDB connection -> the result comes back
  *   through h2o's multithread queue -> the loop sends it, or drops it if the client is gone.
- * Requests of ROUTE_BATCH routes (quick reads) are not queued one by one: each loop collects
- * those that arrive in one turn of the event loop (up to HTTP_BATCH_MAX) and queues them as
- * one job, whose worker checks all their tokens in one statement and runs their handlers (a
- * route's batch handler with all of its requests at once, if it has one; the others one after
- * the other). Under load that is one thread hop and one token query per batch instead of
- * per request; when idle a batch is a single request and nothing waits.
- * A per-route deadline answers 503 when a worker does not finish in time; cancelled jobs
- * that have not started are skipped. Under sustained overload the database pool sheds
- * (db.queue_target_ms, workpool.h): a new request is refused with 503 at once, before it
- * becomes a job, and one admitted during the overload that still waited twice the target is
- * answered 503 unrun. Per
- * connection, in-flight jobs are capped and requests abandoned by the client (HTTP/2 rapid reset)
- * are counted: past the budget the connection gets GOAWAY and is closed. */
+ * Requests of ROUTE_BATCH routes (short, frequent: quick reads, track batches) are not queued one
+ * by one: each loop collects those that arrive in one turn of the event loop (up to HTTP_BATCH_MAX)
+ * and queues them as one job, whose worker checks all their tokens in one statement and runs their
+ * handlers (a route's batch handler with all of its requests at once, if it has one; the others one
+ * after the other). Under load that is one thread hop and one token query per batch instead of per
+ * request; when idle a batch is a single request and nothing waits. A per-route deadline answers
+ * 503 when a worker does not finish in time; cancelled jobs that have not started are skipped.
+ * Under sustained overload the database pool sheds (db.queue_target_ms, workpool.h): a new request
+ * is refused with 503 at once, before it becomes a job, and one admitted during the overload that
+ * still waited twice the target is answered 503 unrun. Per connection, in-flight jobs are capped
+ * and requests abandoned by the client (HTTP/2 rapid reset) are counted: past the budget the
+ * connection gets GOAWAY and is closed. */
 #ifndef CITYD_HTTP_SERVER_H
 #define CITYD_HTTP_SERVER_H
 
