@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # bench/tracks.sh: GPS track ingest and the live map (issue 12).
 #  1. Ingest: C phones (checked-in inspectors) send B batches of 100 points each over h2c
-#     (bench/tools/tracks_load.js, one connection per phone, one batch in flight per phone),
+#     (bench/tools/tracks_load.c on libnghttp2, built here with cc + pkg-config: one connection
+#     per phone, one batch in flight per phone, one thread polling them all — the C client
+#     beside the baseline's C client; GEN=node sends the same bodies with node's http2,
+#     bench/tools/tracks_load.js, the generator until 2026-12-03, which itself took 2.4-3.1 ms of
+#     CPU per 1,000 points of the two cores the servers use; GEN="c node" runs a leg with each),
 #     against the same rows written by C `mariadb` clients as plain multi-row INSERTs of 100 rows
 #     into the same table (autocommit: one durable commit per statement, as cityd commits once
 #     per group of batches; innodb_flush_log_at_trx_commit=1), alternately, ROUNDS times.
@@ -11,7 +15,7 @@
 #  2. Latest positions of 5000 on-duty people inside a box, read by a leader whose region holds
 #     them: p99 of N sequential reads, with the default 1 s answer cache and without it
 #     (gps.latest_cache_ms = 0). Goal: < 20 ms.
-# Knobs: C (16), B (60), ROUNDS (3), N (300); POOL (cityd's db.pool_size; default C, as many
+# Knobs: C (16), B (60), ROUNDS (3), N (300); GEN (c); POOL (cityd's db.pool_size; default C, as many
 # database connections as the baseline has clients — the shipped default is 8, and with fewer
 # workers than phones in flight the shipped overload control answers part of the batches 503
 # "overloaded", db.queue_target_ms); SKIP_BUILD=1 uses build/release as it is; LATEST=0 skips part 2; OLD=path/to/another/cityd adds an A/B leg
@@ -33,6 +37,23 @@ POOL=${POOL:-$C}
 OLD=${OLD:-}
 FORMS=${FORMS:-object array}
 OLD_FORM=${OLD_FORM:-object}
+GEN=${GEN:-c}
+for gen in $GEN; do
+  case $gen in
+  c)
+    # shellcheck disable=SC2046 # pkg-config's flags are separate words
+    cc -std=c17 -O2 -Wall -Wextra -o "$work/tracks_load" bench/tools/tracks_load.c \
+      $(pkg-config --cflags --libs libnghttp2 jansson)
+    ;;
+  node) ;;
+  *) echo "GEN: c and/or node, not $gen" >&2 && exit 2 ;;
+  esac
+done
+gen=${GEN%% *} # the warm-up's and OLD's generator
+# load ARGS...: one ingest by the generator $gen; its JSON line on stdout.
+load() {
+  if [[ $gen == node ]]; then node bench/tools/tracks_load.js "$@"; else "$work/tracks_load" "$@"; fi
+}
 [[ ${SKIP_BUILD:-} == 1 ]] || bench_build
 bench_db
 bench_cityd "db.pool_size = $POOL"
@@ -74,7 +95,7 @@ one() { # before after name: one counter's difference per batch
   join <(sort "$1") <(sort "$2") | awk -v n=$((C * B)) -v k="$3" '$1 == k {printf "%.2f", ($3 - $2) / n}'
 }
 echo "machine: $(machine)"
-echo "cityd: db.pool_size $POOL${OLD:+; A/B against $OLD}"
+echo "cityd: db.pool_size $POOL${OLD:+; A/B against $OLD}; load generator: $GEN (c: bench/tools/tracks_load.c, libnghttp2 $(pkg-config --modversion libnghttp2); node: bench/tools/tracks_load.js, node $(node --version))"
 admin=$(bench_token admin)
 # The retention job adds the day partitions of track_points within its first run (10 s).
 for _ in $(seq 1 150); do
@@ -99,7 +120,8 @@ leg() {
   fi
   counters >"$work/c0"
   d0=$(cpu "$db_pid") c0=$(cpu "$pid") m0=$(busy)
-  out=$(node bench/tools/tracks_load.js --port "$p" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100 --form "$form")
+  out=$(load --port "$p" --mode ingest --clients "$work/clients.json" --batches "$B" --size 100 --form "$form") ||
+    { echo "$name: the load generator failed: $out" >&2 && exit 1; }
   d1=$(cpu "$db_pid") c1=$(cpu "$pid") m1=$(busy)
   counters >"$work/c1"
   for q in "${perfs[@]}"; do kill -INT "$q"; wait "$q" || true; done
@@ -108,12 +130,20 @@ leg() {
   echo "  $name: $rate points/s ($(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes_per_point"])' "$out") bytes of JSON a point), ratio $(echo "scale=2; $rate / $b" | bc); CPU per 1,000 points: mariadbd $(per_k "$d0" "$d1") ms, cityd $(per_k "$c0" "$c1") ms, the load generator $(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_cpu_ms_per_1000"])' "$out") ms, the machine $(per_k "$m0" "$m1") ms (load generator and neighbours included); per batch $(one "$work/c0" "$work/c1" COM_STMT_EXECUTE) statements and $(one "$work/c0" "$work/c1" COM_COMMIT) commits; $(batches "$log" "$l0")"
   [[ -z ${STATS:-} ]] || echo "    per batch: $(per_batch "$work/c0" "$work/c1")"
 }
-# The new binary's legs of a round, one per body form.
+# The new binary's legs of a round, one per body form (and generator, when GEN names two: their
+# order alternates per round).
 news() {
-  local f
-  for f in $FORMS; do
-    leg "$([[ $FORMS == object ]] && echo cityd || echo "cityd/$f")" "$new_port" "$new_pid" "$new_log" "$f"
+  local f g0=$gen name gens=$GEN
+  ((r % 2)) || gens=$(tr ' ' '\n' <<<"$GEN" | tac | xargs)
+  for gen in $gens; do
+    for f in $FORMS; do
+      name=cityd
+      [[ $FORMS == object ]] || name+=/$f
+      [[ $GEN == "$gen" ]] || name+=/$gen
+      leg "$name" "$new_port" "$new_pid" "$new_log" "$f"
+    done
   done
+  gen=$g0
 }
 # Warm-up, not measured: every binary once with a tenth of the batches, so that the rounds
 # find the database connections' prepared statements in place (a grouped ingest prepares one

@@ -11,6 +11,7 @@ PACKAGES=(
   mariadb-server mariadb-client
   fonts-droid-fallback curl nghttp2-client wrk h2o bc nodejs npm python3 python3-jwt python3-yaml libimage-exiftool-perl faketime
   mosquitto nginx-light libnginx-mod-nchan  # baselines of bench/ws_*.sh
+  libnghttp2-dev  # bench/tools/tracks_load.c
   python3-prometheus-client chromium systemd
   python3-h2 python3-hyperframe python3-hpack slowhttptest  # tests/fault: raw HTTP/2 frames, slow clients
 )

@@ -4,7 +4,10 @@
 //   node tracks_load.js --port P --mode ingest --clients FILE [--batches B] [--size 100] [--form object|array]
 //   node tracks_load.js --port P --mode latest --token T --path /api/v1/positions/latest?bbox=… [--n 300]
 //
-// ingest: FILE is a JSON array [{token, base}] (one checked-in person each; base = the first fix
+// ingest: used by bench/tracks.sh only with GEN=node since 2026-12-03; its default is the C
+// generator with the same arguments, bodies and output, bench/tools/tracks_load.c (node's
+// HTTP/2 client cost 2.4-3.1 ms of CPU per 1,000 points on the cores the servers share).
+// FILE is a JSON array [{token, base}] (one checked-in person each; base = the first fix
 // time in ms, after the check-in). Every client has its own HTTP/2 connection and sends its B
 // batches of `size` points one after another (one in flight per phone, as a phone does), each
 // point 1 ms after the last at one place, so no filter fires. Every answer must be 200 with
