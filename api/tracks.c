@@ -60,12 +60,15 @@ static enum err num(struct rctx *cx, json_t *const *val, size_t i, enum point_ke
     return ERR_OK;
 }
 
-/* The member named key, PK_N for none. */
-static enum point_key point_key_of(const char *key)
+/* The member named key, PK_N for none. The names are tried from `from` on, round: a phone
+ * sends its members in one order, so starting after the last one found usually hits first. */
+static enum point_key point_key_of(const char *key, enum point_key from)
 {
-    for (enum point_key k = 0; k < PK_N; k++)
+    for (size_t i = 0; i < PK_N; i++) {
+        enum point_key k = (enum point_key)((from + i) % PK_N);
         if (strcmp(key, point_keys[k]) == 0)
             return k;
+    }
     return PK_N;
 }
 
@@ -74,6 +77,7 @@ static enum err point_values(struct rctx *cx, json_t *o, size_t i, json_t **val)
 {
     const char *key;
     json_t *v;
+    enum point_key next = PK_SEQ;
 
     memset(val, 0, PK_N * sizeof *val);
     if (json_is_array(o)) {
@@ -91,11 +95,12 @@ static enum err point_values(struct rctx *cx, json_t *o, size_t i, json_t **val)
         return rctx_fail(cx, ERR_INVALID, "points[%zu]: expected an object or an array", i);
     json_object_foreach(o, key, v)
     {
-        enum point_key k = point_key_of(key);
+        enum point_key k = point_key_of(key, next);
         if (k == PK_N)
             return rctx_fail(cx, ERR_INVALID, "points[%zu]: field \"%.32s\" is not accepted", i,
                              key);
         val[k] = v;
+        next = (enum point_key)((k + 1) % PK_N);
     }
     return ERR_OK;
 }
