@@ -12,6 +12,7 @@
 #include <math.h>
 #include <limits.h>
 #include <ctype.h>
+#include "api/domain/attendance.h"
 #include "api/domain/audit.h"
 #include "api/domain/case.h"
 #include "api/domain/dashboard.h"
@@ -67,6 +68,9 @@ const struct api_job api_jobs[] = {
     {"media_maintenance", media_maintenance_job, 10000},
     /* GPS: day partitions of track_points ahead, and those past gps.retention_days dropped */
     {"track_retention", track_retention_job, 10000},
+    /* attendance: forgotten check-outs past gps.auto_checkout_after_min / gps.max_duty_hours
+     * made automatically (attendance.h) */
+    {"auto_checkout", checkin_auto_out_job, 10000},
     /* inbox and stream items past ws.retention_days (inbox.h) */
     {"inbox_retention", inbox_retention_job, 3600000},
     /* 领导通 live tiles: changed scopes' summaries to the "tiles" stream (dashboard.h) */

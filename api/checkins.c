@@ -35,13 +35,16 @@ static json_t *checkin_json(const struct checkin_rec *c, bool gcj)
     double lat = c->lat, lng = c->lng;
     json_t *o;
 
-    if (gcj)
+    if (gcj && c->has_position)
         geo_wgs_to_gcj(lat, lng, &lat, &lng);
-    o = json_pack("{s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:f,s:f,s:f,s:o,s:o,s:b}", "id",
+    /* The automatic check-out has no position: lat, lng and accuracy are null. */
+    o = json_pack("{s:I,s:I,s:s,s:s,s:s,s:o,s:o,s:s,s:o,s:o,s:o,s:o,s:o,s:b}", "id",
                   (json_int_t)c->id, "user_id", (json_int_t)c->user_id, "user_name",
                   c->user_name ? c->user_name : "", "type", c->type, "status", c->status, "at",
                   api_json_time(c->at), "device_time", api_json_time(c->device_at), "local_date",
-                  c->local_date, "lat", lat, "lng", lng, "accuracy", c->accuracy, "shift_id",
+                  c->local_date, "lat", c->has_position ? json_real(lat) : json_null(), "lng",
+                  c->has_position ? json_real(lng) : json_null(), "accuracy",
+                  c->has_position ? json_real(c->accuracy) : json_null(), "shift_id",
                   api_json_id(c->shift_id), "grid_id", api_json_id(c->grid_id), "selfie",
                   c->has_selfie);
     json_object_set_new(o, "crs", json_string(gcj ? "gcj02" : "wgs84"));
@@ -146,10 +149,11 @@ static enum err attendance_get(struct rctx *cx, const struct req *rq, struct res
     people = json_array();
     for (size_t i = 0; i < np; i++)
         json_array_append_new(
-            people, json_pack("{s:I,s:s,s:o,s:s,s:o,s:o}", "user_id", (json_int_t)p[i].user_id,
-                              "name", p[i].name, "department_id", api_json_id(p[i].department_id),
-                              "status", p[i].status, "first_in", api_json_time(p[i].first_in),
-                              "last_out", api_json_time(p[i].last_out)));
+            people,
+            json_pack("{s:I,s:s,s:o,s:s,s:o,s:o,s:b}", "user_id", (json_int_t)p[i].user_id, "name",
+                      p[i].name, "department_id", api_json_id(p[i].department_id), "status",
+                      p[i].status, "first_in", api_json_time(p[i].first_in), "last_out",
+                      api_json_time(p[i].last_out), "no_checkout", p[i].no_checkout));
     depts = json_array();
     for (size_t i = 0; i < nd; i++)
         json_array_append_new(

@@ -730,11 +730,18 @@ int wire_serve(const struct cfg *cfg, const char *port_file)
                  strncmp(cfg->http_listen, "0.0.0.0:", 8) == 0 && colon ? colon : cfg->http_listen);
         api_open311_configure(url, cfg->open311_contact);
     }
-    gps_cfg = (struct gps_cfg){cfg->gps_retention_days,         cfg->gps_max_accuracy_m,
-                               cfg->gps_max_speed_kmh,          cfg->gps_max_age_s,
-                               cfg->gps_max_future_s,           cfg->gps_checkin_tolerance_m,
-                               cfg->gps_checkin_max_accuracy_m, cfg->gps_stop_min,
-                               cfg->gps_vehicle_active_s,       cfg->gps_latest_cache_ms};
+    gps_cfg = (struct gps_cfg){cfg->gps_retention_days,
+                               cfg->gps_max_accuracy_m,
+                               cfg->gps_max_speed_kmh,
+                               cfg->gps_max_age_s,
+                               cfg->gps_max_future_s,
+                               cfg->gps_checkin_tolerance_m,
+                               cfg->gps_checkin_max_accuracy_m,
+                               cfg->gps_stop_min,
+                               cfg->gps_vehicle_active_s,
+                               cfg->gps_latest_cache_ms,
+                               cfg->gps_auto_checkout_after_min,
+                               cfg->gps_max_duty_hours};
     if (api_testing_enabled)
         log_warn(NULL,
                  "testing.clock_control is on: admins can move the clock; never in production");

@@ -13,6 +13,8 @@
 #include "outbox.h"
 #include "shift_time.h"
 #include "track.h"
+#include "server/core/clock.h"
+#include "server/core/log.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
 
@@ -203,9 +205,10 @@ static void checkin_from_row(const struct db_res *r, size_t i, struct checkin_re
     c->status = db_cell(r, i, 5);
     c->flags = db_cell(r, i, 6);
     c->local_date = db_cell(r, i, 7);
-    c->lat = db_cell_f64(r, i, 8);
-    c->lng = db_cell_f64(r, i, 9);
-    c->accuracy = db_cell_f64(r, i, 10);
+    c->has_position = !db_cell_null(r, i, 8);
+    c->lat = c->has_position ? db_cell_f64(r, i, 8) : 0;
+    c->lng = c->has_position ? db_cell_f64(r, i, 9) : 0;
+    c->accuracy = c->has_position ? db_cell_f64(r, i, 10) : 0;
     c->shift_id = db_cell_i64(r, i, 11);
     c->grid_id = db_cell_i64(r, i, 12);
     c->distance_m = db_cell_null(r, i, 13) ? -1 : db_cell_f64(r, i, 13);
@@ -252,24 +255,189 @@ static enum err user_shift(struct rctx *cx, int64_t user_id, struct shift_rec *s
     return ERR_OK;
 }
 
-enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct idem *idem,
-                        struct checkin_rec *out)
+/* The open duty interval of people (duty d): since when, the check-in that opened it (its id,
+ * local day and time) and the shift that check-in was judged against (its row, whatever its
+ * assignment or active flag is now). */
+#define OPEN_DUTY_COLS                                                                             \
+    "d.user_id, FLOOR(UNIX_TIMESTAMP(d.since) * 1000), c.id,"                                      \
+    " DATEDIFF(c.local_date, '1970-01-01'), FLOOR(UNIX_TIMESTAMP(c.at) * 1000), s.id, s.days,"     \
+    " s.start_min, s.end_min, s.grace_min"
+#define OPEN_DUTY_FROM                                                                             \
+    " FROM duty d LEFT JOIN checkins c ON c.id = (SELECT c2.id FROM checkins c2 WHERE"             \
+    " c2.user_id = d.user_id AND c2.type = 'in' ORDER BY c2.at DESC, c2.id DESC LIMIT 1)"          \
+    " LEFT JOIN shifts s ON s.id = c.shift_id"
+
+/* When the automatic check-out closes the open duty of row i (OPEN_DUTY_COLS; 0: never). */
+static int64_t open_duty_auto_out_at(const struct db_res *r, size_t i, int64_t off)
+{
+    struct shift_times st = {0};
+    bool paired = !db_cell_null(r, i, 2), has_shift = !db_cell_null(r, i, 5);
+    int64_t in_ms = paired ? db_cell_i64(r, i, 4) : db_cell_i64(r, i, 1);
+    int64_t day = paired ? db_cell_i64(r, i, 3) : shift_local_day(in_ms, off);
+
+    if (has_shift) {
+        st.days = (unsigned)db_cell_i64(r, i, 6);
+        st.start_min = (int)db_cell_i64(r, i, 7);
+        st.end_min = (int)db_cell_i64(r, i, 8);
+        st.grace_min = (int)db_cell_i64(r, i, 9);
+    }
+    return shift_auto_out_at(has_shift ? &st : NULL, day, in_ms, off, gps_cfg.auto_out_after_min,
+                             gps_cfg.max_duty_hours);
+}
+
+/* One check-in or check-out of user_id inside the caller's transaction: the one path of
+ * checkin_create and of the automatic check-out (checkin_auto_out_job). Takes the person's duty
+ * row lock and, for a check-out, their devices' row locks; places it in its shift instance;
+ * writes the checkins row, duty and the live-map row. in: the request, with its position
+ * (lat/lng in WGS-84) and selfie (media id, 0: none); NULL for the automatic check-out, which
+ * is written only when the person is still on duty and due by gps_cfg (else *id stays 0 and
+ * nothing changes) — no position, no findings, status "auto". *status: static text. */
+static enum err checkin_record(struct rctx *cx, int64_t user_id, const struct checkin_new *in,
+                               double lat, double lng, int64_t selfie, int64_t *id,
+                               const char **status_out)
 {
     struct shift_rec sh = {0};
     struct shift_place place = {0};
-    struct gps__rings rings;
+    struct gps__rings rings = {0};
     struct db_res r;
-    bool in_type, has_shift = false, on_duty, paired = false;
-    double lat = in->lat, lng = in->lng, dist = -1;
-    int64_t off, selfie = 0, id = 0, grid = 0, open_day = 0;
-    char flags[96] = "", date[11], payload[64];
-    const char *status = "on_time";
+    bool automatic = !in, in_type = in && in->type[0] == 'i', has_shift = false, on_duty;
+    bool paired = false;
+    double dist = -1;
+    int64_t off, grid = 0, open_day = 0, due;
+    char flags[96] = "", date[11];
+    const char *status = automatic ? "auto" : "on_time";
     long gi = -1;
+    enum err res;
+
+    *id = 0;
+    res = db_exec(cx, "SELECT on_duty FROM duty WHERE user_id = ? FOR UPDATE",
+                  DB_ARGS(DBI(user_id)), &r);
+    if (res)
+        return res;
+    on_duty = r.nrows && db_cell_i64(&r, 0, 0) == 1;
+    res = gps__local_offset(cx, &off);
+    if (res)
+        return res;
+    /* The automatic check-out judges again under the lock: a check-out (or a new check-in)
+     * since its scan leaves nothing to do, so it never closes a duty twice. */
+    if (automatic) {
+        if (!on_duty)
+            return ERR_OK;
+        res = db_exec(cx, "SELECT " OPEN_DUTY_COLS OPEN_DUTY_FROM " WHERE d.user_id = ?",
+                      DB_ARGS(DBI(user_id)), &r);
+        if (res)
+            return res;
+        due = r.nrows ? open_duty_auto_out_at(&r, 0, off) : 0;
+        if (!due || cx->now_ms < due)
+            return ERR_OK;
+    }
+    /* A check-out waits for the person's track batches in flight: each holds its device's row
+     * lock to its commit and judged its points on duty by what it read after taking it. Once
+     * this check-out commits, the next batch takes the lock after it and sees it (track.c). */
+    if (!in_type && on_duty)
+        res = db_exec(cx,
+                      "SELECT id FROM track_devices WHERE owner_type = 'user' AND owner_id = ?"
+                      " FOR UPDATE",
+                      DB_ARGS(DBI(user_id)), NULL);
+    if (res)
+        return res;
+    if (in_type && on_duty)
+        return rctx_fail(cx, ERR_BAD_STATE, "already checked in: check out first");
+    if (!in_type && !on_duty)
+        return rctx_fail(cx, ERR_BAD_STATE, "not checked in");
+    res = user_shift(cx, user_id, &sh, &has_shift);
+    if (!res && !automatic)
+        res = gps__user_rings(cx, user_id, &rings);
+    if (res)
+        return res;
+    /* The check-in's date is the day its shift instance starts on (a night shift's check-in
+     * at 00:30 is the evening before's); without a shift, the calendar day. A check-out
+     * belongs to the check-in it closes — its instance, however late it comes. */
+    if (!in_type) {
+        res = db_exec(cx,
+                      "SELECT DATEDIFF(local_date, '1970-01-01') FROM checkins"
+                      " WHERE user_id = ? AND type = 'in' ORDER BY at DESC, id DESC LIMIT 1",
+                      DB_ARGS(DBI(user_id)), &r);
+        if (res)
+            return res;
+        paired = r.nrows == 1;
+        if (paired)
+            open_day = db_cell_i64(&r, 0, 0);
+    }
+    /* A check-out with no check-in on record is placed by the clock alone. */
+    if (has_shift) {
+        struct shift_times t = times_of(&sh);
+        if (paired)
+            shift_place_out(&t, open_day, cx->now_ms, off, &place);
+        else
+            shift_place_at(&t, in_type, cx->now_ms, off, &place);
+    } else {
+        place.day = paired ? open_day : shift_local_day(cx->now_ms, off);
+    }
+    shift_day_date(place.day, date);
+    /* Findings, each a flag; the status is the most serious one. The automatic check-out has
+     * none: it comes after the instance's end, and with no position. */
+    if (rings.n) {
+        gi = gps__rings_find(&rings, lat, lng, gps_cfg.checkin_tolerance_m, &dist);
+        if (gi >= 0)
+            grid = rings.grid_id[gi];
+    }
+    if (automatic) {
+        /* status "auto", no flags */
+    } else if (place.mark == SHIFT_LATE) {
+        status = "late";
+        snprintf(flags, sizeof flags, "late");
+    } else if (place.mark == SHIFT_EARLY_LEAVE) {
+        status = "early_leave";
+        snprintf(flags, sizeof flags, "early_leave");
+    }
+    if (rings.n && gi < 0) {
+        status = "outside_area";
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "%soutside_area",
+                 *flags ? "," : "");
+    }
+    if (!automatic && in->accuracy > gps_cfg.checkin_max_accuracy_m) {
+        status = "low_accuracy";
+        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "%slow_accuracy",
+                 *flags ? "," : "");
+    }
+    res =
+        db_exec(cx,
+                "INSERT INTO checkins (user_id, type, at, device_at, local_date, lat, lng,"
+                " accuracy_m, status, flags, shift_id, grid_id, distance_m, selfie_media_id)"
+                " VALUES (?,?,FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),?,?,?,?,?,?,?,?,?,?)",
+                DB_ARGS(DBI(user_id), DBS(in_type ? "in" : "out"), DBI(cx->now_ms),
+                        in && in->device_time > 0 ? DBI(in->device_time) : DBNULL, DBS(date),
+                        automatic ? DBNULL : DBF(lat), automatic ? DBNULL : DBF(lng),
+                        automatic ? DBNULL : DBF(in->accuracy), DBS(status), DBS(flags),
+                        has_shift ? DBI(sh.id) : DBNULL, grid ? DBI(grid) : DBNULL,
+                        rings.n ? DBF(dist) : DBNULL, selfie ? DBI(selfie) : DBNULL),
+                &r);
+    if (res)
+        return res;
+    *id = (int64_t)r.insert_id;
+    res = db_exec(cx,
+                  "INSERT INTO duty (user_id, on_duty, since) VALUES (?,?,FROM_UNIXTIME(? / 1000))"
+                  " ON DUPLICATE KEY UPDATE on_duty = VALUES(on_duty), since = VALUES(since)",
+                  DB_ARGS(DBI(user_id), DBI(in_type ? 1 : 0), DBI(cx->now_ms)), NULL);
+    if (!res)
+        res = track_latest_duty(cx, user_id, in_type);
+    *status_out = status;
+    return res;
+}
+
+enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct idem *idem,
+                        struct checkin_rec *out)
+{
+    struct db_res r;
+    double lat = in->lat, lng = in->lng;
+    int64_t selfie = 0, id = 0;
+    char payload[64];
+    const char *status = "";
     enum err res;
 
     if (!in->type || (strcmp(in->type, "in") != 0 && strcmp(in->type, "out") != 0))
         return rctx_fail(cx, ERR_INVALID, "type: \"in\" or \"out\"");
-    in_type = in->type[0] == 'i';
     if (in->gcj02 && isfinite(lat) && isfinite(lng))
         geo_gcj_to_wgs(in->lat, in->lng, &lat, &lng);
     if (!geo_valid(lat, lng))
@@ -292,112 +460,92 @@ enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct id
             selfie = db_cell_i64(&r, 0, 0);
     }
     if (!res)
-        res = db_exec(cx, "SELECT on_duty FROM duty WHERE user_id = ? FOR UPDATE",
-                      DB_ARGS(DBI(cx->who.user_id)), &r);
-    if (res)
-        goto out;
-    on_duty = r.nrows && db_cell_i64(&r, 0, 0) == 1;
-    /* A check-out waits for the person's track batches in flight: each holds its device's row
-     * lock to its commit and judged its points on duty by what it read after taking it. Once
-     * this check-out commits, the next batch takes the lock after it and sees it (track.c). */
-    if (!in_type && on_duty)
-        res = db_exec(cx,
-                      "SELECT id FROM track_devices WHERE owner_type = 'user' AND owner_id = ?"
-                      " FOR UPDATE",
-                      DB_ARGS(DBI(cx->who.user_id)), NULL);
-    if (res)
-        goto out;
-    if (in_type && on_duty) {
-        res = rctx_fail(cx, ERR_BAD_STATE, "already checked in: check out first");
-        goto out;
+        res = checkin_record(cx, cx->who.user_id, in, lat, lng, selfie, &id, &status);
+    if (!res) {
+        snprintf(payload, sizeof payload, "{\"type\":\"%s\",\"status\":\"%s\"}", in->type, status);
+        res = outbox_record_change(cx, "checkin.created", "checkin", id, payload,
+                                   in->type[0] == 'i' ? "checkin.in" : "checkin.out", idem, id);
     }
-    if (!in_type && !on_duty) {
-        res = rctx_fail(cx, ERR_BAD_STATE, "not checked in");
-        goto out;
-    }
-    res = gps__local_offset(cx, &off);
-    if (!res)
-        res = user_shift(cx, cx->who.user_id, &sh, &has_shift);
-    if (!res)
-        res = gps__user_rings(cx, cx->who.user_id, &rings);
-    if (res)
-        goto out;
-    /* The check-in's date is the day its shift instance starts on (a night shift's check-in
-     * at 00:30 is the evening before's); without a shift, the calendar day. A check-out
-     * belongs to the check-in it closes — its instance, however late it comes. */
-    if (!in_type) {
-        res = db_exec(cx,
-                      "SELECT DATEDIFF(local_date, '1970-01-01') FROM checkins"
-                      " WHERE user_id = ? AND type = 'in' ORDER BY at DESC, id DESC LIMIT 1",
-                      DB_ARGS(DBI(cx->who.user_id)), &r);
-        if (res)
-            goto out;
-        paired = r.nrows == 1;
-        if (paired)
-            open_day = db_cell_i64(&r, 0, 0);
-    }
-    /* A check-out with no check-in on record is placed by the clock alone. */
-    if (has_shift) {
-        struct shift_times t = times_of(&sh);
-        if (paired)
-            shift_place_out(&t, open_day, cx->now_ms, off, &place);
-        else
-            shift_place_at(&t, in_type, cx->now_ms, off, &place);
-    } else {
-        place.day = paired ? open_day : shift_local_day(cx->now_ms, off);
-    }
-    shift_day_date(place.day, date);
-    /* Findings, each a flag; the status is the most serious one. */
-    if (rings.n) {
-        gi = gps__rings_find(&rings, lat, lng, gps_cfg.checkin_tolerance_m, &dist);
-        if (gi >= 0)
-            grid = rings.grid_id[gi];
-    }
-    if (place.mark == SHIFT_LATE) {
-        status = "late";
-        snprintf(flags, sizeof flags, "late");
-    } else if (place.mark == SHIFT_EARLY_LEAVE) {
-        status = "early_leave";
-        snprintf(flags, sizeof flags, "early_leave");
-    }
-    if (rings.n && gi < 0) {
-        status = "outside_area";
-        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "%soutside_area",
-                 *flags ? "," : "");
-    }
-    if (in->accuracy > gps_cfg.checkin_max_accuracy_m) {
-        status = "low_accuracy";
-        snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "%slow_accuracy",
-                 *flags ? "," : "");
-    }
-    res =
-        db_exec(cx,
-                "INSERT INTO checkins (user_id, type, at, device_at, local_date, lat, lng,"
-                " accuracy_m, status, flags, shift_id, grid_id, distance_m, selfie_media_id)"
-                " VALUES (?,?,FROM_UNIXTIME(? / 1000),FROM_UNIXTIME(? / 1000),?,?,?,?,?,?,?,?,?,?)",
-                DB_ARGS(DBI(cx->who.user_id), DBS(in->type), DBI(cx->now_ms),
-                        in->device_time > 0 ? DBI(in->device_time) : DBNULL, DBS(date), DBF(lat),
-                        DBF(lng), DBF(in->accuracy), DBS(status), DBS(flags),
-                        has_shift ? DBI(sh.id) : DBNULL, grid ? DBI(grid) : DBNULL,
-                        rings.n ? DBF(dist) : DBNULL, selfie ? DBI(selfie) : DBNULL),
-                &r);
-    if (res)
-        goto out;
-    id = (int64_t)r.insert_id;
-    res = db_exec(cx,
-                  "INSERT INTO duty (user_id, on_duty, since) VALUES (?,?,FROM_UNIXTIME(? / 1000))"
-                  " ON DUPLICATE KEY UPDATE on_duty = VALUES(on_duty), since = VALUES(since)",
-                  DB_ARGS(DBI(cx->who.user_id), DBI(in_type ? 1 : 0), DBI(cx->now_ms)), NULL);
-    if (!res)
-        res = track_latest_duty(cx, cx->who.user_id, in_type);
-    if (res)
-        goto out;
-    snprintf(payload, sizeof payload, "{\"type\":\"%s\",\"status\":\"%s\"}", in->type, status);
-    res = outbox_record_change(cx, "checkin.created", "checkin", id, payload,
-                               in_type ? "checkin.in" : "checkin.out", idem, id);
-out:
     res = db_tx_end(cx, res);
     return res ? res : checkin_get(cx, id, out);
+}
+
+/* ---- automatic check-out -------------------------------------------------------------------- */
+
+/* Check user_id out automatically if still due, in a transaction of its own; *done when a
+ * check-out was written. */
+static enum err auto_out_one(struct rctx *cx, int64_t user_id, bool *done)
+{
+    int64_t id = 0;
+    const char *status = "";
+    char detail[48];
+    enum err res;
+
+    *done = false;
+    cx->now_ms = clock_now_ms(); /* the check-out's time: the moment it is made */
+    res = db_tx_begin(cx);
+    if (res)
+        return res;
+    res = checkin_record(cx, user_id, NULL, 0, 0, 0, &id, &status);
+    if (!res && id) {
+        res = outbox_add(cx, "checkin.created", "checkin", id,
+                         "{\"type\":\"out\",\"status\":\"auto\"}", NULL);
+        snprintf(detail, sizeof detail, "user=%lld", (long long)user_id);
+        if (!res)
+            res = audit_write(cx, "checkin.auto_out", "checkin", id, AUDIT_OK, detail);
+    }
+    res = db_tx_end(cx, res);
+    if (!res)
+        *done = id != 0;
+    return res;
+}
+
+enum err checkin_auto_out_job(struct rctx *cx)
+{
+    struct db_res r;
+    int64_t off, *due, wait_min = INT64_MAX;
+    size_t ndue = 0, ndone = 0;
+    enum err res;
+
+    if (gps_cfg.auto_out_after_min > 0)
+        wait_min = gps_cfg.auto_out_after_min;
+    if (gps_cfg.max_duty_hours > 0 && gps_cfg.max_duty_hours * 60 < wait_min)
+        wait_min = gps_cfg.max_duty_hours * 60;
+    if (wait_min == INT64_MAX)
+        return ERR_OK; /* both rules off */
+    res = gps__local_offset(cx, &off);
+    if (res)
+        return res;
+    /* No duty is due sooner than the shorter rule after its check-in (an instance's check-in
+     * comes before its end), so only duties older than that are judged; duty.since is the
+     * check-in's time. */
+    res = db_exec(cx,
+                  "SELECT " OPEN_DUTY_COLS OPEN_DUTY_FROM " WHERE d.on_duty = 1 AND d.since <="
+                  " FROM_UNIXTIME(? / 1000) ORDER BY d.since LIMIT ?",
+                  DB_ARGS(DBI(cx->now_ms - wait_min * 60000), DBI(ATT_AUTO_OUT_MAX)), &r);
+    if (res)
+        return res;
+    due = rctx_zalloc(cx, (r.nrows + 1) * sizeof *due);
+    for (size_t i = 0; i < r.nrows; i++) {
+        int64_t at = open_duty_auto_out_at(&r, i, off);
+        if (at && cx->now_ms >= at)
+            due[ndue++] = db_cell_i64(&r, i, 0);
+    }
+    for (size_t i = 0; i < ndue; i++) {
+        bool done;
+        res = auto_out_one(cx, due[i], &done);
+        if (res == ERR_BUSY)
+            return res;
+        if (res)
+            log_error(cx, "automatic check-out of user %lld: %s", (long long)due[i],
+                      rctx_detail(cx, res));
+        else
+            ndone += done;
+    }
+    if (ndone)
+        log_info(cx, "automatic check-out: %zu of %zu people on duty past their limit", ndone,
+                 ndue);
+    return ERR_OK;
 }
 
 /* WHERE part for "users the caller leads" over users t (binds the caller twice). */
@@ -539,14 +687,16 @@ enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_
         " c.type = 'in' ORDER BY c.at LIMIT 1),"
         " (SELECT FLOOR(UNIX_TIMESTAMP(MAX(c.at)) * 1000) FROM checkins c WHERE c.user_id = t.id"
         " AND c.local_date = ? AND c.type = 'out'),"
+        " (SELECT c.status FROM checkins c WHERE c.user_id = t.id AND c.local_date = ? AND"
+        " c.type = 'out' ORDER BY c.at DESC, c.id DESC LIMIT 1),"
         " EXISTS (SELECT 1 FROM leaves l WHERE l.user_id = t.id AND ? BETWEEN l.from_date AND"
         " l.to_date)"
         " FROM users t LEFT JOIN departments dp ON dp.id = t.department_id"
         " WHERE t.disabled = 0 AND (t.roles & ?) <> 0 AND (? = 0 OR t.department_id = ?)"
         " AND (? OR " REACH_SQL ") ORDER BY t.department_id, t.id LIMIT ?",
-        DB_ARGS(DBS(date), DBS(date), DBS(date), DBS(date), DBI(ROLE_STAFF & ~ROLE_ADMIN),
-                DBI(department_id), DBI(department_id), DBI(admin ? 1 : 0), DBI(cx->who.user_id),
-                DBI(cx->who.user_id), DBI(ATT_DAILY_MAX)),
+        DB_ARGS(DBS(date), DBS(date), DBS(date), DBS(date), DBS(date),
+                DBI(ROLE_STAFF & ~ROLE_ADMIN), DBI(department_id), DBI(department_id),
+                DBI(admin ? 1 : 0), DBI(cx->who.user_id), DBI(cx->who.user_id), DBI(ATT_DAILY_MAX)),
         &r);
     if (res)
         return res;
@@ -568,7 +718,9 @@ enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_
         p[i].department_name = db_cell(&r, i, 3);
         p[i].first_in = db_cell_i64(&r, i, 5);
         p[i].last_out = db_cell_i64(&r, i, 7);
-        if (db_cell_i64(&r, i, 8) == 1)
+        /* A forgotten check-out made by the job: last_out is its time, the day is flagged. */
+        p[i].no_checkout = p[i].last_out && db_cell(&r, i, 8) && !strcmp(db_cell(&r, i, 8), "auto");
+        if (db_cell_i64(&r, i, 9) == 1)
             p[i].status = "on_leave";
         else if (p[i].first_in)
             p[i].status = first_status && strstr(first_status, "late") ? "late" : "present";

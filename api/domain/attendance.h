@@ -67,6 +67,7 @@ struct checkin_rec {
     int64_t id, user_id, at, device_at, shift_id, grid_id;
     const char *type, *status, *flags, *local_date, *user_name;
     double lat, lng, accuracy, distance_m; /* distance_m < 0: not measured */
+    bool has_position;                     /* false: the automatic check-out (status "auto") */
     bool has_selfie;
 };
 
@@ -75,6 +76,19 @@ struct checkin_rec {
  * Idempotency-Key record, idempotency.h) a retry gets the first check-in. */
 enum err checkin_create(struct rctx *cx, const struct checkin_new *in, struct idem *idem,
                         struct checkin_rec *out) MUST_CHECK;
+
+/* The periodic job (api_jobs): the automatic check-out of forgotten ones. A person on duty
+ * whose check-in belongs to a shift instance is checked out once the server's clock passes
+ * that instance's end + gps_cfg.auto_out_after_min; any other duty once it has lasted
+ * gps_cfg.max_duty_hours (shift_auto_out_at in shift_time.h; 0 turns a rule off). The
+ * check-out is what checkin_create writes for a check-out — the same code: paired with the
+ * check-in it closes, duty closed, the live-map row off duty, the person's devices locked first
+ * — made at the server's clock without a position (lat, lng, accuracy NULL) and with the status
+ * "auto". Audited "checkin.auto_out" (actor: none) with a "checkin.created" event. Judged again
+ * under the duty row's lock, so a second run or a manual check-out racing it gives one
+ * check-out. At most ATT_AUTO_OUT_MAX people are judged per run, the longest on duty first. */
+#define ATT_AUTO_OUT_MAX 5000
+enum err checkin_auto_out_job(struct rctx *cx) MUST_CHECK;
 
 /* Check-ins from from to to (ms), newest first: of user_id (0 = the caller; another user needs
  * the caller's reach, else ERR_NOTFOUND), or with all_reach every user the caller leads
@@ -102,6 +116,7 @@ struct att_person {
     /* "present", "late", "absent", "on_leave", "off" (no shift that day) or "pending" (a shift
      * that day whose late window has not closed yet, and no check-in so far) */
     const char *status;
+    bool no_checkout; /* the last check-out of the date was the automatic one (last_out) */
 };
 
 struct att_dept {

@@ -105,3 +105,16 @@ bool shift_due(const struct shift_times *s, int64_t day, int64_t now_ms, int64_t
     /* Late is after start + grace in whole minutes: the window closes a minute later. */
     return now_ms >= start + (s->grace_min + 1) * MIN_MS;
 }
+
+int64_t shift_auto_out_at(const struct shift_times *s, int64_t day, int64_t in_ms, int64_t off_ms,
+                          int after_min, int max_hours)
+{
+    int64_t start, end;
+
+    if (s && (s->days & (1u << shift_wday(day)))) {
+        shift_instance(s, day, off_ms, &start, &end);
+        if (in_ms < end)
+            return after_min > 0 ? end + after_min * MIN_MS : 0;
+    }
+    return max_hours > 0 ? in_ms + max_hours * 60 * MIN_MS : 0;
+}

@@ -85,4 +85,13 @@ void shift_instance(const struct shift_times *s, int64_t day, int64_t off_ms, in
  * whole minutes): from then on no check-in that day means absent; before, it is pending. */
 bool shift_due(const struct shift_times *s, int64_t day, int64_t now_ms, int64_t off_ms);
 
+/* When an open duty interval is closed by the automatic check-out (UTC ms; 0: never). The
+ * check-in at in_ms for local day day belongs to that day's shift instance when s is given
+ * (the shift the check-in was judged against, else NULL), the day is one of its weekdays and
+ * in_ms is before the instance's end: then the duty closes at that end + after_min minutes
+ * (after_min 0: never). Any other duty — no shift, an unscheduled day, a check-in at or after
+ * its instance's end (overtime) — closes once it has lasted max_hours hours (0: never). */
+int64_t shift_auto_out_at(const struct shift_times *s, int64_t day, int64_t in_ms, int64_t off_ms,
+                          int after_min, int max_hours);
+
 #endif

@@ -32,6 +32,8 @@ struct gps_cfg gps_cfg = {
     .stop_min = 5,
     .vehicle_active_s = 600,
     .latest_cache_ms = 1000,
+    .auto_out_after_min = 120,
+    .max_duty_hours = 16,
 };
 
 #define NEIGHBOUR_MS INT64_C(600000) /* stored fixes this close to a batch are its neighbours */

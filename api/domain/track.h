@@ -38,6 +38,9 @@ struct gps_cfg {
     int vehicle_active_s;       /* a vehicle counts as on duty this long after its last fix */
     int latest_cache_ms;        /* a caller's same live-map read is answered from memory this
                                    long (0: never) */
+    int auto_out_after_min;     /* a forgotten check-out of a shift instance is made this long
+                                   after the instance's end (0: never; attendance.h) */
+    int max_duty_hours;         /* any other duty is closed after this many hours (0: never) */
 };
 extern struct gps_cfg gps_cfg;
 

@@ -180,6 +180,8 @@ static const struct cfg_key keys[] = {
     I("gps.stop_min",                gps_stop_min,              "5", 1, 1440),
     I("gps.vehicle_active_s",        gps_vehicle_active_s,      "600", 10, 86400),
     I("gps.latest_cache_ms",         gps_latest_cache_ms,       "1000", 0, 60000),
+    I("gps.auto_checkout_after_min", gps_auto_checkout_after_min, "120", 0, 1440),
+    I("gps.max_duty_hours",          gps_max_duty_hours,        "16", 0, 168),
     S("ws.listen",                   ws_listen,                 "127.0.0.1:8081"),
     S("ws.public_url",               ws_public_url,             ""),
     I("ws.max_message_bytes",        ws_max_message_bytes,      "65536", 1024, 16777216),

@@ -114,6 +114,8 @@ struct cfg {
     int gps_stop_min;
     int gps_vehicle_active_s;
     int gps_latest_cache_ms;
+    int gps_auto_checkout_after_min;
+    int gps_max_duty_hours;
     /* ws: the WebSocket gateway */
     char ws_listen[128];
     int ws_max_message_bytes;

@@ -119,7 +119,10 @@ static int setup(void **state)
     long long shift;
 
     (void)state;
-    th_server_start(&srv, "testing.clock_control = true\ngps.max_age_s = 600\n");
+    /* No automatic check-out (gps_autoout_test has it): people here stay checked in across
+     * the clock's jumps, and forgotten_checkout checks that 0 turns it off. */
+    th_server_start(&srv, "testing.clock_control = true\ngps.max_age_s = 600\n"
+                          "gps.auto_checkout_after_min = 0\ngps.max_duty_hours = 0\n");
     th_seed(&srv);
     inspector = th_sql_int(&srv, "SELECT id FROM users WHERE username = 'inspector'");
     district2 = th_sql_int(&srv, "SELECT id FROM regions WHERE code = '999902'");
@@ -1173,6 +1176,13 @@ static void forgotten_checkout(void **state)
                           " AND local_date = '2027-06-18'",
                           inspector),
                      1);
+    /* With gps.auto_checkout_after_min and gps.max_duty_hours 0 nothing closes the duty by
+     * itself: 12 h past the night's end (the default would have closed it at 10:00) and a
+     * run of the job later (every 10 s), still on duty, no automatic check-out anywhere. */
+    clock_local(2027, 6, 19, 20, 0);
+    sleep(11);
+    assert_int_equal(sqlf("SELECT on_duty FROM duty WHERE user_id = %lld", inspector), 1);
+    assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins WHERE status = 'auto'"), 0);
     night_checkin(6, 19, 20, 30, "out", "on_time", "2027-06-18");
     assert_int_equal(sqlf("SELECT on_duty FROM duty WHERE user_id = %lld", inspector), 0);
     /* Saturday's own night is untouched: nobody came, absent after 20:15. */

@@ -92,6 +92,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.media_max_image_bytes, INT64_C(20971520));
     assert_string_equal(c.log_level, "info");
     assert_false(c.testing_clock_control);
+    assert_int_equal(c.gps_auto_checkout_after_min, 120);
+    assert_int_equal(c.gps_max_duty_hours, 16);
     /* Defaults pass every check cfg_load makes (no file, clean environment). */
     assert_int_equal(cfg_load(&c, NULL, err, sizeof err), ERR_OK);
 }
@@ -288,9 +290,21 @@ static void test_out_of_range(void **state)
     assert_contains(err, "db.pool_size");
     assert_int_equal(load(&c, "media.max_pixels = 1000000001\n", err, sizeof err), ERR_INVALID);
     assert_contains(err, "media.max_pixels");
+    /* The automatic check-out's limits: 0 (off) .. a day after a shift, a week of duty. */
+    assert_int_equal(load(&c, "gps.auto_checkout_after_min = 1441\n", err, sizeof err),
+                     ERR_INVALID);
+    assert_contains(err, "gps.auto_checkout_after_min");
+    assert_contains(err, "0..1440");
+    assert_int_equal(load(&c, "gps.max_duty_hours = -1\n", err, sizeof err), ERR_INVALID);
+    assert_contains(err, "gps.max_duty_hours");
+    assert_int_equal(load(&c, "gps.max_duty_hours = 169\n", err, sizeof err), ERR_INVALID);
     /* The bounds themselves are inside. */
     assert_int_equal(load(&c, "db.port = 65535\nhttp.threads = 0\n", err, sizeof err), ERR_OK);
     assert_int_equal(c.db_port, 65535);
+    assert_int_equal(
+        load(&c, "gps.auto_checkout_after_min = 0\ngps.max_duty_hours = 168\n", err, sizeof err),
+        ERR_OK);
+    assert_true(c.gps_auto_checkout_after_min == 0 && c.gps_max_duty_hours == 168);
 }
 
 static void test_env_override(void **state)

@@ -305,6 +305,48 @@ static void test_check_out_closes_its_check_in(void **state)
     assert_true(p.minute == -1 && p.mark == SHIFT_EARLY_LEAVE);
 }
 
+/* When the automatic check-out closes a forgotten duty: the shift instance's end + after_min
+ * for a check-in of that instance, else max_hours after the check-in; 0 turns a rule off. */
+static void test_auto_out_at(void **state)
+{
+    int64_t mon = day_of(2026, 12, 7), fri = day_of(2026, 12, 11), sat = day_of(2026, 12, 12);
+    int64_t t;
+    (void)state;
+
+    /* Day shift, in on Monday at 07:55 (or late at 16:59): closed at 17:00 + 120 min. */
+    assert_int_equal(shift_auto_out_at(&day_shift, mon, at(2026, 12, 7, 7, 55), CN, 120, 16),
+                     at(2026, 12, 7, 19, 0));
+    assert_int_equal(shift_auto_out_at(&day_shift, mon, at(2026, 12, 7, 16, 59), CN, 120, 16),
+                     at(2026, 12, 7, 19, 0));
+    /* Night shift of Friday (in at 19:55 or after midnight): Saturday 08:00 + 30 min. */
+    assert_int_equal(shift_auto_out_at(&night, fri, at(2026, 12, 11, 19, 55), CN, 30, 16),
+                     at(2026, 12, 12, 8, 30));
+    assert_int_equal(shift_auto_out_at(&night, fri, at(2026, 12, 12, 3, 0), CN, 30, 16),
+                     at(2026, 12, 12, 8, 30));
+    /* An instance ending at midnight (24:00). */
+    {
+        const struct shift_times late = {.days = 0x7f, .start_min = 960, .end_min = 1440};
+        assert_int_equal(shift_auto_out_at(&late, mon, at(2026, 12, 7, 16, 0), CN, 60, 0),
+                         at(2026, 12, 8, 1, 0));
+    }
+    /* After_min 0: the shift's people are never closed, whatever max_hours says. */
+    assert_int_equal(shift_auto_out_at(&day_shift, mon, at(2026, 12, 7, 7, 55), CN, 0, 16), 0);
+    /* Overtime: in on Monday at 17:00 (the instance has ended) counts as no shift. */
+    t = at(2026, 12, 7, 17, 0);
+    assert_int_equal(shift_auto_out_at(&day_shift, mon, t, CN, 120, 16), t + 16 * 60 * MIN);
+    /* Saturday is not one of the day shift's days: no instance, max_hours. */
+    t = at(2026, 12, 12, 9, 0);
+    assert_int_equal(shift_auto_out_at(&day_shift, sat, t, CN, 120, 10), t + 10 * 60 * MIN);
+    /* No shift at all: max_hours after the check-in, or never with 0. */
+    t = at(2026, 12, 7, 7, 3) + 12345;
+    assert_int_equal(shift_auto_out_at(NULL, mon, t, CN, 120, 16), t + 16 * 60 * MIN);
+    assert_int_equal(shift_auto_out_at(NULL, mon, t, CN, 120, 0), 0);
+    assert_int_equal(shift_auto_out_at(&day_shift, sat, t, CN, 120, 0), 0);
+    /* At UTC (offset 0) the same wall times are 8 hours later instants. */
+    assert_int_equal(shift_auto_out_at(&day_shift, mon, at_s(2026, 12, 7, 8, 0, 0, 0), 0, 15, 16),
+                     at_s(2026, 12, 7, 17, 15, 0, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_day_shift),
         cmocka_unit_test(test_instance_and_due),
         cmocka_unit_test(test_check_out_closes_its_check_in),
+        cmocka_unit_test(test_auto_out_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
