@@ -29,46 +29,6 @@ static struct th_server srv;
 static long long inspector, handler, operator_id;
 static long long job_phase; /* real time (ms) about when the job ran once */
 
-static long long real_now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-/* Move cityd's clock to a China wall time (UTC+8); returns that instant in ms. */
-static long long clock_local(int y, int mo, int d, int h, int mi)
-{
-    struct tm tm = {0};
-    long long at;
-
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    at = ((long long)timegm(&tm) - 8 * 3600) * 1000;
-    th_clock_offset(&srv, at - real_now_ms());
-    json_object_clear(srv.tokens);
-    return at;
-}
-
-/* The retention job keeps day partitions ahead of cityd's clock; after a jump of the clock,
- * wait for it so points land in their day. */
-static void wait_partitions(long long at)
-{
-    char sql[512];
-
-    snprintf(sql, sizeof sql,
-             "SELECT COUNT(*) FROM information_schema.partitions WHERE table_schema ="
-             " DATABASE() AND table_name = 'track_points' AND partition_name <> 'pmax' AND"
-             " CAST(partition_description AS SIGNED) > %lld",
-             at + 86400000LL);
-    for (int i = 0; i < 150 && th_sql_int(&srv, sql) == 0; i++)
-        usleep(100 * 1000);
-    assert_true(th_sql_int(&srv, sql) > 0);
-}
-
 static int on_duty(long long user)
 {
     return (int)th_sqlf(&srv, "SELECT COUNT(*) FROM duty WHERE user_id = %lld AND on_duty = 1",
@@ -187,14 +147,14 @@ static void day_shift_forgotten(void **state)
     const char *s;
     (void)state;
 
-    wait_partitions(clock_local(2026, 12, 7, 7, 0));
+    th_wait_track_partitions(&srv, th_clock_local(&srv, 2026, 12, 7, 7, 0));
     checkin_as("operator", "in", 201, "on_time");
-    clock_local(2026, 12, 7, 7, 50);
+    th_clock_local(&srv, 2026, 12, 7, 7, 50);
     checkin_as("handler", "in", 201, "on_time");
-    clock_local(2026, 12, 7, 7, 55);
+    th_clock_local(&srv, 2026, 12, 7, 7, 55);
     checkin_as("inspector", "in", 201, "on_time");
     /* On duty: the phone's fixes are stored and the live-map row is on duty. */
-    assert_int_equal(fix_at(1, clock_local(2026, 12, 7, 8, 0)), 200);
+    assert_int_equal(fix_at(1, th_clock_local(&srv, 2026, 12, 7, 8, 0)), 200);
     assert_int_equal(th_sqlf(&srv,
                              "SELECT on_duty FROM positions_latest WHERE owner_type = 'user' AND"
                              " owner_id = %lld",
@@ -203,7 +163,7 @@ static void day_shift_forgotten(void **state)
 
     /* 17:29: the operator's ten hours are over, the inspector's 17:00 + 30 min is not. Once
      * the job has checked the operator out, the same run judged the inspector: still on. */
-    clock_local(2026, 12, 7, 17, 29);
+    th_clock_local(&srv, 2026, 12, 7, 17, 29);
     wait_off_duty(operator_id);
     assert_int_equal(on_duty(inspector), 1);
     assert_int_equal(on_duty(handler), 1);
@@ -218,7 +178,7 @@ static void day_shift_forgotten(void **state)
     assert_true(before >= 1);
 
     /* 17:31: past the inspector's limit. */
-    moved = clock_local(2026, 12, 7, 17, 31);
+    moved = th_clock_local(&srv, 2026, 12, 7, 17, 31);
     wait_off_duty(inspector);
     assert_int_equal(auto_outs(inspector), 1);
     id = th_sqlf(&srv, "SELECT id FROM checkins WHERE user_id = %lld AND status = 'auto'",
@@ -328,9 +288,9 @@ static void day_shift_forgotten(void **state)
 
     /* 17:51: the handler's ten hours are over. The job has run several times since the
      * inspector's check-out: still one check-out and one audit row each. */
-    clock_local(2026, 12, 7, 17, 51);
+    th_clock_local(&srv, 2026, 12, 7, 17, 51);
     wait_off_duty(handler);
-    job_phase = real_now_ms();
+    job_phase = th_now_ms();
     assert_int_equal(auto_outs(handler), 1);
     assert_true(th_sqlf(&srv,
                         "SELECT FLOOR(UNIX_TIMESTAMP(at) * 1000) FROM checkins WHERE user_id = %lld"
@@ -367,9 +327,9 @@ static void race_with_manual_checkout(void **state)
     long manual;
     (void)state;
 
-    wait_partitions(clock_local(2026, 12, 8, 7, 55));
+    th_wait_track_partitions(&srv, th_clock_local(&srv, 2026, 12, 8, 7, 55));
     checkin_as("inspector", "in", 201, "on_time");
-    while ((real_now_ms() - job_phase) % 10000 < 8800 || (real_now_ms() - job_phase) % 10000 > 9000)
+    while ((th_now_ms() - job_phase) % 10000 < 8800 || (th_now_ms() - job_phase) % 10000 > 9000)
         usleep(20 * 1000);
     assert_int_equal(th_sh("mariadb --no-defaults -uroot --socket=%s %s -e 'START TRANSACTION;"
                            " SELECT on_duty FROM duty WHERE user_id = %lld FOR UPDATE;"
@@ -380,7 +340,7 @@ static void race_with_manual_checkout(void **state)
                                               " WHERE INFO LIKE 'DO SLEEP%%'");
          i++)
         usleep(20000);
-    clock_local(2026, 12, 8, 17, 45);
+    th_clock_local(&srv, 2026, 12, 8, 17, 45);
     usleep(1400 * 1000);
     th_post(&srv, "inspector", "/api/v1/checkins", NULL,
             "{\"type\":\"out\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10}", &r);

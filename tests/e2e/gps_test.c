@@ -28,46 +28,6 @@ static struct th_server srv;
 static long long inspector, district2, t0;
 static char leader2_tok[4096];
 
-static long long real_now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-/* Move cityd's clock to a China wall time (UTC+8); returns that instant in ms. */
-static long long clock_local(int y, int mo, int d, int h, int mi)
-{
-    struct tm tm = {0};
-    long long at;
-
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    at = ((long long)timegm(&tm) - 8 * 3600) * 1000;
-    th_clock_offset(&srv, at - real_now_ms());
-    json_object_clear(srv.tokens);
-    return at;
-}
-
-/* The retention job keeps day partitions ahead of cityd's clock; after a jump of the clock,
- * wait for it (at most one job interval) so points land in their day and not in pmax. */
-static void wait_partitions(long long at)
-{
-    char sql[512];
-
-    snprintf(sql, sizeof sql,
-             "SELECT COUNT(*) FROM information_schema.partitions WHERE table_schema ="
-             " DATABASE() AND table_name = 'track_points' AND partition_name <> 'pmax' AND"
-             " CAST(partition_description AS SIGNED) > %lld",
-             at + 86400000LL);
-    for (int i = 0; i < 150 && th_sql_int(&srv, sql) == 0; i++)
-        usleep(100 * 1000);
-    assert_true(th_sql_int(&srv, sql) > 0);
-}
-
 static void call_tok(const char *tok, const char *method, const char *path, const char *key,
                      const char *body, struct th_resp *r)
 {
@@ -127,7 +87,7 @@ static int setup(void **state)
     inspector = th_sql_int(&srv, "SELECT id FROM users WHERE username = 'inspector'");
     district2 = th_sql_int(&srv, "SELECT id FROM regions WHERE code = '999902'");
     /* Monday 2026-12-07, 07:30 in the city. */
-    t0 = clock_local(2026, 12, 7, 7, 30);
+    t0 = th_clock_local(&srv, 2026, 12, 7, 7, 30);
     call("admin", "POST", "/api/v1/shifts",
          "{\"name\":\"白班\",\"days\":[1,2,3,4,5],\"start\":\"08:00\",\"end\":\"17:00\","
          "\"grace_min\":5}",
@@ -204,12 +164,12 @@ static void checkin_rules(void **state)
     checkin("out", 31.305, 120.605, 10, 409, NULL);
 
     /* 08:05 exactly is still on time (grace 5 min); 08:05 and a bit is late. */
-    clock_local(2026, 12, 7, 8, 5);
+    th_clock_local(&srv, 2026, 12, 7, 8, 5);
     checkin("in", edge_lat, 120.605, 10, 201, "on_time");
     checkin("in", 31.305, 120.605, 10, 409, NULL); /* twice in */
-    clock_local(2026, 12, 7, 16, 55);
+    th_clock_local(&srv, 2026, 12, 7, 16, 55);
     checkin("out", 31.305, 120.605, 10, 201, "on_time"); /* 17:00 - 5 min */
-    clock_local(2026, 12, 8, 8, 6);
+    th_clock_local(&srv, 2026, 12, 8, 8, 6);
     checkin("in", 31.305, far_lng, 10, 201, "outside_area");
     call("inspector", "GET", "/api/v1/checkins", NULL, &r);
     th_expect(&r, 200, NULL);
@@ -222,11 +182,11 @@ static void checkin_rules(void **state)
         assert_true(json_real_value(json_object_get(first, "distance_m")) > 250);
     }
     th_resp_free(&r);
-    clock_local(2026, 12, 8, 16, 54);
+    th_clock_local(&srv, 2026, 12, 8, 16, 54);
     checkin("out", 31.305, 120.605, 500, 201, "low_accuracy");
-    clock_local(2026, 12, 9, 8, 0);
+    th_clock_local(&srv, 2026, 12, 9, 8, 0);
     checkin("in", 31.305, 120.605, 10, 201, "on_time");
-    clock_local(2026, 12, 9, 16, 54);
+    th_clock_local(&srv, 2026, 12, 9, 16, 54);
     checkin("out", 31.305, 120.605, 10, 201, "early_leave");
     assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins WHERE user_id = %lld", inspector), 6);
     assert_int_equal(
@@ -254,12 +214,12 @@ static void checkin_rules(void **state)
     assert_string_equal(person_status(r.json, inspector), "pending");
     th_resp_free(&r);
     /* Thursday 08:05 is within the grace, 08:06 is not: nobody checked in, absent. */
-    clock_local(2026, 12, 10, 8, 5);
+    th_clock_local(&srv, 2026, 12, 10, 8, 5);
     call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-10", NULL, &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(person_status(r.json, inspector), "pending");
     th_resp_free(&r);
-    clock_local(2026, 12, 10, 8, 6);
+    th_clock_local(&srv, 2026, 12, 10, 8, 6);
     call("leader", "GET", "/api/v1/attendance/daily?date=2026-12-10", NULL, &r);
     th_expect(&r, 200, NULL);
     assert_string_equal(person_status(r.json, inspector), "absent");
@@ -327,7 +287,7 @@ static void tracks_once_per_seq(void **state)
     (void)state;
 
     /* Friday 2026-12-11: check in at 07:40, walk from 08:00, send at 08:07. */
-    wait_partitions(clock_local(2026, 12, 11, 7, 40));
+    th_wait_track_partitions(&srv, th_clock_local(&srv, 2026, 12, 11, 7, 40));
     {
         /* A retried check-in (same Idempotency-Key, same body) is the first one. */
         struct th_resp r;
@@ -344,7 +304,7 @@ static void tracks_once_per_seq(void **state)
         th_resp_free(&r);
         assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins"), n + 1);
     }
-    base = clock_local(2026, 12, 11, 8, 7) - 7 * 60000;
+    base = th_clock_local(&srv, 2026, 12, 11, 8, 7) - 7 * 60000;
     b = batch(base, 1, 20, NULL);
     post_batch(th_token(&srv, "inspector"), b, 200, 20, 0, 0);
     post_batch(th_token(&srv, "inspector"), b, 200, 0, 20, 0); /* resend */
@@ -378,7 +338,7 @@ static void tracks_filters(void **state)
 {
     struct th_resp r;
     char body[4096];
-    long long now = clock_local(2026, 12, 11, 8, 10);
+    long long now = th_clock_local(&srv, 2026, 12, 11, 8, 10);
     (void)state;
 
     /* One point per filter, after the walk's last fix (seq 40 at base + 400 s). */
@@ -440,7 +400,7 @@ static void tracks_compact_form(void **state)
 {
     struct th_resp r;
     char compact[2048], objects[2048];
-    long long now = clock_local(2026, 12, 11, 8, 10), t = now - 120000;
+    long long now = th_clock_local(&srv, 2026, 12, 11, 8, 10), t = now - 120000;
     (void)state;
 
     snprintf(compact, sizeof compact,
@@ -765,7 +725,7 @@ static void retention(void **state)
 
     assert_true(before > 40);
     /* 182 days later the job drops the day partitions of December. */
-    clock_cutoff = clock_local(2027, 6, 11, 9, 0) - 180LL * 86400000;
+    clock_cutoff = th_clock_local(&srv, 2027, 6, 11, 9, 0) - 180LL * 86400000;
     while (sqlf("SELECT COUNT(*) FROM track_points WHERE t BETWEEN %lld AND %lld",
                 base - 86400000LL, base + 86400000LL) > 0 &&
            waited < 40) {
@@ -858,7 +818,7 @@ static long long night_checkin(int mo, int d, int h, int mi, const char *type,
 {
     struct th_resp r;
     char body[160];
-    long long at = clock_local(2027, mo, d, h, mi);
+    long long at = th_clock_local(&srv, 2027, mo, d, h, mi);
 
     snprintf(body, sizeof body, "{\"type\":\"%s\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10}",
              type);
@@ -956,7 +916,7 @@ static void night_shift(void **state)
 
     /* The inspector starts off duty, without a shift (selfie_and_unassign ended it). */
     if (sqlf("SELECT COUNT(*) FROM duty WHERE user_id = %lld AND on_duty = 1", inspector)) {
-        clock_local(2027, 6, 12, 12, 0);
+        th_clock_local(&srv, 2027, 6, 12, 12, 0);
         call("inspector", "POST", "/api/v1/checkins",
              "{\"type\":\"out\",\"lat\":31.305,\"lng\":120.605,\"accuracy\":10}", &r);
         th_expect(&r, 201, NULL);
@@ -985,7 +945,7 @@ static void night_shift(void **state)
     th_resp_free(&r);
 
     /* Monday noon: tonight's shift has not started, so Monday is pending, not absent. */
-    wait_partitions(clock_local(2027, 6, 14, 12, 0));
+    th_wait_track_partitions(&srv, th_clock_local(&srv, 2027, 6, 14, 12, 0));
     night_summary("2027-06-14", "pending", 0, 0);
     dash_on_duty(&today0, &yesterday);
 
@@ -994,7 +954,7 @@ static void night_shift(void **state)
     /* On duty across midnight: a fix of 23:59 sent at 00:00, one of 00:29 at 00:30. */
     b = malloc(512);
     for (int k = 0; k < 2; k++) {
-        long long now = clock_local(2027, 6, 15, 0, k ? 30 : 0);
+        long long now = th_clock_local(&srv, 2027, 6, 15, 0, k ? 30 : 0);
         snprintf(b, 512,
                  "{\"points\":[{\"seq\":%d,\"device_time\":%lld,\"lat\":31.305,"
                  "\"lng\":%.3f}]}",
@@ -1004,7 +964,7 @@ static void night_shift(void **state)
     free(b);
     /* At 02:00 the inspector counts as on duty today (Tuesday), and Monday's night is
      * Monday's: present, no check-out yet. */
-    clock_local(2027, 6, 15, 2, 0);
+    th_clock_local(&srv, 2027, 6, 15, 2, 0);
     dash_on_duty(&today, &yesterday);
     assert_int_equal(today, today0 + 1);
     assert_true(yesterday >= 1);
@@ -1041,11 +1001,11 @@ static void night_shift(void **state)
 
     /* Thursday: nobody came. Pending through 20:15, absent from 20:16 — also the next
      * morning, when the summary of both days is read. */
-    clock_local(2027, 6, 17, 20, 15);
+    th_clock_local(&srv, 2027, 6, 17, 20, 15);
     night_summary("2027-06-17", "pending", 0, 0);
-    clock_local(2027, 6, 17, 20, 16);
+    th_clock_local(&srv, 2027, 6, 17, 20, 16);
     night_summary("2027-06-17", "absent", 0, 0);
-    clock_local(2027, 6, 18, 9, 0);
+    th_clock_local(&srv, 2027, 6, 18, 9, 0);
     night_summary("2027-06-16", "late", t_in, t_out);
     night_summary("2027-06-17", "absent", 0, 0);
     night_summary("2027-06-18", "pending", 0, 0);
@@ -1067,8 +1027,8 @@ static void tracks_concurrent_resends(void **state)
     int status;
     (void)state;
 
-    at = clock_local(2027, 6, 18, 20, 0);
-    wait_partitions(at);
+    at = th_clock_local(&srv, 2027, 6, 18, 20, 0);
+    th_wait_track_partitions(&srv, at);
     {
         struct th_resp r;
         call("inspector", "POST", "/api/v1/checkins",
@@ -1179,7 +1139,7 @@ static void forgotten_checkout(void **state)
     /* With gps.auto_checkout_after_min and gps.max_duty_hours 0 nothing closes the duty by
      * itself: 12 h past the night's end (the default would have closed it at 10:00) and a
      * run of the job later (every 10 s), still on duty, no automatic check-out anywhere. */
-    clock_local(2027, 6, 19, 20, 0);
+    th_clock_local(&srv, 2027, 6, 19, 20, 0);
     sleep(11);
     assert_int_equal(sqlf("SELECT on_duty FROM duty WHERE user_id = %lld", inspector), 1);
     assert_int_equal(sqlf("SELECT COUNT(*) FROM checkins WHERE status = 'auto'"), 0);
@@ -1201,9 +1161,9 @@ static void forgotten_checkout(void **state)
                                      " WHERE INFO LIKE 'DO SLEEP%%'");
          i++)
         usleep(50000);
-    asked = real_now_ms();
+    asked = th_now_ms();
     night_checkin(6, 21, 7, 40, "out", "early_leave", "2027-06-20");
-    waited = real_now_ms() - asked;
+    waited = th_now_ms() - asked;
     print_message("check-out waited %lld ms for the device lock\n", waited);
     assert_true(waited >= 1000);
 }
@@ -1289,8 +1249,8 @@ static void tracks_grouped(void **state)
     struct th_resp r;
     (void)state;
 
-    at = clock_local(2027, 6, 23, 9, 0);
-    wait_partitions(at);
+    at = th_clock_local(&srv, 2027, 6, 23, 9, 0);
+    th_wait_track_partitions(&srv, at);
     for (int k = 0; k < 5; k++) {
         snprintf(body, sizeof body,
                  "{\"username\":\"grp%d\",\"password\":\"%s\",\"display_name\":\"巡查%d\","

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "th_assert.h"
 
@@ -240,17 +241,46 @@ long long th_now_ms(void)
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-void th_clock_at(struct th_server *s, int y, int mo, int d, int h, int mi)
+/* Move cityd's clock to the UTC wall time given, shifted by offset_min; returns the instant. */
+static long long clock_move(struct th_server *s, int y, int mo, int d, int h, int mi,
+                            int offset_min)
 {
     struct tm tm = {0};
+    long long at;
 
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
     tm.tm_mday = d;
     tm.tm_hour = h;
     tm.tm_min = mi;
-    th_clock_offset(s, (long long)timegm(&tm) * 1000 - th_now_ms());
+    at = ((long long)timegm(&tm) - offset_min * 60LL) * 1000;
+    th_clock_offset(s, at - th_now_ms());
     json_object_clear(s->tokens);
+    return at;
+}
+
+void th_clock_at(struct th_server *s, int y, int mo, int d, int h, int mi)
+{
+    clock_move(s, y, mo, d, h, mi, 0);
+}
+
+long long th_clock_local(struct th_server *s, int y, int mo, int d, int h, int mi)
+{
+    return clock_move(s, y, mo, d, h, mi, 8 * 60);
+}
+
+void th_wait_track_partitions(struct th_server *s, long long at)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM information_schema.partitions WHERE table_schema ="
+             " DATABASE() AND table_name = 'track_points' AND partition_name <> 'pmax' AND"
+             " CAST(partition_description AS SIGNED) > %lld",
+             at + 86400000LL);
+    for (int i = 0; i < 150 && th_sql_int(s, sql) == 0; i++)
+        usleep(100 * 1000);
+    assert_true(th_sql_int(s, sql) > 0);
 }
 
 void th_assert_minute(const char *got, const char *want)

@@ -77,6 +77,12 @@ long long th_now_ms(void);
 /* Move cityd's clock (testing.clock_control) to a UTC instant and drop the cached tokens
  * (they were minted at another time). */
 void th_clock_at(struct th_server *s, int y, int mo, int d, int h, int mi);
+/* The same at a China wall time (UTC+8, the demo city's); returns that instant in ms. */
+long long th_clock_local(struct th_server *s, int y, int mo, int d, int h, int mi);
+/* The retention job keeps track_points' day partitions ahead of cityd's clock: after a jump of
+ * the clock, wait (at most 15 s) until a partition reaches a day past at, so points land in
+ * their day and not in pmax; fails the current test otherwise. */
+void th_wait_track_partitions(struct th_server *s, long long at);
 /* The clock keeps running after a move, so instants are compared to the minute. */
 void th_assert_minute(const char *got, const char *want);
 
