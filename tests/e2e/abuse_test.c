@@ -882,12 +882,19 @@ static void setup_secrets_and_seeding_once(void **state)
  * db.tls_ca makes cityd serve through it, and a certificate from another CA is refused. */
 static void db_over_tls_verified(void **state)
 {
-    char dir[96], extra[600], sock[128];
-    int port = 20000 + (int)(getpid() % 20000);
+    char dir[96], extra[600], sock[128], path[128];
+    int port;
+    size_t len;
+    char *text;
 
     snprintf(dir, sizeof dir, "/tmp/cityd-abuse-tlsdb-%d", (int)getpid());
-    if (th_sh("%s start %s %d", th_source_path("tests/e2e/tools/tls_mariadb.sh"), dir, port) != 0)
+    if (th_sh("%s start %s", th_source_path("tests/e2e/tools/tls_mariadb.sh"), dir) != 0)
         fail_msg("the TLS MariaDB did not start");
+    snprintf(path, sizeof path, "%s/port", dir);
+    text = th_read_file(path, &len);
+    port = (int)strtol(text, NULL, 10);
+    free(text);
+    assert_true(port > 0 && port < 65536);
     snprintf(sock, sizeof sock, "%s/sock", dir);
     snprintf(extra, sizeof extra,
              "db.socket = \"\"\ndb.host = 127.0.0.1\ndb.port = %d\ndb.user = cityd\n"
