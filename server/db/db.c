@@ -200,13 +200,17 @@ static enum err connect_now(struct rctx *cx, struct db_conn *c)
     return ERR_OK;
 }
 
-/* Connection-level failures: the connection is unusable and must be dropped. */
+/* Connection-level failures: the connection is unusable and must be dropped. Besides the
+ * server going away, Connector/C's own codes for a stream cut in the middle of a packet
+ * (malformed packet, network read/write errors) and for statements it closed because the
+ * connection went: all say "this connection", none says anything of the request. */
 static bool is_conn_error(unsigned e)
 {
     return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONN_HOST_ERROR ||
            e == CR_CONNECTION_ERROR || e == CR_SERVER_LOST_EXTENDED || e == ER_CONNECTION_KILLED ||
            e == ER_SERVER_SHUTDOWN || e == CR_COMMANDS_OUT_OF_SYNC ||
-           e == ER_UNKNOWN_STMT_HANDLER || e == ER_QUERY_INTERRUPTED;
+           e == ER_UNKNOWN_STMT_HANDLER || e == ER_QUERY_INTERRUPTED || e == CR_MALFORMED_PACKET ||
+           e == CR_STMT_CLOSED || e == CR_ERR_NET_READ || e == CR_ERR_NET_WRITE;
 }
 
 /* The database's disk is full: every writer hits it at once, so one line per 10 s says so,
