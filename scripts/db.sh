@@ -43,8 +43,11 @@ start)
     --innodb-log-file-size=128M --max-connections=1000 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     --default-time-zone=+00:00 </dev/null >/dev/null 2>&1 &
-  for _ in $(seq 1 150); do
+  server=$!
+  # Crash recovery on a busy disk can take a while: wait up to 60 s, unless the server exits.
+  for _ in $(seq 1 600); do
     answers && exit 0
+    kill -0 "$server" 2>/dev/null || break
     sleep 0.1
   done
   echo "db.sh: MariaDB did not start; see $dir/mysqld.err" >&2
