@@ -118,10 +118,12 @@ static void database_frozen_then_thawed(void **state)
     assert_int_equal(get_status("/api/v1/me", token, NULL), 200);
     assert_int_equal(db("freeze"), 0);
 
-    /* No event loop is blocked by a frozen database. */
+    /* No event loop is blocked by a frozen database: a blocked one would answer only after
+     * the 2 s read timeout, if at all. (The bound is 1 s, not the usual few ms: ./test runs
+     * two tests at once on two cores, under ASan.) */
     for (int i = 0; i < 5; i++) {
         assert_int_equal(get_status("/healthz", NULL, &secs), 200);
-        assert_true(secs < 0.1);
+        assert_true(secs < 1.0);
     }
     /* Database requests end in 503 after the timeout instead of hanging. */
     t0 = now_s();
@@ -130,7 +132,7 @@ static void database_frozen_then_thawed(void **state)
     assert_true(now_s() - t0 < 8.0);
     assert_int_equal(get_status("/readyz", NULL, NULL), 503);
     assert_int_equal(get_status("/healthz", NULL, &secs), 200);
-    assert_true(secs < 0.1);
+    assert_true(secs < 1.0);
 
     assert_int_equal(db("thaw"), 0);
     assert_true(wait_for("/readyz", NULL, 200, 10.0) >= 0);
