@@ -1,5 +1,6 @@
 /* api/domain/calendar.c: work-calendar arithmetic (see calendar.h). */
 #include "api/domain/calendar.h"
+#include "api/domain/citytime.h"
 
 #include <assert.h>
 #include <string.h>
@@ -99,7 +100,7 @@ void calendar_init_default(struct calendar *cal)
 {
     assert(cal != NULL);
     memset(cal, 0, sizeof *cal);
-    cal->utc_offset_min = 8 * 60;
+    cal->utc_offset_min = CITYTIME_DEFAULT_OFFSET_MIN;
     cal->nperiods = 2;
     cal->periods[0] = (struct calendar_period){8 * 60 + 30, 12 * 60};
     cal->periods[1] = (struct calendar_period){13 * 60 + 30, 17 * 60 + 30};

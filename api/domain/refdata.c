@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include "api/domain/calendar.h"
+#include "api/domain/citytime.h"
 #include "server/core/log.h"
 #include "server/db/db.h"
 
@@ -56,6 +57,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct refdata_cats *cur_cats;
 static struct refdata_settings *cur_settings;
 static struct refdata_grids *cur_grids;
+/* cur_settings' UTC offset in ms, written under lock whenever cur_settings changes. */
+static atomic_llong cur_offset_ms = (long long)CITYTIME_DEFAULT_OFFSET_MIN * 60000;
 
 static void *xcalloc(size_t n, size_t size)
 {
@@ -461,6 +464,11 @@ enum err refdata_open(struct rctx *cx, struct refdata_view *v)
         held->settings = got.settings = s;
         INSTALL(cur_settings, s,
                 cur_settings->settings_version <= sv && cur_settings->calendar_version <= wv);
+        pthread_mutex_lock(&lock);
+        atomic_store_explicit(&cur_offset_ms,
+                              (long long)cur_settings->ctx.cal.utc_offset_min * 60000,
+                              memory_order_relaxed);
+        pthread_mutex_unlock(&lock);
     }
     if (!got.grids) {
         struct refdata_grids *g;
@@ -484,5 +492,28 @@ enum err refdata_deadline_load(struct rctx *cx, struct deadline_ctx *d)
     if (!v.settings) /* refdata_open fills every kind when it succeeds */
         return rctx_fail(cx, ERR_INTERNAL, "refdata: no settings");
     refdata_deadline_ctx(&v, d);
+    return ERR_OK;
+}
+
+int64_t refdata_utc_offset_ms(const struct refdata_view *v)
+{
+    return (int64_t)v->settings->ctx.cal.utc_offset_min * 60000;
+}
+
+int64_t refdata_utc_offset_last(void)
+{
+    return (int64_t)atomic_load_explicit(&cur_offset_ms, memory_order_relaxed);
+}
+
+enum err refdata_utc_offset(struct rctx *cx, int64_t *off_ms)
+{
+    struct refdata_view v;
+    enum err res = refdata_open(cx, &v);
+
+    if (res)
+        return res;
+    if (!v.settings) /* refdata_open fills every kind when it succeeds */
+        return rctx_fail(cx, ERR_INTERNAL, "refdata: no settings");
+    *off_ms = refdata_utc_offset_ms(&v);
     return ERR_OK;
 }

@@ -66,4 +66,23 @@ void refdata_deadline_ctx(const struct refdata_view *v, struct deadline_ctx *d);
 /* refdata_open then refdata_deadline_ctx: for callers that need only the calendar. */
 enum err refdata_deadline_load(struct rctx *cx, struct deadline_ctx *d) MUST_CHECK;
 
+/* The city's fixed UTC offset in ms (case_settings.utc_offset_min; +480 min when the row is
+ * missing or invalid, as the calendar). This is the one source of the city's local time: the
+ * deadlines' calendar, case numbers, daily limits and caps, quiet hours, the dashboard's days
+ * and hours, watermarks and attendance all use it through citytime.h. */
+int64_t refdata_utc_offset_ms(const struct refdata_view *v);
+
+/* refdata_open then refdata_utc_offset_ms: for callers (requests and jobs) that need only the
+ * offset. Costs the one counter SELECT of refdata_open; a changed offset is seen as any other
+ * change of the case settings is. */
+enum err refdata_utc_offset(struct rctx *cx, int64_t *off_ms) MUST_CHECK;
+
+/* The offset of the newest case settings this process has loaded (+480 min before the first
+ * load), without a statement: for display where one more statement per read is not worth it
+ * (the local date in case numbers, case__number). It is at least as new as the view of any
+ * refdata_open that returned in this process, so a request that opened a view reads the same
+ * offset here; a process that opened none since another process changed the offset shows the
+ * old one until it does (settings_update opens one in the process that made the change). */
+int64_t refdata_utc_offset_last(void);
+
 #endif
