@@ -3,10 +3,11 @@
  * only: decode, call the domain, encode.
  *
  * Every route takes ?region_id= to narrow the view to a region inside the jurisdiction; days
- * are local dates (YYYY-MM-DD, UTC+8). */
+ * are local dates (YYYY-MM-DD at the city's UTC offset, case_settings.utc_offset_min). */
 #include "api.h"
 
 #include <string.h>
+#include "api/domain/citytime.h"
 #include "api/domain/dashboard.h"
 #include "api/domain/rollup.h"
 #include "server/core/roles.h"
@@ -37,9 +38,10 @@ static json_t *day_json(int64_t day)
 }
 
 /* ?from=&to= as local days (dashboard_period). */
-static enum err period_of(struct rctx *cx, const struct req *rq, int64_t *from, int64_t *to)
+static enum err period_of(struct rctx *cx, const struct req *rq, const struct dash_scope *sc,
+                          int64_t *from, int64_t *to)
 {
-    return dashboard_period(cx, req_query(cx, rq, "from"), req_query(cx, rq, "to"), from, to);
+    return dashboard_period(cx, sc, req_query(cx, rq, "from"), req_query(cx, rq, "to"), from, to);
 }
 
 static json_t *counts_json(const struct dash_counts *c)
@@ -95,7 +97,7 @@ static enum err dash_hotspots(struct rctx *cx, const struct req *rq, struct resp
     enum err res = scope_of(cx, rq, &sc);
 
     if (!res)
-        res = period_of(cx, rq, &from, &to);
+        res = period_of(cx, rq, &sc, &from, &to);
     if (!res)
         res = api_query_i64(cx, rq, "top", 1, DASH_TOP_MAX, &top);
     if (!res)
@@ -173,14 +175,14 @@ static enum err dash_urgings(struct rctx *cx, const struct req *rq, struct resp 
     enum err res = scope_of(cx, rq, &sc);
 
     if (!res)
-        res = period_of(cx, rq, &from, &to);
+        res = period_of(cx, rq, &sc, &from, &to);
     if (!res)
         res = api_query_i64(cx, rq, "limit", 1, DASH_LIST_MAX, &limit);
     if (!res)
         res = api_query_bool(cx, rq, "open", &open);
     if (!res)
-        res = dashboard_urgings(cx, &sc, from * 86400000LL - ROLLUP_LOCAL_OFFSET_MS,
-                                (to + 1) * 86400000LL - ROLLUP_LOCAL_OFFSET_MS, open != 0,
+        res = dashboard_urgings(cx, &sc, citytime_day_start_ms(from, sc.utc_offset_ms),
+                                citytime_day_start_ms(to + 1, sc.utc_offset_ms), open != 0,
                                 (int)limit, &n, &v, &st);
     if (res)
         return res;

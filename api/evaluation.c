@@ -31,9 +31,10 @@ static json_t *day_json(int64_t day)
 }
 
 /* ?from=&to= as local days (dashboard_period). */
-static enum err period_of(struct rctx *cx, const struct req *rq, int64_t *from, int64_t *to)
+static enum err period_of(struct rctx *cx, const struct req *rq, const struct dash_scope *sc,
+                          int64_t *from, int64_t *to)
 {
-    return dashboard_period(cx, req_query(cx, rq, "from"), req_query(cx, rq, "to"), from, to);
+    return dashboard_period(cx, sc, req_query(cx, rq, "from"), req_query(cx, rq, "to"), from, to);
 }
 
 static json_t *settings_json(const struct eval_settings *st)
@@ -79,7 +80,7 @@ static enum err eval_report(struct rctx *cx, const struct req *rq, struct resp *
     enum err res = scope_of(cx, rq, &sc);
 
     if (!res)
-        res = period_of(cx, rq, &from, &to);
+        res = period_of(cx, rq, &sc, &from, &to);
     if (!res)
         res = evaluation_report(cx, &sc, from, to, req_query(cx, rq, "role"), &n, &v);
     if (!res)
@@ -110,7 +111,7 @@ static enum err eval_marks(struct rctx *cx, const struct req *rq, struct resp *r
 
     q.subject_type = req_query(cx, rq, "subject_type");
     if (!res)
-        res = period_of(cx, rq, &q.from_day, &q.to_day);
+        res = period_of(cx, rq, &sc, &q.from_day, &q.to_day);
     if (!res)
         res = api_query_i64(cx, rq, "subject_id", 1, INT64_MAX, &q.subject_id);
     if (!res && !q.subject_id)
@@ -209,7 +210,7 @@ static enum err eval_export(struct rctx *cx, const struct req *rq, struct resp *
     enum err res = scope_of(cx, rq, &sc);
 
     if (!res)
-        res = period_of(cx, rq, &from, &to);
+        res = period_of(cx, rq, &sc, &from, &to);
     if (!res)
         res = evaluation_report(cx, &sc, from, to, req_query(cx, rq, "role"), &n, &v);
     if (res)

@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "api/domain/citytime.h"
 #include "api/domain/push.h"
+#include "api/domain/refdata.h"
 #include "server/core/roles.h"
 
 static const struct api_field device_fields[] = {
@@ -51,16 +53,24 @@ static enum err push_unregister(struct rctx *cx, const struct req *rq, struct re
     return resp_empty(rs, 204);
 }
 
-/* "HH:MM" to minutes of the day, -1 when malformed. */
-static json_t *quiet_json(const struct push_quiet *q)
+/* The window as "HH:MM" texts with the zone they are in: the city's UTC offset
+ * (case_settings.utc_offset_min). */
+static enum err quiet_reply(struct rctx *cx, struct resp *rs, const struct push_quiet *q)
 {
-    char a[24], b[24];
+    char a[24], b[24], zone[8];
+    int64_t off_ms;
+    enum err res = refdata_utc_offset(cx, &off_ms);
 
+    if (res)
+        return res;
+    citytime_zone(off_ms, zone);
     if (q->start_min < 0)
-        return json_pack("{s:n,s:n,s:s}", "start", "end", "zone", "+08:00");
+        return api_json_reply(cx, rs, 200,
+                              json_pack("{s:n,s:n,s:s}", "start", "end", "zone", zone));
     snprintf(a, sizeof a, "%02d:%02d", q->start_min / 60, q->start_min % 60);
     snprintf(b, sizeof b, "%02d:%02d", q->end_min / 60, q->end_min % 60);
-    return json_pack("{s:s,s:s,s:s}", "start", a, "end", b, "zone", "+08:00");
+    return api_json_reply(cx, rs, 200,
+                          json_pack("{s:s,s:s,s:s}", "start", a, "end", b, "zone", zone));
 }
 
 static enum err quiet_get(struct rctx *cx, const struct req *rq, struct resp *rs)
@@ -69,10 +79,10 @@ static enum err quiet_get(struct rctx *cx, const struct req *rq, struct resp *rs
     enum err res = push_quiet_get(cx, &q);
     if (res)
         return res;
-    return api_json_reply(cx, rs, 200, quiet_json(&q));
+    return quiet_reply(cx, rs, &q);
 }
 
-/* Times of the local day (UTC+8), 00:00 to 23:59, straight into the domain's minutes. */
+/* Times of the city's local day, 00:00 to 23:59, straight into the domain's minutes. */
 static const struct api_field quiet_fields[] = {
     {"start", API_HHMM, true, offsetof(struct push_quiet, start_min), 0, 0, 1439},
     {"end", API_HHMM, true, offsetof(struct push_quiet, end_min), 0, 0, 1439},
@@ -90,7 +100,7 @@ static enum err quiet_put(struct rctx *cx, const struct req *rq, struct resp *rs
     res = push_quiet_set(cx, &q);
     if (res)
         return res;
-    return api_json_reply(cx, rs, 200, quiet_json(&q));
+    return quiet_reply(cx, rs, &q);
 }
 
 static enum err quiet_delete(struct rctx *cx, const struct req *rq, struct resp *rs)

@@ -315,7 +315,7 @@ static enum err checkin_record(struct rctx *cx, int64_t user_id, const struct ch
     if (res)
         return res;
     on_duty = r.nrows && db_cell_i64(&r, 0, 0) == 1;
-    res = gps__local_offset(cx, &off);
+    res = refdata_utc_offset(cx, &off);
     if (res)
         return res;
     /* The automatic check-out judges again under the lock: a check-out (or a new check-in)
@@ -513,7 +513,7 @@ enum err checkin_auto_out_job(struct rctx *cx)
         wait_min = gps_cfg.max_duty_hours * 60;
     if (wait_min == INT64_MAX)
         return ERR_OK; /* both rules off */
-    res = gps__local_offset(cx, &off);
+    res = refdata_utc_offset(cx, &off);
     if (res)
         return res;
     /* No duty is due sooner than the shorter rule after its check-in (an instance's check-in
@@ -669,7 +669,7 @@ enum err attendance_daily(struct rctx *cx, const char *date, int64_t department_
     tm.tm_mon = m - 1;
     tm.tm_mday = d;
     day = (int64_t)timegm(&tm) / 86400;
-    res = gps__local_offset(cx, &off);
+    res = refdata_utc_offset(cx, &off);
     if (res)
         return res;
     /* Check-ins count on their local_date: the day their shift instance started (a night

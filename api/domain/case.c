@@ -11,6 +11,7 @@
 #include "api/domain/audit.h"
 #include "api/domain/case_int.h"
 #include "api/domain/citizen.h"
+#include "api/domain/citytime.h"
 #include "api/domain/deadline.h"
 #include "api/domain/geo.h"
 #include "api/domain/idempotency.h"
@@ -71,14 +72,12 @@ void case__visible(struct rctx *cx, struct db_sqlb *b)
 
 void case__number(int64_t id, int64_t created_ms, char out[24])
 {
-    time_t t = (time_t)((created_ms + CASE__LOCAL_OFFSET_MS) / 1000);
-    struct tm tm;
+    struct citytime_civil t;
 
-    gmtime_r(&t, &tm);
+    citytime_civil(created_ms, refdata_utc_offset_last(), &t);
     /* Bounded so the compiler can see the result fits; years stay below 10000 (DATETIME). */
-    snprintf(out, 24, "%04u%02u%02u-%06llu", (unsigned)(tm.tm_year + 1900) % 10000u,
-             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
-             (unsigned long long)id % 1000000000000ull);
+    snprintf(out, 24, "%04u%02u%02u-%06llu", (unsigned)t.year % 10000u, (unsigned)t.month % 100u,
+             (unsigned)t.day % 100u, (unsigned long long)id % 1000000000000ull);
 }
 
 void case__row(const struct db_res *res, size_t row, size_t k, struct case_rec *r)
@@ -178,12 +177,15 @@ enum err case__step_add(struct rctx *cx, int64_t case_id, const char *action, co
                         const char *to, const char *actor_role, const char *text, int64_t dept,
                         int64_t assignee, const char *step, int64_t due_ms, const char *photos)
 {
-    int64_t step_id = 0;
+    int64_t step_id = 0, off_ms = 0;
     enum err res = case__step_insert(cx, case_id, action, from, to, actor_role, text, dept,
                                      assignee, step, due_ms, photos, &step_id);
 
-    /* The dashboard rollups follow every timeline row in the same transaction (rollup.h). */
-    return res ? res : rollup_step(cx, step_id);
+    /* The dashboard rollups follow every timeline row in the same transaction (rollup.h), in
+     * the local day of the city's offset. */
+    if (!res)
+        res = refdata_utc_offset(cx, &off_ms);
+    return res ? res : rollup_step(cx, step_id, off_ms);
 }
 
 const char *case__actor_role(const struct rctx *cx, uint32_t rule_roles)
@@ -471,7 +473,8 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
         out->replay = true;
         goto out;
     }
-    /* 随手拍 limits (citizen.h): new reports only, a replay never gets here. */
+    /* 随手拍 limits (citizen.h): new reports only, a replay never gets here. First, before
+     * anything else reads (citizen.h). */
     if (strcmp(source, "citizen") == 0) {
         lockout_source(cx->ip, src);
         res = citizen_report_check(cx, src);
@@ -536,7 +539,7 @@ enum err case_report_create(struct rctx *cx, const struct case_report *in, struc
     /* The rollups last: most of their rows (the city's day, its tiles) are shared by every
      * report, and a row stays locked from its upsert to COMMIT. */
     if (!res)
-        res = rollup_step(cx, step_id);
+        res = rollup_step(cx, step_id, refdata_utc_offset_ms(&ref));
 out:
     res = db_tx_end(cx, res);
     if (res)

@@ -12,9 +12,6 @@
 #include "server/db/db.h"
 #include "server/db/sqlb.h"
 
-/* China has one fixed offset and no DST; case numbers use the local date of the report. */
-#define CASE__LOCAL_OFFSET_MS (8LL * 3600 * 1000)
-
 /* A DATETIME column as integer ms (NULL stays NULL). */
 #define CASE__MS(col) "CAST(UNIX_TIMESTAMP(" col ") * 1000 AS SIGNED)"
 
@@ -42,7 +39,10 @@ bool case__sees_all(const struct rctx *cx);
 
 /* Fill r from row `row` of a result whose first CASE__NCOLS columns are CASE__COLS. */
 void case__row(const struct db_res *res, size_t row, size_t col0, struct case_rec *r);
-/* "20261123-000123" */
+/* "20261123-000123": the local date of the report at the city's UTC offset as this process
+ * last loaded it (refdata_utc_offset_last), and the id. The date is computed on every read, so
+ * a change of the offset moves the date part of the cases reported within the shifted hours
+ * around midnight; the id part, which alone identifies the case, never changes. */
 void case__number(int64_t id, int64_t created_ms, char out[24]);
 
 /* The caller's department (0 = none). */

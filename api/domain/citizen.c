@@ -5,11 +5,12 @@
 #include <string.h>
 #include <time.h>
 #include "api/domain/case_int.h"
+#include "api/domain/citytime.h"
+#include "api/domain/refdata.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
 
 #define MS_HOUR 3600000LL
-#define MS_DAY 86400000LL
 
 static struct citizen_config conf = {10, 30, 60, 300};
 
@@ -18,47 +19,47 @@ void citizen_configure(const struct citizen_config *c)
     conf = *c;
 }
 
-/* Start of the local (UTC+8) day holding ms. */
-static int64_t local_day_start(int64_t ms)
+/* Start of the local day holding ms. */
+static int64_t local_day_start(int64_t ms, int64_t off_ms)
 {
-    int64_t t = ms + CASE__LOCAL_OFFSET_MS;
-    return t - ((t % MS_DAY) + MS_DAY) % MS_DAY - CASE__LOCAL_OFFSET_MS;
+    return citytime_day_start_ms(citytime_day(ms, off_ms), off_ms);
 }
 
-/* "2030-01-04 10:20" Beijing time, for messages. */
-static void local_time(int64_t ms, char out[24])
+/* "2030-01-04 10:20 +08:00", local time, for messages. */
+static void local_time(int64_t ms, int64_t off_ms, char out[32])
 {
-    time_t t = (time_t)((ms + CASE__LOCAL_OFFSET_MS) / 1000);
-    struct tm tm;
+    struct citytime_civil t;
+    char zone[8];
 
-    gmtime_r(&t, &tm);
-    snprintf(out, 24, "%04u-%02u-%02u %02u:%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
-             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u,
-             (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u);
+    citytime_civil(ms, off_ms, &t);
+    citytime_zone(off_ms, zone);
+    snprintf(out, 32, "%04u-%02u-%02u %02u:%02u %s", (unsigned)t.year % 10000u,
+             (unsigned)t.month % 100u, (unsigned)t.day % 100u, (unsigned)t.hour % 100u,
+             (unsigned)t.minute % 100u, zone);
 }
 
-static enum err refuse(struct rctx *cx, int64_t until_ms, const char *who, int limit,
-                       const char *per)
+static enum err refuse(struct rctx *cx, int64_t until_ms, int64_t off_ms, const char *who,
+                       int limit, const char *per)
 {
-    char when[24];
+    char when[32];
     int64_t wait_ms = until_ms - cx->now_ms;
     int secs = (int)((wait_ms + 999) / 1000);
 
     if (secs < 1)
         secs = 1;
-    local_time(until_ms, when);
+    local_time(until_ms, off_ms, when);
     return rctx_fail_retry(cx, secs,
-                           "too many reports: at most %d %s %s; retry in %d s (after %s Beijing "
+                           "too many reports: at most %d %s %s; retry in %d s (after %s local "
                            "time)",
                            limit, per, who, secs, when);
 }
 
 /* col is "reporter_id" or "source_ip" (ours, never input). Counts in the rolling hour and in
  * the local day, with the oldest report of the hour (when the next slot frees). */
-static enum err count(struct rctx *cx, const char *sql, struct db_val key, int64_t *hour,
-                      int64_t *oldest, int64_t *day)
+static enum err count(struct rctx *cx, const char *sql, struct db_val key, int64_t off_ms,
+                      int64_t *hour, int64_t *oldest, int64_t *day)
 {
-    int64_t day0 = local_day_start(cx->now_ms);
+    int64_t day0 = local_day_start(cx->now_ms, off_ms);
     int64_t since = cx->now_ms - MS_HOUR < day0 ? cx->now_ms - MS_HOUR : day0;
     struct db_res r;
     enum err res = db_exec(
@@ -87,39 +88,46 @@ static enum err count(struct rctx *cx, const char *sql, struct db_val key, int64
                                                                            "> FROM_UNIXTIME(? / "  \
                                                                            "1000)"
 
-static enum err check_one(struct rctx *cx, const char *sql, struct db_val key, int per_hour,
-                          int per_day, const char *who)
+static enum err check_one(struct rctx *cx, const char *sql, struct db_val key, int64_t off_ms,
+                          int per_hour, int per_day, const char *who)
 {
     int64_t hour, oldest, day;
     enum err res;
 
     if (per_hour <= 0 && per_day <= 0)
         return ERR_OK;
-    res = count(cx, sql, key, &hour, &oldest, &day);
+    res = count(cx, sql, key, off_ms, &hour, &oldest, &day);
     if (res)
         return res;
     if (per_day > 0 && day >= per_day)
-        return refuse(cx, local_day_start(cx->now_ms) + MS_DAY, who, per_day, "a day");
+        return refuse(cx, local_day_start(cx->now_ms, off_ms) + CITYTIME_DAY_MS, off_ms, who,
+                      per_day, "a day");
     if (per_hour > 0 && hour >= per_hour)
-        return refuse(cx, (oldest ? oldest : cx->now_ms) + MS_HOUR, who, per_hour, "an hour");
+        return refuse(cx, (oldest ? oldest : cx->now_ms) + MS_HOUR, off_ms, who, per_hour,
+                      "an hour");
     return ERR_OK;
 }
 
 enum err citizen_report_check(struct rctx *cx, const char *src)
 {
     struct db_res r;
+    int64_t off_ms = 0;
     enum err res;
 
     if (!(cx->who.roles & ROLE_CITIZEN) || !cx->who.user_id)
         return ERR_OK;
-    /* One user's reports are counted one at a time: the row lock orders them. */
+    /* One user's reports are counted one at a time: the row lock orders them. The offset is
+     * read after it, so the transaction's snapshot (REPEATABLE READ: its first plain read)
+     * starts after the wait and the counts see the reports committed meanwhile. */
     res = db_exec(cx, "SELECT id FROM users WHERE id = ? FOR UPDATE", DB_ARGS(DBI(cx->who.user_id)),
                   &r);
     if (!res)
-        res = check_one(cx, COUNT_SQL("reporter_id"), DBI(cx->who.user_id), conf.reports_per_hour,
-                        conf.reports_per_day, "per user");
+        res = refdata_utc_offset(cx, &off_ms);
+    if (!res)
+        res = check_one(cx, COUNT_SQL("reporter_id"), DBI(cx->who.user_id), off_ms,
+                        conf.reports_per_hour, conf.reports_per_day, "per user");
     if (!res && src && src[0])
-        res = check_one(cx, COUNT_SQL("source_ip"), DBS(src), conf.address_reports_per_hour,
+        res = check_one(cx, COUNT_SQL("source_ip"), DBS(src), off_ms, conf.address_reports_per_hour,
                         conf.address_reports_per_day, "from one network address");
     return res;
 }
@@ -204,7 +212,7 @@ static void report_row(struct rctx *cx, const struct db_res *r, size_t i, struct
     o->closed_ms = db_cell_i64(r, i, 12);
     o->rated = db_cell_i64(r, i, 13) > 0;
     o->can_report_not_fixed = strcmp(o->state, "closed") == 0 && o->closed_ms &&
-                              cx->now_ms - o->closed_ms <= CITIZEN_REWORK_DAYS * MS_DAY;
+                              cx->now_ms - o->closed_ms <= CITIZEN_REWORK_DAYS * CITYTIME_DAY_MS;
     case__number(o->id, o->created_ms, o->case_no);
 }
 

@@ -2,7 +2,7 @@
  * and per-address report limits, and the progress view of "my reports".
  *
  * Limits: a citizen may report at most reports_per_hour in any rolling hour and
- * reports_per_day in a local (UTC+8) calendar day; one source address (IPv6 by /64, as
+ * reports_per_day in a local calendar day (citytime.h); one source address (IPv6 by /64, as
  * lockout_source keys it) at most address_reports_per_hour and address_reports_per_day. They
  * count the cases table itself (reporter_id, source_ip and created_at, both indexed), so no
  * second store can drift from what was reported; the user's row is locked first, so one
@@ -34,8 +34,11 @@ struct citizen_config {
 /* Once at start-up, before any request. */
 void citizen_configure(const struct citizen_config *c);
 
-/* Inside the report's transaction, before the case is written: ERR_RATELIMIT when the caller
- * (a citizen) or its source address src (lockout_source form) is past a limit. */
+/* Inside the report's transaction, before the case is written and before anything else reads
+ * in it (the counts must see every report committed while it waited for the caller's row
+ * lock): ERR_RATELIMIT when the caller (a citizen) or its source address src (lockout_source
+ * form) is past a limit. Days are local at the city's UTC offset (refdata_utc_offset): a day's
+ * count starts again at local midnight. */
 enum err citizen_report_check(struct rctx *cx, const char *src) MUST_CHECK;
 
 /* ---- my reports -------------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "api/domain/case_int.h"
 #include "api/domain/inbox.h"
+#include "api/domain/refdata.h"
 #include "api/domain/rollup.h"
 #include "server/core/roles.h"
 #include "server/db/db.h"
@@ -48,10 +49,10 @@ static enum err region_chain(struct rctx *cx, int64_t id, int64_t ids[4], const 
     return ERR_OK;
 }
 
-enum err dashboard_period(struct rctx *cx, const char *from_text, const char *to_text,
-                          int64_t *from, int64_t *to)
+enum err dashboard_period(struct rctx *cx, const struct dash_scope *sc, const char *from_text,
+                          const char *to_text, int64_t *from, int64_t *to)
 {
-    *to = rollup_day_of(cx->now_ms);
+    *to = rollup_day_of(cx->now_ms, sc->utc_offset_ms);
     if (to_text && rollup_day_parse(to_text, to))
         return rctx_fail(cx, ERR_INVALID, "to: a date YYYY-MM-DD");
     *from = *to - (DASH_PERIOD_DEFAULT_DAYS - 1);
@@ -73,6 +74,9 @@ enum err dashboard_scope(struct rctx *cx, int64_t region_id, struct dash_scope *
     enum err res;
 
     memset(out, 0, sizeof *out);
+    res = refdata_utc_offset(cx, &out->utc_offset_ms);
+    if (res)
+        return res;
     if (!admin) {
         res = db_exec(cx, "SELECT COALESCE(region_id, 0) FROM users WHERE id = ?",
                       DB_ARGS(DBI(cx->who.user_id)), &r);
@@ -140,14 +144,16 @@ enum err dashboard__subtree_sql(struct rctx *cx, const struct dash_scope *sc, co
     "COALESCE(u.region_id, (SELECT g.region_id FROM user_grids ug JOIN grids g ON g.id ="          \
     " ug.grid_id WHERE ug.user_id = u.id ORDER BY g.id LIMIT 1))"
 
-/* Staff on duty on day in the regions sub ("(id,…)"; NULL: everywhere). */
-static enum err staff_on_duty_in(struct rctx *cx, const char *sub, int64_t day, int64_t *n)
+/* Staff on duty on local day day (at UTC offset off_ms) in the regions sub ("(id,…)"; NULL:
+ * everywhere). */
+static enum err staff_on_duty_in(struct rctx *cx, const char *sub, int64_t day, int64_t off_ms,
+                                 int64_t *n)
 {
     struct db_res r;
     enum err res;
 
     *n = 0;
-    if (day == rollup_day_of(cx->now_ms))
+    if (day == rollup_day_of(cx->now_ms, off_ms))
         /* Today: checked in now (between check-in and check-out). */
         res = db_exec(cx,
                       rctx_printf(cx,
@@ -175,12 +181,12 @@ enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, i
     const char *sub;
     enum err res = dashboard__subtree_sql(cx, sc, &sub);
 
-    return res ? res : staff_on_duty_in(cx, sub, day, n);
+    return res ? res : staff_on_duty_in(cx, sub, day, sc->utc_offset_ms, n);
 }
 
 enum err dashboard_summary(struct rctx *cx, const struct dash_scope *sc, struct dash_summary *out)
 {
-    int64_t today = rollup_day_of(cx->now_ms);
+    int64_t today = rollup_day_of(cx->now_ms, sc->utc_offset_ms);
     int64_t days[3] = {today, today - 1, today - 7};
     struct dash_counts *c[3] = {&out->today, &out->yesterday, &out->last_week};
     struct db_res r;
@@ -249,7 +255,7 @@ enum err dashboard_summary(struct rctx *cx, const struct dash_scope *sc, struct 
         const char *sub; /* the scope's regions, resolved once for the three days */
         res = dashboard__subtree_sql(cx, sc, &sub);
         for (int k = 0; !res && k < 3; k++)
-            res = staff_on_duty_in(cx, sub, days[k], &c[k]->staff_on_duty);
+            res = staff_on_duty_in(cx, sub, days[k], sc->utc_offset_ms, &c[k]->staff_on_duty);
         if (res)
             return res;
     }
@@ -512,14 +518,18 @@ static int64_t tiles_since_ms = -1;
 enum err dashboard_tiles_job(struct rctx *cx)
 {
     int64_t *scopes = NULL, latest = 0, since = __atomic_load_n(&tiles_since_ms, __ATOMIC_ACQUIRE);
+    int64_t off_ms = 0;
     size_t n = 0;
     enum err res;
 
     if (since < 0) /* a new process starts with what changed in the last minute */
         since = cx->now_ms - 60000;
     res = dashboard_tiles_changed(cx, since, TILES_PER_RUN, &n, &scopes, &latest);
+    if (!res && n)
+        res = refdata_utc_offset(cx, &off_ms);
     for (size_t i = 0; !res && i < n; i++) {
-        struct dash_scope sc = {.region_id = scopes[i], .level = "", .name = ""};
+        struct dash_scope sc = {
+            .region_id = scopes[i], .level = "", .name = "", .utc_offset_ms = off_ms};
         struct dash_summary s;
         int64_t offset = 0;
         const struct dash_counts *t = &s.today;

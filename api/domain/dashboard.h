@@ -4,7 +4,8 @@
  * Reads only the rollups of rollup.h (and, for the lists, the few case rows they name); never
  * scans cases. A leader's jurisdiction is users.region_id and every region below it (city,
  * district, street); an admin sees everything (scope 0). A region outside the caller's
- * jurisdiction is ERR_NOTFOUND. Days are local (UTC+8) day numbers (rollup_day_of).
+ * jurisdiction is ERR_NOTFOUND. Days are local day numbers at the city's UTC offset
+ * (rollup_day_of, dash_scope.utc_offset_ms).
  *
  * Staff on duty (attendance): today, the staff of the scope checked in now (duty); an earlier
  * day, those who checked in that day (checkins). A person belongs to the scope of their region,
@@ -36,24 +37,26 @@
 #define DASH_CELL_250_MAX_DAYS 7
 #define DASH_CELL_500_MAX_DAYS 31
 
-/* The period [*from, *to] in local days (rollup_day_of) from the texts "YYYY-MM-DD" of its
- * first and last day; either may be NULL: `to` defaults to today (cx->now_ms), `from` to
- * DASH_PERIOD_DEFAULT_DAYS days up to `to`. ERR_INVALID naming the field for a bad date, a
- * reversed period or one longer than DASH_PERIOD_MAX_DAYS; the out-parameters are then
- * unspecified. */
-enum err dashboard_period(struct rctx *cx, const char *from_text, const char *to_text,
-                          int64_t *from, int64_t *to) MUST_CHECK;
-
 struct dash_scope {
-    int64_t region_id; /* 0: everything */
-    const char *level; /* "all", "city", "district", "street", "community" */
-    const char *name;  /* region name, "全部" for everything */
-    int64_t city_id;   /* the city containing it, 0 when none */
+    int64_t region_id;     /* 0: everything */
+    const char *level;     /* "all", "city", "district", "street", "community" */
+    const char *name;      /* region name, "全部" for everything */
+    int64_t city_id;       /* the city containing it, 0 when none */
+    int64_t utc_offset_ms; /* the city's UTC offset (refdata_utc_offset): its local days */
 };
 
-/* The caller's scope, narrowed to region_id when non-zero. ERR_FORBIDDEN for a leader without a
- * region, ERR_NOTFOUND for a region outside the jurisdiction. */
+/* The caller's scope, narrowed to region_id when non-zero, with the city's UTC offset.
+ * ERR_FORBIDDEN for a leader without a region, ERR_NOTFOUND for a region outside the
+ * jurisdiction. */
 enum err dashboard_scope(struct rctx *cx, int64_t region_id, struct dash_scope *out) MUST_CHECK;
+
+/* The period [*from, *to] in local days (rollup_day_of at sc's offset) from the texts
+ * "YYYY-MM-DD" of its first and last day; either may be NULL: `to` defaults to today
+ * (cx->now_ms), `from` to DASH_PERIOD_DEFAULT_DAYS days up to `to`. ERR_INVALID naming the field
+ * for a bad date, a reversed period or one longer than DASH_PERIOD_MAX_DAYS; the out-parameters
+ * are then unspecified. */
+enum err dashboard_period(struct rctx *cx, const struct dash_scope *sc, const char *from_text,
+                          const char *to_text, int64_t *from, int64_t *to) MUST_CHECK;
 
 /* Wire name of source i (0..DASH_SOURCES-1). */
 const char *dashboard_source_name(int i);

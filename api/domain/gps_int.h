@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "api/domain/refdata.h" /* refdata_utc_offset: the city's local time */
 #include "server/core/err.h"
 #include "server/core/rctx.h"
 
@@ -17,9 +18,6 @@
     " WHERE lu.region_id IN (r0.id, r1.id, r2.id, r3.id)"
 
 #define GPS__DAY_MS INT64_C(86400000)
-
-/* The city's UTC offset in ms (case_settings.utc_offset_min). */
-enum err gps__local_offset(struct rctx *cx, int64_t *off_ms) MUST_CHECK;
 
 /* The grid boundaries of a user (pool memory). ring[i] has nring[i] points. */
 struct gps__rings {

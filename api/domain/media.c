@@ -5,9 +5,11 @@
 #include <string.h>
 #include <time.h>
 #include "api/domain/case.h"
+#include "api/domain/citytime.h"
 #include "api/domain/conversation.h"
 #include "api/domain/idempotency.h"
 #include "api/domain/media_svc.h"
+#include "api/domain/refdata.h"
 #include "media/image.h"
 #include "media/sniff.h"
 #include "media/store.h"
@@ -99,23 +101,27 @@ static enum err put(struct rctx *cx, const void *buf, size_t len, char *sha)
     return media_store_put(media_svc_store(), cx, buf, len, sha);
 }
 
-/* The evidence line of media.watermark: when the server received the photo (UTC+8). The display
+/* The evidence line of media.watermark: when the server received the photo, in the city's local
+ * time (case_settings.utc_offset_min). The display
  * rendition is shown to everyone who may see the photo's case, citizens included, so it carries
  * nothing the JSON hides from them: not the camera's time or GPS position, not the uploader's
  * name (those stay in the media row, for staff: media_may_see_evidence). Pool memory; NULL
  * when off. */
 static enum err watermark_text(struct rctx *cx, const char **out)
 {
-    char when[32];
-    time_t t = (time_t)(cx->now_ms / 1000 + 8 * 3600);
-    struct tm tm;
+    struct citytime_civil t;
+    int64_t off_ms;
+    enum err res;
 
     *out = NULL;
     if (!media_svc_limits()->watermark)
         return ERR_OK;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    *out = rctx_printf(cx, "%s", when);
+    res = refdata_utc_offset(cx, &off_ms);
+    if (res)
+        return res;
+    citytime_civil(cx->now_ms, off_ms, &t);
+    *out = rctx_printf(cx, "%04d-%02d-%02d %02d:%02d:%02d", t.year, t.month, t.day, t.hour,
+                       t.minute, t.second);
     return ERR_OK;
 }
 

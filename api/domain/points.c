@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 #include "api/domain/audit.h"
+#include "api/domain/citytime.h"
 #include "api/domain/idempotency.h"
+#include "api/domain/refdata.h"
 #include "server/db/db.h"
 
-#define LOCAL_OFFSET_MS (8LL * 3600 * 1000)
-#define MS_DAY 86400000LL
 #define MS(col) "CAST(UNIX_TIMESTAMP(" col ") * 1000 AS SIGNED)"
 
 static struct points_config conf = {10, 50};
@@ -33,11 +33,16 @@ static const char *cause_label(const char *cause)
     return cause;
 }
 
-/* Local (UTC+8) day number of ms: the day the daily cap counts in. */
-static int64_t local_day(int64_t ms)
+/* The local day number of cx->now_ms at the city's UTC offset: the day the daily cap counts
+ * in (ledger rows keep it in their day column). */
+static enum err today(struct rctx *cx, int64_t *day)
 {
-    int64_t t = ms + LOCAL_OFFSET_MS;
-    return t >= 0 ? t / MS_DAY : -((-t + MS_DAY - 1) / MS_DAY);
+    int64_t off_ms;
+    enum err res = refdata_utc_offset(cx, &off_ms);
+
+    if (!res)
+        *day = citytime_day(cx->now_ms, off_ms);
+    return res;
 }
 
 /* The user's account row, made if missing, locked; *balance gets the balance. */
@@ -60,10 +65,11 @@ static enum err lock_account(struct rctx *cx, int64_t user, int64_t *balance)
     return ERR_OK;
 }
 
-/* One ledger row and the balance it leads to (the account is locked by the caller). */
+/* One ledger row of local day day and the balance it leads to (the account is locked by the
+ * caller). */
 static enum err book(struct rctx *cx, int64_t user, int64_t balance, int64_t delta,
                      const char *cause, const char *ref_type, int64_t ref_id, const char *note,
-                     int64_t *ledger_id)
+                     int64_t day, int64_t *ledger_id)
 {
     struct db_res r;
     enum err res = db_exec(
@@ -71,7 +77,7 @@ static enum err book(struct rctx *cx, int64_t user, int64_t balance, int64_t del
         "INSERT INTO points_ledger (user_id, delta, balance_after, cause, ref_type, ref_id, note,"
         " day, created_at) VALUES (?,?,?,?,?,?,?,?,FROM_UNIXTIME(? / 1000))",
         DB_ARGS(DBI(user), DBI(delta), DBI(balance + delta), DBS(cause), DBS(ref_type), DBI(ref_id),
-                DBS(note), DBI(local_day(cx->now_ms)), DBI(cx->now_ms)),
+                DBS(note), DBI(day), DBI(cx->now_ms)),
         &r);
     if (res)
         return res;
@@ -86,7 +92,7 @@ static enum err book(struct rctx *cx, int64_t user, int64_t balance, int64_t del
 
 enum err points_award_report(struct rctx *cx, int64_t user, int64_t case_id)
 {
-    int64_t balance, today, amount = conf.per_report;
+    int64_t balance, day = 0, earned, amount = conf.per_report;
     struct db_res r;
     const char *note = NULL;
     enum err res;
@@ -102,33 +108,39 @@ enum err points_award_report(struct rctx *cx, int64_t user, int64_t case_id)
                     DB_ARGS(DBI(user), DBI(case_id)), &r);
     if (res || r.nrows)
         return res; /* paid already: a case is paid once */
-    res = db_exec(cx,
-                  "SELECT COALESCE(SUM(delta), 0) FROM points_ledger WHERE user_id = ?"
-                  " AND cause = 'report_registered' AND day = ?",
-                  DB_ARGS(DBI(user), DBI(local_day(cx->now_ms))), &r);
+    res = today(cx, &day);
+    if (!res)
+        res = db_exec(cx,
+                      "SELECT COALESCE(SUM(delta), 0) FROM points_ledger WHERE user_id = ?"
+                      " AND cause = 'report_registered' AND day = ?",
+                      DB_ARGS(DBI(user), DBI(day)), &r);
     if (res)
         return res;
-    today = db_cell_i64(&r, 0, 0);
-    if (conf.daily_cap > 0 && today + amount > conf.daily_cap) {
-        amount = conf.daily_cap > today ? conf.daily_cap - today : 0;
+    earned = db_cell_i64(&r, 0, 0);
+    if (conf.daily_cap > 0 && earned + amount > conf.daily_cap) {
+        amount = conf.daily_cap > earned ? conf.daily_cap - earned : 0;
         note = rctx_printf(cx, "每日上限 %d 分", conf.daily_cap);
     }
-    return book(cx, user, balance, amount, "report_registered", "case", case_id, note, NULL);
+    return book(cx, user, balance, amount, "report_registered", "case", case_id, note, day, NULL);
 }
 
 enum err points_summary(struct rctx *cx, struct points_summary *out)
 {
     struct db_res r;
+    int64_t day = 0;
     enum err res;
 
     memset(out, 0, sizeof *out);
     out->per_report = conf.per_report;
     out->daily_cap = conf.daily_cap;
-    res = db_exec(cx,
-                  "SELECT a.balance, a.earned, a.spent, (SELECT COALESCE(SUM(l.delta), 0) FROM"
-                  " points_ledger l WHERE l.user_id = a.user_id AND l.cause = 'report_registered'"
-                  " AND l.day = ?) FROM points_accounts a WHERE a.user_id = ?",
-                  DB_ARGS(DBI(local_day(cx->now_ms)), DBI(cx->who.user_id)), &r);
+    res = today(cx, &day);
+    if (!res)
+        res =
+            db_exec(cx,
+                    "SELECT a.balance, a.earned, a.spent, (SELECT COALESCE(SUM(l.delta), 0) FROM"
+                    " points_ledger l WHERE l.user_id = a.user_id AND l.cause = 'report_registered'"
+                    " AND l.day = ?) FROM points_accounts a WHERE a.user_id = ?",
+                    DB_ARGS(DBI(day), DBI(cx->who.user_id)), &r);
     if (res || r.nrows == 0)
         return res;
     out->balance = db_cell_i64(&r, 0, 0);
@@ -316,7 +328,7 @@ enum err points_redeem(struct rctx *cx, int64_t item_id, struct idem *idem,
 {
     struct points_item it;
     struct db_res r;
-    int64_t balance = 0, ledger = 0, id = 0;
+    int64_t balance = 0, ledger = 0, id = 0, day = 0;
     enum err res;
 
     memset(out, 0, sizeof *out);
@@ -354,8 +366,10 @@ enum err points_redeem(struct rctx *cx, int64_t item_id, struct idem *idem,
     if (res)
         goto out;
     id = (int64_t)r.insert_id;
-    res = book(cx, cx->who.user_id, balance, -it.cost, "redemption", "redemption", id, it.name,
-               &ledger);
+    res = today(cx, &day);
+    if (!res)
+        res = book(cx, cx->who.user_id, balance, -it.cost, "redemption", "redemption", id, it.name,
+                   day, &ledger);
     if (!res)
         res = db_exec(cx, "UPDATE points_redemptions SET ledger_id = ? WHERE id = ?",
                       DB_ARGS(DBI(ledger), DBI(id)), NULL);

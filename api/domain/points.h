@@ -13,7 +13,7 @@
  *   and the table constraints refuse a negative value should a bug try.
  * - Points are paid when a citizen's report is registered (立案, the report was accepted as a
  *   real case): an invalid (作废) or merged (合并) report never gets there. At most
- *   points.daily_cap per local (UTC+8) day are paid for reports; a report past the cap gets a
+ *   points.daily_cap per local day (citytime.h) are paid for reports; a report past the cap gets a
  *   row of 0 points saying so.
  * Results are pool memory of cx. No HTTP, no JSON. */
 #ifndef CITYD_DOMAIN_POINTS_H

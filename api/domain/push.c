@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "citytime.h"
 #include "inbox.h"
+#include "refdata.h"
 #include "server/core/clock.h"
 #include "server/core/ids.h"
 #include "server/core/log.h"
@@ -16,8 +18,7 @@
 #include "server/ext/push.h"
 
 #define MODULE "push"
-#define LEASE_MS 60000       /* a claim outlives any batch (timeouts are seconds) */
-#define LOCAL_OFFSET_MIN 480 /* quiet hours are in the city's time, UTC+8 */
+#define LEASE_MS 60000 /* a claim outlives any batch (timeouts are seconds) */
 #define SENT_KEEP_MS (7LL * 86400 * 1000)
 #define BATCH_MAX 1000
 
@@ -789,14 +790,20 @@ static enum err batch_decide(struct rctx *cx, struct batch *b)
     char owner[17];
     size_t n = 0, nmsg = 0, nslots = 0;
     bool capped;
-    int64_t now = cx->now_ms;
-    int minute = (int)(((now / 60000) + LOCAL_OFFSET_MIN) % 1440);
+    int64_t now = cx->now_ms, off_ms = 0;
+    int minute;
     enum err res;
 
     memset(b, 0, sizeof *b);
     res = claim(cx, owner, &rows, &n);
     if (res || n == 0)
         return res;
+    /* Quiet hours are local times of the city (case_settings.utc_offset_min). The rows stay
+     * leased on an error and are claimed again. */
+    res = refdata_utc_offset(cx, &off_ms);
+    if (res)
+        return res;
+    minute = citytime_minute(now, off_ms);
     b->rows = rows;
     b->n = n;
     msgs = rctx_zalloc(cx, n * sizeof *msgs);

@@ -83,7 +83,7 @@ enum err push_device_unregister(struct rctx *cx) MUST_CHECK;
 /* ---- quiet hours ---- */
 
 struct push_quiet {
-    int start_min, end_min; /* minutes of the local day (UTC+8); -1 = none */
+    int start_min, end_min; /* minutes of the city's local day (citytime.h); -1 = none */
 };
 enum err push_quiet_get(struct rctx *cx, struct push_quiet *out) MUST_CHECK;
 /* start == end == -1 clears; otherwise both 0..1439 and different (ERR_INVALID). */

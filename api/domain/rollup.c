@@ -12,10 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "api/domain/citytime.h"
+#include "api/domain/refdata.h"
 #include "api/domain/workflow.h"
 #include "server/db/db.h"
 
-#define MS_PER_DAY 86400000LL
 #define DAYS_1970 719528 /* TO_DAYS('1970-01-01') */
 #define NSCOPES_MAX 5
 
@@ -62,16 +63,14 @@ int eval_indicator_from_name(const char *name)
 
 /* ---- time and place ---------------------------------------------------------------------- */
 
-int64_t rollup_day_of(int64_t ms)
+int64_t rollup_day_of(int64_t ms, int64_t off_ms)
 {
-    int64_t t = ms + ROLLUP_LOCAL_OFFSET_MS;
-    return t >= 0 ? t / MS_PER_DAY : -((-t + MS_PER_DAY - 1) / MS_PER_DAY);
+    return citytime_day(ms, off_ms);
 }
 
-int rollup_hour_of(int64_t ms)
+int rollup_hour_of(int64_t ms, int64_t off_ms)
 {
-    int64_t t = ms + ROLLUP_LOCAL_OFFSET_MS - rollup_day_of(ms) * MS_PER_DAY;
-    return (int)(t / 3600000);
+    return citytime_hour(ms, off_ms);
 }
 
 /* Howard Hinnant's days_from_civil / civil_from_days. */
@@ -403,11 +402,12 @@ static void late_reason(char *buf, size_t cap, const struct fact *f, const struc
 }
 
 /* The heart: what one timeline row does. f and m are the case's rollup state before the row
- * and are updated in place; o receives the counter changes. */
+ * and are updated in place; o receives the counter changes; off_ms places the row in a local
+ * day and hour. */
 static void apply(const struct rcase *c, struct fact *f, const struct step *s, struct marks *m,
-                  struct out *o)
+                  struct out *o, int64_t off_ms)
 {
-    int64_t day = rollup_day_of(s->at_ms);
+    int64_t day = rollup_day_of(s->at_ms, off_ms);
     bool was_open = f->exists && is_open(f->state);
     bool was_over = was_open && f->overdue;
     bool now_open, over;
@@ -426,7 +426,7 @@ static void apply(const struct rcase *c, struct fact *f, const struct step *s, s
             add(o, T_DAY, c->source, day, 0, 0, 1);
             add(o, T_CAT, 0, day, c->category, 0, 1);
             add(o, T_GRID, 0, day, c->grid, 0, 1);
-            add(o, T_HOUR, 0, day, rollup_hour_of(s->at_ms), 0, 1);
+            add(o, T_HOUR, 0, day, rollup_hour_of(s->at_ms, off_ms), 0, 1);
             rollup_cell_of(ROLLUP_CELL_M, c->lat, c->lng, &cy, &cx);
             add(o, T_CELL, 0, day, cy, cx, 1);
             rollup_cell_of(ROLLUP_CELL_500_M, c->lat, c->lng, &cy, &cx);
@@ -1058,7 +1058,7 @@ static enum err write_deltas(struct rctx *cx, struct buf *b, const struct out *o
     return res;
 }
 
-enum err rollup_step(struct rctx *cx, int64_t step_id)
+enum err rollup_step(struct rctx *cx, int64_t step_id, int64_t off_ms)
 {
     struct db_res r;
     struct rcase c;
@@ -1140,7 +1140,7 @@ enum err rollup_step(struct rctx *cx, int64_t step_id)
     }
 
     had_fact = f.exists;
-    apply(&c, &f, &s, m, o);
+    apply(&c, &f, &s, m, o, off_ms);
     for (size_t i = 0; i < m->n; i++)
         if (m->v[i].id == 0 || m->v[i].deleted || m->v[i].changed)
             mark_deltas(&m->v[i], o);
@@ -1306,6 +1306,7 @@ struct region {
 
 struct rebuild {
     struct rctx *cx;
+    int64_t off_ms; /* the city's UTC offset, read once at the start */
     struct hmap totals;
     struct region *regions;
     size_t nregions;
@@ -1377,7 +1378,7 @@ static enum err replay_case(struct rebuild *rb, const struct rcase *c, const str
             .assignee = db_cell_i64(sr, i, 11),
         };
         o.n = 0;
-        apply(c, &f, &s, &m, &o);
+        apply(c, &f, &s, &m, &o, rb->off_ms);
         for (size_t k = 0; k < o.n; k++)
             for (size_t j = 0; j < nscopes; j++) {
                 struct hkey key = {scopes[j], o.d[k].day, o.d[k].k1,
@@ -1580,7 +1581,9 @@ enum err rollup_rebuild(struct rctx *cx, bool verbose)
     struct rebuild rb = {.cx = cx};
     enum err res;
 
-    res = rebuild_run(&rb, verbose);
+    res = refdata_utc_offset(cx, &rb.off_ms);
+    if (!res)
+        res = rebuild_run(&rb, verbose);
     free(rb.totals.v);
     free(rb.regions);
     buf_free(&rb.facts);

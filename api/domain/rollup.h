@@ -8,6 +8,12 @@
  * rollup_rebuild() replays every row from scratch with the same code. Dashboard reads
  * (dashboard.h, evaluation.h) only ever read these tables, never scan cases.
  *
+ * Days and hours are local, at the city's UTC offset (case_settings.utc_offset_min, from
+ * refdata_utc_offset): a row counts in the local day and hour of its instant under the offset in
+ * force when it was applied. Changing the offset leaves the rows already counted where they are
+ * (their days were cut at the old local midnight); `cityd rollup-rebuild` recounts every row
+ * under the current offset (docs/architecture.md, "The city's local time").
+ *
  * Scopes: a case counts in scope 0 (everything) and in each region from its own up to the
  * city (at most four levels), so a leader's question reads one scope.
  *
@@ -32,8 +38,6 @@
 #define ROLLUP_CELL_M 250.0
 #define ROLLUP_CELL_500_M 500.0
 #define ROLLUP_CELL_KM_M 1000.0
-/* The city's fixed offset (China: UTC+8, no DST) for local days and hours. */
-#define ROLLUP_LOCAL_OFFSET_MS (8LL * 3600 * 1000)
 
 /* 考评 indicators (domain.md 4.5). A mark is "ok" when the duty went well: for rework_rate
  * ok means "no 返工", so the rate shown is 1 - num/den and the composite uses num/den. */
@@ -60,13 +64,15 @@ const char *eval_indicator_label(enum eval_indicator i);
 /* Index for a wire name, -1 when unknown. */
 int eval_indicator_from_name(const char *name);
 
-/* Apply the timeline row step_id (just inserted in the caller's transaction) to the rollups.
+/* Apply the timeline row step_id (just inserted in the caller's transaction) to the rollups;
+ * off_ms is the city's UTC offset (refdata_utc_offset) that places it in a local day and hour.
  * Errors are the database's (the caller's transaction then rolls back). */
-enum err rollup_step(struct rctx *cx, int64_t step_id) MUST_CHECK;
+enum err rollup_step(struct rctx *cx, int64_t step_id, int64_t off_ms) MUST_CHECK;
 
-/* Recompute every rollup from cases and case_steps (cityd rollup-rebuild). Runs outside any
- * request; writes progress to stderr when verbose. Concurrent workflow writes during a rebuild
- * are not accounted for: run it with the server stopped or idle. */
+/* Recompute every rollup from cases and case_steps (cityd rollup-rebuild), local days and
+ * hours at the current UTC offset (refdata_utc_offset). Runs outside any request; writes progress
+ * to stderr when verbose. Concurrent workflow writes during a rebuild are not accounted for: run it
+ * with the server stopped or idle. */
 enum err rollup_rebuild(struct rctx *cx, bool verbose) MUST_CHECK;
 
 /* The heat-map cell of cell_m metres (ROLLUP_CELL_M, _500_M or _KM_M) of a point, and a
@@ -74,9 +80,10 @@ enum err rollup_rebuild(struct rctx *cx, bool verbose) MUST_CHECK;
 void rollup_cell_of(double cell_m, double lat, double lng, int32_t *cy, int32_t *cx);
 void rollup_cell_center(double cell_m, int32_t cy, int32_t cx, double *lat, double *lng);
 
-/* Local day number (days since 1970-01-01 in UTC+8) of an instant, and the local hour. */
-int64_t rollup_day_of(int64_t ms);
-int rollup_hour_of(int64_t ms);
+/* Local day number (days since 1970-01-01 in local time) of an instant, and the local hour,
+ * at the UTC offset off_ms (citytime_day, citytime_hour). */
+int64_t rollup_day_of(int64_t ms, int64_t off_ms);
+int rollup_hour_of(int64_t ms, int64_t off_ms);
 /* "YYYY-MM-DD" <-> day number. Parsing accepts only real dates of years 1970..9999:
  * ERR_INVALID otherwise (*day untouched). out holds 11 bytes. */
 enum err rollup_day_parse(const char *s, int64_t *day) MUST_CHECK;

@@ -6,7 +6,10 @@
 #include <string.h>
 #include "audit.h"
 #include "calendar.h"
+#include "citytime.h"
 #include "idempotency.h"
+#include "refdata.h"
+#include "server/core/log.h"
 #include "server/db/db.h"
 
 #define MS_OF(col) "CAST(UNIX_TIMESTAMP(" col ") * 1000 AS SIGNED)"
@@ -220,7 +223,7 @@ static void case_defaults(struct settings_case *o)
     o->dup_window_h = 72;
     o->escalate_pct = 150;
     o->work_periods = "08:30-12:00,13:30-17:30";
-    o->utc_offset_min = 480;
+    o->utc_offset_min = CITYTIME_DEFAULT_OFFSET_MIN;
     o->updated_ms = 0;
 }
 
@@ -383,9 +386,18 @@ enum err settings_case_update(struct rctx *cx, const struct settings_case_patch 
     res = audit_write(cx, "case_settings.update", "case_settings", 1, AUDIT_OK, detail);
 out:
     res = db_tx_end(cx, res);
-    if (!res)
-        *out = cur;
-    return res;
+    if (res)
+        return res;
+    *out = cur;
+    /* Load the new settings into this process now, so that what reads the offset without a
+     * statement (case numbers, refdata_utc_offset_last) follows at once here; other processes
+     * load them with their next refdata_open. The change is committed either way. */
+    if (p->has_utc_offset) {
+        int64_t off_ms;
+        if (refdata_utc_offset(cx, &off_ms))
+            log_warn(cx, "case settings saved; reloading them failed");
+    }
+    return ERR_OK;
 }
 
 /* ---- dispatch rules ----------------------------------------------------------------------- */

@@ -54,17 +54,6 @@ const char *track_filter_name(enum track_filter f)
 
 /* ---- shared helpers (gps_int.h) ------------------------------------------------------------- */
 
-enum err gps__local_offset(struct rctx *cx, int64_t *off_ms)
-{
-    struct db_res r;
-    enum err res =
-        db_exec(cx, "SELECT utc_offset_min FROM case_settings WHERE id = 1", DB_NOARGS, &r);
-    if (res)
-        return res;
-    *off_ms = (r.nrows ? db_cell_i64(&r, 0, 0) : 480) * 60000;
-    return ERR_OK;
-}
-
 /* "POLYGON((x y,x y,...))" of ST_AsText: the outer ring. */
 static size_t parse_ring(struct rctx *cx, const char *s, double (**out)[2])
 {
@@ -1438,7 +1427,7 @@ enum err track_read(struct rctx *cx, int64_t user_id, int64_t from, int64_t to, 
         audit_write_quiet(cx, "track.read", "user", user_id, AUDIT_DENIED, NULL);
         return res;
     }
-    res = gps__local_offset(cx, &off);
+    res = refdata_utc_offset(cx, &off);
     if (!res)
         res = load_points(cx, user_id, from, to, TRACK_READ_MAX, &raw, &nraw, &out->truncated);
     if (!res)
@@ -1585,7 +1574,7 @@ enum err track_evidence_check(struct rctx *cx, int64_t case_id, struct track_evi
     plng = db_cell_f64(&r, 0, 3);
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
-    res = gps__local_offset(cx, &off);
+    res = refdata_utc_offset(cx, &off);
     if (res)
         return res;
     out->taken_at = (int64_t)timegm(&tm) * 1000 - off;

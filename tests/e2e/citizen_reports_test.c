@@ -105,7 +105,7 @@ static void report_refused(int i, long lo, long hi, const char *why)
     secs = strtol(ra, NULL, 10);
     if (secs < lo || secs > hi)
         fail_msg("Retry-After %s not in [%ld, %ld]: %s", ra, lo, hi, r.body);
-    if (!strstr(r.body, why) || !strstr(r.body, "retry in") || !strstr(r.body, "Beijing time"))
+    if (!strstr(r.body, why) || !strstr(r.body, "retry in") || !strstr(r.body, "+08:00 local time"))
         fail_msg("message does not say why and when: %s", r.body);
     th_resp_free(&r);
     assert_int_equal(cases_of(i), before); /* nothing written */

@@ -1,7 +1,9 @@
 /* tests/e2e/settings_test.c: the admin endpoints of api/settings.c through the real server —
  * holidays and make-up working days that move case deadlines, case settings (working periods,
  * duplicate radius) that the next report follows, dispatch rules that dispatch a registered
- * case by themselves until deleted; bad input that changes nothing, and writes by non-admins.
+ * case by themselves until deleted; the city's UTC offset that moves every local day (case
+ * numbers, the dashboard, quiet hours); bad input that changes nothing, and writes by
+ * non-admins.
  * Its own server: the clock moves for everything in it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -649,6 +651,124 @@ static void only_admins_write(void **state)
     th_check(&srv, "admin", "DELETE", "/api/v1/calendar/days/2030-10-01", NULL, 204, NULL);
 }
 
+/* ---- the city's UTC offset ------------------------------------------------------------------ */
+
+/* The case number of case id as GET answers it (malloc'd). */
+static char *case_no(long long id)
+{
+    struct th_resp r;
+    char path[64], *no;
+
+    snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
+    th_call(&srv, "admin", "GET", path, NULL, NULL, &r);
+    th_expect(&r, 200, NULL);
+    no = strdup(th_jstr(r.json, "case_no"));
+    th_resp_free(&r);
+    assert_non_null(no);
+    return no;
+}
+
+/* The dashboard's "today" (admin, everything): its date into date[11], its new reports. */
+static long long dash_today(char date[11])
+{
+    struct th_resp r;
+    long long n;
+
+    th_call(&srv, "admin", "GET", "/api/v1/dashboard/summary", NULL, NULL, &r);
+    th_expect(&r, 200, NULL);
+    snprintf(date, 11, "%s", th_jstr(r.json, "date"));
+    n = th_jint(json_object_get(r.json, "today"), "new_total");
+    th_resp_free(&r);
+    return n;
+}
+
+/* Reports counted in local hour h of local day day ("YYYY-MM-DD") by the dashboard. */
+static long long dash_hour(const char *day, int h)
+{
+    struct th_resp r;
+    char path[96];
+    long long n;
+
+    snprintf(path, sizeof path, "/api/v1/dashboard/hotspots?from=%s&to=%s", day, day);
+    th_call(&srv, "admin", "GET", path, NULL, NULL, &r);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(r.json, "hours")), 24);
+    n = (long long)json_integer_value(json_array_get(json_object_get(r.json, "hours"), (size_t)h));
+    th_resp_free(&r);
+    return n;
+}
+
+static const char *quiet_zone(struct th_resp *r)
+{
+    th_call(&srv, "inspector", "GET", "/api/v1/me/push/quiet-hours", NULL, NULL, r);
+    th_expect(r, 200, NULL);
+    return th_jstr(r->json, "zone");
+}
+
+/* 2030-03-04 16:30 UTC is 00:30 on the 5th in China (+480) and 23:30 on the 4th at +420. Every
+ * local day and time follows case_settings.utc_offset_min once an admin changes it: a new
+ * case's number, the dashboard's today and local hour, the quiet hours' zone; the rollups
+ * already counted stay in their old days until `cityd rollup-rebuild` recounts them. */
+static void utc_offset_moves_local_days(void **state)
+{
+    struct th_resp r;
+    long long a, b;
+    char date[11], *no;
+
+    th_clock_at(&srv, 2030, 3, 4, 16, 30);
+    a = th_report_as(&srv, "inspector", NULL);
+    no = case_no(a);
+    assert_true(strncmp(no, "20300305-", 9) == 0);
+    free(no);
+    assert_int_equal(dash_today(date), 1);
+    assert_string_equal(date, "2030-03-05");
+    assert_int_equal(dash_hour("2030-03-05", 0), 1);
+    assert_string_equal(quiet_zone(&r), "+08:00");
+    th_resp_free(&r);
+
+    th_call(&srv, "admin", "PATCH", "/api/v1/case-settings", NULL, "{\"utc_offset_min\":420}", &r);
+    th_expect(&r, 200, NULL);
+    assert_int_equal(th_jint(r.json, "utc_offset_min"), 420);
+    th_resp_free(&r);
+
+    b = th_report_as(&srv, "inspector", NULL);
+    no = case_no(b);
+    assert_true(strncmp(no, "20300304-", 9) == 0);
+    free(no);
+    /* The date part of a number is computed on reading: the older case's moves as well (its
+     * id part, which identifies it, does not). */
+    no = case_no(a);
+    assert_true(strncmp(no, "20300304-", 9) == 0);
+    free(no);
+    /* Today is the 4th now, 23:xx local; the first report stays counted in the 5th at 00:xx
+     * (its rollup rows were cut under +8). */
+    assert_int_equal(dash_today(date), 1);
+    assert_string_equal(date, "2030-03-04");
+    assert_int_equal(dash_hour("2030-03-04", 23), 1);
+    assert_int_equal(dash_hour("2030-03-05", 0), 1);
+    assert_string_equal(quiet_zone(&r), "+07:00");
+    th_resp_free(&r);
+
+    /* The rebuild recounts every row under the current offset: both reports in the 4th, 23:xx. */
+    assert_int_equal(th_cityd(&srv, "rollup-rebuild"), 0);
+    assert_int_equal(dash_today(date), 2);
+    assert_string_equal(date, "2030-03-04");
+    assert_int_equal(dash_hour("2030-03-04", 23), 2);
+    assert_int_equal(dash_hour("2030-03-05", 0), 0);
+    /* And the live path agrees with it from then on. */
+    th_report_as(&srv, "inspector", NULL);
+    th_rollups_match_rebuild(&srv);
+
+    /* Back to China time, counted again, for whatever runs next. */
+    th_check(&srv, "admin", "PATCH", "/api/v1/case-settings", "{\"utc_offset_min\":480}", 200,
+             NULL);
+    assert_int_equal(th_cityd(&srv, "rollup-rebuild"), 0);
+    assert_int_equal(dash_today(date), 3);
+    assert_string_equal(date, "2030-03-05");
+    assert_string_equal(quiet_zone(&r), "+08:00");
+    th_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -661,6 +781,7 @@ int main(void)
         cmocka_unit_test(bad_rules_are_refused),
         cmocka_unit_test(only_admins_write),
         cmocka_unit_test(rule_patch_changes_department_and_auto),
+        cmocka_unit_test(utc_offset_moves_local_days),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
