@@ -12,6 +12,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include "api/domain/calendar.h"
+#include "wall_time.h"
 
 #define MIN INT64_C(60000)
 #define HOUR INT64_C(3600000)
@@ -19,15 +20,7 @@
 /* ms UTC of a wall time at UTC+off_min. */
 static int64_t at_off(int y, int mo, int d, int h, int mi, int off_min)
 {
-    struct tm tm;
-
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    return (int64_t)timegm(&tm) * 1000 - (int64_t)off_min * MIN;
+    return wall_ms(y, mo, d, h, mi, 0, (int64_t)off_min * MIN);
 }
 
 /* ms UTC of a China wall time. */

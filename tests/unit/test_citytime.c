@@ -17,6 +17,7 @@
 #include "api/domain/citytime.h"
 #include "api/domain/push.h"
 #include "api/domain/rollup.h"
+#include "wall_time.h"
 
 #define MIN INT64_C(60000)
 #define UTC0 INT64_C(0)
@@ -25,31 +26,16 @@
 #define CN (480 * MIN)
 #define NP (345 * MIN)
 
-/* ms UTC of the wall time y-mo-d h:mi:s at UTC+off (ms). */
-static int64_t at(int y, int mo, int d, int h, int mi, int s, int64_t off)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    return (int64_t)timegm(&tm) * 1000 - off;
-}
-
 /* Day number of a date (days since 1970-01-01), from timegm as well. */
 static int64_t dayno(int y, int mo, int d)
 {
-    return at(y, mo, d, 0, 0, 0, 0) / CITYTIME_DAY_MS;
+    return wall_ms(y, mo, d, 0, 0, 0, 0) / CITYTIME_DAY_MS;
 }
 
 static void test_day_follows_the_offset(void **state)
 {
     /* 2030-03-04 16:30 UTC is 23:30 at +7, 00:30 the next day at +8, 11:30 at -5. */
-    int64_t t = at(2030, 3, 4, 16, 30, 0, UTC0);
+    int64_t t = wall_ms(2030, 3, 4, 16, 30, 0, UTC0);
 
     (void)state;
     assert_int_equal(citytime_day(t, UTC0), dayno(2030, 3, 4));
@@ -57,17 +43,17 @@ static void test_day_follows_the_offset(void **state)
     assert_int_equal(citytime_day(t, CN), dayno(2030, 3, 5));
     assert_int_equal(citytime_day(t, UTCM5), dayno(2030, 3, 4));
     /* 03:00 UTC is still the day before at -5 (22:00). */
-    assert_int_equal(citytime_day(at(2030, 3, 4, 3, 0, 0, UTC0), UTCM5), dayno(2030, 3, 3));
+    assert_int_equal(citytime_day(wall_ms(2030, 3, 4, 3, 0, 0, UTC0), UTCM5), dayno(2030, 3, 3));
     /* The last ms before local midnight and local midnight itself, at each offset. */
     for (int64_t off = UTCM5; off <= CN; off += 60 * MIN) {
-        int64_t mid = at(2030, 3, 5, 0, 0, 0, off);
+        int64_t mid = wall_ms(2030, 3, 5, 0, 0, 0, off);
         assert_int_equal(citytime_day(mid, off), dayno(2030, 3, 5));
         assert_int_equal(citytime_day(mid - 1, off), dayno(2030, 3, 4));
         assert_int_equal(citytime_day_start_ms(dayno(2030, 3, 5), off), mid);
     }
     /* Before 1970 the day is floored, not truncated: 1969-12-31 23:00 at +7. */
-    assert_int_equal(citytime_day(at(1969, 12, 31, 23, 0, 0, UTC7), UTC7), -1);
-    assert_int_equal(citytime_day(at(1970, 1, 1, 0, 0, 0, UTCM5), UTCM5), 0);
+    assert_int_equal(citytime_day(wall_ms(1969, 12, 31, 23, 0, 0, UTC7), UTC7), -1);
+    assert_int_equal(citytime_day(wall_ms(1970, 1, 1, 0, 0, 0, UTCM5), UTCM5), 0);
 }
 
 static void test_day_start(void **state)
@@ -76,22 +62,23 @@ static void test_day_start(void **state)
     /* The local midnight of the day holding an instant, at +7: 2030-03-04 17:00 UTC is
      * 00:00 of the 5th there. */
     assert_int_equal(
-        citytime_day_start_ms(citytime_day(at(2030, 3, 4, 17, 0, 0, UTC0), UTC7), UTC7),
-        at(2030, 3, 4, 17, 0, 0, UTC0));
+        citytime_day_start_ms(citytime_day(wall_ms(2030, 3, 4, 17, 0, 0, UTC0), UTC7), UTC7),
+        wall_ms(2030, 3, 4, 17, 0, 0, UTC0));
     assert_int_equal(
-        citytime_day_start_ms(citytime_day(at(2030, 3, 4, 16, 59, 59, UTC0), UTC7), UTC7),
-        at(2030, 3, 3, 17, 0, 0, UTC0));
+        citytime_day_start_ms(citytime_day(wall_ms(2030, 3, 4, 16, 59, 59, UTC0), UTC7), UTC7),
+        wall_ms(2030, 3, 3, 17, 0, 0, UTC0));
     /* At -5 the local day starts at 05:00 UTC. */
     assert_int_equal(
-        citytime_day_start_ms(citytime_day(at(2030, 3, 4, 4, 0, 0, UTC0), UTCM5), UTCM5),
-        at(2030, 3, 3, 5, 0, 0, UTC0));
+        citytime_day_start_ms(citytime_day(wall_ms(2030, 3, 4, 4, 0, 0, UTC0), UTCM5), UTCM5),
+        wall_ms(2030, 3, 3, 5, 0, 0, UTC0));
     /* At UTC it is midnight UTC. */
-    assert_int_equal(citytime_day_start_ms(dayno(2030, 3, 4), UTC0), at(2030, 3, 4, 0, 0, 0, 0));
+    assert_int_equal(citytime_day_start_ms(dayno(2030, 3, 4), UTC0),
+                     wall_ms(2030, 3, 4, 0, 0, 0, 0));
 }
 
 static void test_hour_and_minute(void **state)
 {
-    int64_t t = at(2030, 3, 4, 16, 30, 59, UTC0);
+    int64_t t = wall_ms(2030, 3, 4, 16, 30, 59, UTC0);
 
     (void)state;
     assert_int_equal(citytime_hour(t, UTC0), 16);
@@ -106,7 +93,7 @@ static void test_hour_and_minute(void **state)
     assert_int_equal(citytime_hour(t, NP), 22);
     assert_int_equal(citytime_minute(t, NP), 22 * 60 + 15);
     /* Before 1970 as well (1969-12-31 20:00 at -5 is 1970-01-01 01:00 UTC). */
-    assert_int_equal(citytime_hour(at(1969, 12, 31, 20, 0, 0, UTCM5), UTCM5), 20);
+    assert_int_equal(citytime_hour(wall_ms(1969, 12, 31, 20, 0, 0, UTCM5), UTCM5), 20);
 }
 
 static void test_civil(void **state)
@@ -115,26 +102,26 @@ static void test_civil(void **state)
 
     (void)state;
     /* New Year at +7 while it is still 2030 at UTC. */
-    citytime_civil(at(2030, 12, 31, 17, 5, 9, UTC0), UTC7, &c);
+    citytime_civil(wall_ms(2030, 12, 31, 17, 5, 9, UTC0), UTC7, &c);
     assert_int_equal(c.year, 2031);
     assert_int_equal(c.month, 1);
     assert_int_equal(c.day, 1);
     assert_int_equal(c.hour, 0);
     assert_int_equal(c.minute, 5);
     assert_int_equal(c.second, 9);
-    citytime_civil(at(2030, 12, 31, 17, 5, 9, UTC0), UTC0, &c);
+    citytime_civil(wall_ms(2030, 12, 31, 17, 5, 9, UTC0), UTC0, &c);
     assert_int_equal(c.year, 2030);
     assert_int_equal(c.month, 12);
     assert_int_equal(c.day, 31);
     assert_int_equal(c.hour, 17);
     /* -5: the morning of 1 March 2028 UTC is still 29 February (a leap year) there. */
-    citytime_civil(at(2028, 3, 1, 3, 0, 0, UTC0), UTCM5, &c);
+    citytime_civil(wall_ms(2028, 3, 1, 3, 0, 0, UTC0), UTCM5, &c);
     assert_int_equal(c.year, 2028);
     assert_int_equal(c.month, 2);
     assert_int_equal(c.day, 29);
     assert_int_equal(c.hour, 22);
     /* Against gmtime_r over a range of instants and offsets. */
-    for (int64_t t = at(1999, 12, 31, 0, 0, 0, 0); t < at(2031, 1, 2, 0, 0, 0, 0);
+    for (int64_t t = wall_ms(1999, 12, 31, 0, 0, 0, 0); t < wall_ms(2031, 1, 2, 0, 0, 0, 0);
          t += 37 * 3600 * 1000 + 7 * 60 * 1000 + 13 * 1000) {
         const int64_t offs[] = {UTC0, UTC7, UTCM5, CN, NP, -720 * MIN, 840 * MIN};
         for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
@@ -178,7 +165,7 @@ static void test_zone(void **state)
  * (-5). */
 static void test_rollup_days(void **state)
 {
-    int64_t t = at(2030, 3, 4, 16, 30, 0, UTC0);
+    int64_t t = wall_ms(2030, 3, 4, 16, 30, 0, UTC0);
 
     (void)state;
     assert_int_equal(rollup_day_of(t, UTC0), dayno(2030, 3, 4));
@@ -196,14 +183,14 @@ static void test_rollup_days(void **state)
 static void test_quiet_hours_at_offsets(void **state)
 {
     struct push_quiet night = {22 * 60, 7 * 60};
-    int64_t t = at(2030, 3, 4, 14, 30, 0, UTC0);
+    int64_t t = wall_ms(2030, 3, 4, 14, 30, 0, UTC0);
 
     (void)state;
     assert_true(push_quiet_contains(&night, citytime_minute(t, CN)));     /* 22:30 */
     assert_false(push_quiet_contains(&night, citytime_minute(t, UTC7)));  /* 21:30 */
     assert_false(push_quiet_contains(&night, citytime_minute(t, UTC0)));  /* 14:30 */
     assert_false(push_quiet_contains(&night, citytime_minute(t, UTCM5))); /* 09:30 */
-    t = at(2030, 3, 4, 3, 0, 0, UTC0);
+    t = wall_ms(2030, 3, 4, 3, 0, 0, UTC0);
     assert_false(push_quiet_contains(&night, citytime_minute(t, CN)));   /* 11:00 */
     assert_true(push_quiet_contains(&night, citytime_minute(t, UTC0)));  /* 03:00 */
     assert_true(push_quiet_contains(&night, citytime_minute(t, UTCM5))); /* 22:00 */

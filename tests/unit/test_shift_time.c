@@ -13,34 +13,21 @@
 #include <time.h>
 #include <cmocka.h>
 #include "api/domain/shift_time.h"
+#include "wall_time.h"
 
 #define MIN INT64_C(60000)
 #define CN (480 * MIN)
 
-/* ms UTC of a wall time at UTC+off (ms), plus s seconds. */
-static int64_t at_s(int y, int mo, int d, int h, int mi, int s, int64_t off)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    return (int64_t)timegm(&tm) * 1000 - off;
-}
-
+/* A wall time in China. */
 static int64_t at(int y, int mo, int d, int h, int mi)
 {
-    return at_s(y, mo, d, h, mi, 0, CN);
+    return wall_ms(y, mo, d, h, mi, 0, CN);
 }
 
 /* The local day number of a date, from timegm (not the module). */
 static int64_t day_of(int y, int mo, int d)
 {
-    return at_s(y, mo, d, 0, 0, 0, 0) / (86400 * INT64_C(1000));
+    return wall_ms(y, mo, d, 0, 0, 0, 0) / (86400 * INT64_C(1000));
 }
 
 /* 夜班 20:00–08:00, 15 minutes' grace, every day. */
@@ -124,7 +111,7 @@ static void test_night_boundaries(void **state)
     assert_true(p.scheduled);
     assert_int_equal(p.mark, SHIFT_ON_TIME);
     /* 20:15 and its last second are within the grace; 20:16 is late. */
-    assert_int_equal(place(&night, true, at_s(2026, 12, 7, 20, 15, 59, CN)).mark, SHIFT_ON_TIME);
+    assert_int_equal(place(&night, true, wall_ms(2026, 12, 7, 20, 15, 59, CN)).mark, SHIFT_ON_TIME);
     assert_int_equal(place(&night, true, at(2026, 12, 7, 20, 16)).mark, SHIFT_LATE);
     p = place(&night, true, at(2026, 12, 7, 20, 20));
     assert_int_equal(p.day, mon);
@@ -151,7 +138,7 @@ static void test_night_boundaries(void **state)
     assert_int_equal(p.day, mon + 1);
     assert_int_equal(p.mark, SHIFT_EARLY_LEAVE);
     /* Just before midnight and just after: the same night. */
-    p = place(&night, false, at_s(2026, 12, 7, 23, 59, 59, CN));
+    p = place(&night, false, wall_ms(2026, 12, 7, 23, 59, 59, CN));
     assert_int_equal(p.day, mon);
     assert_int_equal(p.mark, SHIFT_EARLY_LEAVE);
     p = place(&night, false, at(2026, 12, 8, 0, 0));
@@ -216,7 +203,7 @@ static void test_day_shift(void **state)
     int64_t mon = day_of(2026, 12, 7);
     (void)state;
 
-    p = place(&day_shift, true, at_s(2026, 12, 7, 8, 5, 59, CN));
+    p = place(&day_shift, true, wall_ms(2026, 12, 7, 8, 5, 59, CN));
     assert_int_equal(p.day, mon);
     assert_int_equal(p.mark, SHIFT_ON_TIME);
     assert_int_equal(place(&day_shift, true, at(2026, 12, 7, 8, 6)).mark, SHIFT_LATE);
@@ -231,7 +218,7 @@ static void test_day_shift(void **state)
     /* Another offset: UTC. 08:06 UTC is late, 08:06 China time is 00:06 UTC (on time). */
     {
         struct shift_place q;
-        shift_place_at(&day_shift, true, at_s(2026, 12, 7, 8, 6, 0, 0), 0, &q);
+        shift_place_at(&day_shift, true, wall_ms(2026, 12, 7, 8, 6, 0, 0), 0, &q);
         assert_int_equal(q.mark, SHIFT_LATE);
         shift_place_at(&day_shift, true, at(2026, 12, 7, 8, 6), 0, &q);
         assert_int_equal(q.mark, SHIFT_ON_TIME);
@@ -252,7 +239,7 @@ static void test_instance_and_due(void **state)
     assert_int_equal(end, at(2026, 12, 7, 17, 0));
     /* Absent only once start + grace has passed (in whole minutes). */
     assert_false(shift_due(&night, mon, at(2026, 12, 7, 12, 0), CN));
-    assert_false(shift_due(&night, mon, at_s(2026, 12, 7, 20, 15, 59, CN), CN));
+    assert_false(shift_due(&night, mon, wall_ms(2026, 12, 7, 20, 15, 59, CN), CN));
     assert_true(shift_due(&night, mon, at(2026, 12, 7, 20, 16), CN));
     assert_true(shift_due(&night, mon, at(2026, 12, 8, 7, 0), CN));
     /* Tuesday's night is not due on Tuesday morning, while Monday's is still running. */
@@ -301,7 +288,7 @@ static void test_check_out_closes_its_check_in(void **state)
     p = place_out(&day_shift, sat, at(2026, 12, 12, 9, 0));
     assert_true(!p.scheduled && p.mark == SHIFT_ON_TIME && p.wday == 5);
     /* Before that day's midnight (a clock moved back): minutes round down, early. */
-    p = place_out(&day_shift, fri, at_s(2026, 12, 10, 23, 59, 30, CN));
+    p = place_out(&day_shift, fri, wall_ms(2026, 12, 10, 23, 59, 30, CN));
     assert_true(p.minute == -1 && p.mark == SHIFT_EARLY_LEAVE);
 }
 
@@ -343,8 +330,9 @@ static void test_auto_out_at(void **state)
     assert_int_equal(shift_auto_out_at(NULL, mon, t, CN, 120, 0), 0);
     assert_int_equal(shift_auto_out_at(&day_shift, sat, t, CN, 120, 0), 0);
     /* At UTC (offset 0) the same wall times are 8 hours later instants. */
-    assert_int_equal(shift_auto_out_at(&day_shift, mon, at_s(2026, 12, 7, 8, 0, 0, 0), 0, 15, 16),
-                     at_s(2026, 12, 7, 17, 15, 0, 0));
+    assert_int_equal(
+        shift_auto_out_at(&day_shift, mon, wall_ms(2026, 12, 7, 8, 0, 0, 0), 0, 15, 16),
+        wall_ms(2026, 12, 7, 17, 15, 0, 0));
 }
 
 int main(void)
