@@ -18,6 +18,7 @@
 #include "api/domain/dashboard.h"
 #include "api/domain/inbox.h"
 #include "api/domain/push.h"
+#include "api/domain/refdata.h"
 #include "api/domain/media.h"
 #include "api/domain/track.h"
 #include "api/domain/webhook.h"
@@ -81,6 +82,8 @@ const struct api_job api_jobs[] = {
     {"webhook_retention", webhook_retention_job, 3600000},
     /* push: queued pushes past push.max_age_s to dead letters, old send records (push.h) */
     {"push_maintenance", push_maintenance_job, 60000},
+    /* reference data and the city's UTC offset current in every process (refdata.h) */
+    {"refdata_refresh", refdata_refresh_job, 1000},
     {NULL, NULL, 0},
 };
 

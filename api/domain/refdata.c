@@ -523,3 +523,10 @@ enum err refdata_utc_offset(struct rctx *cx, int64_t *off_ms)
         *off_ms = refdata_utc_offset_ms(&v);
     return res;
 }
+
+enum err refdata_refresh_job(struct rctx *cx)
+{
+    struct refdata_view v;
+
+    return refdata_open(cx, &v);
+}

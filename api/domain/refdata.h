@@ -81,8 +81,15 @@ enum err refdata_utc_offset(struct rctx *cx, int64_t *off_ms) MUST_CHECK;
  * load), without a statement: for display where one more statement per read is not worth it
  * (the local date in case numbers, case__number). It is at least as new as the view of any
  * refdata_open that returned in this process, so a request that opened a view reads the same
- * offset here; a process that opened none since another process changed the offset shows the
- * old one until it does (settings_update opens one in the process that made the change). */
+ * offset here. Every process opens one at least once a second (refdata_refresh_job), so a
+ * process that has served no request since it started, or since another process changed the
+ * offset, shows the old one for at most about a second (settings_update opens one at once in
+ * the process that made the change). */
 int64_t refdata_utc_offset_last(void);
+
+/* Job (every second): opens a view, so this process's reference data and
+ * refdata_utc_offset_last follow a change made anywhere within a second, also in a process
+ * that serves no request that reads them. One primary-key SELECT when nothing changed. */
+enum err refdata_refresh_job(struct rctx *cx);
 
 #endif

@@ -7,6 +7,7 @@
  * Its own server: the clock moves for everything in it. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "harness.h"
 #include "th_api.h"
@@ -654,18 +656,38 @@ static void only_admins_write(void **state)
 /* ---- the city's UTC offset ------------------------------------------------------------------ */
 
 /* The case number of case id as GET answers it (malloc'd). */
-static char *case_no(long long id)
+static char *case_no_on(struct th_server *s, long long id)
 {
     struct th_resp r;
     char path[64], *no;
 
     snprintf(path, sizeof path, "/api/v1/cases/%lld", id);
-    th_call(&srv, "admin", "GET", path, NULL, NULL, &r);
+    th_call(s, "admin", "GET", path, NULL, NULL, &r);
     th_expect(&r, 200, NULL);
     no = strdup(th_jstr(r.json, "case_no"));
     th_resp_free(&r);
     assert_non_null(no);
     return no;
+}
+
+static char *case_no(long long id)
+{
+    return case_no_on(&srv, id);
+}
+
+/* Whether a case's number on s starts with prefix within ~3 s. */
+static bool case_no_becomes(struct th_server *s, long long id, const char *prefix)
+{
+    for (int i = 0; i < 30; i++) {
+        char *no = case_no_on(s, id);
+        bool ok = strncmp(no, prefix, strlen(prefix)) == 0;
+
+        free(no);
+        if (ok)
+            return true;
+        usleep(100 * 1000);
+    }
+    return false;
 }
 
 /* The dashboard's "today" (admin, everything): its date into date[11], its new reports. */
@@ -748,6 +770,25 @@ static void utc_offset_moves_local_days(void **state)
     assert_int_equal(dash_hour("2030-03-05", 0), 1);
     assert_string_equal(quiet_zone(&r), "+07:00");
     th_resp_free(&r);
+    /* Another process on the same database, started now: its numbers follow the offset in
+     * force (refdata_refresh_job), not China's built-in default, though reading a case
+     * opens no reference data. */
+    {
+        struct th_server twin;
+
+        th_server_twin(&twin, &srv);
+        json_object_clear(twin.tokens); /* made at the moved clock: log in again on the twin */
+        th_clock_at(&twin, 2030, 3, 4, 16, 30);
+        assert_true(case_no_becomes(&twin, a, "20300304-"));
+        th_check(&srv, "admin", "PATCH", "/api/v1/case-settings", "{\"utc_offset_min\":480}", 200,
+                 NULL);
+        /* ...and a change made by the other process reaches it. */
+        assert_true(case_no_becomes(&twin, a, "20300305-"));
+        th_check(&srv, "admin", "PATCH", "/api/v1/case-settings", "{\"utc_offset_min\":420}", 200,
+                 NULL);
+        assert_true(case_no_becomes(&twin, a, "20300304-"));
+        assert_int_equal(th_server_stop(&twin), 0);
+    }
 
     /* The rebuild recounts every row under the current offset: both reports in the 4th, 23:xx. */
     assert_int_equal(th_cityd(&srv, "rollup-rebuild"), 0);
