@@ -482,26 +482,17 @@ enum err refdata_open(struct rctx *cx, struct refdata_view *v)
     return ERR_OK;
 }
 
-/* refdata_open for a caller that needs the settings. */
-static enum err open_settings(struct rctx *cx, struct refdata_view *v)
-{
-    enum err res = refdata_open(cx, v);
-
-    if (res)
-        return res;
-    if (!v->settings) /* refdata_open fills every kind when it succeeds */
-        return rctx_fail(cx, ERR_INTERNAL, "refdata: no settings");
-    return ERR_OK;
-}
-
 enum err refdata_deadline_load(struct rctx *cx, struct deadline_ctx *d)
 {
     struct refdata_view v;
-    enum err res = open_settings(cx, &v);
+    enum err res = refdata_open(cx, &v);
 
-    if (!res)
-        refdata_deadline_ctx(&v, d);
-    return res;
+    if (res)
+        return res;
+    if (!v.settings) /* refdata_open fills every kind when it succeeds */
+        return rctx_fail(cx, ERR_INTERNAL, "refdata: no settings");
+    refdata_deadline_ctx(&v, d);
+    return ERR_OK;
 }
 
 int64_t refdata_utc_offset_ms(const struct refdata_view *v)
@@ -517,11 +508,14 @@ int64_t refdata_utc_offset_last(void)
 enum err refdata_utc_offset(struct rctx *cx, int64_t *off_ms)
 {
     struct refdata_view v;
-    enum err res = open_settings(cx, &v);
+    enum err res = refdata_open(cx, &v);
 
-    if (!res)
-        *off_ms = refdata_utc_offset_ms(&v);
-    return res;
+    if (res)
+        return res;
+    if (!v.settings) /* refdata_open fills every kind when it succeeds */
+        return rctx_fail(cx, ERR_INTERNAL, "refdata: no settings");
+    *off_ms = refdata_utc_offset_ms(&v);
+    return ERR_OK;
 }
 
 enum err refdata_refresh_job(struct rctx *cx)
