@@ -15,6 +15,7 @@
 #include "api/domain/attendance.h"
 #include "api/domain/audit.h"
 #include "api/domain/case.h"
+#include "api/domain/citytime.h"
 #include "api/domain/dashboard.h"
 #include "api/domain/inbox.h"
 #include "api/domain/push.h"
@@ -782,26 +783,6 @@ json_t *api_json_id(int64_t id)
     return id ? json_integer(id) : json_null();
 }
 
-/* Days since 1970-01-01 to a civil date (proleptic Gregorian; H. Hinnant's days_from_civil
- * inverse). gmtime_r would take glibc's time-zone lock on every call, and a case with its
- * timeline renders some thirty times. */
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-    int64_t era, yy;
-    unsigned doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    yy = (int64_t)yoe + era * 400;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yy + (*m <= 2));
-}
-
 static char *put_digits(char *p, unsigned v, int width)
 {
     for (int i = width - 1; i >= 0; i--) {
@@ -814,8 +795,7 @@ static char *put_digits(char *p, unsigned v, int width)
 json_t *api_json_time(int64_t ms)
 {
     char buf[32], *p = buf;
-    int64_t s, days, rem;
-    int y;
+    int64_t s, days, rem, y;
     unsigned mo, d;
 
     if (!ms)
@@ -823,7 +803,9 @@ json_t *api_json_time(int64_t ms)
     s = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     days = s >= 0 ? s / 86400 : (s - 86399) / 86400;
     rem = s - days * 86400;
-    civil_from_days(days, &y, &mo, &d);
+    /* citytime's arithmetic, not gmtime_r: that takes glibc's time-zone lock on every call,
+     * and a case with its timeline renders some thirty times. */
+    citytime_date_of_day(days, &y, &mo, &d);
     if (y < 0 || y > 9999)
         return json_null(); /* outside what DATETIME holds */
     p = put_digits(p, (unsigned)y, 4);

@@ -33,7 +33,7 @@ static json_t *scope_json(const struct dash_scope *sc)
 static json_t *day_json(int64_t day)
 {
     char buf[11];
-    rollup_day_format(day, buf);
+    citytime_day_format(day, buf);
     return json_string(buf);
 }
 

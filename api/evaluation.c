@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include "api/domain/citytime.h"
 #include "api/domain/evaluation.h"
 #include "server/core/roles.h"
 
@@ -26,7 +27,7 @@ static enum err scope_of(struct rctx *cx, const struct req *rq, struct dash_scop
 static json_t *day_json(int64_t day)
 {
     char buf[11];
-    rollup_day_format(day, buf);
+    citytime_day_format(day, buf);
     return json_string(buf);
 }
 
@@ -247,8 +248,8 @@ static enum err eval_export(struct rctx *cx, const struct req *rq, struct resp *
         csv_field(&c, num, false);
         csv_field(&c, s->scored ? (char[2]){s->grade, 0} : "", true);
     }
-    rollup_day_format(from, from_s);
-    rollup_day_format(to, to_s);
+    citytime_day_format(from, from_s);
+    citytime_day_format(to, to_s);
     resp_header(cx, rs, "content-disposition",
                 rctx_printf(cx, "attachment; filename=\"evaluation-%s-%s.csv\"", from_s, to_s));
     return resp_body(rs, 200, "text/csv; charset=utf-8", c.p, c.len);

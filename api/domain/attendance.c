@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "audit.h"
+#include "citytime.h"
 #include "geo.h"
 #include "gps_int.h"
 #include "idempotency.h"
@@ -273,7 +274,7 @@ static int64_t open_duty_auto_out_at(const struct db_res *r, size_t i, int64_t o
     struct shift_times st = {0};
     bool paired = !db_cell_null(r, i, 2), has_shift = !db_cell_null(r, i, 5);
     int64_t in_ms = paired ? db_cell_i64(r, i, 4) : db_cell_i64(r, i, 1);
-    int64_t day = paired ? db_cell_i64(r, i, 3) : shift_local_day(in_ms, off);
+    int64_t day = paired ? db_cell_i64(r, i, 3) : citytime_day(in_ms, off);
 
     if (has_shift) {
         st.days = (unsigned)db_cell_i64(r, i, 6);
@@ -330,6 +331,9 @@ static enum err checkin_record(struct rctx *cx, int64_t user_id, const struct ch
         due = r.nrows ? open_duty_auto_out_at(&r, 0, off) : 0;
         if (!due || cx->now_ms < due)
             return ERR_OK;
+        /* The check-in it closes, read with it (OPEN_DUTY_COLS). */
+        paired = !db_cell_null(&r, 0, 2);
+        open_day = paired ? db_cell_i64(&r, 0, 3) : 0;
     }
     /* A check-out waits for the person's track batches in flight: each holds its device's row
      * lock to its commit and judged its points on duty by what it read after taking it. Once
@@ -352,8 +356,9 @@ static enum err checkin_record(struct rctx *cx, int64_t user_id, const struct ch
         return res;
     /* The check-in's date is the day its shift instance starts on (a night shift's check-in
      * at 00:30 is the evening before's); without a shift, the calendar day. A check-out
-     * belongs to the check-in it closes — its instance, however late it comes. */
-    if (!in_type) {
+     * belongs to the check-in it closes — its instance, however late it comes (the automatic
+     * one has read it already). */
+    if (!in_type && !automatic) {
         res = db_exec(cx,
                       "SELECT DATEDIFF(local_date, '1970-01-01') FROM checkins"
                       " WHERE user_id = ? AND type = 'in' ORDER BY at DESC, id DESC LIMIT 1",
@@ -372,9 +377,9 @@ static enum err checkin_record(struct rctx *cx, int64_t user_id, const struct ch
         else
             shift_place_at(&t, in_type, cx->now_ms, off, &place);
     } else {
-        place.day = paired ? open_day : shift_local_day(cx->now_ms, off);
+        place.day = paired ? open_day : citytime_day(cx->now_ms, off);
     }
-    shift_day_date(place.day, date);
+    citytime_day_format(place.day, date);
     /* Findings, each a flag; the status is the most serious one. The automatic check-out has
      * none: it comes after the instance's end, and with no position. */
     if (rings.n) {

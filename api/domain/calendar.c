@@ -18,19 +18,6 @@ static const char *const unit_names[CAL_UNIT__COUNT] = {
     [CAL_HOURS_NATURAL] = "natural_hour",
 };
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). Callers
- * pass years >= 1970 only, so every intermediate is non-negative. */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    int64_t yy = y - (m <= 2);
-    int64_t era = yy / 400;
-    int64_t yoe = yy - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-    return era * 146097 + doe - 719468;
-}
-
 static bool valid_date(int y, int m, int d)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -216,7 +203,7 @@ static enum err set_date(struct calendar *cal, int y, int m, int d, bool working
     assert(cal != NULL);
     if (!valid_date(y, m, d))
         return ERR_INVALID;
-    day = days_from_civil(y, m, d);
+    day = citytime_day_of_date(y, (unsigned)m, (unsigned)d);
     i = dates_lower_bound(cal, day);
     if (i < cal->ndates && cal->dates[i].day == day) {
         cal->dates[i].working = working;
@@ -248,7 +235,7 @@ bool calendar_is_workday(const struct calendar *cal, int y, int m, int d)
     assert(cal != NULL);
     if (!valid_date(y, m, d))
         return false;
-    day = days_from_civil(y, m, d);
+    day = citytime_day_of_date(y, (unsigned)m, (unsigned)d);
     idx = dates_lower_bound(cal, day);
     return day_is_working(cal, day, &idx);
 }

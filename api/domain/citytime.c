@@ -39,20 +39,50 @@ int citytime_minute(int64_t ms, int64_t off_ms)
     return (int)(since_midnight(ms, off_ms) / MIN_MS);
 }
 
+void citytime_date_of_day(int64_t day, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t z = day + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+int64_t citytime_day_of_date(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+void citytime_day_format(int64_t day, char out[11])
+{
+    int64_t y;
+    unsigned m, d;
+
+    citytime_date_of_day(day, &y, &m, &d);
+    /* Bounded so the compiler can see the result fits. */
+    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)((y % 10000 + 10000) % 10000), m % 13, d % 32);
+}
+
 void citytime_civil(int64_t ms, int64_t off_ms, struct citytime_civil *out)
 {
-    /* Howard Hinnant's civil_from_days. */
-    int64_t z = citytime_day(ms, off_ms) + 719468, t = since_midnight(ms, off_ms) / 1000;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t t = since_midnight(ms, off_ms) / 1000, y;
+    unsigned m, d;
 
-    out->year = (int)(yoe + era * 400 + (m <= 2));
+    citytime_date_of_day(citytime_day(ms, off_ms), &y, &m, &d);
+    out->year = (int)y;
     out->month = (int)m;
-    out->day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    out->day = (int)d;
     out->hour = (int)(t / 3600);
     out->minute = (int)(t / 60 % 60);
     out->second = (int)(t % 60);

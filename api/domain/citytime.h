@@ -35,6 +35,15 @@ int64_t citytime_day_start_ms(int64_t day, int64_t off_ms);
 int citytime_hour(int64_t ms, int64_t off_ms);
 int citytime_minute(int64_t ms, int64_t off_ms);
 
+/* The civil date (proleptic Gregorian) of day number day, and the day number of a civil date
+ * (H. Hinnant's civil_from_days / days_from_civil; any year, also before 1970). Day numbers
+ * are days since 1970-01-01: local ones (citytime_day) give local dates. The one copy of this
+ * arithmetic in cityd. */
+void citytime_date_of_day(int64_t day, int64_t *y, unsigned *m, unsigned *d);
+int64_t citytime_day_of_date(int64_t y, unsigned m, unsigned d);
+/* "YYYY-MM-DD" of day number day into out (years kept to four digits). */
+void citytime_day_format(int64_t day, char out[11]);
+
 /* The local wall-clock time of instant ms (whole seconds, floored). */
 void citytime_civil(int64_t ms, int64_t off_ms, struct citytime_civil *out);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "api/domain/case_int.h"
+#include "api/domain/citytime.h"
 #include "api/domain/inbox.h"
 #include "api/domain/refdata.h"
 #include "api/domain/rollup.h"
@@ -52,7 +53,7 @@ static enum err region_chain(struct rctx *cx, int64_t id, int64_t ids[4], const 
 enum err dashboard_period(struct rctx *cx, const struct dash_scope *sc, const char *from_text,
                           const char *to_text, int64_t *from, int64_t *to)
 {
-    *to = rollup_day_of(cx->now_ms, sc->utc_offset_ms);
+    *to = citytime_day(cx->now_ms, sc->utc_offset_ms);
     if (to_text && rollup_day_parse(to_text, to))
         return rctx_fail(cx, ERR_INVALID, "to: a date YYYY-MM-DD");
     *from = *to - (DASH_PERIOD_DEFAULT_DAYS - 1);
@@ -153,7 +154,7 @@ static enum err staff_on_duty_in(struct rctx *cx, const char *sub, int64_t day, 
     enum err res;
 
     *n = 0;
-    if (day == rollup_day_of(cx->now_ms, off_ms))
+    if (day == citytime_day(cx->now_ms, off_ms))
         /* Today: checked in now (between check-in and check-out). */
         res = db_exec(cx,
                       rctx_printf(cx,
@@ -186,7 +187,7 @@ enum err dashboard_staff_on_duty(struct rctx *cx, const struct dash_scope *sc, i
 
 enum err dashboard_summary(struct rctx *cx, const struct dash_scope *sc, struct dash_summary *out)
 {
-    int64_t today = rollup_day_of(cx->now_ms, sc->utc_offset_ms);
+    int64_t today = citytime_day(cx->now_ms, sc->utc_offset_ms);
     int64_t days[3] = {today, today - 1, today - 7};
     struct dash_counts *c[3] = {&out->today, &out->yesterday, &out->last_week};
     struct db_res r;

@@ -5,7 +5,7 @@
  * scans cases. A leader's jurisdiction is users.region_id and every region below it (city,
  * district, street); an admin sees everything (scope 0). A region outside the caller's
  * jurisdiction is ERR_NOTFOUND. Days are local day numbers at the city's UTC offset
- * (rollup_day_of, dash_scope.utc_offset_ms).
+ * (citytime_day, dash_scope.utc_offset_ms).
  *
  * Staff on duty (attendance): today, the staff of the scope checked in now (duty); an earlier
  * day, those who checked in that day (checkins). A person belongs to the scope of their region,
@@ -50,7 +50,7 @@ struct dash_scope {
  * jurisdiction. */
 enum err dashboard_scope(struct rctx *cx, int64_t region_id, struct dash_scope *out) MUST_CHECK;
 
-/* The period [*from, *to] in local days (rollup_day_of at sc's offset) from the texts
+/* The period [*from, *to] in local days (citytime_day at sc's offset) from the texts
  * "YYYY-MM-DD" of its first and last day; either may be NULL: `to` defaults to today
  * (cx->now_ms), `from` to DASH_PERIOD_DEFAULT_DAYS days up to `to`. ERR_INVALID naming the field
  * for a bad date, a reversed period or one longer than DASH_PERIOD_MAX_DAYS; the out-parameters

@@ -63,42 +63,6 @@ int eval_indicator_from_name(const char *name)
 
 /* ---- time and place ---------------------------------------------------------------------- */
 
-int64_t rollup_day_of(int64_t ms, int64_t off_ms)
-{
-    return citytime_day(ms, off_ms);
-}
-
-int rollup_hour_of(int64_t ms, int64_t off_ms)
-{
-    return citytime_hour(ms, off_ms);
-}
-
-/* Howard Hinnant's days_from_civil / civil_from_days. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-void rollup_day_format(int64_t z, char out[11])
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    unsigned d = doy - (153 * mp + 2) / 5 + 1;
-    unsigned m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    snprintf(out, 11, "%04u-%02u-%02u", (unsigned)((y % 10000 + 10000) % 10000), m % 13, d % 32);
-}
-
 enum err rollup_day_parse(const char *s, int64_t *day)
 {
     static const unsigned mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -119,7 +83,7 @@ enum err rollup_day_parse(const char *s, int64_t *day)
         return ERR_INVALID;
     if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return ERR_INVALID;
-    *day = days_from_civil(y, m, d);
+    *day = citytime_day_of_date(y, m, d);
     return ERR_OK;
 }
 
@@ -127,19 +91,6 @@ enum err rollup_day_parse(const char *s, int64_t *day)
  * period reads whole months and weeks where it can and days only at its edges. In a delta the
  * span rides in the day's high bits (SPAN_DAY). */
 #define SPAN_DAY(span, day) (((int64_t)(span) << 32) | ((day)&0xffffffffLL))
-
-static void civil_of(int64_t z, int64_t *yy, unsigned *mm, unsigned *dd)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *dd = doy - (153 * mp + 2) / 5 + 1;
-    *mm = mp < 10 ? mp + 3 : mp - 9;
-    *yy = (int64_t)yoe + era * 400 + (*mm <= 2);
-}
 
 static int64_t week_start(int64_t day)
 {
@@ -151,7 +102,7 @@ static int64_t month_start(int64_t day)
 {
     int64_t y;
     unsigned m, d;
-    civil_of(day, &y, &m, &d);
+    citytime_date_of_day(day, &y, &m, &d);
     return day - (d - 1);
 }
 
@@ -159,8 +110,8 @@ static int64_t month_end(int64_t day)
 {
     int64_t y;
     unsigned m, d;
-    civil_of(day, &y, &m, &d);
-    return (m == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, m + 1, 1)) - 1;
+    citytime_date_of_day(day, &y, &m, &d);
+    return (m == 12 ? citytime_day_of_date(y + 1, 1, 1) : citytime_day_of_date(y, m + 1, 1)) - 1;
 }
 
 const char *rollup_period_sql(struct rctx *cx, int64_t from, int64_t to)
@@ -407,7 +358,7 @@ static void late_reason(char *buf, size_t cap, const struct fact *f, const struc
 static void apply(const struct rcase *c, struct fact *f, const struct step *s, struct marks *m,
                   struct out *o, int64_t off_ms)
 {
-    int64_t day = rollup_day_of(s->at_ms, off_ms);
+    int64_t day = citytime_day(s->at_ms, off_ms);
     bool was_open = f->exists && is_open(f->state);
     bool was_over = was_open && f->overdue;
     bool now_open, over;
@@ -426,7 +377,7 @@ static void apply(const struct rcase *c, struct fact *f, const struct step *s, s
             add(o, T_DAY, c->source, day, 0, 0, 1);
             add(o, T_CAT, 0, day, c->category, 0, 1);
             add(o, T_GRID, 0, day, c->grid, 0, 1);
-            add(o, T_HOUR, 0, day, rollup_hour_of(s->at_ms, off_ms), 0, 1);
+            add(o, T_HOUR, 0, day, citytime_hour(s->at_ms, off_ms), 0, 1);
             rollup_cell_of(ROLLUP_CELL_M, c->lat, c->lng, &cy, &cx);
             add(o, T_CELL, 0, day, cy, cx, 1);
             rollup_cell_of(ROLLUP_CELL_500_M, c->lat, c->lng, &cy, &cx);

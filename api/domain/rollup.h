@@ -80,14 +80,9 @@ enum err rollup_rebuild(struct rctx *cx, bool verbose) MUST_CHECK;
 void rollup_cell_of(double cell_m, double lat, double lng, int32_t *cy, int32_t *cx);
 void rollup_cell_center(double cell_m, int32_t cy, int32_t cx, double *lat, double *lng);
 
-/* Local day number (days since 1970-01-01 in local time) of an instant, and the local hour,
- * at the UTC offset off_ms (citytime_day, citytime_hour). */
-int64_t rollup_day_of(int64_t ms, int64_t off_ms);
-int rollup_hour_of(int64_t ms, int64_t off_ms);
-/* "YYYY-MM-DD" <-> day number. Parsing accepts only real dates of years 1970..9999:
- * ERR_INVALID otherwise (*day untouched). out holds 11 bytes. */
+/* "YYYY-MM-DD" to a day number (the other way: citytime_day_format). Accepts only real dates
+ * of years 1970..9999: ERR_INVALID otherwise (*day untouched). */
 enum err rollup_day_parse(const char *s, int64_t *day) MUST_CHECK;
-void rollup_day_format(int64_t day, char out[11]);
 /* The WHERE condition (pool memory, numbers only) selecting the rows of the local days
  * [from, to] of a table kept per day, week and month (column span): whole months and weeks
  * where they fit, days at the edges, so a year reads about 12 + 8 + 12 rows per key. */

@@ -2,7 +2,7 @@
 #include "shift_time.h"
 
 #include <stdio.h>
-#include <time.h>
+#include "citytime.h"
 
 #define DAY_MS INT64_C(86400000)
 #define MIN_MS INT64_C(60000)
@@ -20,33 +20,15 @@ bool shift_overnight(const struct shift_times *s)
     return s->end_min < s->start_min;
 }
 
-int64_t shift_local_day(int64_t t_ms, int64_t off_ms)
-{
-    int64_t local = t_ms + off_ms;
-
-    return (local >= 0 ? local : local - DAY_MS + 1) / DAY_MS;
-}
-
 int shift_wday(int64_t day)
 {
     return (int)(((day + 3) % 7 + 7) % 7); /* 1970-01-01 was a Thursday */
 }
 
-void shift_day_date(int64_t day, char out[11])
-{
-    time_t s = (time_t)(day * 86400);
-    struct tm tm;
-    char buf[64];
-
-    gmtime_r(&s, &tm);
-    snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-    snprintf(out, 11, "%.10s", buf);
-}
-
 void shift_place_at(const struct shift_times *s, bool in, int64_t now_ms, int64_t off_ms,
                     struct shift_place *out)
 {
-    int64_t day = shift_local_day(now_ms, off_ms);
+    int64_t day = citytime_day(now_ms, off_ms);
     int64_t minute = (now_ms + off_ms - day * DAY_MS) / MIN_MS;
     int64_t end = s->end_min;
 

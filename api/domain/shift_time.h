@@ -54,14 +54,8 @@ bool shift_times_valid(const struct shift_times *s);
 /* Whether s ends on the day after it starts. */
 bool shift_overnight(const struct shift_times *s);
 
-/* The local day of instant t_ms at UTC offset off_ms (floor, also before 1970). */
-int64_t shift_local_day(int64_t t_ms, int64_t off_ms);
-
-/* The weekday of local day day, 0 Monday … 6 Sunday. */
+/* The weekday of local day day (citytime_day), 0 Monday … 6 Sunday. */
 int shift_wday(int64_t day);
-
-/* "YYYY-MM-DD" of local day day into out. */
-void shift_day_date(int64_t day, char out[11]);
 
 /* Place a check-in (in) or check-out (!in) made at now_ms by the clock alone: the instance it
  * belongs to (see above) and, when that instance is scheduled, whether it is late or an early

@@ -1,7 +1,7 @@
 /* tests/unit/test_citytime.c: api/domain/citytime.c — the city's local days, hours, minutes,
  * wall-clock dates and zone text at any fixed UTC offset — and the helpers built on it that
- * take the offset as a parameter (rollup_day_of, rollup_hour_of; push quiet hours judged at a
- * local minute).
+ * take the offset as a parameter (push quiet hours judged at a local minute), and the civil
+ * date arithmetic the dashboard's day texts use.
  *
  * Instants are built with glibc's timegm(), independent of the module's own arithmetic. The
  * offsets used: 0 (UTC), +420 (UTC+7), -300 (UTC-5), +480 (China, the default), +345 (Nepal,
@@ -160,22 +160,31 @@ static void test_zone(void **state)
     assert_string_equal(z, "-00:30");
 }
 
-/* The dashboard's local days and hours take the offset: a report at 16:30 UTC counts in the
- * 4th at 16:00 (UTC), at 23:00 on the 4th (+7), at 00:00 on the 5th (+8), at 11:00 on the 4th
- * (-5). */
-static void test_rollup_days(void **state)
+/* Day numbers and civil dates both ways, against gmtime_r, every 37th day from 1600 to 2400,
+ * and the dashboard's "YYYY-MM-DD" built on them. */
+static void test_dates(void **state)
 {
-    int64_t t = wall_ms(2030, 3, 4, 16, 30, 0, UTC0);
+    char text[11];
+    int64_t back = 0;
 
     (void)state;
-    assert_int_equal(rollup_day_of(t, UTC0), dayno(2030, 3, 4));
-    assert_int_equal(rollup_hour_of(t, UTC0), 16);
-    assert_int_equal(rollup_day_of(t, UTC7), dayno(2030, 3, 4));
-    assert_int_equal(rollup_hour_of(t, UTC7), 23);
-    assert_int_equal(rollup_day_of(t, CN), dayno(2030, 3, 5));
-    assert_int_equal(rollup_hour_of(t, CN), 0);
-    assert_int_equal(rollup_day_of(t, UTCM5), dayno(2030, 3, 4));
-    assert_int_equal(rollup_hour_of(t, UTCM5), 11);
+    for (int64_t day = -135140; day < 157000; day += 37) {
+        time_t s = (time_t)(day * 86400);
+        struct tm tm;
+        int64_t y;
+        unsigned m, d;
+
+        gmtime_r(&s, &tm);
+        citytime_date_of_day(day, &y, &m, &d);
+        assert_int_equal(y, tm.tm_year + 1900);
+        assert_int_equal(m, tm.tm_mon + 1);
+        assert_int_equal(d, tm.tm_mday);
+        assert_int_equal(citytime_day_of_date(y, m, d), day);
+    }
+    citytime_day_format(dayno(2028, 2, 29), text);
+    assert_string_equal(text, "2028-02-29");
+    assert_int_equal(rollup_day_parse(text, &back), ERR_OK);
+    assert_int_equal(back, dayno(2028, 2, 29));
 }
 
 /* Quiet hours 22:00-07:00 of the city: at 14:30 UTC they hold at +8 (22:30) but not at +7
@@ -204,7 +213,7 @@ int main(void)
         cmocka_unit_test(test_hour_and_minute),
         cmocka_unit_test(test_civil),
         cmocka_unit_test(test_zone),
-        cmocka_unit_test(test_rollup_days),
+        cmocka_unit_test(test_dates),
         cmocka_unit_test(test_quiet_hours_at_offsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
+#include "api/domain/citytime.h"
 #include "api/domain/shift_time.h"
 #include "wall_time.h"
 
@@ -50,7 +51,7 @@ static void date_is(int64_t day, const char *want)
 {
     char d[11];
 
-    shift_day_date(day, d);
+    citytime_day_format(day, d);
     assert_string_equal(d, want);
 }
 
@@ -84,13 +85,13 @@ static void test_valid(void **state)
 static void test_days(void **state)
 {
     (void)state;
-    assert_int_equal(shift_local_day(at(2026, 12, 7, 0, 0), CN), day_of(2026, 12, 7));
-    assert_int_equal(shift_local_day(at(2026, 12, 7, 0, 0) - 1, CN), day_of(2026, 12, 6));
-    assert_int_equal(shift_local_day(at(2026, 12, 7, 23, 59), CN), day_of(2026, 12, 7));
+    assert_int_equal(citytime_day(at(2026, 12, 7, 0, 0), CN), day_of(2026, 12, 7));
+    assert_int_equal(citytime_day(at(2026, 12, 7, 0, 0) - 1, CN), day_of(2026, 12, 6));
+    assert_int_equal(citytime_day(at(2026, 12, 7, 23, 59), CN), day_of(2026, 12, 7));
     /* Before 1970 local days still floor. */
-    assert_int_equal(shift_local_day(-1, 0), -1);
-    assert_int_equal(shift_local_day(0, CN), 0);
-    assert_int_equal(shift_local_day(-CN - 1, CN), -1);
+    assert_int_equal(citytime_day(-1, 0), -1);
+    assert_int_equal(citytime_day(0, CN), 0);
+    assert_int_equal(citytime_day(-CN - 1, CN), -1);
     assert_int_equal(shift_wday(day_of(2026, 12, 7)), 0);  /* Monday */
     assert_int_equal(shift_wday(day_of(2026, 12, 13)), 6); /* Sunday */
     assert_int_equal(shift_wday(-1), 2);                   /* 1969-12-31, a Wednesday */
